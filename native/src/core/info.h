@@ -1,0 +1,4 @@
+#pragma once
+namespace qm {
+const char* version();
+}

@@ -1,0 +1,69 @@
+/**
+ * The types shared by the native engine's TypeScript facade and its callers (orchestrator,
+ * contributor, worker, bench). The facade in ./index.ts implements the functions; this file
+ * only names the shapes so that callers can be written against them.
+ */
+
+/** Where numeric work runs. `auto` picks CUDA when the addon was built with it and a GPU exists. */
+export type Device = "cpu" | "cuda" | "auto";
+
+/** One named float32 tensor. Names follow PyTorch `nn.Sequential` state dicts: "0.weight", "0.bias", "2.weight"… */
+export interface Tensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export type Activation = "relu" | "none";
+
+export interface DenseLayerSpec {
+  type: "dense";
+  units: number;
+  activation?: Activation;
+}
+
+export type LayerSpec = DenseLayerSpec;
+
+/**
+ * Model spec as JSON, e.g.
+ * {"input":[784],"layers":[{"type":"dense","units":128,"activation":"relu"},{"type":"dense","units":10}],"loss":"cross-entropy"}
+ * A dense layer maps to `nn.Linear` (weight shape [out, in]); an activation is its own
+ * `nn.Sequential` entry, so 784-relu128-10 has tensors 0.weight, 0.bias, 2.weight, 2.bias.
+ */
+export interface ModelSpec {
+  input: number[];
+  layers: LayerSpec[];
+  loss: "cross-entropy";
+}
+
+/** A labelled data set in memory: `x` is count × features float32 (pixels scaled to [0, 1]). */
+export interface Dataset {
+  count: number;
+  features: number;
+  x: Float32Array;
+  /** class labels, one per sample */
+  y: Uint8Array;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  samples: number;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
+
+export interface TrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  /** shuffling seed; the same seed, data and weights give the same result on CPU */
+  seed?: number;
+  onProgress?: (p: TrainProgress) => void;
+}
