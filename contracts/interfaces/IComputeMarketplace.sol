@@ -92,6 +92,8 @@ interface IComputeMarketplace {
     /// @notice Emitted when a provider withdrew `amount` of a rental's earnings.
     event EarningsWithdrawn(uint256 indexed rentalId, address indexed provider, uint256 amount);
 
+    /// @notice The acknowledgement window given to the constructor must be 1 to 2^32 - 1 seconds.
+    error InvalidAckWindow(uint256 ackWindowSeconds);
     /// @notice No machine has this id.
     error UnknownMachine(uint256 machineId);
     /// @notice No rental has this id.
