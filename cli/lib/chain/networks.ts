@@ -104,24 +104,37 @@ export async function connectProvider(
   opts: { timeoutMs?: number } = {},
 ): Promise<{ provider: JsonRpcProvider; network: ResolvedNetwork & { chainId: number } }> {
   const net = resolveNetwork(settings);
-  const chainId = await probeChainId(net.rpcUrl, opts.timeoutMs);
-  if (net.chainId !== undefined && net.chainId !== chainId) {
-    throw new QuackError(
-      "WRONG_CHAIN",
-      `The endpoint ${net.rpcUrl} serves chain id ${chainId}, but network '${net.name}' is chain id ${net.chainId}.`,
-      { fix: "Pass the --network that matches this endpoint, or fix --rpc / QUACKMESH_RPC_URL." },
-    );
-  }
-  const resolved = {
-    ...net,
-    name: net.name || (chainId === LOCAL_CHAIN_ID ? "local" : `chain-${chainId}`),
-    chainId,
-    local: chainId === LOCAL_CHAIN_ID,
-  };
-  const provider = new JsonRpcProvider(resolved.rpcUrl, undefined, { staticNetwork: Network.from(chainId) });
+  const network = checkChainId(net, await probeChainId(net.rpcUrl, opts.timeoutMs), `The endpoint ${net.rpcUrl}`);
+  return { provider: makeProvider(network.rpcUrl, network.chainId), network };
+}
+
+/**
+ * A provider pinned to a known chain id. Its request cache is off: with ethers' default 250 ms
+ * cache, a second transaction sent right after the first is mined reuses the stale nonce.
+ */
+export function makeProvider(rpcUrl: string, chainId: number): JsonRpcProvider {
+  const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: Network.from(chainId), cacheTimeout: -1 });
   // Hardhat mines each transaction at once; poll receipts fast there.
-  if (resolved.local) provider.pollingInterval = 200;
-  return { provider, network: resolved };
+  if (chainId === LOCAL_CHAIN_ID) provider.pollingInterval = 200;
+  return provider;
+}
+
+/** The network behind an existing provider, named as the settings name it and checked against its chain id. */
+export async function networkOf(
+  settings: Pick<Settings, "network" | "rpc">,
+  provider: { getNetwork(): Promise<{ chainId: bigint }> },
+): Promise<ResolvedNetwork & { chainId: number }> {
+  return checkChainId(resolveNetwork(settings), Number((await provider.getNetwork()).chainId), "The connected chain");
+}
+
+function checkChainId(net: ResolvedNetwork, chainId: number, where: string): ResolvedNetwork & { chainId: number } {
+  if (net.chainId !== undefined && net.chainId !== chainId) {
+    throw new QuackError("WRONG_CHAIN", `${where} serves chain id ${chainId}, but network '${net.name}' is chain id ${net.chainId}.`, {
+      fix: "Pass the --network that matches this endpoint, or fix --rpc / QUACKMESH_RPC_URL.",
+    });
+  }
+  const local = chainId === LOCAL_CHAIN_ID;
+  return { ...net, name: net.name || (local ? "local" : `chain-${chainId}`), chainId, local };
 }
 
 /**

@@ -1,0 +1,31 @@
+import type { Contract, ContractTransactionResponse, Overrides, TransactionReceipt } from "ethers";
+import { QuackError } from "../errors.js";
+import { describeRevert, type DescribeOptions } from "./revert.js";
+
+/**
+ * Call a state-changing contract function, wait until it is mined, and return the receipt.
+ * Any failure (a revert found while estimating gas, a failed receipt, funds, network) comes back
+ * as a QuackError from describeRevert.
+ */
+export async function sendTx(
+  contract: Contract,
+  method: string,
+  args: readonly unknown[] = [],
+  opts: DescribeOptions & { overrides?: Overrides; confirmations?: number } = {},
+): Promise<TransactionReceipt> {
+  const describe = { ...opts, method: opts.method ?? method };
+  let receipt: TransactionReceipt | null;
+  try {
+    const fn = contract.getFunction(method);
+    const tx = (await (opts.overrides ? fn(...args, opts.overrides) : fn(...args))) as ContractTransactionResponse;
+    receipt = await tx.wait(opts.confirmations ?? 1);
+  } catch (err) {
+    throw describeRevert(err, contract, describe);
+  }
+  if (!receipt || receipt.status !== 1) {
+    throw new QuackError("TX_REVERTED", `${method} was mined but failed (transaction ${receipt?.hash ?? "unknown"}).`, {
+      details: { method, hash: receipt?.hash },
+    });
+  }
+  return receipt;
+}
