@@ -122,18 +122,24 @@ async function domain(contract: Deployed, name: string) {
   return { name, version: "1", chainId, verifyingContract: await contract.getAddress() };
 }
 
+const ATTESTATION_TYPES = {
+  Attestation: [
+    { name: "jobId", type: "uint256" },
+    { name: "round", type: "uint32" },
+    { name: "contributor", type: "address" },
+    { name: "updateHash", type: "bytes32" },
+    { name: "accuracyBps", type: "uint16" },
+    { name: "numSamples", type: "uint64" },
+  ],
+};
+
 export async function signAttestation(evaluator: Signer, training: Deployed, a: Attestation): Promise<string> {
-  const types = {
-    Attestation: [
-      { name: "jobId", type: "uint256" },
-      { name: "round", type: "uint32" },
-      { name: "contributor", type: "address" },
-      { name: "updateHash", type: "bytes32" },
-      { name: "accuracyBps", type: "uint16" },
-      { name: "numSamples", type: "uint64" },
-    ],
-  };
-  return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), types, a);
+  return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), ATTESTATION_TYPES, a);
+}
+
+/** Address that `signature` recovers to for attestation `a` (what the contract reports on a mismatch). */
+export async function recoverAttestation(training: Deployed, a: Attestation, signature: string): Promise<string> {
+  return ethers.verifyTypedData(await domain(training, "QuackMesh TrainingPool"), ATTESTATION_TYPES, a, signature);
 }
 
 export async function signJobFinished(evaluator: Signer, training: Deployed, jobId: bigint): Promise<string> {
