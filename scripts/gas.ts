@@ -1,0 +1,177 @@
+// Gas benchmark of the QuackMesh contracts: deploys them on Hardhat's in-process chain, walks every
+// external function through a realistic flow, prints gas per function and writes
+// scripts/gas-report.json (committed, so that changes in gas show up in review).
+// Run: npm run gas
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+// Types only: brings hre.ethers into HardhatRuntimeEnvironment; the config loads the plugin itself.
+import type {} from "@nomicfoundation/hardhat-ethers";
+
+const hre = (await import("hardhat")).default;
+const { ethers } = hre;
+
+/** Agreed ceilings, measured on the worst call of each function in this flow. */
+const TARGETS: Record<string, number> = {
+  "TrainingPool.submitUpdate": 120_000,
+  "ComputeMarketplace.rentMachine": 150_000,
+  "ComputeMarketplace.listMachine": 180_000,
+};
+
+const SPECS = JSON.stringify({ gpu: "NVIDIA H100 80GB HBM3", gpus: 1, vcpus: 16, ramGb: 128, diskGb: 64, region: "eu-west-1" });
+const ENDPOINT = "203.0.113.7:22";
+const SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0dHk9TQ7Bq5yqv1qW3o0ZJ0c5m3Vw0m9pC2m6Jq1s renter@quackmesh";
+const DUCK = 10n ** 18n;
+
+type Tx = { wait(): Promise<unknown> };
+const samples = new Map<string, bigint[]>();
+
+/** Sends `tx` and records its gas under `name`. */
+async function measure(name: string, tx: Promise<Tx>): Promise<void> {
+  const receipt = (await (await tx).wait()) as { gasUsed: bigint };
+  samples.set(name, [...(samples.get(name) ?? []), receipt.gasUsed]);
+}
+
+async function advance(seconds: number): Promise<void> {
+  await hre.network.provider.send("evm_increaseTime", [seconds]);
+  await hre.network.provider.send("evm_mine", []);
+}
+
+async function deploy(name: string, ...args: unknown[]) {
+  const contract = await (await ethers.getContractFactory(name)).deploy(...args);
+  const receipt = (await contract.deploymentTransaction()!.wait()) as { gasUsed: bigint };
+  samples.set(`${name}.<deploy>`, [receipt.gasUsed]);
+  return contract;
+}
+
+async function domain(contract: { getAddress(): Promise<string> }, name: string) {
+  const { chainId } = await ethers.provider.getNetwork();
+  return { name, version: "1", chainId, verifyingContract: await contract.getAddress() };
+}
+
+async function run(): Promise<void> {
+  const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3] = await ethers.getSigners();
+  const duck = await deploy("DuckToken");
+  const duckAddress = await duck.getAddress();
+  const market = await deploy("ComputeMarketplace", duckAddress, 600);
+  const training = await deploy("TrainingPool", duckAddress);
+  const inference = await deploy("InferencePool", duckAddress);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const as = (c: typeof duck, s: typeof owner): any => c.connect(s);
+
+  for (const user of [renter, requester]) {
+    await measure("DuckToken.mint", as(duck, owner).mint(user.address, 1_000_000n * DUCK));
+    for (const spender of [market, training, inference]) {
+      await measure("DuckToken.approve", as(duck, user).approve(await spender.getAddress(), ethers.MaxUint256));
+    }
+  }
+
+  // Compute rental: list, rent, acknowledge, withdraw as time passes, end early, withdraw the rest.
+  await measure("ComputeMarketplace.listMachine", as(market, provider).listMachine(SPECS, 2n * DUCK, ENDPOINT, 24));
+  await measure("ComputeMarketplace.listMachine", as(market, provider).listMachine(SPECS, 3n * DUCK, ENDPOINT, 0));
+  await measure("ComputeMarketplace.rentMachine", as(market, renter).rentMachine(1n, 8, 1n, SSH_KEY));
+  await measure("ComputeMarketplace.acknowledgeRental", as(market, provider).acknowledgeRental(1n));
+  await advance(3600);
+  await measure("ComputeMarketplace.withdrawEarnings", as(market, provider).withdrawEarnings(1n));
+  await advance(5400);
+  await measure("ComputeMarketplace.withdrawEarnings", as(market, provider).withdrawEarnings(1n));
+  await measure("ComputeMarketplace.endRental", as(market, renter).endRental(1n));
+  await measure("ComputeMarketplace.withdrawEarnings", as(market, provider).withdrawEarnings(1n));
+  // The machine is free again: a second rental is never acknowledged and gets cancelled.
+  await measure("ComputeMarketplace.rentMachine", as(market, renter).rentMachine(1n, 2, 0n, SSH_KEY));
+  await advance(601);
+  await measure("ComputeMarketplace.cancelUnacknowledged", as(market, renter).cancelUnacknowledged(2n));
+  await measure("ComputeMarketplace.rentMachine", as(market, renter).rentMachine(2n, 4, 1n, SSH_KEY));
+  await measure("ComputeMarketplace.unlistMachine", as(market, provider).unlistMachine(2n));
+
+  // Training: a pool, attested updates from two contributors over two rounds, finished by the evaluator.
+  const now = (await ethers.provider.getBlock("latest"))!.timestamp;
+  const deadline = BigInt(now + 86_400);
+  const model = ethers.keccak256(ethers.toUtf8Bytes("mnist-mlp-v1"));
+  const create = (d: bigint) =>
+    as(training, requester).createTrainingJob(model, 100n * DUCK, 5n * DUCK, 10, 8500, evaluator.address, d);
+  await measure("TrainingPool.createTrainingJob", create(deadline));
+  const attestationTypes = {
+    Attestation: [
+      { name: "jobId", type: "uint256" },
+      { name: "round", type: "uint32" },
+      { name: "contributor", type: "address" },
+      { name: "updateHash", type: "bytes32" },
+      { name: "accuracyBps", type: "uint16" },
+      { name: "numSamples", type: "uint64" },
+    ],
+  };
+  const trainingDomain = await domain(training, "QuackMesh TrainingPool");
+  for (const round of [0, 1]) {
+    for (const who of [alice, bob]) {
+      const a = { jobId: 1n, round, contributor: who.address, updateHash: ethers.keccak256(ethers.toUtf8Bytes(`${who.address}/${round}`)), accuracyBps: 9120, numSamples: 30_000n };
+      const sig = await evaluator.signTypedData(trainingDomain, attestationTypes, a);
+      await measure("TrainingPool.submitUpdate", as(training, who).submitUpdate(1n, round, a.updateHash, a.accuracyBps, a.numSamples, sig));
+    }
+  }
+  const finished = await evaluator.signTypedData(trainingDomain, { JobFinished: [{ name: "jobId", type: "uint256" }] }, { jobId: 1n });
+  await measure("TrainingPool.finishJob", as(training, alice).finishJob(1n, finished));
+  await measure("TrainingPool.createTrainingJob", create(deadline + 10n));
+  await advance(86_500);
+  await measure("TrainingPool.finishJob", as(training, requester).finishJob(2n, "0x"));
+
+  // Inference: escrow, then settle against the orchestrator's signed usage of three providers.
+  await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 50n * DUCK, orchestrator.address));
+  const usage = { jobId: 1n, providers: [p1.address, p2.address, p3.address], amounts: [12n * DUCK, 9n * DUCK, 7n * DUCK] };
+  const usageTypes = { Usage: [{ name: "jobId", type: "uint256" }, { name: "providers", type: "address[]" }, { name: "amounts", type: "uint256[]" }] };
+  const usageSig = await orchestrator.signTypedData(await domain(inference, "QuackMesh InferencePool"), usageTypes, usage);
+  await measure("InferencePool.settle", as(inference, p1).settle(1n, usage.providers, usage.amounts, usageSig));
+}
+
+interface Row {
+  calls: number;
+  min: number;
+  max: number;
+  avg: number;
+  target?: number;
+}
+
+function summarize(): Record<string, Row> {
+  const rows: Record<string, Row> = {};
+  for (const [name, gas] of [...samples.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const values = gas.map(Number);
+    rows[name] = {
+      calls: values.length,
+      min: Math.min(...values),
+      max: Math.max(...values),
+      avg: Math.round(values.reduce((a, b) => a + b, 0) / values.length),
+      ...(TARGETS[name] ? { target: TARGETS[name] } : {}),
+    };
+  }
+  return rows;
+}
+
+// Artifacts are needed in-process; the compile task is a no-op when they are current.
+await hre.run("compile", { quiet: true });
+await run();
+const rows = summarize();
+const solidity = hre.config.solidity.compilers[0];
+const report = {
+  network: "hardhat (in-process)",
+  solc: solidity.version,
+  settings: { optimizer: solidity.settings.optimizer, evmVersion: solidity.settings.evmVersion },
+  functions: rows,
+};
+const out = path.join(hre.config.paths.root, "scripts", "gas-report.json");
+writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+
+const table = Object.entries(rows).map(([name, r]) => ({
+  function: name,
+  calls: r.calls,
+  min: r.min,
+  max: r.max,
+  avg: r.avg,
+  target: r.target ?? "",
+  ok: r.target === undefined ? "" : r.max <= r.target ? "yes" : "NO",
+}));
+console.table(table);
+console.log(`wrote ${path.relative(process.cwd(), out)}`);
+const over = table.filter((row) => row.ok === "NO");
+if (over.length > 0) {
+  console.error(`over target: ${over.map((row) => row.function).join(", ")}`);
+  process.exitCode = 1;
+}
