@@ -1,13 +1,35 @@
 #include <napi.h>
-#include "core/info.h"
 
-static Napi::Value Version(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), qm::version());
+#include "binding/bindings.h"
+#include "binding/js.h"
+#include "core/gpu.h"
+#include "core/info.h"
+#include "core/threads.h"
+
+namespace {
+
+Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  int gpus = qm::gpu::deviceCount();
+  o.Set("version", qm::version());
+  o.Set("cudaCompiled", qm::gpu::compiled());
+  o.Set("cuda", gpus > 0);
+  o.Set("gpus", gpus);
+  if (gpus > 0) o.Set("gpuName", qm::gpu::deviceName());
+  o.Set("threads", qm::threadCount());
+  o.Set("simd", qm::simd());
+  return o;
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::Function::New(env, Version));
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value { return Napi::String::New(info.Env(), qm::version()); }));
+  exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
+  qmjs::registerAggregate(env, exports);
+  qmjs::registerNetwork(env, exports);
   return exports;
 }
+
+}  // namespace
 
 NODE_API_MODULE(quackmesh_native, Init)

@@ -1,0 +1,143 @@
+import t from "tap";
+import { FedAvgAccumulator, fedAvg, krum, median, trimmedMean } from "./index.js";
+
+// Fresh random inputs every run: the fast paths must compute the same function on any input.
+function randomInputs(k: number, n: number, scale = 1): Float32Array[] {
+  return Array.from({ length: k }, () => {
+    const x = new Float32Array(n);
+    for (let j = 0; j < n; j++) x[j] = (Math.random() * 2 - 1) * scale;
+    return x;
+  });
+}
+
+function relativeError(out: Float32Array, ref: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let j = 0; j < ref.length; j++) {
+    num += (out[j] - ref[j]) ** 2;
+    den += ref[j] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function fedAvgReference(xs: Float32Array[], w: number[]): Float64Array {
+  const total = w.reduce((a, b) => a + b, 0);
+  const ref = new Float64Array(xs[0].length);
+  xs.forEach((x, i) => x.forEach((v, j) => (ref[j] += w[i] * v)));
+  return ref.map((v) => v / total);
+}
+
+function perCoordinate(xs: Float32Array[], fn: (sorted: number[]) => number): Float64Array {
+  const out = new Float64Array(xs[0].length);
+  for (let j = 0; j < out.length; j++) out[j] = fn(xs.map((x) => x[j]).sort((a, b) => a - b));
+  return out;
+}
+
+t.test("fedAvg matches a float64 reference within 1e-6", async (t) => {
+  for (const [k, n] of [
+    [1, 1],
+    [3, 7],
+    [10, 1000],
+    [7, 200_003],
+  ]) {
+    const xs = randomInputs(k, n, 10);
+    const w = xs.map(() => Math.random() * 1000 + 1);
+    const out = await fedAvg(xs, w, { device: "cpu" });
+    t.equal(out.length, n);
+    const err = relativeError(out, fedAvgReference(xs, w));
+    t.ok(err <= 1e-6, `K=${k} n=${n}: relative error ${err.toExponential(2)} <= 1e-6`);
+  }
+});
+
+t.test("fedAvg gives zero weight no influence and equal weights the plain mean", async (t) => {
+  const xs = randomInputs(3, 1001);
+  const out = await fedAvg(xs, [1, 0, 1]);
+  const ref = fedAvgReference([xs[0], xs[2]], [1, 1]);
+  t.ok(relativeError(out, ref) <= 1e-6, "the zero-weight input is ignored");
+});
+
+t.test("the streaming accumulator equals one-shot fedAvg", async (t) => {
+  const xs = randomInputs(6, 150_001, 3);
+  const w = xs.map(() => Math.floor(Math.random() * 500) + 1);
+  const acc = new FedAvgAccumulator(xs[0].length, { device: "cpu" });
+  // Not awaited one by one: add() queues its calls.
+  await Promise.all(xs.map((x, i) => acc.add(x, w[i])));
+  t.equal(acc.count, 6);
+  t.equal(acc.totalWeight, w.reduce((a, b) => a + b, 0));
+  const streamed = await acc.result();
+  const oneShot = await fedAvg(xs, w, { device: "cpu" });
+  let maxDiff = 0;
+  for (let j = 0; j < oneShot.length; j++) maxDiff = Math.max(maxDiff, Math.abs(streamed[j] - oneShot[j]) / Math.max(1e-30, Math.abs(oneShot[j])));
+  t.ok(maxDiff <= 2 ** -23, `streamed and one-shot agree to float32 rounding (max relative difference ${maxDiff.toExponential(2)})`);
+  t.ok(relativeError(streamed, fedAvgReference(xs, w)) <= 1e-6, "and match the float64 reference");
+  await acc.add(xs[0], 0);
+  t.equal(acc.count, 7, "a zero-weight add counts");
+});
+
+t.test("median matches a reference for odd and even K", async (t) => {
+  for (const k of [1, 2, 5, 8]) {
+    const xs = randomInputs(k, 5003);
+    const out = await median(xs, { device: "cpu" });
+    const ref = perCoordinate(xs, (s) => (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2));
+    t.ok(relativeError(out, ref) <= 1e-7, `K=${k}`);
+  }
+});
+
+t.test("trimmed mean matches a reference", async (t) => {
+  for (const [k, beta] of [
+    [5, 0],
+    [10, 0.1],
+    [10, 0.25],
+    [7, 0.49],
+  ]) {
+    const xs = randomInputs(k, 4001);
+    const cut = Math.floor(beta * k);
+    const out = await trimmedMean(xs, beta);
+    const ref = perCoordinate(xs, (s) => {
+      const kept = s.slice(cut, s.length - cut);
+      return kept.reduce((a, b) => a + b, 0) / kept.length;
+    });
+    t.ok(relativeError(out, ref) <= 1e-6, `K=${k} beta=${beta} drops ${cut} a side`);
+  }
+});
+
+t.test("krum picks the input closest to its neighbours, and multi-krum averages the m best", async (t) => {
+  const n = 3000;
+  const honest = randomInputs(7, n, 0.1);
+  const byzantine = randomInputs(2, n, 50);
+  const xs = [byzantine[0], ...honest.slice(0, 4), byzantine[1], ...honest.slice(4)];
+  const f = 2;
+  // Reference scores: summed squared distance to the K-f-2 nearest others.
+  const dist = (a: Float32Array, b: Float32Array) => a.reduce((s, v, j) => s + (v - b[j]) ** 2, 0);
+  const scores = xs.map((x, i) =>
+    xs
+      .filter((_, q) => q !== i)
+      .map((y) => dist(x, y))
+      .sort((a, b) => a - b)
+      .slice(0, xs.length - f - 2)
+      .reduce((a, b) => a + b, 0),
+  );
+  const order = scores.map((s, i) => [s, i]).sort((a, b) => a[0] - b[0]).map((p) => p[1]);
+  const one = await krum(xs, f);
+  t.same(one.selected, [order[0]], "Krum selects the best-scored input");
+  t.same(Array.from(one.result), Array.from(xs[order[0]]), "and returns it unchanged");
+  t.notOk(one.selected.includes(0) || one.selected.includes(5), "a Byzantine input is never chosen");
+  const multi = await krum(xs, f, { m: 4 });
+  t.same(multi.selected, order.slice(0, 4));
+  const ref = fedAvgReference(order.slice(0, 4).map((i) => xs[i]), [1, 1, 1, 1]);
+  t.ok(relativeError(multi.result, ref) <= 1e-6, "Multi-Krum is the mean of the m best");
+});
+
+t.test("the event loop keeps turning during a large aggregation", async (t) => {
+  const xs = randomInputs(8, 4_000_000);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const started = Date.now();
+    await fedAvg(xs, [1, 2, 3, 4, 5, 6, 7, 8]);
+    await median(xs);
+    t.ok(ticks > 0, `${ticks} timer ticks during ${Date.now() - started} ms of aggregation`);
+  } finally {
+    clearInterval(timer);
+  }
+});

@@ -1,0 +1,77 @@
+/** Model specs: validation with errors naming the field, and PyTorch-compatible tensor names. */
+import { describe, fail } from "./errors.js";
+import type { DenseLayerSpec, ModelSpec } from "./types.js";
+
+/** The most classes a network may have: labels travel as bytes (Uint8Array). */
+export const MAX_CLASSES = 256;
+
+function badSpec(field: string, message: string): never {
+  fail("BAD_SPEC", field, `${field} ${message}`);
+}
+
+function checkKeys(o: Record<string, unknown>, allowed: string[], where: string): void {
+  for (const key of Object.keys(o)) if (!allowed.includes(key)) badSpec(`${where}.${key}`, `is not a known field (expected one of ${allowed.join(", ")})`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Checks a model spec (e.g. parsed JSON) and returns a clean copy; throws BAD_SPEC naming the field. */
+export function validateSpec(spec: unknown): ModelSpec {
+  if (!isObject(spec)) badSpec("spec", `must be an object, got ${describe(spec)}`);
+  checkKeys(spec, ["input", "layers", "loss"], "spec");
+  const input = spec.input;
+  if (!Array.isArray(input) || input.length === 0) badSpec("spec.input", "must be a non-empty array of positive integers, e.g. [784]");
+  input.forEach((d, i) => {
+    if (typeof d !== "number" || !Number.isInteger(d) || d < 1) badSpec(`spec.input[${i}]`, `must be a positive integer, got ${describe(d)}`);
+  });
+  if (spec.loss !== "cross-entropy") badSpec("spec.loss", `must be "cross-entropy", got ${describe(spec.loss)}`);
+  if (!Array.isArray(spec.layers) || spec.layers.length === 0) badSpec("spec.layers", "must be a non-empty array of layers");
+  const layers: DenseLayerSpec[] = spec.layers.map((layer: unknown, i: number) => {
+    const where = `spec.layers[${i}]`;
+    if (!isObject(layer)) badSpec(where, `must be an object, got ${describe(layer)}`);
+    checkKeys(layer, ["type", "units", "activation"], where);
+    if (layer.type !== "dense") badSpec(`${where}.type`, `must be "dense", got ${describe(layer.type)}`);
+    const units = layer.units;
+    if (typeof units !== "number" || !Number.isInteger(units) || units < 1 || units > 1 << 20) badSpec(`${where}.units`, `must be an integer between 1 and 1048576, got ${describe(units)}`);
+    const activation = layer.activation ?? "none";
+    if (activation !== "relu" && activation !== "none") badSpec(`${where}.activation`, `must be "relu" or "none", got ${describe(activation)}`);
+    return { type: "dense", units, activation };
+  });
+  const last = layers.length - 1;
+  if (layers[last].activation !== "none") badSpec(`spec.layers[${last}].activation`, "must be \"none\": the last layer gives the logits of the cross-entropy loss");
+  if (layers[last].units < 2 || layers[last].units > MAX_CLASSES) badSpec(`spec.layers[${last}].units`, `must be between 2 and ${MAX_CLASSES} classes`);
+  return { input: [...(input as number[])], layers, loss: "cross-entropy" };
+}
+
+export function inputFeatures(spec: ModelSpec): number {
+  return spec.input.reduce((a, b) => a * b, 1);
+}
+
+/** One dense layer as the engine sees it, with its PyTorch nn.Sequential index. */
+export interface DenseLayout {
+  index: number;
+  in: number;
+  out: number;
+  relu: boolean;
+}
+
+export function denseLayout(spec: ModelSpec): DenseLayout[] {
+  let index = 0;
+  let inDim = inputFeatures(spec);
+  return spec.layers.map((layer) => {
+    const entry = { index, in: inDim, out: layer.units, relu: layer.activation === "relu" };
+    index += layer.activation === "relu" ? 2 : 1; // nn.ReLU is its own Sequential entry
+    inDim = layer.units;
+    return entry;
+  });
+}
+
+/** Tensor names and shapes as PyTorch's nn.Sequential state dict: Linear weight [out, in], bias [out]. */
+export function parameterShapes(spec: ModelSpec): { name: string; shape: number[] }[] {
+  return denseLayout(validateSpec(spec)).flatMap((l) => [
+    { name: `${l.index}.weight`, shape: [l.out, l.in] },
+    { name: `${l.index}.bias`, shape: [l.out] },
+  ]);
+}

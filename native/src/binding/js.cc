@@ -1,0 +1,69 @@
+#include "binding/js.h"
+
+#include <cmath>
+#include <exception>
+
+namespace qmjs {
+
+Napi::Error makeError(Napi::Env env, const std::string& code, const std::string& argument, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  if (!argument.empty()) e.Set("argument", Napi::String::New(env, argument));
+  return e;
+}
+
+void throwError(Napi::Env env, const std::string& code, const std::string& argument, const std::string& message) {
+  throw makeError(env, code, argument, message);
+}
+
+void capture(Failure& failure, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const qm::NumericError& e) {
+    failure = {true, e.code(), e.argument(), e.what()};
+  } catch (const std::bad_alloc&) {
+    failure = {true, "OUT_OF_MEMORY", "", "not enough memory for this operation"};
+  } catch (const std::exception& e) {
+    failure = {true, "INTERNAL", "", e.what()};
+  }
+}
+
+Napi::Float32Array float32Array(const Napi::Value& v, const std::string& name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be a Float32Array");
+  return v.As<Napi::Float32Array>();
+}
+
+double number(const Napi::Value& v, const std::string& name) {
+  if (!v.IsNumber()) throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+size_t count(const Napi::Value& v, const std::string& name) {
+  double d = number(v, name);
+  if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0)
+    throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be a non-negative integer");
+  return static_cast<size_t>(d);
+}
+
+bool flag(const Napi::Value& v) { return v.IsBoolean() && v.As<Napi::Boolean>().Value(); }
+
+std::string deviceName(const Napi::Value& v) {
+  std::string d = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (d != "cpu" && d != "cuda") throwError(v.Env(), "BAD_ARGUMENT", "device", "device must be \"cpu\" or \"cuda\" here");
+  return d;
+}
+
+std::vector<qm::Span> inputs(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& keep) {
+  if (!v.IsArray()) throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be an array of Float32Array");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<qm::Span> spans;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Float32Array a = float32Array(arr.Get(i), name + "[" + std::to_string(i) + "]");
+    spans.push_back({a.Data(), a.ElementLength()});
+    keep.push_back(Napi::Persistent(a.As<Napi::Object>()));
+  }
+  return spans;
+}
+
+}  // namespace qmjs

@@ -1,0 +1,220 @@
+// The Network class as seen from JavaScript: owns one qm::Mlp; train/evaluate/predict run on a
+// worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
+// calls (the facade queues them, so callers never see it).
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+
+#include "binding/bindings.h"
+#include "binding/js.h"
+#include "core/gpu.h"
+#include "core/mlp.h"
+
+namespace qmjs {
+namespace {
+
+Napi::Uint8Array uint8Array(const Napi::Value& v, const std::string& name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be a Uint8Array");
+  return v.As<Napi::Uint8Array>();
+}
+
+struct Progress {
+  int epoch;
+  size_t batch, batches;
+  double loss;
+  std::shared_ptr<std::promise<void>> delivered;
+};
+
+}  // namespace
+
+class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Network",
+                       {InstanceMethod("init", &NetworkWrap::Init), InstanceMethod("setLayer", &NetworkWrap::SetLayer),
+                        InstanceMethod("getLayer", &NetworkWrap::GetLayer), InstanceMethod("train", &NetworkWrap::Train),
+                        InstanceMethod("evaluate", &NetworkWrap::Evaluate), InstanceMethod("predict", &NetworkWrap::Predict)});
+  }
+
+  explicit NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) throwError(env, "BAD_SPEC", "layers", "layers must be an array");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<qm::LayerDims> dims;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      if (!arr.Get(i).IsObject()) throwError(env, "BAD_SPEC", "layers", "each layer must be an object");
+      Napi::Object o = arr.Get(i).As<Napi::Object>();
+      dims.push_back({count(o.Get("in"), "layers.in"), count(o.Get("out"), "layers.out"), flag(o.Get("relu"))});
+    }
+    cuda_ = deviceName(info[1]) == "cuda";
+    try {
+      net_ = std::make_unique<qm::Mlp>(dims);
+    } catch (const qm::NumericError& e) {
+      throwError(env, e.code(), e.argument(), e.what());
+    }
+  }
+
+ private:
+  void requireIdle(Napi::Env env) {
+    if (busy_) throwError(env, "BUSY", "", "the network is busy with another call: await it first");
+  }
+
+  Napi::Value Init(const Napi::CallbackInfo& info) {
+    requireIdle(info.Env());
+    net_->initKaiming(static_cast<uint64_t>(number(info[0], "seed")));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetLayer(const Napi::CallbackInfo& info) {
+    requireIdle(info.Env());
+    size_t l = count(info[0], "layer");
+    if (l >= net_->layers().size()) throwError(info.Env(), "BAD_ARGUMENT", "layer", "no such layer");
+    Napi::Float32Array w = float32Array(info[1], "weight"), b = float32Array(info[2], "bias");
+    const qm::LayerDims& d = net_->layers()[l];
+    if (w.ElementLength() != d.in * d.out || b.ElementLength() != d.out) throwError(info.Env(), "SHAPE_MISMATCH", "weight", "tensor sizes do not match the layer");
+    net_->setLayer(l, w.Data(), b.Data());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetLayer(const Napi::CallbackInfo& info) {
+    requireIdle(info.Env());
+    size_t l = count(info[0], "layer");
+    if (l >= net_->layers().size()) throwError(info.Env(), "BAD_ARGUMENT", "layer", "no such layer");
+    const qm::LayerDims& d = net_->layers()[l];
+    Napi::Float32Array w = Napi::Float32Array::New(info.Env(), d.in * d.out), b = Napi::Float32Array::New(info.Env(), d.out);
+    net_->getLayer(l, w.Data(), b.Data());
+    Napi::Array pair = Napi::Array::New(info.Env(), 2);
+    pair.Set(0u, w);
+    pair.Set(1u, b);
+    return pair;
+  }
+
+  struct RunBaton {
+    NetworkWrap* self;
+    Napi::ObjectReference selfRef, xRef, yRef, outRef;
+    qm::DataView data{};
+    qm::TrainConfig cfg;
+    bool train = false;
+    float* out = nullptr;  // predict only
+    qm::Stats stats;
+    Napi::ThreadSafeFunction progress;  // train with onProgress only
+    Failure failure;
+  };
+
+  RunBaton baton(const Napi::CallbackInfo& info, bool withLabels) {
+    Napi::Env env = info.Env();
+    requireIdle(env);
+    Napi::Float32Array x = float32Array(info[0], "data.x");
+    RunBaton b{this, Napi::Persistent(Value()), Napi::Persistent(x.As<Napi::Object>())};
+    b.data.x = x.Data();
+    b.data.count = count(info[withLabels ? 2 : 1], "data.count");
+    b.data.features = withLabels ? count(info[3], "data.features") : net_->inputs();
+    if (x.ElementLength() != b.data.count * b.data.features)
+      throwError(env, "LENGTH_MISMATCH", "data.x", "data.x has " + std::to_string(x.ElementLength()) + " values, expected count × features");
+    if (withLabels) {
+      Napi::Uint8Array y = uint8Array(info[1], "data.y");
+      if (y.ElementLength() != b.data.count) throwError(env, "LENGTH_MISMATCH", "data.y", "data.y must hold one label per sample");
+      b.yRef = Napi::Persistent(y.As<Napi::Object>());
+      b.data.y = y.Data();
+    }
+    return b;
+  }
+
+  static Napi::Value settleStats(Napi::Env env, RunBaton& b) {
+    b.self->busy_ = false;
+    if (b.progress) b.progress.Release();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("loss", b.stats.loss);
+    o.Set("accuracy", b.stats.accuracy);
+    o.Set("samples", static_cast<double>(b.stats.samples));
+    return o;
+  }
+
+  static void runTrain(RunBaton& b) {
+    qm::ProgressFn report;
+    if (b.progress) {
+      auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+      Napi::ThreadSafeFunction tsfn = b.progress;
+      int epochs = b.cfg.epochs;
+      report = [tsfn, last, epochs](int epoch, size_t batch, size_t batches, double loss) mutable {
+        auto now = std::chrono::steady_clock::now();
+        bool final = epoch + 1 == epochs && batch + 1 == batches;
+        if (batch + 1 != batches && now - *last < std::chrono::milliseconds(100)) return;
+        *last = now;
+        // The final report is waited for, so that it reaches JS before the promise settles.
+        auto delivered = final ? std::make_shared<std::promise<void>>() : nullptr;
+        auto* p = new Progress{epoch, batch, batches, loss, delivered};
+        napi_status st = tsfn.NonBlockingCall(p, [](Napi::Env env, Napi::Function cb, Progress* p) {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("epoch", p->epoch);
+          o.Set("batch", static_cast<double>(p->batch));
+          o.Set("batches", static_cast<double>(p->batches));
+          o.Set("loss", p->loss);
+          auto done = p->delivered;
+          delete p;
+          try {
+            cb.Call({o});
+          } catch (const Napi::Error&) {
+            // a throwing progress callback must not break training
+          }
+          if (done) done->set_value();
+        });
+        if (st != napi_ok) {
+          delete p;
+          return;
+        }
+        if (delivered) delivered->get_future().wait_for(std::chrono::seconds(10));
+      };
+    }
+    NetworkWrap* self = b.self;
+    b.stats = self->cuda_ ? qm::gpu::train(*self->net_, b.data, b.cfg, report) : self->net_->train(b.data, b.cfg, report);
+  }
+
+  // train(x, y, count, features, {epochs, batchSize, lr, momentum, seed}, onProgress?)
+  Napi::Value Train(const Napi::CallbackInfo& info) {
+    RunBaton b = baton(info, true);
+    if (!info[4].IsObject()) throwError(info.Env(), "BAD_ARGUMENT", "opts", "opts must be an object");
+    Napi::Object o = info[4].As<Napi::Object>();
+    b.cfg.epochs = static_cast<int>(count(o.Get("epochs"), "epochs"));
+    b.cfg.batch = count(o.Get("batchSize"), "batchSize");
+    b.cfg.lr = number(o.Get("lr"), "lr");
+    b.cfg.momentum = number(o.Get("momentum"), "momentum");
+    b.cfg.seed = static_cast<uint64_t>(number(o.Get("seed"), "seed"));
+    if (b.cfg.batch == 0) throwError(info.Env(), "BAD_ARGUMENT", "batchSize", "batchSize must be positive");
+    if (info[5].IsFunction()) b.progress = Napi::ThreadSafeFunction::New(info.Env(), info[5].As<Napi::Function>(), "quackmesh-progress", 0, 1);
+    busy_ = true;
+    return BatonWorker<RunBaton>::start(info.Env(), std::move(b), runTrain, settleStats);
+  }
+
+  Napi::Value Evaluate(const Napi::CallbackInfo& info) {
+    RunBaton b = baton(info, true);
+    busy_ = true;
+    return BatonWorker<RunBaton>::start(
+        info.Env(), std::move(b),
+        [](RunBaton& r) { r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->net_, r.data) : r.self->net_->evaluate(r.data); }, settleStats);
+  }
+
+  Napi::Value Predict(const Napi::CallbackInfo& info) {
+    RunBaton b = baton(info, false);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), b.data.count * net_->classes());
+    b.out = out.Data();
+    b.outRef = Napi::Persistent(out.As<Napi::Object>());
+    busy_ = true;
+    return BatonWorker<RunBaton>::start(
+        info.Env(), std::move(b), [](RunBaton& r) { r.self->net_->predict(r.data.x, r.data.count, r.out); },
+        [](Napi::Env env, RunBaton& r) -> Napi::Value {
+          settleStats(env, r);
+          return r.outRef.Value();
+        });
+  }
+
+  std::unique_ptr<qm::Mlp> net_;
+  bool cuda_ = false;
+  std::atomic<bool> busy_{false};
+};
+
+void registerNetwork(Napi::Env env, Napi::Object exports) { exports.Set("Network", NetworkWrap::define(env)); }
+
+}  // namespace qmjs
