@@ -1,0 +1,79 @@
+import t from "tap";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startLocalChain, freePort } from "../lib/chain/localChain.js";
+import { devAccount } from "../lib/chain/accounts.js";
+
+// Runs the built CLI (npm run build:ts first) against a real local chain.
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const cli = join(root, "dist", "cli", "index.js");
+const deployments = mkdtempSync(join(tmpdir(), "qm-deployments-"));
+const env = { ...process.env, QUACKMESH_HOME: mkdtempSync(join(tmpdir(), "qm-home-")), QUACKMESH_DEPLOYMENTS: deployments };
+delete env.QUACKMESH_PRIVATE_KEY;
+delete env.QUACKMESH_NETWORK;
+delete env.QUACKMESH_RPC_URL;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: root, env }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+const lastLine = (text: string) => JSON.parse(text.trim().split("\n").at(-1)!);
+
+const chain = await startLocalChain({ port: 0 });
+t.teardown(() => chain.stop());
+
+t.test("deploy --json deploys, writes the file, refuses a second time, replaces with --force", async (t) => {
+  const first = await run(["deploy", "--rpc", chain.url, "--json"]);
+  t.equal(first.code, 0, first.stderr);
+  const result = lastLine(first.stdout);
+  t.match(result, { event: "deployment", network: "local", chainId: 31337, deployer: devAccount("operator").address, duckTokenDeployed: true });
+  const file = JSON.parse(readFileSync(join(deployments, "local.json"), "utf8"));
+  t.same(file.contracts, result.contracts);
+  t.equal(first.stdout.trim().split("\n").length, 5, "four 'deployed' lines and the result");
+
+  const again = await run(["deploy", "--rpc", chain.url, "--json"]);
+  t.equal(again.code, 1);
+  t.match(JSON.parse(again.stderr), { error: "DEPLOYMENT_EXISTS", fix: /--force/ });
+
+  const forced = await run(["deploy", "--rpc", chain.url, "--force", "--ack-window", "120", "--account", "requester"]);
+  t.equal(forced.code, 0, forced.stderr);
+  t.match(forced.stdout, /Replacing the live deployment/);
+  const replaced = JSON.parse(readFileSync(join(deployments, "local.json"), "utf8"));
+  t.equal(replaced.ackWindowSeconds, 120);
+  t.equal(replaced.deployer, devAccount("requester").address);
+  t.not(replaced.contracts.TrainingPool, file.contracts.TrainingPool);
+});
+
+t.test("bad input is a clear error: unreachable RPC, malformed key, $DUCK missing off the local chain", async (t) => {
+  const port = await freePort();
+  const down = await run(["deploy", "--rpc", `http://127.0.0.1:${port}`, "--json"]);
+  t.equal(down.code, 1);
+  t.match(JSON.parse(down.stderr), { error: "RPC_UNREACHABLE", message: new RegExp(`127\\.0\\.0\\.1:${port}`), fix: /quackmesh chain/ });
+
+  const keyFile = join(mkdtempSync(join(tmpdir(), "qm-key-")), "deployer.key");
+  writeFileSync(keyFile, "not a key\n");
+  const badKey = await run(["deploy", "--rpc", chain.url, "--key", keyFile]);
+  t.equal(badKey.code, 1);
+  t.match(badKey.stderr, /error: Key file .*deployer\.key does not hold a private key/);
+  t.match(badKey.stderr, /fix: /);
+
+  const badWindow = await run(["deploy", "--rpc", chain.url, "--ack-window", "soon", "--force", "--json"]);
+  t.match(JSON.parse(badWindow.stderr), { error: "BAD_ACK_WINDOW" });
+
+  const noKey = await run(["deploy", "--network", "duckchain-testnet", "--json"]);
+  t.equal(noKey.code, 1);
+  // Not reachable from here: the probe fails first, with its own clear error.
+  t.match(JSON.parse(noKey.stderr), { error: /RPC_UNREACHABLE|NO_KEY/ });
+});
+
+t.test("--help explains and gives examples", async (t) => {
+  const help = await run(["deploy", "--help"]);
+  t.equal(help.code, 0);
+  for (const flag of ["--network", "--rpc", "--key", "--duck-token", "--force", "--json", "Examples:"]) t.match(help.stdout, flag);
+});
