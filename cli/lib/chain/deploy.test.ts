@@ -122,6 +122,12 @@ t.test("describeRevert decodes real custom errors with their arguments", async (
   });
 });
 
+t.test("a wallet without ETH gets NO_FUNDS from sendTx", async (t) => {
+  const poor = Wallet.createRandom().connect(provider);
+  const c = await connectContracts(settings, poor);
+  await t.rejects(sendTx(c.duck, "approve", [devAccount(1).address, 1n]), { code: "NO_FUNDS", fix: /faucet/ });
+});
+
 t.test("a restarted chain has lost the contracts: loading says so, deploying again works", async (t) => {
   const fresh = await startLocalChain({ port: 0 });
   t.teardown(() => fresh.stop());
