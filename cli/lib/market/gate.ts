@@ -1,0 +1,140 @@
+/**
+ * The forced command of every renter key (`command="node …/gate.js --rental ID --root DIR"`).
+ * sshd runs it instead of whatever the renter asked for and passes the request in
+ * SSH_ORIGINAL_COMMAND. Only two things are let through:
+ *   - SFTP: the provider's own sftp-server, started in the rental's folder (`-d`);
+ *   - `quackmesh worker ARGS`: the worker, run without a shell, in the rental's folder.
+ * Everything else (a shell, `bash -c …`, `cat /etc/passwd`) is refused with exit code 1.
+ *
+ * sftp-server's `-d` only sets the start folder: a renter can still name absolute paths the
+ * provider's user can read. Real confinement needs sshd's ChrootDirectory, whose folders must be
+ * owned by root and not writable by others; self-hosted providers who need it run the rental
+ * under a dedicated user with `ChrootDirectory` and `ForceCommand internal-sftp`.
+ *
+ * This file imports only node: modules so it runs on its own (node gate.js) from dist/.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export interface GateOptions {
+  rentalId: string;
+  /** Folder holding the rental folders; the rental's own is `<root>/rental-<id>`. */
+  root: string;
+  /** JS entry of the quackmesh CLI; the worker runs as `node <entry> worker ARGS`. */
+  workerEntry: string;
+  /** sftp-server binary to run for SFTP. */
+  sftpServer: string;
+}
+
+export type GateDecision =
+  | { kind: "sftp"; argv: string[]; cwd: string }
+  | { kind: "worker"; argv: string[]; cwd: string; env: Record<string, string> }
+  | { kind: "refuse"; message: string };
+
+const SFTP_SERVERS = ["/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server"];
+
+/** Characters a worker argument may hold: no quotes, spaces, `$`, `;`, `|`, backticks, redirections. */
+const SAFE_ARG = /^[A-Za-z0-9_.,:=@%+/-]+$/;
+
+export function rentalFolder(root: string, rentalId: string): string {
+  return join(root, `rental-${rentalId}`);
+}
+
+/** Decide what to run for SSH_ORIGINAL_COMMAND `original`. Pure: runs nothing. */
+export function decide(original: string | undefined, opts: GateOptions): GateDecision {
+  const cwd = rentalFolder(opts.root, opts.rentalId);
+  const text = (original ?? "").trim();
+  if (text === "") {
+    return refuse("an interactive shell is not available; this key only runs `quackmesh worker …` and SFTP");
+  }
+  const words = text.split(/[ \t]+/);
+  if (words[0] === "internal-sftp" || basename(words[0]) === "sftp-server") {
+    return { kind: "sftp", argv: [opts.sftpServer, "-d", cwd], cwd };
+  }
+  if (words[0] === "quackmesh" && words[1] === "worker") {
+    const args = words.slice(2);
+    for (const arg of args) {
+      const problem = argProblem(arg);
+      if (problem) return refuse(`worker argument '${arg.slice(0, 80)}' ${problem}`);
+    }
+    return {
+      kind: "worker",
+      argv: [process.execPath, opts.workerEntry, "worker", ...args],
+      cwd,
+      env: { QUACKMESH_RENTAL_ID: opts.rentalId, QUACKMESH_RENTAL_DIR: cwd },
+    };
+  }
+  return refuse(`'${text.slice(0, 120)}' is not allowed; this key only runs \`quackmesh worker …\` and SFTP in the rental's folder`);
+}
+
+function argProblem(arg: string): string | undefined {
+  if (!SAFE_ARG.test(arg)) return "holds characters outside letters, digits and _.,:=@%+/-";
+  const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg;
+  if (value.startsWith("/")) return "is an absolute path; files live in the rental's folder, name them relative to it";
+  if (/(^|\/)\.\.(\/|$)/.test(value)) return "leaves the rental's folder (..)";
+  return undefined;
+}
+
+function refuse(why: string): GateDecision {
+  return { kind: "refuse", message: `quackmesh gate: refused: ${why}.` };
+}
+
+/** Parse the gate's own arguments (from the forced command, written by the provider). */
+export function parseGateArgs(argv: string[], here = dirname(fileURLToPath(import.meta.url))): GateOptions {
+  const get = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : undefined;
+  };
+  const rentalId = get("--rental");
+  const root = get("--root");
+  if (!rentalId || !/^\d+$/.test(rentalId)) throw new Error("--rental <id> (a number) is required");
+  if (!root || !isAbsolute(root)) throw new Error("--root <absolute folder> is required");
+  // From dist/cli/lib/market/gate.js the CLI entry is dist/cli/index.js.
+  const workerEntry = get("--worker-entry") ?? resolve(here, "..", "..", "index.js");
+  const sftpServer = get("--sftp-server") ?? SFTP_SERVERS.find((p) => existsSync(p)) ?? SFTP_SERVERS[0];
+  return { rentalId, root, workerEntry, sftpServer };
+}
+
+/** Run the decision with the session's stdin/stdout/stderr; resolves with the exit code. */
+export function run(decision: GateDecision, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
+  if (decision.kind === "refuse") {
+    stderr.write(decision.message + "\n");
+    return Promise.resolve(1);
+  }
+  mkdirSync(decision.cwd, { recursive: true, mode: 0o700 });
+  const env = decision.kind === "worker" ? { ...process.env, ...decision.env } : process.env;
+  const child = spawn(decision.argv[0], decision.argv.slice(1), { cwd: decision.cwd, stdio: "inherit", env });
+  // The session ending (SIGHUP/SIGTERM from sshd) ends the child too.
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.on(s, forward);
+  return new Promise((done) => {
+    child.once("error", (err) => {
+      stderr.write(`quackmesh gate: cannot start ${decision.argv[0]}: ${err.message}\n`);
+      done(1);
+    });
+    child.once("exit", (code, signal) => done(code ?? (signal ? 128 : 1)));
+  });
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  let opts: GateOptions;
+  try {
+    opts = parseGateArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`quackmesh gate: misconfigured forced command: ${(err as Error).message}.\n`);
+    process.exit(1);
+  }
+  run(decide(process.env.SSH_ORIGINAL_COMMAND, opts)).then((code) => process.exit(code));
+}

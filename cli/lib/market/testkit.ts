@@ -1,0 +1,53 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../chain/paths.js";
+import type { GateLaunch } from "./gateLaunch.js";
+
+/**
+ * Test support: tests run from the TypeScript sources, but sshd needs a plain JS gate. This
+ * transpiles gate.ts (it imports only node: modules) into `dir` and returns how to launch it,
+ * with `workerEntry` as the CLI the gate runs for `quackmesh worker …`.
+ */
+export async function gateFromSources(dir: string, workerEntry: string): Promise<GateLaunch> {
+  const ts = (await import("typescript")).default;
+  const source = readFileSync(join(packageRoot(), "cli", "lib", "market", "gate.ts"), "utf8");
+  const out = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const file = join(dir, "gate.mjs");
+  writeFileSync(file, out.outputText);
+  return { argv: [process.execPath, file], workerEntry };
+}
+
+/**
+ * A stand-in CLI entry for `quackmesh worker` until the real worker lands: it answers
+ * `worker --version`, and `worker --hash FILE [--beats N]` prints N heartbeat lines and a
+ * `done` line carrying the sha256 of FILE (read from its working folder, the rental's).
+ */
+export function writeWorkerEntry(dir: string): string {
+  const file = join(dir, "worker-entry.mjs");
+  writeFileSync(
+    file,
+    `import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+const args = process.argv.slice(3);
+const opt = (n) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
+if (process.argv[2] !== "worker") { console.error("not a worker call"); process.exit(2); }
+if (args.includes("--version")) { console.log("quackmesh-worker 0.1.0 rental " + process.env.QUACKMESH_RENTAL_ID + " cwd " + process.cwd()); process.exit(0); }
+const beats = Number(opt("--beats") ?? 3);
+const hold = args.includes("--hold");
+let n = 0;
+const timer = setInterval(() => {
+  n++;
+  console.log(JSON.stringify({ event: "heartbeat", n, rental: process.env.QUACKMESH_RENTAL_ID }));
+  if (n >= beats && !hold) {
+    clearInterval(timer);
+    const file = opt("--hash");
+    const sha256 = file ? createHash("sha256").update(readFileSync(file)).digest("hex") : null;
+    console.log(JSON.stringify({ event: "done", sha256 }));
+  }
+}, 100);
+`,
+  );
+  return file;
+}
