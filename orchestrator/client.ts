@@ -1,0 +1,184 @@
+/**
+ * A typed client of the orchestrator's API, for `job create`, `contribute`, the demo and the
+ * benchmarks. Writes are signed with signRequest; refusals become QuackErrors carrying the
+ * server's code (ROUND_CLOSED, BELOW_THRESHOLD, …) and HTTP status.
+ */
+import { QuackError } from "../cli/lib/errors.js";
+import { signRequest, type MessageSigner } from "./auth.js";
+import type { ErrorCode } from "./errors.js";
+import type {
+  AttestationReply,
+  ClusterReply,
+  CreateJobBody,
+  DraftReply,
+  FinishProofReply,
+  InfoReply,
+  JobDetail,
+  JobSummary,
+} from "./routes/schemas.js";
+
+export type { AttestationReply, ClusterReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
+
+export interface ModelDownload {
+  notModified: false;
+  bytes: Buffer;
+  /** The round this model is for (= rounds once the job finished). */
+  round: number;
+  modelHash: string;
+  status: "active" | "finished";
+}
+
+export type ValidationUpload = { csv: Uint8Array | string } | { images: Uint8Array; labels: Uint8Array };
+
+export interface ClientOptions {
+  /** Wallet that signs writes (an ethers Wallet fits). */
+  signer?: MessageSigner;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** Fix hints for the refusals a caller can act on. */
+const FIXES: Partial<Record<ErrorCode, string>> = {
+  ROUND_CLOSED: "Fetch the current model (getModel) and train for the open round.",
+  ROUND_NOT_OPEN: "Wait for the round to open; fetch the model to see the current round.",
+  SIGNATURE_STALE: "Synchronize this machine's clock (NTP) and retry.",
+  SIGNATURE_INVALID: "Sign with the wallet whose address you send; do not alter the request after signing.",
+  JOB_NOT_FOUND: "Check the job id; a job appears after its TrainingJobCreated transaction is mined.",
+  BELOW_THRESHOLD: "Train longer or on more data; the job's accuracy threshold is on chain.",
+  BODY_TOO_LARGE: "The orchestrator's upload limit is in GET /api/info.",
+  RATE_LIMITED: "Wait and retry.",
+};
+
+export class OrchestratorClient {
+  readonly baseUrl: string;
+  private readonly signer?: MessageSigner;
+  private readonly timeoutMs: number;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(baseUrl: string, opts: ClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.signer = opts.signer;
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.fetchFn = opts.fetch ?? fetch;
+  }
+
+  private async request(method: string, path: string, init: { body?: Uint8Array | string; contentType?: string; signed?: boolean; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.contentType) headers["content-type"] = init.contentType;
+    if (init.signed) {
+      if (!this.signer) throw new QuackError("NO_SIGNER", `${method} ${path} must be signed but this client has no wallet.`, { fix: "Create the client with { signer: wallet }." });
+      Object.assign(headers, await signRequest(this.signer, method, path, init.body ?? null));
+    }
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.baseUrl + path, {
+        method,
+        headers,
+        body: init.body as BodyInit | undefined,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (cause) {
+      throw new QuackError("ORCHESTRATOR_UNREACHABLE", `Cannot reach the orchestrator at ${this.baseUrl}: ${(cause as Error).message}.`, {
+        fix: "Check --orchestrator / QUACKMESH_ORCHESTRATOR and that `quackmesh serve` runs there.",
+        cause,
+      });
+    }
+    if (res.status >= 400) throw await this.refusal(res, method, path);
+    return res;
+  }
+
+  private async refusal(res: Response, method: string, path: string): Promise<QuackError> {
+    let body: { error?: string; message?: string; details?: Record<string, unknown> } = {};
+    try {
+      body = (await res.json()) as typeof body;
+    } catch {
+      // not JSON: keep the status
+    }
+    const code = body.error ?? `HTTP_${res.status}`;
+    return new QuackError(code, body.message ?? `${method} ${path} answered HTTP ${res.status}.`, {
+      fix: FIXES[code as ErrorCode],
+      details: { status: res.status, ...body.details },
+    });
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, signed = false): Promise<T> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const res = await this.request(method, path, { body: text, contentType: text === undefined ? undefined : "application/json", signed });
+    return (await res.json()) as T;
+  }
+
+  info(): Promise<InfoReply> {
+    return this.json("GET", "/api/info");
+  }
+
+  /** Step 1 of a job: spec and settings (and `seed` for random initial weights) → draft. */
+  createJob(input: CreateJobBody): Promise<DraftReply> {
+    return this.json("POST", "/api/job", input, true);
+  }
+
+  getDraft(draftId: string): Promise<DraftReply> {
+    return this.json("GET", `/api/job/draft/${encodeURIComponent(draftId)}`);
+  }
+
+  /** Initial weights as safetensors bytes; the reply's modelHash goes on chain. */
+  async uploadWeights(draftId: string, safetensors: Uint8Array): Promise<DraftReply> {
+    const res = await this.request("PUT", `/api/job/draft/${encodeURIComponent(draftId)}/weights`, {
+      body: safetensors,
+      contentType: "application/octet-stream",
+      signed: true,
+    });
+    return (await res.json()) as DraftReply;
+  }
+
+  /** Validation set: CSV text/bytes (label first), or an MNIST IDX pair. */
+  async uploadValidation(draftId: string, data: ValidationUpload): Promise<DraftReply> {
+    const [body, contentType] =
+      "csv" in data
+        ? [typeof data.csv === "string" ? Buffer.from(data.csv, "utf8") : data.csv, "text/csv"]
+        : [Buffer.concat([data.images, data.labels]), "application/octet-stream"];
+    const res = await this.request("PUT", `/api/job/draft/${encodeURIComponent(draftId)}/validation`, { body, contentType, signed: true });
+    return (await res.json()) as DraftReply;
+  }
+
+  async listJobs(): Promise<JobSummary[]> {
+    return (await this.json<{ jobs: JobSummary[] }>("GET", "/api/jobs")).jobs;
+  }
+
+  getJob(jobId: number): Promise<JobDetail> {
+    return this.json("GET", `/api/job/${jobId}`);
+  }
+
+  /** The current global model; with `etag` (a previous modelHash) answers notModified when unchanged. */
+  async getModel(jobId: number, opts: { etag?: string } = {}): Promise<ModelDownload | { notModified: true; modelHash: string }> {
+    const headers: Record<string, string> = opts.etag ? { "if-none-match": `"${opts.etag}"` } : {};
+    const res = await this.request("GET", `/api/job/${jobId}/model`, { headers });
+    const modelHash = res.headers.get("x-quackmesh-model-hash") ?? "";
+    if (res.status === 304) return { notModified: true, modelHash: opts.etag ?? modelHash };
+    return {
+      notModified: false,
+      bytes: Buffer.from(await res.arrayBuffer()),
+      round: Number(res.headers.get("x-quackmesh-round")),
+      modelHash,
+      status: res.headers.get("x-quackmesh-job-status") === "finished" ? "finished" : "active",
+    };
+  }
+
+  /** Send a trained model for `round`; answers the evaluator's attestation for TrainingPool.submitUpdate. */
+  async submitUpdate(jobId: number, round: number, numSamples: number, safetensors: Uint8Array): Promise<AttestationReply> {
+    const res = await this.request("POST", `/api/job/${jobId}/update?round=${round}&numSamples=${numSamples}`, {
+      body: safetensors,
+      contentType: "application/octet-stream",
+      signed: true,
+    });
+    return (await res.json()) as AttestationReply;
+  }
+
+  /** The evaluator's JobFinished signature for TrainingPool.finishJob (JOB_NOT_FINISHED before). */
+  finishProof(jobId: number): Promise<FinishProofReply> {
+    return this.json("GET", `/api/job/${jobId}/finish-proof`);
+  }
+
+  cluster(jobId: number): Promise<ClusterReply> {
+    return this.json("GET", `/api/cluster/${jobId}`);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Every error the API answers, in one table: code → HTTP status and a default message. Routes
+ * throw `apiError(code, message?, details?)`; the handler in app.ts turns anything else into
+ * the closest code here, and 5xx answers never carry internals.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { schema, type FromSchema } from "./schema.js";
+
+export const ERRORS = {
+  // request shape
+  VALIDATION_FAILED: { status: 400, message: "The request does not match the expected schema." },
+  BAD_JSON: { status: 400, message: "The body is not valid JSON." },
+  JSON_TOO_DEEP: { status: 400, message: "The JSON body is nested too deeply." },
+  BAD_QUERY: { status: 400, message: "A query parameter is missing or invalid." },
+  BODY_TOO_LARGE: { status: 413, message: "The body is larger than this endpoint accepts." },
+  BODY_EMPTY: { status: 400, message: "The body is empty." },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "This content type is not accepted here." },
+  NOT_FOUND: { status: 404, message: "No such route." },
+  METHOD_NOT_ALLOWED: { status: 405, message: "This method is not allowed here." },
+  // identity
+  SIGNATURE_MISSING: { status: 401, message: "This request must be signed (x-quackmesh-address, -timestamp, -signature)." },
+  SIGNATURE_INVALID: { status: 401, message: "The signature does not match the address and the request." },
+  SIGNATURE_STALE: { status: 401, message: "The request timestamp is too far from the server's clock." },
+  SIGNATURE_REPLAYED: { status: 401, message: "This signed request was already used." },
+  RATE_LIMITED: { status: 429, message: "Too many requests from this address; slow down." },
+  NOT_UPLOADER: { status: 403, message: "Only the address that created the draft may change it." },
+  // jobs and drafts
+  INVALID_MODEL_SPEC: { status: 400, message: "The model spec is not valid." },
+  INVALID_SETTINGS: { status: 400, message: "The job settings are not valid." },
+  INVALID_WEIGHTS: { status: 422, message: "The initial weights do not fit the model spec." },
+  INVALID_DATASET: { status: 422, message: "The validation set could not be read." },
+  DRAFT_NOT_FOUND: { status: 404, message: "No draft job with this id." },
+  DRAFT_LOCKED: { status: 409, message: "This draft is already bound to an on-chain job and cannot change." },
+  JOB_NOT_FOUND: { status: 404, message: "No job with this id." },
+  JOB_NOT_ACTIVE: { status: 409, message: "This job is not accepting updates." },
+  JOB_NOT_FINISHED: { status: 409, message: "The job has not finished its last round yet." },
+  // updates
+  ROUND_CLOSED: { status: 409, message: "This round is closed; fetch the current model and train for the open round." },
+  ROUND_NOT_OPEN: { status: 409, message: "This round has not opened yet." },
+  DUPLICATE_UPDATE: { status: 409, message: "This address already sent an update for this round." },
+  MALFORMED_SAFETENSORS: { status: 400, message: "The body is not a valid safetensors file." },
+  SHAPE_MISMATCH: { status: 422, message: "The update's tensors do not match the global model's names and shapes." },
+  NON_FINITE: { status: 422, message: "The update holds NaN or infinite values." },
+  NORM_BOUND_EXCEEDED: { status: 422, message: "The update moves too far from the global model." },
+  IDENTICAL_TO_GLOBAL: { status: 422, message: "The update equals the global model; train before sending." },
+  BELOW_THRESHOLD: { status: 422, message: "The update's accuracy on the validation set is below the job's threshold." },
+  // server
+  INTERNAL: { status: 500, message: "The orchestrator failed to handle this request." },
+  UNAVAILABLE: { status: 503, message: "The orchestrator is not ready to serve this request." },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Reply body of every error. */
+export const errorReplySchema = schema({
+  $id: "ErrorReply",
+  type: "object",
+  required: ["error", "message"],
+  properties: {
+    error: { type: "string", description: "stable code from the error table" },
+    message: { type: "string" },
+    details: { type: "object", additionalProperties: true },
+  },
+});
+export type ErrorReply = FromSchema<typeof errorReplySchema>;
+
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+  /** Extra reply headers (e.g. retry-after). */
+  readonly headers?: Record<string, string>;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
+    super(message ?? ERRORS[code].message);
+    this.name = "ApiError";
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+    this.headers = headers;
+  }
+}
+
+export function apiError(code: ErrorCode, message?: string, details?: Record<string, unknown>): ApiError {
+  return new ApiError(code, message, details);
+}
+
+export function isApiError(e: unknown): e is ApiError {
+  return e instanceof ApiError;
+}
+
+/** Fastify's own error codes, mapped onto the table. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "BODY_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_FAILED",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "BODY_EMPTY",
+  FST_ERR_CTP_INVALID_JSON_BODY: "BAD_JSON",
+  FST_ERR_CTP_INSTANCE_ALREADY_STARTED: "INTERNAL",
+};
+
+/** Turn anything thrown in a route into an ApiError (a 500 for what we did not foresee). */
+export function toApiError(err: unknown): ApiError {
+  if (isApiError(err)) return err;
+  const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
+  if (e && e.validation) {
+    return new ApiError("VALIDATION_FAILED", `Invalid request: ${e.message ?? "schema mismatch"}.`, {
+      context: e.validationContext,
+    });
+  }
+  if (e && typeof e.code === "string" && e.code in FASTIFY_CODES) {
+    const code = FASTIFY_CODES[e.code];
+    return new ApiError(code, code === "INTERNAL" ? undefined : e.message);
+  }
+  if (e && e instanceof SyntaxError) return new ApiError("BAD_JSON", `The body is not valid JSON: ${e.message}`);
+  return new ApiError("INTERNAL");
+}
+
+/** The one error handler: logs 5xx with their cause, answers the table's code and message. */
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const api = toApiError(err);
+  if (api.status >= 500) request.log.error({ err }, "request failed");
+  if (api.headers) void reply.headers(api.headers);
+  const body: ErrorReply = { error: api.code, message: api.status >= 500 ? ERRORS[api.code].message : api.message };
+  if (api.details && api.status < 500) body.details = api.details;
+  return reply.code(api.status).type("application/json").send(body);
+}

@@ -1,0 +1,60 @@
+/** What buildApp needs, with the defaults the `serve` command and tests share. */
+import type { FastifyServerOptions } from "fastify";
+import type { LogProvider } from "./chain/listener.js";
+import type { Repository } from "./store/repository.js";
+import type { OrchestratorEmitter } from "./events.js";
+
+export interface ChainConfig {
+  chainId: number;
+  trainingPool: string;
+  /** Every contract of the deployment, shown by /api/info. */
+  contracts?: Record<string, string>;
+  /** JSON-RPC URL; when set (or `provider` is), the chain listener runs. */
+  rpcUrl?: string;
+  provider?: LogProvider;
+  confirmations?: number;
+  pollMs?: number;
+  /** First block to read on a fresh data dir (the deployment block). */
+  startBlock?: number;
+}
+
+export interface Limits {
+  /** Raw uploads: weights, validation sets, updates. */
+  uploadBytes: number;
+  /** JSON bodies. */
+  jsonBytes: number;
+  jsonDepth: number;
+  /** Signed writes per address: a burst of `capacity`, refilled at `refillPerSecond`. */
+  rate: { capacity: number; refillPerSecond: number };
+  /** How far a signed request's timestamp may be from the server's clock. */
+  maxSkewMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  uploadBytes: 256 * 1024 * 1024,
+  jsonBytes: 1024 * 1024,
+  jsonDepth: 32,
+  rate: { capacity: 60, refillPerSecond: 10 },
+  maxSkewMs: 5 * 60 * 1000,
+};
+
+export interface AppOptions {
+  dataDir: string;
+  chain: ChainConfig;
+  /** Evaluator private key; else <dataDir>/evaluator.key (generated on first start). */
+  evaluatorKey?: string;
+  limits?: Partial<Limits>;
+  logger?: FastifyServerOptions["logger"];
+  /** Milliseconds clock (tests move it). */
+  now?: () => number;
+  /** Evaluations run at once (default: the machine's cores). */
+  evalConcurrency?: number;
+  /** A store other than SQLite in the data dir (e.g. PostgreSQL). */
+  repository?: Repository;
+  events?: OrchestratorEmitter;
+  version?: string;
+}
+
+export function resolveLimits(partial: Partial<Limits> = {}): Limits {
+  return { ...DEFAULT_LIMITS, ...partial, rate: { ...DEFAULT_LIMITS.rate, ...partial.rate } };
+}

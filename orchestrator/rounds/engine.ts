@@ -1,0 +1,281 @@
+/**
+ * The round engine: takes updates for the open round of each job, closes a round when enough
+ * arrived (or at its deadline), aggregates deterministically, evaluates and opens the next.
+ * Every step that matters is in the store before it is acted on, so a restart picks up where a
+ * crash left off: open rounds continue, a round caught mid-close is aggregated again from its
+ * stored updates and gives the same bytes.
+ */
+import { encodeSafetensors } from "../../native/safetensors.js";
+import { unflatten } from "../../native/tensors.js";
+import { sha256HexOf } from "../auth.js";
+import { ApiError } from "../errors.js";
+import type { EvaluatorSigner } from "../evaluator/signer.js";
+import type { OrchestratorEmitter } from "../events.js";
+import type { Metrics } from "../metrics.js";
+import type { BlobStore } from "../store/blobs.js";
+import type { JobRecord, Repository, RoundRecord, UpdateRecord } from "../store/repository.js";
+import type { FitResult } from "../strategy/index.js";
+import { checkUpdate, decodeInLayout } from "./checks.js";
+import { Deadlines } from "./deadlines.js";
+import type { RuntimeCache } from "./runtime.js";
+
+export interface EngineDeps {
+  repo: Repository;
+  blobs: BlobStore;
+  signer: EvaluatorSigner;
+  events: OrchestratorEmitter;
+  metrics: Metrics;
+  runtimes: RuntimeCache;
+  now: () => number;
+  log: { error(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void };
+  /** Wait before retrying a round whose aggregation failed. */
+  retryMs?: number;
+}
+
+export interface SubmitInput {
+  jobId: number;
+  round: number;
+  contributor: string;
+  numSamples: number;
+  body: Buffer;
+}
+
+export interface Attestation {
+  jobId: number;
+  round: number;
+  contributor: string;
+  updateHash: string;
+  accuracyBps: number;
+  numSamples: number;
+  signature: string;
+  evaluator: string;
+  trainingPool: string;
+  chainId: number;
+  loss: number;
+}
+
+/** Accuracy in basis points, rounded down, from the count of correct answers. */
+export function toBps(accuracy: number, samples: number): number {
+  const correct = Math.round(accuracy * samples);
+  return Math.floor((correct * 10000) / samples);
+}
+
+export class RoundEngine {
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly deadlines: Deadlines;
+  private stopped = false;
+
+  constructor(private readonly d: EngineDeps) {
+    this.deadlines = new Deadlines(d.now, (jobId, round) =>
+      this.onDeadline(jobId, round).catch((err: unknown) => d.log.error({ err, jobId, round }, "round deadline handling failed")),
+    );
+  }
+
+  /** After a start or restart: finish interrupted closes, re-arm deadlines of open rounds. */
+  async recover(): Promise<void> {
+    for (const r of await this.d.repo.roundsWithStatus("closing")) void this.closeRound(r.jobId, r.round);
+    for (const r of await this.d.repo.roundsWithStatus("open")) this.deadlines.arm(r.jobId, r.round, r.deadlineAt);
+  }
+
+  roundOpened(jobId: number, round: number, deadlineAt: number): void {
+    this.deadlines.arm(jobId, round, deadlineAt);
+    this.d.events.emit("round:opened", { jobId, round, deadlineAt });
+  }
+
+  private attestation(u: UpdateRecord): Attestation {
+    return {
+      jobId: u.jobId,
+      round: u.round,
+      contributor: u.contributor,
+      updateHash: u.updateHash,
+      accuracyBps: u.accuracyBps,
+      numSamples: u.numSamples,
+      signature: u.signature ?? "",
+      evaluator: this.d.signer.address,
+      trainingPool: this.d.signer.trainingPool,
+      chainId: this.d.signer.chainId,
+      loss: u.loss,
+    };
+  }
+
+  private refuse(input: SubmitInput, err: ApiError): ApiError {
+    this.d.metrics.updatesRejected.inc({ code: err.code });
+    this.d.events.emit("update:rejected", { jobId: input.jobId, round: input.round, contributor: input.contributor, code: err.code });
+    return err;
+  }
+
+  /** Answer a resend: the same bytes get the same answer; other bytes are a duplicate. */
+  private resend(input: SubmitInput, existing: UpdateRecord, updateHash: string): Attestation {
+    if (existing.updateHash !== updateHash || existing.numSamples !== input.numSamples) {
+      throw this.refuse(input, new ApiError("DUPLICATE_UPDATE", `${input.contributor} already sent update ${existing.updateHash} for round ${input.round} of job ${input.jobId}.`));
+    }
+    if (existing.status === "rejected") {
+      throw this.refuse(input, new ApiError("BELOW_THRESHOLD", undefined, { accuracyBps: existing.accuracyBps }));
+    }
+    return this.attestation(existing);
+  }
+
+  /** Job active and this round the open one, else the refusal that says why. */
+  private checkOpen(job: JobRecord, round: number): void {
+    const jobId = job.jobId;
+    if (job.status !== "active") throw new ApiError("JOB_NOT_ACTIVE", `Job ${jobId} finished after round ${job.settings.rounds - 1}; it takes no more updates.`);
+    if (round < job.currentRound) throw new ApiError("ROUND_CLOSED", `Round ${round} of job ${jobId} is closed; the open round is ${job.currentRound}.`, { currentRound: job.currentRound });
+    if (round > job.currentRound) throw new ApiError("ROUND_NOT_OPEN", `Round ${round} of job ${jobId} has not opened; the open round is ${job.currentRound}.`, { currentRound: job.currentRound });
+  }
+
+  async submitUpdate(input: SubmitInput): Promise<Attestation> {
+    const started = this.d.now();
+    const { jobId, round, contributor, numSamples } = input;
+    const job = await this.d.repo.getJob(jobId);
+    if (!job) throw this.refuse(input, new ApiError("JOB_NOT_FOUND", `No job ${jobId} on this orchestrator.`));
+    const updateHash = "0x" + sha256HexOf(input.body);
+    const existing = await this.d.repo.getUpdate(jobId, round, contributor);
+    // A resend of the very same update (an answer lost to a network or server failure) gets
+    // the stored answer, even after the round closed.
+    if (existing && existing.updateHash === updateHash && existing.numSamples === numSamples) return this.resend(input, existing, updateHash);
+    try {
+      this.checkOpen(job, round);
+    } catch (e) {
+      throw this.refuse(input, e as ApiError);
+    }
+    const current = await this.d.repo.getRound(jobId, round);
+    if (!current || current.status !== "open") {
+      throw this.refuse(input, new ApiError("ROUND_CLOSED", `Round ${round} of job ${jobId} has enough updates and is closing.`, { currentRound: round + 1 }));
+    }
+    if (existing) return this.resend(input, existing, updateHash);
+
+    const rt = await this.d.runtimes.job(job);
+    const global = await this.d.runtimes.model(current.inputModelHash);
+    let checked;
+    try {
+      checked = checkUpdate(input.body, global, job.settings.normBound);
+    } catch (e) {
+      throw this.refuse(input, e as ApiError);
+    }
+    const ev = await rt.evaluate(checked.tensors);
+    const accuracyBps = toBps(ev.accuracy, ev.samples);
+    const record: UpdateRecord = {
+      jobId, round, contributor, updateHash, numSamples, accuracyBps, loss: ev.loss,
+      status: "accepted", reason: null, signature: null, receivedAt: this.d.now(),
+    };
+
+    if (accuracyBps < job.settings.thresholdBps) {
+      const r = await this.d.repo.rejectUpdate({ ...record, status: "rejected", reason: "BELOW_THRESHOLD" });
+      if (!r.ok) return this.lostRace(input, r, updateHash);
+      throw this.refuse(
+        input,
+        new ApiError("BELOW_THRESHOLD", `The update scored ${accuracyBps} bps on the validation set; job ${jobId} needs ${job.settings.thresholdBps} bps.`, {
+          accuracyBps,
+          thresholdBps: job.settings.thresholdBps,
+        }),
+      );
+    }
+
+    // Durable before answering: the bytes on disk, then the row committed with synchronous=FULL.
+    await this.d.blobs.put(input.body, updateHash);
+    record.signature = this.d.signer.attest({ jobId, round, contributor, updateHash, accuracyBps, numSamples });
+    const r = await this.d.repo.acceptUpdate(record, rt.strategy.configureRound(round).minUpdates);
+    if (!r.ok) return this.lostRace(input, r, updateHash);
+    this.d.metrics.updatesAccepted.inc();
+    this.d.events.emit("update:accepted", { jobId, round, contributor, accuracyBps, numSamples, ms: this.d.now() - started });
+    if (r.closing) {
+      this.d.events.emit("round:closing", { jobId, round });
+      void this.closeRound(jobId, round);
+    }
+    return this.attestation(record);
+  }
+
+  /** The round closed, or the same contributor's other request won, while this one was evaluated. */
+  private lostRace(input: SubmitInput, r: { reason: "ROUND_CLOSED" | "DUPLICATE_UPDATE"; existing?: UpdateRecord }, updateHash: string): Attestation {
+    if (r.reason === "DUPLICATE_UPDATE" && r.existing) return this.resend(input, r.existing, updateHash);
+    throw this.refuse(input, new ApiError("ROUND_CLOSED", `Round ${input.round} of job ${input.jobId} closed while this update was evaluated.`));
+  }
+
+  private async onDeadline(jobId: number, round: number): Promise<void> {
+    if (this.stopped) return;
+    const r = await this.d.repo.getRound(jobId, round);
+    const job = await this.d.repo.getJob(jobId);
+    if (!r || !job || r.status !== "open") return;
+    const accepted = (await this.d.repo.listUpdates(jobId, round, "accepted")).length;
+    if (accepted >= job.settings.minUpdatesAtDeadline) {
+      if (await this.d.repo.markRoundClosing(jobId, round)) {
+        this.d.events.emit("round:closing", { jobId, round });
+        await this.closeRound(jobId, round);
+      }
+      return;
+    }
+    const deadlineAt = this.d.now() + job.settings.roundDeadlineSeconds * 1000;
+    await this.d.repo.extendRound(jobId, round, deadlineAt);
+    this.d.metrics.roundsExtended.inc();
+    this.d.events.emit("round:extended", { jobId, round, deadlineAt, extensions: r.extensions + 1 });
+    this.deadlines.arm(jobId, round, deadlineAt);
+  }
+
+  /** Aggregate a closing round and open the next; concurrent and repeated calls are one. */
+  closeRound(jobId: number, round: number): Promise<void> {
+    const key = `${jobId}:${round}`;
+    let p = this.closing.get(key);
+    if (!p) {
+      p = this.doClose(jobId, round)
+        .catch((err: unknown) => {
+          const error = err instanceof Error ? err.message : String(err);
+          this.d.log.error({ err, jobId, round }, "round close failed; will retry");
+          this.d.events.emit("round:failed", { jobId, round, error });
+          if (!this.stopped) this.deadlines.retry(jobId, round, this.d.retryMs ?? 5000, () => void this.closeRound(jobId, round));
+        })
+        .finally(() => this.closing.delete(key));
+      this.closing.set(key, p);
+    }
+    return p;
+  }
+
+  private async doClose(jobId: number, round: number): Promise<void> {
+    const started = this.d.now();
+    const r: RoundRecord | null = await this.d.repo.getRound(jobId, round);
+    const job = await this.d.repo.getJob(jobId);
+    if (!r || !job || r.status === "closed") return;
+    this.deadlines.disarm(jobId, round);
+    const rt = await this.d.runtimes.job(job);
+    const global = await this.d.runtimes.model(r.inputModelHash);
+    // Sorted by update hash in the store: arrival order never changes the result.
+    const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
+    const rejected = await this.d.repo.listUpdates(jobId, round, "rejected");
+    const results: FitResult[] = [];
+    for (const u of accepted) {
+      const tensors = decodeInLayout(await this.d.blobs.get(u.updateHash), global.layout);
+      const flat = new Float32Array(global.flat.length);
+      let pos = 0;
+      for (const t of tensors) {
+        flat.set(t.data, pos);
+        pos += t.data.length;
+      }
+      results.push({ contributor: u.contributor, updateHash: u.updateHash, numSamples: u.numSamples, weights: flat });
+    }
+    const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
+    const aggregated = await rt.strategy.aggregate(round, results, failures, global.flat);
+    const tensors = unflatten(aggregated, global.layout);
+    const bytes = encodeSafetensors(tensors, { format: "pt" });
+    const modelHash = await this.d.blobs.put(bytes);
+    const ev = await rt.strategy.evaluate(round, tensors);
+    const last = round + 1 >= job.settings.rounds;
+    const now = this.d.now();
+    const next = last ? null : { openedAt: now, deadlineAt: now + rt.strategy.configureRound(round + 1).deadlineSeconds * 1000 };
+    await this.d.repo.completeRound({
+      jobId, round, closedAt: now, modelHash, accuracy: ev.accuracy, loss: ev.loss,
+      contributors: accepted.map((u) => u.contributor), updateHashes: accepted.map((u) => u.updateHash), next,
+    });
+    this.d.metrics.roundsClosed.inc();
+    this.d.events.emit("round:closed", {
+      jobId, round, accuracy: ev.accuracy, loss: ev.loss, contributors: accepted.length, modelHash, ms: this.d.now() - started,
+    });
+    if (next) this.roundOpened(jobId, round + 1, next.deadlineAt);
+    else this.d.events.emit("job:finished", { jobId, modelHash });
+  }
+
+  /** Stop timers and wait for closes in flight (their results are stored). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deadlines.clear();
+    await Promise.allSettled([...this.closing.values()]);
+  }
+}

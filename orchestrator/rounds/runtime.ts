@@ -1,0 +1,71 @@
+/**
+ * What the engine keeps in memory per job: the validation set, the strategy and the decoded
+ * global model of the round being trained. Everything here can be rebuilt from the store, so a
+ * restart only costs a reload.
+ */
+import { Network } from "../../native/index.js";
+import type { Dataset, EvalResult, Tensor } from "../../native/types.js";
+import { loadValidation, type ValidationFormat } from "../data/validation.js";
+import type { BlobStore } from "../store/blobs.js";
+import type { DraftRecord, JobRecord, Repository } from "../store/repository.js";
+import { makeStrategy, type Strategy } from "../strategy/index.js";
+import { decodeInLayout, globalModel, type GlobalModel } from "./checks.js";
+import { decodeSafetensors } from "../../native/safetensors.js";
+import { Semaphore } from "./semaphore.js";
+
+export interface JobRuntime {
+  job: JobRecord;
+  validation: Dataset;
+  strategy: Strategy;
+  evaluate(model: Tensor[]): Promise<EvalResult>;
+}
+
+export class RuntimeCache {
+  private readonly runtimes = new Map<number, Promise<JobRuntime>>();
+  private readonly models = new Map<string, Promise<GlobalModel>>();
+
+  constructor(
+    private readonly deps: { repo: Repository; blobs: BlobStore; dataDir: string; evalSlots: Semaphore },
+  ) {}
+
+  /** Evaluate weights of `spec` on a data set, at most `evalSlots` at a time. */
+  evaluator(spec: JobRecord["spec"], validation: Dataset): (model: Tensor[]) => Promise<EvalResult> {
+    return (model) => this.deps.evalSlots.run(async () => (await Network.fromWeights(spec, model)).evaluate(validation));
+  }
+
+  job(job: JobRecord): Promise<JobRuntime> {
+    let p = this.runtimes.get(job.jobId);
+    if (!p) {
+      p = (async () => {
+        const draft = (await this.deps.repo.getDraft(job.draftId)) as DraftRecord;
+        const validation = await loadValidation(this.deps.dataDir, this.deps.blobs, job.validationHash, (draft.validationFormat ?? "csv") as ValidationFormat);
+        const evaluate = this.evaluator(job.spec, validation);
+        return { job, validation, evaluate, strategy: makeStrategy(job.settings, evaluate) };
+      })();
+      this.runtimes.set(job.jobId, p);
+      p.catch(() => this.runtimes.delete(job.jobId));
+    }
+    return p;
+  }
+
+  /** A stored model, decoded; the few most recent stay in memory. */
+  model(hash: string, layoutFrom?: GlobalModel): Promise<GlobalModel> {
+    let p = this.models.get(hash);
+    if (!p) {
+      p = (async () => {
+        const bytes = await this.deps.blobs.get(hash);
+        const tensors = layoutFrom ? decodeInLayout(bytes, layoutFrom.layout) : decodeSafetensors(bytes).tensors;
+        return globalModel(hash, tensors);
+      })();
+      this.models.set(hash, p);
+      p.catch(() => this.models.delete(hash));
+      // Keep memory bounded: drop the oldest entries (Map keeps insertion order).
+      while (this.models.size > 16) this.models.delete(this.models.keys().next().value as string);
+    }
+    return p;
+  }
+
+  forget(jobId: number): void {
+    this.runtimes.delete(jobId);
+  }
+}

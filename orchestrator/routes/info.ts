@@ -1,0 +1,43 @@
+/** Service routes: /api/info, /healthz, /metrics. */
+import type { FastifyInstance } from "fastify";
+import { ADDRESS_HEADER, SIGNATURE_HEADER, SIGNING_PREFIX, TIMESTAMP_HEADER } from "../auth.js";
+import type { Limits } from "../options.js";
+import { errorReplies, infoSchema, type InfoReply } from "./schemas.js";
+
+export async function infoRoutes(app: FastifyInstance, opts: { version: string; contracts: Record<string, string>; limits: Limits }): Promise<void> {
+  app.get(
+    "/api/info",
+    { schema: { tags: ["service"], summary: "Evaluator address, chain and contracts", response: { 200: infoSchema, ...errorReplies } } },
+    async (): Promise<InfoReply> => ({
+      name: "quackmesh-orchestrator",
+      version: opts.version,
+      evaluator: app.evaluator.address,
+      chainId: app.evaluator.chainId,
+      contracts: { TrainingPool: app.evaluator.trainingPool, ...opts.contracts },
+      limits: { uploadBytes: opts.limits.uploadBytes, jsonBytes: opts.limits.jsonBytes, maxSkewMs: opts.limits.maxSkewMs },
+      signing: {
+        scheme: `EIP-191 personal_sign of "${SIGNING_PREFIX}\\n{METHOD}\\n{path?query}\\n{timestamp ms}\\n{hex sha256(body)}"`,
+        headers: [ADDRESS_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER],
+      },
+    }),
+  );
+
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        tags: ["service"],
+        summary: "Liveness: the store answers",
+        response: { 200: { type: "object", properties: { status: { type: "string" }, uptimeSeconds: { type: "number" } } }, ...errorReplies },
+      },
+    },
+    async () => {
+      await app.repo.getMeta("health");
+      return { status: "ok", uptimeSeconds: Math.round(process.uptime()) };
+    },
+  );
+
+  app.get("/metrics", { schema: { tags: ["service"], summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
+    return reply.type("text/plain; version=0.0.4; charset=utf-8").send(app.metrics.render());
+  });
+}

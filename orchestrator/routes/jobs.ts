@@ -1,0 +1,87 @@
+/** Reading jobs: list, status with round history, the current global model, the finish proof. */
+import type { FastifyInstance } from "fastify";
+import { ApiError } from "../errors.js";
+import type { JobRecord } from "../store/repository.js";
+import { errorReplies, finishProofSchema, jobDetailSchema, jobIdParams, jobListSchema, type FinishProofReply, type JobDetail } from "./schemas.js";
+import { jobView, roundView } from "./views.js";
+
+type JobParams = { Params: { jobId: number } };
+
+export async function requireJob(app: FastifyInstance, jobId: number): Promise<JobRecord> {
+  const job = await app.repo.getJob(jobId);
+  if (!job) throw new ApiError("JOB_NOT_FOUND", `No job ${jobId} on this orchestrator (it activates once TrainingJobCreated for an uploaded model is seen on chain).`);
+  return job;
+}
+
+export async function jobRoutes(app: FastifyInstance): Promise<void> {
+  const tags = ["jobs"];
+
+  app.get("/api/jobs", { schema: { tags, summary: "All jobs", response: { 200: jobListSchema, ...errorReplies } } }, async () => {
+    const jobs = await app.repo.listJobs();
+    return { jobs: await Promise.all(jobs.map(async (j) => jobView(j, await app.repo.countUpdates(j.jobId)))) };
+  });
+
+  app.get<JobParams>(
+    "/api/job/:jobId",
+    { schema: { tags, summary: "A job's status and per-round history", params: jobIdParams, response: { 200: jobDetailSchema, ...errorReplies } } },
+    async (request): Promise<JobDetail> => {
+      const job = await requireJob(app, request.params.jobId);
+      const [counts, rounds] = await Promise.all([app.repo.countUpdates(job.jobId), app.repo.listRounds(job.jobId)]);
+      return { ...jobView(job, counts), history: rounds.map(roundView) };
+    },
+  );
+
+  app.get<JobParams>(
+    "/api/job/:jobId/model",
+    {
+      schema: {
+        tags,
+        summary: "The current global model (safetensors); ETag = model hash, If-None-Match → 304",
+        params: jobIdParams,
+        response: errorReplies,
+      },
+    },
+    async (request, reply) => {
+      const job = await requireJob(app, request.params.jobId);
+      const etag = `"${job.modelHash}"`;
+      void reply
+        .header("etag", etag)
+        .header("x-quackmesh-round", String(job.status === "finished" ? job.settings.rounds : job.currentRound))
+        .header("x-quackmesh-model-hash", job.modelHash)
+        .header("x-quackmesh-job-status", job.status)
+        .header("cache-control", "no-cache");
+      const match = request.headers["if-none-match"];
+      if (match && match.split(",").some((m) => m.trim().replace(/^W\//, "") === etag)) return reply.code(304).send();
+      return reply.type("application/octet-stream").send(await app.blobs.get(job.modelHash));
+    },
+  );
+
+  app.get<JobParams>(
+    "/api/job/:jobId/finish-proof",
+    {
+      schema: {
+        tags,
+        summary: "The evaluator's EIP-712 signature of JobFinished(jobId), once the last round closed",
+        params: jobIdParams,
+        response: { 200: finishProofSchema, ...errorReplies },
+      },
+    },
+    async (request): Promise<FinishProofReply> => {
+      const job = await requireJob(app, request.params.jobId);
+      if (job.status !== "finished") {
+        throw new ApiError("JOB_NOT_FINISHED", `Job ${job.jobId} is in round ${job.currentRound} of ${job.settings.rounds}; the proof exists once the last round closed.`, {
+          currentRound: job.currentRound,
+          rounds: job.settings.rounds,
+        });
+      }
+      return {
+        jobId: job.jobId,
+        signature: app.evaluator.finishProof(job.jobId),
+        evaluator: app.evaluator.address,
+        trainingPool: app.evaluator.trainingPool,
+        chainId: app.evaluator.chainId,
+        modelHash: job.modelHash,
+      };
+    },
+  );
+}

@@ -1,0 +1,261 @@
+/**
+ * Request and reply schemas of the API, written once; the TypeScript types routes and the
+ * client use are derived from them.
+ */
+import { schema, type FromSchema } from "../schema.js";
+import { settingsSchema, strategySchema } from "../rounds/settings.js";
+
+const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
+const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;
+const nullableHash = { type: ["string", "null"] } as const;
+
+export const modelSpecSchema = schema({
+  type: "object",
+  required: ["input", "layers", "loss"],
+  additionalProperties: false,
+  properties: {
+    input: { type: "array", minItems: 1, maxItems: 4, items: { type: "integer", minimum: 1, maximum: 1000000 } },
+    layers: {
+      type: "array",
+      minItems: 1,
+      maxItems: 64,
+      items: {
+        type: "object",
+        required: ["type", "units"],
+        additionalProperties: false,
+        properties: {
+          type: { type: "string", enum: ["dense"] },
+          units: { type: "integer", minimum: 1, maximum: 1000000 },
+          activation: { type: "string", enum: ["relu", "none"] },
+        },
+      },
+    },
+    loss: { type: "string", enum: ["cross-entropy"] },
+  },
+});
+
+export const createJobBodySchema = schema({
+  type: "object",
+  required: ["spec"],
+  additionalProperties: false,
+  properties: {
+    spec: modelSpecSchema,
+    settings: settingsSchema,
+    seed: { type: "integer", minimum: 0, maximum: 4294967295, description: "random initial weights from this seed; omit to upload weights" },
+  },
+});
+export type CreateJobBody = FromSchema<typeof createJobBodySchema>;
+
+const resolvedSettingsSchema = schema({
+  type: "object",
+  required: ["rounds", "minUpdates", "minUpdatesAtDeadline", "roundDeadlineSeconds", "strategy", "thresholdBps", "normBound", "maxUpdateNorm"],
+  properties: {
+    rounds: { type: "integer" },
+    minUpdates: { type: "integer" },
+    minUpdatesAtDeadline: { type: "integer" },
+    roundDeadlineSeconds: { type: "integer" },
+    strategy: strategySchema,
+    thresholdBps: { type: "integer" },
+    normBound: { type: ["number", "null"] },
+    maxUpdateNorm: { type: ["number", "null"] },
+  },
+});
+
+export const draftReplySchema = schema({
+  type: "object",
+  required: ["draftId", "uploader", "status", "modelHash", "validationHash", "validationSamples", "jobId", "evaluator", "settings", "uploads"],
+  properties: {
+    draftId: { type: "string" },
+    uploader: address,
+    status: { type: "string", enum: ["awaiting-weights", "awaiting-validation", "ready", "active"] },
+    modelHash: { ...nullableHash, description: "sha256 of the initial weights: the bytes32 to pass to createTrainingJob" },
+    validationHash: nullableHash,
+    validationSamples: { type: ["integer", "null"] },
+    jobId: { type: ["integer", "null"] },
+    evaluator: { ...address, description: "the evaluator address to name in createTrainingJob" },
+    settings: resolvedSettingsSchema,
+    uploads: {
+      type: "object",
+      required: ["weights", "validation"],
+      properties: { weights: { type: "string" }, validation: { type: "string" } },
+    },
+  },
+});
+export type DraftReply = FromSchema<typeof draftReplySchema>;
+
+export const roundSchema = schema({
+  type: "object",
+  required: ["round", "status", "openedAt", "deadlineAt", "extensions", "inputModelHash", "closedAt", "modelHash", "accuracy", "loss", "contributors", "updateHashes"],
+  properties: {
+    round: { type: "integer" },
+    status: { type: "string", enum: ["open", "closing", "closed"] },
+    openedAt: { type: "integer" },
+    deadlineAt: { type: "integer" },
+    extensions: { type: "integer" },
+    inputModelHash: hash,
+    closedAt: { type: ["integer", "null"] },
+    modelHash: nullableHash,
+    accuracy: { type: ["number", "null"] },
+    loss: { type: ["number", "null"] },
+    contributors: { type: "array", items: { type: "string" } },
+    updateHashes: { type: "array", items: { type: "string" } },
+  },
+});
+export type RoundView = FromSchema<typeof roundSchema>;
+
+export const jobSchema = schema({
+  type: "object",
+  required: ["jobId", "status", "requester", "evaluator", "currentRound", "rounds", "modelHash", "initialModelHash", "settings", "updates", "createdAt", "finishedAt", "chain"],
+  properties: {
+    jobId: { type: "integer" },
+    status: { type: "string", enum: ["active", "finished"] },
+    requester: address,
+    evaluator: address,
+    currentRound: { type: "integer" },
+    rounds: { type: "integer" },
+    modelHash: { ...hash, description: "the global model the open round trains from (the final model once finished)" },
+    initialModelHash: hash,
+    settings: resolvedSettingsSchema,
+    updates: {
+      type: "object",
+      required: ["accepted", "rejected"],
+      properties: { accepted: { type: "integer" }, rejected: { type: "integer" } },
+    },
+    createdAt: { type: "integer" },
+    finishedAt: { type: ["integer", "null"] },
+    chain: {
+      type: "object",
+      required: ["txHash", "blockNumber", "totalRewardPool", "rewardPerUpdate", "deadline"],
+      properties: {
+        txHash: { type: "string" },
+        blockNumber: { type: "integer" },
+        totalRewardPool: { type: "string" },
+        rewardPerUpdate: { type: "string" },
+        deadline: { type: "integer" },
+      },
+    },
+  },
+});
+export type JobSummary = FromSchema<typeof jobSchema>;
+
+export const jobDetailSchema = schema({
+  type: "object",
+  required: [...jobSchema.required, "history"],
+  properties: { ...jobSchema.properties, history: { type: "array", items: roundSchema } },
+});
+export type JobDetail = FromSchema<typeof jobDetailSchema>;
+
+export const jobListSchema = schema({
+  type: "object",
+  required: ["jobs"],
+  properties: { jobs: { type: "array", items: jobSchema } },
+});
+
+export const attestationSchema = schema({
+  type: "object",
+  required: ["jobId", "round", "contributor", "updateHash", "accuracyBps", "numSamples", "signature", "evaluator", "trainingPool", "chainId", "loss"],
+  properties: {
+    jobId: { type: "integer" },
+    round: { type: "integer" },
+    contributor: address,
+    updateHash: hash,
+    accuracyBps: { type: "integer" },
+    numSamples: { type: "integer" },
+    signature: { type: "string", description: "evaluator's EIP-712 signature of Attestation(jobId,round,contributor,updateHash,accuracyBps,numSamples)" },
+    evaluator: address,
+    trainingPool: address,
+    chainId: { type: "integer" },
+    loss: { type: "number" },
+  },
+});
+export type AttestationReply = FromSchema<typeof attestationSchema>;
+
+export const updateQuerySchema = schema({
+  type: "object",
+  required: ["round", "numSamples"],
+  additionalProperties: false,
+  properties: {
+    round: { type: "integer", minimum: 0, maximum: 4294967295 },
+    numSamples: { type: "integer", minimum: 1, maximum: 9007199254740991 },
+  },
+});
+
+export const finishProofSchema = schema({
+  type: "object",
+  required: ["jobId", "signature", "evaluator", "trainingPool", "chainId", "modelHash"],
+  properties: {
+    jobId: { type: "integer" },
+    signature: { type: "string", description: "evaluator's EIP-712 signature of JobFinished(jobId)" },
+    evaluator: address,
+    trainingPool: address,
+    chainId: { type: "integer" },
+    modelHash: hash,
+  },
+});
+export type FinishProofReply = FromSchema<typeof finishProofSchema>;
+
+export const clusterSchema = schema({
+  type: "object",
+  required: ["jobId", "machines"],
+  properties: {
+    jobId: { type: "integer" },
+    machines: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["machineId", "rentalId", "provider", "host", "port", "status", "updatedAt"],
+        properties: {
+          machineId: { type: "integer" },
+          rentalId: { type: ["integer", "null"] },
+          provider: { type: "string" },
+          host: { type: "string" },
+          port: { type: "integer" },
+          status: { type: "string" },
+          updatedAt: { type: "integer" },
+        },
+      },
+    },
+  },
+});
+export type ClusterReply = FromSchema<typeof clusterSchema>;
+
+export const infoSchema = schema({
+  type: "object",
+  required: ["name", "version", "evaluator", "chainId", "contracts", "limits", "signing"],
+  properties: {
+    name: { type: "string" },
+    version: { type: "string" },
+    evaluator: address,
+    chainId: { type: "integer" },
+    contracts: { type: "object", additionalProperties: { type: "string" } },
+    limits: {
+      type: "object",
+      required: ["uploadBytes", "jsonBytes", "maxSkewMs"],
+      properties: { uploadBytes: { type: "integer" }, jsonBytes: { type: "integer" }, maxSkewMs: { type: "integer" } },
+    },
+    signing: {
+      type: "object",
+      required: ["scheme", "headers"],
+      properties: { scheme: { type: "string" }, headers: { type: "array", items: { type: "string" } } },
+    },
+  },
+});
+export type InfoReply = FromSchema<typeof infoSchema>;
+
+export const jobIdParams = schema({
+  type: "object",
+  required: ["jobId"],
+  properties: { jobId: { type: "integer", minimum: 1 } },
+});
+
+export const draftIdParams = schema({
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: "^[0-9a-f]{32}$" } },
+});
+
+/** Error replies every route may give. */
+export const errorReplies = {
+  "4xx": { $ref: "ErrorReply#" },
+  "5xx": { $ref: "ErrorReply#" },
+} as const;

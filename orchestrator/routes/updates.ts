@@ -1,0 +1,36 @@
+/**
+ * POST /api/job/:jobId/update?round=R&numSamples=N with the update's safetensors bytes as the
+ * body, signed by the contributor. Answers the evaluator's attestation for TrainingPool.submitUpdate.
+ */
+import type { FastifyInstance } from "fastify";
+import { bufferParser } from "../plugins/body.js";
+import type { FromSchema } from "../schema.js";
+import { attestationSchema, errorReplies, jobIdParams, updateQuerySchema } from "./schemas.js";
+
+export async function updateRoutes(app: FastifyInstance, opts: { uploadBytes: number }): Promise<void> {
+  bufferParser(app, "application/octet-stream", opts.uploadBytes);
+
+  app.post<{ Params: { jobId: number }; Querystring: FromSchema<typeof updateQuerySchema>; Body: Buffer }>(
+    "/api/job/:jobId/update",
+    {
+      ...app.signed,
+      bodyLimit: opts.uploadBytes,
+      schema: {
+        tags: ["updates"],
+        summary: "Submit a trained model for a round (raw safetensors, application/octet-stream; signed by the contributor)",
+        params: jobIdParams,
+        querystring: updateQuerySchema,
+        response: { 200: attestationSchema, ...errorReplies },
+      },
+    },
+    async (request) => {
+      return app.engine.submitUpdate({
+        jobId: request.params.jobId,
+        round: request.query.round,
+        numSamples: request.query.numSamples,
+        contributor: request.caller!.address,
+        body: request.body,
+      });
+    },
+  );
+}

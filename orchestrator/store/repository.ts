@@ -1,0 +1,194 @@
+/**
+ * The orchestrator's store, behind one async interface. Routes and the round engine only see
+ * this; the SQLite implementation is the embedded default and a PostgreSQL one can replace it.
+ * Each method is one atomic step: an implementation runs it in a single transaction.
+ */
+import type { ModelSpec } from "../../native/types.js";
+import type { JobSettings } from "../rounds/settings.js";
+
+export type JobStatus = "active" | "finished";
+export type RoundStatus = "open" | "closing" | "closed";
+export type UpdateStatus = "accepted" | "rejected";
+
+export interface DraftRecord {
+  id: string;
+  /** Address that signed the upload; the on-chain requester must be this address. */
+  uploader: string;
+  spec: ModelSpec;
+  settings: JobSettings;
+  createdAt: number;
+  /** sha256 of the initial weights' safetensors bytes (0x…), once uploaded or generated. */
+  modelHash: string | null;
+  validationHash: string | null;
+  validationFormat: string | null;
+  validationSamples: number | null;
+  /** On-chain job id once a TrainingJobCreated event bound this draft. */
+  jobId: number | null;
+}
+
+/** What the chain said when the job was created (amounts as decimal strings). */
+export interface ChainJobInfo {
+  txHash: string;
+  blockNumber: number;
+  totalRewardPool: string;
+  rewardPerUpdate: string;
+  deadline: number;
+}
+
+export interface JobRecord {
+  jobId: number;
+  draftId: string;
+  requester: string;
+  evaluator: string;
+  initialModelHash: string;
+  spec: ModelSpec;
+  /** The draft's settings with the chain's rounds and threshold, which are what pays. */
+  settings: JobSettings;
+  validationHash: string;
+  status: JobStatus;
+  currentRound: number;
+  /** Global model the current round trains from (the final model once finished). */
+  modelHash: string;
+  createdAt: number;
+  finishedAt: number | null;
+  chain: ChainJobInfo;
+}
+
+export interface RoundRecord {
+  jobId: number;
+  round: number;
+  status: RoundStatus;
+  openedAt: number;
+  deadlineAt: number;
+  /** Times the deadline passed without enough updates and was pushed back. */
+  extensions: number;
+  /** The global model this round trains from. */
+  inputModelHash: string;
+  closedAt: number | null;
+  /** The aggregated model this round produced. */
+  modelHash: string | null;
+  accuracy: number | null;
+  loss: number | null;
+  contributors: string[];
+  updateHashes: string[];
+}
+
+export interface UpdateRecord {
+  jobId: number;
+  round: number;
+  contributor: string;
+  updateHash: string;
+  numSamples: number;
+  accuracyBps: number;
+  loss: number;
+  status: UpdateStatus;
+  /** Why it was rejected (an error code), null when accepted. */
+  reason: string | null;
+  /** The evaluator's EIP-712 attestation, for accepted updates. */
+  signature: string | null;
+  receivedAt: number;
+}
+
+export interface ChainEventRecord {
+  txHash: string;
+  logIndex: number;
+  blockNumber: number;
+  source: string;
+  name: string;
+  /** Event arguments, JSON-safe (bigints as decimal strings). */
+  args: Record<string, string | number | boolean>;
+}
+
+export interface ClusterMachineRecord {
+  jobId: number;
+  machineId: number;
+  rentalId: number | null;
+  provider: string;
+  host: string;
+  port: number;
+  status: string;
+  updatedAt: number;
+}
+
+export type AcceptResult =
+  | { ok: true; closing: boolean; acceptedCount: number }
+  | { ok: false; reason: "ROUND_CLOSED" | "DUPLICATE_UPDATE"; existing?: UpdateRecord };
+
+export interface ActivateInput {
+  event: ChainEventRecord;
+  draftId: string;
+  job: Omit<JobRecord, "status" | "currentRound" | "finishedAt" | "modelHash">;
+  round0: { openedAt: number; deadlineAt: number };
+}
+
+export interface CompleteRoundInput {
+  jobId: number;
+  round: number;
+  closedAt: number;
+  modelHash: string;
+  accuracy: number;
+  loss: number;
+  contributors: string[];
+  updateHashes: string[];
+  /** The next round to open, or null when this was the last one. */
+  next: { openedAt: number; deadlineAt: number } | null;
+}
+
+export interface Repository {
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  /** Record a signed request's id; false when it was already seen (a replay). */
+  useRequestId(id: string, expiresAt: number, now: number): Promise<boolean>;
+
+  insertDraft(draft: DraftRecord): Promise<void>;
+  getDraft(id: string): Promise<DraftRecord | null>;
+  setDraftWeights(id: string, modelHash: string): Promise<void>;
+  setDraftValidation(id: string, v: { hash: string; format: string; samples: number }): Promise<void>;
+  /** Drafts with weights and validation, no job yet, for this model hash and uploader. */
+  findReadyDrafts(modelHash: string, uploader: string): Promise<DraftRecord[]>;
+
+  getChainCursor(source: string): Promise<number | null>;
+  /**
+   * Store events not seen before and move the cursor to `toBlock`, atomically. Returns only
+   * the events that were new, so a restart never handles one twice.
+   */
+  recordChainEvents(source: string, toBlock: number, events: ChainEventRecord[]): Promise<ChainEventRecord[]>;
+  unhandledChainEvents(name: string): Promise<ChainEventRecord[]>;
+  markChainEventHandled(txHash: string, logIndex: number, note: string): Promise<void>;
+
+  /**
+   * Create the job from a draft and its chain event, open round 0, mark the event handled.
+   * Null when the draft was bound to another job meanwhile (nothing changes then).
+   */
+  activateJob(input: ActivateInput): Promise<JobRecord | null>;
+  getJob(jobId: number): Promise<JobRecord | null>;
+  listJobs(): Promise<JobRecord[]>;
+
+  getRound(jobId: number, round: number): Promise<RoundRecord | null>;
+  listRounds(jobId: number): Promise<RoundRecord[]>;
+  roundsWithStatus(status: RoundStatus): Promise<RoundRecord[]>;
+  /** Open → closing; false if it was not open. */
+  markRoundClosing(jobId: number, round: number): Promise<boolean>;
+  /** Push an open round's deadline back and count the extension. */
+  extendRound(jobId: number, round: number, deadlineAt: number): Promise<void>;
+  /** Close a round with its result and open the next (or finish the job). Idempotent. */
+  completeRound(input: CompleteRoundInput): Promise<void>;
+
+  getUpdate(jobId: number, round: number, contributor: string): Promise<UpdateRecord | null>;
+  /**
+   * Store an accepted update durably if its round is still open and the contributor has none
+   * there yet; mark the round closing when it reaches `minUpdates`.
+   */
+  acceptUpdate(update: UpdateRecord, minUpdates: number): Promise<AcceptResult>;
+  /** Store an update rejected after evaluation (e.g. below threshold); same rules as accept. */
+  rejectUpdate(update: UpdateRecord): Promise<AcceptResult>;
+  /** Updates of a round with a status, sorted by update hash (aggregation order). */
+  listUpdates(jobId: number, round: number, status: UpdateStatus): Promise<UpdateRecord[]>;
+  countUpdates(jobId: number): Promise<{ accepted: number; rejected: number }>;
+
+  listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]>;
+  upsertClusterMachine(machine: ClusterMachineRecord): Promise<void>;
+}

@@ -1,0 +1,93 @@
+/** SQLite tables of the orchestrator, applied in order by PRAGMA user_version. */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE seen_requests (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+  CREATE INDEX seen_requests_expiry ON seen_requests (expires_at);
+  CREATE TABLE drafts (
+    id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    model_hash TEXT,
+    validation_hash TEXT,
+    validation_format TEXT,
+    validation_samples INTEGER,
+    job_id INTEGER UNIQUE
+  );
+  CREATE INDEX drafts_model ON drafts (model_hash, uploader);
+  CREATE TABLE chain_cursors (source TEXT PRIMARY KEY, block INTEGER NOT NULL);
+  CREATE TABLE chain_events (
+    tx_hash TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    block INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    handled INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    PRIMARY KEY (tx_hash, log_index)
+  );
+  CREATE INDEX chain_events_pending ON chain_events (name, handled);
+  CREATE TABLE jobs (
+    job_id INTEGER PRIMARY KEY,
+    draft_id TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    evaluator TEXT NOT NULL,
+    initial_model_hash TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    validation_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    current_round INTEGER NOT NULL,
+    model_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    chain TEXT NOT NULL
+  );
+  CREATE TABLE rounds (
+    job_id INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    deadline_at INTEGER NOT NULL,
+    extensions INTEGER NOT NULL DEFAULT 0,
+    input_model_hash TEXT NOT NULL,
+    closed_at INTEGER,
+    model_hash TEXT,
+    accuracy REAL,
+    loss REAL,
+    contributors TEXT NOT NULL DEFAULT '[]',
+    update_hashes TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (job_id, round)
+  );
+  CREATE INDEX rounds_status ON rounds (status);
+  CREATE TABLE updates (
+    job_id INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    contributor TEXT NOT NULL,
+    update_hash TEXT NOT NULL,
+    num_samples INTEGER NOT NULL,
+    accuracy_bps INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    signature TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, round, contributor)
+  );
+  CREATE INDEX updates_round ON updates (job_id, round, status, update_hash);
+  CREATE TABLE cluster_machines (
+    job_id INTEGER NOT NULL,
+    machine_id INTEGER NOT NULL,
+    rental_id INTEGER,
+    provider TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, machine_id)
+  );
+  `,
+];

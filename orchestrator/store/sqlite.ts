@@ -1,0 +1,385 @@
+/**
+ * The Repository on SQLite (better-sqlite3): WAL journal; commits that accept an update run
+ * with synchronous=FULL so an answered update survives a power cut, the rest with NORMAL,
+ * which already survives a killed process.
+ */
+import Database from "better-sqlite3";
+import type {
+  AcceptResult,
+  ActivateInput,
+  ChainEventRecord,
+  ClusterMachineRecord,
+  CompleteRoundInput,
+  DraftRecord,
+  JobRecord,
+  Repository,
+  RoundRecord,
+  RoundStatus,
+  UpdateRecord,
+  UpdateStatus,
+} from "./repository.js";
+import { MIGRATIONS } from "./sqlite-schema.js";
+
+type Row = Record<string, unknown>;
+
+const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toDraft(r: Row): DraftRecord {
+  return {
+    id: String(r.id),
+    uploader: String(r.uploader),
+    spec: json(r.spec),
+    settings: json(r.settings),
+    createdAt: num(r.created_at),
+    modelHash: strOrNull(r.model_hash),
+    validationHash: strOrNull(r.validation_hash),
+    validationFormat: strOrNull(r.validation_format),
+    validationSamples: numOrNull(r.validation_samples),
+    jobId: numOrNull(r.job_id),
+  };
+}
+
+function toJob(r: Row): JobRecord {
+  return {
+    jobId: num(r.job_id),
+    draftId: String(r.draft_id),
+    requester: String(r.requester),
+    evaluator: String(r.evaluator),
+    initialModelHash: String(r.initial_model_hash),
+    spec: json(r.spec),
+    settings: json(r.settings),
+    validationHash: String(r.validation_hash),
+    status: r.status as JobRecord["status"],
+    currentRound: num(r.current_round),
+    modelHash: String(r.model_hash),
+    createdAt: num(r.created_at),
+    finishedAt: numOrNull(r.finished_at),
+    chain: json(r.chain),
+  };
+}
+
+function toRound(r: Row): RoundRecord {
+  return {
+    jobId: num(r.job_id),
+    round: num(r.round),
+    status: r.status as RoundStatus,
+    openedAt: num(r.opened_at),
+    deadlineAt: num(r.deadline_at),
+    extensions: num(r.extensions),
+    inputModelHash: String(r.input_model_hash),
+    closedAt: numOrNull(r.closed_at),
+    modelHash: strOrNull(r.model_hash),
+    accuracy: numOrNull(r.accuracy),
+    loss: numOrNull(r.loss),
+    contributors: json(r.contributors),
+    updateHashes: json(r.update_hashes),
+  };
+}
+
+function toUpdate(r: Row): UpdateRecord {
+  return {
+    jobId: num(r.job_id),
+    round: num(r.round),
+    contributor: String(r.contributor),
+    updateHash: String(r.update_hash),
+    numSamples: num(r.num_samples),
+    accuracyBps: num(r.accuracy_bps),
+    loss: num(r.loss),
+    status: r.status as UpdateStatus,
+    reason: strOrNull(r.reason),
+    signature: strOrNull(r.signature),
+    receivedAt: num(r.received_at),
+  };
+}
+
+function toEvent(r: Row): ChainEventRecord {
+  return {
+    txHash: String(r.tx_hash),
+    logIndex: num(r.log_index),
+    blockNumber: num(r.block),
+    source: String(r.source),
+    name: String(r.name),
+    args: json(r.args),
+  };
+}
+
+export class SqliteRepository implements Repository {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /** Run a write with synchronous=FULL: the commit is on disk when this returns. */
+  private durably<T>(fn: () => T): T {
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as Row | undefined;
+    return r ? String(r.value) : null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  async useRequestId(id: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare("DELETE FROM seen_requests WHERE expires_at < ?").run(now);
+      const r = this.db.prepare("INSERT INTO seen_requests (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING").run(id, expiresAt);
+      return r.changes === 1;
+    }).immediate();
+  }
+
+  async insertDraft(d: DraftRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO drafts (id, uploader, spec, settings, created_at, model_hash, validation_hash, validation_format, validation_samples, job_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(d.id, d.uploader, JSON.stringify(d.spec), JSON.stringify(d.settings), d.createdAt, d.modelHash, d.validationHash, d.validationFormat, d.validationSamples, d.jobId);
+  }
+
+  async getDraft(id: string): Promise<DraftRecord | null> {
+    const r = this.db.prepare("SELECT * FROM drafts WHERE id = ?").get(id) as Row | undefined;
+    return r ? toDraft(r) : null;
+  }
+
+  async setDraftWeights(id: string, modelHash: string): Promise<void> {
+    this.db.prepare("UPDATE drafts SET model_hash = ? WHERE id = ? AND job_id IS NULL").run(modelHash, id);
+  }
+
+  async setDraftValidation(id: string, v: { hash: string; format: string; samples: number }): Promise<void> {
+    this.db
+      .prepare("UPDATE drafts SET validation_hash = ?, validation_format = ?, validation_samples = ? WHERE id = ? AND job_id IS NULL")
+      .run(v.hash, v.format, v.samples, id);
+  }
+
+  async findReadyDrafts(modelHash: string, uploader: string): Promise<DraftRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM drafts WHERE model_hash = ? AND uploader = ? AND validation_hash IS NOT NULL AND job_id IS NULL
+         ORDER BY created_at, id`,
+      )
+      .all(modelHash, uploader) as Row[];
+    return rows.map(toDraft);
+  }
+
+  async getChainCursor(source: string): Promise<number | null> {
+    const r = this.db.prepare("SELECT block FROM chain_cursors WHERE source = ?").get(source) as Row | undefined;
+    return r ? num(r.block) : null;
+  }
+
+  async recordChainEvents(source: string, toBlock: number, events: ChainEventRecord[]): Promise<ChainEventRecord[]> {
+    return this.durably(() => {
+      const fresh: ChainEventRecord[] = [];
+      const insert = this.db.prepare(
+        `INSERT INTO chain_events (tx_hash, log_index, block, source, name, args) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tx_hash, log_index) DO NOTHING`,
+      );
+      for (const e of events) {
+        const r = insert.run(e.txHash, e.logIndex, e.blockNumber, e.source, e.name, JSON.stringify(e.args));
+        if (r.changes === 1) fresh.push(e);
+      }
+      this.db
+        .prepare("INSERT INTO chain_cursors (source, block) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET block = MAX(block, excluded.block)")
+        .run(source, toBlock);
+      return fresh;
+    });
+  }
+
+  async unhandledChainEvents(name: string): Promise<ChainEventRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM chain_events WHERE name = ? AND handled = 0 ORDER BY block, log_index").all(name) as Row[];
+    return rows.map(toEvent);
+  }
+
+  async markChainEventHandled(txHash: string, logIndex: number, note: string): Promise<void> {
+    this.db.prepare("UPDATE chain_events SET handled = 1, note = ? WHERE tx_hash = ? AND log_index = ?").run(note, txHash, logIndex);
+  }
+
+  async activateJob(input: ActivateInput): Promise<JobRecord | null> {
+    const { job, event, round0 } = input;
+    const done = this.durably(() => {
+      const exists = this.db.prepare("SELECT 1 FROM jobs WHERE job_id = ?").get(job.jobId);
+      if (!exists) {
+        const bound = this.db.prepare("UPDATE drafts SET job_id = ? WHERE id = ? AND job_id IS NULL").run(job.jobId, input.draftId);
+        if (bound.changes !== 1) return false;
+        this.db
+          .prepare(
+            `INSERT INTO jobs (job_id, draft_id, requester, evaluator, initial_model_hash, spec, settings, validation_hash, status,
+               current_round, model_hash, created_at, finished_at, chain)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, ?)`,
+          )
+          .run(job.jobId, input.draftId, job.requester, job.evaluator, job.initialModelHash, JSON.stringify(job.spec), JSON.stringify(job.settings),
+            job.validationHash, job.initialModelHash, job.createdAt, JSON.stringify(job.chain));
+        this.db
+          .prepare(`INSERT INTO rounds (job_id, round, status, opened_at, deadline_at, input_model_hash) VALUES (?, 0, 'open', ?, ?, ?)`)
+          .run(job.jobId, round0.openedAt, round0.deadlineAt, job.initialModelHash);
+      }
+      this.db
+        .prepare("UPDATE chain_events SET handled = 1, note = ? WHERE tx_hash = ? AND log_index = ?")
+        .run(`activated job ${job.jobId} from draft ${input.draftId}`, event.txHash, event.logIndex);
+      return true;
+    });
+    return done ? this.getJob(job.jobId) : null;
+  }
+
+  async getJob(jobId: number): Promise<JobRecord | null> {
+    const r = this.db.prepare("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as Row | undefined;
+    return r ? toJob(r) : null;
+  }
+
+  async listJobs(): Promise<JobRecord[]> {
+    return (this.db.prepare("SELECT * FROM jobs ORDER BY job_id").all() as Row[]).map(toJob);
+  }
+
+  async getRound(jobId: number, round: number): Promise<RoundRecord | null> {
+    const r = this.db.prepare("SELECT * FROM rounds WHERE job_id = ? AND round = ?").get(jobId, round) as Row | undefined;
+    return r ? toRound(r) : null;
+  }
+
+  async listRounds(jobId: number): Promise<RoundRecord[]> {
+    return (this.db.prepare("SELECT * FROM rounds WHERE job_id = ? ORDER BY round").all(jobId) as Row[]).map(toRound);
+  }
+
+  async roundsWithStatus(status: RoundStatus): Promise<RoundRecord[]> {
+    return (this.db.prepare("SELECT * FROM rounds WHERE status = ? ORDER BY job_id, round").all(status) as Row[]).map(toRound);
+  }
+
+  async markRoundClosing(jobId: number, round: number): Promise<boolean> {
+    return this.durably(() => {
+      const r = this.db.prepare("UPDATE rounds SET status = 'closing' WHERE job_id = ? AND round = ? AND status = 'open'").run(jobId, round);
+      return r.changes === 1;
+    });
+  }
+
+  async extendRound(jobId: number, round: number, deadlineAt: number): Promise<void> {
+    this.db
+      .prepare("UPDATE rounds SET deadline_at = ?, extensions = extensions + 1 WHERE job_id = ? AND round = ? AND status = 'open'")
+      .run(deadlineAt, jobId, round);
+  }
+
+  async completeRound(c: CompleteRoundInput): Promise<void> {
+    this.durably(() => {
+      const r = this.db
+        .prepare(
+          `UPDATE rounds SET status = 'closed', closed_at = ?, model_hash = ?, accuracy = ?, loss = ?, contributors = ?, update_hashes = ?
+           WHERE job_id = ? AND round = ? AND status != 'closed'`,
+        )
+        .run(c.closedAt, c.modelHash, c.accuracy, c.loss, JSON.stringify(c.contributors), JSON.stringify(c.updateHashes), c.jobId, c.round);
+      if (r.changes === 0) return; // already closed: a repeated close changes nothing
+      if (c.next) {
+        this.db
+          .prepare(`INSERT INTO rounds (job_id, round, status, opened_at, deadline_at, input_model_hash) VALUES (?, ?, 'open', ?, ?, ?)`)
+          .run(c.jobId, c.round + 1, c.next.openedAt, c.next.deadlineAt, c.modelHash);
+        this.db.prepare("UPDATE jobs SET current_round = ?, model_hash = ? WHERE job_id = ?").run(c.round + 1, c.modelHash, c.jobId);
+      } else {
+        this.db
+          .prepare("UPDATE jobs SET status = 'finished', model_hash = ?, finished_at = ? WHERE job_id = ?")
+          .run(c.modelHash, c.closedAt, c.jobId);
+      }
+    });
+  }
+
+  async getUpdate(jobId: number, round: number, contributor: string): Promise<UpdateRecord | null> {
+    const r = this.db.prepare("SELECT * FROM updates WHERE job_id = ? AND round = ? AND contributor = ?").get(jobId, round, contributor) as
+      | Row
+      | undefined;
+    return r ? toUpdate(r) : null;
+  }
+
+  private insertUpdate(u: UpdateRecord, minUpdates: number | null): AcceptResult {
+    const round = this.db.prepare("SELECT status FROM rounds WHERE job_id = ? AND round = ?").get(u.jobId, u.round) as Row | undefined;
+    if (!round || round.status !== "open") return { ok: false, reason: "ROUND_CLOSED" };
+    const existing = this.db.prepare("SELECT * FROM updates WHERE job_id = ? AND round = ? AND contributor = ?").get(u.jobId, u.round, u.contributor) as
+      | Row
+      | undefined;
+    if (existing) return { ok: false, reason: "DUPLICATE_UPDATE", existing: toUpdate(existing) };
+    this.db
+      .prepare(
+        `INSERT INTO updates (job_id, round, contributor, update_hash, num_samples, accuracy_bps, loss, status, reason, signature, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(u.jobId, u.round, u.contributor, u.updateHash, u.numSamples, u.accuracyBps, u.loss, u.status, u.reason, u.signature, u.receivedAt);
+    const count = num(
+      (this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE job_id = ? AND round = ? AND status = 'accepted'").get(u.jobId, u.round) as Row).n,
+    );
+    const closing = minUpdates !== null && count >= minUpdates;
+    if (closing) this.db.prepare("UPDATE rounds SET status = 'closing' WHERE job_id = ? AND round = ?").run(u.jobId, u.round);
+    return { ok: true, closing, acceptedCount: count };
+  }
+
+  async acceptUpdate(update: UpdateRecord, minUpdates: number): Promise<AcceptResult> {
+    return this.durably(() => this.insertUpdate(update, minUpdates));
+  }
+
+  async rejectUpdate(update: UpdateRecord): Promise<AcceptResult> {
+    return this.db.transaction(() => this.insertUpdate(update, null)).immediate();
+  }
+
+  async listUpdates(jobId: number, round: number, status: UpdateStatus): Promise<UpdateRecord[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM updates WHERE job_id = ? AND round = ? AND status = ? ORDER BY update_hash, contributor")
+      .all(jobId, round, status) as Row[];
+    return rows.map(toUpdate);
+  }
+
+  async countUpdates(jobId: number): Promise<{ accepted: number; rejected: number }> {
+    const rows = this.db.prepare("SELECT status, COUNT(*) AS n FROM updates WHERE job_id = ? GROUP BY status").all(jobId) as Row[];
+    const out = { accepted: 0, rejected: 0 };
+    for (const r of rows) if (r.status === "accepted" || r.status === "rejected") out[r.status] = num(r.n);
+    return out;
+  }
+
+  async listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM cluster_machines WHERE job_id = ? ORDER BY machine_id").all(jobId) as Row[];
+    return rows.map((r) => ({
+      jobId: num(r.job_id),
+      machineId: num(r.machine_id),
+      rentalId: numOrNull(r.rental_id),
+      provider: String(r.provider),
+      host: String(r.host),
+      port: num(r.port),
+      status: String(r.status),
+      updatedAt: num(r.updated_at),
+    }));
+  }
+
+  async upsertClusterMachine(m: ClusterMachineRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO cluster_machines (job_id, machine_id, rental_id, provider, host, port, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, machine_id) DO UPDATE SET rental_id = excluded.rental_id, provider = excluded.provider, host = excluded.host,
+           port = excluded.port, status = excluded.status, updated_at = excluded.updated_at`,
+      )
+      .run(m.jobId, m.machineId, m.rentalId, m.provider, m.host, m.port, m.status, m.updatedAt);
+  }
+}
