@@ -29,7 +29,7 @@ export function isNetworkName(name: string): name is NetworkName {
 }
 
 function isUrl(text: string): boolean {
-  return /^(https?|wss?):\/\//i.test(text);
+  return /^https?:\/\//i.test(text);
 }
 
 /**
@@ -39,7 +39,7 @@ function isUrl(text: string): boolean {
 export function resolveNetwork(settings: Pick<Settings, "network" | "rpc">): ResolvedNetwork {
   const { network, rpc } = settings;
   if (rpc !== undefined && !isUrl(rpc)) {
-    throw new QuackError("BAD_RPC_URL", `RPC URL '${rpc}' is not an http(s):// or ws(s):// URL.`, {
+    throw new QuackError("BAD_RPC_URL", `RPC URL '${rpc}' is not an http:// or https:// URL.`, {
       fix: "Pass --rpc http://host:port (or set QUACKMESH_RPC_URL).",
     });
   }
