@@ -130,7 +130,7 @@ async function waitReady(url: string, exited: Promise<number | null>, timeoutMs:
   while (Date.now() < deadline) {
     if (gone !== undefined) throw new Error(`exited with code ${gone}`);
     if (await answers(url)) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no JSON-RPC answer within ${Math.round(timeoutMs / 1000)} s`);
 }
