@@ -1,12 +1,14 @@
 // Shared fixtures for the contract tests: deploy the four contracts on Hardhat's in-process chain,
 // fund accounts, sign EIP-712 statements, move time, and assert exact custom errors.
 import type { Test } from "tap";
+import type { Contract } from "ethers";
 
 export const hre = (await import("hardhat")).default;
 export const ethers = hre.ethers;
 
 type Signer = Awaited<ReturnType<typeof ethers.getSigners>>[number];
-type Deployed = Awaited<ReturnType<Awaited<ReturnType<typeof ethers.getContractFactory>>["deploy"]>>;
+/** A deployed contract with its ABI's methods (no generated typings: methods are looked up by name). */
+type Deployed = Contract;
 export type { Signer, Deployed as Contract };
 
 export const DUCK = 10n ** 18n;
@@ -40,7 +42,7 @@ export async function deploy(name: string, ...args: unknown[]): Promise<Deployed
   const factory = await ethers.getContractFactory(name);
   const contract = await factory.deploy(...args);
   await contract.waitForDeployment();
-  return contract;
+  return contract as unknown as Deployed;
 }
 
 /** Mints `amount` to `user` and approves all three pools for an unlimited amount. */
@@ -55,7 +57,8 @@ export async function fund(system: System, user: Signer, amount: bigint): Promis
 /** The contract's methods, sent from `signer`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function call(contract: Deployed, signer: Signer): any {
-  return contract.connect(signer);
+  // The signer comes from Hardhat's CommonJS copy of ethers, the Contract type from the ESM copy.
+  return contract.connect(signer as unknown as Parameters<Deployed["connect"]>[0]);
 }
 
 /**

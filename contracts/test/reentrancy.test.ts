@@ -1,7 +1,7 @@
 // A token that calls back into its holder on every transfer (ERC-777 style) lets a malicious
 // provider, renter, requester or contributor re-enter the pool that is paying it. Every such
 // re-entry must fail and nothing may be paid twice.
-import t from "tap";
+import t, { type Test } from "tap";
 import {
   DUCK,
   HOUR,
@@ -57,7 +57,6 @@ async function expectBlocked(t: Test, attacker: Contract, pool: Contract) {
   t.equal(await attacker.lastSucceeded(), false, "the re-entry failed");
   t.equal(pool.interface.parseError(await attacker.lastReturn())?.name, "ReentrancyGuardReentrantCall", "refused by the guard");
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test("ComputeMarketplace resists re-entry", async (t) => {
   t.test("a provider re-entering withdrawEarnings is paid once", async (t) => {

@@ -1,0 +1,258 @@
+// A plain TypeScript model of the three pools, used by the invariant test to predict each call's
+// outcome (success, or the exact custom error) and every token movement, independently of the
+// contracts' own views.
+
+export const PENDING = 1;
+export const ACTIVE = 2;
+export const ENDED = 3;
+export const CANCELLED = 4;
+
+export interface MachineModel { provider: string; price: bigint; maxHours: number; listed: boolean; activeRentalId: number }
+export interface RentalModel {
+  machineId: number; renter: string; hours: number; amount: bigint;
+  createdAt: bigint; startedAt: bigint; endedAt: bigint; withdrawn: bigint; status: number;
+}
+export interface JobModel {
+  requester: string; evaluator: string; reward: bigint; remaining: bigint; rounds: number;
+  threshold: number; deadline: bigint; finished: boolean; submitted: Set<string>;
+}
+export interface InferenceModel { requester: string; orchestrator: string; max: bigint; settled: boolean }
+
+/** Ids are array index + 1, as on chain. Balances are keyed by lower-case address. */
+export interface Model {
+  ackWindow: bigint;
+  addresses: { market: string; training: string; inference: string };
+  balances: Map<string, bigint>;
+  machines: MachineModel[];
+  rentals: RentalModel[];
+  jobs: JobModel[];
+  inferences: InferenceModel[];
+}
+
+/** Either the custom error the contract must revert with, or the effects of a successful call. */
+export type Outcome = { error: string } | { apply: () => void };
+
+const fail = (error: string): Outcome => ({ error });
+
+export function move(m: Model, from: string, to: string, amount: bigint): void {
+  const f = from.toLowerCase();
+  const t = to.toLowerCase();
+  const have = m.balances.get(f) ?? 0n;
+  if (have < amount) throw new Error(`model: ${f} cannot pay ${amount}, has ${have}`);
+  m.balances.set(f, have - amount);
+  m.balances.set(t, (m.balances.get(t) ?? 0n) + amount);
+}
+
+export function earnedAt(r: RentalModel, at: bigint): bigint {
+  const total = BigInt(r.hours) * 3600n;
+  const elapsed = at - r.startedAt;
+  return elapsed >= total ? r.amount : (r.amount * elapsed) / total;
+}
+
+export function earnedNow(r: RentalModel, now: bigint): bigint {
+  if (r.status === ACTIVE) return earnedAt(r, now);
+  if (r.status === ENDED) return earnedAt(r, r.endedAt);
+  return 0n;
+}
+
+function occupies(m: Model, r: RentalModel, now: bigint): boolean {
+  if (r.status === PENDING) return now <= r.createdAt + m.ackWindow;
+  if (r.status === ACTIVE) return now < r.startedAt + BigInt(r.hours) * 3600n;
+  return false;
+}
+
+// ---- what each contract owes, from the model alone ----
+
+export function owedByMarket(m: Model): bigint {
+  let owed = 0n;
+  for (const r of m.rentals) {
+    if (r.status === PENDING) owed += r.amount;
+    else if (r.status === ACTIVE) owed += r.amount - r.withdrawn;
+    else if (r.status === ENDED) owed += earnedAt(r, r.endedAt) - r.withdrawn;
+  }
+  return owed;
+}
+
+export const owedByTraining = (m: Model): bigint => m.jobs.reduce((sum, j) => sum + j.remaining, 0n);
+export const owedByInference = (m: Model): bigint =>
+  m.inferences.reduce((sum, j) => sum + (j.settled ? 0n : j.max), 0n);
+
+// ---- ComputeMarketplace ----
+
+export function list(m: Model, provider: string, price: bigint, maxHours: number): Outcome {
+  if (price === 0n || price >= 2n ** 96n) return fail("InvalidPrice");
+  return { apply: () => void m.machines.push({ provider, price, maxHours, listed: true, activeRentalId: 0 }) };
+}
+
+export function unlist(m: Model, caller: string, id: number): Outcome {
+  const machine = m.machines[id - 1];
+  if (!machine) return fail("UnknownMachine");
+  if (machine.provider !== caller) return fail("NotProvider");
+  if (!machine.listed) return fail("MachineNotListed");
+  return { apply: () => void (machine.listed = false) };
+}
+
+export function rent(m: Model, renter: string, id: number, hours: number, now: bigint): Outcome {
+  const machine = m.machines[id - 1];
+  if (!machine) return fail("UnknownMachine");
+  if (!machine.listed) return fail("MachineNotListed");
+  if (hours === 0 || (machine.maxHours !== 0 && hours > machine.maxHours)) return fail("InvalidHours");
+  const current = m.rentals[machine.activeRentalId - 1];
+  if (current && occupies(m, current, now)) return fail("MachineBusy");
+  const amount = machine.price * BigInt(hours);
+  if ((m.balances.get(renter.toLowerCase()) ?? 0n) < amount) return fail("InsufficientEscrow");
+  return {
+    apply: () => {
+      m.rentals.push({ machineId: id, renter, hours, amount, createdAt: now, startedAt: 0n, endedAt: 0n, withdrawn: 0n, status: PENDING });
+      machine.activeRentalId = m.rentals.length;
+      move(m, renter, m.addresses.market, amount);
+    },
+  };
+}
+
+export function acknowledge(m: Model, caller: string, id: number, now: bigint): Outcome {
+  const r = m.rentals[id - 1];
+  if (!r) return fail("UnknownRental");
+  if (m.machines[r.machineId - 1].provider !== caller) return fail("NotProvider");
+  if (r.status !== PENDING) return fail("InvalidRentalStatus");
+  if (now > r.createdAt + m.ackWindow) return fail("AckWindowClosed");
+  return { apply: () => Object.assign(r, { status: ACTIVE, startedAt: now }) };
+}
+
+export function cancel(m: Model, caller: string, id: number, now: bigint): Outcome {
+  const r = m.rentals[id - 1];
+  if (!r) return fail("UnknownRental");
+  if (r.renter !== caller) return fail("NotRenter");
+  if (r.status !== PENDING) return fail("InvalidRentalStatus");
+  if (now <= r.createdAt + m.ackWindow) return fail("AckWindowOpen");
+  return {
+    apply: () => {
+      Object.assign(r, { status: CANCELLED, endedAt: now });
+      move(m, m.addresses.market, r.renter, r.amount);
+    },
+  };
+}
+
+export function end(m: Model, caller: string, id: number, now: bigint): Outcome {
+  const r = m.rentals[id - 1];
+  if (!r) return fail("UnknownRental");
+  if (r.renter !== caller) return fail("NotRenter");
+  if (r.status !== ACTIVE) return fail("InvalidRentalStatus");
+  return {
+    apply: () => {
+      const refund = r.amount - earnedAt(r, now);
+      Object.assign(r, { status: ENDED, endedAt: now });
+      move(m, m.addresses.market, r.renter, refund);
+    },
+  };
+}
+
+export function withdraw(m: Model, caller: string, id: number, now: bigint): Outcome {
+  const r = m.rentals[id - 1];
+  if (!r) return fail("UnknownRental");
+  const provider = m.machines[r.machineId - 1].provider;
+  if (provider !== caller) return fail("NotProvider");
+  if (r.status !== ACTIVE && r.status !== ENDED) return fail("InvalidRentalStatus");
+  const due = earnedNow(r, now) - r.withdrawn;
+  if (due <= 0n) return fail("NothingToWithdraw");
+  return {
+    apply: () => {
+      r.withdrawn += due;
+      move(m, m.addresses.market, provider, due);
+    },
+  };
+}
+
+// ---- TrainingPool ----
+
+export interface JobParams { pool: bigint; reward: bigint; rounds: number; threshold: number; evaluator: string; deadline: bigint }
+
+export function createJob(m: Model, requester: string, p: JobParams, now: bigint): Outcome {
+  if (p.pool === 0n || p.reward === 0n || p.reward > p.pool) return fail("InvalidRewards");
+  if (p.rounds === 0) return fail("InvalidRounds");
+  if (p.threshold > 10_000) return fail("InvalidThreshold");
+  if (p.deadline <= now) return fail("InvalidDeadline");
+  if ((m.balances.get(requester.toLowerCase()) ?? 0n) < p.pool) return fail("InsufficientFunds");
+  return {
+    apply: () => {
+      const { pool, reward, rounds, threshold, evaluator, deadline } = p;
+      m.jobs.push({ requester, evaluator, reward, remaining: pool, rounds, threshold, deadline, finished: false, submitted: new Set() });
+      move(m, requester, m.addresses.training, pool);
+    },
+  };
+}
+
+export function submit(m: Model, who: string, id: number, round: number, accuracy: number, signer: string, now: bigint): Outcome {
+  const j = m.jobs[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.finished) return fail("JobAlreadyFinished");
+  if (now > j.deadline) return fail("DeadlinePassed");
+  if (round >= j.rounds) return fail("RoundOutOfRange");
+  if (accuracy < j.threshold) return fail("BelowThreshold");
+  const key = `${round}/${who}`;
+  if (j.submitted.has(key)) return fail("AlreadySubmitted");
+  if (j.remaining === 0n) return fail("PoolExhausted");
+  if (signer !== j.evaluator) return fail("InvalidAttestation");
+  return {
+    apply: () => {
+      const reward = j.reward < j.remaining ? j.reward : j.remaining;
+      j.submitted.add(key);
+      j.remaining -= reward;
+      move(m, m.addresses.training, who, reward);
+    },
+  };
+}
+
+/** `signer` is who signed JobFinished, or undefined for an empty signature. */
+export function finish(m: Model, caller: string, id: number, signer: string | undefined, now: bigint): Outcome {
+  const j = m.jobs[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.finished) return fail("JobAlreadyFinished");
+  if (signer === undefined) {
+    if (caller !== j.requester) return fail("NotRequester");
+    if (now <= j.deadline) return fail("JobStillRunning");
+  } else if (signer !== j.evaluator) {
+    return fail("InvalidFinishSignature");
+  }
+  return {
+    apply: () => {
+      const refund = j.remaining;
+      j.finished = true;
+      j.remaining = 0n;
+      move(m, m.addresses.training, j.requester, refund);
+    },
+  };
+}
+
+// ---- InferencePool ----
+
+export function createInference(m: Model, requester: string, max: bigint, orchestrator: string): Outcome {
+  if (max === 0n) return fail("InvalidPayment");
+  if ((m.balances.get(requester.toLowerCase()) ?? 0n) < max) return fail("InsufficientFunds");
+  return {
+    apply: () => {
+      m.inferences.push({ requester, orchestrator, max, settled: false });
+      move(m, requester, m.addresses.inference, max);
+    },
+  };
+}
+
+export function settle(m: Model, id: number, providers: string[], amounts: bigint[], signer: string): Outcome {
+  const j = m.inferences[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.settled) return fail("AlreadySettled");
+  let total = 0n;
+  for (const a of amounts) {
+    if (a > j.max) return fail("PaymentExceedsMax");
+    total += a;
+  }
+  if (total > j.max) return fail("PaymentExceedsMax");
+  if (signer !== j.orchestrator) return fail("InvalidUsageSignature");
+  return {
+    apply: () => {
+      j.settled = true;
+      providers.forEach((p, i) => move(m, m.addresses.inference, p, amounts[i]));
+      move(m, m.addresses.inference, j.requester, j.max - total);
+    },
+  };
+}
