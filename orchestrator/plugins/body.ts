@@ -36,7 +36,8 @@ export function jsonDepth(text: string, limit: number): number {
 export const jsonBodyPlugin = definePlugin<{ jsonBytes: number; jsonDepth: number }>(
   async (app, opts) => {
     const parse = app.getDefaultJsonParser("error", "error");
-    app.removeContentTypeParser("application/json");
+    // Only parsers that record the body hash: every other type is refused with 415.
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: opts.jsonBytes }, (request, body, done) => {
       const buf = body as Buffer;
       request.bodySha256 = createHash("sha256").update(buf).digest("hex");
