@@ -28,7 +28,8 @@ contract ComputeMarketplace is IComputeMarketplace, ReentrancyGuard {
     }
 
     /// @dev Storage form of {Rental}: rentMachine writes slots 0 and 1 only; acknowledgement,
-    /// withdrawals and the end touch slot 2 (and the status in slot 1).
+    /// withdrawals and the end touch slot 2 (and the status in slot 1). Timestamps are block
+    /// timestamps cast to uint40, which holds them until the year 36812.
     struct RentalSlot {
         // slot 0
         address renter;
