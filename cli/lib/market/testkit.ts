@@ -1,6 +1,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Wallet, parseUnits, type JsonRpcProvider } from "ethers";
+import { devAccount, resolveSigner } from "../chain/accounts.js";
+import { connectContracts, type Contracts } from "../chain/contracts.js";
+import { deployAll } from "../chain/deploy.js";
+import { startLocalChain, type LocalChain } from "../chain/localChain.js";
+import { connectProvider } from "../chain/networks.js";
 import { packageRoot } from "../chain/paths.js";
+import { faucet } from "../chain/wallet.js";
 import type { GateLaunch } from "./gateLaunch.js";
 
 /**
@@ -50,4 +57,51 @@ const timer = setInterval(() => {
 `,
   );
   return file;
+}
+
+export interface MarketFixture {
+  chain: LocalChain;
+  settings: { network: string; rpc: string; deploymentsDir: string };
+  provider: JsonRpcProvider;
+  fromBlock: number;
+  /** The deployed contracts bound to a dev account's wallet (by name or index). */
+  as(account: string): Promise<Contracts & { wallet: Wallet }>;
+  /** Move the chain's clock forward and mine a block. */
+  travel(seconds: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A Hardhat node on a free port with the contracts deployed and `fund` accounts given 1000 DUCK. */
+export async function marketFixture(dir: string, fund: string[] = ["requester"]): Promise<MarketFixture> {
+  const chain = await startLocalChain({ port: 0 });
+  try {
+    const settings = { network: "local", rpc: chain.url, deploymentsDir: join(dir, "deployments") };
+    const { provider, network } = await connectProvider(settings);
+    const operator = resolveSigner(settings, provider, {}, network);
+    const deployment = await deployAll(settings, operator);
+    const as = async (account: string) => {
+      const wallet = new Wallet(devAccount(account).privateKey, provider);
+      return { ...(await connectContracts(settings, wallet)), wallet };
+    };
+    const ops = await as("operator");
+    for (const name of fund) await faucet(ops, provider, devAccount(name).address, { duck: parseUnits("1000", 18), eth: 0n });
+    return {
+      chain,
+      settings,
+      provider,
+      fromBlock: deployment.block,
+      as,
+      travel: async (seconds) => {
+        await provider.send("evm_increaseTime", [seconds]);
+        await provider.send("evm_mine", []);
+      },
+      stop: async () => {
+        provider.destroy();
+        await chain.stop();
+      },
+    };
+  } catch (err) {
+    await chain.stop();
+    throw err;
+  }
 }
