@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <string>
 
@@ -194,18 +195,23 @@ double memcpyBandwidth(size_t bytes, int repeats) {
   std::vector<char> src(bytes), dst(bytes);
   std::memset(src.data(), 1, bytes);
   std::memset(dst.data(), 2, bytes);
-  auto copy = [&] {
-    parallelRange(bytes, 1 << 20, [&](size_t b, size_t e) { std::memcpy(dst.data() + b, src.data() + b, e - b); });
+  // The better of one large memcpy call and one split over the pool: the machine's copy ceiling.
+  auto single = [&] { std::memcpy(dst.data(), src.data(), bytes); };
+  auto pooled = [&] {
+    parallelRange(bytes, 4 << 20, [&](size_t b, size_t e) { std::memcpy(dst.data() + b, src.data() + b, e - b); });
   };
-  copy();
-  std::vector<double> times;
-  for (int r = 0; r < std::max(1, repeats); r++) {
-    auto t0 = std::chrono::steady_clock::now();
+  auto best = [&](const std::function<void()>& copy) {
     copy();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  return 2.0 * static_cast<double>(bytes) / times[times.size() / 2];
+    std::vector<double> times;
+    for (int r = 0; r < std::max(1, repeats); r++) {
+      auto t0 = std::chrono::steady_clock::now();
+      copy();
+      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    return 2.0 * static_cast<double>(bytes) / times[times.size() / 2];
+  };
+  return std::max(best(single), best(pooled));
 }
 
 }  // namespace qm

@@ -12,19 +12,32 @@ static inline void store4(float* p, v4sf v) { std::memcpy(p, &v, sizeof v); }
 static inline v4df load4d(const double* p) { v4df v; std::memcpy(&v, p, sizeof v); return v; }
 static inline void store4d(double* p, v4df v) { std::memcpy(p, &v, sizeof v); }
 
+static inline v8sf weightedSum8(const float* const* xs, const double* w, size_t k, size_t j, double scale) {
+  v4df lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+  for (size_t i = 0; i < k; i++) {
+    v4df wi = {w[i], w[i], w[i], w[i]};
+    lo += wi * __builtin_convertvector(load4(xs[i] + j), v4df);
+    hi += wi * __builtin_convertvector(load4(xs[i] + j + 4), v4df);
+  }
+  v4df s = {scale, scale, scale, scale};
+  v4sf a = __builtin_convertvector(lo * s, v4sf), b = __builtin_convertvector(hi * s, v4sf);
+  return v8sf{a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+}
+
 static void weightedSum(const float* const* xs, const double* w, size_t k, size_t n, double scale, float* out) {
   size_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    v4df lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
-    for (size_t i = 0; i < k; i++) {
-      v4df wi = {w[i], w[i], w[i], w[i]};
-      lo += wi * __builtin_convertvector(load4(xs[i] + j), v4df);
-      hi += wi * __builtin_convertvector(load4(xs[i] + j + 4), v4df);
-    }
-    v4df s = {scale, scale, scale, scale};
-    store4(out + j, __builtin_convertvector(lo * s, v4sf));
-    store4(out + j + 4, __builtin_convertvector(hi * s, v4sf));
+  // Scalar head up to a 32-byte boundary, so the body can stream its stores past the cache
+  // (the output is written once and not read back: no read-for-ownership traffic).
+  for (; j < n && (reinterpret_cast<uintptr_t>(out + j) & 31) != 0; j++) {
+    double acc = 0;
+    for (size_t i = 0; i < k; i++) acc += w[i] * static_cast<double>(xs[i][j]);
+    out[j] = static_cast<float>(acc * scale);
   }
+  for (; j + 8 <= n; j += 8) {
+    v8sf r = weightedSum8(xs, w, k, j, scale);
+    QM_STREAM8(out + j, r);
+  }
+  _mm_sfence();
   for (; j < n; j++) {
     double acc = 0;
     for (size_t i = 0; i < k; i++) acc += w[i] * static_cast<double>(xs[i][j]);
