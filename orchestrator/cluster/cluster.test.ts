@@ -2,7 +2,7 @@
 // agents, the renter's logic and the cluster manager over real SSH.
 import t from "tap";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUnits } from "ethers";
@@ -55,6 +55,27 @@ const cluster = await clusterOfJob(renter.marketplace, fx.provider, fx.fromBlock
 const known = join(dir, "known_hosts.json");
 const shard = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) % 251));
 const shardHash = createHash("sha256").update(shard).digest("hex");
+
+/** Processes whose command line mentions `text` (Linux /proc). */
+function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes(text)) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`still waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 function waitFor<K extends keyof ClusterEvents>(m: ClusterManager, event: K, rentalId: string): Promise<ClusterEvents[K]> {
   return new Promise((resolve) => {
@@ -126,6 +147,8 @@ t.test("a worker that stops sending heartbeats is failed", async (t) => {
   await m.startWorker(rentals[0].rentalId, ["--beats", "1", "--hold"]);
   t.equal((await failed).error.code, "HEARTBEAT_LOST");
   t.match(m.status()[0], { status: "failed", error: { code: "HEARTBEAT_LOST" } });
+  await until(() => processesWith(join(dir, "worker-entry.mjs")).length === 0, "the hung worker to be ended");
+  t.same(processesWith(join(dir, "gate.mjs")), [], "the gate ended with its session");
 });
 
 t.test("a machine whose sshd dies is failed; the renter ends the rental and gets the unserved part back", async (t) => {
@@ -167,4 +190,6 @@ t.test("every key is removed once the rentals end or run out", async (t) => {
   t.same(agents.map((a) => a.rentals()[0].status), ["expired", "ended", "expired"]);
   t.equal(agents[0].earnings(), 6n * DUCK, "provider 1 earned the full rent");
   t.notOk(existsSync(join(dir, "provider1", `rental-${rentals[0].rentalId}`)), "rental folder removed");
+  await until(() => processesWith(join(dir, "gate.mjs")).length === 0, "every gate to end with its session");
+  t.same(processesWith(join(dir, "worker-entry.mjs")), [], "no worker left running");
 });

@@ -105,7 +105,7 @@ export class ClusterManager extends EventEmitter {
         provider: machine.provider,
         status: "connecting",
         lastHeartbeat: null,
-        hostKeyFingerprint: machine.hostKey ?? null,
+        hostKeyFingerprint: machine.hostKey ?? this.known.get(machine.host, machine.port) ?? null,
         error: null,
         result: null,
       },

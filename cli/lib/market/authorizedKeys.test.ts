@@ -36,7 +36,7 @@ t.test("keys are validated: options, line breaks, wrong types and forged blobs a
 });
 
 t.test("the forced command quotes paths with spaces and refuses quotes", async (t) => {
-  t.equal(command, "/usr/bin/node '/opt/quack mesh/gate.js' --rental 7 --root /srv/rentals");
+  t.equal(command, "exec /usr/bin/node '/opt/quack mesh/gate.js' --rental 7 --root /srv/rentals");
   t.throws(() => forcedCommand({ argv: ['/x"y'] }, 1, "/r"), { code: "BAD_GATE_PATH" });
   t.throws(() => forcedCommand({ argv: ["/x'y"] }, 1, "/r"), { code: "BAD_GATE_PATH" });
   t.throws(() => forcedCommand({ argv: ["/x"] }, 1, "relative"), { code: "BAD_GATE_PATH" });

@@ -56,7 +56,7 @@ export function decide(original: string | undefined, opts: GateOptions): GateDec
   if (words[0] === "quackmesh" && words[1] === "worker") {
     const args = words.slice(2);
     for (const arg of args) {
-      const problem = argProblem(arg);
+      const problem = workerArgProblem(arg);
       if (problem) return refuse(`worker argument '${arg.slice(0, 80)}' ${problem}`);
     }
     return {
@@ -69,7 +69,8 @@ export function decide(original: string | undefined, opts: GateOptions): GateDec
   return refuse(`'${text.slice(0, 120)}' is not allowed; this key only runs \`quackmesh worker …\` and SFTP in the rental's folder`);
 }
 
-function argProblem(arg: string): string | undefined {
+/** Why a `quackmesh worker` argument is refused, or undefined when it is fine. */
+export function workerArgProblem(arg: string): string | undefined {
   if (!SAFE_ARG.test(arg)) return "holds characters outside letters, digits and _.,:=@%+/-";
   const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg;
   if (value.startsWith("/")) return "is an absolute path; files live in the rental's folder, name them relative to it";
@@ -105,16 +106,34 @@ export function run(decision: GateDecision, stderr: NodeJS.WritableStream = proc
   }
   mkdirSync(decision.cwd, { recursive: true, mode: 0o700 });
   const env = decision.kind === "worker" ? { ...process.env, ...decision.env } : process.env;
-  const child = spawn(decision.argv[0], decision.argv.slice(1), { cwd: decision.cwd, stdio: "inherit", env });
-  // The session ending (SIGHUP/SIGTERM from sshd) ends the child too.
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const s of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.on(s, forward);
+  // Its own process group, so ending the session ends everything the worker started.
+  const child = spawn(decision.argv[0], decision.argv.slice(1), { cwd: decision.cwd, stdio: "inherit", env, detached: true });
+  const end = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  for (const s of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.on(s, () => end(s));
+  // sshd sends no signal to a command without a PTY when the session closes: it just exits.
+  // The gate notices that its parent (the session's sshd) is gone and ends the worker.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    end("SIGTERM");
+    setTimeout(() => end("SIGKILL"), 2000).unref();
+  }, 500);
   return new Promise((done) => {
     child.once("error", (err) => {
+      clearInterval(watch);
       stderr.write(`quackmesh gate: cannot start ${decision.argv[0]}: ${err.message}\n`);
       done(1);
     });
-    child.once("exit", (code, signal) => done(code ?? (signal ? 128 : 1)));
+    child.once("exit", (code, signal) => {
+      clearInterval(watch);
+      done(code ?? (signal ? 128 : 1));
+    });
   });
 }
 

@@ -49,5 +49,7 @@ export function forcedCommand(launch: GateLaunch, rentalId: bigint | number | st
   const words = [...launch.argv.map((w) => shellWord(w, "Gate program")), "--rental", id, "--root", shellWord(rentalsRoot, "Rentals folder")];
   if (launch.workerEntry !== undefined) words.push("--worker-entry", shellWord(launch.workerEntry, "Worker entry"));
   if (launch.sftpServer !== undefined) words.push("--sftp-server", shellWord(launch.sftpServer, "sftp-server"));
-  return words.join(" ");
+  // `exec`: the gate replaces the login shell, so its parent is the session's sshd (gate.ts
+  // watches that parent to end the worker when the session closes).
+  return ["exec", ...words].join(" ");
 }

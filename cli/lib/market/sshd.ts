@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -158,10 +158,17 @@ async function launch(a: LaunchArgs) {
   process.once("exit", killOnExit);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
+      // Each connection's sshd calls setsid(), leaving our process group: find the whole tree
+      // (connections, their sessions, the gate and the worker) before the listener goes.
+      const tree = descendants(child.pid!);
       child.kill("SIGTERM");
+      for (const p of tree) signal(p.pid, "SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
       await exited;
       clearTimeout(timer);
+      await new Promise((r) => setTimeout(r, 100));
+      // Only processes that are still the ones we saw (same start time), never a reused pid.
+      for (const p of tree) if (procStat(p.pid)?.start === p.start) signal(p.pid, "SIGKILL");
     }
     process.removeListener("exit", killOnExit);
   };
@@ -181,6 +188,47 @@ async function launch(a: LaunchArgs) {
     });
   }
   return { pid: child.pid!, exited, stop, logTail };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Parent pid and start time of a process from /proc (Linux); undefined when it is gone. */
+function procStat(pid: number): { ppid: number; start: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The fields after the command name, which is in parentheses and may hold spaces: state, ppid, …
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { ppid: Number(fields[1]), start: fields[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every process below `root`, with its start time (Linux /proc; empty elsewhere). */
+export function descendants(root: number): Array<{ pid: number; start: string }> {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  const stats = new Map<number, { ppid: number; start: string }>();
+  for (const d of entries) {
+    const st = procStat(Number(d));
+    if (st) stats.set(Number(d), st);
+  }
+  const out: Array<{ pid: number; start: string }> = [];
+  const walk = (pid: number) => {
+    for (const [child, st] of stats) if (st.ppid === pid) out.push({ pid: child, start: st.start }), walk(child);
+  };
+  walk(root);
+  return out;
 }
 
 async function waitListening(host: string, port: number, exited: Promise<number | null>, timeoutMs: number): Promise<void> {

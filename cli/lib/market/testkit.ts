@@ -30,6 +30,7 @@ export async function gateFromSources(dir: string, workerEntry: string): Promise
  * A stand-in CLI entry for `quackmesh worker` until the real worker lands: it answers
  * `worker --version`, and `worker --hash FILE [--beats N]` prints N heartbeat lines and a
  * `done` line carrying the sha256 of FILE (read from its working folder, the rental's).
+ * With `--hold` it stays alive, silent, after N heartbeats (a hung worker).
  */
 export function writeWorkerEntry(dir: string): string {
   const file = join(dir, "worker-entry.mjs");
@@ -47,7 +48,8 @@ let n = 0;
 const timer = setInterval(() => {
   n++;
   console.log(JSON.stringify({ event: "heartbeat", n, rental: process.env.QUACKMESH_RENTAL_ID }));
-  if (n >= beats && !hold) {
+  if (n >= beats && hold) clearInterval(timer), setInterval(() => {}, 60000);
+  else if (n >= beats) {
     clearInterval(timer);
     const file = opt("--hash");
     const sha256 = file ? createHash("sha256").update(readFileSync(file)).digest("hex") : null;
