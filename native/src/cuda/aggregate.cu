@@ -23,18 +23,28 @@ struct InputSet {
   int k;
 };
 
+// K known at compile time: all K loads are issued before the first sum uses them.
+template <int K>
 __global__ void fedAvgKernel(const __grid_constant__ InputSet in, size_t n4, double scale, float4* __restrict__ out) {
   size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
   if (i >= n4) return;
+  const int k = K > 0 ? K : in.k;
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma unroll 16
-  for (int k = 0; k < in.k; k++) {
-    float4 v = __ldcs(reinterpret_cast<const float4*>(in.x[k]) + i);
-    double w = in.w[k];
-    s0 = fma(w, static_cast<double>(v.x), s0);
-    s1 = fma(w, static_cast<double>(v.y), s1);
-    s2 = fma(w, static_cast<double>(v.z), s2);
-    s3 = fma(w, static_cast<double>(v.w), s3);
+  constexpr int kBatch = K > 0 ? K : 8;  // runtime K: loads in groups of 8
+  for (int k0 = 0; k0 < k; k0 += kBatch) {
+    float4 v[kBatch];
+#pragma unroll
+    for (int q = 0; q < kBatch; q++)
+      if (K > 0 || k0 + q < k) v[q] = __ldcs(reinterpret_cast<const float4*>(in.x[k0 + q]) + i);
+#pragma unroll
+    for (int q = 0; q < kBatch; q++) {
+      if (K == 0 && k0 + q >= k) break;
+      double w = in.w[k0 + q];
+      s0 = fma(w, static_cast<double>(v[q].x), s0);
+      s1 = fma(w, static_cast<double>(v[q].y), s1);
+      s2 = fma(w, static_cast<double>(v[q].z), s2);
+      s3 = fma(w, static_cast<double>(v[q].w), s3);
+    }
   }
   __stcs(out + i, make_float4(static_cast<float>(s0 * scale), static_cast<float>(s1 * scale), static_cast<float>(s2 * scale), static_cast<float>(s3 * scale)));
 }
@@ -48,9 +58,27 @@ __global__ void fedAvgTail(const __grid_constant__ InputSet in, size_t from, siz
   out[j] = static_cast<float>(s * scale);
 }
 
+template <int K>
+void launchK(const InputSet& in, size_t n4, double scale, float* out, cudaStream_t stream) {
+  fedAvgKernel<K><<<blocksFor(n4, 256), 256, 0, stream>>>(in, n4, scale, reinterpret_cast<float4*>(out));
+}
+
+template <int K>
+bool launchUpTo(int k, const InputSet& in, size_t n4, double scale, float* out, cudaStream_t stream) {
+  if constexpr (K == 0) {
+    return false;
+  } else {
+    if (k == K) {
+      launchK<K>(in, n4, scale, out, stream);
+      return true;
+    }
+    return launchUpTo<K - 1>(k, in, n4, scale, out, stream);
+  }
+}
+
 void launchFedAvg(const InputSet& in, size_t n, double scale, float* out, cudaStream_t stream) {
   size_t n4 = n / 4;
-  if (n4) fedAvgKernel<<<blocksFor(n4, 256), 256, 0, stream>>>(in, n4, scale, reinterpret_cast<float4*>(out));
+  if (n4 && !launchUpTo<16>(in.k, in, n4, scale, out, stream)) launchK<0>(in, n4, scale, out, stream);
   if (n % 4) fedAvgTail<<<1, 4, 0, stream>>>(in, n4 * 4, n, scale, out);
   QM_LAUNCHED();
 }

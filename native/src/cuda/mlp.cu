@@ -5,6 +5,8 @@
 // top) the gradient to the layer below, then the weight gradient fused with its SGD update.
 // Shuffling uses the CPU's generator, so a seed gives the same batches on both devices.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -19,7 +21,7 @@ namespace {
 
 constexpr int kTile = 32, kThreads = 16;  // 32×32 output tile, 16×16 threads with 2×2 outputs each
 
-enum class Epilogue { Store, BiasAct, MaskRelu, Sgd };
+enum class Epilogue { Store, BiasAct, MaskRelu, Sgd, AtomicAdd };
 
 struct Gemm {
   int m, n, k;
@@ -35,6 +37,7 @@ struct Gemm {
   const float* mask;  // MaskRelu: zero C where mask <= 0 (same layout as C)
   float* velocity;    // Sgd: momentum buffer (same layout as C), or null
   float lr, mu;
+  int kPerSplit;      // AtomicAdd: the K range of blockIdx.z (split-K for small output grids)
 };
 
 __global__ void gemmKernel(const __grid_constant__ Gemm g) {
@@ -43,17 +46,19 @@ __global__ void gemmKernel(const __grid_constant__ Gemm g) {
   int tx = threadIdx.x, ty = threadIdx.y, tid = ty * kThreads + tx;
   int i0 = blockIdx.y * kTile, j0 = blockIdx.x * kTile;
   float acc[2][2] = {{0, 0}, {0, 0}};
-  for (int k0 = 0; k0 < g.k; k0 += kTile) {
+  const int kBegin = g.epilogue == Epilogue::AtomicAdd ? blockIdx.z * g.kPerSplit : 0;
+  const int kEnd = g.epilogue == Epilogue::AtomicAdd ? min(g.k, kBegin + g.kPerSplit) : g.k;
+  for (int k0 = kBegin; k0 < kEnd; k0 += kTile) {
 #pragma unroll
     for (int q = 0; q < 4; q++) {
       int e = tid + q * kThreads * kThreads;
       // A tile: consecutive threads walk kk when A is row-major, i when it is transposed (coalesced either way).
       int r = g.sak == 1 ? e / kTile : e % kTile, kk = g.sak == 1 ? e % kTile : e / kTile;
       int gi = i0 + r, gk = k0 + kk;
-      as[r][kk] = (gi < g.m && gk < g.k) ? g.a[gi * g.sai + gk * g.sak] : 0.0f;
+      as[r][kk] = (gi < g.m && gk < kEnd) ? g.a[gi * g.sai + gk * g.sak] : 0.0f;
       int bk = g.sbj == 1 ? e / kTile : e % kTile, bj = g.sbj == 1 ? e % kTile : e / kTile;
       int gbk = k0 + bk, gj = j0 + bj;
-      bs[bk][bj] = (gbk < g.k && gj < g.n) ? g.b[gbk * g.sbk + gj * g.sbj] : 0.0f;
+      bs[bk][bj] = (gbk < kEnd && gj < g.n) ? g.b[gbk * g.sbk + gj * g.sbj] : 0.0f;
     }
     __syncthreads();
 #pragma unroll 8
@@ -79,6 +84,7 @@ __global__ void gemmKernel(const __grid_constant__ Gemm g) {
         case Epilogue::Store: g.c[at] = v; break;
         case Epilogue::BiasAct: v += g.bias[j]; g.c[at] = g.relu ? fmaxf(v, 0.0f) : v; break;
         case Epilogue::MaskRelu: g.c[at] = g.mask[at] > 0.0f ? v : 0.0f; break;
+        case Epilogue::AtomicAdd: atomicAdd(g.c + at, v); break;
         case Epilogue::Sgd:
           if (g.velocity) v = g.velocity[at] = g.mu * g.velocity[at] + v;
           g.c[at] -= g.lr * v;
@@ -87,15 +93,50 @@ __global__ void gemmKernel(const __grid_constant__ Gemm g) {
     }
 }
 
+__global__ void biasActKernel(float* __restrict__ c, const float* __restrict__ bias, bool relu, int m, int n) {
+  int at = blockIdx.x * blockDim.x + threadIdx.x;
+  if (at >= m * n) return;
+  float v = c[at] + bias[at % n];
+  c[at] = relu ? fmaxf(v, 0.0f) : v;
+}
+
+int multiprocessors() {
+  static const int count = [] {
+    int n = 0;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) n = 1;
+    return n;
+  }();
+  return count;
+}
+
 void gemm(const Gemm& g, cudaStream_t s) {
   dim3 grid((g.n + kTile - 1) / kTile, (g.m + kTile - 1) / kTile), block(kThreads, kThreads);
+  int tiles = static_cast<int>(grid.x * grid.y), kTiles = (g.k + kTile - 1) / kTile;
+  if (g.epilogue == Epilogue::BiasAct && tiles * 4 <= multiprocessors() && kTiles >= 4) {
+    // Too few output tiles to fill the GPU (a batch of 64 through a wide layer): split K across
+    // blocks that add into a zeroed C, then apply bias and activation.
+    int splits = std::min(kTiles, std::max(2, 2 * multiprocessors() / tiles));
+    Gemm part = g;
+    part.epilogue = Epilogue::AtomicAdd;
+    part.kPerSplit = ((kTiles + splits - 1) / splits) * kTile;
+    grid.z = (g.k + part.kPerSplit - 1) / part.kPerSplit;
+    QM_CUDA(cudaMemsetAsync(g.c, 0, sizeof(float) * g.m * g.ldc, s));
+    gemmKernel<<<grid, block, 0, s>>>(part);
+    QM_LAUNCHED();
+    biasActKernel<<<blocksFor(size_t(g.m) * g.n, 256), 256, 0, s>>>(g.c, g.bias, g.relu, g.m, g.n);
+    QM_LAUNCHED();
+    return;
+  }
   gemmKernel<<<grid, block, 0, s>>>(g);
   QM_LAUNCHED();
 }
 
-__global__ void gatherKernel(const float* __restrict__ x, const uint8_t* __restrict__ y, const uint32_t* __restrict__ perm, size_t b0, int rows, int features,
-                             float* __restrict__ xb, uint8_t* __restrict__ yb) {
+// The batch starts at b0, or, in a replayed graph, at (*counter) * rows; the counter is advanced
+// by the batch's last kernel.
+__global__ void gatherKernel(const float* __restrict__ x, const uint8_t* __restrict__ y, const uint32_t* __restrict__ perm, size_t b0, const int* counter,
+                             int rows, int features, float* __restrict__ xb, uint8_t* __restrict__ yb) {
   int r = blockIdx.x;
+  if (counter) b0 = static_cast<size_t>(*counter) * rows;
   size_t src = static_cast<size_t>(perm[b0 + r]);
   for (int f = threadIdx.x; f < features; f += blockDim.x) xb[static_cast<size_t>(r) * features + f] = x[src * features + f];
   if (threadIdx.x == 0) yb[r] = y[src];
@@ -141,8 +182,9 @@ __global__ void softmaxKernel(const float* __restrict__ z, const uint8_t* __rest
 }
 
 // Bias gradient (column sums of dZ) and its SGD step; one thread a column.
-__global__ void biasKernel(const float* __restrict__ dz, int rows, int n, float* __restrict__ bias, float* __restrict__ velocity, float lr, float mu) {
+__global__ void biasKernel(const float* __restrict__ dz, int rows, int n, float* __restrict__ bias, float* __restrict__ velocity, float lr, float mu, int* counter) {
   int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (counter && j == 0) ++*counter;  // the batch's last kernel: the next replay takes the next batch
   if (j >= n) return;
   float s = 0;
   for (int r = 0; r < rows; r++) s += dz[static_cast<size_t>(r) * n + j];
@@ -237,33 +279,69 @@ Stats train(Mlp& net, const DataView& data, const TrainConfig& cfg, const Progre
   EpochStats total{0, 0};
   size_t seen = 0;
 
+  // One batch's kernels: gather, forward, loss, then per layer from the top the gradient to the
+  // layer below (before this layer's weights change) and the fused weight-gradient + SGD step.
+  auto runBatch = [&](size_t b0, int rows, int* counter) {
+    gatherKernel<<<rows, 256, 0, s>>>(x.get(), y.get(), permDev.get(), b0, counter, rows, static_cast<int>(F), xb.get(), yb.get());
+    QM_LAUNCHED();
+    dn.forward(xb.get(), rows, act, s);
+    softmaxKernel<<<blocksFor(rows, 4), 128, 0, s>>>(act[L - 1].get(), yb.get(), rows, static_cast<int>(C), dz[L - 1].get(), stats.get());
+    QM_LAUNCHED();
+    for (size_t l = L; l-- > 0;) {
+      const LayerDims& d = dn.dims[l];
+      const int in = static_cast<int>(d.in), out = static_cast<int>(d.out);
+      if (l > 0) {
+        Gemm g{rows, in, out, dz[l].get(), out, 1, dn.w[l].get(), 1, out, dz[l - 1].get(), in,
+               dn.dims[l - 1].relu ? Epilogue::MaskRelu : Epilogue::Store, nullptr, false, act[l - 1].get()};
+        gemm(g, s);
+      }
+      const float* ain = l == 0 ? xb.get() : act[l - 1].get();
+      Gemm gw{in, out, rows, ain, 1, in, dz[l].get(), out, 1, dn.w[l].get(), out, Epilogue::Sgd, nullptr, false, nullptr,
+              momentum ? vw[l].get() : nullptr, lr, mu};
+      gemm(gw, s);
+      biasKernel<<<blocksFor(d.out, 128), 128, 0, s>>>(dz[l].get(), rows, out, dn.b[l].get(), momentum ? vb[l].get() : nullptr, lr, mu, l == 0 ? counter : nullptr);
+      QM_LAUNCHED();
+    }
+  };
+
+  // Full batches replay one captured graph (one launch a batch instead of a dozen); the last,
+  // partial batch is launched directly. QUACKMESH_CUDA_GRAPH=0 turns the graph off.
+  const size_t full = data.count / B;
+  const char* graphEnv = std::getenv("QUACKMESH_CUDA_GRAPH");
+  const bool useGraph = full >= 4 && !(graphEnv && std::string(graphEnv) == "0");
+  DeviceBuffer<int> counter(1);
+  cudaGraphExec_t exec = nullptr;
+  struct GraphGuard {
+    cudaGraphExec_t* e;
+    ~GraphGuard() {
+      if (*e) cudaGraphExecDestroy(*e);
+    }
+  } guard{&exec};
+  if (useGraph) {
+    multiprocessors();  // queried before capture: no device queries while capturing
+    cudaGraph_t graph;
+    QM_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    try {
+      runBatch(0, static_cast<int>(B), counter.get());
+    } catch (...) {
+      cudaStreamEndCapture(s, &graph);
+      throw;
+    }
+    QM_CUDA(cudaStreamEndCapture(s, &graph));
+    cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    QM_CUDA(err);
+  }
+
   for (int epoch = 0; epoch < cfg.epochs; epoch++) {
     for (size_t i = data.count - 1; i > 0; i--) std::swap(perm[i], perm[rng.below(i + 1)]);
     QM_CUDA(cudaMemcpyAsync(permDev.get(), perm.data(), perm.size() * sizeof(uint32_t), cudaMemcpyHostToDevice, s));
     QM_CUDA(cudaMemsetAsync(stats.get(), 0, sizeof(EpochStats), s));
-    for (size_t bi = 0; bi < batches; bi++) {
-      const int rows = static_cast<int>(std::min(B, data.count - bi * B));
-      gatherKernel<<<rows, 256, 0, s>>>(x.get(), y.get(), permDev.get(), bi * B, rows, static_cast<int>(F), xb.get(), yb.get());
-      QM_LAUNCHED();
-      dn.forward(xb.get(), rows, act, s);
-      softmaxKernel<<<blocksFor(rows, 4), 128, 0, s>>>(act[L - 1].get(), yb.get(), rows, static_cast<int>(C), dz[L - 1].get(), stats.get());
-      QM_LAUNCHED();
-      for (size_t l = L; l-- > 0;) {
-        const LayerDims& d = dn.dims[l];
-        const int in = static_cast<int>(d.in), out = static_cast<int>(d.out);
-        if (l > 0) {  // gradient to the layer below, from the weights before this step's update
-          Gemm g{rows, in, out, dz[l].get(), out, 1, dn.w[l].get(), 1, out, dz[l - 1].get(), in,
-                 dn.dims[l - 1].relu ? Epilogue::MaskRelu : Epilogue::Store, nullptr, false, act[l - 1].get()};
-          gemm(g, s);
-        }
-        const float* ain = l == 0 ? xb.get() : act[l - 1].get();
-        Gemm gw{in, out, rows, ain, 1, in, dz[l].get(), out, 1, dn.w[l].get(), out, Epilogue::Sgd, nullptr, false, nullptr,
-                momentum ? vw[l].get() : nullptr, lr, mu};
-        gemm(gw, s);
-        biasKernel<<<blocksFor(d.out, 128), 128, 0, s>>>(dz[l].get(), rows, out, dn.b[l].get(), momentum ? vb[l].get() : nullptr, lr, mu);
-        QM_LAUNCHED();
-      }
-    }
+    QM_CUDA(cudaMemsetAsync(counter.get(), 0, sizeof(int), s));
+    size_t bi = 0;
+    if (useGraph)
+      for (; bi < full; bi++) QM_CUDA(cudaGraphLaunch(exec, s));
+    for (; bi < batches; bi++) runBatch(bi * B, static_cast<int>(std::min(B, data.count - bi * B)), nullptr);
     EpochStats es;
     QM_CUDA(cudaMemcpyAsync(&es, stats.get(), sizeof es, cudaMemcpyDeviceToHost, s));
     s.sync();
