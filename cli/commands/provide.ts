@@ -1,6 +1,142 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { createElement } from "react";
+import { render } from "ink";
+import { QuackError } from "../lib/errors.js";
+import { makeOutput } from "../lib/output.js";
+import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
+import { formatAmount, parsePort } from "../lib/chain/units.js";
+import { formatEndpoint, parseEndpoint } from "../lib/market/endpoint.js";
+import { parsePrice, parseWhole } from "../lib/market/flags.js";
+import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
+import { ProviderAgent, type ProviderEvents } from "../lib/market/provider.js";
+import { ProvideView } from "../lib/market/ProvideView.js";
+import { initialProvideState, provideEventJson, reduceProvide, type ProvideEvent } from "../lib/market/provideView.js";
+import { waitForSignal } from "../lib/market/signals.js";
+import { describeSpecs, detectSpecs } from "../lib/market/specs.js";
+import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
+
+interface ProvideFlags extends ChainOptions {
+  price?: string;
+  endpoint?: string;
+  sshAuthorizedKeys?: string;
+  hoursMax: string;
+  sshd?: boolean;
+  sshdHost: string;
+  sshdPort: string;
+  bench?: string;
+  rentalsDir?: string;
+  poll: string;
+}
+
+const EVENTS = ["listed", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "unlisted", "error"] as const;
 
 export function provideCommand(): Command {
-  return pendingCommand("provide", "list this machine on the compute marketplace and serve rentals");
+  const cmd = new Command("provide").description("list this machine on the compute marketplace and serve rentals until Ctrl-C");
+  return addChainOptions(cmd, { defaultAccount: "provider1" })
+    .option("--price <duck>", "price in DUCK per hour (required)")
+    .option("--endpoint <[user@]host:port>", "where renters reach this machine's sshd (required without --sshd; with --sshd, the advertised address)")
+    .option("--ssh-authorized-keys <file>", "authorized_keys of your own sshd (default ~/.ssh/authorized_keys; ignored with --sshd)")
+    .option("--hours-max <n>", "longest rental accepted, in hours (0 = no limit)", "0")
+    .option("--sshd", "start a dedicated OpenSSH server for renters on a free port")
+    .option("--sshd-host <address>", "interface the dedicated sshd listens on", "127.0.0.1")
+    .option("--sshd-port <port>", "port of the dedicated sshd (0 = a free one)", "0")
+    .option("--bench <score>", "score from `quackmesh bench`, published with the specs")
+    .option("--rentals-dir <dir>", "folder for the rentals' files (default $QUACKMESH_HOME/rentals)")
+    .option("--poll <seconds>", "how often to check the chain", "2")
+    .addHelpText(
+      "after",
+      `
+Each renter's key is added to authorized_keys for the rental's lifetime only, restricted to the
+QuackMesh worker and SFTP in the rental's folder (no shell, no forwarding); it is removed when
+the rental ends, is cancelled or runs out, and when you stop. Earnings are withdrawn as they
+accrue. Ctrl-C unlists the machine, removes every renter key and stops the dedicated sshd.
+
+Examples:
+  $ quackmesh provide --price 5 --sshd
+  $ quackmesh provide --price 2.5 --hours-max 24 --endpoint quack@203.0.113.7:22 --key ./provider.key
+  $ quackmesh provide --price 5 --sshd --json      # one JSON line per event`,
+    )
+    .action(async (flags: ProvideFlags) => {
+      const json = Boolean(flags.json);
+      const out = makeOutput(json);
+      if (flags.price === undefined) throw new QuackError("MISSING_PRICE", "--price is required.", { fix: "Pass the price per hour in DUCK, e.g. --price 5." });
+      const price = parsePrice(flags.price);
+      const maxHours = parseWhole(flags.hoursMax, "--hours-max", 0, 0xffffffff);
+      const pollMs = parseWhole(flags.poll, "--poll", 1, 3600) * 1000;
+      const bench = flags.bench === undefined ? undefined : Number(flags.bench);
+      if (!flags.sshd && flags.endpoint === undefined) {
+        throw new QuackError("MISSING_ENDPOINT", "--endpoint is required unless --sshd starts a dedicated sshd.", {
+          fix: "Pass --endpoint USER@HOST:PORT of your sshd, or --sshd.",
+        });
+      }
+      const advertised = flags.endpoint === undefined ? undefined : parseEndpoint(flags.endpoint);
+      const gate = defaultGateLaunch();
+      const specs = await detectSpecs({ bench });
+      const stop = waitForSignal();
+      const ctx = await openChain(flags, { defaultAccount: "provider1" });
+      let sshd: RunningSshd | undefined;
+      try {
+        const contracts = await ctx.contracts();
+        if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port") });
+        const endpoint = formatEndpoint(advertised ?? { user: sshd!.user, host: sshd!.host, port: sshd!.port });
+        const authorizedKeysFile = sshd?.authorizedKeysFile ?? resolve(flags.sshAuthorizedKeys ?? join(homedir(), ".ssh", "authorized_keys"));
+        const rentalsRoot = resolve(flags.rentalsDir ?? join(ctx.settings.home, "rentals"));
+        const agent = new ProviderAgent({ marketplace: contracts.marketplace, provider: ctx.provider, authorizedKeysFile, rentalsRoot, gate, pollMs });
+
+        let state = initialProvideState({ endpoint, price: formatAmount(price), maxHours, specs: describeSpecs(specs) });
+        const live = process.stdout.isTTY && !json ? render(createElement(ProvideView, { state })) : undefined;
+        const onEvent = (ev: ProvideEvent) => {
+          state = reduceProvide(state, ev);
+          if (live) live.rerender(createElement(ProvideView, { state }));
+          else out.emit(provideEventJson(ev), humanLine(ev));
+        };
+        for (const name of EVENTS) agent.on(name, (e: ProviderEvents[typeof name]) => onEvent({ name, e } as ProvideEvent));
+
+        if (!live) {
+          out.emit(
+            { event: "starting", provider: ctx.signer.address, endpoint, authorizedKeysFile, rentalsRoot, specs, sshd: sshd ? { port: sshd.port, hostKeyFingerprint: sshd.hostKeyFingerprint } : null },
+            `Providing ${describeSpecs(specs)} as ${ctx.signer.address} at ${endpoint}` + (sshd ? ` (dedicated sshd, host key ${sshd.hostKeyFingerprint})` : ""),
+          );
+        }
+        try {
+          await agent.listMachine(specs, price, endpoint, maxHours);
+          agent.start();
+          const signal = await stop.promise;
+          await agent.stop();
+          live?.unmount();
+          out.emit({ event: "stopped", signal, machineId: agent.machineId, earned: agent.earnings() }, `Stopped (${signal}): machine ${agent.machineId} unlisted, renter keys removed, ${formatAmount(agent.earnings())} DUCK earned.`);
+        } catch (err) {
+          await agent.stop().catch(() => {});
+          live?.unmount();
+          throw err;
+        }
+      } finally {
+        stop.dispose();
+        await sshd?.stop();
+        ctx.close();
+      }
+    });
+}
+
+function humanLine(ev: ProvideEvent): string {
+  switch (ev.name) {
+    case "listed":
+      return `Listed machine ${ev.e.machineId} at ${formatAmount(ev.e.pricePerHour)} DUCK/h on ${ev.e.endpoint} (tx ${ev.e.txHash}).`;
+    case "unlisted":
+      return `Unlisted machine ${ev.e.machineId}.`;
+    case "rented":
+      return `Rental ${ev.e.rentalId}: ${ev.e.renter} paid ${formatAmount(ev.e.amount)} DUCK for ${ev.e.hours} h.`;
+    case "keyInstalled":
+      return `Rental ${ev.e.rentalId}: renter key installed in ${ev.e.file}; files in ${ev.e.folder}.`;
+    case "acknowledged":
+      return `Rental ${ev.e.rentalId}: acknowledged; runs until ${new Date(ev.e.endsAt * 1000).toISOString()} (chain time).`;
+    case "keyRemoved":
+      return `Rental ${ev.e.rentalId}: renter key removed (${ev.e.reason}).`;
+    case "withdrawn":
+      return `Rental ${ev.e.rentalId}: withdrew ${formatAmount(ev.e.amount)} DUCK (total ${formatAmount(ev.e.total)}).`;
+    case "error":
+      return `error${ev.e.rentalId === undefined ? "" : ` (rental ${ev.e.rentalId})`}: ${ev.e.error.message}${ev.e.error.fix ? `\n  fix: ${ev.e.error.fix}` : ""}`;
+  }
 }

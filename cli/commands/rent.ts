@@ -1,6 +1,187 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { join, resolve } from "node:path";
+import { QuackError } from "../lib/errors.js";
+import { makeOutput, type Output } from "../lib/output.js";
+import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
+import { formatAmount } from "../lib/chain/units.js";
+import { parseEndpoint } from "../lib/market/endpoint.js";
+import { parseId, parsePrice, parseWhole } from "../lib/market/flags.js";
+import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
+import { ensureKeyPair } from "../lib/market/sshKeys.js";
+
+interface RentFlags extends ChainOptions {
+  count?: string;
+  hours?: string;
+  maxPrice?: string;
+  minCores?: string;
+  gpu?: boolean;
+  job?: string;
+  sshKey?: string;
+  ackTimeout: string;
+}
 
 export function rentCommand(): Command {
-  return pendingCommand("rent", "rent machines for a job");
+  const rent = new Command("rent").description("rent the cheapest matching machines for a job; end, cancel or list rentals").enablePositionalOptions();
+  addChainOptions(rent, { defaultAccount: "requester" })
+    .option("--count <n>", "how many machines (required to rent)")
+    .option("--hours <h>", "hours to pay for (required to rent)")
+    .option("--max-price <duck>", "highest price per hour accepted")
+    .option("--min-cores <n>", "only machines with at least this many CPU cores")
+    .option("--gpu", "only machines with a GPU")
+    .option("--job <id>", "training job the machines serve", "0")
+    .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
+    .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge", "120")
+    .addHelpText(
+      "after",
+      `
+Renting approves the marketplace for the total and escrows hours × price per machine. The
+providers install your SSH key (worker and SFTP only) and acknowledge; the clock starts then.
+
+Examples:
+  $ quackmesh rent --count 3 --hours 2 --max-price 10 --job 1
+  $ quackmesh rent list
+  $ quackmesh rent end 4        # stop early: the unserved part comes back
+  $ quackmesh rent cancel 5     # never acknowledged: full refund after the window`,
+    )
+    .action((flags: RentFlags) => rentAction(flags));
+  rent.addCommand(endCommand());
+  rent.addCommand(cancelCommand());
+  rent.addCommand(listCommand());
+  return rent;
+}
+
+async function rentAction(flags: RentFlags): Promise<void> {
+  const out = makeOutput(Boolean(flags.json));
+  if (flags.count === undefined || flags.hours === undefined) {
+    throw new QuackError("MISSING_FLAGS", "Renting needs --count and --hours.", { fix: "e.g. quackmesh rent --count 3 --hours 2 (or `quackmesh rent --help`)." });
+  }
+  const count = parseWhole(flags.count, "--count", 1, 1000);
+  const hours = parseWhole(flags.hours, "--hours", 1, 0xffffffff);
+  const ackTimeoutMs = parseWhole(flags.ackTimeout, "--ack-timeout", 0, 86_400) * 1000;
+  const filter = {
+    maxPrice: flags.maxPrice === undefined ? undefined : parsePrice(flags.maxPrice, "--max-price"),
+    minCores: flags.minCores === undefined ? undefined : parseWhole(flags.minCores, "--min-cores", 0, 1_000_000),
+    gpu: Boolean(flags.gpu),
+  };
+  const jobId = BigInt(parseWhole(flags.job ?? "0", "--job", 0, Number.MAX_SAFE_INTEGER));
+  const ctx = await openChain(flags, { defaultAccount: "requester" });
+  try {
+    const keyFile = resolve(flags.sshKey ?? join(ctx.settings.home, "ssh", "id_ed25519"));
+    const pair = await ensureKeyPair(keyFile);
+    if (pair.created) out.info(`Generated the SSH key ${keyFile} (public part ${pair.publicKeyFile}).`);
+    const contracts = await ctx.contracts();
+    const rented = await rentMachines(contracts, ctx.provider, ctx.signer.address, contracts.deployment.block, { count, hours, jobId, sshPublicKey: `${pair.publicKey.type} ${pair.publicKey.base64}`, filter }, (e) =>
+      renderRentEvent(out, e),
+    );
+    out.info(`Waiting up to ${ackTimeoutMs / 1000} s for the providers to acknowledge…`);
+    const acks = await waitForAcks(contracts.marketplace, rented.map((r) => r.rentalId), { timeoutMs: ackTimeoutMs });
+    const machines = rented.map((r) => clusterEntry(r, acks.acknowledged.includes(r.rentalId)));
+    const total = rented.reduce((s, r) => s + r.amount, 0n);
+    out.emit(
+      { event: "cluster", jobId: jobId.toString(), sshKey: keyFile, hostKeys: "pinned on first connection", total: formatAmount(total), machines },
+      `Cluster (job ${jobId}, ${formatAmount(total)} DUCK escrowed, key ${keyFile}):\n` +
+        machines.map((m) => `  rental ${m.rentalId}  machine ${m.machineId}  ${m.endpoint}  provider ${m.provider}  ${m.acknowledged ? "ready" : "NOT acknowledged"}`).join("\n"),
+    );
+    if (acks.pending.length > 0) {
+      throw new QuackError("NOT_ACKNOWLEDGED", `Rental${acks.pending.length === 1 ? "" : "s"} ${acks.pending.join(", ")} ${acks.pending.length === 1 ? "was" : "were"} not acknowledged within ${ackTimeoutMs / 1000} s.`, {
+        fix: `Wait longer (\`quackmesh rent list\`), or once the acknowledgement window closed get a full refund: ${acks.pending.map((id) => `quackmesh rent cancel ${id}`).join("; ")}.`,
+        details: { pending: acks.pending.map(String) },
+      });
+    }
+  } finally {
+    ctx.close();
+  }
+}
+
+/**
+ * A subcommand's chain flags. The program hands `rent`'s options to `rent` wherever they stand
+ * (`rent end 3 --json` sets rent's --json), so the subcommand reads its own merged over them.
+ */
+function chainFlags(self: Command): ChainOptions {
+  const all = self.optsWithGlobals<ChainOptions>();
+  return { network: all.network, rpc: all.rpc, key: all.key, account: all.account, json: all.json };
+}
+
+function clusterEntry(r: RentedMachine, acknowledged: boolean) {
+  let host: string | null = null;
+  let port: number | null = null;
+  let user: string | null = null;
+  try {
+    const ep = parseEndpoint(r.endpoint, "The listed endpoint");
+    ({ host, port } = ep);
+    user = ep.user ?? null;
+  } catch {
+    // Shown as listed; the cluster manager refuses it later with the reason.
+  }
+  return { rentalId: r.rentalId.toString(), machineId: r.machineId.toString(), endpoint: r.endpoint, host, port, user, provider: r.provider, pricePerHour: formatAmount(r.pricePerHour), amount: formatAmount(r.amount), hours: r.hours, acknowledged, txHash: r.txHash };
+}
+
+function renderRentEvent(out: Output, e: RentEvent): void {
+  if (e.event === "matched") out.info(`${e.matched} machine${e.matched === 1 ? "" : "s"} match; renting costs ${formatAmount(e.cost)} DUCK.`);
+  else if (e.event === "approved") out.info(`Approved the marketplace for ${formatAmount(e.amount)} DUCK (tx ${e.txHash}).`);
+  else if (e.event === "skipped") out.info(`Machine ${e.machineId} was taken meanwhile (${e.reason}); trying the next one.`);
+  else out.info(`Rented machine ${e.rental.machineId} as rental ${e.rental.rentalId} for ${formatAmount(e.rental.amount)} DUCK.`);
+}
+
+function endCommand(): Command {
+  const cmd = new Command("end").argument("<rental>", "rental id").description("end an acknowledged rental now; the unserved part is refunded");
+  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (id: string, _own: ChainOptions, self: Command) => {
+    const flags = chainFlags(self);
+    const out = makeOutput(Boolean(flags.json));
+    const rentalId = parseId(id, "Rental");
+    const ctx = await openChain(flags, { defaultAccount: "requester" });
+    try {
+      const r = await endRental((await ctx.contracts()).marketplace, rentalId);
+      out.emit({ event: "ended", rentalId: rentalId.toString(), refund: formatAmount(r.refund), earnedByProvider: formatAmount(r.earned), txHash: r.txHash }, `Ended rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded, ${formatAmount(r.earned)} DUCK earned by the provider.`);
+    } finally {
+      ctx.close();
+    }
+  });
+}
+
+function cancelCommand(): Command {
+  const cmd = new Command("cancel").argument("<rental>", "rental id").description("cancel a rental the provider never acknowledged (after the window): full refund");
+  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (id: string, _own: ChainOptions, self: Command) => {
+    const flags = chainFlags(self);
+    const out = makeOutput(Boolean(flags.json));
+    const rentalId = parseId(id, "Rental");
+    const ctx = await openChain(flags, { defaultAccount: "requester" });
+    try {
+      const r = await cancelRental((await ctx.contracts()).marketplace, rentalId);
+      out.emit({ event: "cancelled", rentalId: rentalId.toString(), refund: formatAmount(r.refund), txHash: r.txHash }, `Cancelled rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded.`);
+    } finally {
+      ctx.close();
+    }
+  });
+}
+
+function listCommand(): Command {
+  const cmd = new Command("list").description("your rentals, newest first, with status and endpoint");
+  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (_own: ChainOptions, self: Command) => {
+    const flags = chainFlags(self);
+    const out = makeOutput(Boolean(flags.json));
+    const ctx = await openChain(flags, { defaultAccount: "requester" });
+    try {
+      const c = await ctx.contracts();
+      const rentals = await listRentals(c.marketplace, ctx.provider, ctx.signer.address, c.deployment.block);
+      const rows = rentals.map((r) => ({
+        rentalId: r.rentalId.toString(),
+        machineId: r.machineId.toString(),
+        jobId: r.jobId.toString(),
+        status: r.status,
+        hours: r.hours,
+        amount: formatAmount(r.amount),
+        endpoint: r.endpoint,
+        provider: r.provider,
+        startedAt: r.startedAt || null,
+        endsAt: r.endsAt || null,
+      }));
+      out.emit(
+        { renter: ctx.signer.address, count: rows.length, rentals: rows },
+        rows.length === 0 ? "No rentals." : rows.map((r) => `rental ${r.rentalId}  machine ${r.machineId}  job ${r.jobId}  ${r.status.padEnd(9)}  ${r.hours} h  ${r.amount} DUCK  ${r.endpoint}`).join("\n"),
+      );
+    } finally {
+      ctx.close();
+    }
+  });
 }

@@ -1,0 +1,162 @@
+import t from "tap";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Wallet, parseUnits } from "ethers";
+import { devAccount } from "../lib/chain/accounts.js";
+import { marketFixture } from "../lib/market/testkit.js";
+import { SshSession } from "../../orchestrator/cluster/sshClient.js";
+
+// Runs the built CLI (npm run build:ts first): provide, market list and rent as a user would,
+// against a real chain, with `provide --sshd` starting real OpenSSH servers.
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const cli = join(root, "dist", "cli", "index.js");
+const dir = mkdtempSync(join(tmpdir(), "qm-market-cmd-"));
+const fx = await marketFixture(dir, ["requester"]);
+t.teardown(() => fx.stop());
+const home = join(dir, "home");
+const env = { ...process.env, QUACKMESH_HOME: home, QUACKMESH_DEPLOYMENTS: fx.settings.deploymentsDir, QUACKMESH_RPC_URL: fx.chain.url };
+delete env.QUACKMESH_PRIVATE_KEY;
+delete env.QUACKMESH_NETWORK;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: root, env }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+interface Provider {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  next(event: string): Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+function provide(args: string[]): Provider {
+  const child = spawn(process.execPath, [cli, "provide", "--sshd", "--json", "--poll", "1", ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  createInterface({ input: child.stdout! }).on("line", (l) => {
+    lines.push(JSON.parse(l));
+    for (const w of waiters.splice(0)) w();
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const next = async (event: string) => {
+    for (;;) {
+      const found = lines.find((l) => l.event === event);
+      if (found) return found;
+      const more = new Promise<void>((r) => waiters.push(r));
+      if ((await Promise.race([more.then(() => "line"), exit.then(() => "exit")])) === "exit" && !lines.some((l) => l.event === event)) {
+        throw new Error(`provide exited before '${event}': ${stderr}`);
+      }
+    }
+  };
+  return { child, lines, next, exit };
+}
+
+const p1 = provide(["--price", "5", "--hours-max", "4", "--account", "provider1"]);
+const p2 = provide(["--price", "3", "--account", "provider2", "--bench", "12.5"]);
+t.teardown(() => {
+  for (const p of [p1, p2]) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+});
+const [started1, listed1, listed2] = await Promise.all([p1.next("starting"), p1.next("listed"), p2.next("listed")]);
+
+t.test("bad provide flags are refused before anything starts", async (t) => {
+  const noPrice = await run(["provide", "--sshd", "--json"]);
+  t.equal(noPrice.code, 1);
+  t.match(JSON.parse(noPrice.stderr), { error: "MISSING_PRICE" });
+  const noEndpoint = await run(["provide", "--price", "5", "--json"]);
+  t.match(JSON.parse(noEndpoint.stderr), { error: "MISSING_ENDPOINT", fix: /--sshd/ });
+  const badEndpoint = await run(["provide", "--price", "5", "--endpoint", "host-without-port", "--json"]);
+  t.match(JSON.parse(badEndpoint.stderr), { error: "BAD_ENDPOINT" });
+  const zero = await run(["provide", "--price", "0", "--sshd", "--json"]);
+  t.match(JSON.parse(zero.stderr), { error: "BAD_PRICE" });
+});
+
+t.test("market list shows both machines, cheapest first, with specs and status", async (t) => {
+  t.match(started1, { event: "starting", provider: devAccount("provider1").address, sshd: { hostKeyFingerprint: /^SHA256:/ } });
+  const r = await run(["market", "list", "--json"]);
+  t.equal(r.code, 0, r.stderr);
+  const { machines } = JSON.parse(r.stdout);
+  t.same(machines.map((m: { machineId: string }) => m.machineId), [String(listed2.machineId), String(listed1.machineId)]);
+  t.match(machines[0], { pricePerHour: "3", status: "available", bench: 12.5, maxHours: 0, provider: devAccount("provider2").address });
+  t.match(machines[1], { pricePerHour: "5", status: "available", maxHours: 4, endpoint: listed1.endpoint });
+  t.ok(machines[0].cores >= 1 && machines[0].ramMiB > 0);
+  t.equal(JSON.parse((await run(["market", "list", "--max-price", "4", "--json"])).stdout).count, 1);
+  t.equal(JSON.parse((await run(["market", "list", "--min-cores", "100000", "--json"])).stdout).count, 0);
+  t.match((await run(["market", "list"])).stdout, /^ID\s+DUCK\/H\s+STATUS/);
+});
+
+let rentals: Array<{ rentalId: string; machineId: string; host: string; port: number; user: string; acknowledged: boolean }> = [];
+
+t.test("rent refuses what cannot be met, then rents two machines that get acknowledged", async (t) => {
+  const tooMany = await run(["rent", "--count", "3", "--hours", "1", "--json"]);
+  t.equal(tooMany.code, 1);
+  t.match(JSON.parse(tooMany.stderr.trim().split("\n").at(-1)!), { error: "TOO_FEW_MACHINES", message: /Only 2 available machines match/ });
+  const tooLong = await run(["rent", "--count", "2", "--hours", "5", "--json"]);
+  t.match(JSON.parse(tooLong.stderr.trim().split("\n").at(-1)!), { error: "TOO_FEW_MACHINES", message: /Only 1 available machine match/ });
+  const poorKey = join(dir, "poor.key");
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(poorKey, Wallet.createRandom().privateKey);
+  const poor = await run(["rent", "--count", "1", "--hours", "1", "--key", poorKey, "--json"]);
+  t.match(JSON.parse(poor.stderr.trim().split("\n").at(-1)!), { error: "INSUFFICIENT_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() } });
+
+  const r = await run(["rent", "--count", "2", "--hours", "2", "--job", "4", "--json", "--ack-timeout", "60"]);
+  t.equal(r.code, 0, r.stderr);
+  const cluster = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  t.match(cluster, { event: "cluster", jobId: "4", total: "16", sshKey: join(home, "ssh", "id_ed25519") });
+  rentals = cluster.machines;
+  t.same(rentals.map((m) => m.acknowledged), [true, true]);
+  t.same(rentals.map((m) => m.machineId), [String(listed2.machineId), String(listed1.machineId)]);
+  t.ok(existsSync(join(home, "ssh", "id_ed25519")), "the SSH key was generated");
+  await p1.next("acknowledged");
+  await p2.next("acknowledged");
+  t.equal(JSON.parse((await run(["market", "list", "--available", "--json"])).stdout).count, 0, "both rented");
+});
+
+t.test("the renter's key reaches the built gate: the worker runs, a shell does not", async (t) => {
+  const m = rentals[0];
+  const s = await SshSession.open({ host: m.host, port: m.port, username: m.user, privateKey: readFileSync(join(home, "ssh", "id_ed25519")) });
+  t.teardown(() => s.close());
+  const help = await s.run("quackmesh worker --help");
+  t.equal(help.code, 0, help.stderr);
+  t.match(help.stdout, /Usage: quackmesh worker/);
+  const shell = await s.run("bash -c id");
+  t.equal(shell.code, 1);
+  t.match(shell.stderr, /quackmesh gate: refused/);
+});
+
+t.test("rent list, end and cancel", async (t) => {
+  const list = JSON.parse((await run(["rent", "list", "--json"])).stdout);
+  t.equal(list.count, 2);
+  t.same(list.rentals.map((r: { status: string }) => r.status), ["active", "active"]);
+  const cancel = await run(["rent", "cancel", rentals[0].rentalId, "--json"]);
+  t.equal(cancel.code, 1);
+  t.match(JSON.parse(cancel.stderr), { error: "TX_REVERTED", details: { error: "InvalidRentalStatus" } });
+  const ended = await run(["rent", "end", rentals[0].rentalId, "--json"]);
+  t.equal(ended.code, 0, ended.stderr);
+  const e = JSON.parse(ended.stdout);
+  t.equal(parseUnits(e.refund, 18) + parseUnits(e.earnedByProvider, 18), parseUnits("6", 18));
+  t.match(await p2.next("keyRemoved"), { reason: "ended" });
+  t.match(JSON.parse((await run(["rent", "end", "abc", "--json"])).stderr), { error: "BAD_ID" });
+  t.match(JSON.parse((await run(["rent", "end", rentals[0].rentalId, "--account", "provider3", "--json"])).stderr), { details: { error: "NotRenter" } });
+});
+
+t.test("Ctrl-C unlists, removes keys and stops sshd", async (t) => {
+  for (const p of [p1, p2]) p.child.kill("SIGINT");
+  t.same(await Promise.all([p1.exit, p2.exit]), [0, 0]);
+  t.match(p1.lines.at(-1), { event: "stopped", signal: "SIGINT" });
+  t.ok(p1.lines.some((l) => l.event === "keyRemoved" && l.reason === "stopped"), "provider 1 removed its renter's key");
+  t.ok(p1.lines.some((l) => l.event === "unlisted"));
+  const { machines } = JSON.parse((await run(["market", "list", "--json"])).stdout);
+  t.same(machines.map((m: { status: string }) => m.status), ["unlisted", "unlisted"]);
+  const port = (started1.sshd as { port: number }).port;
+  await t.rejects(SshSession.open({ host: "127.0.0.1", port, username: "x", privateKey: readFileSync(join(home, "ssh", "id_ed25519")) }), { code: "SSH_UNREACHABLE" });
+});
