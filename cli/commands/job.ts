@@ -1,6 +1,29 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { jobCreateCommand } from "./job/create.js";
+import { jobCancelCommand, jobExportCommand, jobFinishCommand } from "./job/end.js";
+import { jobListCommand, jobStatusCommand } from "./job/info.js";
+import { jobWatchCommand } from "./job/watch.js";
 
 export function jobCommand(): Command {
-  return pendingCommand("job", "create, watch, list and export training jobs");
+  return new Command("job")
+    .description("create, watch, list and export training jobs")
+    .addHelpText(
+      "after",
+      `
+A job: the requester uploads a model and a validation set to the orchestrator and escrows a
+reward pool in TrainingPool; contributors train on their own data and are paid per accepted update.
+
+Examples:
+  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --reward-per-update 10
+  $ quackmesh job watch 1
+  $ quackmesh job export 1 --out model.safetensors
+  $ quackmesh job finish 1`,
+    )
+    .addCommand(jobCreateCommand())
+    .addCommand(jobWatchCommand())
+    .addCommand(jobListCommand())
+    .addCommand(jobStatusCommand())
+    .addCommand(jobExportCommand())
+    .addCommand(jobFinishCommand())
+    .addCommand(jobCancelCommand());
 }

@@ -1,0 +1,95 @@
+import { Command } from "commander";
+import { QuackError } from "../../lib/errors.js";
+import { makeOutput } from "../../lib/output.js";
+import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
+import { formatAmount } from "../../lib/chain/units.js";
+import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../../lib/job/connect.js";
+import { createJob, type CreateEvent } from "../../lib/job/create.js";
+import { parseWhole, planJob, type JobCreateInput } from "../../lib/job/params.js";
+
+type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & { activationTimeout: string };
+
+export function jobCreateCommand(): Command {
+  const cmd = new Command("create").description("upload a model and validation set, escrow the reward pool, start the job");
+  addChainOptions(cmd, { defaultAccount: "requester" });
+  addOrchestratorOption(cmd)
+    .option("--model <file>", "model spec (JSON), e.g. 784-128-10 dense")
+    .option("--weights <file>", "initial weights (safetensors, PyTorch names); default: random, drawn by the orchestrator from --seed")
+    .option("--validation <dir>", "validation set: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
+    .option("--reward <duck>", "reward pool to escrow, in DUCK")
+    .option("--reward-per-update <duck>", "DUCK paid for each accepted update")
+    .option("--rounds <n>", "federated rounds", "10")
+    .option("--min-updates <n>", "updates that close a round", "2")
+    .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid (0-1)", "0.7")
+    .option("--strategy <name>", "aggregation: fedavg | median | trimmed-mean | krum", "fedavg")
+    .option("--deadline-hours <h>", "after this the requester may reclaim what is left", "24")
+    .option("--round-deadline <seconds>", "a round closes at this age with fewer updates (orchestrator default 600)")
+    .option("--seed <n>", "seed of the random initial weights (without --weights)")
+    .option("--activation-timeout <seconds>", "how long to wait for the orchestrator to start the job", "120")
+    .addHelpText(
+      "after",
+      `
+Checks first and spends nothing when a check fails: the spec, the weights and the validation set
+are read here; DUCK and ETH balances and the orchestrator (reachable, same chain and TrainingPool)
+are checked. Then the model and validation set go to the orchestrator, the pool is approved and
+escrowed in TrainingPool naming the orchestrator's evaluator, and the command waits until the
+orchestrator has opened round 1.
+
+Examples:
+  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --reward-per-update 10
+  $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
+      --reward 500 --reward-per-update 5 --rounds 20 --min-updates 3 --threshold 0.8 --json`,
+    )
+    .action(async (flags: CreateFlags) => {
+      const out = makeOutput(Boolean(flags.json));
+      for (const [key, flag] of [["model", "--model"], ["validation", "--validation"], ["reward", "--reward"], ["rewardPerUpdate", "--reward-per-update"]] as const) {
+        if (flags[key] === undefined) throw new QuackError("MISSING_OPTION", `${flag} is required.`, { fix: "See `quackmesh job create --help` for an example." });
+      }
+      const timeout = parseWhole(flags.activationTimeout, "--activation-timeout", 1, 86400);
+      const plan = await planJob(flags as JobCreateInput);
+      const conn = await connectJob(flags, "requester");
+      try {
+        const created = await createJob(plan, { signer: conn.chain.signer, provider: conn.chain.provider, contracts: conn.contracts, chainId: conn.chain.network.chainId, client: conn.client }, {
+          activationTimeoutMs: timeout * 1000,
+          onEvent: (e) => (out.json ? out.emit({ ...e }) : out.info(describe(e))),
+        });
+        out.emit(
+          {
+            event: "created",
+            jobId: created.jobId,
+            txHash: created.txHash,
+            modelHash: created.modelHash,
+            evaluator: created.evaluator,
+            requester: created.requester,
+            deadline: created.deadline,
+            rewardPool: plan.reward,
+            rewardPerUpdate: plan.rewardPerUpdate,
+            rounds: plan.rounds,
+            thresholdBps: plan.thresholdBps,
+            orchestrator: conn.client.baseUrl,
+          },
+          `Job ${created.jobId} created\n  tx          ${created.txHash}\n  model hash  ${created.modelHash}\n  evaluator   ${created.evaluator}\n` +
+            `  pool        ${formatAmount(plan.reward)} DUCK, ${formatAmount(plan.rewardPerUpdate)} per update, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
+            `Watch it: quackmesh job watch ${created.jobId}`,
+        );
+      } finally {
+        conn.close();
+      }
+    });
+  return cmd;
+}
+
+function describe(e: CreateEvent): string {
+  switch (e.event) {
+    case "checked":
+      return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK and ${formatAmount(e.eth)} ETH; orchestrator ${e.orchestrator} (evaluator ${e.evaluator}).`;
+    case "uploaded":
+      return `Uploaded the model (${e.modelHash}) and ${e.validationSamples} validation samples (draft ${e.draftId}).`;
+    case "approved":
+      return `Approved TrainingPool to take ${formatAmount(e.amount)} DUCK (tx ${e.txHash}).`;
+    case "escrowed":
+      return `Escrowed the pool: job ${e.jobId} (tx ${e.txHash}); waiting for the orchestrator to start it…`;
+    case "activated":
+      return `The orchestrator runs job ${e.jobId}: round ${e.currentRound + 1} of ${e.rounds} is open.`;
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The contributor loop, as an async iterator of events: per round fetch the global model
+ * (conditional GET), train on the local data, check on a held-out part, send the signed update,
+ * keep the evaluator's attestation, and (for pool contributors) claim the reward on chain.
+ * It resumes after a crash without paying or sending twice: the state file says what was
+ * attested and claimed, unanswered update bytes are resent as they were, and the chain's
+ * hasSubmitted is asked before every claim. `quackmesh worker` runs it with submitOnChain false.
+ */
+import { createHash } from "node:crypto";
+import type { Contract, Provider } from "ethers";
+import { Network } from "../../../native/index.js";
+import { splitHoldout } from "../../../native/data.js";
+import { decodeSafetensors, encodeSafetensors } from "../../../native/safetensors.js";
+import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
+import type { OrchestratorClient } from "../../../orchestrator/client.js";
+import { QuackError } from "../errors.js";
+import { Backoff, isTransient, sleep } from "../job/wait.js";
+import { claimReward } from "./claim.js";
+import type { ContributorEvent } from "./events.js";
+import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
+import { specFromTensors } from "./spec.js";
+import { ContributorState } from "./state.js";
+import { checkJobTerms } from "./terms.js";
+
+export interface TrainSettings {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  device: Device;
+  /** Fraction of the local data held out to check each update (0 = none). */
+  holdout: number;
+}
+
+export const DEFAULT_TRAIN: TrainSettings = { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, device: "auto", holdout: 0.1 };
+
+export interface ContributorOptions {
+  /** Client whose signer is this contributor's wallet. */
+  client: OrchestratorClient;
+  address: string;
+  /** TrainingPool bound to the contributor's wallet (and $DUCK for the balance); needed to claim. */
+  chain?: { trainingPool: Contract; duck?: Contract; provider: Provider };
+  data: Dataset;
+  jobId: number;
+  train?: Partial<TrainSettings>;
+  /** Claim each attested update in TrainingPool (pool contributors); a rented worker does not. */
+  submitOnChain: boolean;
+  /** Where progress survives a crash; none = memory only. */
+  stateFile?: string;
+  /** Stop after sending updates for this many rounds; default: until the job finishes. */
+  maxRounds?: number;
+  poll?: { minMs?: number; maxMs?: number };
+  signal?: AbortSignal;
+}
+
+/** Training seed of a round: the same job, round and address retrain to the same bytes on CPU. */
+export function roundSeed(jobId: number, round: number, address: string): number {
+  return parseInt(createHash("sha256").update(`${jobId}:${round}:${address.toLowerCase()}`).digest("hex").slice(0, 12), 16);
+}
+
+// Held-out part: the same samples across restarts.
+const HOLDOUT_SEED = 1;
+
+export async function* runContributor(opts: ContributorOptions): AsyncGenerator<ContributorEvent> {
+  const { client, jobId, address, signal } = opts;
+  if (opts.submitOnChain && !opts.chain) {
+    throw new QuackError("NO_CHAIN", "Claiming rewards needs the chain (TrainingPool); none was given.", { fix: "Pass chain, or submitOnChain: false." });
+  }
+  const train = { ...DEFAULT_TRAIN, ...opts.train };
+  if (opts.chain && opts.submitOnChain) {
+    const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client }, jobId);
+    yield { event: "terms", jobId, terms };
+  }
+  const parts = train.holdout > 0 ? splitHoldout(opts.data, train.holdout, HOLDOUT_SEED) : { train: opts.data, holdout: null };
+  const state = await ContributorState.open(opts.stateFile, { jobId, address });
+  yield {
+    event: "started",
+    jobId,
+    address,
+    samples: parts.train.count,
+    holdout: parts.holdout?.count ?? 0,
+    stateFile: state.path ?? null,
+    submitOnChain: opts.submitOnChain,
+  };
+  const ctx = { client, jobId, address, state, signal, chain: opts.chain };
+  const progress = { contributed: 0 };
+  let reason: StopReason = "stopped";
+  try {
+    reason = yield* resume(ctx, opts.submitOnChain);
+    if (reason === "continue") reason = yield* rounds(ctx, opts, train, parts, progress);
+  } catch (err) {
+    if ((err as QuackError).code !== "ABORTED") throw err;
+    reason = "stopped";
+  }
+  if (reason === "continue") reason = "stopped";
+  yield { event: "finished", jobId, reason, rounds: progress.contributed, totalReward: state.paid };
+}
+
+type StopReason = "job-finished" | "rounds-done" | "stopped" | "continue";
+type Ctx = LoopContext;
+
+/** After a restart: resend an update that got no answer, then claim attestations not yet claimed. */
+async function* resume(ctx: Ctx, submitOnChain: boolean): AsyncGenerator<ContributorEvent, StopReason> {
+  const { state, jobId } = ctx;
+  const pending = await state.readPending();
+  if (pending && state.round(pending.round)) await state.clearPending();
+  else if (pending) {
+    yield { event: "resumed", jobId, round: pending.round, what: "resend" };
+    // Whatever the answer, the round loop below sees the job's state next.
+    yield* sendUpdate(ctx, pending.round, pending.bytes, pending.numSamples);
+  }
+  if (submitOnChain) {
+    for (const u of state.unclaimed()) {
+      yield { event: "resumed", jobId, round: u.round, what: "claim" };
+      if ((yield* claimReward(ctx, u.round, u.attestation)) === "stop") return "stopped";
+    }
+  }
+  return "continue";
+}
+
+async function* rounds(
+  ctx: Ctx,
+  opts: ContributorOptions,
+  train: TrainSettings,
+  parts: { train: Dataset; holdout: Dataset | null },
+  progress: { contributed: number },
+): AsyncGenerator<ContributorEvent, StopReason> {
+  const { client, jobId, address, state, signal } = ctx;
+  const wait = new Backoff(opts.poll?.minMs ?? 200, opts.poll?.maxMs ?? 3000);
+  let etag: string | undefined;
+  let round: number | null = null;
+  const specs = new Map<string, ModelSpec>();
+  for (;;) {
+    if (signal?.aborted) return "stopped";
+    let model;
+    try {
+      model = await client.getModel(jobId, { etag });
+    } catch (err) {
+      const code = (err as QuackError).code;
+      if (!isTransient(err) && code !== "JOB_NOT_FOUND") throw err;
+      const delayMs = wait.next();
+      const why = code === "JOB_NOT_FOUND" ? `the orchestrator has not activated job ${jobId} yet` : (err as Error).message;
+      yield { event: "waiting", jobId, round, reason: why, delayMs };
+      await sleep(delayMs, signal);
+      continue;
+    }
+    if (model.notModified) {
+      await sleep(wait.next(), signal);
+      continue;
+    }
+    etag = model.modelHash;
+    if (model.status === "finished") return "job-finished";
+    round = model.round;
+    if (state.round(round)) {
+      await sleep(wait.next(), signal);
+      continue;
+    }
+    wait.reset();
+    if (opts.submitOnChain && ctx.chain && (await ctx.chain.trainingPool.getFunction("hasSubmitted")(jobId, round, address))) {
+      await state.setRound(round, { status: "skipped", code: "AlreadySubmitted" });
+      yield { event: "skipped", jobId, round, reason: "this round was already paid to this address on chain" };
+      continue;
+    }
+    yield { event: "model", jobId, round, modelHash: model.modelHash };
+
+    const tensors = decodeSafetensors(model.bytes).tensors;
+    const layoutKey = tensors.map((t) => `${t.name}:${t.shape.join("x")}`).join(",");
+    let spec = specs.get(layoutKey);
+    if (!spec) specs.set(layoutKey, (spec = specFromTensors(tensors)));
+    const started = Date.now();
+    const net = Network.fromWeights(spec, tensors, { device: train.device });
+    const fit = await net.train(parts.train, { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, seed: roundSeed(jobId, round, address) });
+    const check = parts.holdout ? await net.evaluate(parts.holdout) : null;
+    const bytes = encodeSafetensors(net.weights(), { format: "pt" });
+    yield {
+      event: "trained",
+      jobId,
+      round,
+      samples: parts.train.count,
+      loss: fit.loss,
+      accuracy: fit.accuracy,
+      holdoutLoss: check?.loss ?? null,
+      holdoutAccuracy: check?.accuracy ?? null,
+      ms: Date.now() - started,
+    };
+
+    await state.setPending(round, parts.train.count, bytes);
+    const outcome: SendOutcome = yield* sendUpdate(ctx, round, bytes, parts.train.count);
+    if (outcome === "job-finished") return "job-finished";
+    if (outcome === "attested" || outcome === "refused") progress.contributed++;
+    if (outcome === "attested" && opts.submitOnChain) {
+      if ((yield* claimReward(ctx, round, state.round(round)!.attestation!)) === "stop") return "stopped";
+    }
+    if (opts.maxRounds !== undefined && progress.contributed >= opts.maxRounds) return "rounds-done";
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * What a contributor checks on chain before spending any work: the job exists and runs, its
+ * evaluator is the orchestrator we will send updates to (else the attestations would not pay),
+ * there is reward left, and what the threshold and reward are.
+ */
+import type { Contract, Provider } from "ethers";
+import type { OrchestratorClient } from "../../../orchestrator/client.js";
+import { QuackError } from "../errors.js";
+import { formatAmount } from "../chain/units.js";
+import { readChainJob, type ChainJob } from "../job/chainJob.js";
+
+export interface JobTerms extends ChainJob {
+  /** The evaluator the orchestrator signs with (equal to the job's). */
+  orchestratorEvaluator: string;
+  /** Seconds left until the deadline, by the chain's clock. */
+  secondsLeft: number;
+}
+
+export async function checkJobTerms(deps: { pool: Contract; provider: Provider; client: OrchestratorClient }, jobId: number): Promise<JobTerms> {
+  const [job, info, block] = await Promise.all([readChainJob(deps.pool, jobId), deps.client.info(), deps.provider.getBlock("latest")]);
+  const now = Number(block?.timestamp ?? Math.floor(Date.now() / 1000));
+  if (job.finished) {
+    throw new QuackError("JOB_ALREADY_FINISHED", `Job ${jobId} is finished on chain; it pays no more updates.`, { fix: "Pick a running job: `quackmesh job list`." });
+  }
+  if (now > job.deadline) {
+    throw new QuackError("DEADLINE_PASSED", `Job ${jobId}'s deadline passed at ${new Date(job.deadline * 1000).toISOString()}; it pays no more updates.`, {
+      fix: "Pick a running job: `quackmesh job list`.",
+    });
+  }
+  if (info.evaluator.toLowerCase() !== job.evaluator.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `Job ${jobId} pays attestations of evaluator ${job.evaluator}, but the orchestrator at ${deps.client.baseUrl} signs as ${info.evaluator}: its attestations would not pay.`, {
+      fix: "Point --orchestrator at the orchestrator that runs this job.",
+    });
+  }
+  if (job.remaining === 0n) {
+    throw new QuackError("POOL_EXHAUSTED", `Job ${jobId}'s reward pool of ${formatAmount(job.totalRewardPool)} DUCK is spent.`, { fix: "Pick another job: `quackmesh job list`." });
+  }
+  return { ...job, orchestratorEvaluator: info.evaluator, secondsLeft: job.deadline - now };
+}

@@ -1,0 +1,166 @@
+/**
+ * Creating a training job: check everything that can be checked (funds, the orchestrator and
+ * its chain) before spending anything, then upload to the orchestrator, approve and escrow the
+ * pool in TrainingPool naming the orchestrator's evaluator, and wait until the orchestrator
+ * has activated the job.
+ */
+import type { Provider, Wallet } from "ethers";
+import type { InfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
+import { QuackError, isQuackError } from "../errors.js";
+import type { Contracts } from "../chain/contracts.js";
+import { formatAmount } from "../chain/units.js";
+import { sendTx } from "../chain/tx.js";
+import { eventFromReceipt } from "./chainJob.js";
+import type { JobPlan } from "./params.js";
+import { sleep } from "./wait.js";
+
+/** What creating a job needs: the requester's wallet on a chain with the deployment, and the orchestrator. */
+export interface JobDeps {
+  signer: Wallet;
+  provider: Provider;
+  contracts: Contracts;
+  chainId: number;
+  client: OrchestratorClient;
+}
+
+export type CreateEvent =
+  | { event: "checked"; requester: string; duck: bigint; eth: bigint; evaluator: string; orchestrator: string }
+  | { event: "uploaded"; draftId: string; modelHash: string; validationSamples: number }
+  | { event: "approved"; txHash: string; amount: bigint }
+  | { event: "escrowed"; jobId: number; txHash: string; modelHash: string; deadline: number }
+  | { event: "activated"; jobId: number; currentRound: number; rounds: number };
+
+export interface CreatedJob {
+  jobId: number;
+  txHash: string;
+  modelHash: string;
+  draftId: string;
+  evaluator: string;
+  requester: string;
+  deadline: number;
+  job: JobSummary;
+}
+
+// Gas that an approve plus createTrainingJob stay under, with room: checked against the ETH balance.
+const CREATE_GAS = 600_000n;
+
+export interface Prechecked {
+  info: InfoReply;
+  evaluator: string;
+  duck: bigint;
+  eth: bigint;
+}
+
+/** Everything that can refuse the job without spending: DUCK, ETH, the orchestrator and its chain. */
+export async function precheckJob(plan: JobPlan, deps: JobDeps): Promise<Prechecked> {
+  const { signer, provider, contracts, client } = deps;
+  const me = signer.address;
+  const [duck, eth, fees] = await Promise.all([
+    contracts.duck.getFunction("balanceOf")(me) as Promise<bigint>,
+    provider.getBalance(me),
+    provider.getFeeData(),
+  ]);
+  if (duck < plan.reward) {
+    throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(duck)} DUCK; the reward pool needs ${formatAmount(plan.reward)} DUCK.`, {
+      fix: "Lower --reward, or get more DUCK (on the local chain: `quackmesh wallet faucet --account requester --amount 1000`).",
+      details: { address: me, balance: duck.toString(), needed: plan.reward.toString() },
+    });
+  }
+  const gasPrice = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
+  if (eth < CREATE_GAS * gasPrice) {
+    throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; approving and escrowing need about ${formatAmount(CREATE_GAS * gasPrice)} ETH for gas.`, {
+      fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`).",
+    });
+  }
+  const info = await client.info();
+  const pool = await contracts.trainingPool.getAddress();
+  if (info.chainId !== deps.chainId) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator at ${client.baseUrl} serves chain id ${info.chainId}, but this wallet is on chain id ${deps.chainId}.`, {
+      fix: "Point --orchestrator at the orchestrator of this chain, or --network/--rpc at the orchestrator's chain.",
+    });
+  }
+  const theirs = (info.contracts as Record<string, string | undefined>).TrainingPool;
+  if (!theirs || theirs.toLowerCase() !== pool.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator at ${client.baseUrl} watches TrainingPool ${theirs ?? "(none)"}, but the deployment here is ${pool}.`, {
+      fix: "Use the orchestrator of this deployment, or the deployments file it was started with (QUACKMESH_DEPLOYMENTS).",
+    });
+  }
+  return { info, evaluator: info.evaluator, duck, eth };
+}
+
+export interface CreateOptions {
+  onEvent?: (e: CreateEvent) => void;
+  /** How long to wait for the orchestrator to see the job on chain (default 120 s). */
+  activationTimeoutMs?: number;
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Pre-check, upload, approve, escrow, wait for activation. */
+export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOptions = {}): Promise<CreatedJob> {
+  const emit = opts.onEvent ?? (() => {});
+  const { signer, provider, contracts, client } = deps;
+  const checked = await precheckJob(plan, deps);
+  emit({ event: "checked", requester: signer.address, duck: checked.duck, eth: checked.eth, evaluator: checked.evaluator, orchestrator: client.baseUrl });
+
+  const settings = {
+    rounds: plan.rounds,
+    minUpdates: plan.minUpdates,
+    thresholdBps: plan.thresholdBps,
+    strategy: { name: plan.strategy },
+    ...(plan.roundDeadlineSeconds === undefined ? {} : { roundDeadlineSeconds: plan.roundDeadlineSeconds }),
+  };
+  let draft = await client.createJob({ spec: plan.spec, settings, ...(plan.weights ? {} : { seed: plan.seed }) });
+  if (plan.weights) draft = await client.uploadWeights(draft.draftId, plan.weights);
+  draft = await client.uploadValidation(draft.draftId, plan.validation.upload);
+  if (draft.status !== "ready" || !draft.modelHash) {
+    throw new QuackError("DRAFT_INCOMPLETE", `The orchestrator holds draft ${draft.draftId} as '${draft.status}' after the uploads.`, {
+      fix: "Run `quackmesh job create` again; nothing was spent.",
+    });
+  }
+  if (draft.evaluator.toLowerCase() !== checked.evaluator.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The draft names evaluator ${draft.evaluator}, /api/info names ${checked.evaluator}.`, {
+      fix: "The orchestrator changed its evaluator key while uploading; run `quackmesh job create` again.",
+    });
+  }
+  const modelHash = draft.modelHash;
+  emit({ event: "uploaded", draftId: draft.draftId, modelHash, validationSamples: draft.validationSamples ?? plan.validation.samples });
+
+  const pool = contracts.trainingPool;
+  const poolAddress = await pool.getAddress();
+  const allowance = (await contracts.duck.getFunction("allowance")(signer.address, poolAddress)) as bigint;
+  if (allowance < plan.reward) {
+    const approved = await sendTx(contracts.duck, "approve", [poolAddress, plan.reward]);
+    emit({ event: "approved", txHash: approved.hash, amount: plan.reward });
+  }
+  const latest = await provider.getBlock("latest");
+  const deadline = Number(latest?.timestamp ?? Math.floor(Date.now() / 1000)) + plan.deadlineSeconds;
+  const receipt = await sendTx(pool, "createTrainingJob", [modelHash, plan.reward, plan.rewardPerUpdate, plan.rounds, plan.thresholdBps, checked.evaluator, deadline]);
+  const created = await eventFromReceipt(pool, receipt, "TrainingJobCreated");
+  const jobId = Number(created.args.jobId);
+  emit({ event: "escrowed", jobId, txHash: receipt.hash, modelHash, deadline });
+
+  const job = await waitForActivation(client, jobId, opts);
+  emit({ event: "activated", jobId, currentRound: job.currentRound, rounds: job.rounds });
+  return { jobId, txHash: receipt.hash, modelHash, draftId: draft.draftId, evaluator: checked.evaluator, requester: signer.address, deadline, job };
+}
+
+/** Poll the orchestrator until it runs `jobId` (it activates once its chain listener saw the job). */
+export async function waitForActivation(client: OrchestratorClient, jobId: number, opts: Pick<CreateOptions, "activationTimeoutMs" | "pollMs" | "signal"> = {}): Promise<JobSummary> {
+  const until = Date.now() + (opts.activationTimeoutMs ?? 120_000);
+  for (;;) {
+    try {
+      return await client.getJob(jobId);
+    } catch (err) {
+      if (!isQuackError(err) || !["JOB_NOT_FOUND", "ORCHESTRATOR_UNREACHABLE"].includes(err.code)) throw err;
+      if (Date.now() > until) {
+        throw new QuackError("ACTIVATION_TIMEOUT", `Job ${jobId} is escrowed on chain, but the orchestrator at ${client.baseUrl} has not activated it.`, {
+          fix: `Check that the orchestrator's chain listener runs on this chain; \`quackmesh job status ${jobId}\` shows when it does. After the deadline \`quackmesh job cancel ${jobId}\` returns the pool.`,
+          details: { jobId },
+          cause: err,
+        });
+      }
+    }
+    await sleep(opts.pollMs ?? 250, opts.signal);
+  }
+}

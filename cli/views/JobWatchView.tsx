@@ -1,0 +1,88 @@
+/** `job watch`: round, accuracy per round as bars and a sparkline, updates, rewards paid. */
+import { Box, Text } from "ink";
+import { formatAmount } from "../lib/chain/units.js";
+import type { WatchEvent } from "../lib/job/watch.js";
+import { bar, percent, shortAddress, sparkline } from "./charts.js";
+
+export interface JobWatchState {
+  jobId: number;
+  status: "waiting" | "active" | "finished";
+  currentRound: number;
+  rounds: number;
+  accepted: number;
+  rejected: number;
+  thresholdBps: number;
+  accuracy: Array<{ round: number; accuracy: number }>;
+  paid: Record<string, bigint>;
+  totalPaid: bigint;
+  note: string | null;
+}
+
+export function initialJobWatch(jobId: number): JobWatchState {
+  return { jobId, status: "waiting", currentRound: 0, rounds: 0, accepted: 0, rejected: 0, thresholdBps: 0, accuracy: [], paid: {}, totalPaid: 0n, note: null };
+}
+
+export function reduceJobWatch(s: JobWatchState, e: WatchEvent): JobWatchState {
+  switch (e.event) {
+    case "status":
+      return { ...s, status: e.status, currentRound: e.currentRound, rounds: e.rounds, accepted: e.accepted, rejected: e.rejected, thresholdBps: e.thresholdBps, note: null };
+    case "round":
+      return { ...s, accuracy: [...s.accuracy, { round: e.round, accuracy: e.accuracy }] };
+    case "reward":
+      return { ...s, paid: { ...s.paid, [e.contributor]: (s.paid[e.contributor] ?? 0n) + e.amount }, totalPaid: s.totalPaid + e.amount };
+    case "waiting":
+      return { ...s, note: `waiting: ${e.reason}` };
+    case "finished":
+      return { ...s, status: "finished", note: null };
+  }
+}
+
+export function jobWatchLine(e: WatchEvent): string | undefined {
+  switch (e.event) {
+    case "status":
+      return `job ${e.jobId}: ${e.status}, round ${Math.min(e.currentRound + 1, e.rounds)}/${e.rounds}, updates accepted ${e.accepted}, rejected ${e.rejected}`;
+    case "round":
+      return `round ${e.round}: global accuracy ${percent(e.accuracy)} (${e.contributors} updates)`;
+    case "reward":
+      return `paid ${formatAmount(e.amount)} DUCK to ${e.contributor} (tx ${e.txHash})`;
+    case "waiting":
+      return `waiting ${Math.round(e.delayMs / 100) / 10} s: ${e.reason}`;
+    case "finished":
+      return `job ${e.jobId} finished after ${e.rounds} rounds: accuracy ${percent(e.finalAccuracy)}, ${formatAmount(e.totalPaid)} DUCK paid; final model ${e.modelHash}`;
+  }
+}
+
+export function JobWatchView({ state: s }: { state: JobWatchState }) {
+  const accs = s.accuracy.map((a) => a.accuracy);
+  const shownRound = s.status === "finished" ? s.rounds : Math.min(s.currentRound + 1, s.rounds);
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold>Job {s.jobId}</Text> · {s.status} · round {shownRound}/{s.rounds || "?"} · threshold {percent(s.thresholdBps / 10000, 0)}
+      </Text>
+      <Text>
+        updates <Text color="green">{s.accepted} accepted</Text> · <Text color="red">{s.rejected} rejected</Text>
+      </Text>
+      <Box flexDirection="column" marginTop={1}>
+        <Text>
+          accuracy <Text color="cyan">{sparkline(accs, { min: 0, max: 1 })}</Text> {percent(accs.at(-1))}
+        </Text>
+        {s.accuracy.map((a) => (
+          <Text key={a.round}>
+            {`r${a.round}`.padStart(4)} <Text color="cyan">{bar(a.accuracy, 30)}</Text> {percent(a.accuracy)}
+          </Text>
+        ))}
+      </Box>
+      <Box flexDirection="column" marginTop={1}>
+        <Text>rewards paid: {formatAmount(s.totalPaid)} DUCK</Text>
+        {Object.entries(s.paid).map(([who, amount]) => (
+          <Text key={who}>
+            {"  "}
+            {shortAddress(who)} {formatAmount(amount)} DUCK
+          </Text>
+        ))}
+      </Box>
+      {s.note ? <Text dimColor>{s.note}</Text> : null}
+    </Box>
+  );
+}
