@@ -43,6 +43,8 @@ export interface AggregateBenchResult {
   runs: number;
   /** median wall time of one fedAvg call (host inputs in, host result out) */
   ms: number;
+  /** the fastest run: what the machine can do when nothing else competes for memory and cores */
+  bestMs: number;
   times: number[];
   /** bytes read (K inputs) + written (1 output), over `ms` */
   gbPerSec: number;
@@ -73,7 +75,7 @@ export async function benchAggregate(opts: AggregateBenchOptions = {}): Promise<
   }
   const bytes = (clients + 1) * params * 4;
   const ms = median(times);
-  const result: AggregateBenchResult = { benchmark: "aggregate", device, clients, params, runs, ms, times, gbPerSec: bytes / ms / 1e6, threads: info.threads, simd: info.simd };
+  const result: AggregateBenchResult = { benchmark: "aggregate", device, clients, params, runs, ms, bestMs: Math.min(...times), times, gbPerSec: bytes / ms / 1e6, threads: info.threads, simd: info.simd };
   if (device === "cpu") {
     result.memcpyGbPerSec = (await memcpyBandwidth(Math.min(1 << 30, Math.max(64 << 20, params * 4)), 5)) / 1e9;
     result.percentOfMemcpy = (100 * result.gbPerSec) / result.memcpyGbPerSec;
@@ -105,6 +107,7 @@ export interface TrainBenchResult {
   runs: number;
   /** median wall time of training `epochs` epochs on MNIST's 60,000 samples */
   ms: number;
+  bestMs: number;
   times: number[];
   samplesPerSec: number;
   /** multiply-adds ×2 of forward + backward, over `ms` */
@@ -159,6 +162,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBen
     momentum,
     runs,
     ms,
+    bestMs: Math.min(...times),
     times,
     samplesPerSec: (train.count * epochs) / (ms / 1000),
     gflops: (2 * macs) / ms / 1e6,

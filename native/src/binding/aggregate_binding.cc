@@ -91,7 +91,7 @@ Napi::Value Aggregate(const Napi::CallbackInfo& info) {
     b.f = count(opts.Get("f"), "f");
     b.m = count(opts.Get("m"), "m");
   }
-  Napi::Float32Array out = Napi::Float32Array::New(env, n);
+  Napi::Float32Array out = outputArray(env, n);
   b.out = out.Data();
   b.outRef = Napi::Persistent(out.As<Napi::Object>());
   return BatonWorker<AggregateBaton>::start(env, std::move(b), runAggregate, settleAggregate);
@@ -178,7 +178,7 @@ class AccumulatorWrap : public Napi::ObjectWrap<AccumulatorWrap> {
   }
 
   Napi::Value Result(const Napi::CallbackInfo& info) {
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), length_);
+    Napi::Float32Array out = outputArray(info.Env(), length_);
     ResultBaton b{this, Napi::Persistent(Value()), Napi::Persistent(out.As<Napi::Object>()), out.Data(), number(info[0], "totalWeight"), {}};
     return BatonWorker<ResultBaton>::start(
         info.Env(), std::move(b),

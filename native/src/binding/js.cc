@@ -1,6 +1,9 @@
 #include "binding/js.h"
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <exception>
 
 namespace qmjs {
@@ -52,6 +55,22 @@ std::string deviceName(const Napi::Value& v) {
   std::string d = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (d != "cpu" && d != "cuda") throwError(v.Env(), "BAD_ARGUMENT", "device", "device must be \"cpu\" or \"cuda\" here");
   return d;
+}
+
+Napi::Float32Array outputArray(Napi::Env env, size_t n) {
+  constexpr size_t kHuge = 2u << 20;
+  size_t bytes = n * sizeof(float);
+  if (bytes < kHuge) return Napi::Float32Array::New(env, n);
+  size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (!p) throwError(env, "OUT_OF_MEMORY", "", "cannot allocate " + std::to_string(bytes) + " bytes for the result");
+  madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where transparent huge pages are off
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(rounded));
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, p, bytes, [rounded](Napi::Env e, void* data) {
+    std::free(data);
+    Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>(rounded));
+  });
+  return Napi::Float32Array::New(env, n, buf, 0);
 }
 
 std::vector<qm::Span> inputs(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& keep) {

@@ -12,16 +12,27 @@ static inline void store4(float* p, v4sf v) { std::memcpy(p, &v, sizeof v); }
 static inline v4df load4d(const double* p) { v4df v; std::memcpy(&v, p, sizeof v); return v; }
 static inline void store4d(double* p, v4df v) { std::memcpy(p, &v, sizeof v); }
 
+// K > 0: the input count is known at compile time, so the loop over inputs unrolls fully.
+template <int K>
 static inline v8sf weightedSum8(const float* const* xs, const double* w, size_t k, size_t j, double scale) {
   v4df lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
-  for (size_t i = 0; i < k; i++) {
+  const size_t count = K > 0 ? static_cast<size_t>(K) : k;
+  for (size_t i = 0; i < count; i++) {
     v4df wi = {w[i], w[i], w[i], w[i]};
     lo += wi * __builtin_convertvector(load4(xs[i] + j), v4df);
     hi += wi * __builtin_convertvector(load4(xs[i] + j + 4), v4df);
   }
   v4df s = {scale, scale, scale, scale};
   v4sf a = __builtin_convertvector(lo * s, v4sf), b = __builtin_convertvector(hi * s, v4sf);
-  return v8sf{a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
+template <int K>
+static void weightedSumBody(const float* const* xs, const double* w, size_t k, size_t j, size_t n, double scale, float* out) {
+  for (; j + 8 <= n; j += 8) {
+    v8sf r = weightedSum8<K>(xs, w, k, j, scale);
+    QM_STREAM8(out + j, r);
+  }
 }
 
 static void weightedSum(const float* const* xs, const double* w, size_t k, size_t n, double scale, float* out) {
@@ -33,10 +44,16 @@ static void weightedSum(const float* const* xs, const double* w, size_t k, size_
     for (size_t i = 0; i < k; i++) acc += w[i] * static_cast<double>(xs[i][j]);
     out[j] = static_cast<float>(acc * scale);
   }
-  for (; j + 8 <= n; j += 8) {
-    v8sf r = weightedSum8(xs, w, k, j, scale);
-    QM_STREAM8(out + j, r);
+  size_t body = j + (n - j) / 8 * 8;
+  switch (k) {
+#define QM_CASE(K) \
+  case K: weightedSumBody<K>(xs, w, k, j, body, scale, out); break;
+    QM_CASE(1) QM_CASE(2) QM_CASE(3) QM_CASE(4) QM_CASE(5) QM_CASE(6) QM_CASE(7) QM_CASE(8)
+    QM_CASE(9) QM_CASE(10) QM_CASE(11) QM_CASE(12) QM_CASE(13) QM_CASE(14) QM_CASE(15) QM_CASE(16)
+#undef QM_CASE
+    default: weightedSumBody<0>(xs, w, k, j, body, scale, out); break;
   }
+  j = body;
   _mm_sfence();
   for (; j < n; j++) {
     double acc = 0;
