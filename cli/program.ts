@@ -7,6 +7,7 @@ export function buildProgram(): Command {
   const program = new Command("quackmesh")
     .description("Decentralized federated learning: train shared models on private data, rent compute, get paid in $DUCK.")
     .version(process.env.npm_package_version ?? "0.1.0")
+    .enablePositionalOptions()
     .showHelpAfterError()
     .addHelpText(
       "after",
