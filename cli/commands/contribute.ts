@@ -1,6 +1,124 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { loadDataset } from "../../native/data.js";
+import type { Device } from "../../native/types.js";
+import { QuackError, isQuackError } from "../lib/errors.js";
+import { resolveSettings } from "../lib/config.js";
+import { addChainOptions, type ChainOptions } from "../lib/chain/options.js";
+import { parseJobId } from "../lib/job/chainJob.js";
+import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
+import { parseWhole } from "../lib/job/params.js";
+import { onStopSignal } from "../lib/job/stop.js";
+import { DEFAULT_TRAIN, runContributor, type TrainSettings } from "../lib/contribute/runner.js";
+import { stateFilePath } from "../lib/contribute/state.js";
+import { ContributeView, contributeLine, initialContribute, reduceContribute } from "../views/ContributeView.js";
+import { eventSink } from "../views/live.js";
+
+interface ContributeFlags extends ChainOptions, OrchestratorFlags {
+  data?: string;
+  job?: string;
+  epochs: string;
+  batch: string;
+  lr: string;
+  momentum: string;
+  device: string;
+  holdout: string;
+  rounds?: string;
+  untilDone?: boolean;
+}
+
+/** A number flag within (min, max]; `what` names the flag. */
+function parseNumber(text: string, flag: string, ok: (v: number) => boolean, range: string): number {
+  const v = Number(String(text).trim());
+  if (String(text).trim() === "" || !Number.isFinite(v) || !ok(v)) {
+    throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not ${range}.`, { fix: `Pass ${flag} with ${range}.` });
+  }
+  return v;
+}
+
+export function trainSettingsFrom(flags: Pick<ContributeFlags, "epochs" | "batch" | "lr" | "momentum" | "device" | "holdout">): TrainSettings {
+  if (!["auto", "cpu", "cuda"].includes(flags.device)) {
+    throw new QuackError("BAD_ARGUMENT", `--device '${flags.device}' is not auto, cpu or cuda.`, { fix: "Pass --device auto (CUDA when a GPU is there, else CPU)." });
+  }
+  return {
+    epochs: parseWhole(flags.epochs, "--epochs", 1, 1000),
+    batchSize: parseWhole(flags.batch, "--batch", 1, 1 << 20),
+    lr: parseNumber(flags.lr, "--lr", (v) => v > 0 && v <= 10, "a learning rate above 0"),
+    momentum: parseNumber(flags.momentum, "--momentum", (v) => v >= 0 && v < 1, "a momentum in [0, 1)"),
+    device: flags.device as Device,
+    holdout: parseNumber(flags.holdout, "--holdout", (v) => v >= 0 && v < 1, "a fraction in [0, 1)"),
+  };
+}
 
 export function contributeCommand(): Command {
-  return pendingCommand("contribute", "train a job's model on your local data and earn $DUCK");
+  const cmd = new Command("contribute").description("train a job's model on your local data and earn $DUCK");
+  addChainOptions(cmd, { defaultAccount: "contributor1" });
+  addOrchestratorOption(cmd)
+    .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
+    .option("--job <id>", "the job to contribute to")
+    .option("--epochs <n>", "local epochs per round", String(DEFAULT_TRAIN.epochs))
+    .option("--batch <n>", "mini-batch size", String(DEFAULT_TRAIN.batchSize))
+    .option("--lr <rate>", "learning rate", String(DEFAULT_TRAIN.lr))
+    .option("--momentum <m>", "SGD momentum", String(DEFAULT_TRAIN.momentum))
+    .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
+    .option("--holdout <fraction>", "part of the data kept aside to check each update", String(DEFAULT_TRAIN.holdout))
+    .option("--rounds <n>", "stop after sending updates for this many rounds")
+    .option("--until-done", "keep going until the job finishes (the default)")
+    .addHelpText(
+      "after",
+      `
+Before any training the job is read from TrainingPool: its evaluator must be the orchestrator's,
+and its threshold and reward are shown. Then, each round: fetch the global model, train on your
+data (it never leaves this machine), check it on the held-out part, send the signed update,
+receive the evaluator's attestation and claim the reward with TrainingPool.submitUpdate.
+Progress is kept in ~/.quackmesh/contribute/<chainId>-<jobId>-<address>.json: after a crash or
+a network drop it resumes without sending or claiming twice.
+
+Examples:
+  $ quackmesh contribute --data ./my-shard --job 1
+  $ quackmesh contribute --data data.csv --job 1 --epochs 2 --lr 0.05 --rounds 3 --key ./me.key
+  $ quackmesh contribute --data ./shard --job 1 --account contributor2 --json`,
+    )
+    .action(async (flags: ContributeFlags) => {
+      if (flags.data === undefined) throw new QuackError("MISSING_OPTION", "--data is required.", { fix: "Pass --data with the folder of your training data." });
+      if (flags.job === undefined) throw new QuackError("MISSING_OPTION", "--job is required.", { fix: "Pass --job with a job id from `quackmesh job list`." });
+      if (flags.rounds !== undefined && flags.untilDone) {
+        throw new QuackError("BAD_ARGUMENT", "--rounds and --until-done exclude each other.", { fix: "Pass one of them (or neither: until the job is done)." });
+      }
+      const jobId = parseJobId(flags.job, "--job");
+      const train = trainSettingsFrom(flags);
+      const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
+      const data = await loadDataset(flags.data);
+      const conn = await connectJob(flags, "contributor1");
+      const address = conn.chain.signer.address;
+      const json = Boolean(flags.json);
+      const sink = eventSink({ json, view: ContributeView, reduce: reduceContribute, initial: initialContribute(jobId, address), line: contributeLine });
+      const stop = new AbortController();
+      const offSignal = onStopSignal(() => stop.abort());
+      try {
+        const events = runContributor({
+          client: conn.client,
+          address,
+          chain: { trainingPool: conn.contracts.trainingPool, duck: conn.contracts.duck, provider: conn.chain.provider },
+          data,
+          jobId,
+          train,
+          submitOnChain: true,
+          stateFile: stateFilePath(resolveSettings({}).home, conn.chain.network.chainId, jobId, address),
+          maxRounds,
+          signal: stop.signal,
+        });
+        for await (const e of events) {
+          sink.push(e);
+          if (e.event === "finished" && e.reason === "stopped") process.exitCode = 130;
+        }
+      } catch (err) {
+        if (!(isQuackError(err) && err.code === "ABORTED")) throw err;
+        process.exitCode = 130;
+      } finally {
+        offSignal();
+        await sink.close();
+        conn.close();
+      }
+    });
+  return cmd;
 }

@@ -1,6 +1,97 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { QuackError, isQuackError } from "../lib/errors.js";
+import { makeOutput } from "../lib/output.js";
+import { parseWhole } from "../lib/job/params.js";
+import { onStopSignal } from "../lib/job/stop.js";
+import { runDemo } from "../lib/demo/run.js";
+import { DEFAULT_DEMO } from "../lib/demo/types.js";
+import { DemoView, demoLine, demoSummary, initialDemo, reduceDemo } from "../views/DemoView.js";
+import { eventSink } from "../views/live.js";
+
+interface DemoFlags {
+  contributors: string;
+  rounds: string;
+  keep?: string;
+  alpha: string;
+  epochs: string;
+  lr: string;
+  batch: string;
+  momentum: string;
+  threshold: string;
+  hidden: string;
+  json?: boolean;
+}
+
+function positive(text: string, flag: string, max = Infinity): number {
+  const v = Number(String(text).trim());
+  if (String(text).trim() === "" || !(v > 0 && v <= max)) throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not a positive number${max < Infinity ? ` up to ${max}` : ""}.`, { fix: `See \`quackmesh demo --help\`.` });
+  return v;
+}
 
 export function demoCommand(): Command {
-  return pendingCommand("demo", "the whole system on one machine on real MNIST");
+  const d = DEFAULT_DEMO;
+  return new Command("demo")
+    .description("the whole system on one machine on real MNIST")
+    .option("--contributors <n>", "contributor processes (2-14)", String(d.contributors))
+    .option("--rounds <n>", "federated rounds", String(d.rounds))
+    .option("--keep <dir>", "keep the deployment, orchestrator data and data split in this folder")
+    .option("--alpha <a>", "Dirichlet concentration of the non-IID split (smaller: more skewed)", String(d.alpha))
+    .option("--epochs <n>", "local epochs per round", String(d.epochs))
+    .option("--lr <rate>", "learning rate", String(d.lr))
+    .option("--batch <n>", "mini-batch size", String(d.batch))
+    .option("--momentum <m>", "SGD momentum", String(d.momentum))
+    .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid", String(d.threshold))
+    .option("--hidden <units>", "hidden units of the 784-H-10 model", String(d.hidden))
+    .option("--json", "one JSON event per line; the last line is the result")
+    .addHelpText(
+      "after",
+      `
+Starts a local chain, deploys the contracts, starts the orchestrator, funds the accounts, splits
+MNIST train non-IID across the contributors, creates the job (MLP 784-128-10), runs one
+\`quackmesh contribute\` process per contributor, evaluates each round's global model on the
+MNIST test set, finishes the job and shows the DUCK paid and the requester's refund.
+Everything it started is stopped at the end, on failure and on Ctrl-C.
+
+With --json the last line is {rounds:[{round,testAccuracy}], contributors:[{address,paid}],
+refund, finalTestAccuracy, wallSeconds} (DUCK as decimal strings).
+
+Examples:
+  $ quackmesh demo
+  $ npm run demo -- --contributors 4 --rounds 5 --json`,
+    )
+    .action(async (flags: DemoFlags) => {
+      const out = makeOutput(Boolean(flags.json));
+      const options = {
+        contributors: parseWhole(flags.contributors, "--contributors", 2, 14),
+        rounds: parseWhole(flags.rounds, "--rounds", 1, 1000),
+        keep: flags.keep,
+        alpha: positive(flags.alpha, "--alpha"),
+        epochs: parseWhole(flags.epochs, "--epochs", 1, 100),
+        lr: positive(flags.lr, "--lr", 10),
+        batch: parseWhole(flags.batch, "--batch", 1, 60000),
+        momentum: Number(flags.momentum),
+        threshold: Number(flags.threshold),
+        hidden: parseWhole(flags.hidden, "--hidden", 1, 4096),
+      };
+      if (!(options.momentum >= 0 && options.momentum < 1)) throw new QuackError("BAD_ARGUMENT", `--momentum '${flags.momentum}' is not in [0, 1).`, { fix: "Pass e.g. --momentum 0.9." });
+      const sink = eventSink({ json: out.json, view: DemoView, reduce: reduceDemo, initial: initialDemo, line: demoLine });
+      const stop = new AbortController();
+      const offSignal = onStopSignal(() => stop.abort());
+      let result;
+      try {
+        result = await runDemo({ ...options, signal: stop.signal }, (e) => sink.push(e));
+      } catch (err) {
+        if (isQuackError(err) && err.code === "ABORTED") {
+          await sink.close();
+          out.info("Stopped; every process the demo started has been stopped.");
+          process.exitCode = 130;
+          return;
+        }
+        throw err;
+      } finally {
+        offSignal();
+        await sink.close();
+      }
+      out.emit({ ...result }, demoSummary(result));
+    });
 }

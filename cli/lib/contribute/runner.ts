@@ -68,7 +68,7 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   }
   const train = { ...DEFAULT_TRAIN, ...opts.train };
   if (opts.chain && opts.submitOnChain) {
-    const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client }, jobId);
+    const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client, address }, jobId);
     yield { event: "terms", jobId, terms };
   }
   const parts = train.holdout > 0 ? splitHoldout(opts.data, train.holdout, HOLDOUT_SEED) : { train: opts.data, holdout: null };

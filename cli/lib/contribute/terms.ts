@@ -16,8 +16,18 @@ export interface JobTerms extends ChainJob {
   secondsLeft: number;
 }
 
-export async function checkJobTerms(deps: { pool: Contract; provider: Provider; client: OrchestratorClient }, jobId: number): Promise<JobTerms> {
-  const [job, info, block] = await Promise.all([readChainJob(deps.pool, jobId), deps.client.info(), deps.provider.getBlock("latest")]);
+export async function checkJobTerms(deps: { pool: Contract; provider: Provider; client: OrchestratorClient; address: string }, jobId: number): Promise<JobTerms> {
+  const [job, info, block, eth] = await Promise.all([
+    readChainJob(deps.pool, jobId),
+    deps.client.info(),
+    deps.provider.getBlock("latest"),
+    deps.provider.getBalance(deps.address),
+  ]);
+  if (eth === 0n) {
+    throw new QuackError("NO_FUNDS", `${deps.address} holds no ETH to pay the gas of claiming rewards.`, {
+      fix: "Fund it with a little ETH (on the local chain: `quackmesh wallet faucet --to <address> --amount 0`).",
+    });
+  }
   const now = Number(block?.timestamp ?? Math.floor(Date.now() / 1000));
   if (job.finished) {
     throw new QuackError("JOB_ALREADY_FINISHED", `Job ${jobId} is finished on chain; it pays no more updates.`, { fix: "Pick a running job: `quackmesh job list`." });

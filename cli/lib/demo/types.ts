@@ -1,0 +1,103 @@
+/** The demo's options, the events it reports while it runs, and its result. */
+import type { Contract, JsonRpcProvider, Wallet } from "ethers";
+import type { OrchestratorClient } from "../../../orchestrator/client.js";
+import type { RunningServer } from "../../../orchestrator/server.js";
+import type { SplitSummary } from "../../../scripts/split-mnist.js";
+import type { ModelSpec } from "../../../native/types.js";
+import type { Contracts } from "../chain/contracts.js";
+import type { Deployment } from "../chain/deployments.js";
+import type { LocalChain } from "../chain/localChain.js";
+import type { CreatedJob } from "../job/create.js";
+import type { CliChild } from "./processes.js";
+
+export interface DemoOptions {
+  contributors: number;
+  rounds: number;
+  /** Keep the chain's deployment, the orchestrator's data and the data split in this folder (default: a temp folder, removed). */
+  keep?: string;
+  /** Dirichlet concentration of the non-IID split. */
+  alpha: number;
+  epochs: number;
+  lr: number;
+  batch: number;
+  momentum: number;
+  /** Least validation accuracy an update must reach to be paid (fraction). */
+  threshold: number;
+  hidden: number;
+  /** DUCK. */
+  reward: string;
+  rewardPerUpdate: string;
+  /** Requester's validation samples, held out of MNIST train. */
+  validation: number;
+  /** Fail when no round closes for this long. */
+  stallMs: number;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
+  contributors: 3,
+  rounds: 10,
+  alpha: 1,
+  epochs: 1,
+  lr: 0.1,
+  batch: 64,
+  momentum: 0.9,
+  threshold: 0.7,
+  hidden: 128,
+  reward: "1000",
+  rewardPerUpdate: "10",
+  validation: 2000,
+  stallMs: 120_000,
+};
+
+export type DemoEvent =
+  | { event: "step"; id: string; title: string; status: "started" | "done"; ms?: number; detail?: string }
+  | { event: "contributor"; name: string; address: string; update: Record<string, unknown> }
+  | { event: "round"; round: number; validationAccuracy: number; testAccuracy: number; contributors: number }
+  | { event: "log"; source: string; text: string };
+
+/** The demo's answer; --json prints exactly this as its last line. DUCK amounts as decimal strings. */
+export interface DemoResult {
+  rounds: Array<{ round: number; testAccuracy: number }>;
+  contributors: Array<{ address: string; paid: string }>;
+  refund: string;
+  finalTestAccuracy: number;
+  wallSeconds: number;
+}
+
+export interface DemoContributor {
+  name: string;
+  account: string;
+  address: string;
+  dir: string;
+  child?: CliChild;
+  duckBefore?: bigint;
+}
+
+/** What the steps share while the demo runs. Each step fills in its part. */
+export interface DemoContext {
+  opts: DemoOptions;
+  workDir: string;
+  started: number;
+  emit(e: DemoEvent): void;
+  /** Run at the end, last added first, whatever happened. */
+  onCleanup(fn: () => Promise<void> | void): void;
+  chain?: LocalChain;
+  provider?: JsonRpcProvider;
+  deployment?: Deployment;
+  /** Environment for child processes: the deployment folder and a home of their own. */
+  childEnv: NodeJS.ProcessEnv;
+  requester?: Wallet;
+  contracts?: Contracts;
+  server?: RunningServer;
+  client?: OrchestratorClient;
+  split?: SplitSummary;
+  spec?: ModelSpec;
+  job?: CreatedJob;
+  contributors: DemoContributor[];
+  rounds: Array<{ round: number; validationAccuracy: number; testAccuracy: number; contributors: number }>;
+  /** Resolves once every closed round seen so far has been evaluated on the test set. */
+  evaluated?: () => Promise<void>;
+  refund?: bigint;
+  pool?: Contract;
+}
