@@ -98,7 +98,7 @@ export function DemoView({ state: s }: { state: DemoState }) {
       {Object.keys(s.contributors).length > 0 ? (
         <Box flexDirection="column" marginTop={1}>
           <Text dimColor>{"contributor     address        round  held-out  attested  paid DUCK  "}</Text>
-          {Object.values(s.contributors).map((c) => (
+          {Object.values(s.contributors).sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })).map((c) => (
             <Text key={c.name}>
               {c.name.padEnd(15)} {shortAddress(c.address).padEnd(14)} {String(c.round === null ? "–" : c.round + 1).padStart(5)}  {percent(c.holdoutAccuracy, 1).padStart(8)}  {percent(c.attestedBps === null ? null : c.attestedBps / 10000, 1).padStart(8)}  {formatAmount(c.paid).padStart(9)}  <Text dimColor>{c.phase}</Text>
             </Text>

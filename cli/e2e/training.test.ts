@@ -1,0 +1,175 @@
+import t from "tap";
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
+import { Network } from "../../native/index.js";
+import { loadDataset } from "../../native/data.js";
+import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
+import { contractAt } from "../lib/chain/contracts.js";
+import { sendTx } from "../lib/chain/tx.js";
+import { readChainJob } from "../lib/job/chainJob.js";
+import { createJob } from "../lib/job/create.js";
+import { exportModel, finishJob } from "../lib/job/finish.js";
+import { planJob } from "../lib/job/params.js";
+import { isAlive, spawnCli } from "../lib/demo/processes.js";
+import type { ContributorEvent } from "../lib/contribute/events.js";
+import { runContributor } from "../lib/contribute/runner.js";
+import { ContributorState } from "../lib/contribute/state.js";
+import { TINY_SPEC, startTestNetwork } from "./network.js";
+
+// The real flow: Hardhat node, contracts, orchestrator with its chain listener, contributors as
+// separate `quackmesh contribute` processes (built CLI: npm run build:ts first), real MNIST.
+const net = await startTestNetwork(t.teardown);
+const DUCK = 10n ** 18n;
+const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
+const validation = await net.dataDir("validation", 50_000, 1000);
+const shardA = await net.dataDir("a", 0, 3000);
+const shardB = await net.dataDir("b", 3000, 3000);
+
+async function newJob(o: { reward: string; perUpdate: string; rounds: number; minUpdates: number; threshold: string }) {
+  const plan = await planJob({ model: net.specFile, validation, reward: o.reward, rewardPerUpdate: o.perUpdate, rounds: String(o.rounds), minUpdates: String(o.minUpdates), threshold: o.threshold, seed: "3" });
+  return createJob(plan, net.deps(), { pollMs: 100 });
+}
+
+async function collect(events: AsyncIterable<ContributorEvent>): Promise<ContributorEvent[]> {
+  const out: ContributorEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+t.test("two contributor processes train a job to the end: accuracy rises, rewards and refund exact, no process left", async (t) => {
+  const job = await newJob({ reward: "100", perUpdate: "7", rounds: 3, minUpdates: 2, threshold: "0.5" });
+  t.equal((await net.server.app.repo.getJob(job.jobId))?.status, "active", "the orchestrator activated the job from the chain event");
+  const client = new OrchestratorClient(net.server.url);
+  const initial = await client.getModel(job.jobId);
+  if (initial.notModified) throw new Error("unexpected 304");
+  const initialAccuracy = (await Network.fromWeights(TINY_SPEC, decodeSafetensors(initial.bytes).tensors).evaluate(await loadDataset(validation))).accuracy;
+
+  const people = [
+    { account: "contributor1", data: shardA },
+    { account: "contributor2", data: shardB },
+  ].map((p) => ({ ...p, address: net.wallet(p.account).address }));
+  const before = await Promise.all(people.map((p) => duckOf(p.address)));
+  const requesterBefore = await duckOf(net.requester.address);
+  const outputs: string[][] = people.map(() => []);
+  const children = people.map((p, i) =>
+    spawnCli(["contribute", "--data", p.data, "--job", String(job.jobId), "--rpc", net.chain.url, "--orchestrator", net.server.url, "--account", p.account, "--json"], {
+      name: p.account,
+      env: net.env,
+      onStdout: (line) => outputs[i].push(line),
+    }),
+  );
+  t.teardown(() => Promise.all(children.map((c) => c.stop())));
+  const exits = await Promise.all(children.map((c) => c.exited));
+  exits.forEach((e, i) => t.same(e, { code: 0, signal: null }, `${people[i].account} exited cleanly: ${children[i].stderrTail()}`));
+
+  const done = await client.getJob(job.jobId);
+  t.equal(done.status, "finished");
+  const accuracies = done.history.map((r) => r.accuracy!);
+  t.equal(accuracies.length, 3);
+  t.ok(accuracies[0] > initialAccuracy, `round 0 (${accuracies[0]}) beats the initial model (${initialAccuracy})`);
+  t.ok(accuracies[2] > accuracies[0], `accuracy rises over the rounds: ${accuracies.join(" → ")}`);
+
+  for (const [i, p] of people.entries()) {
+    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; reward?: string; round?: number });
+    const paid = events.filter((e) => e.event === "submitted");
+    t.same(paid.map((e) => e.round), [0, 1, 2], `${p.account} claimed every round once`);
+    t.equal((await duckOf(p.address)) - before[i], 3n * 7n * DUCK, `${p.account} received exactly 3 × 7 DUCK`);
+    t.equal(paid.reduce((s, e) => s + BigInt(e.reward!), 0n), 3n * 7n * DUCK, "the rewards it reported are what it received");
+  }
+  const finished = await finishJob({ client: net.deps().client, pool: net.contracts.trainingPool }, job.jobId);
+  t.equal(finished.refund, 100n * DUCK - 6n * 7n * DUCK, "refund = pool − 6 rewards");
+  t.equal((await duckOf(net.requester.address)) - requesterBefore, finished.refund, "the requester got exactly the refund");
+  const onChain = await readChainJob(net.contracts.trainingPool, job.jobId);
+  t.match(onChain, { finished: true, remaining: 0n });
+
+  const exported = await exportModel(client, job.jobId, join(net.dir, "final.safetensors"));
+  t.same(exported.tensors.map((x) => x.name), ["0.weight", "0.bias", "2.weight", "2.bias"], "PyTorch nn.Sequential names");
+  t.equal(exported.modelHash, done.modelHash);
+  for (const c of children) t.notOk(isAlive(c.pid), `pid ${c.pid} is gone`);
+});
+
+t.test("refusals: below threshold is not paid, a second update or claim in a round is refused, a replayed attestation fails on chain", async (t) => {
+  const job = await newJob({ reward: "50", perUpdate: "5", rounds: 2, minUpdates: 2, threshold: "0.5" });
+  const garbage = await loadDataset(await net.dataDir("garbage", 6000, 3000, (y) => (y + 1) % 10));
+  const mallory = net.wallet("contributor3");
+  const malloryBefore = await duckOf(mallory.address);
+  const refused = await collect(
+    runContributor({
+      client: new OrchestratorClient(net.server.url, { signer: mallory }),
+      address: mallory.address,
+      chain: { trainingPool: contractAt("TrainingPool", net.deployment.contracts.TrainingPool, mallory), duck: net.contracts.duck, provider: net.provider },
+      data: garbage,
+      jobId: job.jobId,
+      submitOnChain: true,
+      maxRounds: 1,
+    }),
+  );
+  t.match(refused.find((e) => e.event === "refused"), { stage: "orchestrator", code: "BELOW_THRESHOLD", round: 0, fatal: false });
+  t.notOk(refused.some((e) => e.event === "submitted"), "nothing claimed");
+  t.equal(await duckOf(mallory.address), malloryBefore, "balance unchanged");
+
+  const alice = net.wallet("contributor1");
+  const aliceClient = new OrchestratorClient(net.server.url, { signer: alice });
+  const model = await aliceClient.getModel(job.jobId);
+  if (model.notModified) throw new Error("unexpected 304");
+  const trainOn = async (seed: number) => {
+    const n = Network.fromWeights(TINY_SPEC, decodeSafetensors(model.bytes).tensors);
+    await n.train(await loadDataset(shardA), { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, seed });
+    return encodeSafetensors(n.weights(), { format: "pt" });
+  };
+  const att = await aliceClient.submitUpdate(job.jobId, 0, 3000, await trainOn(1));
+  const pool = contractAt("TrainingPool", net.deployment.contracts.TrainingPool, alice);
+  const args = [att.jobId, att.round, att.updateHash, att.accuracyBps, att.numSamples, att.signature];
+  const aliceBefore = await duckOf(alice.address);
+  await sendTx(pool, "submitUpdate", args);
+  t.equal((await duckOf(alice.address)) - aliceBefore, 5n * DUCK, "the attested update is paid");
+
+  await t.rejects(aliceClient.submitUpdate(job.jobId, 0, 3000, await trainOn(2)), { code: "DUPLICATE_UPDATE" }, "the orchestrator refuses a second update in the round");
+  await t.rejects(sendTx(pool, "submitUpdate", args), { code: "TX_REVERTED", details: { error: "AlreadySubmitted" } }, "the contract refuses a second claim");
+  t.equal((await duckOf(alice.address)) - aliceBefore, 5n * DUCK, "paid once");
+
+  const eve = net.wallet("contributor4");
+  const eveBefore = await duckOf(eve.address);
+  const replay = sendTx(contractAt("TrainingPool", net.deployment.contracts.TrainingPool, eve), "submitUpdate", args);
+  await t.rejects(replay, { code: "TX_REVERTED", details: { error: "InvalidAttestation", args: { contributor: eve.address } } }, "another address cannot use the attestation");
+  t.equal(await duckOf(eve.address), eveBefore);
+});
+
+t.test("after a crash the contributor resends the unanswered update and claims it once", async (t) => {
+  const job = await newJob({ reward: "20", perUpdate: "4", rounds: 1, minUpdates: 1, threshold: "0.5" });
+  const bob = net.wallet("contributor2");
+  const client = new OrchestratorClient(net.server.url, { signer: bob });
+  const stateFile = join(await mkdtemp(join(net.dir, "state-")), `31337-${job.jobId}-${bob.address}.json`);
+  // The crash: bytes kept as pending, sent, and the answer lost before it was stored.
+  const model = await client.getModel(job.jobId);
+  if (model.notModified) throw new Error("unexpected 304");
+  const n = Network.fromWeights(TINY_SPEC, decodeSafetensors(model.bytes).tensors);
+  await n.train(await loadDataset(shardB), { epochs: 1, batchSize: 64, lr: 0.1, seed: 5 });
+  const bytes = encodeSafetensors(n.weights(), { format: "pt" });
+  await (await ContributorState.open(stateFile, { jobId: job.jobId, address: bob.address })).setPending(0, 2700, bytes);
+  const lost = await client.submitUpdate(job.jobId, 0, 2700, bytes);
+
+  const before = await duckOf(bob.address);
+  const run = () =>
+    collect(
+      runContributor({
+        client,
+        address: bob.address,
+        chain: { trainingPool: contractAt("TrainingPool", net.deployment.contracts.TrainingPool, bob), duck: net.contracts.duck, provider: net.provider },
+        data: { count: 1, features: 784, x: new Float32Array(784), y: new Uint8Array(1) },
+        jobId: job.jobId,
+        train: { holdout: 0 },
+        submitOnChain: true,
+        stateFile,
+      }),
+    );
+  const first = await run();
+  t.same(first.map((e) => e.event), ["terms", "started", "resumed", "attested", "resumed", "submitted", "finished"]);
+  t.match(first.find((e) => e.event === "attested"), { updateHash: lost.updateHash, accuracyBps: lost.accuracyBps }, "the same attestation as the lost answer");
+  t.equal((await duckOf(bob.address)) - before, 4n * DUCK);
+  const second = await run();
+  t.notOk(second.some((e) => e.event === "submitted" || e.event === "trained"), "nothing sent or claimed again");
+  t.match(second.at(-1), { event: "finished", reason: "job-finished", totalReward: 4n * DUCK });
+  t.equal((await duckOf(bob.address)) - before, 4n * DUCK, "paid once");
+});
