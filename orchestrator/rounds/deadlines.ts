@@ -19,7 +19,6 @@ export class Deadlines {
       if (wait > MAX_TIMER_MS) this.arm(jobId, round, deadlineAt);
       else void this.fire(jobId, round);
     }, Math.min(wait, MAX_TIMER_MS));
-    timer.unref();
     this.timers.set(key, timer);
   }
 
@@ -30,7 +29,6 @@ export class Deadlines {
       this.timers.delete(key);
       fn();
     }, ms);
-    timer.unref();
     this.timers.set(key, timer);
   }
 

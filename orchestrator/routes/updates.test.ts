@@ -8,7 +8,7 @@ import { SMALL_SPEC, announceJob, randomWallet, readyDraft, signedInject, testAp
 
 /** The global model with `delta` added to every value (or applied by `edit`). */
 function perturbed(globalBytes: Buffer, delta: number, edit?: (tensors: Tensor[]) => Tensor[]): Buffer {
-  let tensors = decodeSafetensors(globalBytes).tensors.map((x) => ({ ...x, data: x.data.map((v) => v + delta) }));
+  let tensors: Tensor[] = decodeSafetensors(globalBytes).tensors.map((x) => ({ ...x, data: x.data.map((v) => v + delta) }));
   if (edit) tensors = edit(tensors);
   return encodeSafetensors(tensors);
 }
