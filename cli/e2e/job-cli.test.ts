@@ -1,0 +1,118 @@
+import t from "tap";
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { decodeSafetensors } from "../../native/safetensors.js";
+import { freePort } from "../lib/chain/localChain.js";
+import { devAccount } from "../lib/chain/accounts.js";
+import { cliEntry } from "../lib/demo/processes.js";
+import { startTestNetwork } from "./network.js";
+
+// `quackmesh job …` and `quackmesh contribute` as a user runs them (the built CLI: npm run build:ts).
+const net = await startTestNetwork(t.teardown);
+const validation = await net.dataDir("validation", 50_000, 500);
+const shard = await net.dataDir("shard", 0, 2000);
+const base = ["--rpc", net.chain.url, "--orchestrator", net.server.url];
+
+function quackmesh(args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliEntry(), ...args], { env: { ...process.env, ...net.env } }, (err, stdout, stderr) => {
+      const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr, lines });
+    });
+  });
+}
+const errorOf = (r: { stderr: string }) => JSON.parse(r.stderr.trim().split("\n").at(-1)!) as { error: string; message: string; fix?: string };
+const createArgs = (over: Record<string, string> = {}) =>
+  Object.entries({ "--model": net.specFile, "--validation": validation, "--reward": "30", "--reward-per-update": "10", "--rounds": "1", "--min-updates": "1", "--threshold": "0.5", "--seed": "1", ...over }).flat();
+
+/** What a refused `job create` must not have changed: the payer's nonce and DUCK, the job count. */
+async function spendingSnapshot(address: string) {
+  return {
+    nonce: await net.provider.getTransactionCount(address),
+    duck: (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint,
+    jobs: (await net.contracts.trainingPool.getFunction("jobCount")()) as bigint,
+  };
+}
+
+t.test("job create refuses before spending anything", async (t) => {
+  const requester = net.requester.address;
+  const before = await spendingSnapshot(requester);
+  const badSpec = join(net.dir, "bad-spec.json");
+  await writeFile(badSpec, JSON.stringify({ input: [784], layers: [{ type: "dense", units: 0 }], loss: "cross-entropy" }));
+  const cases: Array<{ what: string; args: string[]; error: string; message: RegExp; payer?: string }> = [
+    { what: "a bad spec", args: createArgs({ "--model": badSpec }), error: "BAD_SPEC", message: /units/ },
+    { what: "a spec that is not JSON", args: createArgs({ "--model": validation }), error: "BAD_SPEC", message: /Cannot read|not valid JSON/ },
+    { what: "unreadable data", args: createArgs({ "--validation": join(net.dir, "nowhere") }), error: "DATA_NOT_FOUND", message: /nowhere/ },
+    { what: "a threshold above 1", args: createArgs({ "--threshold": "70" }), error: "BAD_ARGUMENT", message: /--threshold/ },
+    { what: "a reward per update above the pool", args: createArgs({ "--reward-per-update": "31" }), error: "BAD_AMOUNT", message: /--reward-per-update/ },
+    { what: "not enough DUCK", args: [...createArgs({ "--reward": "5000" })], error: "NOT_ENOUGH_DUCK", message: /5000 DUCK/ },
+    { what: "an unreachable orchestrator", args: [...createArgs(), "--orchestrator", `http://127.0.0.1:${await freePort()}`], error: "ORCHESTRATOR_UNREACHABLE", message: /Cannot reach/ },
+  ];
+  for (const c of cases) {
+    const r = await quackmesh(["job", "create", ...base, ...c.args, "--json"]);
+    t.equal(r.code, 1, `${c.what}: exit code 1`);
+    t.match(errorOf(r), { error: c.error, message: c.message, fix: /\S/ }, `${c.what}: ${c.error} with a fix`);
+  }
+  t.same(await spendingSnapshot(requester), before, "no transaction, no DUCK moved, no job");
+  const drafts = await net.server.app.repo.listJobs();
+  t.equal(drafts.length, 0, "no job on the orchestrator");
+});
+
+t.test("create, contribute, watch, status, list, finish, export and cancel through the CLI", async (t) => {
+  const created = await quackmesh(["job", "create", ...base, ...createArgs(), "--json"]);
+  t.equal(created.code, 0, created.stderr);
+  const result = created.lines.at(-1)!;
+  t.match(result, { event: "created", jobId: Number, txHash: /^0x[0-9a-f]{64}$/, modelHash: /^0x[0-9a-f]{64}$/, requester: devAccount("requester").address });
+  t.same(created.lines.map((l) => l.event), ["checked", "uploaded", "approved", "escrowed", "activated", "created"]);
+  const jobId = String(result.jobId);
+
+  const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", jobId, "--account", "contributor1", "--rounds", "1", "--json"]);
+  t.equal(contributed.code, 0, contributed.stderr);
+  t.match(contributed.lines.find((l) => l.event === "submitted"), { round: 0, reward: "10000000000000000000" });
+
+  const watched = await quackmesh(["job", "watch", jobId, ...base, "--poll", "100", "--json"]);
+  t.equal(watched.code, 0, watched.stderr);
+  t.match(watched.lines.find((l) => l.event === "round"), { round: 0, accuracy: Number });
+  t.match(watched.lines.find((l) => l.event === "reward"), { contributor: devAccount("contributor1").address, amount: "10000000000000000000" });
+  t.match(watched.lines.at(-1), { event: "finished", rounds: 1, totalPaid: "10000000000000000000" });
+
+  const status = await quackmesh(["job", "status", jobId, ...base, "--json"]);
+  t.match(status.lines[0], { jobId: Number(jobId), orchestrator: { status: "finished" }, chain: { finished: false, remaining: "20000000000000000000" } });
+  const list = await quackmesh(["job", "list", "--orchestrator", net.server.url, "--json"]);
+  t.match(list.lines[0], { jobs: [{ jobId: Number(jobId), status: "finished" }] });
+
+  const finished = await quackmesh(["job", "finish", jobId, ...base, "--json"]);
+  t.equal(finished.code, 0, finished.stderr);
+  t.match(finished.lines[0], { jobId: Number(jobId), refund: "20000000000000000000", how: "proof" });
+  const again = await quackmesh(["job", "finish", jobId, ...base, "--json"]);
+  t.match(errorOf(again), { error: "JOB_ALREADY_FINISHED" });
+
+  const out = join(net.dir, "model.safetensors");
+  const exported = await quackmesh(["job", "export", jobId, "--orchestrator", net.server.url, "--out", out, "--json"]);
+  t.equal(exported.code, 0, exported.stderr);
+  t.same(decodeSafetensors(await readFile(out)).tensors.map((x) => x.name), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+
+  // A job nobody trains: the requester takes the pool back after the deadline, not before.
+  const idle = await quackmesh(["job", "create", ...base, ...createArgs({ "--deadline-hours": "1" }), "--json"]);
+  const idleId = String(idle.lines.at(-1)!.jobId);
+  const early = await quackmesh(["job", "cancel", idleId, "--rpc", net.chain.url, "--json"]);
+  t.match(errorOf(early), { error: "JOB_STILL_RUNNING", fix: /job finish/ });
+  const stranger = await quackmesh(["job", "cancel", idleId, "--rpc", net.chain.url, "--account", "contributor2", "--json"]);
+  t.match(errorOf(stranger), { error: "NOT_REQUESTER" });
+  await net.provider.send("evm_increaseTime", [3601]);
+  await net.provider.send("evm_mine", []);
+  const cancelled = await quackmesh(["job", "cancel", idleId, "--rpc", net.chain.url, "--json"]);
+  t.match(cancelled.lines[0], { jobId: Number(idleId), refund: "30000000000000000000", how: "deadline" });
+});
+
+t.test("contribute checks the job on chain before any work", async (t) => {
+  const unknown = await quackmesh(["contribute", ...base, "--data", shard, "--job", "999", "--json"]);
+  t.match(errorOf(unknown), { error: "UNKNOWN_JOB", message: /no job 999/ });
+  const badJob = await quackmesh(["contribute", ...base, "--data", shard, "--job", "first", "--json"]);
+  t.match(errorOf(badJob), { error: "BAD_JOB_ID" });
+  const noData = await quackmesh(["contribute", ...base, "--data", join(net.dir, "nothing"), "--job", "1", "--json"]);
+  t.match(errorOf(noData), { error: "DATA_NOT_FOUND" });
+  const finished = await quackmesh(["contribute", ...base, "--data", shard, "--job", "1", "--json"]);
+  t.match(errorOf(finished), { error: "JOB_ALREADY_FINISHED" });
+});
