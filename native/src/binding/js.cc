@@ -64,7 +64,7 @@ Napi::Float32Array outputArray(Napi::Env env, size_t n) {
   size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
   void* p = std::aligned_alloc(kHuge, rounded);
   if (!p) throwError(env, "OUT_OF_MEMORY", "", "cannot allocate " + std::to_string(bytes) + " bytes for the result");
-  madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where transparent huge pages are off
+  if (!std::getenv("QUACKMESH_NO_HUGEPAGES")) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where THP is off
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(rounded));
   Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, p, bytes, [rounded](Napi::Env e, void* data) {
     std::free(data);
