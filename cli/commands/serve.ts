@@ -1,6 +1,82 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { QuackError } from "../lib/errors.js";
+import { parsePort } from "../lib/chain/units.js";
+import { eventSink } from "../views/live.js";
+import { OrchestratorEmitter } from "../../orchestrator/events.js";
+import { startServe } from "../../orchestrator/serve.js";
+import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "../../orchestrator/view/serve-view.js";
+
+function parseCount(text: string, what: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new QuackError("BAD_ARGUMENT", `${what} '${text}' is not a whole number.`, { fix: `Pass ${what} as digits, e.g. ${what} 2.` });
+  return n;
+}
 
 export function serveCommand(): Command {
-  return pendingCommand("serve", "run the orchestrator: API, store, rounds, evaluator, chain listener");
+  return new Command("serve")
+    .description("run the orchestrator: API, store, rounds, evaluator, chain listener")
+    .option("--port <port>", "TCP port to listen on (0 picks a free one)", "8080")
+    .option("--host <address>", "interface to bind", "127.0.0.1")
+    .option("--data-dir <dir>", "SQLite store, model files and the evaluator key (default ~/.quackmesh/orchestrator)")
+    .option("--network <name>", "chain: local | duckchain-testnet | duckchain | an RPC URL (env QUACKMESH_NETWORK; default local)")
+    .option("--rpc <url>", "JSON-RPC URL, overrides the network's default endpoint (env QUACKMESH_RPC_URL)")
+    .option("--confirmations <n>", "blocks to wait before a contract event counts (default 0 on the local chain, 2 elsewhere)")
+    .option("--poll <ms>", "how often to read contract events (default 500 local, 4000 elsewhere)")
+    .option("--upload-limit <MiB>", "largest upload accepted (weights, validation sets, updates)", "256")
+    .option("--json", "structured logs and events, one JSON object per line, on stdout")
+    .addHelpText(
+      "after",
+      `
+Reads the contracts from deployments/<network>.json (run \`quackmesh deploy\` first). The
+evaluator key comes from QUACKMESH_EVALUATOR_KEY, or is generated on first start into the data
+dir (mode 0600); its address is printed, served at /api/info, and is what requesters name as
+evaluator in TrainingPool.createTrainingJob. API documentation: http://HOST:PORT/docs.
+Stops cleanly on Ctrl-C or SIGTERM; after a crash it resumes open rounds from the store.
+
+Examples:
+  $ quackmesh serve                                   # local chain, 127.0.0.1:8080
+  $ quackmesh serve --port 0 --data-dir /tmp/orch --json`,
+    )
+    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; json?: boolean }) => {
+      const json = Boolean(opts.json);
+      const events = new OrchestratorEmitter();
+      const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
+      const off = events.onAny((name, payload) => sink.push({ event: name, ...payload } as ServeEvent));
+      const stop = waitForSignal();
+      try {
+        const handle = await startServe({
+          host: opts.host,
+          port: parsePort(opts.port),
+          dataDir: opts.dataDir,
+          network: opts.network,
+          rpc: opts.rpc,
+          confirmations: opts.confirmations === undefined ? undefined : parseCount(opts.confirmations, "--confirmations"),
+          pollMs: opts.poll === undefined ? undefined : Math.max(50, parseCount(opts.poll, "--poll")),
+          uploadLimitBytes: parseCount(opts.uploadLimit, "--upload-limit") * 1024 * 1024,
+          json,
+          events,
+        });
+        sink.push(handle.ready);
+        const signal = await stop.promise;
+        await handle.close();
+        sink.push({ event: "stopped", signal });
+      } finally {
+        off();
+        stop.dispose();
+        await sink.close();
+      }
+    });
+}
+
+/** Resolve on the first SIGINT or SIGTERM; while waiting, those signals no longer end the process. */
+function waitForSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
+  let onSignal: (s: NodeJS.Signals) => void = () => {};
+  const promise = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, onSignal);
+  return {
+    promise,
+    dispose: () => {
+      for (const s of ["SIGINT", "SIGTERM"] as const) process.removeListener(s, onSignal);
+    },
+  };
 }

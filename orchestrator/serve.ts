@@ -1,0 +1,86 @@
+/**
+ * What `quackmesh serve` does, apart from rendering: resolve the chain and its deployment, load
+ * the evaluator key, start the API, record the evaluator in the deployment file. Returns a
+ * handle to close; events flow through `server.app.events`.
+ */
+import { join } from "node:path";
+import type { FastifyServerOptions } from "fastify";
+import { resolveSettings } from "../cli/lib/config.js";
+import { loadDeployment, readDeployment, updateDeployment } from "../cli/lib/chain/deployments.js";
+import { connectProvider } from "../cli/lib/chain/networks.js";
+import { OrchestratorEmitter } from "./events.js";
+import { startServer, type RunningServer } from "./server.js";
+import type { ServeReady } from "./view/serve-view.js";
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  dataDir?: string;
+  network?: string;
+  rpc?: string;
+  confirmations?: number;
+  pollMs?: number;
+  uploadLimitBytes?: number;
+  /** Structured JSON logs on stdout; else the log goes to <dataDir>/orchestrator.log. */
+  json: boolean;
+  events?: OrchestratorEmitter;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ServeHandle {
+  server: RunningServer;
+  ready: ServeReady;
+  close(): Promise<void>;
+}
+
+export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
+  const env = opts.env ?? process.env;
+  const settings = resolveSettings({ network: opts.network, rpc: opts.rpc }, env);
+  const { provider, network } = await connectProvider(settings);
+  try {
+    const deployment = await loadDeployment(settings, { provider, network });
+    const dataDir = opts.dataDir ?? join(settings.home, "orchestrator");
+    const logger: FastifyServerOptions["logger"] = opts.json ? { level: "info" } : { level: "info", file: join(dataDir, "orchestrator.log") };
+    const server = await startServer({
+      host: opts.host,
+      port: opts.port,
+      dataDir,
+      evaluatorKey: env.QUACKMESH_EVALUATOR_KEY,
+      logger,
+      events: opts.events,
+      limits: opts.uploadLimitBytes ? { uploadBytes: opts.uploadLimitBytes } : undefined,
+      chain: {
+        chainId: network.chainId,
+        trainingPool: deployment.contracts.TrainingPool,
+        contracts: deployment.contracts,
+        provider,
+        confirmations: opts.confirmations ?? (network.local ? 0 : 2),
+        pollMs: opts.pollMs ?? (network.local ? 500 : 4000),
+        startBlock: deployment.block,
+      },
+    });
+    const evaluator = server.app.evaluator.address;
+    // Requesters' tools read the evaluator from the deployment file too; keep it current.
+    if (readDeployment(settings, network.name)?.evaluator !== evaluator) updateDeployment(settings, network.name, { evaluator });
+    const ready: ServeReady = {
+      event: "ready",
+      url: server.url,
+      evaluator,
+      keySource: server.app.evaluatorKeySource,
+      chainId: network.chainId,
+      network: network.name,
+      contracts: deployment.contracts,
+      dataDir,
+    };
+    let closing: Promise<void> | undefined;
+    return {
+      server,
+      ready,
+      close: () =>
+        (closing ??= server.close().finally(() => provider.destroy())),
+    };
+  } catch (err) {
+    provider.destroy();
+    throw err;
+  }
+}
