@@ -1,6 +1,122 @@
-import type { Command } from "commander";
-import { pendingCommand } from "./pending.js";
+import { Command } from "commander";
+import { join, resolve } from "node:path";
+import { loadDataset } from "../../native/data.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
+import { workerLine } from "../../orchestrator/cluster/workerProtocol.js";
+import { QuackError, isQuackError } from "../lib/errors.js";
+import { bigintReplacer } from "../lib/output.js";
+import { parseJobId } from "../lib/job/chainJob.js";
+import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
+import { parseWhole } from "../lib/job/params.js";
+import { onStopSignal } from "../lib/job/stop.js";
+import type { ContributorEvent } from "../lib/contribute/events.js";
+import { loadOrCreateKey } from "../lib/contribute/key.js";
+import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
+import { trainSettingsFrom } from "./contribute.js";
+
+interface WorkerFlags extends OrchestratorFlags {
+  job?: string;
+  data?: string;
+  key: string;
+  state: string;
+  epochs: string;
+  batch: string;
+  lr: string;
+  momentum: string;
+  device: string;
+  holdout: string;
+  rounds?: string;
+  heartbeat: string;
+  version?: boolean;
+  json?: boolean;
+}
+
+/** One protocol line: a plain JSON object (amounts as decimal strings). */
+function line(message: Record<string, unknown>): void {
+  process.stdout.write(workerLine(JSON.parse(JSON.stringify(message, bigintReplacer)) as { event: string }) + "\n");
+}
 
 export function workerCommand(): Command {
-  return pendingCommand("worker", "the training worker a cluster manager starts on a rented machine");
+  const cmd = new Command("worker").description("the training worker a cluster manager starts on a rented machine");
+  return addOrchestratorOption(cmd)
+    .option("--job <id>", "the job whose rounds to train")
+    .option("--data <dir>", "this machine's shard of the requester's data (a folder or .csv)")
+    .option("--key <file>", "the worker's signing key; created on first start", "worker.key")
+    .option("--state <dir>", "where progress survives a restart", "worker-state")
+    .option("--epochs <n>", "local epochs per round", String(DEFAULT_TRAIN.epochs))
+    .option("--batch <n>", "mini-batch size", String(DEFAULT_TRAIN.batchSize))
+    .option("--lr <rate>", "learning rate", String(DEFAULT_TRAIN.lr))
+    .option("--momentum <m>", "SGD momentum", String(DEFAULT_TRAIN.momentum))
+    .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
+    .option("--holdout <fraction>", "part of the shard kept aside to check each update", "0")
+    .option("--rounds <n>", "stop after this many rounds; default: until the job finishes")
+    .option("--heartbeat <ms>", "a heartbeat line at least this often", "5000")
+    .option("--version", "print the worker's version as a JSON line and exit")
+    .option("--json", "accepted for symmetry: the worker always writes JSON lines")
+    .addHelpText(
+      "after",
+      `
+Runs the contributor loop without claiming on chain (a rented machine is paid by its rental):
+fetch the global model, train on the shard, send the signed update. Writes one JSON object per
+line for the cluster manager: heartbeat (at least every --heartbeat ms), progress (each step of a
+round), done (at the end) or error (then exit code 1). SIGTERM or SIGHUP stops it cleanly.
+
+Examples:
+  $ quackmesh worker --job 1 --data shard --orchestrator http://10.0.0.5:8080
+  $ quackmesh worker --version`,
+    )
+    .action(async (flags: WorkerFlags) => {
+      if (flags.version) {
+        line({ event: "version", version: process.env.npm_package_version ?? "0.1.0", node: process.version });
+        return;
+      }
+      const stop = new AbortController();
+      const offSignal = onStopSignal(() => stop.abort());
+      const onHangup = () => stop.abort();
+      process.once("SIGHUP", onHangup);
+      let round: number | null = null;
+      let phase = "starting";
+      const heartbeat = setInterval(() => line({ event: "heartbeat", round, phase, at: Date.now() }), parseWhole(flags.heartbeat, "--heartbeat", 100, 600_000));
+      try {
+        if (flags.job === undefined || flags.data === undefined) {
+          throw new QuackError("MISSING_OPTION", "--job and --data are required.", { fix: "Pass --job ID --data DIR." });
+        }
+        const jobId = parseJobId(flags.job, "--job");
+        const train = trainSettingsFrom(flags);
+        const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
+        const data = await loadDataset(flags.data);
+        const { wallet, created } = await loadOrCreateKey(resolve(flags.key));
+        line({ event: "progress", step: "identity", address: wallet.address, keyCreated: created, samples: data.count });
+        const client = new OrchestratorClient(orchestratorUrl(flags), { signer: wallet });
+        const events = runContributor({
+          client,
+          address: wallet.address,
+          data,
+          jobId,
+          train,
+          submitOnChain: false,
+          stateFile: join(resolve(flags.state), `${jobId}-${wallet.address}.json`),
+          maxRounds,
+          signal: stop.signal,
+        });
+        for await (const e of events as AsyncIterable<ContributorEvent>) {
+          if ("round" in e && typeof e.round === "number") round = e.round;
+          phase = e.event;
+          const { event, ...rest } = e;
+          if (event === "finished") line({ event: "done", ...rest, address: wallet.address });
+          else line({ event: "progress", step: event, ...rest });
+        }
+      } catch (err) {
+        if (isQuackError(err) && err.code === "ABORTED") {
+          line({ event: "done", reason: "stopped" });
+          return;
+        }
+        line({ event: "error", code: isQuackError(err) ? err.code : "INTERNAL", message: (err as Error).message });
+        process.exitCode = 1;
+      } finally {
+        clearInterval(heartbeat);
+        offSignal();
+        process.off("SIGHUP", onHangup);
+      }
+    });
 }

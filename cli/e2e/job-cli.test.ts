@@ -1,8 +1,9 @@
 import t from "tap";
 import { execFile } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeSafetensors } from "../../native/safetensors.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
 import { freePort } from "../lib/chain/localChain.js";
 import { devAccount } from "../lib/chain/accounts.js";
 import { cliEntry } from "../lib/demo/processes.js";
@@ -115,4 +116,39 @@ t.test("contribute checks the job on chain before any work", async (t) => {
   t.match(errorOf(noData), { error: "DATA_NOT_FOUND" });
   const finished = await quackmesh(["contribute", ...base, "--data", shard, "--job", "1", "--json"]);
   t.match(errorOf(finished), { error: "JOB_ALREADY_FINISHED" });
+});
+
+t.test("cluster workers train a job without claiming on chain and speak the worker protocol", async (t) => {
+  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--min-updates": "2" }), "--json"]);
+  const jobId = String(created.lines.at(-1)!.jobId);
+  const rentals = await Promise.all(["r1", "r2"].map(async (name, i) => {
+    const cwd = join(net.dir, "rentals", name);
+    await mkdir(cwd, { recursive: true });
+    await cp(await net.dataDir(`worker-${i}`, 10_000 + i * 1000, 1000), join(cwd, "shard"), { recursive: true });
+    return cwd;
+  }));
+  const poolBefore = await net.contracts.duck.getFunction("balanceOf")(net.deployment.contracts.TrainingPool);
+  const runs = await Promise.all(
+    rentals.map(
+      (cwd) =>
+        new Promise<{ code: number; lines: Array<Record<string, unknown>> }>((resolve) =>
+          execFile(process.execPath, [cliEntry(), "worker", "--job", jobId, "--data", "shard", "--orchestrator", net.server.url, "--heartbeat", "200"], { cwd, env: { ...process.env, ...net.env } }, (err, stdout) =>
+            resolve({ code: err ? 1 : 0, lines: stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>) }),
+          ),
+        ),
+    ),
+  );
+  for (const [i, r] of runs.entries()) {
+    t.equal(r.code, 0);
+    t.ok(r.lines.every((l) => typeof l.event === "string"), "every line is a protocol object");
+    t.match(r.lines.find((l) => l.step === "attested"), { event: "progress", round: 0, accuracyBps: Number });
+    t.notOk(r.lines.some((l) => l.step === "submitted"), "no claim on chain");
+    t.match(r.lines.at(-1), { event: "done", reason: "job-finished", rounds: 1 });
+    const key = await stat(join(rentals[i], "worker.key"));
+    t.equal(key.mode & 0o777, 0o600, "the key file is private");
+  }
+  t.equal(await net.contracts.duck.getFunction("balanceOf")(net.deployment.contracts.TrainingPool), poolBefore, "nothing paid from the pool");
+  t.equal((await new OrchestratorClient(net.server.url).getJob(Number(jobId))).status, "finished");
+  const version = await quackmesh(["worker", "--version"]);
+  t.match(version.lines[0], { event: "version" });
 });
