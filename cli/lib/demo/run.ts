@@ -3,7 +3,7 @@
  * and stops everything it started (contributors, orchestrator, chain) on success, on failure and
  * on abort; the work folder goes too unless it was asked to be kept.
  */
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { QuackError } from "../errors.js";
@@ -19,6 +19,14 @@ export async function runDemo(
 ): Promise<DemoResult> {
   const opts: DemoOptions = { ...DEFAULT_DEMO, ...options };
   checkOptions(opts);
+  if (opts.keep) {
+    const existing = await readdir(resolve(opts.keep)).catch(() => []);
+    if (existing.length > 0) {
+      throw new QuackError("KEEP_NOT_EMPTY", `--keep ${opts.keep} is not empty; the demo starts a fresh chain and needs a fresh folder.`, {
+        fix: "Pass a new or empty folder to --keep.",
+      });
+    }
+  }
   const workDir = opts.keep ? resolve(opts.keep) : await mkdtemp(resolve(tmpdir(), "quackmesh-demo-"));
   if (opts.keep) await mkdir(workDir, { recursive: true });
   const cleanups: Array<() => Promise<void> | void> = [];

@@ -1,0 +1,46 @@
+import t from "tap";
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cliEntry, isAlive } from "../lib/demo/processes.js";
+
+// `quackmesh demo` as a user runs it (built CLI), made small: 2 contributors, 2 rounds, 784-16-10.
+/** Processes whose command line mentions `text` (the demo's kept folder). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+t.test("the demo trains, pays, refunds, reports one JSON result last and leaves no process", async (t) => {
+  const keep = await mkdtemp(join(tmpdir(), "qm-demo-test-"));
+  t.teardown(() => rm(keep, { recursive: true, force: true }));
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [cliEntry(), "demo", "--contributors", "2", "--rounds", "2", "--hidden", "16", "--keep", keep, "--json"], { maxBuffer: 64 << 20 }, (err, out, errOut) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }),
+    ),
+  );
+  t.equal(code, 0, stderr);
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const result = lines.at(-1) as { rounds: Array<{ round: number; testAccuracy: number }>; contributors: Array<{ address: string; paid: string }>; refund: string; finalTestAccuracy: number; wallSeconds: number };
+  t.same(Object.keys(result).sort(), ["contributors", "finalTestAccuracy", "refund", "rounds", "wallSeconds"]);
+  t.same(result.rounds.map((r) => r.round), [0, 1]);
+  t.ok(result.rounds.every((r) => r.testAccuracy > 0.5), "the global model learned");
+  t.equal(result.finalTestAccuracy, result.rounds[1].testAccuracy);
+  t.same(result.contributors.map((c) => c.paid), ["20", "20"], "2 rounds × 10 DUCK each");
+  t.equal(result.refund, "960", "1000 − 4 × 10 DUCK");
+  const steps = lines.filter((l) => l.event === "step" && l.status === "done").map((l) => l.id);
+  t.same(steps, ["chain", "deploy", "orchestrator", "fund", "data", "job", "train", "finish"]);
+  const chainPid = Number(/pid (\d+)/.exec(String(lines.find((l) => l.id === "chain" && l.status === "done")?.detail))?.[1]);
+  t.notOk(isAlive(chainPid), "the chain is stopped");
+  t.same(processesMentioning(keep), [], "no contributor process left");
+});
