@@ -1,0 +1,75 @@
+import t from "tap";
+import { render } from "ink-testing-library";
+import type { ContributorEvent } from "../lib/contribute/events.js";
+import type { WatchEvent } from "../lib/job/watch.js";
+import type { DemoEvent } from "../lib/demo/types.js";
+import { ContributeView, contributeLine, initialContribute, reduceContribute } from "./ContributeView.js";
+import { DemoView, demoLine, demoSummary, initialDemo, reduceDemo, reviveContributorEvent } from "./DemoView.js";
+import { JobWatchView, initialJobWatch, jobWatchLine, reduceJobWatch } from "./JobWatchView.js";
+
+const DUCK = 10n ** 18n;
+const alice = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const frameOf = (node: Parameters<typeof render>[0]) => {
+  const view = render(node);
+  const frame = view.lastFrame() ?? "";
+  view.unmount();
+  return frame;
+};
+
+t.test("job watch: status, accuracy per round, rewards", async (t) => {
+  const events: WatchEvent[] = [
+    { event: "status", jobId: 4, status: "active", currentRound: 1, rounds: 3, accepted: 2, rejected: 1, requester: alice, evaluator: alice, thresholdBps: 7000 },
+    { event: "round", jobId: 4, round: 0, accuracy: 0.9, loss: 0.3, contributors: 2, modelHash: "0x01" },
+    { event: "reward", jobId: 4, contributor: alice, amount: 10n * DUCK, txHash: "0xaa", blockNumber: 7 },
+    { event: "reward", jobId: 4, contributor: alice, amount: 5n * DUCK, txHash: "0xbb", blockNumber: 8 },
+  ];
+  const state = events.reduce(reduceJobWatch, initialJobWatch(4));
+  t.match(state, { currentRound: 1, accepted: 2, rejected: 1, totalPaid: 15n * DUCK, paid: { [alice]: 15n * DUCK } });
+  const frame = frameOf(<JobWatchView state={state} />);
+  t.match(frame, /Job 4 · active · round 2\/3 · threshold 70 %/);
+  t.match(frame, /1 rejected/);
+  t.match(frame, /r0 █+.* 90\.00 %/);
+  t.match(frame, /rewards paid: 15 DUCK/);
+  t.match(frame, /0x7099…79C8 15 DUCK/);
+  t.equal(jobWatchLine(events[2]), `paid 10 DUCK to ${alice} (tx 0xaa)`);
+  t.match(jobWatchLine({ event: "finished", jobId: 4, modelHash: "0x02", rounds: 3, finalAccuracy: 0.95, totalPaid: 30n * DUCK }), /finished after 3 rounds: accuracy 95\.00 %, 30 DUCK paid/);
+});
+
+t.test("contribute: phases, local and attested accuracy, rewards", async (t) => {
+  const events: ContributorEvent[] = [
+    { event: "started", jobId: 2, address: alice, samples: 900, holdout: 100, stateFile: null, submitOnChain: true },
+    { event: "model", jobId: 2, round: 0, modelHash: "0x01" },
+    { event: "trained", jobId: 2, round: 0, samples: 900, loss: 0.5, accuracy: 0.8, holdoutLoss: 0.4, holdoutAccuracy: 0.85, ms: 120 },
+    { event: "attested", jobId: 2, round: 0, accuracyBps: 8800, updateHash: "0x02", numSamples: 900, evaluator: alice },
+    { event: "submitted", jobId: 2, round: 0, txHash: "0xcc", reward: 10n * DUCK, totalReward: 10n * DUCK, balance: 110n * DUCK },
+    { event: "refused", jobId: 2, round: 1, stage: "orchestrator", code: "BELOW_THRESHOLD", message: "scored 6000 bps", fatal: false },
+  ];
+  const state = events.reduce(reduceContribute, initialContribute(2, alice));
+  const frame = frameOf(<ContributeView state={state} />);
+  t.match(frame, /Contributing to job 2/);
+  t.match(frame, /held-out 85\.00 %/);
+  t.match(frame, /attested .* 88\.00 %/);
+  t.match(frame, /rewards 10 DUCK · balance 110 DUCK/);
+  t.match(frame, /refused by the orchestrator \(BELOW_THRESHOLD\)/);
+  t.equal(contributeLine(events[1]), undefined, "a model download needs no line");
+});
+
+t.test("demo: steps, contributor rows from their JSON lines, test accuracy per round, summary", async (t) => {
+  const submitted = JSON.parse(JSON.stringify({ event: "submitted", jobId: 1, round: 0, txHash: "0xdd", reward: "10000000000000000000", totalReward: "10000000000000000000", balance: null }));
+  t.equal((reviveContributorEvent(submitted) as { reward: bigint }).reward, 10n * DUCK, "amounts come back as bigint");
+  const events: DemoEvent[] = [
+    { event: "step", id: "chain", title: "Start a local chain", status: "started" },
+    { event: "step", id: "chain", title: "Start a local chain", status: "done", ms: 1200, detail: "Hardhat node" },
+    { event: "contributor", name: "contributor-1", address: alice, update: { event: "model", jobId: 1, round: 0, modelHash: "0x01" } },
+    { event: "contributor", name: "contributor-1", address: alice, update: submitted },
+    { event: "round", round: 0, validationAccuracy: 0.94, testAccuracy: 0.9377, contributors: 3 },
+  ];
+  const state = events.reduce(reduceDemo, initialDemo);
+  t.equal(state.steps.length, 1, "a step's start is replaced by its end");
+  const frame = frameOf(<DemoView state={state} />);
+  t.match(frame, /✓ Start a local chain/);
+  t.match(frame, /contributor-1 +0x7099…79C8 +1 .* 10 +waiting/);
+  t.match(frame, /r0 █+.* 93\.77 %/);
+  t.match(demoLine(events[3]) ?? "", /\[contributor-1\] round 0: received 10 DUCK/);
+  t.match(demoSummary({ rounds: [{ round: 0, testAccuracy: 0.97 }], contributors: [{ address: alice, paid: "100" }], refund: "700", finalTestAccuracy: 0.97, wallSeconds: 12 }), /Refund to the requester: 700 DUCK[\s\S]*97\.00 % in 12 s/);
+});
