@@ -7,6 +7,7 @@ import { loadMnist } from "./data.js";
 import { deviceInfo, fedAvg, fedAvgResidentMs, memcpyBandwidth, Network } from "./index.js";
 import { resolveDevice } from "./device.js";
 import { requireInteger, requireNumber } from "./errors.js";
+import { MNIST_NORMALIZE } from "./spec.js";
 import type { Device, ModelSpec } from "./types.js";
 
 export function median(xs: number[]): number {
@@ -126,6 +127,7 @@ export const MNIST_MLP: ModelSpec = {
     { type: "dense", units: 10 },
   ],
   loss: "cross-entropy",
+  normalize: { ...MNIST_NORMALIZE },
 };
 
 export async function benchTrain(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {

@@ -21,6 +21,26 @@ function requireDataset(data: unknown, features: number, classes: number): Datas
   return { count, features, x, y };
 }
 
+/**
+ * Standardized copies of input arrays, per (array, mean, std): the orchestrator evaluates many
+ * updates on one validation set, so each set is transformed once, not once per update.
+ */
+const standardized = new WeakMap<Float32Array, Map<string, Float32Array>>();
+
+function standardize(x: Float32Array, norm: ModelSpec["normalize"]): Float32Array {
+  if (!norm) return x;
+  const key = `${norm.mean}/${norm.std}`;
+  let byNorm = standardized.get(x);
+  const hit = byNorm?.get(key);
+  if (hit) return hit;
+  const out = new Float32Array(x.length);
+  const inv = 1 / norm.std;
+  for (let i = 0; i < x.length; i++) out[i] = (x[i] - norm.mean) * inv;
+  if (!byNorm) standardized.set(x, (byNorm = new Map()));
+  byNorm.set(key, out);
+  return out;
+}
+
 export class Network {
   readonly device: "cpu" | "cuda";
   readonly spec: ModelSpec;
@@ -86,6 +106,12 @@ export class Network {
     return this.#layout[this.#layout.length - 1].out;
   }
 
+  /** A checked data set with inputs standardized as the spec asks. */
+  #prepare(data: Dataset): Dataset {
+    const d = requireDataset(data, this.inputs, this.classes);
+    return { ...d, x: standardize(d.x, this.spec.normalize) };
+  }
+
   /** Runs calls one after another: the native network does one thing at a time. */
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {
     this.#pending++;
@@ -99,7 +125,7 @@ export class Network {
 
   /** Mini-batch SGD (optional momentum) on softmax cross-entropy; returns mean loss and accuracy over the epochs. */
   async train(data: Dataset, opts: TrainOptions = {}): Promise<EvalResult> {
-    const d = requireDataset(data, this.inputs, this.classes);
+    const d = this.#prepare(data);
     const o = requireObject(opts, "opts");
     const epochs = o.epochs === undefined ? 1 : requireInteger(o.epochs, "opts.epochs", 1, 100000);
     const batchSize = o.batchSize === undefined ? 32 : requireInteger(o.batchSize, "opts.batchSize", 1, 1 << 20);
@@ -121,7 +147,7 @@ export class Network {
 
   /** Mean loss and accuracy on a data set, without changing the weights. */
   async evaluate(data: Dataset): Promise<EvalResult> {
-    const d = requireDataset(data, this.inputs, this.classes);
+    const d = this.#prepare(data);
     return this.#enqueue(() => call(() => this.#native.evaluate(d.x, d.y, d.count, d.features)));
   }
 
@@ -130,7 +156,8 @@ export class Network {
     const input = requireFloat32Array(x, "x");
     const n = requireInteger(count, "count", 1);
     if (input.length !== n * this.inputs) fail("LENGTH_MISMATCH", "x", `x has ${input.length} values but count × ${this.inputs} inputs is ${n * this.inputs}`);
-    return this.#enqueue(() => call(() => this.#native.predict(input, n)));
+    const ready = standardize(input, this.spec.normalize);
+    return this.#enqueue(() => call(() => this.#native.predict(ready, n)));
   }
 
   /** The current weights as PyTorch-named tensors (copies). */

@@ -2,6 +2,9 @@
 import { describe, fail } from "./errors.js";
 import type { DenseLayerSpec, ModelSpec } from "./types.js";
 
+/** The usual standardization of MNIST pixels in [0, 1] (their mean and standard deviation). */
+export const MNIST_NORMALIZE = { mean: 0.1307, std: 0.3081 } as const;
+
 /** The most classes a network may have: labels travel as bytes (Uint8Array). */
 export const MAX_CLASSES = 256;
 
@@ -20,7 +23,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Checks a model spec (e.g. parsed JSON) and returns a clean copy; throws BAD_SPEC naming the field. */
 export function validateSpec(spec: unknown): ModelSpec {
   if (!isObject(spec)) badSpec("spec", `must be an object, got ${describe(spec)}`);
-  checkKeys(spec, ["input", "layers", "loss"], "spec");
+  checkKeys(spec, ["input", "layers", "loss", "normalize"], "spec");
   const input = spec.input;
   if (!Array.isArray(input) || input.length === 0) badSpec("spec.input", "must be a non-empty array of positive integers, e.g. [784]");
   input.forEach((d, i) => {
@@ -42,7 +45,18 @@ export function validateSpec(spec: unknown): ModelSpec {
   const last = layers.length - 1;
   if (layers[last].activation !== "none") badSpec(`spec.layers[${last}].activation`, "must be \"none\": the last layer gives the logits of the cross-entropy loss");
   if (layers[last].units < 2 || layers[last].units > MAX_CLASSES) badSpec(`spec.layers[${last}].units`, `must be between 2 and ${MAX_CLASSES} classes`);
-  return { input: [...(input as number[])], layers, loss: "cross-entropy" };
+  const clean: ModelSpec = { input: [...(input as number[])], layers, loss: "cross-entropy" };
+  if (spec.normalize !== undefined) clean.normalize = validateNormalize(spec.normalize);
+  return clean;
+}
+
+function validateNormalize(n: unknown): { mean: number; std: number } {
+  if (!isObject(n)) badSpec("spec.normalize", `must be an object {"mean": number, "std": number}, got ${describe(n)}`);
+  checkKeys(n, ["mean", "std"], "spec.normalize");
+  const { mean, std } = n;
+  if (typeof mean !== "number" || !Number.isFinite(mean)) badSpec("spec.normalize.mean", `must be a finite number, got ${describe(mean)}`);
+  if (typeof std !== "number" || !Number.isFinite(std) || std <= 0) badSpec("spec.normalize.std", `must be a finite number > 0, got ${describe(std)}`);
+  return { mean, std };
 }
 
 export function inputFeatures(spec: ModelSpec): number {

@@ -34,6 +34,12 @@ export interface ModelSpec {
   input: number[];
   layers: LayerSpec[];
   loss: "cross-entropy";
+  /**
+   * Optional input standardization, x' = (x − mean) / std, applied by the engine before the first
+   * layer in training, evaluation and prediction (PyTorch users apply the same transform).
+   * For MNIST pixels in [0, 1] the usual values are mean 0.1307, std 0.3081.
+   */
+  normalize?: { mean: number; std: number };
 }
 
 /** A labelled data set in memory: `x` is count × features float32 (pixels scaled to [0, 1]). */

@@ -1,5 +1,5 @@
 """One MNIST epoch of MLP 784-128-10 in PyTorch (CPU, or eager on CUDA), the same recipe as QuackMesh's engine:
-pixels / 255, SGD lr 0.1 batch 64 (momentum optional), data held in memory as tensors and
+pixels / 255 standardized with MNIST's mean 0.1307 and std 0.3081, SGD lr 0.1 batch 64 (momentum optional), data held in memory as tensors and
 shuffled with randperm (no DataLoader overhead). Prints one JSON line."""
 import json
 import sys
@@ -13,7 +13,7 @@ from torch import nn
 def load(dir_, prefix):
     images = np.fromfile(f"{dir_}/{prefix}-images-idx3-ubyte", dtype=np.uint8)[16:].reshape(-1, 784)
     labels = np.fromfile(f"{dir_}/{prefix}-labels-idx1-ubyte", dtype=np.uint8)[8:]
-    return torch.from_numpy(images.astype(np.float32) / 255), torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy((images.astype(np.float32) / 255 - 0.1307) / 0.3081), torch.from_numpy(labels.astype(np.int64))
 
 
 def epoch(model, opt, loss_fn, x, y, batch, gen):
