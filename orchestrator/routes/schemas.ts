@@ -31,6 +31,12 @@ export const modelSpecSchema = schema({
       },
     },
     loss: { type: "string", enum: ["cross-entropy"] },
+    normalize: {
+      type: "object",
+      required: ["mean", "std"],
+      additionalProperties: false,
+      properties: { mean: { type: "number" }, std: { type: "number", exclusiveMinimum: 0 } },
+    },
   },
 });
 
