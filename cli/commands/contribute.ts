@@ -70,6 +70,7 @@ Before any training the job is read from TrainingPool: its evaluator must be the
 and its threshold and reward are shown. Then, each round: fetch the global model, train on your
 data (it never leaves this machine), check it on the held-out part, send the signed update,
 receive the evaluator's attestation and claim the reward with TrainingPool.submitUpdate.
+On a terminal a live view; piped, or with --json, one JSON event per line.
 Progress is kept in ~/.quackmesh/contribute/<chainId>-<jobId>-<address>.json: after a crash or
 a network drop it resumes without sending or claiming twice.
 
@@ -91,7 +92,7 @@ Examples:
       const conn = await connectJob(flags, "contributor1");
       const address = conn.chain.signer.address;
       const json = Boolean(flags.json);
-      const sink = eventSink({ json, view: ContributeView, reduce: reduceContribute, initial: initialContribute(jobId, address), line: contributeLine });
+      const sink = eventSink({ json, view: ContributeView, reduce: reduceContribute, initial: initialContribute(jobId, address), line: contributeLine, piped: "json" });
       const stop = new AbortController();
       const offSignal = onStopSignal(() => stop.abort());
       try {

@@ -22,17 +22,19 @@ export interface SinkOptions<S, E> {
   stdout?: NodeJS.WriteStream;
   /** Force the ink view on or off (default: stdout is a terminal and not --json). */
   live?: boolean;
+  /** Off a terminal without --json: plain lines (default) or JSON lines. */
+  piped?: "lines" | "json";
 }
 
 export function eventSink<S, E extends object>(opts: SinkOptions<S, E>): EventSink<E> {
   const stdout = opts.stdout ?? process.stdout;
-  if (opts.json) {
+  const live = opts.live ?? Boolean(stdout.isTTY);
+  if (opts.json || (!live && opts.piped === "json")) {
     return {
       push: (e) => void stdout.write(JSON.stringify(e, bigintReplacer) + "\n"),
       close: async () => {},
     };
   }
-  const live = opts.live ?? Boolean(stdout.isTTY);
   if (!live) {
     return {
       push: (e) => {

@@ -14,6 +14,7 @@ import { decodeSafetensors, encodeSafetensors } from "../../../native/safetensor
 import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError } from "../errors.js";
+import { describeRevert } from "../chain/revert.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { claimReward } from "./claim.js";
 import type { ContributorEvent } from "./events.js";
@@ -156,7 +157,19 @@ async function* rounds(
       continue;
     }
     wait.reset();
-    if (opts.submitOnChain && ctx.chain && (await ctx.chain.trainingPool.getFunction("hasSubmitted")(jobId, round, address))) {
+    let paid = false;
+    try {
+      paid = Boolean(opts.submitOnChain && ctx.chain && (await ctx.chain.trainingPool.getFunction("hasSubmitted")(jobId, round, address)));
+    } catch (err) {
+      const e = describeRevert(err);
+      if (!isTransient(e)) throw e;
+      const delayMs = wait.next();
+      yield { event: "waiting", jobId, round, reason: e.message, delayMs };
+      etag = undefined; // fetch the model again once the chain answers
+      await sleep(delayMs, signal);
+      continue;
+    }
+    if (paid) {
       await state.setRound(round, { status: "skipped", code: "AlreadySubmitted" });
       yield { event: "skipped", jobId, round, reason: "this round was already paid to this address on chain" };
       continue;

@@ -85,6 +85,12 @@ export async function precheckJob(plan: JobPlan, deps: JobDeps): Promise<Prechec
       fix: "Use the orchestrator of this deployment, or the deployments file it was started with (QUACKMESH_DEPLOYMENTS).",
     });
   }
+  const recorded = contracts.deployment.evaluator;
+  if (recorded && recorded.toLowerCase() !== info.evaluator.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The deployment names evaluator ${recorded}, but the orchestrator at ${client.baseUrl} signs as ${info.evaluator}.`, {
+      fix: "Use the orchestrator recorded in the deployment file, or let it record its evaluator again.",
+    });
+  }
   return { info, evaluator: info.evaluator, duck, eth };
 }
 
