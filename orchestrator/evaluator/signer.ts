@@ -4,7 +4,7 @@
  *   Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)
  *   JobFinished(uint256 jobId)
  */
-import { TypedDataEncoder, verifyTypedData, type TypedDataDomain, type Wallet } from "ethers";
+import { TypedDataEncoder, concat, getBytes, id, keccak256, toBeHex, verifyTypedData, zeroPadValue, type TypedDataDomain, type Wallet } from "ethers";
 
 export const ATTESTATION_TYPES = {
   Attestation: [
@@ -32,9 +32,30 @@ export function trainingPoolDomain(chainId: number, trainingPool: string): Typed
   return { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract: trainingPool };
 }
 
+const ATTESTATION_TYPEHASH = id(
+  "Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)",
+);
+
+/** One 32-byte ABI word of an unsigned integer, address or bytes32. */
+function word(v: number | bigint | string): string {
+  return zeroPadValue(typeof v === "string" ? v : toBeHex(v), 32);
+}
+
+/**
+ * The EIP-712 digest of an Attestation, built from its fixed-size fields directly (it is on
+ * every accepted update's path); equal to TypedDataEncoder.hash, which the tests check.
+ */
+export function attestationDigest(domainSeparator: string, v: AttestationValues): string {
+  const structHash = keccak256(
+    concat([ATTESTATION_TYPEHASH, word(v.jobId), word(v.round), word(v.contributor.toLowerCase()), word(v.updateHash), word(v.accuracyBps), word(v.numSamples)]),
+  );
+  return keccak256(concat([getBytes("0x1901"), domainSeparator, structHash]));
+}
+
 export class EvaluatorSigner {
   readonly address: string;
   readonly domain: TypedDataDomain;
+  readonly domainSeparator: string;
 
   constructor(
     private readonly wallet: Wallet,
@@ -43,12 +64,12 @@ export class EvaluatorSigner {
   ) {
     this.address = wallet.address;
     this.domain = trainingPoolDomain(chainId, trainingPool);
+    this.domainSeparator = TypedDataEncoder.hashDomain(this.domain);
   }
 
   /** Sign synchronously from the typed-data digest (no provider lookups on the hot path). */
   attest(v: AttestationValues): string {
-    const digest = TypedDataEncoder.hash(this.domain, ATTESTATION_TYPES, v);
-    return this.wallet.signingKey.sign(digest).serialized;
+    return this.wallet.signingKey.sign(attestationDigest(this.domainSeparator, v)).serialized;
   }
 
   finishProof(jobId: number): string {

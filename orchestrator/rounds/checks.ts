@@ -4,7 +4,7 @@
  * global model. Each failure is an ApiError naming what was wrong.
  */
 import { decodeSafetensors } from "../../native/safetensors.js";
-import { allFinite, flatten, sameLayout, type TensorLayout } from "../../native/tensors.js";
+import { flatten, sameLayout, type TensorLayout } from "../../native/tensors.js";
 import type { Tensor } from "../../native/types.js";
 import { ApiError } from "../errors.js";
 
@@ -42,27 +42,27 @@ export function decodeInLayout(bytes: Uint8Array, layout: TensorLayout[]): Tenso
 
 export interface CheckedUpdate {
   tensors: Tensor[];
-  flat: Float32Array;
   /** L2 norm of (update − global). */
   deltaNorm: number;
 }
 
 export function checkUpdate(bytes: Uint8Array, global: GlobalModel, normBound: number | null): CheckedUpdate {
   const tensors = decodeInLayout(bytes, global.layout);
-  const flat = flatten(tensors);
-  const bad = allFinite(flat);
-  if (bad >= 0) {
-    const where = locate(global.layout, bad);
-    throw new ApiError("NON_FINITE", `The update holds ${flat[bad]} at tensor '${where.name}' index ${where.index}; every value must be finite.`, {
-      tensor: where.name,
-      index: where.index,
-    });
-  }
+  // One pass over the values: the first non-finite one, and the distance to the global model.
   let sq = 0;
-  const g = global.flat;
-  for (let i = 0; i < flat.length; i++) {
-    const d = flat[i] - g[i];
-    sq += d * d;
+  for (let k = 0; k < tensors.length; k++) {
+    const u = tensors[k].data;
+    const g = global.tensors[k].data;
+    for (let i = 0; i < u.length; i++) {
+      const d = u[i] - g[i];
+      if (u[i] - u[i] !== 0) {
+        throw new ApiError("NON_FINITE", `The update holds ${u[i]} at tensor '${tensors[k].name}' index ${i}; every value must be finite.`, {
+          tensor: tensors[k].name,
+          index: i,
+        });
+      }
+      sq += d * d;
+    }
   }
   const deltaNorm = Math.sqrt(sq);
   if (normBound !== null && deltaNorm > normBound) {
@@ -72,15 +72,5 @@ export function checkUpdate(bytes: Uint8Array, global: GlobalModel, normBound: n
     });
   }
   if (deltaNorm === 0) throw new ApiError("IDENTICAL_TO_GLOBAL");
-  return { tensors, flat, deltaNorm };
-}
-
-function locate(layout: TensorLayout[], flatIndex: number): { name: string; index: number } {
-  let pos = 0;
-  for (const l of layout) {
-    const n = l.shape.reduce((a, d) => a * d, 1);
-    if (flatIndex < pos + n) return { name: l.name, index: flatIndex - pos };
-    pos += n;
-  }
-  return { name: "?", index: flatIndex };
+  return { tensors, deltaNorm };
 }

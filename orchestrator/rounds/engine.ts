@@ -38,6 +38,8 @@ export interface SubmitInput {
   contributor: string;
   numSamples: number;
   body: Buffer;
+  /** Hex sha256 of the body when the caller already has it (the signature check computed it). */
+  bodySha256?: string | null;
 }
 
 export interface Attestation {
@@ -128,7 +130,7 @@ export class RoundEngine {
     const { jobId, round, contributor, numSamples } = input;
     const job = await this.d.repo.getJob(jobId);
     if (!job) throw this.refuse(input, new ApiError("JOB_NOT_FOUND", `No job ${jobId} on this orchestrator.`));
-    const updateHash = "0x" + sha256HexOf(input.body);
+    const updateHash = "0x" + (input.bodySha256 ?? sha256HexOf(input.body));
     const existing = await this.d.repo.getUpdate(jobId, round, contributor);
     // A resend of the very same update (an answer lost to a network or server failure) gets
     // the stored answer, even after the round closed.

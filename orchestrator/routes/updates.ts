@@ -30,6 +30,7 @@ export async function updateRoutes(app: FastifyInstance, opts: { uploadBytes: nu
         numSamples: request.query.numSamples,
         contributor: request.caller!.address,
         body: request.body,
+        bodySha256: request.bodySha256,
       });
     },
   );

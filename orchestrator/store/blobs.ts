@@ -27,6 +27,8 @@ export interface StagedBlob {
 export class BlobStore {
   readonly root: string;
   readonly tmp: string;
+  /** Fan-out folders known to exist. */
+  private readonly dirs = new Set<string>();
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "blobs");
@@ -62,10 +64,12 @@ export class BlobStore {
     return join(this.tmp, `${Date.now()}-${randomBytes(8).toString("hex")}`);
   }
 
-  /** Store bytes durably; returns their hash. */
+  /**
+   * Store bytes durably; returns their hash. An existing blob is simply replaced by the same
+   * bytes (rename is atomic), which costs less than asking first on the hot path.
+   */
   async put(bytes: Uint8Array, knownHash?: string): Promise<string> {
     const hash = knownHash ?? "0x" + createHash("sha256").update(bytes).digest("hex");
-    if (await this.has(hash)) return hash;
     const file = this.tempName();
     const fh = await open(file, "w", 0o600);
     try {
@@ -120,16 +124,21 @@ export class BlobStore {
     return { file, hash: "0x" + hasher.digest("hex"), size };
   }
 
-  /** Move a staged file into its content address (no-op copy if that blob exists). */
+  /** Move a staged file into its content address (replacing identical bytes if present). */
   async commit(staged: StagedBlob): Promise<string> {
     const target = this.path(staged.hash);
-    await mkdir(dirname(target), { recursive: true });
+    const dir = dirname(target);
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
     await rename(staged.file, target);
-    const dir = await open(dirname(target), "r");
+    // The rename is durable once the folder's entry is on disk.
+    const handle = await open(dir, "r");
     try {
-      await dir.sync();
+      await handle.sync();
     } finally {
-      await dir.close();
+      await handle.close();
     }
     return staged.hash;
   }

@@ -23,6 +23,9 @@ function entry(): { file: string; execArgv: string[] } {
 
 export async function startChild(config: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<Child> {
   const { file, execArgv } = entry();
+  // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the orchestrator under load
+  const extra = (process.env.QUACKMESH_CHILD_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  execArgv.push(...extra);
   const child = spawn(process.execPath, [...execArgv, file, JSON.stringify(config)], { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let stderr = "";
@@ -54,4 +57,13 @@ export async function startChild(config: Record<string, unknown>, opts: { timeou
 export async function killHard(child: Child): Promise<void> {
   if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
   await child.exited;
+}
+
+/** SIGTERM (a clean close), SIGKILL if it has not exited after `graceMs`. */
+export async function stopChild(child: Child, graceMs = 5000): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.process.kill("SIGTERM");
+  const timer = setTimeout(() => child.process.kill("SIGKILL"), graceMs);
+  await child.exited;
+  clearTimeout(timer);
 }

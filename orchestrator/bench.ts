@@ -1,0 +1,192 @@
+/**
+ * Load benchmark of the update path against a real listening orchestrator (its own process):
+ * N concurrent clients, each update signed by a fresh wallet, of a ~P-parameter model,
+ * evaluated on a V-sample MNIST validation set, stored durably and attested.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { Network } from "../native/index.js";
+import { decodeSafetensors, encodeSafetensors, sha256Hex } from "../native/safetensors.js";
+import type { ModelSpec } from "../native/types.js";
+import { makeRng } from "../native/data.js";
+import { QuackError } from "../cli/lib/errors.js";
+import { OrchestratorClient } from "./client.js";
+import { killHard, startChild, stopChild } from "./testing/child.js";
+import { mnistIdxPair } from "./testing/fixtures.js";
+import type { ChainEventRecord } from "./store/repository.js";
+
+export interface ServeBenchOptions {
+  clients: number;
+  params: number;
+  validation: number;
+  durationSeconds: number;
+  warmupSeconds?: number;
+  onProgress?: (p: { phase: string; detail?: string }) => void;
+}
+
+export interface PhaseResult {
+  accepted: number;
+  /** CPU time (user + system) the orchestrator process spent per accepted update, where /proc exists. */
+  serverCpuMsPerUpdate: number | null;
+  failed: Record<string, number>;
+  updatesPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+}
+
+export interface ServeBenchResult {
+  clients: number;
+  params: number;
+  validation: number;
+  durationSeconds: number;
+  updateBytes: number;
+  /** Every client sending back to back: the most the server answers per second. */
+  capacity: PhaseResult;
+  /** Every client sending one update per second: latency at that offered load. */
+  paced: PhaseResult;
+}
+
+/** 784-H-10 with H chosen so the parameter count is closest to `params`. */
+export function specFor(params: number): ModelSpec {
+  const hidden = Math.max(1, Math.round((params - 10) / 795));
+  return { input: [784], layers: [{ type: "dense", units: hidden, activation: "relu" }, { type: "dense", units: 10, activation: "none" }], loss: "cross-entropy" };
+}
+
+/** User + system CPU milliseconds of a process, from /proc (Linux); null elsewhere. */
+async function cpuMs(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks: 100 per second on Linux
+  } catch {
+    return null;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * One measured phase: every client loops until the time is up, each update signed by a fresh
+ * wallet; paced clients start their sends at a fixed rate (random phase), else back to back.
+ */
+async function phase(p: { url: string; pid?: number; bodies: Buffer[]; wallet: () => Wallet; seconds: number; perClientPerSecond?: number }): Promise<PhaseResult> {
+  const cpuBefore = await cpuMs(p.pid);
+  const latencies: number[] = [];
+  const failed: Record<string, number> = {};
+  const start = performance.now();
+  const end = start + p.seconds * 1000;
+  await Promise.all(
+    p.bodies.map(async (body) => {
+      const interval = p.perClientPerSecond ? 1000 / p.perClientPerSecond : 0;
+      let due = start + Math.random() * interval;
+      for (;;) {
+        if (interval) {
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          due += interval;
+        }
+        const t0 = performance.now();
+        if (t0 >= end) return;
+        try {
+          await new OrchestratorClient(p.url, { signer: p.wallet() }).submitUpdate(1, 0, 100, body);
+          if (performance.now() <= end) latencies.push(performance.now() - t0);
+        } catch (err) {
+          const code = err instanceof QuackError ? err.code : "CLIENT_ERROR";
+          failed[code] = (failed[code] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  const cpuAfter = await cpuMs(p.pid);
+  latencies.sort((a, b) => a - b);
+  const round = (v: number) => Math.round(v * 10) / 10;
+  return {
+    accepted: latencies.length,
+    serverCpuMsPerUpdate: cpuBefore !== null && cpuAfter !== null && latencies.length > 0 ? round((cpuAfter - cpuBefore) / latencies.length) : null,
+    failed,
+    updatesPerSecond: round(latencies.length / p.seconds),
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p90: round(percentile(latencies, 90)),
+      p99: round(percentile(latencies, 99)),
+      max: round(latencies[latencies.length - 1] ?? NaN),
+      mean: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
+    },
+  };
+}
+
+export async function runServeBench(o: ServeBenchOptions): Promise<ServeBenchResult> {
+  for (const [name, v, min] of [["clients", o.clients, 1], ["params", o.params, 805], ["validation", o.validation, 1], ["duration", o.durationSeconds, 1]] as const) {
+    if (!Number.isSafeInteger(v) || v < min) throw new QuackError("BAD_ARGUMENT", `--${name} ${v} is not a whole number ≥ ${min}.`, { fix: `Pass --${name} ${min} or more.` });
+  }
+  if (o.validation > 10000) throw new QuackError("BAD_ARGUMENT", `--validation ${o.validation} exceeds the 10,000 MNIST test samples.`, { fix: "Pass --validation 10000 or less." });
+  const progress = o.onProgress ?? (() => {});
+  const warmupSeconds = o.warmupSeconds ?? 2;
+  const spec = specFor(o.params);
+  const initial = encodeSafetensors(Network.create(spec, { seed: 1 }).weights(), { format: "pt" });
+  const params = decodeSafetensors(initial).tensors.reduce((n, x) => n + x.data.length, 0);
+  const requester = new Wallet("0x" + randomBytes(32).toString("hex"));
+  const dataDir = await mkdtemp(join(tmpdir(), "quackmesh-bench-serve-"));
+  const config = { dataDir, trainingPool: "0x" + "11".repeat(20), limits: { rate: { capacity: 1000, refillPerSecond: 1000 } } };
+  progress({ phase: "start", detail: `orchestrator in its own process, data in ${dataDir}` });
+  let child = await startChild(config);
+  try {
+    // Activation as the chain listener would store it: a TrainingJobCreated naming our evaluator.
+    const announce: ChainEventRecord = {
+      txHash: "0x" + "ee".repeat(32), logIndex: 0, blockNumber: 1, source: "TrainingPool", name: "TrainingJobCreated",
+      args: {
+        jobId: "1", requester: requester.address, modelHash: sha256Hex(initial), evaluator: child.evaluator, totalRewardPool: "1", rewardPerUpdate: "1",
+        rounds: "1", accuracyThresholdBps: "0", deadline: String(Math.floor(Date.now() / 1000) + 86400),
+      },
+    };
+    await killHard(child);
+    child = await startChild({ ...config, announce });
+    const client = new OrchestratorClient(child.url, { signer: requester });
+    const draft = await client.createJob({ spec, settings: { minUpdates: 100000, roundDeadlineSeconds: 86400 } });
+    await client.uploadWeights(draft.draftId, initial);
+    const { images, labels } = await mnistIdxPair("test", o.validation);
+    const ready = await client.uploadValidation(draft.draftId, { images, labels });
+    if (ready.jobId !== 1) throw new Error(`the benchmark job did not activate (draft ${ready.status})`);
+
+    progress({ phase: "prepare", detail: `${o.clients} update bodies of ${params} parameters, wallets` });
+    const base = decodeSafetensors(initial).tensors;
+    const bodies = Array.from({ length: o.clients }, (_, c) => {
+      const rng = makeRng(c + 1);
+      return encodeSafetensors(base.map((x) => ({ ...x, data: x.data.map((v) => v + (rng() - 0.5) * 0.01) })));
+    });
+    // Fresh contributors for every update (one update per contributor and round), made ahead.
+    const wallets: Wallet[] = [];
+    const need = () => wallets.pop() ?? new Wallet("0x" + randomBytes(32).toString("hex"));
+    for (let i = 0; i < o.clients * 4 * (o.durationSeconds * 2 + warmupSeconds); i++) wallets.push(new Wallet("0x" + randomBytes(32).toString("hex")));
+
+    const next = () => need();
+    progress({ phase: "capacity", detail: `${warmupSeconds} s warm-up, then ${o.durationSeconds} s with every client sending back to back` });
+    await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: warmupSeconds });
+    const capacity = await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: o.durationSeconds });
+    progress({ phase: "paced", detail: `${o.durationSeconds} s with each client sending one update per second (${o.clients} updates/s offered)` });
+    const paced = await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: o.durationSeconds, perClientPerSecond: 1 });
+    return { clients: o.clients, params, validation: o.validation, durationSeconds: o.durationSeconds, updateBytes: bodies[0].length, capacity, paced };
+  } finally {
+    await stopChild(child);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The figures as text, for people. */
+export function formatServeBench(r: ServeBenchResult): string {
+  const line = (name: string, p: PhaseResult) =>
+    `  ${name.padEnd(9)} ${String(p.updatesPerSecond).padStart(6)} updates/s (${p.accepted} accepted${p.serverCpuMsPerUpdate === null ? "" : `, server CPU ${p.serverCpuMsPerUpdate} ms each`}) · latency p50 ${p.latencyMs.p50} ms · p90 ${p.latencyMs.p90} ms · p99 ${p.latencyMs.p99} ms · max ${p.latencyMs.max} ms` +
+    (Object.keys(p.failed).length ? ` · failed ${JSON.stringify(p.failed)}` : "");
+  return (
+    `${r.clients} clients · ${r.params} parameters (${Math.round(r.updateBytes / 1024)} KiB updates) · ${r.validation} validation samples · ${r.durationSeconds} s per phase\n` +
+    line("capacity", r.capacity) +
+    "\n" +
+    line("paced", r.paced) +
+    `   (each client 1 update/s)`
+  );
+}
