@@ -3,6 +3,7 @@
  * the evaluator key, start the API, record the evaluator in the deployment file. Returns a
  * handle to close; events flow through `server.app.events`.
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyServerOptions } from "fastify";
 import { resolveSettings } from "../cli/lib/config.js";
@@ -40,6 +41,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   try {
     const deployment = await loadDeployment(settings, { provider, network });
     const dataDir = opts.dataDir ?? join(settings.home, "orchestrator");
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const logger: FastifyServerOptions["logger"] = opts.json ? { level: "info" } : { level: "info", file: join(dataDir, "orchestrator.log") };
     const server = await startServer({
       host: opts.host,

@@ -132,6 +132,14 @@ export function ServeView({ state: s }: { state: ServeState }) {
       ) : (
         <Text>starting…</Text>
       )}
+      {s.ready ? (
+        <Text dimColor>
+          {Object.entries(s.ready.contracts)
+            .map(([name, address]) => `${name} ${address}`)
+            .join(" · ")}{" "}
+          · data {s.ready.dataDir} · docs {s.ready.url}/docs
+        </Text>
+      ) : null}
       <Text>
         updates <Text color="green">{s.accepted} accepted</Text> · <Text color="red">{s.rejected} refused</Text> · <Text dimColor>{s.chain}</Text>
       </Text>
