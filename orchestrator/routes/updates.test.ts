@@ -58,6 +58,8 @@ t.test("update refusals: each names what was wrong and changes nothing", async (
     await expectError(await signedInject(app, alice, { method: "POST", url: "/api/job/1/update?round=-1&numSamples=5", body: good }), 400, "VALIDATION_FAILED", "negative round");
     await expectError(await post(alice, good, { contentType: "text/plain" }), 415, "UNSUPPORTED_MEDIA_TYPE", "text body");
     await expectError(await post(alice, Buffer.alloc(250_000, 1)), 413, "BODY_TOO_LARGE", "over the upload limit");
+    await expectError(await post(alice, Buffer.alloc(0)), 400, "BODY_EMPTY", "no bytes");
+    await expectError(await signedInject(app, alice, { method: "POST", url }), 400, "BODY_EMPTY", "no body at all");
   });
 
   await t.test("job and round", async () => {

@@ -3,6 +3,7 @@
  * body, signed by the contributor. Answers the evaluator's attestation for TrainingPool.submitUpdate.
  */
 import type { FastifyInstance } from "fastify";
+import { ApiError } from "../errors.js";
 import { bufferParser } from "../plugins/body.js";
 import type { FromSchema } from "../schema.js";
 import { attestationSchema, errorReplies, jobIdParams, updateQuerySchema } from "./schemas.js";
@@ -24,6 +25,9 @@ export async function updateRoutes(app: FastifyInstance, opts: { uploadBytes: nu
       },
     },
     async (request) => {
+      if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+        throw new ApiError("BODY_EMPTY", "Send the update's safetensors bytes as the body (content-type application/octet-stream).");
+      }
       return app.engine.submitUpdate({
         jobId: request.params.jobId,
         round: request.query.round,
