@@ -16,6 +16,7 @@ t.test("a job from upload to last round: attestations, aggregation, history, fin
 
   const train = await loadMnist("train", { limit: 1000 });
   const contributors = [randomWallet(), randomWallet()];
+  const finished = app.events.waitFor("job:finished", (e) => e.jobId === 7);
   for (let round = 0; round < 2; round++) {
     const model = await app.inject({ method: "GET", url: "/api/job/7/model" });
     t.equal(model.headers["x-quackmesh-round"], String(round));
@@ -29,7 +30,7 @@ t.test("a job from upload to last round: attestations, aggregation, history, fin
     }
     if (round === 0) await app.events.waitFor("round:closed", (e) => e.round === 0);
   }
-  await new Promise((r) => setTimeout(r, 50));
+  await finished;
   const done = (await app.inject({ method: "GET", url: "/api/job/7" })).json();
   t.equal(done.status, "finished", JSON.stringify(done));
   t.equal(done.history.length, 2);
