@@ -20,6 +20,7 @@ t.test("a job from upload to last round: attestations, aggregation, history, fin
   for (let round = 0; round < 2; round++) {
     const model = await app.inject({ method: "GET", url: "/api/job/7/model" });
     t.equal(model.headers["x-quackmesh-round"], String(round));
+    const closed = app.events.waitFor("round:closed", (e) => e.round === round);
     for (let i = 0; i < 2; i++) {
       const bytes = await trainUpdate(SMALL_SPEC, model.rawPayload, { ...train, count: 500, x: train.x.subarray(i * 500 * 784, (i + 1) * 500 * 784), y: train.y.subarray(i * 500, (i + 1) * 500) }, 10 + i);
       const res = await signedInject(app, contributors[i], { method: "POST", url: `/api/job/7/update?round=${round}&numSamples=500`, body: bytes });
@@ -28,7 +29,7 @@ t.test("a job from upload to last round: attestations, aggregation, history, fin
       t.equal(att.contributor, contributors[i].address);
       t.ok(att.accuracyBps > 0);
     }
-    if (round === 0) await app.events.waitFor("round:closed", (e) => e.round === 0);
+    await closed;
   }
   await finished;
   const done = (await app.inject({ method: "GET", url: "/api/job/7" })).json();
