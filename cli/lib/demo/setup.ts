@@ -112,6 +112,7 @@ export async function jobStep(ctx: DemoContext): Promise<string> {
     minUpdates: String(o.contributors),
     threshold: String(o.threshold),
     deadlineHours: "24",
+    roundDeadline: String(o.roundDeadlineSeconds),
     seed: "1",
   });
   const chain = need(ctx.chain, "the chain");

@@ -29,6 +29,11 @@ export interface DemoOptions {
   rewardPerUpdate: string;
   /** Requester's validation samples, held out of MNIST train. */
   validation: number;
+  /**
+   * A round closes at this age with the updates it has (at least one): an update refused as
+   * below the threshold then delays the round instead of stalling it.
+   */
+  roundDeadlineSeconds: number;
   /** Fail when no round closes for this long. */
   stallMs: number;
   signal?: AbortSignal;
@@ -47,6 +52,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
   reward: "1000",
   rewardPerUpdate: "10",
   validation: 2000,
+  roundDeadlineSeconds: 30,
   stallMs: 120_000,
 };
 
