@@ -173,3 +173,23 @@ t.test("after a crash the contributor resends the unanswered update and claims i
   t.match(second.at(-1), { event: "finished", reason: "job-finished", totalReward: 4n * DUCK });
   t.equal((await duckOf(bob.address)) - before, 4n * DUCK, "paid once");
 });
+
+t.test("when the pool is spent the contributor is told why and stops", async (t) => {
+  const job = await newJob({ reward: "4", perUpdate: "4", rounds: 2, minUpdates: 1, threshold: "0.5" });
+  const carol = net.wallet("contributor3");
+  const before = await duckOf(carol.address);
+  const events = await collect(
+    runContributor({
+      client: new OrchestratorClient(net.server.url, { signer: carol }),
+      address: carol.address,
+      chain: { trainingPool: contractAt("TrainingPool", net.deployment.contracts.TrainingPool, carol), duck: net.contracts.duck, provider: net.provider },
+      data: await loadDataset(shardA),
+      jobId: job.jobId,
+      submitOnChain: true,
+    }),
+  );
+  t.match(events.find((e) => e.event === "submitted"), { round: 0, reward: 4n * DUCK });
+  t.match(events.find((e) => e.event === "refused"), { round: 1, stage: "chain", code: "PoolExhausted", fatal: true, message: /reward pool is spent/ });
+  t.match(events.at(-1), { event: "finished", reason: "job-closed", totalReward: 4n * DUCK });
+  t.equal((await duckOf(carol.address)) - before, 4n * DUCK);
+});

@@ -26,7 +26,7 @@ export type ContributorEvent =
   | { event: "refused"; jobId: number; round: number; stage: RefusalStage; code: string; message: string; fatal: boolean }
   | { event: "submitted"; jobId: number; round: number; txHash: string; reward: bigint; totalReward: bigint; balance: bigint | null }
   | { event: "skipped"; jobId: number; round: number; reason: string }
-  | { event: "finished"; jobId: number; reason: "job-finished" | "rounds-done" | "stopped"; rounds: number; totalReward: bigint };
+  | { event: "finished"; jobId: number; reason: "job-finished" | "job-closed" | "rounds-done" | "stopped"; rounds: number; totalReward: bigint };
 
 /** Plain English for a refusal code, shown next to the server's or the contract's message. */
 export const REFUSAL_HINTS: Record<string, string> = {

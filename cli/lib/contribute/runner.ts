@@ -97,7 +97,8 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   yield { event: "finished", jobId, reason, rounds: progress.contributed, totalReward: state.paid };
 }
 
-type StopReason = "job-finished" | "rounds-done" | "stopped" | "continue";
+/** job-closed: the contract pays no more (deadline passed, job finished on chain, pool spent). */
+type StopReason = "job-finished" | "job-closed" | "rounds-done" | "stopped" | "continue";
 type Ctx = LoopContext;
 
 /** After a restart: resend an update that got no answer, then claim attestations not yet claimed. */
@@ -113,7 +114,7 @@ async function* resume(ctx: Ctx, submitOnChain: boolean): AsyncGenerator<Contrib
   if (submitOnChain) {
     for (const u of state.unclaimed()) {
       yield { event: "resumed", jobId, round: u.round, what: "claim" };
-      if ((yield* claimReward(ctx, u.round, u.attestation)) === "stop") return "stopped";
+      if ((yield* claimReward(ctx, u.round, u.attestation)) === "stop") return "job-closed";
     }
   }
   return "continue";
@@ -202,7 +203,7 @@ async function* rounds(
     if (outcome === "job-finished") return "job-finished";
     if (outcome === "attested" || outcome === "refused") progress.contributed++;
     if (outcome === "attested" && opts.submitOnChain) {
-      if ((yield* claimReward(ctx, round, state.round(round)!.attestation!)) === "stop") return "stopped";
+      if ((yield* claimReward(ctx, round, state.round(round)!.attestation!)) === "stop") return "job-closed";
     }
     if (opts.maxRounds !== undefined && progress.contributed >= opts.maxRounds) return "rounds-done";
   }
