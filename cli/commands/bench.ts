@@ -3,18 +3,20 @@ import { benchAggregate, benchTrain, type AggregateBenchResult, type TrainBenchR
 import { isNativeError } from "../../native/errors.js";
 import { QuackError } from "../lib/errors.js";
 import { makeOutput } from "../lib/output.js";
+import { benchServeCommand } from "./bench-serve.js";
 
 /** Each subcommand is one factory here; add another (e.g. `bench serve`, in its own file) with one entry. */
-const subcommands: Array<() => Command> = [aggregateCommand, trainCommand];
+const subcommands: Array<() => Command> = [aggregateCommand, trainCommand, benchServeCommand];
 
 export function benchCommand(): Command {
-  const bench = new Command("bench").description("measure this machine: aggregation and training speed").addHelpText(
+  const bench = new Command("bench").description("measure this machine: aggregation, training and orchestrator speed").addHelpText(
     "after",
     `
 Examples:
   $ quackmesh bench aggregate --clients 10 --params 10000000
   $ quackmesh bench aggregate --device cuda --json
-  $ quackmesh bench train --epochs 1 --batch 64 --lr 0.1`,
+  $ quackmesh bench train --epochs 1 --batch 64 --lr 0.1
+  $ quackmesh bench serve --clients 50 --params 100000`,
   );
   for (const make of subcommands) bench.addCommand(make());
   return bench;
