@@ -111,7 +111,7 @@ export type RoundView = FromSchema<typeof roundSchema>;
 
 export const jobSchema = schema({
   type: "object",
-  required: ["jobId", "status", "requester", "evaluator", "currentRound", "rounds", "modelHash", "initialModelHash", "settings", "updates", "createdAt", "finishedAt", "chain"],
+  required: ["jobId", "status", "requester", "evaluator", "currentRound", "rounds", "modelHash", "initialModelHash", "spec", "settings", "updates", "createdAt", "finishedAt", "chain"],
   properties: {
     jobId: { type: "integer" },
     status: { type: "string", enum: ["active", "finished"] },
@@ -121,6 +121,7 @@ export const jobSchema = schema({
     rounds: { type: "integer" },
     modelHash: { ...hash, description: "the global model the open round trains from (the final model once finished)" },
     initialModelHash: hash,
+    spec: { ...modelSpecSchema, description: "the model contributors train (with its input standardization, which the weights do not carry)" },
     settings: resolvedSettingsSchema,
     updates: {
       type: "object",

@@ -29,6 +29,7 @@ export function jobView(j: JobRecord, updates: { accepted: number; rejected: num
     rounds: j.settings.rounds,
     modelHash: j.modelHash,
     initialModelHash: j.initialModelHash,
+    spec: j.spec,
     settings: j.settings,
     updates,
     createdAt: j.createdAt,
