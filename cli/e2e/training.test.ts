@@ -1,9 +1,9 @@
 import t from "tap";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Network } from "../../native/index.js";
 import { loadDataset } from "../../native/data.js";
-import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, sha256Hex } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { contractAt } from "../lib/chain/contracts.js";
 import { sendTx } from "../lib/chain/tx.js";
@@ -13,7 +13,7 @@ import { exportModel, finishJob } from "../lib/job/finish.js";
 import { planJob } from "../lib/job/params.js";
 import { isAlive, spawnCli } from "../lib/demo/processes.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
-import { runContributor } from "../lib/contribute/runner.js";
+import { roundSeed, runContributor } from "../lib/contribute/runner.js";
 import { ContributorState } from "../lib/contribute/state.js";
 import { TINY_SPEC, startTestNetwork } from "./network.js";
 
@@ -192,4 +192,34 @@ t.test("when the pool is spent the contributor is told why and stops", async (t)
   t.match(events.find((e) => e.event === "refused"), { round: 1, stage: "chain", code: "PoolExhausted", fatal: true, message: /reward pool is spent/ });
   t.match(events.at(-1), { event: "finished", reason: "job-closed", totalReward: 4n * DUCK });
   t.equal((await duckOf(carol.address)) - before, 4n * DUCK);
+});
+
+t.test("the contributor trains the job's own spec, input standardization included", async (t) => {
+  const normalized = { ...TINY_SPEC, normalize: { mean: 0.1307, std: 0.3081 } };
+  const specFile = join(net.dir, "normalized.json");
+  await writeFile(specFile, JSON.stringify(normalized));
+  const plan = await planJob({ model: specFile, validation, reward: "10", rewardPerUpdate: "1", rounds: "1", minUpdates: "1", threshold: "0.5", seed: "4" });
+  const job = await createJob(plan, net.deps(), { pollMs: 100 });
+  const dave = net.wallet("contributor4");
+  const client = new OrchestratorClient(net.server.url, { signer: dave });
+  t.same((await client.getJob(job.jobId)).spec, normalized, "the orchestrator publishes the spec");
+  const initial = await client.getModel(job.jobId);
+  if (initial.notModified) throw new Error("unexpected 304");
+  const data = await loadDataset(shardB);
+  const events = await collect(
+    runContributor({
+      client,
+      address: dave.address,
+      chain: { trainingPool: contractAt("TrainingPool", net.deployment.contracts.TrainingPool, dave), provider: net.provider },
+      data,
+      jobId: job.jobId,
+      train: { holdout: 0 },
+      submitOnChain: true,
+    }),
+  );
+  const attested = events.find((e) => e.event === "attested");
+  // The same training with the same seed, by hand, on the standardized model: the same bytes.
+  const n = Network.fromWeights(normalized, decodeSafetensors(initial.bytes).tensors);
+  await n.train(data, { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, seed: roundSeed(job.jobId, 0, dave.address) });
+  t.match(attested, { round: 0, updateHash: sha256Hex(encodeSafetensors(n.weights(), { format: "pt" })) });
 });

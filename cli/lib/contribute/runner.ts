@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Contract, Provider } from "ethers";
-import { Network } from "../../../native/index.js";
+import { Network, validateSpec } from "../../../native/index.js";
 import { splitHoldout } from "../../../native/data.js";
 import { decodeSafetensors, encodeSafetensors } from "../../../native/safetensors.js";
 import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
@@ -52,6 +52,19 @@ export interface ContributorOptions {
   maxRounds?: number;
   poll?: { minMs?: number; maxMs?: number };
   signal?: AbortSignal;
+}
+
+/** The spec the orchestrator publishes with the job, checked; null from an orchestrator that publishes none. */
+export function specOfJob(job: { spec?: unknown }): ModelSpec | null {
+  if (job.spec === undefined) return null;
+  try {
+    return validateSpec(job.spec);
+  } catch (cause) {
+    throw new QuackError("UNSUPPORTED_MODEL", `The job's model spec is not one this client can train: ${(cause as Error).message}`, {
+      fix: "Update quackmesh.",
+      cause,
+    });
+  }
 }
 
 /** Training seed of a round: the same job, round and address retrain to the same bytes on CPU. */
@@ -132,11 +145,14 @@ async function* rounds(
   let etag: string | undefined;
   let round: number | null = null;
   const specs = new Map<string, ModelSpec>();
+  let jobSpec: ModelSpec | null | undefined;
   for (;;) {
     if (signal?.aborted) return "stopped";
     let model;
     try {
       model = await client.getModel(jobId, { etag });
+      // The job's own spec carries what the weights do not (input standardization).
+      if (!model.notModified && jobSpec === undefined) jobSpec = specOfJob(await client.getJob(jobId));
     } catch (err) {
       const code = (err as QuackError).code;
       if (!isTransient(err) && code !== "JOB_NOT_FOUND") throw err;
@@ -179,7 +195,7 @@ async function* rounds(
 
     const tensors = decodeSafetensors(model.bytes).tensors;
     const layoutKey = tensors.map((t) => `${t.name}:${t.shape.join("x")}`).join(",");
-    let spec = specs.get(layoutKey);
+    let spec = jobSpec ?? specs.get(layoutKey);
     if (!spec) specs.set(layoutKey, (spec = specFromTensors(tensors)));
     const started = Date.now();
     const net = Network.fromWeights(spec, tensors, { device: train.device });
