@@ -19,6 +19,7 @@ interface DemoFlags {
   momentum: string;
   threshold: string;
   hidden: string;
+  normalize: boolean;
   json?: boolean;
 }
 
@@ -42,6 +43,7 @@ export function demoCommand(): Command {
     .option("--momentum <m>", "SGD momentum", String(d.momentum))
     .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid", String(d.threshold))
     .option("--hidden <units>", "hidden units of the 784-H-10 model", String(d.hidden))
+    .option("--no-normalize", "train on raw pixels (the spec standardizes them by default)")
     .option("--json", "one JSON event per line; the last line is the result")
     .addHelpText(
       "after",
@@ -72,6 +74,7 @@ Examples:
         momentum: Number(flags.momentum),
         threshold: Number(flags.threshold),
         hidden: parseWhole(flags.hidden, "--hidden", 1, 4096),
+        normalize: flags.normalize,
       };
       if (!(options.momentum >= 0 && options.momentum < 1)) throw new QuackError("BAD_ARGUMENT", `--momentum '${flags.momentum}' is not in [0, 1).`, { fix: "Pass e.g. --momentum 0.9." });
       const sink = eventSink({ json: out.json, view: DemoView, reduce: reduceDemo, initial: initialDemo, line: demoLine });

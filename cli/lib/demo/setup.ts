@@ -3,6 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { Network } from "../../../native/index.js";
+import { MNIST_NORMALIZE } from "../../../native/spec.js";
 import { loadMnist } from "../../../native/data.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import { OrchestratorClient } from "../../../orchestrator/client.js";
@@ -100,7 +101,12 @@ export async function dataStep(ctx: DemoContext): Promise<string> {
 
 export async function jobStep(ctx: DemoContext): Promise<string> {
   const o = ctx.opts;
-  ctx.spec = { input: [784], layers: [{ type: "dense", units: o.hidden, activation: "relu" }, { type: "dense", units: 10, activation: "none" }], loss: "cross-entropy" };
+  ctx.spec = {
+    input: [784],
+    layers: [{ type: "dense", units: o.hidden, activation: "relu" }, { type: "dense", units: 10, activation: "none" }],
+    loss: "cross-entropy",
+    ...(o.normalize ? { normalize: { ...MNIST_NORMALIZE } } : {}),
+  };
   const specFile = join(ctx.workDir, "mlp.json");
   await writeFile(specFile, JSON.stringify(ctx.spec, null, 2) + "\n");
   const plan = await planJob({
@@ -121,7 +127,7 @@ export async function jobStep(ctx: DemoContext): Promise<string> {
     { signer: need(ctx.requester, "the requester"), provider: need(ctx.provider, "the chain"), contracts: need(ctx.contracts, "the contracts"), chainId: chain.chainId, client: need(ctx.client, "the orchestrator") },
     { pollMs: 100, signal: o.signal },
   );
-  return `job ${ctx.job.jobId}: MLP 784-${o.hidden}-10, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, ${o.rewardPerUpdate} per update`;
+  return `job ${ctx.job.jobId}: MLP 784-${o.hidden}-10${o.normalize ? " (standardized input)" : ""}, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, ${o.rewardPerUpdate} per update`;
 }
 
 /** Evaluate each round's global model, as the orchestrator publishes it, on the MNIST test set. */

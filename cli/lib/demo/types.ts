@@ -24,6 +24,8 @@ export interface DemoOptions {
   /** Least validation accuracy an update must reach to be paid (fraction). */
   threshold: number;
   hidden: number;
+  /** Standardize the pixels in the model spec (MNIST's mean 0.1307 and std 0.3081). */
+  normalize: boolean;
   /** DUCK. */
   reward: string;
   rewardPerUpdate: string;
@@ -44,11 +46,12 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
   rounds: 10,
   alpha: 1,
   epochs: 1,
-  lr: 0.1,
+  lr: 0.05,
   batch: 64,
   momentum: 0.9,
   threshold: 0.7,
   hidden: 128,
+  normalize: true,
   reward: "1000",
   rewardPerUpdate: "10",
   validation: 2000,
