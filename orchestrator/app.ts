@@ -15,6 +15,7 @@ import { resolveLimits, type AppOptions } from "./options.js";
 import { authPlugin } from "./plugins/auth.js";
 import { jsonBodyPlugin } from "./plugins/body.js";
 import { chainPlugin } from "./plugins/chain.js";
+import { clusterPlugin } from "./plugins/cluster.js";
 import { evaluatorPlugin } from "./plugins/evaluator.js";
 import { metricsPlugin } from "./plugins/metrics.js";
 import { roundsPlugin } from "./plugins/rounds.js";
@@ -70,12 +71,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, { limits, now });
   await app.register(jsonBodyPlugin, { jsonBytes: limits.jsonBytes, jsonDepth: limits.jsonDepth });
   await app.register(roundsPlugin, { evalConcurrency: opts.evalConcurrency });
+  await app.register(clusterPlugin, { version: opts.version ?? productVersion(), cluster: opts.cluster });
   await app.register(chainPlugin, { chain: opts.chain });
 
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
-  await app.register(clusterRoutes);
+  await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(infoRoutes, { version: opts.version ?? productVersion(), contracts: opts.chain.contracts ?? {}, limits });
   return app;
 }

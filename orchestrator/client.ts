@@ -8,7 +8,9 @@ import { signRequest, type MessageSigner } from "./auth.js";
 import type { ErrorCode } from "./errors.js";
 import type {
   AttestationReply,
+  ClusterKeyBody,
   ClusterReply,
+  ClusterSpecReply,
   CreateJobBody,
   DraftReply,
   FinishProofReply,
@@ -17,7 +19,7 @@ import type {
   JobSummary,
 } from "./routes/schemas.js";
 
-export type { AttestationReply, ClusterReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
+export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
 
 export interface ModelDownload {
   notModified: false;
@@ -181,4 +183,26 @@ export class OrchestratorClient {
   cluster(jobId: number): Promise<ClusterReply> {
     return this.json("GET", `/api/cluster/${jobId}`);
   }
+
+  /** The SSH private key of a cluster's rentals and its size, for a draft (before escrow) or a job. */
+  uploadClusterKey(target: ClusterTarget, body: ClusterKeyBody): Promise<ClusterSpecReply> {
+    return this.json("PUT", `${clusterBase(target)}/cluster-key`, body, true);
+  }
+
+  /** The training data the cluster's machines share (after the cluster key). */
+  async uploadTrainData(target: ClusterTarget, data: ValidationUpload): Promise<ClusterSpecReply> {
+    const [body, contentType] =
+      "csv" in data
+        ? [typeof data.csv === "string" ? Buffer.from(data.csv, "utf8") : data.csv, "text/csv"]
+        : [Buffer.concat([data.images, data.labels]), "application/octet-stream"];
+    const res = await this.request("PUT", `${clusterBase(target)}/train-data`, { body, contentType, signed: true });
+    return (await res.json()) as ClusterSpecReply;
+  }
+}
+
+/** A cluster upload goes to a draft or to an active job. */
+export type ClusterTarget = { draftId: string } | { jobId: number };
+
+function clusterBase(t: ClusterTarget): string {
+  return "draftId" in t ? `/api/job/draft/${encodeURIComponent(t.draftId)}` : `/api/job/${t.jobId}`;
 }

@@ -44,6 +44,10 @@ export const ERRORS = {
   NORM_BOUND_EXCEEDED: { status: 422, message: "The update moves too far from the global model." },
   IDENTICAL_TO_GLOBAL: { status: 422, message: "The update equals the global model; train before sending." },
   BELOW_THRESHOLD: { status: 422, message: "The update's accuracy on the validation set is below the job's threshold." },
+  // clusters
+  NOT_REQUESTER: { status: 403, message: "Only the job's requester may do this." },
+  INVALID_SSH_KEY: { status: 400, message: "The SSH private key cannot be used." },
+  NOT_CLUSTER_WORKER: { status: 403, message: "This job is trained by its rented cluster; only its workers may send updates." },
   // server
   INTERNAL: { status: 500, message: "The orchestrator failed to handle this request." },
   UNAVAILABLE: { status: 503, message: "The orchestrator is not ready to serve this request." },

@@ -38,6 +38,20 @@ export const DEFAULT_LIMITS: Limits = {
   maxSkewMs: 5 * 60 * 1000,
 };
 
+/** How the cluster service reaches rented machines and how its workers reach the orchestrator. */
+export interface ClusterOptions {
+  /** URL workers on rented machines use to reach this orchestrator (default: its listening address). */
+  publicUrl?: string;
+  /** Pinned host keys of rented machines (default <dataDir>/known_hosts.json). */
+  knownHostsFile?: string;
+  /** A worker silent for this long is failed (default 60 s). */
+  heartbeatTimeoutMs?: number;
+  /** SSH keepalive interval (default 5 s). */
+  keepaliveMs?: number;
+  /** Heartbeat interval asked of workers (default 2 s). */
+  workerHeartbeatMs?: number;
+}
+
 export interface AppOptions {
   dataDir: string;
   chain: ChainConfig;
@@ -53,6 +67,7 @@ export interface AppOptions {
   repository?: Repository;
   events?: OrchestratorEmitter;
   version?: string;
+  cluster?: ClusterOptions;
 }
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {

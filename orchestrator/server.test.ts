@@ -68,7 +68,7 @@ t.test("a real server on 127.0.0.1:0 driven by OrchestratorClient", async (t) =>
   t.equal(job.currentRound, 1);
   t.equal(job.history[0].accuracy, closedRound.accuracy);
   await t.rejects(contributors[0].submitUpdate(1, 0, 300, weights), { code: "ROUND_CLOSED", details: { status: 409 } });
-  t.same(await client.cluster(1), { jobId: 1, machines: [] });
+  t.same(await client.cluster(1), { jobId: 1, orchestratorVersion: "0.1.0", cluster: null, machines: [] }, "a job without a cluster");
 
   // A streamed upload (no content-length) above the limit is cut off with 413 and leaves no temp file.
   const big = new ReadableStream({

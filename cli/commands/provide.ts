@@ -80,6 +80,8 @@ Examples:
       try {
         const contracts = await ctx.contracts();
         if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port") });
+        // Announced with the listing, so renters pin the dedicated sshd's key from the start.
+        if (sshd) specs.hostKey = sshd.hostKeyFingerprint;
         const endpoint = formatEndpoint(advertised ?? { user: sshd!.user, host: sshd!.host, port: sshd!.port });
         const authorizedKeysFile = sshd?.authorizedKeysFile ?? resolve(flags.sshAuthorizedKeys ?? join(homedir(), ".ssh", "authorized_keys"));
         const rentalsRoot = resolve(flags.rentalsDir ?? join(ctx.settings.home, "rentals"));

@@ -74,6 +74,12 @@ interface Entry {
 
 const SAFE_REMOTE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 
+function checkRemote(remote: string): void {
+  if (!SAFE_REMOTE.test(remote) || remote.split("/").includes("..")) {
+    throw new QuackError("BAD_REMOTE_PATH", `Remote name '${remote}' must be a relative path of letters, digits and _.- inside the rental's folder.`);
+  }
+}
+
 /**
  * Drives the rented machines of one job over SSH: connect (host keys pinned), upload files into
  * each rental's folder over SFTP, start `quackmesh worker …` through the provider's gate, follow
@@ -112,6 +118,24 @@ export class ClusterManager extends EventEmitter {
     });
   }
 
+  has(rentalId: bigint | string): boolean {
+    return this.entries.has(String(rentalId));
+  }
+
+  /**
+   * Stop following a machine (e.g. its rental ended): close its worker's channel and its
+   * connection without marking it failed, and forget it.
+   */
+  drop(rentalId: bigint | string): void {
+    const e = this.entries.get(String(rentalId));
+    if (!e) return;
+    this.entries.delete(String(rentalId));
+    const session = e.session;
+    e.session = undefined;
+    e.worker?.close();
+    session?.close();
+  }
+
   status(): MachineStatus[] {
     return [...this.entries.values()].map((e) => ({ ...e.status }));
   }
@@ -145,15 +169,27 @@ export class ClusterManager extends EventEmitter {
     return this.status();
   }
 
-  /** Upload a local file or buffer as `remote` (relative, inside the rental's folder). */
-  async upload(rentalId: bigint | string, source: string | Buffer, remote: string): Promise<boolean> {
-    if (!SAFE_REMOTE.test(remote) || remote.split("/").includes("..")) {
-      throw new QuackError("BAD_REMOTE_PATH", `Remote name '${remote}' must be a relative path of letters, digits and _.- inside the rental's folder.`);
-    }
+  /** Upload a local file or buffer as `remote` (relative, inside the rental's folder); `mode` e.g. 0o600. */
+  async upload(rentalId: bigint | string, source: string | Buffer, remote: string, opts: { mode?: number } = {}): Promise<boolean> {
+    checkRemote(remote);
     const e = this.ready(rentalId);
     if (!e) return false;
     try {
-      await e.session!.upload(source, remote);
+      await e.session!.upload(source, remote, opts);
+      return true;
+    } catch (err) {
+      this.markFailed(e.status.rentalId, err);
+      return false;
+    }
+  }
+
+  /** Create a folder `remote` (relative, inside the rental's folder). */
+  async mkdir(rentalId: bigint | string, remote: string): Promise<boolean> {
+    checkRemote(remote);
+    const e = this.ready(rentalId);
+    if (!e) return false;
+    try {
+      await e.session!.mkdir(remote);
       return true;
     } catch (err) {
       this.markFailed(e.status.rentalId, err);
@@ -204,7 +240,8 @@ export class ClusterManager extends EventEmitter {
     this.update(e, { status: "running", lastHeartbeat: Date.now() });
     this.startWatchdog();
     void e.worker.done.then(({ code, signal }) => {
-      if (e.status.status !== "running") return;
+      // Dropped machines are no longer ours to judge.
+      if (e.status.status !== "running" || this.entries.get(id) !== e) return;
       if (code === 0) this.finish(e, e.status.result);
       else if (code === null && !signal) {
         this.markFailed(id, new QuackError("SSH_CONNECTION_LOST", `The connection to rental ${id} broke while its worker ran.`, { fix: "Reconnect, replace the machine, or end its rental for a refund." }));

@@ -140,15 +140,33 @@ export class SshSession extends EventEmitter {
     ));
   }
 
-  /** Upload a local file or a buffer to `remotePath` (relative paths land in the rental's folder). */
-  async upload(source: string | Buffer, remotePath: string): Promise<void> {
+  /**
+   * Upload a local file or a buffer to `remotePath` (relative paths land in the rental's folder).
+   * `mode` sets the file's permissions (e.g. 0o600 for a key) from its creation on.
+   */
+  async upload(source: string | Buffer, remotePath: string, opts: { mode?: number } = {}): Promise<void> {
     const sftp = await this.sftp();
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null) =>
         err ? reject(new QuackError("SFTP_UPLOAD_FAILED", `Uploading to ${remotePath} failed: ${err.message}.`, { cause: err })) : resolve();
-      if (typeof source === "string") sftp.fastPut(source, remotePath, done);
-      else sftp.writeFile(remotePath, source, done);
+      const mode = opts.mode === undefined ? {} : { mode: opts.mode };
+      if (typeof source === "string") sftp.fastPut(source, remotePath, mode, done);
+      else sftp.writeFile(remotePath, source, mode, done);
     });
+  }
+
+  /** Create a folder (relative paths land in the rental's folder); an existing one is fine. */
+  async mkdir(remotePath: string): Promise<void> {
+    const sftp = await this.sftp();
+    await new Promise<void>((resolve, reject) =>
+      sftp.mkdir(remotePath, (err) => {
+        if (!err) return resolve();
+        // SFTP reports an existing folder as a generic failure: look before calling it an error.
+        sftp.stat(remotePath, (statErr, stats) =>
+          !statErr && stats.isDirectory() ? resolve() : reject(new QuackError("SFTP_MKDIR_FAILED", `Creating ${remotePath} failed: ${err.message}.`, { cause: err })),
+        );
+      }),
+    );
   }
 
   /** Read a remote file (relative to the rental's folder). */

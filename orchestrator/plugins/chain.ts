@@ -1,4 +1,4 @@
-/** The chain listener: TrainingPool (and ComputeMarketplace when known) events → activation. */
+/** The chain listener: TrainingPool events → activation; ComputeMarketplace events (when known) → the cluster service. */
 import { JsonRpcProvider, Network } from "ethers";
 import { MARKETPLACE_EVENTS, TRAINING_POOL_EVENTS } from "../chain/abi.js";
 import { ChainListener, type LogProvider, type LogSource } from "../chain/listener.js";
@@ -40,6 +40,15 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       log: app.log,
       onEvent: async (ev) => {
         app.metrics.chainEvents.inc({ name: ev.name });
+        if (ev.source === "ComputeMarketplace") {
+          try {
+            await app.clusters.onChainEvent(ev);
+          } catch (err) {
+            // Left unhandled in the store; the cluster service tries again at start.
+            app.log.error({ err, txHash: ev.txHash }, "marketplace event handling failed");
+          }
+          return;
+        }
         if (ev.name !== JOB_CREATED) {
           await app.repo.markChainEventHandled(ev.txHash, ev.logIndex, "recorded");
           return;
@@ -59,5 +68,5 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       owned?.destroy();
     });
   },
-  { name: "quackmesh-chain", dependencies: ["quackmesh-rounds"] },
+  { name: "quackmesh-chain", dependencies: ["quackmesh-rounds", "quackmesh-cluster"] },
 );

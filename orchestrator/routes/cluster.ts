@@ -1,16 +1,163 @@
-/** GET /api/cluster/:jobId: the machines rented for a job (filled by the cluster manager). */
-import type { FastifyInstance } from "fastify";
+/**
+ * Clusters: GET /api/cluster/:jobId shows a job's rented machines as the cluster service sees
+ * them. The requester uploads what the service needs, signed, to the draft (so the job is a
+ * cluster job from its first round) or to the job: the SSH private key its rentals name and the
+ * training data the machines share.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import ssh2 from "ssh2";
+import { fingerprintOf } from "../../cli/lib/market/sshKeys.js";
+import type { ModelSpec } from "../../native/types.js";
+import { DEFAULT_CLUSTER_TRAIN } from "../cluster/service.js";
+import { formatFromContentType, loadValidation } from "../data/validation.js";
+import { ApiError, isApiError } from "../errors.js";
+import { stagingParser } from "../plugins/body.js";
+import type { ClusterSpecRecord } from "../store/repository.js";
 import { requireJob } from "./jobs.js";
-import { clusterSchema, errorReplies, jobIdParams, type ClusterReply } from "./schemas.js";
+import {
+  clusterKeyBodySchema,
+  clusterSchema,
+  clusterSpecReplySchema,
+  draftIdParams,
+  errorReplies,
+  jobIdParams,
+  type ClusterKeyBody,
+  type ClusterReply,
+  type ClusterSpecReply,
+} from "./schemas.js";
 
-export async function clusterRoutes(app: FastifyInstance): Promise<void> {
+/** Where a cluster upload goes: a draft of the caller, or a job the caller requested. */
+interface Target {
+  draftId: string;
+  spec: ModelSpec;
+  jobId: number | null;
+}
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+async function target(app: FastifyInstance, request: FastifyRequest<{ Params: { id?: string; jobId?: number } }>): Promise<Target> {
+  const caller = request.caller!.address;
+  if (request.params.id !== undefined) {
+    const draft = await app.repo.getDraft(request.params.id);
+    if (!draft) throw new ApiError("DRAFT_NOT_FOUND", `No draft '${request.params.id}'. Create one with POST /api/job.`);
+    if (!same(draft.uploader, caller)) throw new ApiError("NOT_UPLOADER", `Draft ${draft.id} belongs to ${draft.uploader}; this request is signed by ${caller}.`);
+    return { draftId: draft.id, spec: draft.spec, jobId: draft.jobId };
+  }
+  const job = await requireJob(app, request.params.jobId!);
+  if (!same(job.requester, caller)) throw new ApiError("NOT_REQUESTER", `Job ${job.jobId} was requested by ${job.requester}; this request is signed by ${caller}.`);
+  return { draftId: job.draftId, spec: job.spec, jobId: job.jobId };
+}
+
+function view(s: ClusterSpecRecord): ClusterSpecReply {
+  return { draftId: s.draftId, machines: s.machines, keyFingerprint: s.keyFingerprint, trainSamples: s.trainSamples, train: s.train };
+}
+
+/** The fingerprint of an unencrypted private key's public half; anything else is INVALID_SSH_KEY. */
+function keyFingerprint(text: string): string {
+  const parsed = ssh2.utils.parseKey(text);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error || !key.isPrivateKey()) {
+    const why = key instanceof Error ? key.message : "it is not a private key";
+    throw new ApiError("INVALID_SSH_KEY", `The SSH private key cannot be used: ${why}. Send the unencrypted OpenSSH private key whose public key the rentals name.`);
+  }
+  return fingerprintOf(key.getPublicSSH());
+}
+
+export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: number }): Promise<void> {
+  stagingParser(app, ["application/octet-stream", "text/csv"], opts.uploadBytes);
+  const tags = ["cluster"];
+
   app.get<{ Params: { jobId: number } }>(
     "/api/cluster/:jobId",
-    { schema: { tags: ["cluster"], summary: "Rented machines of a job", params: jobIdParams, response: { 200: clusterSchema, ...errorReplies } } },
+    { schema: { tags, summary: "Rented machines of a job and their workers", params: jobIdParams, response: { 200: clusterSchema, ...errorReplies } } },
     async (request): Promise<ClusterReply> => {
       const job = await requireJob(app, request.params.jobId);
-      const machines = await app.repo.listClusterMachines(job.jobId);
-      return { jobId: job.jobId, machines: machines.map(({ jobId: _j, ...m }) => m) };
+      const spec = await app.repo.getClusterSpec(job.draftId);
+      const machines = await app.clusters.machines(job.jobId);
+      return {
+        jobId: job.jobId,
+        orchestratorVersion: app.clusters.version,
+        cluster: spec ? view(spec) : null,
+        machines: machines.map(({ jobId: _j, renter: _r, keyFingerprint: _k, username: _u, hostKey: _h, ...m }) => m),
+      };
     },
+  );
+
+  async function saveKey(request: FastifyRequest<{ Params: { id?: string; jobId?: number }; Body: ClusterKeyBody }>): Promise<ClusterSpecReply> {
+    const t = await target(app, request);
+    const body = request.body;
+    const fingerprint = keyFingerprint(body.privateKey);
+    const existing = await app.repo.getClusterSpec(t.draftId);
+    if (existing?.trainSamples != null && existing.trainSamples < body.machines) {
+      throw new ApiError("INVALID_DATASET", `The training data holds ${existing.trainSamples} samples, fewer than the ${body.machines} machines to share it.`);
+    }
+    const spec: ClusterSpecRecord = {
+      draftId: t.draftId,
+      owner: request.caller!.address,
+      machines: body.machines,
+      train: { ...DEFAULT_CLUSTER_TRAIN, ...existing?.train, ...body.train },
+      sshPrivateKey: body.privateKey,
+      keyFingerprint: fingerprint,
+      trainHash: existing?.trainHash ?? null,
+      trainFormat: existing?.trainFormat ?? null,
+      trainSamples: existing?.trainSamples ?? null,
+      updatedAt: app.now(),
+    };
+    await app.repo.saveClusterSpec(spec);
+    if (t.jobId !== null) app.clusters.deploy(t.jobId);
+    return view(spec);
+  }
+
+  async function saveTrainData(request: FastifyRequest<{ Params: { id?: string; jobId?: number } }>): Promise<ClusterSpecReply> {
+    const t = await target(app, request);
+    const existing = await app.repo.getClusterSpec(t.draftId);
+    if (!existing) throw new ApiError("VALIDATION_FAILED", "Upload the cluster key first (PUT …/cluster-key): it says how many machines share the training data.");
+    if (!request.staged || request.staged.size === 0) throw new ApiError("BODY_EMPTY", "The body is empty; send the training data's bytes.");
+    const format = formatFromContentType(request.headers["content-type"])!;
+    const hash = await app.blobs.commit(request.staged);
+    let samples: number;
+    try {
+      const ds = await loadValidation(app.dataDir, app.blobs, hash, format);
+      const want = t.spec.input.reduce((a, d) => a * d, 1);
+      if (ds.features !== want) throw new ApiError("INVALID_DATASET", `The training data has ${ds.features} features per sample but the model's input is [${t.spec.input.join(", ")}] (${want} values).`);
+      const classes = t.spec.layers[t.spec.layers.length - 1].units;
+      const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
+      if (maxLabel >= classes) throw new ApiError("INVALID_DATASET", `The training data has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
+      if (ds.count < existing.machines) throw new ApiError("INVALID_DATASET", `The training data holds ${ds.count} samples, fewer than the ${existing.machines} machines to share it.`);
+      samples = ds.count;
+    } catch (e) {
+      if (isApiError(e)) throw new ApiError(e.code, e.message.replaceAll("validation set", "training data"), e.details);
+      throw e;
+    }
+    const spec: ClusterSpecRecord = { ...existing, trainHash: hash, trainFormat: format, trainSamples: samples, updatedAt: app.now() };
+    await app.repo.saveClusterSpec(spec);
+    if (t.jobId !== null) app.clusters.deploy(t.jobId);
+    return view(spec);
+  }
+
+  const keySchema = { tags, body: clusterKeyBodySchema, response: { 200: clusterSpecReplySchema, ...errorReplies } };
+  const dataSchema = { tags, response: { 200: clusterSpecReplySchema, ...errorReplies } };
+  const keySummary = "The SSH private key of the cluster's rentals and the number of machines (signed by the requester)";
+  const dataSummary = "The training data the machines share: text/csv (label first) or images IDX then labels IDX (signed by the requester)";
+
+  app.put<{ Params: { id: string }; Body: ClusterKeyBody }>(
+    "/api/job/draft/:id/cluster-key",
+    { ...app.signed, schema: { ...keySchema, summary: keySummary, params: draftIdParams } },
+    saveKey,
+  );
+  app.put<{ Params: { jobId: number }; Body: ClusterKeyBody }>(
+    "/api/job/:jobId/cluster-key",
+    { ...app.signed, schema: { ...keySchema, summary: keySummary, params: jobIdParams } },
+    saveKey,
+  );
+  app.put<{ Params: { id: string } }>(
+    "/api/job/draft/:id/train-data",
+    { ...app.signed, bodyLimit: opts.uploadBytes, schema: { ...dataSchema, summary: dataSummary, params: draftIdParams } },
+    saveTrainData,
+  );
+  app.put<{ Params: { jobId: number } }>(
+    "/api/job/:jobId/train-data",
+    { ...app.signed, bodyLimit: opts.uploadBytes, schema: { ...dataSchema, summary: dataSummary, params: jobIdParams } },
+    saveTrainData,
   );
 }

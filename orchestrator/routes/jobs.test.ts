@@ -50,7 +50,7 @@ t.test("reading jobs: list, model with ETag, finish proof, cluster", async (t) =
   const closedUpdate = await signedInject(app, randomWallet(), { method: "POST", url: "/api/job/2/update?round=0&numSamples=10", body: update });
   t.equal(closedUpdate.json().error, "JOB_NOT_ACTIVE");
 
-  t.same((await app.inject({ method: "GET", url: "/api/cluster/2" })).json(), { jobId: 2, machines: [] });
+  t.same((await app.inject({ method: "GET", url: "/api/cluster/2" })).json(), { jobId: 2, orchestratorVersion: "0.1.0", cluster: null, machines: [] });
   await app.repo.upsertClusterMachine({ jobId: 2, machineId: 5, rentalId: 9, provider: randomWallet().address, host: "10.0.0.5", port: 7070, status: "ready", updatedAt: 1 });
   t.equal((await app.inject({ method: "GET", url: "/api/cluster/2" })).json().machines[0].host, "10.0.0.5");
   for (const url of ["/api/cluster/77", "/api/job/77", "/api/job/77/model", "/api/job/77/finish-proof"]) {

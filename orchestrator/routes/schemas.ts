@@ -168,7 +168,7 @@ export const attestationSchema = schema({
     updateHash: hash,
     accuracyBps: { type: "integer" },
     numSamples: { type: "integer" },
-    signature: { type: "string", description: "evaluator's EIP-712 signature of Attestation(jobId,round,contributor,updateHash,accuracyBps,numSamples)" },
+    signature: { type: "string", description: "evaluator's EIP-712 signature of Attestation(jobId,round,contributor,updateHash,accuracyBps,numSamples); empty for a cluster's workers, who are paid by rent" },
     evaluator: address,
     trainingPool: address,
     chainId: { type: "integer" },
@@ -201,11 +201,55 @@ export const finishProofSchema = schema({
 });
 export type FinishProofReply = FromSchema<typeof finishProofSchema>;
 
+export const clusterTrainSchema = schema({
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    epochs: { type: "integer", minimum: 1, maximum: 1000 },
+    batchSize: { type: "integer", minimum: 1, maximum: 65536 },
+    lr: { type: "number", exclusiveMinimum: 0, maximum: 10 },
+    momentum: { type: "number", minimum: 0, exclusiveMaximum: 1 },
+  },
+});
+
+export const clusterKeyBodySchema = schema({
+  type: "object",
+  required: ["privateKey", "machines"],
+  additionalProperties: false,
+  properties: {
+    privateKey: { type: "string", minLength: 1, maxLength: 16384, description: "unencrypted OpenSSH private key whose public key the rentals name" },
+    machines: { type: "integer", minimum: 1, maximum: 1000, description: "machines the cluster is rented with: the training data is split in this many shards" },
+    train: clusterTrainSchema,
+  },
+});
+export type ClusterKeyBody = FromSchema<typeof clusterKeyBodySchema>;
+
+const clusterSpecView = {
+  type: ["object", "null"],
+  required: ["draftId", "machines", "keyFingerprint", "trainSamples", "train"],
+  properties: {
+    draftId: { type: "string" },
+    machines: { type: "integer" },
+    keyFingerprint: { type: ["string", "null"] },
+    trainSamples: { type: ["integer", "null"] },
+    train: {
+      type: "object",
+      required: ["epochs", "batchSize", "lr", "momentum"],
+      properties: { epochs: { type: "integer" }, batchSize: { type: "integer" }, lr: { type: "number" }, momentum: { type: "number" } },
+    },
+  },
+} as const;
+
+export const clusterSpecReplySchema = schema({ ...clusterSpecView, type: "object" });
+export type ClusterSpecReply = FromSchema<typeof clusterSpecReplySchema>;
+
 export const clusterSchema = schema({
   type: "object",
   required: ["jobId", "machines"],
   properties: {
     jobId: { type: "integer" },
+    orchestratorVersion: { type: "string" },
+    cluster: { ...clusterSpecView, description: "what the requester uploaded; null for a job without a cluster" },
     machines: {
       type: "array",
       items: {
@@ -217,8 +261,14 @@ export const clusterSchema = schema({
           provider: { type: "string" },
           host: { type: "string" },
           port: { type: "integer" },
-          status: { type: "string" },
+          status: { type: "string", description: "pending | acknowledged | connecting | ready | running | done | failed | ended" },
           updatedAt: { type: "integer" },
+          lastHeartbeat: { type: ["integer", "null"], description: "epoch ms of the worker's last line" },
+          workerAddress: { type: ["string", "null"] },
+          workerVersion: { type: ["string", "null"] },
+          versionMatches: { type: ["boolean", "null"], description: "the worker's version equals the orchestrator's" },
+          shard: { type: ["integer", "null"] },
+          error: { type: ["string", "null"] },
         },
       },
     },

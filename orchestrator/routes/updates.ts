@@ -28,14 +28,19 @@ export async function updateRoutes(app: FastifyInstance, opts: { uploadBytes: nu
       if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
         throw new ApiError("BODY_EMPTY", "Send the update's safetensors bytes as the body (content-type application/octet-stream).");
       }
-      return app.engine.submitUpdate({
+      const contributor = request.caller!.address;
+      // A cluster job takes updates only from the workers its cluster manager started.
+      const role = await app.clusters.admitUpdate(request.params.jobId, contributor);
+      const attestation = await app.engine.submitUpdate({
         jobId: request.params.jobId,
         round: request.query.round,
         numSamples: request.query.numSamples,
-        contributor: request.caller!.address,
+        contributor,
         body: request.body,
         bodySha256: request.bodySha256,
       });
+      // Workers are paid by their rental: no signature TrainingPool would pay out leaves for them.
+      return role === "worker" ? { ...attestation, signature: "" } : attestation;
     },
   );
 }

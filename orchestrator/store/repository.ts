@@ -99,6 +99,11 @@ export interface ChainEventRecord {
   args: Record<string, string | number | boolean>;
 }
 
+/**
+ * One rented machine of a job's cluster: what the chain said (MachineRented, the listing) and
+ * what the cluster manager made of it. Status: pending (rented, not acknowledged), connecting,
+ * ready, running, done, failed, ended (the rental ended or was cancelled).
+ */
 export interface ClusterMachineRecord {
   jobId: number;
   machineId: number;
@@ -108,6 +113,60 @@ export interface ClusterMachineRecord {
   port: number;
   status: string;
   updatedAt: number;
+  /** Login user from the listed endpoint (`user@host:port`). */
+  username?: string | null;
+  /** Who paid the rental; only the job's requester's rentals are used. */
+  renter?: string | null;
+  /** `SHA256:…` of the SSH key the renter gave the provider. */
+  keyFingerprint?: string | null;
+  /** `SHA256:…` host key the provider announced in its listing. */
+  hostKey?: string | null;
+  /** Address of the wallet the orchestrator made for this machine's worker. */
+  workerAddress?: string | null;
+  workerVersion?: string | null;
+  /** Which part of the training data the machine got. */
+  shard?: number | null;
+  /** Epoch ms of the worker's last line, as last stored. */
+  lastHeartbeat?: number | null;
+  error?: string | null;
+}
+
+export type ClusterMachinePatch = Partial<Omit<ClusterMachineRecord, "jobId" | "machineId">>;
+
+/** Training settings the cluster's workers run with. */
+export interface ClusterTrainSettings {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+}
+
+/**
+ * What the requester uploaded for a cluster job: the SSH private key of its rentals, the number
+ * of machines, the training data and settings. Keyed by the draft, so a job created from it is a
+ * cluster job from its first round.
+ */
+export interface ClusterSpecRecord {
+  draftId: string;
+  owner: string;
+  machines: number;
+  train: ClusterTrainSettings;
+  sshPrivateKey: string | null;
+  keyFingerprint: string | null;
+  trainHash: string | null;
+  trainFormat: string | null;
+  trainSamples: number | null;
+  updatedAt: number;
+}
+
+/** A machine as its MachineListed event described it. */
+export interface MarketMachineRecord {
+  machineId: number;
+  provider: string;
+  endpoint: string;
+  specs: string;
+  pricePerHour: string;
+  block: number;
 }
 
 export type AcceptResult =
@@ -190,5 +249,15 @@ export interface Repository {
   countUpdates(jobId: number): Promise<{ accepted: number; rejected: number }>;
 
   listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]>;
+  /** Insert or replace the machine's row (optional fields left out keep their stored value). */
   upsertClusterMachine(machine: ClusterMachineRecord): Promise<void>;
+  /** Change some fields of a stored machine row; false when there is none. */
+  updateClusterMachine(jobId: number, machineId: number, patch: ClusterMachinePatch): Promise<boolean>;
+  findClusterMachineByRental(rentalId: number): Promise<ClusterMachineRecord | null>;
+  /** Machines of every job whose status is one of `statuses` (for resuming after a restart). */
+  clusterMachinesWithStatus(statuses: string[]): Promise<ClusterMachineRecord[]>;
+  getClusterSpec(draftId: string): Promise<ClusterSpecRecord | null>;
+  saveClusterSpec(spec: ClusterSpecRecord): Promise<void>;
+  saveMarketMachine(machine: MarketMachineRecord): Promise<void>;
+  getMarketMachine(machineId: number): Promise<MarketMachineRecord | null>;
 }

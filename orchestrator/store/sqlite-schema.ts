@@ -90,4 +90,38 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (job_id, machine_id)
   );
   `,
+  // Clusters: what the cluster manager tracks per machine, the requester's cluster uploads, listings.
+  `
+  ALTER TABLE cluster_machines ADD COLUMN username TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN renter TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN key_fingerprint TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN host_key TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN worker_address TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN worker_version TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN shard INTEGER;
+  ALTER TABLE cluster_machines ADD COLUMN last_heartbeat INTEGER;
+  ALTER TABLE cluster_machines ADD COLUMN error TEXT;
+  CREATE UNIQUE INDEX cluster_machines_rental ON cluster_machines (rental_id);
+  CREATE INDEX cluster_machines_status ON cluster_machines (status);
+  CREATE TABLE cluster_specs (
+    draft_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    machines INTEGER NOT NULL,
+    train TEXT NOT NULL,
+    ssh_private_key TEXT,
+    key_fingerprint TEXT,
+    train_hash TEXT,
+    train_format TEXT,
+    train_samples INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE market_machines (
+    machine_id INTEGER PRIMARY KEY,
+    provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    specs TEXT NOT NULL,
+    price_per_hour TEXT NOT NULL,
+    block INTEGER NOT NULL
+  );
+  `,
 ];

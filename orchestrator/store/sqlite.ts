@@ -12,19 +12,23 @@ import type {
   AcceptResult,
   ActivateInput,
   ChainEventRecord,
+  ClusterMachinePatch,
   ClusterMachineRecord,
+  ClusterSpecRecord,
   CompleteRoundInput,
   DraftRecord,
   JobRecord,
+  MarketMachineRecord,
   Repository,
   RoundRecord,
   RoundStatus,
   UpdateRecord,
   UpdateStatus,
 } from "./repository.js";
+import { SqliteClusterTables } from "./sqlite-cluster.js";
 import { MIGRATIONS } from "./sqlite-schema.js";
 
-import { num, numOrNull, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
+import { num, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
 
 export class SqliteRepository implements Repository {
   private readonly db: Database.Database;
@@ -33,6 +37,7 @@ export class SqliteRepository implements Repository {
   private syncAgain: Promise<void> | null = null;
   private insertsSincePrune = 0;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly cluster: SqliteClusterTables;
 
   constructor(private readonly file: string) {
     this.db = new Database(file);
@@ -41,6 +46,7 @@ export class SqliteRepository implements Repository {
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
+    this.cluster = new SqliteClusterTables(this.db, (sql) => this.stmt(sql));
   }
 
   private migrate(): void {
@@ -324,26 +330,39 @@ export class SqliteRepository implements Repository {
   }
 
   async listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]> {
-    const rows = this.stmt("SELECT * FROM cluster_machines WHERE job_id = ? ORDER BY machine_id").all(jobId) as Row[];
-    return rows.map((r) => ({
-      jobId: num(r.job_id),
-      machineId: num(r.machine_id),
-      rentalId: numOrNull(r.rental_id),
-      provider: String(r.provider),
-      host: String(r.host),
-      port: num(r.port),
-      status: String(r.status),
-      updatedAt: num(r.updated_at),
-    }));
+    return this.cluster.listMachines(jobId);
   }
 
   async upsertClusterMachine(m: ClusterMachineRecord): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO cluster_machines (job_id, machine_id, rental_id, provider, host, port, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (job_id, machine_id) DO UPDATE SET rental_id = excluded.rental_id, provider = excluded.provider, host = excluded.host,
-           port = excluded.port, status = excluded.status, updated_at = excluded.updated_at`,
-      )
-      .run(m.jobId, m.machineId, m.rentalId, m.provider, m.host, m.port, m.status, m.updatedAt);
+    return this.cluster.upsertMachine(m);
   }
+
+  async updateClusterMachine(jobId: number, machineId: number, patch: ClusterMachinePatch): Promise<boolean> {
+    return this.cluster.updateMachine(jobId, machineId, patch);
+  }
+
+  async findClusterMachineByRental(rentalId: number): Promise<ClusterMachineRecord | null> {
+    return this.cluster.machineByRental(rentalId);
+  }
+
+  async clusterMachinesWithStatus(statuses: string[]): Promise<ClusterMachineRecord[]> {
+    return this.cluster.machinesWithStatus(statuses);
+  }
+
+  async getClusterSpec(draftId: string): Promise<ClusterSpecRecord | null> {
+    return this.cluster.getSpec(draftId);
+  }
+
+  async saveClusterSpec(spec: ClusterSpecRecord): Promise<void> {
+    return this.cluster.saveSpec(spec);
+  }
+
+  async saveMarketMachine(m: MarketMachineRecord): Promise<void> {
+    return this.cluster.saveMarketMachine(m);
+  }
+
+  async getMarketMachine(machineId: number): Promise<MarketMachineRecord | null> {
+    return this.cluster.getMarketMachine(machineId);
+  }
+
 }

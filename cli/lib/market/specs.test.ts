@@ -44,3 +44,11 @@ t.test("specs from the chain never throw: junk becomes unknown and invalid", asy
   t.notOk("bench" in partial);
   t.equal(parseSpecs("[1,2]").valid, false);
 });
+
+t.test("an announced host key fingerprint round-trips; anything else is dropped", async (t) => {
+  const fp = "SHA256:" + "A".repeat(42) + "b";
+  t.equal(parseSpecs(JSON.stringify({ cores: 1, ramMiB: 1, hostKey: fp })).hostKey, fp);
+  for (const bad of ["SHA256:short", "MD5:" + "a".repeat(43), fp + "\nx", 42]) {
+    t.notOk("hostKey" in parseSpecs(JSON.stringify({ cores: 1, ramMiB: 1, hostKey: bad })), `drops ${JSON.stringify(bad)}`);
+  }
+});

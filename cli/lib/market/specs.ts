@@ -24,7 +24,15 @@ export interface MachineSpecs {
   bench?: number;
   os: string;
   arch: string;
+  /**
+   * `SHA256:…` fingerprint of the sshd host key renters reach, when the provider announces it:
+   * renters (and the orchestrator's cluster manager) pin it on their first connection.
+   */
+  hostKey?: string;
 }
+
+/** An OpenSSH SHA256 fingerprint: `SHA256:` and 43 characters of unpadded base64. */
+export const HOST_KEY_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 export interface DetectOptions {
   bench?: number;
@@ -119,6 +127,8 @@ export function parseSpecs(text: string): MachineSpecs & { valid: boolean } {
   };
   const bench = num(data.bench);
   if (bench !== undefined) specs.bench = bench;
+  // Anything but a well-formed fingerprint is dropped: a renter then pins on first use.
+  if (typeof data.hostKey === "string" && HOST_KEY_FINGERPRINT.test(data.hostKey)) specs.hostKey = data.hostKey;
   return specs;
 }
 

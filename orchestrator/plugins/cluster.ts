@@ -1,0 +1,52 @@
+/** The cluster service: rented machines of a job, deployed and followed over SSH (cluster/service.ts). */
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { ClusterService } from "../cluster/service.js";
+import type { ClusterOptions } from "../options.js";
+import { definePlugin } from "./define.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    clusters: ClusterService;
+  }
+}
+
+/**
+ * Where workers reach this orchestrator: the configured public URL, else
+ * QUACKMESH_ORCHESTRATOR_PUBLIC_URL, else the address it listens on (loopback for 0.0.0.0),
+ * which only machines on this host can reach.
+ */
+function workerUrl(app: FastifyInstance, configured?: string): string {
+  const url = configured ?? process.env.QUACKMESH_ORCHESTRATOR_PUBLIC_URL;
+  if (url) return url.replace(/\/+$/, "");
+  const a = app.server.address() as AddressInfo | null;
+  if (!a || typeof a !== "object") throw new Error("the orchestrator is not listening yet");
+  const host = a.address === "0.0.0.0" || a.address === "::" ? "127.0.0.1" : a.address;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${a.port}`;
+}
+
+export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOptions }>(
+  async (app, opts) => {
+    const o = opts.cluster ?? {};
+    const service = new ClusterService({
+      repo: app.repo,
+      blobs: app.blobs,
+      events: app.events,
+      engine: app.engine,
+      now: app.now,
+      log: app.log,
+      version: opts.version,
+      workerUrl: () => workerUrl(app, o.publicUrl),
+      knownHostsFile: o.knownHostsFile ?? join(app.dataDir, "known_hosts.json"),
+      heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+      keepaliveMs: o.keepaliveMs,
+      workerHeartbeatMs: o.workerHeartbeatMs,
+    });
+    app.decorate("clusters", service);
+    app.addHook("onReady", async () => service.start());
+    // Registered after the rounds plugin: stops before the engine and the store.
+    app.addHook("onClose", async () => service.stop());
+  },
+  { name: "quackmesh-cluster", dependencies: ["quackmesh-rounds", "quackmesh-store"] },
+);
