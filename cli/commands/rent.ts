@@ -8,8 +8,13 @@ import { parseEndpoint } from "../lib/market/endpoint.js";
 import { parseId, parsePrice, parseWhole } from "../lib/market/flags.js";
 import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../lib/market/sshKeys.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
+import type { ModelSpec } from "../../native/types.js";
+import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
+import { orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
+import { emitCluster, notAcknowledged, renderClusterEvent } from "./job/clusterOutput.js";
 
-interface RentFlags extends ChainOptions {
+interface RentFlags extends ChainOptions, OrchestratorFlags {
   count?: string;
   hours?: string;
   maxPrice?: string;
@@ -18,6 +23,11 @@ interface RentFlags extends ChainOptions {
   job?: string;
   sshKey?: string;
   ackTimeout: string;
+  train?: string;
+  epochs?: string;
+  batch?: string;
+  lr?: string;
+  momentum?: string;
 }
 
 export function rentCommand(): Command {
@@ -30,7 +40,13 @@ export function rentCommand(): Command {
     .option("--gpu", "only machines with a GPU")
     .option("--job <id>", "training job the machines serve", "0")
     .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
-    .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge", "120")
+    .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
+    .option("--train <dir>", "make the machines --job's cluster: hand this training data and the rentals' key to the orchestrator")
+    .option("--orchestrator <url>", "with --train: the orchestrator running the job (env QUACKMESH_ORCHESTRATOR)")
+    .option("--epochs <n>", "with --train: local epochs per round on each machine", "1")
+    .option("--batch <n>", "with --train: mini-batch size", "64")
+    .option("--lr <rate>", "with --train: learning rate", "0.1")
+    .option("--momentum <m>", "with --train: SGD momentum", "0")
     .addHelpText(
       "after",
       `
@@ -39,6 +55,7 @@ providers install your SSH key (worker and SFTP only) and acknowledge; the clock
 
 Examples:
   $ quackmesh rent --count 3 --hours 2 --max-price 10 --job 1
+  $ quackmesh rent --count 3 --hours 2 --job 1 --train ./train   # the orchestrator runs job 1 on them
   $ quackmesh rent list
   $ quackmesh rent end 4        # stop early: the unserved part comes back
   $ quackmesh rent cancel 5     # never acknowledged: full refund after the window`,
@@ -64,6 +81,7 @@ async function rentAction(flags: RentFlags): Promise<void> {
     gpu: Boolean(flags.gpu),
   };
   const jobId = BigInt(parseWhole(flags.job ?? "0", "--job", 0, Number.MAX_SAFE_INTEGER));
+  if (flags.train !== undefined) return rentJobCluster(flags, out, { count, hours, jobId: Number(jobId), ackTimeoutMs });
   const ctx = await openChain(flags, { defaultAccount: "requester" });
   try {
     const keyFile = resolve(flags.sshKey ?? join(ctx.settings.home, "ssh", "id_ed25519"));
@@ -88,6 +106,39 @@ async function rentAction(flags: RentFlags): Promise<void> {
         details: { pending: acks.pending.map(String) },
       });
     }
+  } finally {
+    ctx.close();
+  }
+}
+
+/**
+ * `rent --job ID --train DIR`: the rented machines become the cluster of an existing job. The
+ * job's requester hands the orchestrator a key made for this job and the training data, then rents.
+ */
+async function rentJobCluster(flags: RentFlags, out: Output, r: { count: number; hours: number; jobId: number; ackTimeoutMs: number }): Promise<void> {
+  if (r.jobId === 0) throw new QuackError("MISSING_FLAGS", "--train needs --job ID: the job the machines train.", { fix: "e.g. quackmesh rent --count 3 --hours 2 --job 1 --train ./train" });
+  const ctx = await openChain(flags, { defaultAccount: "requester" });
+  try {
+    const c = await ctx.contracts();
+    const client = new OrchestratorClient(orchestratorUrl(flags), { signer: ctx.signer });
+    const job = await client.getJob(r.jobId);
+    if (job.requester.toLowerCase() !== ctx.signer.address.toLowerCase()) {
+      throw new QuackError("NOT_REQUESTER", `Job ${r.jobId} was requested by ${job.requester}; only that wallet can give it a cluster.`, { fix: "Pass the requester's --key." });
+    }
+    const plan = await planCluster({ cluster: String(r.count), hours: String(r.hours), train: flags.train!, maxPrice: flags.maxPrice, epochs: flags.epochs, batch: flags.batch, lr: flags.lr, momentum: flags.momentum }, job.spec as ModelSpec);
+    await precheckCluster(c, ctx.provider, ctx.signer.address, c.deployment.block, plan, 0n);
+    const keyFile = resolve(flags.sshKey ?? join(ctx.settings.home, "ssh", `cluster-job-${r.jobId}_ed25519`));
+    const pair = await uploadCluster(client, { jobId: r.jobId }, keyFile, plan);
+    out.info(`Handed the cluster key ${keyFile} and ${plan.train.samples} training samples to the orchestrator.`);
+    const { rentals, cluster, pending } = await rentCluster(
+      { marketplace: c.marketplace, duck: c.duck, provider: ctx.provider, renter: ctx.signer.address, fromBlock: c.deployment.block, client },
+      r.jobId,
+      pair,
+      plan,
+      { timeoutMs: r.ackTimeoutMs, onEvent: (e) => renderClusterEvent(out, e) },
+    );
+    emitCluster(out, r.jobId, rentals, cluster, keyFile);
+    if (pending.length > 0) throw notAcknowledged(pending);
   } finally {
     ctx.close();
   }

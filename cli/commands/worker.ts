@@ -1,10 +1,12 @@
 import { Command } from "commander";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadDataset } from "../../native/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { workerLine } from "../../orchestrator/cluster/workerProtocol.js";
 import { QuackError, isQuackError } from "../lib/errors.js";
 import { bigintReplacer } from "../lib/output.js";
+import { packageRoot } from "../lib/chain/paths.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
 import { parseWhole } from "../lib/job/params.js";
@@ -29,6 +31,15 @@ interface WorkerFlags extends OrchestratorFlags {
   heartbeat: string;
   version?: boolean;
   json?: boolean;
+}
+
+/** This installation's version (package.json), which the orchestrator compares with its own. */
+function installedVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
 }
 
 /** One protocol line: a plain JSON object (amounts as decimal strings). */
@@ -67,7 +78,7 @@ Examples:
     )
     .action(async (flags: WorkerFlags) => {
       if (flags.version) {
-        line({ event: "version", version: process.env.npm_package_version ?? "0.1.0", node: process.version });
+        line({ event: "version", version: installedVersion(), node: process.version });
         return;
       }
       const stop = new AbortController();

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { join, resolve } from "node:path";
 import { QuackError } from "../../lib/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
@@ -6,8 +7,11 @@ import { formatAmount } from "../../lib/chain/units.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { createJob, type CreateEvent } from "../../lib/job/create.js";
 import { parseWhole, planJob, type JobCreateInput } from "../../lib/job/params.js";
+import { planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
+import type { KeyPairFiles } from "../../lib/market/sshKeys.js";
+import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "./clusterOutput.js";
 
-type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & { activationTimeout: string };
+type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & Partial<ClusterInput> & { activationTimeout: string; sshKey?: string; clusterTimeout: string };
 
 export function jobCreateCommand(): Command {
   const cmd = new Command("create").description("upload a model and validation set, escrow the reward pool, start the job");
@@ -26,6 +30,16 @@ export function jobCreateCommand(): Command {
     .option("--round-deadline <seconds>", "a round closes at this age with fewer updates (orchestrator default 600)")
     .option("--seed <n>", "seed of the random initial weights (without --weights)")
     .option("--activation-timeout <seconds>", "how long to wait for the orchestrator to start the job", "120")
+    .option("--cluster <n>", "train on N rented machines instead of pool contributors (with --hours and --train)")
+    .option("--hours <h>", "cluster: hours to rent each machine for")
+    .option("--train <dir>", "cluster: training data the machines share (MNIST IDX pair or data.csv folder, or a .csv)")
+    .option("--max-price <duck>", "cluster: highest price per machine-hour accepted")
+    .option("--epochs <n>", "cluster: local epochs per round on each machine", "1")
+    .option("--batch <n>", "cluster: mini-batch size", "64")
+    .option("--lr <rate>", "cluster: learning rate", "0.1")
+    .option("--momentum <m>", "cluster: SGD momentum (0 = plain SGD)", "0")
+    .option("--ssh-key <file>", "cluster: SSH key of the rentals; default a new key for this job under $QUACKMESH_HOME/ssh")
+    .option("--cluster-timeout <seconds>", "cluster: how long to wait for acknowledgements and workers", "180")
     .addHelpText(
       "after",
       `
@@ -35,23 +49,41 @@ are checked. Then the model and validation set go to the orchestrator, the pool 
 escrowed in TrainingPool naming the orchestrator's evaluator, and the command waits until the
 orchestrator has opened round 1.
 
+With --cluster N the job is trained by N rented machines: the job is created, then the N
+cheapest matching machines are rented for it; the orchestrator gets the rentals' SSH key and the
+training data (sharded, one shard per machine) and runs a worker on each. Workers are paid by
+rent, not by the pool, so --reward and --reward-per-update default to 1 DUCK (returned by
+\`job finish\`) and --min-updates to N. End the rentals early with \`quackmesh rent end ID\`.
+
 Examples:
   $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --reward-per-update 10
+  $ quackmesh job create --model mlp.json --validation ./val --cluster 3 --hours 2 --train ./train --rounds 5
   $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
       --reward 500 --reward-per-update 5 --rounds 20 --min-updates 3 --threshold 0.8 --json`,
     )
     .action(async (flags: CreateFlags) => {
       const out = makeOutput(Boolean(flags.json));
+      const clustered = clusterDefaults(cmd, flags);
       for (const [key, flag] of [["model", "--model"], ["validation", "--validation"], ["reward", "--reward"], ["rewardPerUpdate", "--reward-per-update"]] as const) {
         if (flags[key] === undefined) throw new QuackError("MISSING_OPTION", `${flag} is required.`, { fix: "See `quackmesh job create --help` for an example." });
       }
       const timeout = parseWhole(flags.activationTimeout, "--activation-timeout", 1, 86400);
       const plan = await planJob(flags as JobCreateInput);
+      const cluster = clustered ? await planCluster(flags as ClusterInput, plan.spec) : undefined;
       const conn = await connectJob(flags, "requester");
       try {
+        let pair: KeyPairFiles | undefined;
+        if (cluster) await precheckCluster(conn.contracts, conn.chain.provider, conn.chain.signer.address, conn.contracts.deployment.block, cluster, plan.reward);
         const created = await createJob(plan, { signer: conn.chain.signer, provider: conn.chain.provider, contracts: conn.contracts, chainId: conn.chain.network.chainId, client: conn.client }, {
           activationTimeoutMs: timeout * 1000,
           onEvent: (e) => (out.json ? out.emit({ ...e }) : out.info(describe(e))),
+          beforeEscrow: cluster
+            ? async ({ draftId }) => {
+                const keyFile = resolve(flags.sshKey ?? join(conn.chain.settings.home, "ssh", `cluster-${draftId.slice(0, 12)}_ed25519`));
+                pair = await uploadCluster(conn.client, { draftId }, keyFile, cluster);
+                out.json ? out.emit({ event: "cluster-uploaded", draftId, sshKey: keyFile, trainSamples: cluster.train.samples, machines: cluster.machines }) : out.info(`Handed the cluster key ${keyFile} and ${cluster.train.samples} training samples to the orchestrator.`);
+              }
+            : undefined,
         });
         out.emit(
           {
@@ -72,6 +104,18 @@ Examples:
             `  pool        ${formatAmount(plan.reward)} DUCK, ${formatAmount(plan.rewardPerUpdate)} per update, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
             `Watch it: quackmesh job watch ${created.jobId}`,
         );
+        if (cluster && pair) {
+          const c = conn.contracts;
+          const { rentals, cluster: machines, pending } = await rentCluster(
+            { marketplace: c.marketplace, duck: c.duck, provider: conn.chain.provider, renter: conn.chain.signer.address, fromBlock: c.deployment.block, client: conn.client },
+            created.jobId,
+            pair,
+            cluster,
+            { timeoutMs: parseWhole(flags.clusterTimeout, "--cluster-timeout", 1, 86400) * 1000, onEvent: (e) => renderClusterEvent(out, e) },
+          );
+          emitCluster(out, created.jobId, rentals, machines, pair.privateKeyFile);
+          if (pending.length > 0) throw notAcknowledged(pending);
+        }
       } finally {
         conn.close();
       }

@@ -100,6 +100,8 @@ export interface CreateOptions {
   activationTimeoutMs?: number;
   pollMs?: number;
   signal?: AbortSignal;
+  /** Runs once the draft is complete, before anything is spent (a cluster job uploads its key and training data here). */
+  beforeEscrow?: (draft: { draftId: string; modelHash: string }) => Promise<void>;
 }
 
 /** Pre-check, upload, approve, escrow, wait for activation. */
@@ -131,6 +133,7 @@ export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOption
   }
   const modelHash = draft.modelHash;
   emit({ event: "uploaded", draftId: draft.draftId, modelHash, validationSamples: draft.validationSamples ?? plan.validation.samples });
+  await opts.beforeEscrow?.({ draftId: draft.draftId, modelHash });
 
   const pool = contracts.trainingPool;
   const poolAddress = await pool.getAddress();

@@ -1,0 +1,233 @@
+// A cluster job end to end: a Hardhat chain, the orchestrator listening on 127.0.0.1:0 with its
+// chain listener and cluster service, three providers (a real sshd each, real provider agents),
+// and the requester's `quackmesh job create --cluster 3` (built CLI: npm run build:ts first).
+// The workers are `quackmesh worker` processes started through each provider's sshd and gate;
+// they train MNIST shards; one provider's sshd dies mid-job and the cluster goes on without it.
+import t from "tap";
+import { execFile } from "node:child_process";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { Network } from "../../native/index.js";
+import { loadMnist } from "../../native/data.js";
+import { decodeSafetensors } from "../../native/safetensors.js";
+import type { ModelSpec } from "../../native/types.js";
+import { OrchestratorClient, type ClusterReply } from "../../orchestrator/client.js";
+import { devAccount } from "../lib/chain/accounts.js";
+import { connectContracts } from "../lib/chain/contracts.js";
+import { formatAmount } from "../lib/chain/units.js";
+import { cliEntry } from "../lib/demo/processes.js";
+import { getRentalInfo } from "../lib/market/marketplace.js";
+import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
+import { ProviderAgent } from "../lib/market/provider.js";
+import { detectSpecs } from "../lib/market/specs.js";
+import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
+import { startTestNetwork } from "./network.js";
+
+const started = Date.now();
+const net = await startTestNetwork(t.teardown);
+const DUCK = 10n ** 18n;
+const ROUNDS = 6;
+const spec: ModelSpec = {
+  input: [784],
+  layers: [
+    { type: "dense", units: 128, activation: "relu" },
+    { type: "dense", units: 10, activation: "none" },
+  ],
+  loss: "cross-entropy",
+  normalize: { mean: 0.1307, std: 0.3081 },
+};
+const specFile = join(net.dir, "mlp.json");
+await writeFile(specFile, JSON.stringify(spec));
+const train = await net.dataDir("train", 0, 18_000);
+const validation = await net.dataDir("validation", 50_000, 2000);
+const client = new OrchestratorClient(net.server.url);
+const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
+const marketplace = net.contracts.marketplace;
+
+// Three providers: a dedicated sshd each (announcing its host key), an agent polling the chain.
+const gate = defaultGateLaunch();
+const specs = await detectSpecs({ runNvidiaSmi: async () => "" });
+const providers: Array<{ name: string; address: string; sshd: RunningSshd; agent: ProviderAgent; root: string }> = [];
+for (const [i, name] of ["provider1", "provider2", "provider3"].entries()) {
+  const sshd = await startSshd({ authorizedKeysFile: join(net.dir, `${name}.authorized_keys`) });
+  t.teardown(() => sshd.stop());
+  const wallet = new Wallet(devAccount(name).privateKey, net.provider);
+  const c = await connectContracts({ network: "local", rpc: net.chain.url, deploymentsDir: join(net.dir, "deployments") }, wallet);
+  const root = join(net.dir, name);
+  const agent = new ProviderAgent({ marketplace: c.marketplace, provider: net.provider, authorizedKeysFile: sshd.authorizedKeysFile, rentalsRoot: root, gate, pollMs: 200 });
+  agent.on("error", ({ error }) => t.comment(`${name}: ${error.code} ${error.message}`));
+  t.teardown(() => agent.stop());
+  await agent.listMachine({ ...specs, hostKey: sshd.hostKeyFingerprint }, BigInt(3 + i) * DUCK, `${sshd.user}@${sshd.host}:${sshd.port}`, 5);
+  agent.start();
+  providers.push({ name, address: wallet.address, sshd, agent, root });
+}
+
+function quackmesh(args: string[]): Promise<{ code: number; stderr: string; lines: Array<Record<string, unknown>> }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliEntry(), ...args, "--rpc", net.chain.url, "--json"], { env: { ...process.env, ...net.env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr, lines });
+    });
+  });
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`still waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Processes started for this test that outlive it: in its folder, or a gate/worker of its rentals. */
+function leftovers(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      const cwd = readlinkSync(`/proc/${d}/cwd`);
+      if (Number(d) !== process.pid && (cmd.includes(net.dir) || cwd.startsWith(net.dir))) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+let jobId = 0;
+let cluster: ClusterReply;
+const rentalOf = new Map<string, bigint>();
+const figures: string[] = [];
+
+t.test("job create --cluster 3 rents three machines and the orchestrator starts a worker on each", async (t) => {
+  const requesterBefore = await duckOf(net.requester.address);
+  const created = await quackmesh([
+    "job", "create", "--orchestrator", net.server.url, "--model", specFile, "--validation", validation, "--train", train,
+    "--cluster", "3", "--hours", "2", "--rounds", String(ROUNDS), "--epochs", "3", "--threshold", "0.5", "--seed", "1", "--max-price", "10",
+  ]);
+  t.equal(created.code, 0, created.stderr);
+  const last = created.lines.at(-1)!;
+  t.match(last, { event: "cluster", rent: "24" });
+  jobId = Number(last.jobId);
+  t.same(created.lines.filter((l) => l.event === "rented").length, 3, "three rentals");
+  t.same((last.machines as Array<{ status: string }>).map((m) => m.status), ["running", "running", "running"]);
+  for (const m of last.machines as Array<{ rentalId: string; endpoint: string }>) rentalOf.set(m.endpoint, BigInt(m.rentalId));
+  t.equal(await duckOf(net.requester.address), requesterBefore - 1n * DUCK - 24n * DUCK, "1 DUCK pool + 2 h × (3 + 4 + 5) DUCK of rent");
+
+  cluster = await client.cluster(jobId);
+  t.match(cluster.cluster, { machines: 3, trainSamples: 18_000, keyFingerprint: /^SHA256:/, train: { epochs: 3, batchSize: 64, lr: 0.1, momentum: 0 } });
+  t.same(cluster.machines.map((m) => `${m.host}:${m.port}`), providers.map((p) => `${p.sshd.host}:${p.sshd.port}`));
+  t.same(cluster.machines.map((m) => m.shard).sort(), [0, 1, 2], "one shard each");
+  for (const m of cluster.machines) {
+    t.match(m, { status: "running", workerAddress: /^0x[0-9a-fA-F]{40}$/, workerVersion: cluster.orchestratorVersion, versionMatches: true, error: null });
+    t.type(m.lastHeartbeat, "number");
+  }
+});
+
+t.test("rounds close with the workers' updates; a provider's sshd dies: failed, the cluster goes on", async (t) => {
+  const history = async () => (await client.getJob(jobId)).history;
+  await until("round 2 to close", async () => (await history()).filter((r) => r.status === "closed").length >= 2);
+  const workers = new Set(cluster.machines.map((m) => m.workerAddress));
+  t.same((await history())[0].contributors.length, 3, "round 1 averaged all three machines");
+  t.ok((await history())[0].contributors.every((c) => workers.has(c)), "every update came from a worker wallet the orchestrator made");
+
+  const dying = providers[2];
+  const dyingRental = cluster.machines.find((m) => m.port === dying.sshd.port)!;
+  await dying.sshd.stop();
+  const failed = await until("the machine to be failed", async () => (await client.cluster(jobId)).machines.find((m) => m.rentalId === dyingRental.rentalId && m.status === "failed"));
+  t.match(failed.error, /SSH_CONNECTION_LOST|WORKER_EXITED|HEARTBEAT_LOST/);
+
+  const job = await until("the job to finish", async () => {
+    const j = await client.getJob(jobId);
+    return j.status === "finished" && j;
+  }, 150_000);
+  t.equal(job.history.length, ROUNDS);
+  t.ok(job.history.some((r) => r.contributors.length === 2), "later rounds closed with the two live machines");
+  t.notOk(job.history.some((r) => r.contributors.length === 0), "no round closed empty");
+  const after = await until("the live workers to see the job finish", async () => {
+    const c = await client.cluster(jobId);
+    return c.machines.every((m) => m.status === "done" || m.status === "failed") && c;
+  });
+  t.same(after.machines.map((m) => m.status).sort(), ["done", "done", "failed"], "the live workers finished, exit code 0");
+
+  const model = await client.getModel(jobId);
+  if (model.notModified) throw new Error("unexpected 304");
+  const test = await loadMnist("test");
+  const final = await Network.fromWeights(spec, decodeSafetensors(model.bytes).tensors).evaluate(test);
+  t.ok(final.accuracy >= 0.95, `final global model: ${(final.accuracy * 100).toFixed(2)} % on the 10 000 MNIST test images`);
+  figures.push(
+    `validation accuracy per round: ${job.history.map((r) => `${r.round}:${((r.accuracy ?? 0) * 100).toFixed(2)}%(${r.contributors.length})`).join(" ")}`,
+    `final test accuracy: ${(final.accuracy * 100).toFixed(2)} %`,
+  );
+});
+
+t.test("an address the orchestrator did not make is refused for a cluster job", async (t) => {
+  const stranger = new OrchestratorClient(net.server.url, { signer: Wallet.createRandom() });
+  await t.rejects(stranger.submitUpdate(jobId, 0, 10, Buffer.from("x")), { code: "NOT_CLUSTER_WORKER", details: { status: 403 } });
+  const other = new OrchestratorClient(net.server.url, { signer: net.wallet("contributor1") });
+  await t.rejects(other.uploadClusterKey({ jobId }, { privateKey: "x", machines: 1 }), { code: "NOT_REQUESTER" });
+});
+
+t.test("the renter ends the rentals: exact refunds, providers withdraw exactly what was earned", async (t) => {
+  const providersBefore = await Promise.all(providers.map((p) => duckOf(p.address)));
+  let refunds = 0n;
+  const requesterBefore = await duckOf(net.requester.address);
+  for (const [i, p] of providers.entries()) {
+    const rentalId = rentalOf.get(`${p.sshd.user}@${p.sshd.host}:${p.sshd.port}`)!;
+    const ended = await quackmesh(["rent", "end", String(rentalId)]);
+    t.equal(ended.code, 0, ended.stderr);
+    const r = await getRentalInfo(marketplace, rentalId);
+    const total = BigInt(r.hours * 3600);
+    const earned = (r.amount * BigInt(r.endedAt - r.startedAt)) / total;
+    t.equal(r.status, "ended");
+    t.equal(r.amount, BigInt(3 + i) * 2n * DUCK);
+    t.equal(ended.lines.at(-1)!.refund, formatAmount(r.amount - earned), `rental ${rentalId}: refund = amount − earned`);
+    refunds += r.amount - earned;
+    await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned);
+    t.equal(await duckOf(p.address), providersBefore[i] + earned, `${p.name} got exactly what rental ${rentalId} earned`);
+    figures.push(`${p.name}: rent ${formatAmount(r.amount)} DUCK, earned ${formatAmount(earned)} in ${r.endedAt - r.startedAt} s, refunded ${formatAmount(r.amount - earned)}`);
+  }
+  t.equal(await duckOf(net.requester.address), requesterBefore + refunds, "the requester got every refund, to the wei");
+});
+
+t.test("the pool paid nobody: job finish returns all of it", async (t) => {
+  const before = await duckOf(net.requester.address);
+  const finished = await quackmesh(["job", "finish", String(jobId), "--orchestrator", net.server.url]);
+  t.equal(finished.code, 0, finished.stderr);
+  t.equal(await duckOf(net.requester.address), before + 1n * DUCK, "the 1 DUCK pool came back whole");
+});
+
+t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
+  const created = await quackmesh([
+    "job", "create", "--orchestrator", net.server.url, "--model", specFile, "--validation", validation,
+    "--reward", "10", "--reward-per-update", "1", "--rounds", "2", "--min-updates", "2", "--threshold", "0.5", "--seed", "2",
+  ]);
+  t.equal(created.code, 0, created.stderr);
+  const second = Number(created.lines.at(-1)!.jobId);
+  const rented = await quackmesh(["rent", "--count", "2", "--hours", "1", "--job", String(second), "--train", train, "--orchestrator", net.server.url, "--max-price", "4"]);
+  t.equal(rented.code, 0, rented.stderr);
+  const last = rented.lines.at(-1)!;
+  t.match(last, { event: "cluster", jobId: second, rent: "7" });
+  t.same((last.machines as Array<{ status: string }>).map((m) => m.status), ["running", "running"]);
+  const job = await until("the second job to finish", async () => {
+    const j = await client.getJob(second);
+    return j.status === "finished" && j;
+  });
+  const workers = new Set((await client.cluster(second)).machines.map((m) => m.workerAddress));
+  t.same(job.history.map((r) => r.contributors.filter((c) => workers.has(c)).length), [2, 2], "both rounds trained by the two rented machines");
+  for (const m of last.machines as Array<{ rentalId: string }>) t.equal((await quackmesh(["rent", "end", m.rentalId])).code, 0);
+});
+
+t.test("nothing is left running", async (t) => {
+  for (const p of providers) await p.agent.stop();
+  for (const p of providers) await p.sshd.stop();
+  await until("every gate and worker to end", async () => leftovers().length === 0, 20_000).catch(() => undefined);
+  t.same(leftovers(), [], "no sshd, gate or worker of this test is left");
+  for (const p of providers) t.same(readdirSync(p.root), [], `${p.name}'s rental folders are removed`);
+  figures.push(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const f of figures) t.comment(f);
+});
