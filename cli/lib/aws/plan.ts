@@ -1,0 +1,195 @@
+/**
+ * What `quackmesh aws up` creates, as data: the security group and its rules, the instance and
+ * its start script, the tags. Pure, apart from `resolveImage` (one DescribeImages call).
+ */
+import { DescribeImagesCommand, type EC2Client, type IpPermission, type RunInstancesCommandInput, type Tag } from "@aws-sdk/client-ec2";
+import { QuackError } from "../errors.js";
+import type { AwsConnection } from "./connection.js";
+import { awsCall } from "./errors.js";
+import { renderUserData, type UserDataOptions } from "./userData.js";
+
+export const STACK_TAG = "quackmesh:stack";
+export const ROLE_TAG = "quackmesh:role";
+export const PORT_TAG = "quackmesh:port";
+export const DEFAULT_STACK = "quackmesh";
+
+export interface PlanInput {
+  stack: string;
+  region: string;
+  instanceType: string;
+  /** AMI id; absent: the latest Amazon Linux 2023 for the instance type's architecture. */
+  ami?: string;
+  keyName?: string;
+  subnet?: string;
+  instanceProfile?: string;
+  diskGb: number;
+  /** Who may reach the orchestrator's port (contributors, requesters): default everyone. */
+  allowCidr: string;
+  /** Who may reach SSH (port 22); absent: no SSH rule. */
+  sshCidr?: string;
+  userData: Omit<UserDataOptions, "region">;
+}
+
+export interface Ingress {
+  port: number;
+  cidr: string;
+  description: string;
+}
+
+export interface StackPlan {
+  stack: string;
+  region: string;
+  instanceType: string;
+  architecture: "x86_64" | "arm64";
+  image: { id: string } | { latest: string };
+  keyName?: string;
+  subnet?: string;
+  instanceProfile?: string;
+  diskGb: number;
+  securityGroup: { name: string; description: string; ingress: Ingress[] };
+  tags: Record<string, string>;
+  port: number;
+  userData: string;
+  userDataBytes: number;
+}
+
+export interface ImageInfo {
+  id: string;
+  name?: string;
+  architecture?: string;
+  rootDeviceName?: string;
+  creationDate?: string;
+}
+
+export function validateStackName(name: string): string {
+  // It becomes part of the security group's name and of tag values; keep it DNS-like.
+  if (!/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/.test(name)) {
+    throw new QuackError("AWS_BAD_STACK", `Stack name '${name}' is not 1-32 lower-case letters, digits and inner dashes.`, {
+      fix: "Pass --stack with a name like quackmesh or orch-eu-1.",
+    });
+  }
+  return name;
+}
+
+export function validateCidr(cidr: string, flag: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr.trim());
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
+    throw new QuackError("AWS_BAD_CIDR", `${flag} '${cidr}' is not an IPv4 CIDR block.`, { fix: `Pass ${flag} like 203.0.113.7/32 (one address) or 0.0.0.0/0 (everyone).` });
+  }
+  return cidr.trim();
+}
+
+export function validateInstanceType(type: string, flag = "--instance-type"): string {
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(type)) {
+    throw new QuackError("AWS_BAD_ARGUMENT", `${flag} '${type}' is not an EC2 instance type.`, { fix: `Pass ${flag} like t3.medium or m7g.large.` });
+  }
+  return type;
+}
+
+/** Graviton families (t4g, m7g, c7gn, r8g…, and a1) run arm64 images. */
+export function architectureOf(instanceType: string): "x86_64" | "arm64" {
+  const family = instanceType.split(".")[0];
+  return family === "a1" || /^[a-z]+\d+g[a-z]*$/.test(family) ? "arm64" : "x86_64";
+}
+
+export function securityGroupName(stack: string): string {
+  return `quackmesh-${stack}`;
+}
+
+export function stackTags(stack: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { Name: `quackmesh-${stack}`, [STACK_TAG]: stack, ...extra };
+}
+
+export function toTagList(tags: Record<string, string>): Tag[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+export function buildPlan(input: PlanInput): StackPlan {
+  const stack = validateStackName(input.stack);
+  validateInstanceType(input.instanceType);
+  if (input.ami !== undefined && !/^ami-[0-9a-f]{8,17}$/.test(input.ami)) {
+    throw new QuackError("AWS_BAD_ARGUMENT", `--ami '${input.ami}' is not an AMI id.`, { fix: "Pass --ami ami-0123456789abcdef0, or leave it out for the latest Amazon Linux 2023." });
+  }
+  if (!Number.isInteger(input.diskGb) || input.diskGb < 8 || input.diskGb > 16384) {
+    throw new QuackError("AWS_BAD_ARGUMENT", `--disk '${input.diskGb}' is not a size from 8 to 16384 GiB.`, { fix: "Pass --disk 20 (GiB)." });
+  }
+  const architecture = architectureOf(input.instanceType);
+  const port = input.userData.port;
+  const ingress: Ingress[] = [{ port, cidr: validateCidr(input.allowCidr, "--allow-cidr"), description: "QuackMesh orchestrator API" }];
+  if (input.sshCidr !== undefined) ingress.push({ port: 22, cidr: validateCidr(input.sshCidr, "--ssh-cidr"), description: "SSH" });
+  const userData = renderUserData({ ...input.userData, region: input.region });
+  return {
+    stack,
+    region: input.region,
+    instanceType: input.instanceType,
+    architecture,
+    image: input.ami !== undefined ? { id: input.ami } : { latest: `Amazon Linux 2023 (${architecture})` },
+    keyName: input.keyName,
+    subnet: input.subnet,
+    instanceProfile: input.instanceProfile,
+    diskGb: input.diskGb,
+    securityGroup: { name: securityGroupName(stack), description: `QuackMesh stack ${stack}: orchestrator API${input.sshCidr ? " and SSH" : ""}`, ingress },
+    tags: stackTags(stack, { [ROLE_TAG]: "orchestrator", [PORT_TAG]: String(port) }),
+    port,
+    userData,
+    userDataBytes: Buffer.byteLength(userData, "utf8"),
+  };
+}
+
+export function ingressPermissions(ingress: readonly Ingress[]): IpPermission[] {
+  return ingress.map((r) => ({ IpProtocol: "tcp", FromPort: r.port, ToPort: r.port, IpRanges: [{ CidrIp: r.cidr, Description: r.description }] }));
+}
+
+/** The given AMI (checked to exist), or the newest Amazon Linux 2023 for the plan's architecture. */
+export async function resolveImage(ec2: EC2Client, conn: AwsConnection, plan: Pick<StackPlan, "image" | "architecture">): Promise<ImageInfo> {
+  const ctx = { conn, action: "ec2:DescribeImages" };
+  const input =
+    "id" in plan.image
+      ? { ImageIds: [plan.image.id] }
+      : {
+          Owners: ["amazon"],
+          Filters: [
+            { Name: "name", Values: [`al2023-ami-2023.*-${plan.architecture}`] },
+            { Name: "architecture", Values: [plan.architecture] },
+            { Name: "state", Values: ["available"] },
+            { Name: "root-device-type", Values: ["ebs"] },
+          ],
+        };
+  const reply = await awsCall(ctx, () => ec2.send(new DescribeImagesCommand(input)));
+  const images = (reply.Images ?? []).filter((i) => i.ImageId !== undefined);
+  if (images.length === 0) {
+    throw "id" in plan.image
+      ? new QuackError("AWS_AMI_NOT_FOUND", `AMI ${plan.image.id} does not exist in ${conn.region} (or is not shared with this account).`, {
+          fix: "Pass an AMI id of this region with --ami, or leave --ami out for the latest Amazon Linux 2023.",
+        })
+      : new QuackError("AWS_AMI_NOT_FOUND", `No Amazon Linux 2023 image (${plan.architecture}) found in ${conn.region}.`, { fix: "Pass --ami with an Amazon Linux 2023, Debian or Ubuntu AMI id." });
+  }
+  const newest = images.reduce((a, b) => ((b.CreationDate ?? "") > (a.CreationDate ?? "") ? b : a));
+  return { id: newest.ImageId!, name: newest.Name, architecture: newest.Architecture, rootDeviceName: newest.RootDeviceName, creationDate: newest.CreationDate };
+}
+
+/** The RunInstances request for a plan, once the image and the security group are known. */
+export function runInstancesInput(plan: StackPlan, image: ImageInfo, securityGroupId: string, clientToken: string): RunInstancesCommandInput {
+  const tags = toTagList(plan.tags);
+  return {
+    ImageId: image.id,
+    InstanceType: plan.instanceType as RunInstancesCommandInput["InstanceType"],
+    MinCount: 1,
+    MaxCount: 1,
+    ...(plan.keyName === undefined ? {} : { KeyName: plan.keyName }),
+    ...(plan.subnet === undefined ? {} : { SubnetId: plan.subnet }),
+    ...(plan.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: plan.instanceProfile } }),
+    SecurityGroupIds: [securityGroupId],
+    UserData: Buffer.from(plan.userData, "utf8").toString("base64"),
+    ClientToken: clientToken,
+    // IMDSv2 only: the instance's credentials are not reachable through a plain GET.
+    MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
+    ...(image.rootDeviceName === undefined
+      ? {}
+      : { BlockDeviceMappings: [{ DeviceName: image.rootDeviceName, Ebs: { VolumeSize: plan.diskGb, VolumeType: "gp3", DeleteOnTermination: true } }] }),
+    TagSpecifications: [
+      { ResourceType: "instance", Tags: tags },
+      { ResourceType: "volume", Tags: tags },
+    ],
+  };
+}
