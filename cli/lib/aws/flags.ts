@@ -1,0 +1,150 @@
+/**
+ * The flags of `quackmesh aws`, with the same names and help in every subcommand, and their
+ * translation into checked inputs for the logic in this folder.
+ */
+import { basename, dirname, resolve } from "node:path";
+import { Option, type Command } from "commander";
+import { resolveSettings } from "../config.js";
+import { readDeployment } from "../chain/deployments.js";
+import { isNetworkName } from "../chain/networks.js";
+import { parsePort } from "../chain/units.js";
+import { QuackError } from "../errors.js";
+import { resolveConnection, type AwsConnection, type AwsFlags } from "./connection.js";
+import { DEFAULT_STACK, validateStackName, type PlanInput } from "./plan.js";
+
+export interface CommonFlags extends AwsFlags {
+  json?: boolean;
+}
+
+export interface StackFlags extends CommonFlags {
+  stack: string;
+  instanceType: string;
+  ami?: string;
+  keyName?: string;
+  subnet?: string;
+  instanceProfile?: string;
+  disk: string;
+  port: string;
+  network: string;
+  rpc?: string;
+  package?: string;
+  evaluatorSsmParam?: string;
+  sshCidr?: string;
+  allowCidr: string;
+  deployment?: string;
+}
+
+/** --region, --endpoint, --profile and --json. */
+export function addAwsOptions(cmd: Command): Command {
+  return cmd
+    .option("--region <region>", "AWS region, e.g. eu-west-1 (env AWS_REGION)")
+    .option("--endpoint <url>", "EC2/SageMaker-compatible endpoint instead of AWS's own (env QUACKMESH_AWS_ENDPOINT)")
+    .option("--profile <name>", "profile from ~/.aws/config (env AWS_PROFILE); credentials come from the AWS SDK's default chain")
+    .option("--json", "machine-readable output: one JSON object per line");
+}
+
+export function addStackOption(cmd: Command, defaultValue?: string): Command {
+  return defaultValue === undefined
+    ? cmd.option("--stack <name>", "stack name (the quackmesh:stack tag); default: every stack")
+    : cmd.option("--stack <name>", "stack name (the quackmesh:stack tag)", defaultValue);
+}
+
+/** The flags that describe what `up` creates (shared by `plan` and `up`). */
+export function addStackPlanOptions(cmd: Command): Command {
+  addStackOption(cmd, DEFAULT_STACK);
+  return cmd
+    .option("--instance-type <type>", "EC2 instance type", "t3.medium")
+    .option("--ami <id>", "AMI (Amazon Linux 2023, Debian or Ubuntu); default: the latest Amazon Linux 2023")
+    .option("--key-name <name>", "EC2 key pair for SSH access")
+    .option("--ssh-cidr <cidr>", "open port 22 to this IPv4 range, e.g. 203.0.113.7/32")
+    .option("--allow-cidr <cidr>", "who may reach the orchestrator's port", "0.0.0.0/0")
+    .option("--port <port>", "orchestrator port", "8080")
+    .option("--network <name>", "chain the orchestrator serves: duckchain-testnet | duckchain | an RPC URL", "duckchain-testnet")
+    .option("--rpc <url>", "JSON-RPC URL for the orchestrator, overrides the network's default")
+    .option("--package <spec>", "what the instance installs with `npm install -g`: a tarball URL, a git URL or name@version (env QUACKMESH_AWS_PACKAGE)")
+    .option("--deployment <file>", "contracts to serve (default deployments/<network>.json)")
+    .option("--evaluator-ssm-param <name>", "SSM parameter (SecureString) holding the evaluator key; default: generated on the instance")
+    .option("--instance-profile <name>", "IAM instance profile (needed for --evaluator-ssm-param: ssm:GetParameter)")
+    .option("--subnet <id>", "subnet to start in (default: the region's default VPC)")
+    .addOption(new Option("--disk <GiB>", "root volume size").default("20"));
+}
+
+export function connectionFrom(flags: AwsFlags, env: NodeJS.ProcessEnv = process.env): AwsConnection {
+  return resolveConnection(flags, env);
+}
+
+export function parseWholeFlag(text: string, flag: string, min: number, max: number): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not a whole number from ${min} to ${max}.`, { fix: `Pass ${flag} ${min}.` });
+  }
+  return n;
+}
+
+export function stackFlag(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : validateStackName(text);
+}
+
+/** The deployment file for the orchestrator's chain, read and checked here; it travels in the user-data. */
+function deploymentFor(flags: StackFlags, env: NodeJS.ProcessEnv): { name: string; json: string } {
+  const network = flags.network;
+  if (network === "local") {
+    throw new QuackError("AWS_BAD_ARGUMENT", "An orchestrator on EC2 cannot use the local chain of this machine.", {
+      fix: "Pass --network duckchain-testnet, --network duckchain, or --network <RPC URL> of a chain the instance can reach.",
+    });
+  }
+  if (!isNetworkName(network) && !/^https?:\/\/\S+$/i.test(network)) {
+    throw new QuackError("UNKNOWN_NETWORK", `Unknown network '${network}'.`, { fix: "Use --network duckchain-testnet | duckchain | an RPC URL." });
+  }
+  const file = flags.deployment !== undefined ? resolve(flags.deployment) : undefined;
+  if (file === undefined && !isNetworkName(network)) {
+    throw new QuackError("AWS_NO_DEPLOYMENT", `With --network ${network}, name the deployment of the contracts on that chain.`, {
+      fix: "Pass --deployment deployments/chain-<id>.json (written by `quackmesh deploy --network <RPC URL>`).",
+    });
+  }
+  const dir = file ? dirname(file) : resolveSettings({}, env).deploymentsDir;
+  const fileName = file ? basename(file).replace(/\.json$/i, "") : network;
+  const deployment = readDeployment({ deploymentsDir: dir }, fileName);
+  if (deployment === undefined) {
+    throw new QuackError("AWS_NO_DEPLOYMENT", `No deployment of the contracts for ${network} (looked for ${resolve(dir, `${fileName}.json`)}).`, {
+      fix: `Run \`quackmesh deploy --network ${network}\` first, or pass --deployment FILE.`,
+    });
+  }
+  // `serve` looks for deployments/<name>.json: the network's name, or chain-<id> for an RPC URL.
+  const name = isNetworkName(network) ? network : `chain-${deployment.chainId}`;
+  return { name, json: JSON.stringify(deployment, null, 2) + "\n" };
+}
+
+export function planInputFrom(flags: StackFlags, conn: AwsConnection, env: NodeJS.ProcessEnv = process.env): PlanInput {
+  const pkg = flags.package ?? env.QUACKMESH_AWS_PACKAGE;
+  if (pkg === undefined || pkg.trim() === "") {
+    throw new QuackError("AWS_NO_PACKAGE", "No --package given: the instance needs to know where to install quackmesh from.", {
+      fix: "Pass --package with a tarball URL (`npm pack`, then upload it), a git URL (git+https://…), or name@version (or set QUACKMESH_AWS_PACKAGE).",
+    });
+  }
+  if (flags.evaluatorSsmParam !== undefined && flags.instanceProfile === undefined) {
+    throw new QuackError("AWS_BAD_ARGUMENT", "--evaluator-ssm-param needs --instance-profile: the instance reads the parameter with its own role.", {
+      fix: "Pass --instance-profile NAME of a profile whose role allows ssm:GetParameter on the parameter (and kms:Decrypt on its key).",
+    });
+  }
+  return {
+    stack: flags.stack,
+    region: conn.region,
+    instanceType: flags.instanceType,
+    ami: flags.ami,
+    keyName: flags.keyName,
+    subnet: flags.subnet,
+    instanceProfile: flags.instanceProfile,
+    diskGb: parseWholeFlag(flags.disk, "--disk", 8, 16384),
+    allowCidr: flags.allowCidr,
+    sshCidr: flags.sshCidr,
+    userData: {
+      packageSpec: pkg.trim(),
+      port: parsePort(flags.port, "--port", false),
+      network: flags.network,
+      rpc: flags.rpc,
+      evaluatorSsmParam: flags.evaluatorSsmParam,
+      deployment: deploymentFor(flags, env),
+    },
+  };
+}

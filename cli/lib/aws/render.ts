@@ -1,0 +1,80 @@
+/** Text for people, from the values the aws logic returns (the --json output is those values). */
+import type { CreateProcessingJobCommandInput } from "@aws-sdk/client-sagemaker";
+import type { DownResult } from "./down.js";
+import type { EvaluationReport } from "./evaluate.js";
+import type { ImageInfo, StackPlan } from "./plan.js";
+import type { EvalJobResult } from "./sagemaker.js";
+import type { AwsEvent } from "./stack.js";
+import type { StatusResult } from "./status.js";
+import type { UpResult } from "./up.js";
+
+export function planText(plan: StackPlan, image?: ImageInfo): string {
+  const ami = image ? `${image.id}${image.name ? ` (${image.name})` : ""}` : "id" in plan.image ? plan.image.id : `latest ${plan.image.latest}, looked up by \`up\``;
+  const lines = [
+    `Stack ${plan.stack} in ${plan.region}: \`quackmesh aws up\` would create`,
+    `  security group ${plan.securityGroup.name}:`,
+    ...plan.securityGroup.ingress.map((r) => `    tcp ${r.port} from ${r.cidr} (${r.description})`),
+    `  instance ${plan.instanceType} (${plan.architecture}), AMI ${ami}, ${plan.diskGb} GiB gp3 root volume`,
+    ...(plan.keyName ? [`    key pair ${plan.keyName}`] : []),
+    ...(plan.subnet ? [`    subnet ${plan.subnet}`] : ["    default VPC"]),
+    ...(plan.instanceProfile ? [`    instance profile ${plan.instanceProfile}`] : []),
+    `  tags ${Object.entries(plan.tags)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ")}`,
+    `  orchestrator at http://<public IP>:${plan.port} once cloud-init finishes`,
+    "",
+    `User data (${plan.userDataBytes} bytes):`,
+    plan.userData,
+  ];
+  return lines.join("\n");
+}
+
+export function eventText(e: AwsEvent): string {
+  if (e.event === "step") return e.message;
+  const states = Object.entries(e.states)
+    .map(([id, s]) => `${id} ${s}`)
+    .join(", ");
+  return `  waiting for ${e.target}: ${states} (${Math.round(e.elapsedMs / 1000)} s)`;
+}
+
+export function upText(r: UpResult): string {
+  return [
+    `Stack ${r.stack} is up in ${r.region}${r.replaced.length ? ` (replaced ${r.replaced.join(", ")})` : ""}.`,
+    `  instance        ${r.instanceId} (${r.instanceType}, ${r.image.id})`,
+    `  public IP       ${r.publicIp ?? "none (private subnet?)"}${r.privateIp ? `, private ${r.privateIp}` : ""}`,
+    `  security group  ${r.securityGroupId}${r.securityGroupCreated ? "" : " (reused)"}`,
+    `  orchestrator    ${r.url ?? "-"}`,
+    "The orchestrator answers once cloud-init has installed it (a few minutes): GET " + (r.url ? `${r.url}/api/info` : "/api/info") + " shows its evaluator.",
+    "Log on the instance: /var/log/quackmesh-bootstrap.log and `journalctl -u quackmesh-orchestrator`.",
+  ].join("\n");
+}
+
+export function statusText(r: StatusResult, stack?: string): string {
+  if (r.stacks.length === 0) return stack ? `No stack ${stack} in ${r.region}.` : `No QuackMesh stacks in ${r.region}.`;
+  const rows = r.stacks.flatMap((s) => s.instances.map((i) => [s.stack, i.role, i.instanceId, i.state, i.instanceType ?? "-", i.publicIp ?? "-", i.url ?? "-"]));
+  const head = ["STACK", "ROLE", "INSTANCE", "STATE", "TYPE", "PUBLIC IP", "URL"];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  return [head, ...rows].map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+}
+
+export function downText(r: DownResult): string {
+  if (r.terminated.length === 0 && r.deletedSecurityGroups.length === 0) return `Nothing of stack ${r.stack} left in ${r.region}.`;
+  return `Stack ${r.stack} removed from ${r.region}: terminated ${r.terminated.join(", ") || "no instances"}; deleted ${r.deletedSecurityGroups.join(", ") || "no security groups"}.`;
+}
+
+export function sageMakerText(request: CreateProcessingJobCommandInput, created?: EvalJobResult): string {
+  const cluster = request.ProcessingResources?.ClusterConfig;
+  const head = created
+    ? [`Started SageMaker processing job ${created.name}`, `  arn      ${created.arn}`, `  console  ${created.consoleUrl}`]
+    : [`Would start SageMaker processing job ${request.ProcessingJobName} (dry run; request below):`];
+  return [
+    ...head,
+    `  ${cluster?.InstanceCount} × ${cluster?.InstanceType}, image ${request.AppSpecification?.ImageUri}`,
+    `  runs: ${[...(request.AppSpecification?.ContainerEntrypoint ?? []), ...(request.AppSpecification?.ContainerArguments ?? [])].join(" ")}`,
+    ...(created ? [] : [JSON.stringify(request, null, 2)]),
+  ].join("\n");
+}
+
+export function evaluationText(r: EvaluationReport, file: string): string {
+  return `Job ${r.jobId} model ${r.modelHash.slice(0, 18)}… (round ${r.round}, ${r.status}): accuracy ${(r.accuracy * 100).toFixed(2)} % on ${r.samples} samples, loss ${r.loss.toFixed(4)}. Report: ${file}`;
+}
