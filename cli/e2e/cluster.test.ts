@@ -28,7 +28,7 @@ import { startTestNetwork } from "./network.js";
 const started = Date.now();
 const net = await startTestNetwork(t.teardown);
 const DUCK = 10n ** 18n;
-const ROUNDS = 6;
+const ROUNDS = 8;
 const spec: ModelSpec = {
   input: [784],
   layers: [
@@ -102,6 +102,34 @@ let jobId = 0;
 let cluster: ClusterReply;
 const rentalOf = new Map<string, bigint>();
 const figures: string[] = [];
+
+t.test("job create --cluster refuses before spending anything", async (t) => {
+  const me = net.requester.address;
+  const snapshot = async () => ({ nonce: await net.provider.getTransactionCount(me), duck: await duckOf(me), jobs: await net.contracts.trainingPool.getFunction("jobCount")() });
+  const before = await snapshot();
+  const badTrain = join(net.dir, "bad-train.csv");
+  await writeFile(badTrain, "1,0.5,0.5\n2,0.1,0.2\n3,0,0\n");
+  const args = (over: Record<string, string | null>) =>
+    Object.entries({ "--model": specFile, "--validation": validation, "--train": train, "--cluster": "3", "--hours": "2", "--seed": "1", ...over })
+      .filter(([, v]) => v !== null)
+      .flat() as string[];
+  const cases: Array<[string, string[], string, RegExp]> = [
+    ["no training data", args({ "--train": null }), "MISSING_OPTION", /--train/],
+    ["--hours without --cluster", args({ "--cluster": null }), "BAD_ARGUMENT", /--hours applies only to a cluster job/],
+    ["more machines than listed", args({ "--cluster": "4" }), "TOO_FEW_MACHINES", /Only 3 available machines match; the cluster needs 4/],
+    ["a price cap two machines exceed", args({ "--max-price": "3.5" }), "TOO_FEW_MACHINES", /Only 1 available machine match/],
+    ["a learning rate of 20", args({ "--lr": "20" }), "BAD_ARGUMENT", /--lr/],
+    ["training data of another width", args({ "--train": badTrain }), "BAD_DATA", /Training data: .*2 features/],
+    ["pool and rent above the balance", args({ "--hours": "5", "--reward": "990", "--reward-per-update": "1" }), "NOT_ENOUGH_DUCK", /need 1050 DUCK/],
+  ];
+  for (const [what, a, error, message] of cases) {
+    const r = await quackmesh(["job", "create", "--orchestrator", net.server.url, ...a]);
+    t.equal(r.code, 1, `${what}: exit code 1`);
+    t.match(JSON.parse(r.stderr.trim().split("\n").at(-1)!), { error, message, fix: /\S/ }, `${what}: ${error}`);
+  }
+  t.same(await snapshot(), before, "no transaction, no DUCK moved, no job");
+  t.same(await net.server.app.repo.listJobs(), [], "nothing reached the orchestrator");
+});
 
 t.test("job create --cluster 3 rents three machines and the orchestrator starts a worker on each", async (t) => {
   const requesterBefore = await duckOf(net.requester.address);
