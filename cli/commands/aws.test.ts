@@ -1,0 +1,174 @@
+import t from "tap";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { mockClient } from "aws-sdk-client-mock";
+import type { Command } from "commander";
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type DescribeInstancesCommandInput,
+} from "@aws-sdk/client-ec2";
+import { CreateProcessingJobCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { awsCommand } from "./aws.js";
+import { deploymentJson, instance, reservations, useFakeCredentials } from "../lib/aws/testkit.js";
+
+// The commands in-process, as a user runs them, with every AWS client replaced by
+// aws-sdk-client-mock (it patches the client classes, so the commands' own clients are mocked).
+useFakeCredentials();
+const dir = mkdtempSync(join(tmpdir(), "qm-aws-cmd-"));
+const deployments = join(dir, "deployments");
+const deploymentFile = join(deployments, "duckchain-testnet.json");
+mkdirSync(deployments);
+writeFileSync(deploymentFile, JSON.stringify(deploymentJson()));
+const env = { ...process.env, QUACKMESH_HOME: join(dir, "home"), QUACKMESH_DEPLOYMENTS: deployments, AWS_REGION: "eu-west-1" };
+
+async function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ lines: Array<Record<string, unknown>>; stdout: string; stderr: string; error?: unknown }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (d: Buffer) => (out += d));
+  stderr.on("data", (d: Buffer) => (err += d));
+  const cmd = awsCommand({ stdout, stderr, env: { ...env, ...extraEnv }, pollMs: 1, sleep: async () => {} });
+  quiet(cmd, (s) => (out += s));
+  let error: unknown;
+  try {
+    await cmd.parseAsync(args, { from: "user" });
+  } catch (e) {
+    error = e;
+  }
+  const lines = out
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { lines, stdout: out, stderr: err, error };
+}
+
+function quiet(cmd: Command, write: (s: string) => void): void {
+  cmd.exitOverride().configureOutput({ writeOut: write, writeErr: write });
+  for (const sub of cmd.commands) quiet(sub, write);
+}
+
+const PKG = ["--package", "https://example.com/quackmesh-0.1.0.tgz"];
+
+t.test("plan prints the plan and its start script and calls nothing", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  t.teardown(() => ec2.restore());
+  const r = await run(["plan", ...PKG, "--ssh-cidr", "203.0.113.7/32", "--json"]);
+  t.equal(r.error, undefined);
+  t.equal(ec2.calls().length, 0);
+  t.equal(r.lines.length, 1);
+  const plan = r.lines[0];
+  t.match(plan, { event: "plan", stack: "quackmesh", region: "eu-west-1", instanceType: "t3.medium", endpoint: null });
+  const script = plan.userData as string;
+  t.match(script, "serve --host 0.0.0.0 --port 8080 --network duckchain-testnet");
+  const b64 = /echo '([A-Za-z0-9+/=]+)' \| base64 -d/.exec(script)![1];
+  t.same(JSON.parse(Buffer.from(b64, "base64").toString()), deploymentJson(), "the deployment file travels to the instance");
+  const human = await run(["plan", ...PKG]);
+  t.match(human.stdout, /security group quackmesh-quackmesh/);
+  t.match(human.stdout, /#!\/bin\/bash/);
+});
+
+t.test("plan and up refuse clearly, changing nothing", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  t.teardown(() => ec2.restore());
+  t.match((await run(["plan", "--json"])).error, { code: "AWS_NO_PACKAGE", fix: /--package/ });
+  t.match((await run(["up", ...PKG, "--network", "local"])).error, { code: "AWS_BAD_ARGUMENT", message: /local chain/ });
+  t.match((await run(["up", ...PKG, "--network", "duckchain"])).error, { code: "AWS_NO_DEPLOYMENT", fix: /quackmesh deploy --network duckchain/ });
+  t.match((await run(["plan", ...PKG], { AWS_REGION: "" })).error, { code: "AWS_NO_REGION" });
+  t.match((await run(["up", ...PKG, "--evaluator-ssm-param", "/k"])).error, { code: "AWS_BAD_ARGUMENT", fix: /--instance-profile/ });
+  t.equal(ec2.calls().length, 0);
+});
+
+t.test("up --json: progress events, then the instance, its IP and URL; --endpoint reaches the client", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  t.teardown(() => ec2.restore());
+  let polls = 0;
+  ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => {
+    if (!q.InstanceIds) return reservations();
+    return reservations(polls++ === 0 ? instance("i-9", "pending") : instance("i-9", "running", { ip: "203.0.113.9", port: 9000 }));
+  });
+  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-0aaaaaaaaaaaaaaaa", Architecture: "x86_64", RootDeviceName: "/dev/xvda" }] });
+  ec2.on(DescribeVpcsCommand).resolves({ Vpcs: [{ VpcId: "vpc-1" }] });
+  ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [] });
+  ec2.on(CreateSecurityGroupCommand).resolves({ GroupId: "sg-9" });
+  ec2.on(AuthorizeSecurityGroupIngressCommand).resolves({});
+  ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: "i-9" }] });
+  const r = await run(["up", ...PKG, "--port", "9000", "--endpoint", "http://127.0.0.1:4566", "--json"]);
+  t.equal(r.error, undefined);
+  t.same(
+    r.lines.map((l) => l.event),
+    ["step", "step", "step", "step", "waiting", "up"],
+  );
+  t.match(r.lines.at(-1), { event: "up", instanceId: "i-9", publicIp: "203.0.113.9", url: "http://203.0.113.9:9000", endpoint: "http://127.0.0.1:4566" });
+  const client = ec2.call(0).thisValue as EC2Client;
+  t.match(await client.config.endpoint!(), { hostname: "127.0.0.1", port: 4566, protocol: "http:" });
+  const run0 = ec2.commandCalls(RunInstancesCommand)[0].args[0].input;
+  t.match(Buffer.from(run0.UserData!, "base64").toString(), "--port 9000");
+});
+
+t.test("status and down", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  t.teardown(() => ec2.restore());
+  let terminated = false;
+  ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => {
+    if (q.InstanceIds) {
+      terminated = true;
+      return reservations(instance("i-1", "terminated"));
+    }
+    return terminated ? reservations() : reservations(instance("i-1", "running", { ip: "203.0.113.5" }));
+  });
+  ec2.on(TerminateInstancesCommand).resolves({});
+  let groups = [{ GroupId: "sg-1", GroupName: "quackmesh-quackmesh" }];
+  ec2.on(DescribeSecurityGroupsCommand).callsFake(() => ({ SecurityGroups: groups }));
+  ec2.on(DeleteSecurityGroupCommand).callsFake(() => {
+    groups = [];
+    return {};
+  });
+
+  const s = await run(["status", "--json"]);
+  t.match(s.lines[0], { event: "status", region: "eu-west-1", stacks: [{ stack: "quackmesh", url: "http://203.0.113.5:8080" }] });
+  const human = await run(["status"]);
+  t.match(human.stdout, /quackmesh\s+orchestrator\s+i-1\s+running/);
+
+  const d = await run(["down", "--json"]);
+  t.match(d.lines.at(-1), { event: "down", terminated: ["i-1"], deletedSecurityGroups: ["sg-1"] });
+  const again = await run(["down"]);
+  t.match(again.stdout, /Nothing of stack quackmesh left/);
+  t.equal(ec2.commandCalls(TerminateInstancesCommand).length, 1, "the second down terminates nothing");
+  t.match((await run(["down", "--stack", "Not_Valid"])).error, { code: "AWS_BAD_STACK" });
+});
+
+t.test("sagemaker-eval --dry-run prints the request and calls nothing; without it, the job is created", async (t) => {
+  const sm = mockClient(SageMakerClient);
+  t.teardown(() => sm.restore());
+  sm.on(CreateProcessingJobCommand).resolves({ ProcessingJobArn: "arn:aws:sagemaker:eu-west-1:123456789012:processing-job/n" });
+  const args = ["sagemaker-eval", "--job", "3", "--image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/qm", "--role", "arn:aws:iam::123456789012:role/R", "--orchestrator", "http://203.0.113.5:8080", "--json"];
+  const dry = await run([...args, "--dry-run"]);
+  t.equal(dry.error, undefined);
+  t.equal(sm.calls().length, 0);
+  t.match(dry.lines[0], { event: "sagemaker-eval", dryRun: true, request: { AppSpecification: { ContainerEntrypoint: ["quackmesh", "aws", "evaluate"] } } });
+  const real = await run(args);
+  t.match(real.lines[0], { event: "sagemaker-eval", dryRun: false, arn: /processing-job/ });
+  t.equal(sm.commandCalls(CreateProcessingJobCommand).length, 1);
+  t.match((await run(["sagemaker-eval", "--job", "3", "--image", "x", "--role", "arn:aws:iam::123456789012:role/R"])).error, { code: "MISSING_OPTION", fix: /--orchestrator/ });
+});
+
+t.test("every subcommand has help with examples", async (t) => {
+  for (const sub of ["plan", "up", "status", "down", "sagemaker-eval", "evaluate"]) {
+    const r = await run([sub, "--help"]);
+    t.match(r.error, { code: "commander.helpDisplayed" });
+    t.match(r.stdout, /Examples:\n\s+\$ quackmesh aws /, `${sub} --help`);
+    t.match(r.stdout, /--json/);
+  }
+});
