@@ -164,6 +164,43 @@ t.test("sagemaker-eval --dry-run prints the request and calls nothing; without i
   t.match((await run(["sagemaker-eval", "--job", "3", "--image", "x", "--role", "arn:aws:iam::123456789012:role/R"])).error, { code: "MISSING_OPTION", fix: /--orchestrator/ });
 });
 
+t.test("evaluate: fetches the model and spec over HTTP, evaluates it with the engine, writes the report", async (t) => {
+  const { Network } = await import("../../native/index.js");
+  const { loadMnist, writeIdx } = await import("../../native/data.js");
+  const { encodeSafetensors } = await import("../../native/safetensors.js");
+  const spec = { input: [784], layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy" } as const;
+  const net = Network.create(structuredClone(spec) as never, { seed: 3, device: "cpu" });
+  const model = encodeSafetensors(net.weights());
+  const test = await loadMnist("test", { limit: 500 });
+  const dataDir = join(dir, "testset");
+  await writeIdx(dataDir, test, "t10k");
+  const expected = await net.evaluate(test);
+  // A stand-in for the orchestrator's two read routes, on loopback.
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    if (req.url === "/api/job/4/model") {
+      res.writeHead(200, { "x-quackmesh-model-hash": "0x" + "cd".repeat(32), "x-quackmesh-round": "5", "x-quackmesh-job-status": "finished" });
+      res.end(model);
+    } else if (req.url === "/api/job/4") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ jobId: 4, spec }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const outFile = join(dir, "eval", "report.json");
+  const r = await run(["evaluate", "--job", "4", "--orchestrator", url, "--data", dataDir, "--out", outFile, "--device", "cpu", "--json"]);
+  t.equal(r.error, undefined);
+  t.match(r.lines[0], { event: "evaluation", jobId: 4, round: 5, status: "finished", samples: 500, file: outFile });
+  t.equal(r.lines[0].accuracy, expected.accuracy);
+  const { readFileSync } = await import("node:fs");
+  t.equal(JSON.parse(readFileSync(outFile, "utf8")).accuracy, expected.accuracy);
+  t.match((await run(["evaluate", "--job", "99", "--orchestrator", url, "--data", dataDir, "--out", outFile])).error, { code: "HTTP_404" });
+});
+
 t.test("every subcommand has help with examples", async (t) => {
   for (const sub of ["plan", "up", "status", "down", "sagemaker-eval", "evaluate"]) {
     const r = await run([sub, "--help"]);

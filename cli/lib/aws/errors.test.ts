@@ -32,7 +32,7 @@ t.test("no credentials anywhere: the SDK's CredentialsProviderError becomes AWS_
 t.test("a profile that does not exist is a credentials error too", async (t) => {
   const client = ec2Client({ region: "eu-west-1", profile: "no-such-profile", endpoint: "http://127.0.0.1:9" });
   t.teardown(() => client.destroy());
-  await t.rejects(status(client, { region: "eu-west-1", profile: "no-such-profile" }), { code: "AWS_NO_CREDENTIALS", fix: /--profile/ });
+  await t.rejects(status(client, { region: "eu-west-1", profile: "no-such-profile" }), { code: "AWS_NO_CREDENTIALS", message: /profile 'no-such-profile'/, fix: /--profile/ });
 });
 
 t.test("an endpoint nobody listens on is AWS_UNREACHABLE naming the endpoint", async (t) => {

@@ -56,7 +56,12 @@ export function toQuackError(err: unknown, ctx: AwsCallContext): QuackError {
   const where = ctx.conn.endpoint ?? `AWS (${ctx.conn.region})`;
 
   if (name === "CredentialsProviderError" || /could not load credentials|profile .* could not be found/i.test(message)) {
-    return new QuackError("AWS_NO_CREDENTIALS", `No usable AWS credentials for ${ctx.action}: ${message}.`, { fix: CREDENTIALS_FIX, cause: err });
+    const profile = ctx.conn.profile;
+    return new QuackError(
+      "AWS_NO_CREDENTIALS",
+      `No usable AWS credentials${profile ? ` in profile '${profile}'` : ""} for ${ctx.action}: ${message.replace(/\.$/, "")}.`,
+      { fix: profile ? `Check that profile '${profile}' exists in ~/.aws/config or ~/.aws/credentials and holds keys, SSO or a role; or drop --profile. ${CREDENTIALS_FIX}` : CREDENTIALS_FIX, cause: err },
+    );
   }
   if (/^Region (is missing|not accepted)/i.test(message)) {
     return new QuackError("AWS_BAD_REGION", `AWS region '${ctx.conn.region}' was refused: ${message}.`, {
