@@ -20,6 +20,7 @@ interface DemoFlags {
   threshold: string;
   hidden: string;
   normalize: boolean;
+  market: boolean;
   json?: boolean;
 }
 
@@ -44,11 +45,14 @@ export function demoCommand(): Command {
     .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid", String(d.threshold))
     .option("--hidden <units>", "hidden units of the 784-H-10 model", String(d.hidden))
     .option("--no-normalize", "train on raw pixels (the spec standardizes them by default)")
+    .option("--no-market", "skip the compute marketplace part (3 providers with their own sshd, rent, refund)")
     .option("--json", "one JSON event per line; the last line is the result")
     .addHelpText(
       "after",
       `
-Starts a local chain, deploys the contracts, starts the orchestrator, funds the accounts, splits
+Starts a local chain, deploys the contracts, starts the orchestrator, funds the accounts, starts
+3 compute providers (\`quackmesh provide --sshd\`, a real sshd each), lists the market, rents the
+3 machines and ends the rentals at once for a refund (skip with --no-market), splits
 MNIST train non-IID across the contributors, creates the job (MLP 784-128-10), runs one
 \`quackmesh contribute\` process per contributor, evaluates each round's global model on the
 MNIST test set, finishes the job and shows the DUCK paid and the requester's refund.
@@ -75,6 +79,7 @@ Examples:
         threshold: Number(flags.threshold),
         hidden: parseWhole(flags.hidden, "--hidden", 1, 4096),
         normalize: flags.normalize,
+        market: flags.market,
       };
       if (!(options.momentum >= 0 && options.momentum < 1)) throw new QuackError("BAD_ARGUMENT", `--momentum '${flags.momentum}' is not in [0, 1).`, { fix: "Pass e.g. --momentum 0.9." });
       const sink = eventSink({ json: out.json, view: DemoView, reduce: reduceDemo, initial: initialDemo, line: demoLine });

@@ -25,6 +25,7 @@ interface ProvideFlags extends ChainOptions {
   sshd?: boolean;
   sshdHost: string;
   sshdPort: string;
+  sshdDir?: string;
   bench?: string;
   rentalsDir?: string;
   poll: string;
@@ -42,6 +43,7 @@ export function provideCommand(): Command {
     .option("--sshd", "start a dedicated OpenSSH server for renters on a free port")
     .option("--sshd-host <address>", "interface the dedicated sshd listens on", "127.0.0.1")
     .option("--sshd-port <port>", "port of the dedicated sshd (0 = a free one)", "0")
+    .option("--sshd-dir <dir>", "folder for the dedicated sshd's config, host key and log (default: a temp folder, removed at the end)")
     .option("--bench <score>", "score from `quackmesh bench`, published with the specs")
     .option("--rentals-dir <dir>", "folder for the rentals' files (default $QUACKMESH_HOME/rentals)")
     .option("--poll <seconds>", "how often to check the chain", "2")
@@ -79,7 +81,7 @@ Examples:
       let sshd: RunningSshd | undefined;
       try {
         const contracts = await ctx.contracts();
-        if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port") });
+        if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port"), dir: flags.sshdDir === undefined ? undefined : resolve(flags.sshdDir) });
         // Announced with the listing, so renters pin the dedicated sshd's key from the start.
         if (sshd) specs.hostKey = sshd.hostKeyFingerprint;
         const endpoint = formatEndpoint(advertised ?? { user: sshd!.user, host: sshd!.host, port: sshd!.port });

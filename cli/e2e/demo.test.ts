@@ -39,8 +39,12 @@ t.test("the demo trains, pays, refunds, reports one JSON result last and leaves 
   t.same(result.contributors.map((c) => c.paid), ["20", "20"], "2 rounds × 10 DUCK each");
   t.equal(result.refund, "960", "1000 − 4 × 10 DUCK");
   const steps = lines.filter((l) => l.event === "step" && l.status === "done").map((l) => l.id);
-  t.same(steps, ["chain", "deploy", "orchestrator", "fund", "data", "job", "train", "finish"]);
+  t.same(steps, ["chain", "deploy", "orchestrator", "fund", "data", "providers", "cluster", "job", "train", "finish"]);
+  const detail = (id: string) => String(lines.find((l) => l.event === "step" && l.id === id && l.status === "done")?.detail);
+  t.match(detail("providers"), /3 machines listed .*#1 .*#2 .*#3 /, "three providers listed their machines");
+  t.match(detail("cluster"), /cluster job 1 on the 3 rented machines \(9 DUCK of rent for 1 h\): 3 rounds, test accuracy (9\d\.\d\d) %.* DUCK refunded.*pool 1 DUCK back/, "a cluster job trained, rentals ended, refunded");
+  t.ok(lines.some((l) => l.event === "log" && l.source === "market list" && /available/.test(String(l.text))), "market list showed them");
   const chainPid = Number(/pid (\d+)/.exec(String(lines.find((l) => l.id === "chain" && l.status === "done")?.detail))?.[1]);
   t.notOk(isAlive(chainPid), "the chain is stopped");
-  t.same(processesMentioning(keep), [], "no contributor process left");
+  t.same(processesMentioning(keep), [], "no contributor, provider or sshd process left");
 });

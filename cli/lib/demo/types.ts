@@ -8,6 +8,7 @@ import type { Contracts } from "../chain/contracts.js";
 import type { Deployment } from "../chain/deployments.js";
 import type { LocalChain } from "../chain/localChain.js";
 import type { CreatedJob } from "../job/create.js";
+import type { DemoProvider } from "./market.js";
 import type { CliChild } from "./processes.js";
 
 export interface DemoOptions {
@@ -38,6 +39,8 @@ export interface DemoOptions {
   roundDeadlineSeconds: number;
   /** Fail when no round closes for this long. */
   stallMs: number;
+  /** Start 3 providers, list the market, rent and end with a refund (false: --no-market). */
+  market: boolean;
   signal?: AbortSignal;
 }
 
@@ -57,6 +60,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
   validation: 2000,
   roundDeadlineSeconds: 30,
   stallMs: 120_000,
+  market: true,
 };
 
 export type DemoEvent =
@@ -109,4 +113,6 @@ export interface DemoContext {
   evaluated?: () => Promise<void>;
   refund?: bigint;
   pool?: Contract;
+  /** The `quackmesh provide` processes of the market steps. */
+  providers?: DemoProvider[];
 }
