@@ -10,8 +10,10 @@ import {Funds} from "./libraries/Funds.sol";
 import {Signatures} from "./libraries/Signatures.sol";
 
 /// @title InferencePool
-/// @notice Escrow for inference jobs, settled once against the orchestrator's signed usage.
-/// @dev Invariant: the contract's DUCK balance equals the sum of maxPayment over unsettled jobs.
+/// @notice Escrow for inference jobs, settled once against the orchestrator's signed usage, or
+/// reclaimed whole by the requester when nobody settled it within RECLAIM_DELAY.
+/// @dev Invariant: the contract's DUCK balance equals the sum of maxPayment over unsettled jobs
+/// (a reclaimed job counts as settled).
 contract InferencePool is IInferencePool, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -20,6 +22,7 @@ contract InferencePool is IInferencePool, EIP712, ReentrancyGuard {
         // slot 0
         address requester;
         bool settled;
+        uint40 createdAt;
         // slot 1
         address orchestrator;
         // slot 2
@@ -28,6 +31,9 @@ contract InferencePool is IInferencePool, EIP712, ReentrancyGuard {
         // slot 3
         bytes32 modelHash;
     }
+
+    /// @inheritdoc IInferencePool
+    uint256 public constant RECLAIM_DELAY = 1 days;
 
     IERC20 private immutable _duck;
     uint256 private _jobCount;
@@ -53,6 +59,8 @@ contract InferencePool is IInferencePool, EIP712, ReentrancyGuard {
         _jobs[jobId] = JobSlot({
             requester: msg.sender,
             settled: false,
+            // uint40 seconds last past the year 30000.
+            createdAt: uint40(block.timestamp),
             orchestrator: orchestrator,
             maxPayment: uint128(maxPayment),
             paid: 0,
@@ -106,6 +114,29 @@ contract InferencePool is IInferencePool, EIP712, ReentrancyGuard {
             if (amounts[i] != 0) token.safeTransfer(providers[i], amounts[i]);
         }
         if (refund != 0) token.safeTransfer(job.requester, refund);
+    }
+
+    /// @inheritdoc IInferencePool
+    function reclaim(uint256 jobId) external nonReentrant {
+        JobSlot storage job = _jobOf(jobId);
+        if (job.settled) revert AlreadySettled(jobId);
+        address requester = job.requester;
+        if (msg.sender != requester) revert NotRequester(jobId, msg.sender);
+        uint256 availableAt = uint256(job.createdAt) + RECLAIM_DELAY;
+        if (block.timestamp < availableAt) revert ReclaimTooEarly(jobId, availableAt);
+
+        uint256 refund = job.maxPayment;
+        job.settled = true;
+        emit InferenceReclaimed(jobId, refund);
+
+        // Interaction last: the job is settled before the token runs any code, so settle and a
+        // second reclaim are refused from here on.
+        _duck.safeTransfer(requester, refund);
+    }
+
+    /// @inheritdoc IInferencePool
+    function reclaimableAt(uint256 jobId) external view returns (uint256) {
+        return uint256(_jobOf(jobId).createdAt) + RECLAIM_DELAY;
     }
 
     /// @inheritdoc IInferencePool

@@ -120,6 +120,10 @@ async function run(): Promise<void> {
   const usageTypes = { Usage: [{ name: "jobId", type: "uint256" }, { name: "providers", type: "address[]" }, { name: "amounts", type: "uint256[]" }] };
   const usageSig = await orchestrator.signTypedData(await domain(inference, "QuackMesh InferencePool"), usageTypes, usage);
   await measure("InferencePool.settle", as(inference, p1).settle(1n, usage.providers, usage.amounts, usageSig));
+  // An inference job nobody settled: the requester reclaims the escrow after RECLAIM_DELAY.
+  await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 5n * DUCK, orchestrator.address));
+  await advance(86_400);
+  await measure("InferencePool.reclaim", as(inference, requester).reclaim(2n));
 }
 
 interface Row {

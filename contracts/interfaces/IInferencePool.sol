@@ -4,7 +4,9 @@ pragma solidity ^0.8.24;
 /// @title Inference job escrow paid in $DUCK
 /// @notice A requester escrows `maxPayment` for an inference job. Once, anyone may settle it with the
 /// orchestrator's EIP-712 signature over the usage (providers and amounts, summing to at most
-/// maxPayment): providers are paid and the rest returns to the requester.
+/// maxPayment): providers are paid and the rest returns to the requester. If no usage is settled
+/// within {RECLAIM_DELAY} of creation, the requester may take the whole escrow back with {reclaim};
+/// a reclaimed job counts as settled (paid 0), so it can never be settled afterwards.
 /// @dev EIP-712 domain { name: "QuackMesh InferencePool", version: "1", chainId, verifyingContract }.
 /// Type: `Usage(uint256 jobId,address[] providers,uint256[] amounts)`.
 interface IInferencePool {
@@ -36,6 +38,10 @@ interface IInferencePool {
     /// @notice Emitted when a job was settled: `paid` went to providers, `refund` to the requester.
     event InferenceSettled(uint256 indexed jobId, uint256 paid, uint256 refund);
 
+    /// @notice Emitted when the requester took back the whole escrow (`refund` = maxPayment) of a
+    /// job nobody settled within {RECLAIM_DELAY}.
+    event InferenceReclaimed(uint256 indexed jobId, uint256 refund);
+
     /// @notice No job has this id.
     error UnknownJob(uint256 jobId);
     /// @notice `maxPayment` must be 1 to 2^128 - 1.
@@ -54,6 +60,10 @@ interface IInferencePool {
     error PaymentExceedsMax(uint256 jobId, uint256 total, uint256 maxPayment);
     /// @notice The usage was not signed by the job's orchestrator; `signer` is who signed it (0 if unreadable).
     error InvalidUsageSignature(uint256 jobId, address signer);
+    /// @notice Only the job's requester may reclaim it; `caller` is who tried.
+    error NotRequester(uint256 jobId, address caller);
+    /// @notice The escrow can be reclaimed from `availableAt` (unix seconds) on.
+    error ReclaimTooEarly(uint256 jobId, uint256 availableAt);
 
     /// @notice Creates an inference job and pulls `maxPayment` into escrow (approve first).
     /// @return jobId Id of the new job, starting at 1.
@@ -69,6 +79,17 @@ interface IInferencePool {
         uint256[] calldata amounts,
         bytes calldata orchestratorSignature
     ) external;
+
+    /// @notice The requester takes back the whole escrow of a job that was not settled within
+    /// {RECLAIM_DELAY} of its creation. The job then counts as settled with nothing paid.
+    function reclaim(uint256 jobId) external;
+
+    /// @notice Seconds after creation from which an unsettled job's requester may {reclaim} it.
+    function RECLAIM_DELAY() external view returns (uint256);
+
+    /// @notice When (unix seconds) the requester of `jobId` may reclaim it if still unsettled;
+    /// reverts with {UnknownJob} for an unused id.
+    function reclaimableAt(uint256 jobId) external view returns (uint256);
 
     /// @notice The job `jobId`; reverts with {UnknownJob} for an unused id.
     function getInferenceJob(uint256 jobId) external view returns (InferenceJob memory);

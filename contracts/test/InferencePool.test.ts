@@ -9,13 +9,17 @@ import {
   expectEvent,
   expectRevert,
   fixture,
+  increaseTime,
   randomHash,
+  setNextTime,
   signUsage,
+  timeOf,
 } from "./fixtures.js";
 
 const MAX = 100n * DUCK;
 const MODEL = randomHash("llm");
 const MAX128 = 2n ** 128n - 1n;
+const DAY = 86_400n;
 
 // One job escrowing 100 DUCK, settled by `orchestrator`.
 const load = fixture(async () => {
@@ -111,6 +115,70 @@ t.test("shouldBehaveLikeSettlement", async (t) => {
     await expectRevert(t, call(s.inference, p2).settle(jobId, altered.providers, altered.amounts, sig), s.inference, "InvalidUsageSignature", [jobId, recovered]);
     await expectRevert(t, call(s.inference, p1).settle(jobId, usage.providers, usage.amounts, "0xdead"), s.inference, "InvalidUsageSignature", [jobId, ethers.ZeroAddress]);
     t.equal(await balanceOf(s, s.inference), MAX, "escrow intact");
+  });
+});
+
+t.test("shouldBehaveLikeReclaimableEscrow", async (t) => {
+  t.test("the requester takes the whole escrow back once RECLAIM_DELAY passed, exactly then", async (t) => {
+    const { s, requester, orchestrator } = await load();
+    const tx = await call(s.inference, requester).createInferenceJob(MODEL, 7n * DUCK, orchestrator.address);
+    const createdAt = await timeOf(tx);
+    t.equal(await s.inference.RECLAIM_DELAY(), DAY);
+    t.equal(await s.inference.reclaimableAt(2n), createdAt + DAY);
+    const before = await balanceOf(s, requester);
+    await setNextTime(createdAt + DAY);
+    const reclaimed = await call(s.inference, requester).reclaim(2n);
+    await expectEvent(t, reclaimed, s.inference, "InferenceReclaimed", [2n, 7n * DUCK]);
+    t.equal(await balanceOf(s, requester), before + 7n * DUCK, "full refund");
+    t.equal(await balanceOf(s, s.inference), MAX, "job 1's escrow untouched");
+    const job = await s.inference.getInferenceJob(2n);
+    t.same([job.paid, job.settled, job.maxPayment], [0n, true, 7n * DUCK], "counts as settled with nothing paid");
+  });
+
+  t.test("refuses before the delay, with the time it becomes available", async (t) => {
+    const { s, requester, jobId } = await load();
+    const availableAt = await s.inference.reclaimableAt(jobId);
+    await expectRevert(t, call(s.inference, requester).reclaim(jobId), s.inference, "ReclaimTooEarly", [jobId, availableAt]);
+    await setNextTime(availableAt - 1n);
+    await expectRevert(t, call(s.inference, requester).reclaim(jobId), s.inference, "ReclaimTooEarly", [jobId, availableAt]);
+    t.equal(await balanceOf(s, s.inference), MAX, "escrow intact");
+  });
+
+  t.test("refuses anyone but the requester, and unknown jobs", async (t) => {
+    const { s, orchestrator, stranger, jobId } = await load();
+    await increaseTime(DAY);
+    await expectRevert(t, call(s.inference, stranger).reclaim(jobId), s.inference, "NotRequester", [jobId, stranger.address]);
+    await expectRevert(t, call(s.inference, orchestrator).reclaim(jobId), s.inference, "NotRequester", [jobId, orchestrator.address]);
+    await expectRevert(t, call(s.inference, stranger).reclaim(9n), s.inference, "UnknownJob", [9n]);
+    await expectRevert(t, s.inference.reclaimableAt(9n), s.inference, "UnknownJob", [9n]);
+    t.equal(await balanceOf(s, s.inference), MAX, "escrow intact");
+  });
+
+  t.test("a reclaimed job cannot be settled, and a settled one cannot be reclaimed", async (t) => {
+    const { s, requester, orchestrator, p1, jobId } = await load();
+    const usage = { jobId, providers: [p1.address], amounts: [10n * DUCK] };
+    const sig = await signUsage(orchestrator, s.inference, usage);
+    await increaseTime(DAY);
+    await call(s.inference, requester).reclaim(jobId);
+    const p1Before = await balanceOf(s, p1);
+    await expectRevert(t, call(s.inference, p1).settle(jobId, usage.providers, usage.amounts, sig), s.inference, "AlreadySettled", [jobId]);
+    await expectRevert(t, call(s.inference, requester).reclaim(jobId), s.inference, "AlreadySettled", [jobId]);
+    t.equal(await balanceOf(s, p1), p1Before, "nobody paid after the reclaim");
+
+    await call(s.inference, requester).createInferenceJob(MODEL, MAX, orchestrator.address);
+    const second = { jobId: 2n, providers: [p1.address], amounts: [10n * DUCK] };
+    await call(s.inference, p1).settle(2n, second.providers, second.amounts, await signUsage(orchestrator, s.inference, second));
+    await increaseTime(DAY);
+    await expectRevert(t, call(s.inference, requester).reclaim(2n), s.inference, "AlreadySettled", [2n]);
+    t.equal(await balanceOf(s, s.inference), 0n, "nothing left in escrow");
+  });
+
+  t.test("settling stays possible after the delay while nobody reclaimed", async (t) => {
+    const { s, orchestrator, p1, jobId } = await load();
+    await increaseTime(DAY * 3n);
+    const usage = { jobId, providers: [p1.address], amounts: [1n] };
+    const tx = await call(s.inference, p1).settle(jobId, usage.providers, usage.amounts, await signUsage(orchestrator, s.inference, usage));
+    await expectEvent(t, tx, s.inference, "InferenceSettled", [jobId, 1n, MAX - 1n]);
   });
 });
 

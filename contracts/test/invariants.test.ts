@@ -161,10 +161,10 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const sig = signer ? await signJobFinished(signer, s.training, BigInt(id)) : "0x";
     return { label: "finish", outcome: M.finish(model, who.address, id, signer?.address, now), run: () => by(who).tp.finishJob(id, sig, GAS) };
   },
-  createInference: async () => {
+  createInference: async (now) => {
     const who = pick(actors);
     const max = chance(0.05) ? 0n : BigInt(1 + int(40)) * DUCK;
-    return { label: "createInference", outcome: M.createInference(model, who.address, max, orchestrator.address), run: () => by(who).ip.createInferenceJob(ethers.ZeroHash, max, orchestrator.address, GAS) };
+    return { label: "createInference", outcome: M.createInference(model, who.address, max, orchestrator.address, now), run: () => by(who).ip.createInferenceJob(ethers.ZeroHash, max, orchestrator.address, GAS) };
   },
   settle: async () => {
     const id = anyId(model.inferences.length);
@@ -175,10 +175,16 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const sig = await signUsage(signer, s.inference, { jobId: BigInt(id), providers, amounts });
     return { label: "settle", outcome: M.settle(model, id, providers, amounts, signer.address), run: () => by(pick(actors)).ip.settle(id, providers, amounts, sig, GAS) };
   },
+  reclaim: async (now) => {
+    const id = anyId(model.inferences.length);
+    const who = someone(model.inferences[id - 1]?.requester ?? "");
+    return { label: "reclaim", outcome: M.reclaim(model, who.address, id, now), run: () => by(who).ip.reclaim(id, GAS) };
+  },
 };
 
 function timeJump(): void {
-  clock += BigInt(pick([30, 599, 601, 1800, 3600, 7200, 20_000]));
+  // A day now and then, so that inference escrows become reclaimable.
+  clock += BigInt(pick([30, 599, 601, 1800, 3600, 7200, 20_000, 86_400]));
 }
 
 // ---- a common starting point: machines, a pending and an active rental, a job, an inference job ----
@@ -194,7 +200,7 @@ const base = [
   fixed("ack", (n) => M.acknowledge(model, a1.address, 2, n), () => by(a1).m.acknowledgeRental(2)),
   fixed("createJob", (n) => M.createJob(model, a5.address, { pool: 25n * DUCK, reward: 4n * DUCK, rounds: 3, threshold: 6000, evaluator: evaluator.address, deadline: n + 14_400n }, n),
     () => by(a5).tp.createTrainingJob(ethers.ZeroHash, 25n * DUCK, 4n * DUCK, 3, 6000, evaluator.address, clock + 14_400n)),
-  fixed("createInference", () => M.createInference(model, a6.address, 30n * DUCK, orchestrator.address), () => by(a6).ip.createInferenceJob(ethers.ZeroHash, 30n * DUCK, orchestrator.address)),
+  fixed("createInference", (n) => M.createInference(model, a6.address, 30n * DUCK, orchestrator.address, n), () => by(a6).ip.createInferenceJob(ethers.ZeroHash, 30n * DUCK, orchestrator.address)),
 ];
 
 t.test("invariants hold across random call sequences", async (t) => {

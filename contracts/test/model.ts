@@ -16,7 +16,10 @@ export interface JobModel {
   requester: string; evaluator: string; reward: bigint; remaining: bigint; rounds: number;
   threshold: number; deadline: bigint; finished: boolean; submitted: Set<string>;
 }
-export interface InferenceModel { requester: string; orchestrator: string; max: bigint; settled: boolean }
+export interface InferenceModel { requester: string; orchestrator: string; max: bigint; settled: boolean; createdAt: bigint }
+
+/** InferencePool.RECLAIM_DELAY. */
+export const RECLAIM_DELAY = 86_400n;
 
 /** Ids are array index + 1, as on chain. Balances are keyed by lower-case address. */
 export interface Model {
@@ -226,12 +229,12 @@ export function finish(m: Model, caller: string, id: number, signer: string | un
 
 // ---- InferencePool ----
 
-export function createInference(m: Model, requester: string, max: bigint, orchestrator: string): Outcome {
+export function createInference(m: Model, requester: string, max: bigint, orchestrator: string, now: bigint): Outcome {
   if (max === 0n) return fail("InvalidPayment");
   if ((m.balances.get(requester.toLowerCase()) ?? 0n) < max) return fail("InsufficientFunds");
   return {
     apply: () => {
-      m.inferences.push({ requester, orchestrator, max, settled: false });
+      m.inferences.push({ requester, orchestrator, max, settled: false, createdAt: now });
       move(m, requester, m.addresses.inference, max);
     },
   };
@@ -253,6 +256,20 @@ export function settle(m: Model, id: number, providers: string[], amounts: bigin
       j.settled = true;
       providers.forEach((p, i) => move(m, m.addresses.inference, p, amounts[i]));
       move(m, m.addresses.inference, j.requester, j.max - total);
+    },
+  };
+}
+
+export function reclaim(m: Model, caller: string, id: number, now: bigint): Outcome {
+  const j = m.inferences[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.settled) return fail("AlreadySettled");
+  if (caller !== j.requester) return fail("NotRequester");
+  if (now < j.createdAt + RECLAIM_DELAY) return fail("ReclaimTooEarly");
+  return {
+    apply: () => {
+      j.settled = true;
+      move(m, m.addresses.inference, j.requester, j.max);
     },
   };
 }

@@ -156,4 +156,16 @@ t.test("InferencePool resists re-entry", async (t) => {
     t.equal(await balance(token, alice), aliceBefore + 2n * DUCK + 5n * DUCK, "payment plus refund");
     t.equal(await balance(token, inference), 0n);
   });
+
+  t.test("a requester re-entering reclaim gets its escrow back once", async (t) => {
+    const { token, inference, attacker, orchestrator } = await load();
+    await exec(attacker, inference, "createInferenceJob", [ethers.ZeroHash, 10n * DUCK, orchestrator.address]);
+    await increaseTime(86_400n);
+    const before = await balance(token, attacker);
+    await arm(attacker, inference, "reclaim", [1n]);
+    await exec(attacker, inference, "reclaim", [1n]);
+    await expectBlocked(t, attacker, inference);
+    t.equal(await balance(token, attacker), before + 10n * DUCK, "refunded once");
+    t.equal(await balance(token, inference), 0n);
+  });
 });
