@@ -9,6 +9,7 @@ import { listRentalKeys } from "./authorizedKeys.js";
 import { MARKET_FIXES, getRentalInfo, readMarket } from "./marketplace.js";
 import { ProviderAgent, type ProviderEvents } from "./provider.js";
 import { cancelRental, endRental, listRentals, rentMachines } from "./renter.js";
+import { rentalGates } from "./sessions.js";
 import { detectSpecs } from "./specs.js";
 import { startSshd } from "./sshd.js";
 import { ensureKeyPair } from "./sshKeys.js";
@@ -193,4 +194,25 @@ t.test("stop() removes the keys of running rentals and unlists", async (t) => {
   t.equal((await getRentalInfo(renter.marketplace, rental.rentalId)).status, "active", "the rental itself runs on; the renter may end it");
   const ended = await endRental(renter.marketplace, rental.rentalId);
   t.ok(ended.refund > 0n);
+});
+
+t.test("ending a rental also ends its open session: the gate and the worker stop", async (t) => {
+  const { a, names } = agent();
+  t.teardown(() => a.stop());
+  await a.listMachine(specs, parseUnits("1", 18), endpoint, 0);
+  const [rental] = await rent(1, 2);
+  await a.poll();
+  const s = await SshSession.open({ host: sshd.host, port: sshd.port, username: sshd.user, privateKey: readFileSync(renterKey.privateKeyFile) });
+  t.teardown(() => s.close());
+  const lines: string[] = [];
+  const worker = await s.exec("quackmesh worker --beats 1 --hold", { stdoutLine: (l) => lines.push(l) });
+  while (lines.length === 0) await new Promise((r) => setTimeout(r, 50));
+  const root = join(dir, "rentals");
+  t.equal(rentalGates(root, rental.rentalId).length, 1, "a gate runs for the session");
+  await endRental(renter.marketplace, rental.rentalId);
+  await a.poll();
+  t.same(names().slice(-2), ["keyRemoved", "withdrawn"]);
+  const ended = await worker.done;
+  t.not(ended.code, 0, "the worker did not finish on its own");
+  t.same(rentalGates(root, rental.rentalId), [], "no gate left for the rental");
 });

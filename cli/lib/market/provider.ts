@@ -7,6 +7,7 @@ import { addRentalKey, removeRentalKey } from "./authorizedKeys.js";
 import { rentalFolder } from "./gate.js";
 import { forcedCommand, type GateLaunch } from "./gateLaunch.js";
 import { MARKET_FIXES, chainNow, getRentalInfo, queryChunked } from "./marketplace.js";
+import { endRentalSessions } from "./sessions.js";
 import { specsToString, type MachineSpecs } from "./specs.js";
 
 export interface ProviderAgentOptions {
@@ -64,8 +65,9 @@ export interface ProviderAgent {
 /**
  * A provider's side of the marketplace, as an object that emits events and never prints: list
  * one machine, watch its rentals by polling logs, install each renter's key (restricted to the
- * gate) and acknowledge, remove the key when the rental ends, is cancelled or runs out, and
- * withdraw what was earned. `stop()` removes every key it added and unlists.
+ * gate) and acknowledge, remove the key (and end the rental's open sessions) when the rental
+ * ends, is cancelled or runs out, and withdraw what was earned. `stop()` removes every key it
+ * added and unlists.
  */
 export class ProviderAgent extends EventEmitter {
   machineId?: bigint;
@@ -240,6 +242,8 @@ export class ProviderAgent extends EventEmitter {
     try {
       removeRentalKey(this.opts.authorizedKeysFile, r.rentalId);
       r.keyInstalled = false;
+      // The key only stops new logins: end the sessions still open, and their workers.
+      endRentalSessions(this.opts.rentalsRoot, r.rentalId);
       if (!this.opts.keepFolders) rmSync(r.folder, { recursive: true, force: true });
       this.emit("keyRemoved", { rentalId: r.rentalId, reason });
     } catch (err) {
