@@ -18,8 +18,11 @@ import type {
   JobDetail,
   JobSummary,
 } from "./routes/schemas.js";
+import { encodeInput } from "./inference/input.js";
+import type { InferenceReply, UsageStatementReply } from "./inference/schemas.js";
 
 export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
+export type { InferenceReply, UsageStatementReply };
 
 export interface ModelDownload {
   notModified: false;
@@ -49,6 +52,12 @@ const FIXES: Partial<Record<ErrorCode, string>> = {
   BELOW_THRESHOLD: "Train longer or on more data; the job's accuracy threshold is on chain.",
   BODY_TOO_LARGE: "The orchestrator's upload limit is in GET /api/info.",
   RATE_LIMITED: "Wait and retry.",
+  INFERENCE_JOB_NOT_FOUND: "Check the inference job id and that the orchestrator watches this chain's InferencePool (GET /api/info).",
+  INFERENCE_SETTLED: "The escrow was already paid out or reclaimed; escrow a new inference job.",
+  WRONG_ORCHESTRATOR: "Send the input to the orchestrator the inference job names, or escrow a new job naming this one.",
+  MODEL_MISMATCH: "Escrow the inference job for the model hash the training job serves (GET /api/job/:id).",
+  INVALID_INPUT: "Send count × (the model's input size) finite float32 values, little-endian.",
+  INPUT_MISMATCH: "Send exactly the input and job of the first request to get its stored answer.",
 };
 
 export class OrchestratorClient {
@@ -189,6 +198,25 @@ export class OrchestratorClient {
     return this.json("PUT", `${clusterBase(target)}/cluster-key`, body, true);
   }
 
+  /**
+   * Run an escrowed inference job (signed by its requester): the predictions and the
+   * orchestrator's usage statement for InferencePool.settle. A retry with the same input gets
+   * the same answer.
+   */
+  async infer(call: InferenceCall): Promise<InferenceReply> {
+    const res = await this.request("POST", `/api/infer/${call.inferenceJobId}?job=${call.jobId}&count=${call.count}`, {
+      body: encodeInput(call.x),
+      contentType: "application/octet-stream",
+      signed: true,
+    });
+    return (await res.json()) as InferenceReply;
+  }
+
+  /** The usage statement of an inference job that ran (no predictions); anyone may settle with it. */
+  inferenceUsage(inferenceJobId: number): Promise<UsageStatementReply> {
+    return this.json("GET", `/api/infer/${inferenceJobId}/usage`);
+  }
+
   /** The training data the cluster's machines share (after the cluster key). */
   async uploadTrainData(target: ClusterTarget, data: ValidationUpload): Promise<ClusterSpecReply> {
     const [body, contentType] =
@@ -198,6 +226,16 @@ export class OrchestratorClient {
     const res = await this.request("PUT", `${clusterBase(target)}/train-data`, { body, contentType, signed: true });
     return (await res.json()) as ClusterSpecReply;
   }
+}
+
+/** Inference calls, bound to one orchestrator client. */
+export interface InferenceCall {
+  inferenceJobId: number;
+  /** The training job whose model answers. */
+  jobId: number;
+  /** count × features float32 values, row-major, scaled as the model was trained. */
+  x: Float32Array;
+  count: number;
 }
 
 /** A cluster upload goes to a draft or to an active job. */

@@ -48,6 +48,13 @@ export const ERRORS = {
   NOT_REQUESTER: { status: 403, message: "Only the job's requester may do this." },
   INVALID_SSH_KEY: { status: 400, message: "The SSH private key cannot be used." },
   NOT_CLUSTER_WORKER: { status: 403, message: "This job is trained by its rented cluster; only its workers may send updates." },
+  // inference
+  INFERENCE_JOB_NOT_FOUND: { status: 404, message: "InferencePool has no inference job with this id." },
+  INFERENCE_SETTLED: { status: 409, message: "This inference job is already settled or reclaimed on chain." },
+  WRONG_ORCHESTRATOR: { status: 409, message: "This inference job names another orchestrator." },
+  MODEL_MISMATCH: { status: 409, message: "The inference job's model is not a model of this training job." },
+  INVALID_INPUT: { status: 422, message: "The input does not fit the model." },
+  INPUT_MISMATCH: { status: 409, message: "This inference job already ran, on other input or another job's model." },
   // server
   INTERNAL: { status: 500, message: "The orchestrator failed to handle this request." },
   UNAVAILABLE: { status: 503, message: "The orchestrator is not ready to serve this request." },

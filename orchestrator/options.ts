@@ -1,6 +1,7 @@
 /** What buildApp needs, with the defaults the `serve` command and tests share. */
 import type { FastifyServerOptions } from "fastify";
 import type { LogProvider } from "./chain/listener.js";
+import type { InferenceOptions } from "./inference/options.js";
 import type { Repository } from "./store/repository.js";
 import type { OrchestratorEmitter } from "./events.js";
 
@@ -68,6 +69,8 @@ export interface AppOptions {
   events?: OrchestratorEmitter;
   version?: string;
   cluster?: ClusterOptions;
+  /** Inference price, payout address and input limit. */
+  inference?: InferenceOptions;
 }
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {

@@ -169,6 +169,34 @@ export interface MarketMachineRecord {
   block: number;
 }
 
+/**
+ * One inference job this orchestrator ran: its predictions and the usage statement it signed,
+ * kept so that a retry gets the very same answer.
+ */
+export interface InferenceRecord {
+  /** InferencePool job id. */
+  inferenceJobId: number;
+  /** The training job whose model answered. */
+  modelJobId: number;
+  requester: string;
+  modelHash: string;
+  /** Lowercase hex sha256 of the input body. */
+  inputSha256: string;
+  count: number;
+  classes: number;
+  /** count × classes softmax probabilities, row-major. */
+  probabilities: Float32Array;
+  computeMs: number;
+  /** DUCK wei, as decimal strings. */
+  maxPayment: string;
+  fee: string;
+  /** Who the statement pays. */
+  payout: string;
+  /** EIP-712 Usage signature: (inferenceJobId, [payout], [fee]). */
+  signature: string;
+  createdAt: number;
+}
+
 export type AcceptResult =
   | { ok: true; closing: boolean; acceptedCount: number }
   | { ok: false; reason: "ROUND_CLOSED" | "DUPLICATE_UPDATE"; existing?: UpdateRecord };
@@ -260,4 +288,11 @@ export interface Repository {
   saveClusterSpec(spec: ClusterSpecRecord): Promise<void>;
   saveMarketMachine(machine: MarketMachineRecord): Promise<void>;
   getMarketMachine(machineId: number): Promise<MarketMachineRecord | null>;
+
+  getInference(inferenceJobId: number): Promise<InferenceRecord | null>;
+  /**
+   * Store an inference result durably unless one exists for its job id; returns the stored one
+   * (the earlier one when two requests raced), so every answer for a job is the same.
+   */
+  saveInference(record: InferenceRecord): Promise<InferenceRecord>;
 }

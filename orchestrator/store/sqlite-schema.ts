@@ -124,4 +124,23 @@ export const MIGRATIONS: string[] = [
     block INTEGER NOT NULL
   );
   `,
+  // Inference: one row per InferencePool job this orchestrator answered.
+  `
+  CREATE TABLE inferences (
+    inference_job_id INTEGER PRIMARY KEY,
+    model_job_id INTEGER NOT NULL,
+    requester TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    classes INTEGER NOT NULL,
+    probabilities BLOB NOT NULL,
+    compute_ms INTEGER NOT NULL,
+    max_payment TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    payout TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

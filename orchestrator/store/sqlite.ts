@@ -17,6 +17,7 @@ import type {
   ClusterSpecRecord,
   CompleteRoundInput,
   DraftRecord,
+  InferenceRecord,
   JobRecord,
   MarketMachineRecord,
   Repository,
@@ -26,6 +27,7 @@ import type {
   UpdateStatus,
 } from "./repository.js";
 import { SqliteClusterTables } from "./sqlite-cluster.js";
+import { SqliteInferenceTable } from "./sqlite-inference.js";
 import { MIGRATIONS } from "./sqlite-schema.js";
 
 import { num, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
@@ -38,6 +40,7 @@ export class SqliteRepository implements Repository {
   private insertsSincePrune = 0;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly cluster: SqliteClusterTables;
+  private readonly inference: SqliteInferenceTable;
 
   constructor(private readonly file: string) {
     this.db = new Database(file);
@@ -47,6 +50,7 @@ export class SqliteRepository implements Repository {
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
     this.cluster = new SqliteClusterTables(this.db, (sql) => this.stmt(sql));
+    this.inference = new SqliteInferenceTable(this.db, (sql) => this.stmt(sql));
   }
 
   private migrate(): void {
@@ -363,6 +367,15 @@ export class SqliteRepository implements Repository {
 
   async getMarketMachine(machineId: number): Promise<MarketMachineRecord | null> {
     return this.cluster.getMarketMachine(machineId);
+  }
+
+  async getInference(inferenceJobId: number): Promise<InferenceRecord | null> {
+    return this.inference.get(inferenceJobId);
+  }
+
+  async saveInference(record: InferenceRecord): Promise<InferenceRecord> {
+    // Durable before the answer: the signed statement it holds pays out on chain.
+    return this.durably(() => this.inference.saveOnce(record));
   }
 
 }

@@ -1,0 +1,75 @@
+/** Request and reply schemas of the inference routes; the client's types derive from them. */
+import { schema, type FromSchema } from "../schema.js";
+
+const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
+const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;
+const wei = { type: "string", pattern: "^[0-9]{1,78}$", description: "DUCK wei, decimal" } as const;
+
+export const inferenceParams = schema({
+  type: "object",
+  required: ["inferenceJobId"],
+  properties: { inferenceJobId: { type: "integer", minimum: 1, maximum: 9007199254740991, description: "InferencePool job id" } },
+});
+
+export const inferenceQuerySchema = schema({
+  type: "object",
+  required: ["job", "count"],
+  additionalProperties: false,
+  properties: {
+    job: { type: "integer", minimum: 1, maximum: 9007199254740991, description: "training job whose model answers" },
+    count: { type: "integer", minimum: 1, maximum: 10000000, description: "samples in the body" },
+  },
+});
+export type InferenceQuery = FromSchema<typeof inferenceQuerySchema>;
+
+export const usageStatementSchema = schema({
+  type: "object",
+  required: ["inferenceJobId", "usage", "signature", "orchestrator", "inferencePool", "chainId"],
+  properties: {
+    inferenceJobId: { type: "integer" },
+    usage: {
+      type: "object",
+      required: ["jobId", "providers", "amounts"],
+      properties: {
+        jobId: { type: "integer" },
+        providers: { type: "array", items: address },
+        amounts: { type: "array", items: wei },
+      },
+    },
+    signature: { type: "string", description: "the orchestrator's EIP-712 signature of Usage(jobId,providers,amounts), for InferencePool.settle" },
+    orchestrator: { ...address, description: "the address that signs (the evaluator's), named in createInferenceJob" },
+    inferencePool: address,
+    chainId: { type: "integer" },
+  },
+});
+export type UsageStatementReply = FromSchema<typeof usageStatementSchema>;
+
+export const inferenceReplySchema = schema({
+  type: "object",
+  required: [...usageStatementSchema.required, "jobId", "modelHash", "requester", "count", "classes", "predictions", "computeMs", "fee", "maxPayment", "payout", "createdAt"],
+  properties: {
+    ...usageStatementSchema.properties,
+    jobId: { type: "integer", description: "training job whose model answered" },
+    modelHash: hash,
+    requester: address,
+    count: { type: "integer" },
+    classes: { type: "integer" },
+    predictions: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["class", "probabilities"],
+        properties: {
+          class: { type: "integer", description: "the most probable class" },
+          probabilities: { type: "array", items: { type: "number" }, description: "softmax output, one per class (float32 values)" },
+        },
+      },
+    },
+    computeMs: { type: "integer", description: "compute time charged, in whole milliseconds" },
+    fee: { ...wei, description: "what the statement pays the payout address" },
+    maxPayment: wei,
+    payout: address,
+    createdAt: { type: "integer" },
+  },
+});
+export type InferenceReply = FromSchema<typeof inferenceReplySchema>;

@@ -1,0 +1,105 @@
+/**
+ * Paid inference. POST /api/infer/:inferenceJobId?job=J&count=N, signed by the requester, with
+ * N samples as float32 little-endian bytes: the orchestrator checks the job on InferencePool,
+ * runs job J's model and answers the predictions with its signed usage statement for
+ * InferencePool.settle. GET /api/infer/:inferenceJobId/usage gives that statement alone (no
+ * predictions), so the operator can settle a job whose requester did not.
+ */
+import type { FastifyInstance } from "fastify";
+import { availableParallelism } from "node:os";
+import { JsonRpcProvider, Network as EthersNetwork, ZeroAddress, type ContractRunner } from "ethers";
+import { ApiError } from "../errors.js";
+import { loadEvaluatorKey } from "../evaluator/key.js";
+import { inferencePoolReader } from "../inference/chain.js";
+import { resolveInference, type InferenceOptions } from "../inference/options.js";
+import { inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceQuery } from "../inference/schemas.js";
+import { InferenceService } from "../inference/service.js";
+import { inferencePoolDomain } from "../inference/usage.js";
+import type { ChainConfig } from "../options.js";
+import { bufferParser } from "../plugins/body.js";
+import { Semaphore } from "../rounds/semaphore.js";
+import { errorReplies } from "./schemas.js";
+
+export interface InferRouteOptions {
+  chain: ChainConfig;
+  inference?: InferenceOptions;
+  evaluatorKey?: string;
+}
+
+/** A provider for contract reads: the configured one when it can make calls, else one on rpcUrl. */
+function chainRunner(app: FastifyInstance, c: ChainConfig): ContractRunner | null {
+  const given = c.provider as unknown as { call?: unknown } | undefined;
+  if (given && typeof given.call === "function") return given as unknown as ContractRunner;
+  if (!c.rpcUrl) return null;
+  const owned = new JsonRpcProvider(c.rpcUrl, EthersNetwork.from(c.chainId), { staticNetwork: true });
+  app.addHook("onClose", async () => owned.destroy());
+  return owned;
+}
+
+export async function inferRoutes(app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
+  const config = resolveInference(opts.inference, app.evaluator.address);
+  // The same key the evaluator plugin loaded: the address requesters name as orchestrator.
+  const { wallet } = await loadEvaluatorKey(app.dataDir, opts.evaluatorKey);
+  if (wallet.address !== app.evaluator.address) throw new Error("the inference signer is not the evaluator");
+  const poolAddress = opts.chain.contracts?.InferencePool;
+  const runner = poolAddress ? chainRunner(app, opts.chain) : null;
+  const service = new InferenceService({
+    repo: app.repo,
+    blobs: app.blobs,
+    reader: runner && poolAddress ? inferencePoolReader(poolAddress, runner) : null,
+    wallet,
+    domain: inferencePoolDomain(opts.chain.chainId, poolAddress ?? ZeroAddress),
+    chainId: opts.chain.chainId,
+    config,
+    slots: new Semaphore(availableParallelism()),
+    now: app.now,
+  });
+  bufferParser(app, "application/octet-stream", config.inputBytes);
+  const tags = ["inference"];
+
+  app.post<{ Params: { inferenceJobId: number }; Querystring: InferenceQuery; Body: Buffer }>(
+    "/api/infer/:inferenceJobId",
+    {
+      ...app.signed,
+      bodyLimit: config.inputBytes,
+      schema: {
+        tags,
+        summary: "Run a training job's model on the input of an escrowed inference job (float32 LE samples, application/octet-stream; signed by the requester)",
+        params: inferenceParams,
+        querystring: inferenceQuerySchema,
+        response: { 200: inferenceReplySchema, ...errorReplies },
+      },
+    },
+    async (request) => {
+      if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+        throw new ApiError("BODY_EMPTY", "Send the samples as float32 little-endian bytes (content-type application/octet-stream).");
+      }
+      const record = await service.run({
+        inferenceJobId: request.params.inferenceJobId,
+        modelJobId: request.query.job,
+        caller: request.caller!.address,
+        count: request.query.count,
+        body: request.body,
+        bodySha256: request.bodySha256!,
+      });
+      return service.reply(record);
+    },
+  );
+
+  app.get<{ Params: { inferenceJobId: number } }>(
+    "/api/infer/:inferenceJobId/usage",
+    {
+      schema: {
+        tags,
+        summary: "The signed usage statement of an inference job that ran here (for InferencePool.settle; no predictions)",
+        params: inferenceParams,
+        response: { 200: usageStatementSchema, ...errorReplies },
+      },
+    },
+    async (request) => {
+      const record = await app.repo.getInference(request.params.inferenceJobId);
+      if (!record) throw new ApiError("INFERENCE_JOB_NOT_FOUND", `Inference job ${request.params.inferenceJobId} has not run on this orchestrator.`);
+      return service.statement(record);
+    },
+  );
+}
