@@ -19,10 +19,10 @@ import type {
   JobSummary,
 } from "./routes/schemas.js";
 import { encodeInput } from "./inference/input.js";
-import type { InferenceReply, UsageStatementReply } from "./inference/schemas.js";
+import type { InferenceInfoReply, InferenceReply, UsageStatementReply } from "./inference/schemas.js";
 
 export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
-export type { InferenceReply, UsageStatementReply };
+export type { InferenceInfoReply, InferenceReply, UsageStatementReply };
 
 export interface ModelDownload {
   notModified: false;
@@ -196,6 +196,11 @@ export class OrchestratorClient {
   /** The SSH private key of a cluster's rentals and its size, for a draft (before escrow) or a job. */
   uploadClusterKey(target: ClusterTarget, body: ClusterKeyBody): Promise<ClusterSpecReply> {
     return this.json("PUT", `${clusterBase(target)}/cluster-key`, body, true);
+  }
+
+  /** The address to name in createInferenceJob, the price and the input limit. */
+  inferenceInfo(): Promise<InferenceInfoReply> {
+    return this.json("GET", "/api/infer");
   }
 
   /**

@@ -10,6 +10,7 @@ import { resolveSettings } from "../cli/lib/config.js";
 import { loadDeployment, readDeployment, updateDeployment } from "../cli/lib/chain/deployments.js";
 import { connectProvider } from "../cli/lib/chain/networks.js";
 import { OrchestratorEmitter } from "./events.js";
+import { resolveInference } from "./inference/options.js";
 import { startServer, type RunningServer } from "./server.js";
 import type { ServeReady } from "./view/serve-view.js";
 
@@ -22,6 +23,12 @@ export interface ServeOptions {
   confirmations?: number;
   pollMs?: number;
   uploadLimitBytes?: number;
+  /** Address inference usage statements pay (else QUACKMESH_PAYOUT_ADDRESS, else the evaluator's). */
+  payout?: string;
+  /** DUCK wei per second of inference compute. */
+  inferencePrice?: bigint;
+  /** Least fee of one inference job, DUCK wei. */
+  inferenceMinFee?: bigint;
   /** Structured JSON logs on stdout; else the log goes to <dataDir>/orchestrator.log. */
   json: boolean;
   events?: OrchestratorEmitter;
@@ -42,6 +49,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     const deployment = await loadDeployment(settings, { provider, network });
     const dataDir = opts.dataDir ?? join(settings.home, "orchestrator");
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const inference = { payout: opts.payout ?? (env.QUACKMESH_PAYOUT_ADDRESS || undefined), pricePerSecond: opts.inferencePrice, minimumFee: opts.inferenceMinFee };
     const logger: FastifyServerOptions["logger"] = opts.json ? { level: "info" } : { level: "info", file: join(dataDir, "orchestrator.log") };
     const server = await startServer({
       host: opts.host,
@@ -51,6 +59,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       logger,
       events: opts.events,
       limits: opts.uploadLimitBytes ? { uploadBytes: opts.uploadLimitBytes } : undefined,
+      inference,
       chain: {
         chainId: network.chainId,
         trainingPool: deployment.contracts.TrainingPool,
@@ -62,6 +71,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       },
     });
     const evaluator = server.app.evaluator.address;
+    const priced = resolveInference(inference, evaluator);
     // Requesters' tools read the evaluator from the deployment file too; keep it current.
     if (readDeployment(settings, network.name)?.evaluator !== evaluator) updateDeployment(settings, network.name, { evaluator });
     const ready: ServeReady = {
@@ -73,6 +83,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       network: network.name,
       contracts: deployment.contracts,
       dataDir,
+      inference: { payout: priced.payout, pricePerSecond: priced.pricePerSecond.toString(), minimumFee: priced.minimumFee.toString() },
     };
     let closing: Promise<void> | undefined;
     return {

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { QuackError } from "../lib/errors.js";
-import { parsePort } from "../lib/chain/units.js";
+import { parseAmount, parsePort } from "../lib/chain/units.js";
 import { eventSink } from "../views/live.js";
 import { OrchestratorEmitter } from "../../orchestrator/events.js";
 import { startServe } from "../../orchestrator/serve.js";
@@ -23,6 +23,9 @@ export function serveCommand(): Command {
     .option("--confirmations <n>", "blocks to wait before a contract event counts (default 0 on the local chain, 2 elsewhere)")
     .option("--poll <ms>", "how often to read contract events (default 500 local, 4000 elsewhere)")
     .option("--upload-limit <MiB>", "largest upload accepted (weights, validation sets, updates)", "256")
+    .option("--payout <address>", "address that inference usage statements pay (env QUACKMESH_PAYOUT_ADDRESS; default the evaluator's)")
+    .option("--inference-price <duck>", "DUCK charged per second of inference compute", "0.01")
+    .option("--inference-min-fee <duck>", "least DUCK charged for one inference job (never above its escrow)", "0.001")
     .option("--json", "structured logs and events, one JSON object per line, on stdout")
     .addHelpText(
       "after",
@@ -30,14 +33,17 @@ export function serveCommand(): Command {
 Reads the contracts from deployments/<network>.json (run \`quackmesh deploy\` first). The
 evaluator key comes from QUACKMESH_EVALUATOR_KEY, or is generated on first start into the data
 dir (mode 0600); its address is printed, served at /api/info, and is what requesters name as
-evaluator in TrainingPool.createTrainingJob. API documentation: http://HOST:PORT/docs.
+evaluator in TrainingPool.createTrainingJob, and as orchestrator in InferencePool.createInferenceJob.
+Inference (\`quackmesh infer\`) runs here and is charged by compute time: the usage statement the
+evaluator key signs pays --payout. API documentation: http://HOST:PORT/docs.
 Stops cleanly on Ctrl-C or SIGTERM; after a crash it resumes open rounds from the store.
 
 Examples:
   $ quackmesh serve                                   # local chain, 127.0.0.1:8080
-  $ quackmesh serve --port 0 --data-dir /tmp/orch --json`,
+  $ quackmesh serve --port 0 --data-dir /tmp/orch --json
+  $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; payout?: string; inferencePrice: string; inferenceMinFee: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -53,6 +59,9 @@ Examples:
           confirmations: opts.confirmations === undefined ? undefined : parseCount(opts.confirmations, "--confirmations"),
           pollMs: opts.poll === undefined ? undefined : Math.max(50, parseCount(opts.poll, "--poll")),
           uploadLimitBytes: parseCount(opts.uploadLimit, "--upload-limit") * 1024 * 1024,
+          payout: opts.payout,
+          inferencePrice: parseAmount(opts.inferencePrice, "--inference-price"),
+          inferenceMinFee: parseAmount(opts.inferenceMinFee, "--inference-min-fee"),
           json,
           events,
         });

@@ -73,3 +73,18 @@ export const inferenceReplySchema = schema({
   },
 });
 export type InferenceReply = FromSchema<typeof inferenceReplySchema>;
+
+export const inferenceInfoSchema = schema({
+  type: "object",
+  required: ["orchestrator", "inferencePool", "chainId", "payout", "pricePerSecond", "minimumFee", "inputBytes"],
+  properties: {
+    orchestrator: { ...address, description: "the address to name in createInferenceJob (the evaluator's)" },
+    inferencePool: { type: ["string", "null"], description: "the InferencePool this orchestrator reads; null when it reads none" },
+    chainId: { type: "integer" },
+    payout: { ...address, description: "who the usage statements pay" },
+    pricePerSecond: { ...wei, description: "DUCK wei per second of compute" },
+    minimumFee: { ...wei, description: "least fee of one job (capped at its escrow)" },
+    inputBytes: { type: "integer", description: "largest input body" },
+  },
+});
+export type InferenceInfoReply = FromSchema<typeof inferenceInfoSchema>;

@@ -58,6 +58,18 @@ const body = encodeInput(test.x);
 const infer = (wallet: Wallet, id: number, o: { job?: number; count?: number; payload?: Buffer } = {}) =>
   signedInject(app, wallet, { method: "POST", url: `/api/infer/${id}?job=${o.job ?? 1}&count=${o.count ?? 3}`, body: o.payload ?? body });
 
+t.test("GET /api/infer names the orchestrator address, the pool, the price and the input limit", async (t) => {
+  t.same((await app.inject({ method: "GET", url: "/api/infer" })).json(), {
+    orchestrator: evaluator.address,
+    inferencePool: poolAddress,
+    chainId: chain.chainId,
+    payout,
+    pricePerSecond: String(DUCK / 100n),
+    minimumFee: String(DUCK / 1000n),
+    inputBytes: 4 * FEATURES * 4,
+  });
+});
+
 t.test("refusals answer a clear code and store nothing", async (t) => {
   const id = await escrow();
   const unsigned = await app.inject({ method: "POST", url: `/api/infer/${id}?job=1&count=3`, payload: body, headers: { "content-type": "application/octet-stream" } });

@@ -3,7 +3,8 @@
  * N samples as float32 little-endian bytes: the orchestrator checks the job on InferencePool,
  * runs job J's model and answers the predictions with its signed usage statement for
  * InferencePool.settle. GET /api/infer/:inferenceJobId/usage gives that statement alone (no
- * predictions), so the operator can settle a job whose requester did not.
+ * predictions), so the operator can settle a job whose requester did not. GET /api/infer: the
+ * address to name on chain, the price and the input limit.
  */
 import type { FastifyInstance } from "fastify";
 import { availableParallelism } from "node:os";
@@ -12,7 +13,7 @@ import { ApiError } from "../errors.js";
 import { loadEvaluatorKey } from "../evaluator/key.js";
 import { inferencePoolReader } from "../inference/chain.js";
 import { resolveInference, type InferenceOptions } from "../inference/options.js";
-import { inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceQuery } from "../inference/schemas.js";
+import { inferenceInfoSchema, inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceInfoReply, type InferenceQuery } from "../inference/schemas.js";
 import { InferenceService } from "../inference/service.js";
 import { inferencePoolDomain } from "../inference/usage.js";
 import type { ChainConfig } from "../options.js";
@@ -56,6 +57,20 @@ export async function inferRoutes(app: FastifyInstance, opts: InferRouteOptions)
   });
   bufferParser(app, "application/octet-stream", config.inputBytes);
   const tags = ["inference"];
+
+  app.get(
+    "/api/infer",
+    { schema: { tags, summary: "Where and at what price this orchestrator runs inference", response: { 200: inferenceInfoSchema, ...errorReplies } } },
+    async (): Promise<InferenceInfoReply> => ({
+      orchestrator: wallet.address,
+      inferencePool: poolAddress ?? null,
+      chainId: opts.chain.chainId,
+      payout: config.payout,
+      pricePerSecond: config.pricePerSecond.toString(),
+      minimumFee: config.minimumFee.toString(),
+      inputBytes: config.inputBytes,
+    }),
+  );
 
   app.post<{ Params: { inferenceJobId: number }; Querystring: InferenceQuery; Body: Buffer }>(
     "/api/infer/:inferenceJobId",

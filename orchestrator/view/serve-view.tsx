@@ -1,5 +1,6 @@
 /** The `serve` live view: where it listens, the jobs with their round progress, updates arriving, accuracy. */
 import { Box, Text } from "ink";
+import { formatAmount } from "../../cli/lib/chain/units.js";
 import { bar, percent, shortAddress, sparkline } from "../../cli/views/charts.js";
 import type { EventName, OrchestratorEvents } from "../events.js";
 
@@ -14,6 +15,8 @@ export interface ServeReady {
   network: string;
   contracts: Record<string, string>;
   dataDir: string;
+  /** Who inference pays and at what price (DUCK wei, decimal strings). */
+  inference?: { payout: string; pricePerSecond: string; minimumFee: string };
 }
 
 interface JobState {
@@ -96,7 +99,8 @@ export function serveLine(e: ServeEvent): string | undefined {
         `  evaluator ${e.evaluator} (key: ${e.keySource})\n` +
         `  chain ${e.network} (id ${e.chainId})\n` +
         Object.entries(e.contracts).map(([k, v]) => `  ${k.padEnd(18)} ${v}`).join("\n") +
-        `\n  data ${e.dataDir}`
+        `\n  data ${e.dataDir}` +
+        (e.inference ? `\n  inference pays ${e.inference.payout}: ${formatAmount(BigInt(e.inference.pricePerSecond))} DUCK/s, at least ${formatAmount(BigInt(e.inference.minimumFee))} DUCK` : "")
       );
     case "job:activated":
       return `job ${e.jobId} active: ${e.rounds} rounds, requester ${e.requester}`;
