@@ -88,6 +88,7 @@ t.test("market list shows both machines, cheapest first, with specs and status",
   t.same(machines.map((m: { machineId: string }) => m.machineId), [String(listed2.machineId), String(listed1.machineId)]);
   t.match(machines[0], { pricePerHour: "3", status: "available", bench: 12.5, maxHours: 0, provider: devAccount("provider2").address });
   t.match(machines[1], { pricePerHour: "5", status: "available", maxHours: 4, endpoint: listed1.endpoint });
+  t.equal(machines[1].hostKey, (started1.sshd as { hostKeyFingerprint: string }).hostKeyFingerprint, "the dedicated sshd's host key is announced with the listing");
   t.ok(machines[0].cores >= 1 && machines[0].ramMiB > 0);
   t.equal(JSON.parse((await run(["market", "list", "--max-price", "4", "--json"])).stdout).count, 1);
   t.equal(JSON.parse((await run(["market", "list", "--min-cores", "100000", "--json"])).stdout).count, 0);

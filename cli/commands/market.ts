@@ -68,6 +68,7 @@ export function machineJson(m: MarketMachine): Record<string, unknown> {
     cpu: m.specs.cpu,
     gpus: m.specs.gpus,
     bench: m.specs.bench ?? null,
+    hostKey: m.specs.hostKey ?? null,
     specsValid: m.specs.valid,
     activeRentalId: m.activeRentalId === 0n ? null : m.activeRentalId.toString(),
   };
