@@ -1,0 +1,89 @@
+/**
+ * Everything `quackmesh infer` can check before it spends anything: the orchestrator (reachable,
+ * same chain and InferencePool), the training job and its model, the input against the model's
+ * input size and the orchestrator's limit, and the requester's DUCK and ETH.
+ */
+import type { Provider, Wallet } from "ethers";
+import { inputFeatures } from "../../../native/index.js";
+import type { InferenceInfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
+import { QuackError } from "../errors.js";
+import type { Contracts } from "../chain/contracts.js";
+import { formatAmount } from "../chain/units.js";
+import { loadInferenceInput, type InferenceInput } from "./input.js";
+
+/** What running inference needs: the requester's wallet on a chain with the deployment, and the orchestrator. */
+export interface InferDeps {
+  signer: Wallet;
+  provider: Provider;
+  contracts: Contracts;
+  chainId: number;
+  client: OrchestratorClient;
+}
+
+export interface InferPlan {
+  /** Training job whose model answers. */
+  jobId: number;
+  /** --input path. */
+  input: string;
+  /** DUCK wei to escrow (ignored with resume: the escrow exists). */
+  maxPayment: bigint;
+  /** Where the predictions go (JSON). */
+  out: string;
+  /** An inference job escrowed earlier, to run (again) instead of escrowing a new one. */
+  resume?: number;
+}
+
+export interface Prechecked {
+  info: InferenceInfoReply;
+  job: JobSummary;
+  input: InferenceInput;
+  poolAddress: string;
+  duck: bigint;
+  eth: bigint;
+}
+
+// Gas an approve, createInferenceJob and settle stay under, with room: checked against the ETH balance.
+const INFER_GAS = 400_000n;
+
+export async function precheckInference(plan: InferPlan, deps: InferDeps): Promise<Prechecked> {
+  const { client, contracts, signer, provider } = deps;
+  const info = await client.inferenceInfo();
+  if (info.chainId !== deps.chainId) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator at ${client.baseUrl} serves chain id ${info.chainId}, but this wallet is on chain id ${deps.chainId}.`, {
+      fix: "Point --orchestrator at the orchestrator of this chain, or --network/--rpc at the orchestrator's chain.",
+    });
+  }
+  const poolAddress = await contracts.inferencePool.getAddress();
+  if (!info.inferencePool || info.inferencePool.toLowerCase() !== poolAddress.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator at ${client.baseUrl} reads InferencePool ${info.inferencePool ?? "(none)"}, but the deployment here is ${poolAddress}.`, {
+      fix: "Use the orchestrator of this deployment, or the deployments file it was started with (QUACKMESH_DEPLOYMENTS).",
+    });
+  }
+  const job = await client.getJob(plan.jobId);
+  const input = await loadInferenceInput(plan.input, inputFeatures(job.spec));
+  const bytes = input.count * input.features * 4;
+  if (bytes > info.inputBytes) {
+    throw new QuackError("INPUT_TOO_LARGE", `${input.source} holds ${input.count} samples (${bytes} bytes as float32); the orchestrator accepts at most ${info.inputBytes} bytes per job.`, {
+      fix: `Split the input into parts of at most ${Math.floor(info.inputBytes / (input.features * 4))} samples and run one job for each.`,
+    });
+  }
+  const me = signer.address;
+  const [duck, eth, fees] = await Promise.all([
+    contracts.duck.getFunction("balanceOf")(me) as Promise<bigint>,
+    provider.getBalance(me),
+    provider.getFeeData(),
+  ]);
+  if (plan.resume === undefined && duck < plan.maxPayment) {
+    throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(duck)} DUCK; the escrow needs ${formatAmount(plan.maxPayment)} DUCK.`, {
+      fix: "Lower --max-payment, or get more DUCK (on the local chain: `quackmesh wallet faucet --account requester --amount 100`).",
+      details: { address: me, balance: duck.toString(), needed: plan.maxPayment.toString() },
+    });
+  }
+  const gasPrice = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
+  if (eth < INFER_GAS * gasPrice) {
+    throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; escrowing and settling need about ${formatAmount(INFER_GAS * gasPrice)} ETH for gas.`, {
+      fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`).",
+    });
+  }
+  return { info, job, input, poolAddress, duck, eth };
+}

@@ -1,0 +1,159 @@
+/**
+ * Paid inference, end to end: check, escrow maxPayment in InferencePool naming the orchestrator,
+ * send the input, check the signed usage statement, write the predictions, settle on chain (the
+ * fee to the orchestrator's payout address, the rest back to the requester).
+ */
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import type { InferenceReply } from "../../../orchestrator/client.js";
+import { inferencePoolDomain, recoverUsageSigner } from "../../../orchestrator/inference/usage.js";
+import { QuackError, isQuackError } from "../errors.js";
+import { sendTx } from "../chain/tx.js";
+import { eventArgs, readInference } from "./chain.js";
+import type { InferenceInput } from "./input.js";
+import { precheckInference, type InferDeps, type InferPlan, type Prechecked } from "./precheck.js";
+
+export type { InferDeps, InferPlan };
+
+export type InferEvent =
+  | { event: "checked"; requester: string; duck: bigint; eth: bigint; orchestrator: string; signer: string; jobId: number; modelHash: string; samples: number; labelled: boolean; pricePerSecond: string; minimumFee: string }
+  | { event: "approved"; txHash: string; amount: bigint }
+  | { event: "escrowed"; inferenceJobId: number; txHash: string; maxPayment: bigint; modelHash: string }
+  | { event: "predicted"; inferenceJobId: number; count: number; computeMs: number; fee: bigint; out: string; accuracy?: number }
+  | { event: "settled"; inferenceJobId: number; txHash: string | null; paid: bigint; refund: bigint };
+
+export interface InferResult {
+  inferenceJobId: number;
+  jobId: number;
+  modelHash: string;
+  count: number;
+  classes: number;
+  out: string;
+  computeMs: number;
+  fee: bigint;
+  maxPayment: bigint;
+  paid: bigint;
+  refund: bigint;
+  payout: string;
+  /** Null when the job was already settled (by a retry, or by the orchestrator's operator). */
+  settleTx: string | null;
+  /** Share of predictions equal to the input's labels, when it has labels. */
+  accuracy?: number;
+  /** The first predicted classes, for a glance. */
+  preview: number[];
+}
+
+/** A failure after the escrow: the job id and how to get the answer, or the DUCK, back. */
+function afterEscrow(err: unknown, plan: InferPlan, id: number): unknown {
+  if (!isQuackError(err)) return err;
+  return new QuackError(err.code, `${err.message} (inference job ${id} is escrowed).`, {
+    fix:
+      `${err.fix ? err.fix + " " : ""}Retry without paying again: quackmesh infer --job ${plan.jobId} --input ${plan.input} --resume ${id}. ` +
+      `If the orchestrator never answers, \`quackmesh infer --reclaim ${id}\` returns the escrow 24 h after it was made.`,
+    details: { ...err.details, inferenceJobId: id },
+    cause: err,
+  });
+}
+
+/** The statement must be for this job, signed by the orchestrator the job names, within the escrow. */
+function checkReply(reply: InferenceReply, id: number, input: InferenceInput, orchestrator: string, max: bigint, chainId: number, pool: string): bigint {
+  const bad = (why: string) =>
+    new QuackError("BAD_STATEMENT", `The orchestrator's answer for inference job ${id} cannot be used: ${why}.`, {
+      fix: "Nothing was settled; report this to the orchestrator's operator, and reclaim the escrow after 24 h if it is not fixed.",
+    });
+  if (reply.inferenceJobId !== id || Number(reply.usage.jobId) !== id) throw bad(`it is for job ${reply.usage.jobId}`);
+  if (reply.count !== input.count || reply.predictions.length !== input.count) throw bad(`it holds ${reply.predictions.length} predictions for ${input.count} samples`);
+  const amounts = reply.usage.amounts.map((a) => BigInt(a));
+  const total = amounts.reduce((a, b) => a + b, 0n);
+  if (total > max) throw bad(`it pays ${total} wei, above the escrow of ${max}`);
+  const signer = recoverUsageSigner(inferencePoolDomain(chainId, pool), { jobId: id, providers: reply.usage.providers, amounts }, reply.signature);
+  if (signer.toLowerCase() !== orchestrator.toLowerCase()) throw bad(`its usage is signed by ${signer}, not by ${orchestrator}`);
+  return total;
+}
+
+async function writePredictions(out: string, reply: InferenceReply, labels: Uint8Array | undefined): Promise<{ file: string; accuracy?: number }> {
+  const accuracy = labels ? reply.predictions.filter((p, i) => p.class === labels[i]).length / reply.count : undefined;
+  const doc = {
+    inferenceJobId: reply.inferenceJobId,
+    jobId: reply.jobId,
+    modelHash: reply.modelHash,
+    count: reply.count,
+    classes: reply.classes,
+    ...(accuracy === undefined ? {} : { accuracy }),
+    predictions: reply.predictions.map((p, i) => (labels ? { ...p, label: labels[i] } : p)),
+  };
+  const file = resolve(out);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(tmp, JSON.stringify(doc) + "\n");
+    await rename(tmp, file);
+  } catch (cause) {
+    throw new QuackError("WRITE_FAILED", `Cannot write ${file}: ${(cause as Error).message}.`, { fix: "Pass --out with a writable path.", cause });
+  }
+  return { file, accuracy };
+}
+
+/** Escrow (or take the escrowed job to resume), checking who it names; returns its id and escrow. */
+async function escrow(plan: InferPlan, deps: InferDeps, checked: Prechecked, emit: (e: InferEvent) => void): Promise<{ id: number; max: bigint }> {
+  const pool = deps.contracts.inferencePool;
+  if (plan.resume !== undefined) {
+    const j = await readInference(pool, plan.resume);
+    if (j.requester.toLowerCase() !== deps.signer.address.toLowerCase()) {
+      throw new QuackError("NOT_REQUESTER", `Inference job ${plan.resume} was escrowed by ${j.requester}; this wallet is ${deps.signer.address}.`, {
+        fix: "Sign with the requester's key (--key FILE / --account).",
+      });
+    }
+    if (j.orchestrator.toLowerCase() !== checked.info.orchestrator.toLowerCase()) {
+      throw new QuackError("WRONG_ORCHESTRATOR", `Inference job ${plan.resume} names orchestrator ${j.orchestrator}; the one at ${deps.client.baseUrl} is ${checked.info.orchestrator}.`, {
+        fix: "Pass --orchestrator with the URL of the orchestrator the job names.",
+      });
+    }
+    return { id: plan.resume, max: j.maxPayment };
+  }
+  const allowance = (await deps.contracts.duck.getFunction("allowance")(deps.signer.address, checked.poolAddress)) as bigint;
+  if (allowance < plan.maxPayment) {
+    const approved = await sendTx(deps.contracts.duck, "approve", [checked.poolAddress, plan.maxPayment]);
+    emit({ event: "approved", txHash: approved.hash, amount: plan.maxPayment });
+  }
+  const receipt = await sendTx(pool, "createInferenceJob", [checked.job.modelHash, plan.maxPayment, checked.info.orchestrator]);
+  const id = Number(eventArgs(pool, receipt, "InferenceJobCreated").jobId);
+  emit({ event: "escrowed", inferenceJobId: id, txHash: receipt.hash, maxPayment: plan.maxPayment, modelHash: checked.job.modelHash });
+  return { id, max: plan.maxPayment };
+}
+
+export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onEvent?: (e: InferEvent) => void } = {}): Promise<InferResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const checked = await precheckInference(plan, deps);
+  const { info, job, input } = checked;
+  emit({
+    event: "checked", requester: deps.signer.address, duck: checked.duck, eth: checked.eth, orchestrator: deps.client.baseUrl, signer: info.orchestrator,
+    jobId: job.jobId, modelHash: job.modelHash, samples: input.count, labelled: input.labels !== undefined, pricePerSecond: info.pricePerSecond, minimumFee: info.minimumFee,
+  });
+  const { id, max } = await escrow(plan, deps, checked, emit);
+  const pool = deps.contracts.inferencePool;
+  try {
+    const reply = await deps.client.infer({ inferenceJobId: id, jobId: plan.jobId, x: input.x, count: input.count });
+    const fee = checkReply(reply, id, input, info.orchestrator, max, deps.chainId, checked.poolAddress);
+    const written = await writePredictions(plan.out, reply, input.labels);
+    emit({ event: "predicted", inferenceJobId: id, count: reply.count, computeMs: reply.computeMs, fee, out: written.file, accuracy: written.accuracy });
+
+    const onChain = await readInference(pool, id);
+    let settleTx: string | null = null;
+    let paid = onChain.paid;
+    let refund = onChain.maxPayment - onChain.paid;
+    if (!onChain.settled) {
+      const receipt = await sendTx(pool, "settle", [id, reply.usage.providers, reply.usage.amounts, reply.signature]);
+      const ev = eventArgs(pool, receipt, "InferenceSettled");
+      [settleTx, paid, refund] = [receipt.hash, BigInt(ev.paid as bigint), BigInt(ev.refund as bigint)];
+    }
+    emit({ event: "settled", inferenceJobId: id, txHash: settleTx, paid, refund });
+    return {
+      inferenceJobId: id, jobId: reply.jobId, modelHash: reply.modelHash, count: reply.count, classes: reply.classes, out: written.file,
+      computeMs: reply.computeMs, fee, maxPayment: max, paid, refund, payout: reply.payout, settleTx, accuracy: written.accuracy,
+      preview: reply.predictions.slice(0, 10).map((p) => p.class),
+    };
+  } catch (err) {
+    throw afterEscrow(err, plan, id);
+  }
+}
