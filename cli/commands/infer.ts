@@ -14,7 +14,7 @@ function describe(e: InferEvent): string {
   switch (e.event) {
     case "checked":
       return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK; job ${e.jobId}'s model ${e.modelHash} on ${e.orchestrator} (signs as ${e.signer}, ` +
-        `${formatAmount(BigInt(e.pricePerSecond))} DUCK/s, at least ${formatAmount(BigInt(e.minimumFee))}); ${e.samples} samples${e.labelled ? " with labels" : ""}.`;
+        `${formatAmount(BigInt(e.pricePerSecond))} DUCK/s, at least ${formatAmount(BigInt(e.minimumFee))} DUCK); ${e.samples} samples${e.labelled ? " with labels" : ""}.`;
     case "approved":
       return `Approved InferencePool to take ${formatAmount(e.amount)} DUCK (tx ${e.txHash}).`;
     case "escrowed":

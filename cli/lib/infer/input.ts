@@ -26,7 +26,7 @@ function badData(file: string, message: string, fix: string): QuackError {
   return new QuackError("BAD_DATA", `${file}: ${message}`, { fix, details: { file } });
 }
 
-/** The CSV file to read, or null when `path` is an IDX folder (or anything loadDataset judges). */
+/** The CSV file to read, or null when `path` is a folder without data.csv (an IDX folder, which loadDataset reads). */
 async function csvFile(path: string): Promise<string | null> {
   const st = await stat(path).catch((cause: unknown) => {
     throw new QuackError("DATA_NOT_FOUND", `${path}: no such file or folder.`, {
@@ -34,7 +34,10 @@ async function csvFile(path: string): Promise<string | null> {
       cause,
     });
   });
-  if (st.isFile()) return /\.csv(\.gz)?$/i.test(path) ? path : null;
+  if (st.isFile()) {
+    if (/\.csv(\.gz)?$/i.test(path)) return path;
+    throw badData(path, "is a file but not a .csv file.", "Pass --input with an MNIST IDX folder, a .csv file (features, or a label then features), or a folder holding data.csv.");
+  }
   const names = await readdir(path);
   const idx = names.some((n) => /(images.*idx3|labels.*idx1)/i.test(n));
   return !idx && names.includes("data.csv") ? join(path, "data.csv") : null;
