@@ -29,6 +29,8 @@ export interface ServeOptions {
   inferencePrice?: bigint;
   /** Least fee of one inference job, DUCK wei. */
   inferenceMinFee?: bigint;
+  /** URL cluster workers on rented machines use to reach this orchestrator (else QUACKMESH_ORCHESTRATOR_PUBLIC_URL, else where it listens). */
+  publicUrl?: string;
   /** Structured JSON logs on stdout; else the log goes to <dataDir>/orchestrator.log. */
   json: boolean;
   events?: OrchestratorEmitter;
@@ -60,6 +62,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       events: opts.events,
       limits: opts.uploadLimitBytes ? { uploadBytes: opts.uploadLimitBytes } : undefined,
       inference,
+      cluster: opts.publicUrl ? { publicUrl: opts.publicUrl } : undefined,
       chain: {
         chainId: network.chainId,
         trainingPool: deployment.contracts.TrainingPool,

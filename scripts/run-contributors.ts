@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { QuackError } from "../cli/lib/errors.js";
 import { spawnCli, type CliChild } from "../cli/lib/demo/processes.js";
-import { onStopSignal } from "../cli/lib/job/stop.js";
+import { onStopSignal } from "../cli/lib/signals.js";
 
 export interface RunContributorsOptions {
   job: string;

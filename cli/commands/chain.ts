@@ -4,6 +4,7 @@ import { QuackError } from "../lib/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { startLocalChain, type LocalChain } from "../lib/chain/localChain.js";
 import { parsePort } from "../lib/chain/units.js";
+import { waitForSignal } from "../lib/signals.js";
 
 export function chainCommand(): Command {
   return new Command("chain")
@@ -61,17 +62,4 @@ async function withBalances(chain: LocalChain) {
   } finally {
     provider.destroy();
   }
-}
-
-/** Resolve on the first SIGINT or SIGTERM; while waiting, those signals no longer end the process. */
-function waitForSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const promise = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
-  for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, onSignal);
-  return {
-    promise,
-    dispose: () => {
-      for (const s of ["SIGINT", "SIGTERM"] as const) process.removeListener(s, onSignal);
-    },
-  };
 }

@@ -7,7 +7,7 @@ import { addChainOptions, type ChainOptions } from "../lib/chain/options.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
 import { parseWhole } from "../lib/job/params.js";
-import { onStopSignal } from "../lib/job/stop.js";
+import { onStopSignal } from "../lib/signals.js";
 import { DEFAULT_TRAIN, runContributor, type TrainSettings } from "../lib/contribute/runner.js";
 import { stateFilePath } from "../lib/contribute/state.js";
 import { ContributeView, contributeLine, initialContribute, reduceContribute } from "../views/ContributeView.js";

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { QuackError, isQuackError } from "../lib/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { parseWhole } from "../lib/job/params.js";
-import { onStopSignal } from "../lib/job/stop.js";
+import { onStopSignal } from "../lib/signals.js";
 import { runDemo } from "../lib/demo/run.js";
 import { DEFAULT_DEMO } from "../lib/demo/types.js";
 import { DemoView, demoLine, demoSummary, initialDemo, reduceDemo } from "../views/DemoView.js";

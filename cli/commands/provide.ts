@@ -13,7 +13,7 @@ import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
 import { ProviderAgent, type ProviderEvents } from "../lib/market/provider.js";
 import { ProvideView } from "../lib/market/ProvideView.js";
 import { initialProvideState, provideEventJson, reduceProvide, type ProvideEvent } from "../lib/market/provideView.js";
-import { waitForSignal } from "../lib/market/signals.js";
+import { waitForSignal } from "../lib/signals.js";
 import { describeSpecs, detectSpecs } from "../lib/market/specs.js";
 import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
 

@@ -5,6 +5,7 @@ import { eventSink } from "../views/live.js";
 import { OrchestratorEmitter } from "../../orchestrator/events.js";
 import { startServe } from "../../orchestrator/serve.js";
 import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "../../orchestrator/view/serve-view.js";
+import { waitForSignal } from "../lib/signals.js";
 
 function parseCount(text: string, what: string): number {
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
@@ -26,6 +27,7 @@ export function serveCommand(): Command {
     .option("--payout <address>", "address that inference usage statements pay (env QUACKMESH_PAYOUT_ADDRESS; default the evaluator's)")
     .option("--inference-price <duck>", "DUCK charged per second of inference compute", "0.01")
     .option("--inference-min-fee <duck>", "least DUCK charged for one inference job (never above its escrow)", "0.001")
+    .option("--public-url <url>", "URL rented cluster workers use to reach this orchestrator (env QUACKMESH_ORCHESTRATOR_PUBLIC_URL; default where it listens)")
     .option("--json", "structured logs and events, one JSON object per line, on stdout")
     .addHelpText(
       "after",
@@ -43,7 +45,7 @@ Examples:
   $ quackmesh serve --port 0 --data-dir /tmp/orch --json
   $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; payout?: string; inferencePrice: string; inferenceMinFee: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -62,6 +64,7 @@ Examples:
           payout: opts.payout,
           inferencePrice: parseAmount(opts.inferencePrice, "--inference-price"),
           inferenceMinFee: parseAmount(opts.inferenceMinFee, "--inference-min-fee"),
+          publicUrl: opts.publicUrl,
           json,
           events,
         });
@@ -75,17 +78,4 @@ Examples:
         await sink.close();
       }
     });
-}
-
-/** Resolve on the first SIGINT or SIGTERM; while waiting, those signals no longer end the process. */
-function waitForSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const promise = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
-  for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, onSignal);
-  return {
-    promise,
-    dispose: () => {
-      for (const s of ["SIGINT", "SIGTERM"] as const) process.removeListener(s, onSignal);
-    },
-  };
 }

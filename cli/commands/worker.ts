@@ -10,7 +10,7 @@ import { packageRoot } from "../lib/chain/paths.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
 import { parseWhole } from "../lib/job/params.js";
-import { onStopSignal } from "../lib/job/stop.js";
+import { onStopSignal } from "../lib/signals.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { loadOrCreateKey } from "../lib/contribute/key.js";
 import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";

@@ -7,7 +7,7 @@ import { parseJobId } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type JobConnection, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { parseWhole } from "../../lib/job/params.js";
 import { watchJob } from "../../lib/job/watch.js";
-import { onStopSignal } from "../../lib/job/stop.js";
+import { onStopSignal } from "../../lib/signals.js";
 import { JobWatchView, initialJobWatch, jobWatchLine, reduceJobWatch } from "../../views/JobWatchView.js";
 import { eventSink } from "../../views/live.js";
 
