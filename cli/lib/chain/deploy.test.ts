@@ -103,7 +103,7 @@ t.test("describeRevert decodes real custom errors with their arguments", async (
   t.same(q.details?.args, { payer: me, needed: "1000", available: "0" });
   t.match(q.fix, /faucet/);
 
-  // The brief's example, end to end through sendTx: a job, then an update below its threshold.
+  // A revert decoded end to end through sendTx: a job, then an update below its threshold.
   await faucet(c, provider, me, { duck: 1000n, eth: 0n });
   await sendTx(c.duck, "approve", [await c.trainingPool.getAddress(), 1000n]);
   await sendTx(c.trainingPool, "createTrainingJob", [hash, 1000n, 10n, 3, 7000, evaluator, deadline]);
