@@ -29,7 +29,7 @@ export interface RawNetwork {
 export interface RawAddon {
   version(): string;
   deviceInfo(): { version: string; cudaCompiled: boolean; cuda: boolean; gpus: number; gpuName?: string; threads: number; simd: string };
-  aggregate(method: "fedAvg" | "median" | "trimmedMean", inputs: Float32Array[], opts: { device: NativeDevice; checkFinite: boolean; weights?: number[]; trim?: number }): Promise<Float32Array>;
+  aggregate(method: "fedAvg" | "median" | "trimmedMean", inputs: Float32Array[], opts: { device: NativeDevice; checkFinite: boolean; weights?: number[]; trim?: number; out?: Float32Array }): Promise<Float32Array>;
   aggregate(method: "krum", inputs: Float32Array[], opts: { device: NativeDevice; checkFinite: boolean; f: number; m: number }): Promise<{ result: Float32Array; selected: number[] }>;
   memcpyBandwidth(bytes: number, repeats: number): Promise<number>;
   fedAvgResident(k: number, n: number, runs: number): Promise<number>;

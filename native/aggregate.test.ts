@@ -141,3 +141,54 @@ t.test("the event loop keeps turning during a large aggregation", async (t) => {
     clearInterval(timer);
   }
 });
+
+t.test("opts.out receives the result and is returned", async (t) => {
+  // 3 MB: large enough that a fresh result would be the huge-page external buffer.
+  const n = 750_001;
+  const xs = randomInputs(5, n);
+  const w = [1, 2, 3, 4, 5];
+  const cases: Array<[string, (o?: { out: Float32Array }) => Promise<Float32Array>]> = [
+    ["fedAvg", (o) => fedAvg(xs, w, o)],
+    ["median", (o) => median(xs, o)],
+    ["trimmedMean", (o) => trimmedMean(xs, 0.2, o)],
+  ];
+  for (const [name, run] of cases) {
+    const fresh = await run();
+    const out = new Float32Array(n).fill(Number.NaN);
+    const got = await run({ out });
+    t.equal(got, out, `${name} returns opts.out itself`);
+    t.same(Array.from(out.subarray(0, 1000)), Array.from(fresh.subarray(0, 1000)), `${name}: first values equal the fresh result`);
+    t.ok(out.every((v, j) => Object.is(v, fresh[j])), `${name}: every value equals the fresh result`);
+  }
+  // A view at an odd offset into a larger buffer (unaligned for the streaming stores) works too.
+  const big = new Float32Array(n + 3).fill(7);
+  const view = big.subarray(1, n + 1);
+  t.equal(await fedAvg(xs, w, { out: view }), view);
+  t.ok(big[0] === 7 && big[n + 1] === 7 && big[n + 2] === 7, "writes stay inside the view");
+  const fresh = await fedAvg(xs, w);
+  t.ok(view.every((v, j) => Object.is(v, fresh[j])), "the unaligned view holds the fresh result");
+});
+
+t.test("opts.out is refused when it is the wrong type, length or shares an input's memory", async (t) => {
+  const xs = randomInputs(3, 100);
+  const w = [1, 1, 1];
+  await t.rejects(fedAvg(xs, w, { out: new Float64Array(100) as unknown as Float32Array }), { code: "BAD_ARGUMENT", argument: "opts.out", message: /opts\.out must be a Float32Array/ });
+  await t.rejects(fedAvg(xs, w, { out: [] as unknown as Float32Array }), { code: "BAD_ARGUMENT", argument: "opts.out" });
+  await t.rejects(fedAvg(xs, w, { out: new Float32Array(99) }), { code: "LENGTH_MISMATCH", argument: "opts.out", message: /length 99 but the inputs have 100/ });
+  await t.rejects(median(xs, { out: new Float32Array(101) }), { code: "LENGTH_MISMATCH", argument: "opts.out" });
+  await t.rejects(fedAvg(xs, w, { out: xs[1] }), { code: "BAD_ARGUMENT", argument: "opts.out", message: /shares memory with inputs\[1\]/ });
+  // A partial overlap: inputs[0] and out are views of one buffer that share some floats.
+  const shared = new Float32Array(150);
+  const a = shared.subarray(0, 100);
+  a.set(xs[0]);
+  const overlapping = shared.subarray(50, 150);
+  await t.rejects(trimmedMean([a, xs[1], xs[2]], 0.2, { out: overlapping }), { code: "BAD_ARGUMENT", argument: "opts.out", message: /inputs\[0\]/ });
+  // Disjoint views of one buffer are fine.
+  const split = new Float32Array(200);
+  split.subarray(0, 100).set(xs[0]);
+  const tail = split.subarray(100, 200);
+  t.equal(await fedAvg([split.subarray(0, 100), xs[1], xs[2]], w, { out: tail }), tail);
+  const before = Array.from(xs[1]);
+  await t.rejects(fedAvg(xs, w, { out: xs[1] }), { code: "BAD_ARGUMENT" });
+  t.same(Array.from(xs[1]), before, "a refused call changes nothing");
+});

@@ -14,10 +14,13 @@ t.test("the aggregation benchmark measures and reports", async (t) => {
   const r = await benchAggregate({ clients: 3, params: 100_000, runs: 3, device: "cpu" });
   t.equal(r.device, "cpu");
   t.equal(r.times.length, 3);
-  t.ok(r.ms > 0 && r.bestMs <= r.ms, "median and best times");
+  t.equal(r.freshTimes.length, 3);
+  t.ok(r.ms > 0 && r.bestMs <= r.ms, "median and best times, reused output");
+  t.ok(r.freshMs > 0 && r.freshBestMs <= r.freshMs, "median and best times, fresh output");
   t.ok(Math.abs(r.gbPerSec - (4 * 100_000 * 4) / r.ms / 1e6) < 1e-9, "GB/s counts K inputs read and one output written");
   t.ok((r.memcpyGbPerSec ?? 0) > 0, "memcpy bandwidth measured on the CPU");
   t.match(formatAggregate(r), /FedAvg 3 × 100,000 float32 on cpu/);
+  t.match(formatAggregate(r), /output buffer reused[\s\S]*fresh result per call/);
   await t.rejects(benchAggregate({ clients: 0 }), { code: "BAD_ARGUMENT", argument: "clients" });
 });
 

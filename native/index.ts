@@ -20,10 +20,32 @@ export interface AggregateOptions {
   checkFinite?: boolean;
 }
 
+export interface AggregateOutOptions extends AggregateOptions {
+  /**
+   * Where to write the result (returned as-is): a Float32Array as long as each input, not
+   * sharing memory with any input. Reusing one spares a fresh result's page faults per call.
+   */
+  out?: Float32Array;
+}
+
 function readOptions(opts: unknown): { device: NativeDevice; checkFinite: boolean } {
   const o = requireObject(opts ?? {}, "opts");
   if (o.checkFinite !== undefined && typeof o.checkFinite !== "boolean") fail("BAD_ARGUMENT", "opts.checkFinite", `opts.checkFinite must be a boolean, got ${describe(o.checkFinite)}`);
   return { device: resolveDevice(o.device), checkFinite: o.checkFinite === true };
+}
+
+/** Checks opts.out against the inputs; undefined when the caller passed none. */
+function readOut(opts: unknown, xs: Float32Array[]): { out?: Float32Array } {
+  const o = requireObject(opts ?? {}, "opts");
+  if (o.out === undefined) return {};
+  const out = requireFloat32Array(o.out, "opts.out");
+  if (out.length !== xs[0].length) fail("LENGTH_MISMATCH", "opts.out", `opts.out has length ${out.length} but the inputs have ${xs[0].length}`);
+  const start = out.byteOffset, end = out.byteOffset + out.byteLength;
+  xs.forEach((x, i) => {
+    if (x.buffer === out.buffer && x.byteOffset < end && start < x.byteOffset + x.byteLength)
+      fail("BAD_ARGUMENT", "opts.out", `opts.out shares memory with inputs[${i}]: pass a separate Float32Array for the result`);
+  });
+  return { out };
 }
 
 function requireWeights(weights: unknown, k: number): number[] {
@@ -35,25 +57,27 @@ function requireWeights(weights: unknown, k: number): number[] {
 }
 
 /** FedAvg: sum w_i x_i / sum w_i, summed in float64. */
-export async function fedAvg(inputs: Float32Array[], weights: number[], opts: AggregateOptions = {}): Promise<Float32Array> {
+export async function fedAvg(inputs: Float32Array[], weights: number[], opts: AggregateOutOptions = {}): Promise<Float32Array> {
   const xs = requireInputs(inputs);
   const w = requireWeights(weights, xs.length);
   const o = readOptions(opts);
-  return call(() => addon().aggregate("fedAvg", xs, { ...o, weights: w }));
+  return call(() => addon().aggregate("fedAvg", xs, { ...o, ...readOut(opts, xs), weights: w }));
 }
 
 /** Coordinate-wise median; for an even K the mean of the two middle values (as numpy.median). */
-export async function median(inputs: Float32Array[], opts: AggregateOptions = {}): Promise<Float32Array> {
+export async function median(inputs: Float32Array[], opts: AggregateOutOptions = {}): Promise<Float32Array> {
   const xs = requireInputs(inputs);
-  return call(() => addon().aggregate("median", xs, readOptions(opts)));
+  const o = readOptions(opts);
+  return call(() => addon().aggregate("median", xs, { ...o, ...readOut(opts, xs) }));
 }
 
 /** Coordinate-wise trimmed mean: drops floor(beta·K) values from each end, averages the rest. */
-export async function trimmedMean(inputs: Float32Array[], beta: number, opts: AggregateOptions = {}): Promise<Float32Array> {
+export async function trimmedMean(inputs: Float32Array[], beta: number, opts: AggregateOutOptions = {}): Promise<Float32Array> {
   const xs = requireInputs(inputs);
   const b = requireNumber(beta, "beta", (v) => v >= 0 && v < 0.5, "a number in [0, 0.5)");
   const trim = Math.floor(b * xs.length);
-  return call(() => addon().aggregate("trimmedMean", xs, { ...readOptions(opts), trim }));
+  const o = readOptions(opts);
+  return call(() => addon().aggregate("trimmedMean", xs, { ...o, ...readOut(opts, xs), trim }));
 }
 
 /**

@@ -53,7 +53,8 @@ function deviceOption(v: string): "cpu" | "cuda" | "auto" {
 export function formatAggregate(r: AggregateBenchResult): string {
   const lines = [
     `FedAvg ${r.clients} × ${r.params.toLocaleString("en-US")} float32 on ${r.device} (${r.device === "cpu" ? `${r.threads} threads, ${r.simd}` : "GPU"})`,
-    `  ${r.ms.toFixed(2)} ms median of ${r.runs} (best ${r.bestMs.toFixed(2)})   ${r.gbPerSec.toFixed(2)} GB/s (bytes read + written)`,
+    `  ${r.ms.toFixed(2)} ms median of ${r.runs} (best ${r.bestMs.toFixed(2)})   ${r.gbPerSec.toFixed(2)} GB/s (bytes read + written), output buffer reused`,
+    `  ${r.freshMs.toFixed(2)} ms median with a fresh result per call (best ${r.freshBestMs.toFixed(2)})`,
   ];
   if (r.memcpyGbPerSec !== undefined) lines.push(`  memcpy on this machine ${r.memcpyGbPerSec.toFixed(2)} GB/s: FedAvg runs at ${r.percentOfMemcpy?.toFixed(0)}% of it`);
   if (r.residentMs !== undefined) lines.push(`  kernel with inputs resident on the GPU: ${r.residentMs.toFixed(3)} ms, ${r.residentGbPerSec?.toFixed(0)} GB/s`);

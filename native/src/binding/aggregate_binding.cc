@@ -60,7 +60,21 @@ Napi::Value settleAggregate(Napi::Env env, AggregateBaton& b) {
   return o;
 }
 
-// aggregate(method, inputs, options) where options = {device, checkFinite, weights?, trim?, f?, m?}
+// The caller's opts.out: as long as the inputs and sharing no byte with any of them, since the
+// core reads every input at a coordinate after the output there may have been written.
+Napi::Float32Array callerOutput(const Napi::Value& v, const std::vector<qm::Span>& inputs) {
+  Napi::Float32Array out = float32Array(v, "opts.out");
+  size_t n = inputs[0].size;
+  if (out.ElementLength() != n)
+    throwError(v.Env(), "LENGTH_MISMATCH", "opts.out", "opts.out has length " + std::to_string(out.ElementLength()) + " but the inputs have " + std::to_string(n));
+  const float* o = out.Data();
+  for (size_t i = 0; i < inputs.size(); i++)
+    if (inputs[i].data < o + n && o < inputs[i].data + n)
+      throwError(v.Env(), "BAD_ARGUMENT", "opts.out", "opts.out shares memory with inputs[" + std::to_string(i) + "]: pass a separate Float32Array for the result");
+  return out;
+}
+
+// aggregate(method, inputs, options) where options = {device, checkFinite, weights?, trim?, f?, m?, out?}
 Napi::Value Aggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string method = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
@@ -91,9 +105,10 @@ Napi::Value Aggregate(const Napi::CallbackInfo& info) {
     b.f = count(opts.Get("f"), "f");
     b.m = count(opts.Get("m"), "m");
   }
-  Napi::Float32Array out = outputArray(env, n);
+  Napi::Value given = b.method == Method::Krum ? env.Undefined() : opts.Get("out");
+  Napi::Float32Array out = given.IsUndefined() ? outputArray(env, n) : callerOutput(given, b.inputs);
   b.out = out.Data();
-  b.outRef = Napi::Persistent(out.As<Napi::Object>());
+  b.outRef = Napi::Persistent(out.As<Napi::Object>());  // held until the worker is gone, like the inputs
   return BatonWorker<AggregateBaton>::start(env, std::move(b), runAggregate, settleAggregate);
 }
 
