@@ -5,6 +5,7 @@ import { QuackError } from "../errors.js";
 import { devAccounts, type DevAccount } from "./accounts.js";
 import { LOCAL_CHAIN_ID } from "./networks.js";
 import { packageRoot } from "./paths.js";
+import { PARENT_GUARD } from "../parentGuard.js";
 
 export interface StartLocalChainOptions {
   /** TCP port; 0 picks a free one. Default 8545. */
@@ -35,14 +36,6 @@ export interface LocalChain {
   /** Kill the node's process group and wait until it has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
-
-// Loaded into the node before Hardhat: it exits when our end of its stdin closes, so the node
-// dies with this process even when this process is killed without a chance to clean up.
-const PARENT_GUARD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    'process.stdin.on("end",()=>process.exit(0));process.stdin.on("error",()=>process.exit(0));process.stdin.resume();',
-  );
 
 const TAIL_LINES = 40;
 

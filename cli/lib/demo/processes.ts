@@ -6,13 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { packageRoot } from "../chain/paths.js";
-
-const PARENT_GUARD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    // unref: the watch must not keep a child alive that has finished its work.
-    'process.stdin.on("end",()=>process.exit(0));process.stdin.on("error",()=>process.exit(0));process.stdin.resume();process.stdin.unref?.();',
-  );
+import { PARENT_GUARD } from "../parentGuard.js";
 
 export interface CliChild {
   name: string;
