@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import type { Contract } from "ethers";
 import { join, resolve } from "node:path";
 import { QuackError } from "../lib/errors.js";
 import { makeOutput, type Output } from "../lib/output.js";
@@ -174,36 +175,40 @@ function renderRentEvent(out: Output, e: RentEvent): void {
   else out.info(`Rented machine ${e.rental.machineId} as rental ${e.rental.rentalId} for ${formatAmount(e.rental.amount)} DUCK.`);
 }
 
-function endCommand(): Command {
-  const cmd = new Command("end").argument("<rental>", "rental id").description("end an acknowledged rental now; the unserved part is refunded");
+/** `rent end` and `rent cancel`: one transaction on a rental, then one result line. */
+function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
+  name: string,
+  description: string,
+  act: (marketplace: Contract, rentalId: bigint) => Promise<R>,
+  report: (rentalId: bigint, r: R) => [Record<string, unknown>, string],
+): Command {
+  const cmd = new Command(name).argument("<rental>", "rental id").description(description);
   return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (id: string, _own: ChainOptions, self: Command) => {
     const flags = chainFlags(self);
     const out = makeOutput(Boolean(flags.json));
     const rentalId = parseId(id, "Rental");
     const ctx = await openChain(flags, { defaultAccount: "requester" });
     try {
-      const r = await endRental((await ctx.contracts()).marketplace, rentalId);
-      out.emit({ event: "ended", rentalId: rentalId.toString(), refund: formatAmount(r.refund), earnedByProvider: formatAmount(r.earned), txHash: r.txHash }, `Ended rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded, ${formatAmount(r.earned)} DUCK earned by the provider.`);
+      const r = await act((await ctx.contracts()).marketplace, rentalId);
+      out.emit(...report(rentalId, r));
     } finally {
       ctx.close();
     }
   });
 }
 
+function endCommand(): Command {
+  return rentalActionCommand("end", "end an acknowledged rental now; the unserved part is refunded", endRental, (rentalId, r) => [
+    { event: "ended", rentalId: rentalId.toString(), refund: formatAmount(r.refund), earnedByProvider: formatAmount(r.earned), txHash: r.txHash },
+    `Ended rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded, ${formatAmount(r.earned)} DUCK earned by the provider.`,
+  ]);
+}
+
 function cancelCommand(): Command {
-  const cmd = new Command("cancel").argument("<rental>", "rental id").description("cancel a rental the provider never acknowledged (after the window): full refund");
-  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (id: string, _own: ChainOptions, self: Command) => {
-    const flags = chainFlags(self);
-    const out = makeOutput(Boolean(flags.json));
-    const rentalId = parseId(id, "Rental");
-    const ctx = await openChain(flags, { defaultAccount: "requester" });
-    try {
-      const r = await cancelRental((await ctx.contracts()).marketplace, rentalId);
-      out.emit({ event: "cancelled", rentalId: rentalId.toString(), refund: formatAmount(r.refund), txHash: r.txHash }, `Cancelled rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded.`);
-    } finally {
-      ctx.close();
-    }
-  });
+  return rentalActionCommand("cancel", "cancel a rental the provider never acknowledged (after the window): full refund", cancelRental, (rentalId, r) => [
+    { event: "cancelled", rentalId: rentalId.toString(), refund: formatAmount(r.refund), txHash: r.txHash },
+    `Cancelled rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded.`,
+  ]);
 }
 
 function listCommand(): Command {
