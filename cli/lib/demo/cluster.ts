@@ -19,7 +19,7 @@ import { faucet } from "../chain/wallet.js";
 import { finishJob } from "../job/finish.js";
 import { sleep } from "../job/wait.js";
 import { endRental } from "../market/renter.js";
-import { PRICES, SKIPPED, marketList, need } from "./market.js";
+import { PRICES, marketList, marketSkipped, need } from "./market.js";
 import { spawnCli } from "./processes.js";
 import type { DemoContext } from "./types.js";
 
@@ -58,7 +58,8 @@ function summary(e: Record<string, unknown>): string {
 }
 
 export async function clusterStep(ctx: DemoContext): Promise<string> {
-  if (!ctx.opts.market) return SKIPPED;
+  const skipped = marketSkipped(ctx);
+  if (skipped) return skipped;
   const providers = need(ctx.providers, "the providers");
   for (const row of await marketList(ctx)) ctx.emit({ event: "log", source: "market list", text: row });
   const contracts = need(ctx.contracts, "the contracts");

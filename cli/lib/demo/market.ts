@@ -3,9 +3,11 @@
  * list their machines. They run until the demo ends and are stopped with it (sshd included).
  * Skipped with --no-market.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { QuackError } from "../errors.js";
 import { formatAmount } from "../chain/units.js";
+import { SSHD_BINARY } from "../market/sshd.js";
 import { spawnCli, type CliChild } from "./processes.js";
 import type { DemoContext } from "./types.js";
 
@@ -20,7 +22,7 @@ export interface DemoProvider {
 }
 
 export const PRICES = ["2", "3", "4"];
-export const SKIPPED = "skipped (--no-market)";
+const SKIPPED = "skipped (--no-market)";
 
 export function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new QuackError("DEMO_ORDER", `The demo step needs ${what}, which an earlier step sets.`);
@@ -84,8 +86,19 @@ function describe(e: Record<string, unknown>): string {
   }
 }
 
-export async function providersStep(ctx: DemoContext): Promise<string> {
+/**
+ * Why the marketplace steps are skipped, or null when they run. Providers need a real OpenSSH
+ * server; without one the demo still shows everything else.
+ */
+export function marketSkipped(ctx: DemoContext): string | null {
   if (!ctx.opts.market) return SKIPPED;
+  if (!existsSync(SSHD_BINARY)) return `skipped: the OpenSSH server (${SSHD_BINARY}) is not installed; \`apt-get install openssh-server\` adds the marketplace to the demo`;
+  return null;
+}
+
+export async function providersStep(ctx: DemoContext): Promise<string> {
+  const skipped = marketSkipped(ctx);
+  if (skipped) return skipped;
   ctx.providers = await Promise.all(PRICES.map((price, i) => startProvider(ctx, i + 1, price)));
   const listed = [...ctx.providers].sort((a, b) => Number(a.machineId) - Number(b.machineId));
   return `3 machines listed by \`quackmesh provide --sshd\`: ${listed.map((p) => `#${p.machineId} ${p.endpoint} at ${p.price} DUCK/h`).join(", ")}`;
