@@ -1,28 +1,13 @@
 import t from "tap";
-import { execFile } from "node:child_process";
+import { cliRunner } from "../testkit/runCli.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startLocalChain, freePort } from "../lib/chain/localChain.js";
 import { devAccount } from "../lib/chain/accounts.js";
 
 // Runs the built CLI (npm run build:ts first) against a real local chain.
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "dist", "cli", "index.js");
-const deployments = mkdtempSync(join(tmpdir(), "qm-deployments-"));
-const env = { ...process.env, QUACKMESH_HOME: mkdtempSync(join(tmpdir(), "qm-home-")), QUACKMESH_DEPLOYMENTS: deployments };
-delete env.QUACKMESH_PRIVATE_KEY;
-delete env.QUACKMESH_NETWORK;
-delete env.QUACKMESH_RPC_URL;
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd: root, env }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const { deploymentsDir: deployments, run } = cliRunner();
 const lastLine = (text: string) => JSON.parse(text.trim().split("\n").at(-1)!);
 
 const chain = await startLocalChain({ port: 0 });
