@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { ENV_VARS } from "./lib/config.js";
+import { ENV_VARS } from "../protocol/config.js";
 import { commands } from "./commands/registry.js";
 
 /** Build the `quackmesh` program: every subcommand, wired; no parsing, no printing here. */

@@ -100,6 +100,7 @@ contract ComputeMarketplace is IComputeMarketplace, ReentrancyGuard {
     {
         MachineSlot storage machine = _machineOf(machineId);
         if (!machine.listed) revert MachineNotListed(machineId);
+        if (machine.provider == msg.sender) revert SelfRental(machineId, msg.sender);
         uint32 maxHours = machine.maxHours;
         if (numHours == 0 || (maxHours != 0 && numHours > maxHours)) {
             revert InvalidHours(machineId, numHours, maxHours);

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import type { Dataset } from "./types.js";
 
 const gunzipAsync = promisify(gunzip);

@@ -5,7 +5,7 @@
  * deterministic and the decoder refuses anything the reference implementation would refuse.
  */
 import { createHash } from "node:crypto";
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import type { Tensor } from "./types.js";
 
 export class SafetensorsError extends QuackError {

@@ -2,7 +2,7 @@
  * Helpers over lists of named tensors: flatten to one vector (what aggregation works on) and
  * back, compare layouts, and the checks an update must pass (finite values, norm bound).
  */
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import type { Tensor } from "./types.js";
 
 export interface TensorLayout {

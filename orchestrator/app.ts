@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import { packageRoot } from "../cli/lib/chain/paths.js";
+import { packageRoot } from "../protocol/package.js";
 import { errorHandler, errorReplySchema } from "./errors.js";
 import { OrchestratorEmitter } from "./events.js";
 import { resolveLimits, type AppOptions } from "./options.js";

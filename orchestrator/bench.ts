@@ -12,7 +12,7 @@ import { Network } from "../native/index.js";
 import { decodeSafetensors, encodeSafetensors, sha256Hex } from "../native/safetensors.js";
 import type { ModelSpec } from "../native/types.js";
 import { makeRng } from "../native/data.js";
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import { OrchestratorClient } from "./client.js";
 import { killHard, startChild, stopChild } from "./testing/child.js";
 import { mnistIdxPair } from "./testing/fixtures.js";

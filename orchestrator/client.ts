@@ -3,7 +3,7 @@
  * benchmarks. Writes are signed with signRequest; refusals become QuackErrors carrying the
  * server's code (ROUND_CLOSED, BELOW_THRESHOLD, …) and HTTP status.
  */
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import { signRequest, type MessageSigner } from "./auth.js";
 import type { ErrorCode } from "./errors.js";
 import type {

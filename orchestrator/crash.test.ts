@@ -7,7 +7,7 @@ import { loadMnist, subset } from "../native/data.js";
 import { encodeSafetensors, sha256Hex } from "../native/safetensors.js";
 import type { Dataset } from "../native/types.js";
 import { OrchestratorClient } from "./client.js";
-import { isQuackError } from "../cli/lib/errors.js";
+import { isQuackError } from "../protocol/errors.js";
 import { killHard, startChild, type Child } from "./testing/child.js";
 import { SMALL_SPEC, mnistIdxPair, randomWallet, trainUpdate } from "./testing/fixtures.js";
 import type { ChainEventRecord } from "./store/repository.js";

@@ -4,7 +4,7 @@
  * the closest code here, and 5xx answers never carry internals.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { schema, type FromSchema } from "./schema.js";
+import { schema, type FromSchema } from "../protocol/schema.js";
 
 export const ERRORS = {
   // request shape

@@ -6,13 +6,26 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyServerOptions } from "fastify";
-import { resolveSettings } from "../cli/lib/config.js";
-import { loadDeployment, readDeployment, updateDeployment } from "../cli/lib/chain/deployments.js";
-import { connectProvider } from "../cli/lib/chain/networks.js";
+import { resolveSettings } from "../protocol/config.js";
+import { loadDeployment, readDeployment, updateDeployment } from "../protocol/chain/deployments.js";
+import { connectProvider } from "../protocol/chain/networks.js";
 import { OrchestratorEmitter } from "./events.js";
 import { resolveInference } from "./inference/options.js";
 import { startServer, type RunningServer } from "./server.js";
-import type { ServeReady } from "./view/serve-view.js";
+
+/** The line `serve` announces once it listens. */
+export interface ServeReady {
+  event: "ready";
+  url: string;
+  evaluator: string;
+  keySource: string;
+  chainId: number;
+  network: string;
+  contracts: Record<string, string>;
+  dataDir: string;
+  /** Who inference pays and at what price (DUCK wei, decimal strings). */
+  inference?: { payout: string; pricePerSecond: string; minimumFee: string };
+}
 
 export interface ServeOptions {
   host: string;

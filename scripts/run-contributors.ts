@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { QuackError } from "../cli/lib/errors.js";
+import { QuackError } from "../protocol/errors.js";
 import { spawnCli, type CliChild } from "../cli/lib/demo/processes.js";
 import { onStopSignal } from "../cli/lib/signals.js";
 

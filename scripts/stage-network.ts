@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { OrchestratorClient } from "../orchestrator/client.js";
-import { QuackError, isQuackError } from "../cli/lib/errors.js";
+import { QuackError, isQuackError } from "../protocol/errors.js";
 import { devAccount } from "../cli/lib/chain/accounts.js";
 import { deployAll } from "../cli/lib/chain/deploy.js";
 import { openChain } from "../cli/lib/chain/options.js";
@@ -22,7 +22,7 @@ import { faucet } from "../cli/lib/chain/wallet.js";
 import { createJob } from "../cli/lib/job/create.js";
 import { orchestratorUrl } from "../cli/lib/job/connect.js";
 import { planJob } from "../cli/lib/job/params.js";
-import { splitMnist } from "./split-mnist.js";
+import { splitMnist } from "../cli/lib/data/splitMnist.js";
 
 export interface StageOptions {
   rpc?: string;

@@ -1,10 +1,11 @@
 import { Command } from "commander";
 import { makeOutput, type Output } from "../lib/output.js";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { ec2Client, sageMakerClient, type AwsConnection } from "../lib/aws/connection.js";
 import { down } from "../lib/aws/down.js";
 import { PERMISSIONS, withPermissions } from "../lib/aws/errors.js";
-import { addAwsOptions, addStackOption, addStackPlanOptions, connectionFrom, parseWholeFlag, planInputFrom, stackFlag, type CommonFlags, type StackFlags } from "../lib/aws/flags.js";
+import { parseDevice, parseWhole } from "../lib/flags.js";
+import { addAwsOptions, addStackOption, addStackPlanOptions, connectionFrom, planInputFrom, stackFlag, type CommonFlags, type StackFlags } from "../lib/aws/flags.js";
 import { DEFAULT_STACK, buildPlan, resolveImage } from "../lib/aws/plan.js";
 import { downText, eventText, planText, sageMakerText, statusText, upText } from "../lib/aws/render.js";
 import { createEvalJob, processingJobRequest } from "../lib/aws/sagemaker.js";
@@ -58,7 +59,7 @@ function progress(out: Output): (e: AwsEvent) => void {
 }
 
 function waitOptions(io: AwsCommandIo, timeoutText: string): WaitOptions {
-  return { timeoutMs: parseWholeFlag(timeoutText, "--timeout", 10, 3600) * 1000, pollMs: io.pollMs ?? 5000, sleep: io.sleep };
+  return { timeoutMs: parseWhole(timeoutText, "--timeout", 10, 3600) * 1000, pollMs: io.pollMs ?? 5000, sleep: io.sleep };
 }
 
 function planCommand(io: AwsCommandIo): Command {
@@ -225,7 +226,7 @@ Examples:
     .action(async (flags: SageMakerFlags) => {
       const out = output(io, flags);
       const conn = connectionFrom(flags, io.env ?? process.env);
-      const jobId = parseWholeFlag(required(flags.job, "--job", "1"), "--job", 0, Number.MAX_SAFE_INTEGER);
+      const jobId = parseWhole(required(flags.job, "--job", "1"), "--job", 0, Number.MAX_SAFE_INTEGER);
       const image = required(flags.image, "--image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/quackmesh:latest");
       const roleArn = required(flags.role, "--role", "arn:aws:iam::123456789012:role/SageMakerProcessing");
       const request = processingJobRequest({
@@ -233,9 +234,9 @@ Examples:
         image,
         roleArn,
         instanceType: flags.instanceType,
-        instanceCount: parseWholeFlag(flags.instanceCount, "--instance-count", 1, 100),
-        volumeGb: parseWholeFlag(flags.volume, "--volume", 1, 16384),
-        maxRuntimeS: parseWholeFlag(flags.maxRuntime, "--max-runtime", 1, 777_600),
+        instanceCount: parseWhole(flags.instanceCount, "--instance-count", 1, 100),
+        volumeGb: parseWhole(flags.volume, "--volume", 1, 16384),
+        maxRuntimeS: parseWhole(flags.maxRuntime, "--max-runtime", 1, 777_600),
         orchestrator: await orchestratorFor(flags, conn),
         dataS3: flags.dataS3,
         outputS3: flags.outputS3,
@@ -268,14 +269,13 @@ Examples:
     )
     .action(async (flags: { job?: string; orchestrator?: string; data: string; out: string; device: string; json?: boolean }) => {
       const out = makeOutput(Boolean(flags.json), io.stdout, io.stderr);
-      const jobId = parseWholeFlag(required(flags.job, "--job", "1"), "--job", 0, Number.MAX_SAFE_INTEGER);
-      const device = flags.device;
-      if (device !== "cpu" && device !== "cuda" && device !== "auto") throw new QuackError("BAD_ARGUMENT", `--device '${device}' is not cpu, cuda or auto.`, { fix: "Pass --device cpu." });
+      const jobId = parseWhole(required(flags.job, "--job", "1"), "--job", 0, Number.MAX_SAFE_INTEGER);
+      const device = parseDevice(flags.device);
       // The native engine loads only for this subcommand.
       const { evaluateJobModel, currentHost, reportPath, writeReport } = await import("../lib/aws/evaluate.js");
       const { loadDataset, loadMnist } = await import("../../native/data.js");
       const { OrchestratorClient } = await import("../../orchestrator/client.js");
-      const { resolveSettings } = await import("../lib/config.js");
+      const { resolveSettings } = await import("../../protocol/config.js");
       const url = resolveSettings({ orchestrator: flags.orchestrator }, io.env ?? process.env).orchestrator;
       const data = flags.data === "mnist-test" ? await loadMnist("test") : await loadDataset(flags.data);
       const host = currentHost();

@@ -1,7 +1,8 @@
+import { parseDevice } from "../lib/flags.js";
 import { Command } from "commander";
 import { benchAggregate, benchTrain, type AggregateBenchResult, type TrainBenchResult } from "../../native/bench.js";
 import { isNativeError } from "../../native/errors.js";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { benchServeCommand } from "./bench-serve.js";
 
@@ -45,11 +46,6 @@ function numberOption(name: string) {
   };
 }
 
-function deviceOption(v: string): "cpu" | "cuda" | "auto" {
-  if (v !== "cpu" && v !== "cuda" && v !== "auto") throw new QuackError("BAD_ARGUMENT", `--device must be cpu, cuda or auto, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 export function formatAggregate(r: AggregateBenchResult): string {
   const lines = [
     `FedAvg ${r.clients} × ${r.params.toLocaleString("en-US")} float32 on ${r.device} (${r.device === "cpu" ? `${r.threads} threads, ${r.simd}` : "GPU"})`,
@@ -75,7 +71,7 @@ function aggregateCommand(): Command {
     .option("--clients <k>", "number of client updates", intOption("clients"), 10)
     .option("--params <n>", "parameters per update", intOption("params"), 10_000_000)
     .option("--runs <r>", "timed runs after a warm-up", intOption("runs"), 7)
-    .option("--device <device>", "cpu, cuda or auto", deviceOption, "auto")
+    .option("--device <device>", "cpu, cuda or auto", (v: string) => parseDevice(v), "auto")
     .option("--json", "one JSON object")
     .action(async (flags: { clients: number; params: number; runs: number; device: "cpu" | "cuda" | "auto"; json?: boolean }) => {
       const out = makeOutput(Boolean(flags.json));
@@ -96,7 +92,7 @@ function trainCommand(): Command {
     .option("--lr <x>", "learning rate", numberOption("lr"), 0.1)
     .option("--momentum <x>", "SGD momentum", numberOption("momentum"), 0)
     .option("--runs <r>", "timed runs after a warm-up", intOption("runs"), 3)
-    .option("--device <device>", "cpu, cuda or auto", deviceOption, "auto")
+    .option("--device <device>", "cpu, cuda or auto", (v: string) => parseDevice(v), "auto")
     .option("--json", "one JSON object")
     .action(async (flags: { epochs: number; batch: number; lr: number; momentum: number; runs: number; device: "cpu" | "cuda" | "auto"; json?: boolean }) => {
       const out = makeOutput(Boolean(flags.json));

@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { JsonRpcProvider, formatEther } from "ethers";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { startLocalChain, type LocalChain } from "../lib/chain/localChain.js";
-import { parsePort } from "../lib/chain/units.js";
+import { parsePort } from "../../protocol/chain/units.js";
 import { waitForSignal } from "../lib/signals.js";
 
 export function chainCommand(): Command {

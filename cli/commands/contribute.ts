@@ -1,14 +1,14 @@
 import { Command } from "commander";
 import { loadDataset } from "../../native/data.js";
-import type { Device } from "../../native/types.js";
-import { QuackError, isQuackError } from "../lib/errors.js";
-import { resolveSettings } from "../lib/config.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
+import { resolveSettings } from "../../protocol/config.js";
 import { addChainOptions, type ChainOptions } from "../lib/chain/options.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
-import { parseWhole } from "../lib/job/params.js";
+import { parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
+import { trainSettingsFrom } from "../lib/contribute/trainFlags.js";
 import { onStopSignal } from "../lib/signals.js";
-import { DEFAULT_TRAIN, runContributor, type TrainSettings } from "../lib/contribute/runner.js";
+import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
 import { stateFilePath } from "../lib/contribute/state.js";
 import { ContributeView, contributeLine, initialContribute, reduceContribute } from "../views/ContributeView.js";
 import { eventSink } from "../views/live.js";
@@ -26,39 +26,16 @@ interface ContributeFlags extends ChainOptions, OrchestratorFlags {
   untilDone?: boolean;
 }
 
-/** A number flag within (min, max]; `what` names the flag. */
-function parseNumber(text: string, flag: string, ok: (v: number) => boolean, range: string): number {
-  const v = Number(String(text).trim());
-  if (String(text).trim() === "" || !Number.isFinite(v) || !ok(v)) {
-    throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not ${range}.`, { fix: `Pass ${flag} with ${range}.` });
-  }
-  return v;
-}
-
-export function trainSettingsFrom(flags: Pick<ContributeFlags, "epochs" | "batch" | "lr" | "momentum" | "device" | "holdout">): TrainSettings {
-  if (!["auto", "cpu", "cuda"].includes(flags.device)) {
-    throw new QuackError("BAD_ARGUMENT", `--device '${flags.device}' is not auto, cpu or cuda.`, { fix: "Pass --device auto (CUDA when a GPU is there, else CPU)." });
-  }
-  return {
-    epochs: parseWhole(flags.epochs, "--epochs", 1, 1000),
-    batchSize: parseWhole(flags.batch, "--batch", 1, 1 << 20),
-    lr: parseNumber(flags.lr, "--lr", (v) => v > 0 && v <= 10, "a learning rate above 0"),
-    momentum: parseNumber(flags.momentum, "--momentum", (v) => v >= 0 && v < 1, "a momentum in [0, 1)"),
-    device: flags.device as Device,
-    holdout: parseNumber(flags.holdout, "--holdout", (v) => v >= 0 && v < 1, "a fraction in [0, 1)"),
-  };
-}
-
 export function contributeCommand(): Command {
   const cmd = new Command("contribute").description("train a job's model on your local data and earn $DUCK");
   addChainOptions(cmd, { defaultAccount: "contributor1" });
   addOrchestratorOption(cmd)
     .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
     .option("--job <id>", "the job to contribute to")
-    .option("--epochs <n>", "local epochs per round", String(DEFAULT_TRAIN.epochs))
-    .option("--batch <n>", "mini-batch size", String(DEFAULT_TRAIN.batchSize))
-    .option("--lr <rate>", "learning rate", String(DEFAULT_TRAIN.lr))
-    .option("--momentum <m>", "SGD momentum", String(DEFAULT_TRAIN.momentum))
+    .option(...TRAIN_OPTIONS.epochs())
+    .option(...TRAIN_OPTIONS.batch())
+    .option(...TRAIN_OPTIONS.lr())
+    .option(...TRAIN_OPTIONS.momentum())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the data kept aside to check each update", String(DEFAULT_TRAIN.holdout))
     .option("--rounds <n>", "stop after sending updates for this many rounds")

@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { QuackError, isQuackError } from "../lib/errors.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
-import { parseWhole } from "../lib/job/params.js";
+import { parseWhole } from "../lib/flags.js";
 import { onStopSignal } from "../lib/signals.js";
 import { runDemo } from "../lib/demo/run.js";
 import { DEFAULT_DEMO } from "../lib/demo/types.js";

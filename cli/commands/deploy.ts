@@ -1,8 +1,8 @@
 import { Command } from "commander";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { deployAll, DEFAULT_ACK_WINDOW_SECONDS, type DeployEvent } from "../lib/chain/deploy.js";
-import { displayPath } from "../lib/chain/deployments.js";
+import { displayPath } from "../../protocol/chain/deployments.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
 
 interface DeployFlags extends ChainOptions {

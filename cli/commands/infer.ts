@@ -1,8 +1,8 @@
 import { Command } from "commander";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput, type Output } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount, parseAmount } from "../lib/chain/units.js";
+import { formatAmount, parseAmount } from "../../protocol/chain/units.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
 import { reclaimInference } from "../lib/infer/reclaim.js";

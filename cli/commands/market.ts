@@ -1,8 +1,8 @@
 import { Command } from "commander";
 import { makeOutput } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount } from "../lib/chain/units.js";
-import { parsePrice, parseWhole } from "../lib/market/flags.js";
+import { formatAmount } from "../../protocol/chain/units.js";
+import { parsePrice, parseWhole } from "../lib/flags.js";
 import { filterMachines, readMarket, type MarketMachine } from "../lib/market/marketplace.js";
 
 export function marketCommand(): Command {

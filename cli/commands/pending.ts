@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { notYetAvailable } from "../lib/errors.js";
+import { notYetAvailable } from "../../protocol/errors.js";
 
 /** A product command whose implementation has not landed: it exists, says so, and exits 1. */
 export function pendingCommand(name: string, description: string): Command {

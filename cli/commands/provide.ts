@@ -3,18 +3,18 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createElement } from "react";
 import { render } from "ink";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount, parsePort } from "../lib/chain/units.js";
-import { formatEndpoint, parseEndpoint } from "../lib/market/endpoint.js";
-import { parsePrice, parseWhole } from "../lib/market/flags.js";
+import { formatAmount, parsePort } from "../../protocol/chain/units.js";
+import { formatEndpoint, parseEndpoint } from "../../protocol/market/endpoint.js";
+import { parsePrice, parseWhole } from "../lib/flags.js";
 import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
 import { ProviderAgent, type ProviderEvents } from "../lib/market/provider.js";
 import { ProvideView } from "../lib/market/ProvideView.js";
 import { initialProvideState, provideEventJson, reduceProvide, type ProvideEvent } from "../lib/market/provideView.js";
 import { waitForSignal } from "../lib/signals.js";
-import { describeSpecs, detectSpecs } from "../lib/market/specs.js";
+import { describeSpecs, detectSpecs } from "../../protocol/market/specs.js";
 import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
 
 interface ProvideFlags extends ChainOptions {

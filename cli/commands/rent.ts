@@ -1,14 +1,14 @@
 import { Command } from "commander";
 import type { Contract } from "ethers";
 import { join, resolve } from "node:path";
-import { QuackError } from "../lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { makeOutput, type Output } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount } from "../lib/chain/units.js";
-import { parseEndpoint } from "../lib/market/endpoint.js";
-import { parseId, parsePrice, parseWhole } from "../lib/market/flags.js";
+import { formatAmount } from "../../protocol/chain/units.js";
+import { parseEndpoint } from "../../protocol/market/endpoint.js";
+import { parseId, parsePrice, parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
 import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
-import { ensureKeyPair } from "../lib/market/sshKeys.js";
+import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
@@ -44,10 +44,10 @@ export function rentCommand(): Command {
     .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
     .option("--train <dir>", "make the machines --job's cluster: hand this training data and the rentals' key to the orchestrator")
     .option("--orchestrator <url>", "with --train: the orchestrator running the job (env QUACKMESH_ORCHESTRATOR)")
-    .option("--epochs <n>", "with --train: local epochs per round on each machine", "1")
-    .option("--batch <n>", "with --train: mini-batch size", "64")
-    .option("--lr <rate>", "with --train: learning rate", "0.1")
-    .option("--momentum <m>", "with --train: SGD momentum", "0")
+    .option(...TRAIN_OPTIONS.epochs("with --train: "))
+    .option(...TRAIN_OPTIONS.batch("with --train: "))
+    .option(...TRAIN_OPTIONS.lr("with --train: "))
+    .option(...TRAIN_OPTIONS.momentum("with --train: "))
     .addHelpText(
       "after",
       `

@@ -1,10 +1,10 @@
 import { Command } from "commander";
-import { QuackError } from "../lib/errors.js";
-import { parseAmount, parsePort } from "../lib/chain/units.js";
+import { QuackError } from "../../protocol/errors.js";
+import { parseAmount, parsePort } from "../../protocol/chain/units.js";
 import { eventSink } from "../views/live.js";
-import { OrchestratorEmitter } from "../../orchestrator/events.js";
-import { startServe } from "../../orchestrator/serve.js";
-import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "../../orchestrator/view/serve-view.js";
+import { OrchestratorEmitter } from "../../orchestrator/index.js";
+import { startServe } from "../../orchestrator/index.js";
+import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "../views/ServeView.js";
 import { waitForSignal } from "../lib/signals.js";
 
 function parseCount(text: string, what: string): number {

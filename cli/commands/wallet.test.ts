@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUnits } from "ethers";
 import { startLocalChain } from "../lib/chain/localChain.js";
-import { connectProvider } from "../lib/chain/networks.js";
+import { connectProvider } from "../../protocol/chain/networks.js";
 import { devAccount, resolveSigner } from "../lib/chain/accounts.js";
 import { deployAll } from "../lib/chain/deploy.js";
 

@@ -1,12 +1,12 @@
 import { Command } from "commander";
 import type { Contract } from "ethers";
-import { isQuackError } from "../lib/errors.js";
+import { isQuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { resolveSigner } from "../lib/chain/accounts.js";
-import { contractAt } from "../lib/chain/contracts.js";
-import { parseAddress, resolveNetwork } from "../lib/chain/networks.js";
+import { contractAt } from "../../protocol/chain/contracts.js";
+import { parseAddress, resolveNetwork } from "../../protocol/chain/networks.js";
 import { addChainOptions, openChain, settingsFrom, type ChainContext, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount, parseAmount } from "../lib/chain/units.js";
+import { formatAmount, parseAmount } from "../../protocol/chain/units.js";
 import { balancesOf, faucet, faucetLocalOnly } from "../lib/chain/wallet.js";
 
 export function walletCommand(): Command {

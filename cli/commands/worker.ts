@@ -3,18 +3,18 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadDataset } from "../../native/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
-import { workerLine } from "../../orchestrator/cluster/workerProtocol.js";
-import { QuackError, isQuackError } from "../lib/errors.js";
+import { workerLine } from "../../protocol/worker.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { bigintReplacer } from "../lib/output.js";
-import { packageRoot } from "../lib/chain/paths.js";
+import { packageRoot } from "../../protocol/package.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
-import { parseWhole } from "../lib/job/params.js";
+import { parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
 import { onStopSignal } from "../lib/signals.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { loadOrCreateKey } from "../lib/contribute/key.js";
 import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
-import { trainSettingsFrom } from "./contribute.js";
+import { trainSettingsFrom } from "../lib/contribute/trainFlags.js";
 
 interface WorkerFlags extends OrchestratorFlags {
   job?: string;
@@ -54,10 +54,10 @@ export function workerCommand(): Command {
     .option("--data <dir>", "this machine's shard of the requester's data (a folder or .csv)")
     .option("--key <file>", "the worker's signing key; created on first start", "worker.key")
     .option("--state <dir>", "where progress survives a restart", "worker-state")
-    .option("--epochs <n>", "local epochs per round", String(DEFAULT_TRAIN.epochs))
-    .option("--batch <n>", "mini-batch size", String(DEFAULT_TRAIN.batchSize))
-    .option("--lr <rate>", "learning rate", String(DEFAULT_TRAIN.lr))
-    .option("--momentum <m>", "SGD momentum", String(DEFAULT_TRAIN.momentum))
+    .option(...TRAIN_OPTIONS.epochs())
+    .option(...TRAIN_OPTIONS.batch())
+    .option(...TRAIN_OPTIONS.lr())
+    .option(...TRAIN_OPTIONS.momentum())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the shard kept aside to check each update", "0")
     .option("--rounds <n>", "stop after this many rounds; default: until the job finishes")

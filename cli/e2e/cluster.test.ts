@@ -15,13 +15,13 @@ import { decodeSafetensors } from "../../native/safetensors.js";
 import type { ModelSpec } from "../../native/types.js";
 import { OrchestratorClient, type ClusterReply } from "../../orchestrator/client.js";
 import { devAccount } from "../lib/chain/accounts.js";
-import { connectContracts } from "../lib/chain/contracts.js";
-import { formatAmount } from "../lib/chain/units.js";
+import { connectContracts } from "../../protocol/chain/contracts.js";
+import { formatAmount } from "../../protocol/chain/units.js";
 import { cliEntry } from "../lib/demo/processes.js";
 import { getRentalInfo } from "../lib/market/marketplace.js";
 import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
 import { ProviderAgent } from "../lib/market/provider.js";
-import { detectSpecs } from "../lib/market/specs.js";
+import { detectSpecs } from "../../protocol/market/specs.js";
 import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
 import { startTestNetwork } from "./network.js";
 

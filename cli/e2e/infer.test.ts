@@ -14,11 +14,11 @@ import { decodeSafetensors } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { startServer } from "../../orchestrator/server.js";
 import { devAccount } from "../lib/chain/accounts.js";
-import { connectContracts } from "../lib/chain/contracts.js";
+import { connectContracts } from "../../protocol/chain/contracts.js";
 import { deployAll } from "../lib/chain/deploy.js";
 import { freePort, startLocalChain } from "../lib/chain/localChain.js";
-import { makeProvider } from "../lib/chain/networks.js";
-import { packageRoot } from "../lib/chain/paths.js";
+import { makeProvider } from "../../protocol/chain/networks.js";
+import { packageRoot } from "../../protocol/package.js";
 import { faucet } from "../lib/chain/wallet.js";
 import { TINY_SPEC } from "./network.js";
 

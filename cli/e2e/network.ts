@@ -10,13 +10,13 @@ import { Wallet } from "ethers";
 import { loadMnist, subset, writeIdx } from "../../native/data.js";
 import type { Dataset, ModelSpec } from "../../native/types.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
-import { startServer, type RunningServer } from "../../orchestrator/server.js";
+import { startServer, type RunningServer } from "../../orchestrator/index.js";
 import { devAccount } from "../lib/chain/accounts.js";
-import { connectContracts, type Contracts } from "../lib/chain/contracts.js";
+import { connectContracts, type Contracts } from "../../protocol/chain/contracts.js";
 import { deployAll } from "../lib/chain/deploy.js";
-import type { Deployment } from "../lib/chain/deployments.js";
+import type { Deployment } from "../../protocol/chain/deployments.js";
 import { startLocalChain, type LocalChain } from "../lib/chain/localChain.js";
-import { makeProvider } from "../lib/chain/networks.js";
+import { makeProvider } from "../../protocol/chain/networks.js";
 import { faucet } from "../lib/chain/wallet.js";
 import type { JobDeps } from "../lib/job/create.js";
 

@@ -5,7 +5,7 @@ import { Network } from "../../native/index.js";
 import { loadDataset } from "../../native/data.js";
 import { decodeSafetensors, encodeSafetensors, sha256Hex } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
-import { contractAt } from "../lib/chain/contracts.js";
+import { contractAt } from "../../protocol/chain/contracts.js";
 import { sendTx } from "../lib/chain/tx.js";
 import { readChainJob } from "../lib/job/chainJob.js";
 import { createJob } from "../lib/job/create.js";

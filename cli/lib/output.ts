@@ -1,4 +1,4 @@
-import { isQuackError } from "./errors.js";
+import { isQuackError } from "../../protocol/errors.js";
 
 /** Where a command writes: plain text for people, one JSON object per line with --json. */
 export interface Output {

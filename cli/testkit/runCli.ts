@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { packageRoot } from "../lib/chain/paths.js";
+import { packageRoot } from "../../protocol/package.js";
 
 export interface CliResult {
   code: number;

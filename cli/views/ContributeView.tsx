@@ -1,6 +1,6 @@
 /** `contribute`: the round, local loss and accuracy, the attested accuracy, rewards and balance. */
 import { Box, Text } from "ink";
-import { formatAmount } from "../lib/chain/units.js";
+import { formatAmount } from "../../protocol/chain/units.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import type { JobTerms } from "../lib/contribute/terms.js";
 import { percent, sparkline } from "./charts.js";

@@ -1,6 +1,6 @@
 /** `demo`: the steps, every contributor's round and rewards, and the global model's test accuracy per round. */
 import { Box, Text } from "ink";
-import { formatAmount } from "../lib/chain/units.js";
+import { formatAmount } from "../../protocol/chain/units.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import type { DemoEvent, DemoResult } from "../lib/demo/types.js";
 import { bar, percent, shortAddress, sparkline } from "./charts.js";

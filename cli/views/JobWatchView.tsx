@@ -1,6 +1,6 @@
 /** `job watch`: round, accuracy per round as bars and a sparkline, updates, rewards paid. */
 import { Box, Text } from "ink";
-import { formatAmount } from "../lib/chain/units.js";
+import { formatAmount } from "../../protocol/chain/units.js";
 import type { WatchEvent } from "../lib/job/watch.js";
 import { bar, percent, shortAddress, sparkline } from "./charts.js";
 

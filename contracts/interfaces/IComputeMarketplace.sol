@@ -106,6 +106,8 @@ interface IComputeMarketplace {
     error InvalidHours(uint256 machineId, uint32 numHours, uint32 maxHours);
     /// @notice The machine was unlisted; no new rental can start.
     error MachineNotListed(uint256 machineId);
+    /// @notice A provider cannot rent its own machine (`renter` is the machine's provider).
+    error SelfRental(uint256 machineId, address renter);
     /// @notice The machine is taken by `rentalId`, pending or running and not yet over.
     error MachineBusy(uint256 machineId, uint256 rentalId);
     /// @notice The renter's balance or allowance (`available`, the smaller one) is below `needed`.
@@ -138,6 +140,7 @@ interface IComputeMarketplace {
     function unlistMachine(uint256 machineId) external;
 
     /// @notice Rents a listed, free machine, pulling numHours × pricePerHour into escrow (approve first).
+    /// @dev The machine's own provider cannot rent it ({SelfRental}).
     /// @param machineId Machine to rent.
     /// @param numHours Hours to pay for, 1 to the machine's maxHours.
     /// @param jobId Training job the rental serves (0 = none), below 2^64.

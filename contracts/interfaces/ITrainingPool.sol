@@ -2,49 +2,89 @@
 pragma solidity ^0.8.24;
 
 /// @title Federated-learning reward pool paid in $DUCK
-/// @notice A requester escrows a reward pool for a model. Contributors submit updates together with
-/// the job evaluator's EIP-712 attestation and are paid min(rewardPerUpdate, remaining pool), once per
-/// (job, round, contributor). The unspent pool returns to the requester when the evaluator signs that
-/// the job finished, or after the deadline.
+/// @notice A requester escrows a reward pool for a model. Contributors submit updates with the job
+/// evaluator's EIP-712 attestation (the receipt that an update was accepted) and get the optional
+/// flat part, `flatPerUpdate`. After each round the evaluator decides the rewards from each update's
+/// marginal contribution and signs a `RoundCommitment`: the Merkle root of (jobId, round,
+/// contributor, amount) leaves and their total. Anyone may send the commitment; it reserves the
+/// total, and each contributor claims its own amount with a Merkle proof. Committed money is never
+/// refunded; the rest of the pool returns to the requester when the job finishes.
 /// @dev EIP-712 domain { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract }.
-/// Types: `Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)`
+/// Types:
+/// `Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)`,
+/// `RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)`
 /// and `JobFinished(uint256 jobId)`.
+/// Reward leaves are OpenZeppelin StandardMerkleTree leaves of the types
+/// (uint256 jobId, uint32 round, address contributor, uint256 amount):
+/// `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, contributor, amount))))`;
+/// in TypeScript `StandardMerkleTree.of(values, ["uint256", "uint32", "address", "uint256"])`.
 interface ITrainingPool {
+    /// @notice What a requester chooses when creating a job.
+    /// @param modelHash sha256 of the initial model (safetensors bytes).
+    /// @param totalRewardPool Escrow in DUCK wei, 1 to 2^128 - 1.
+    /// @param roundBudget Most one round may commit, 1 to totalRewardPool.
+    /// @param maxPerContributor Most one contributor may claim for one round, 1 to roundBudget.
+    /// @param flatPerUpdate Paid at once for each accepted update, 0 to roundBudget (0 = none).
+    /// @param rounds Number of rounds, at least 1; valid rounds are 0 to rounds - 1.
+    /// @param accuracyThresholdBps Least attested accuracy of an update, 0 to 10000 basis points.
+    /// @param evaluator Signer of attestations, round commitments and the end of the job.
+    /// @param deadline Unix time, later than now: updates are accepted until then, and after it the
+    /// requester may reclaim the uncommitted rest. Stored in 40 bits: a later value (past the year
+    /// 36812) is kept as 2^40 - 1.
+    /// @param claimWindow Seconds, at most 30 days, that contributors have after the last round
+    /// commitment before anyone may finish the job with the evaluator's signature.
+    struct JobTerms {
+        bytes32 modelHash;
+        uint256 totalRewardPool;
+        uint256 roundBudget;
+        uint256 maxPerContributor;
+        uint256 flatPerUpdate;
+        uint32 rounds;
+        uint16 accuracyThresholdBps;
+        address evaluator;
+        uint64 deadline;
+        uint64 claimWindow;
+    }
+
     /// @notice A training job as returned by {getJob}.
     /// @param requester Address that escrowed the pool and receives the refund.
-    /// @param evaluator Address whose EIP-712 signatures attest updates and the end of the job.
+    /// @param evaluator Address whose EIP-712 signatures attest updates, commit rounds and end the job.
     /// @param modelHash sha256 of the initial model (safetensors bytes).
     /// @param totalRewardPool Amount escrowed at creation.
-    /// @param rewardPerUpdate Reward for one accepted update.
-    /// @param remaining Escrow not yet paid out or refunded.
+    /// @param roundBudget Most one round may commit.
+    /// @param maxPerContributor Most one contributor may claim for one round.
+    /// @param flatPerUpdate Paid at once for each accepted update.
+    /// @param remaining Escrow not yet paid out or refunded (includes `outstanding`).
+    /// @param outstanding Committed to rounds and not yet claimed; never refunded.
     /// @param rounds Number of rounds; valid rounds are 0 to rounds - 1.
+    /// @param committedRounds Number of rounds committed so far.
     /// @param accuracyThresholdBps Least attested accuracy, in basis points (10000 = 100 %).
     /// @param deadline Unix time after which no update is accepted and the requester may reclaim.
-    /// @param finished True once the job finished and the rest was refunded.
+    /// @param claimWindow Seconds after the last commitment before the job can be finished by anyone.
+    /// @param lastCommitAt Block timestamp of the latest round commitment (0 = none yet).
+    /// @param finished True once the job finished and the uncommitted rest was refunded.
     struct Job {
         address requester;
         address evaluator;
         bytes32 modelHash;
         uint256 totalRewardPool;
-        uint256 rewardPerUpdate;
+        uint256 roundBudget;
+        uint256 maxPerContributor;
+        uint256 flatPerUpdate;
         uint256 remaining;
+        uint256 outstanding;
         uint32 rounds;
+        uint32 committedRounds;
         uint16 accuracyThresholdBps;
         uint64 deadline;
+        uint64 claimWindow;
+        uint64 lastCommitAt;
         bool finished;
     }
 
-    /// @notice Emitted when a requester created a job and escrowed `totalRewardPool`.
+    /// @notice Emitted when a requester created a job and escrowed `terms.totalRewardPool`.
     event TrainingJobCreated(
-        uint256 indexed jobId,
-        address indexed requester,
-        bytes32 indexed modelHash,
-        address evaluator,
-        uint256 totalRewardPool,
-        uint256 rewardPerUpdate,
-        uint32 rounds,
-        uint16 accuracyThresholdBps,
-        uint64 deadline
+        uint256 indexed jobId, address indexed requester, bytes32 indexed modelHash, JobTerms terms
     );
 
     /// @notice Emitted when an attested update was accepted.
@@ -57,16 +97,38 @@ interface ITrainingPool {
         uint64 numSamples
     );
 
-    /// @notice Emitted when `amount` was paid to a contributor for an accepted update.
+    /// @notice Emitted when the flat part `amount` (> 0) was paid for an accepted update.
     event RewardDistributed(uint256 indexed jobId, address indexed contributor, uint256 amount);
 
-    /// @notice Emitted when a job finished and `refund` went back to the requester.
+    /// @notice Emitted when the evaluator's rewards for `round` were committed and `total` reserved.
+    /// @param rewardsRoot Merkle root of the (jobId, round, contributor, amount) reward leaves.
+    /// @param updatesRoot The evaluator's root of the round's accepted updates (recorded, not checked).
+    /// @param modelHash sha256 of the model the round produced (recorded, not checked).
+    event RoundCommitted(
+        uint256 indexed jobId,
+        uint32 indexed round,
+        bytes32 rewardsRoot,
+        bytes32 updatesRoot,
+        bytes32 modelHash,
+        uint256 total
+    );
+
+    /// @notice Emitted when a contributor claimed its committed reward for a round.
+    event RewardClaimed(uint256 indexed jobId, uint32 indexed round, address indexed contributor, uint256 amount);
+
+    /// @notice Emitted when a job finished and `refund` (the uncommitted rest) went back to the requester.
     event TrainingJobFinished(uint256 indexed jobId, uint256 refund);
 
     /// @notice No job has this id.
     error UnknownJob(uint256 jobId);
-    /// @notice The pool is zero or above 2^128 - 1, or `rewardPerUpdate` is zero or above the pool.
-    error InvalidRewards(uint256 totalRewardPool, uint256 rewardPerUpdate);
+    /// @notice The pool is zero or above 2^128 - 1.
+    error InvalidRewardPool(uint256 totalRewardPool);
+    /// @notice The round budget is zero or above the pool.
+    error InvalidRoundBudget(uint256 roundBudget, uint256 totalRewardPool);
+    /// @notice The per-contributor maximum is zero or above the round budget.
+    error InvalidMaxPerContributor(uint256 maxPerContributor, uint256 roundBudget);
+    /// @notice The flat part per update is above the round budget.
+    error InvalidFlatPerUpdate(uint256 flatPerUpdate, uint256 roundBudget);
     /// @notice `rounds` must be at least 1.
     error InvalidRounds(uint32 rounds);
     /// @notice The threshold is above 10000 basis points.
@@ -75,9 +137,11 @@ interface ITrainingPool {
     error InvalidEvaluator(address evaluator);
     /// @notice The deadline must be later than the current block time `nowTs`.
     error InvalidDeadline(uint64 deadline, uint64 nowTs);
+    /// @notice The claim window is above `maxClaimWindow` (30 days).
+    error InvalidClaimWindow(uint64 claimWindow, uint64 maxClaimWindow);
     /// @notice The requester's balance or allowance (`available`, the smaller one) is below `needed`.
     error InsufficientFunds(address payer, uint256 needed, uint256 available);
-    /// @notice The job already finished; nothing more is accepted or refunded.
+    /// @notice The job already finished; no update or commitment is accepted and nothing more is refunded.
     error JobAlreadyFinished(uint256 jobId);
     /// @notice The deadline passed; updates are no longer accepted.
     error DeadlinePassed(uint256 jobId, uint64 deadline);
@@ -85,40 +149,56 @@ interface ITrainingPool {
     error RoundOutOfRange(uint256 jobId, uint32 round, uint32 rounds);
     /// @notice The attested accuracy is below the job's threshold.
     error BelowThreshold(uint256 jobId, uint16 accuracyBps, uint16 thresholdBps);
-    /// @notice This contributor was already paid for this round.
+    /// @notice This contributor already submitted an update for this round.
     error AlreadySubmitted(uint256 jobId, uint32 round, address contributor);
     /// @notice The attestation was not signed by the job's evaluator; `signer` is who signed it (0 if unreadable).
     error InvalidAttestation(uint256 jobId, uint32 round, address contributor, address signer);
-    /// @notice The whole pool has been paid out.
+    /// @notice The job pays a flat part per update, but nothing of the pool is free (all of it is
+    /// paid out or committed).
     error PoolExhausted(uint256 jobId);
+    /// @notice This round was already committed; a round is committed once.
+    error RoundAlreadyCommitted(uint256 jobId, uint32 round);
+    /// @notice A commitment needs a non-zero rewards root.
+    error ZeroRewardsRoot(uint256 jobId, uint32 round);
+    /// @notice `total` is above `limit`: the smaller of the round budget and the free pool.
+    error CommitmentTooLarge(uint256 jobId, uint32 round, uint256 total, uint256 limit);
+    /// @notice The `RoundCommitment` was not signed by the job's evaluator; `signer` is who signed it (0 if unreadable).
+    error InvalidCommitmentSignature(uint256 jobId, uint32 round, address signer);
+    /// @notice No commitment exists for this round (or this job).
+    error RoundNotCommitted(uint256 jobId, uint32 round);
+    /// @notice This contributor already claimed its reward for this round.
+    error AlreadyClaimed(uint256 jobId, uint32 round, address contributor);
+    /// @notice The proof does not show the leaf (jobId, round, contributor, amount) under the round's root.
+    error InvalidProof(uint256 jobId, uint32 round, address contributor, uint256 amount);
+    /// @notice `amount` is above the job's `maxPerContributor`.
+    error ClaimAboveMaximum(uint256 jobId, uint256 amount, uint256 maxPerContributor);
+    /// @notice `amount` is above what is left of the round's committed total (`available`).
+    error ClaimExceedsCommitment(uint256 jobId, uint32 round, uint256 amount, uint256 available);
     /// @notice Finishing without the evaluator's signature: only the requester, only after the deadline.
     error NotRequester(uint256 jobId, address caller);
     /// @notice Finishing without the evaluator's signature must wait until after `deadline`.
     error JobStillRunning(uint256 jobId, uint64 deadline);
     /// @notice The `JobFinished` signature was not signed by the job's evaluator; `signer` is who signed it.
     error InvalidFinishSignature(uint256 jobId, address signer);
+    /// @notice Finishing with the evaluator's signature needs every round committed (or the
+    /// requester, once nothing committed is left unclaimed).
+    error RoundsNotCommitted(uint256 jobId, uint32 committedRounds, uint32 rounds);
+    /// @notice The claim window after the last commitment is open until `closesAt`; finishing must wait
+    /// (or be done by the requester once nothing committed is left unclaimed).
+    error ClaimWindowOpen(uint256 jobId, uint64 closesAt);
 
-    /// @notice Creates a job and pulls `totalRewardPool` into escrow (approve first).
-    /// @param modelHash sha256 of the initial model.
-    /// @param totalRewardPool Escrow in DUCK wei, 1 to 2^128 - 1.
-    /// @param rewardPerUpdate Reward for one accepted update, 1 to totalRewardPool.
-    /// @param rounds Number of rounds, at least 1.
-    /// @param accuracyThresholdBps Least accuracy an update must reach, 0 to 10000.
-    /// @param evaluator Signer of attestations (the orchestrator's evaluator key).
-    /// @param deadline Unix time, later than now, after which the requester may reclaim the rest.
+    /// @notice Creates a job and pulls `terms.totalRewardPool` into escrow (approve first).
+    /// @dev Checked in this order: pool, round budget, per-contributor maximum, flat part, rounds,
+    /// threshold, evaluator, deadline, claim window, the requester's balance and allowance.
     /// @return jobId Id of the new job, starting at 1.
-    function createTrainingJob(
-        bytes32 modelHash,
-        uint256 totalRewardPool,
-        uint256 rewardPerUpdate,
-        uint32 rounds,
-        uint16 accuracyThresholdBps,
-        address evaluator,
-        uint64 deadline
-    ) external returns (uint256 jobId);
+    function createTrainingJob(JobTerms calldata terms) external returns (uint256 jobId);
 
-    /// @notice Submits an update attested by the evaluator and pays the caller min(rewardPerUpdate, remaining).
-    /// @dev The attestation's contributor is `msg.sender`; one payment per (job, round, contributor).
+    /// @notice Submits an update attested by the evaluator: the receipt that it was accepted. Pays
+    /// the caller min(flatPerUpdate, free pool), where free = remaining - outstanding; no payment
+    /// when that is 0. Reverts {PoolExhausted} only when the job pays a flat part and nothing is free.
+    /// @dev The attestation's contributor is `msg.sender`; one submission per (job, round, contributor).
+    /// Checked in this order: job known, not finished, `now <= deadline`, `round < rounds`,
+    /// `accuracyBps >= threshold`, first submission, free pool (flat part only), signature.
     /// @param jobId Job the update belongs to.
     /// @param round Round of the update, below the job's rounds.
     /// @param updateHash sha256 of the update (safetensors bytes).
@@ -134,9 +214,47 @@ interface ITrainingPool {
         bytes calldata evaluatorSignature
     ) external;
 
-    /// @notice Finishes a job and refunds the unspent pool to the requester.
-    /// @dev Anyone holding the evaluator's EIP-712 signature of `JobFinished(jobId)` may call; the
-    /// requester may call with an empty signature once `block.timestamp > deadline`.
+    /// @notice Records the evaluator's rewards for one round and reserves their `total` from the pool.
+    /// @dev Anyone may send it. Once per (job, round); `round < rounds`; the job not finished;
+    /// `rewardsRoot != 0`; `total <= min(roundBudget, remaining - outstanding)`; the signature is the
+    /// evaluator's EIP-712 `RoundCommitment`. Checked in this order: job known, not finished, round
+    /// in range, not yet committed, root, signature, total.
+    /// @param rewardsRoot StandardMerkleTree root of (uint256 jobId, uint32 round, address contributor,
+    /// uint256 amount) leaves. A round that pays nothing is committed with total 0 and any non-zero root.
+    /// @param updatesRoot The evaluator's root of the round's accepted updates; recorded in the event only.
+    /// @param modelHash sha256 of the model the round produced; recorded in the event only.
+    /// @param total Sum of the leaves' amounts, reserved until claimed.
+    /// @param evaluatorSignature 65-byte EIP-712 signature of the RoundCommitment by the job's evaluator.
+    function commitRound(
+        uint256 jobId,
+        uint32 round,
+        bytes32 rewardsRoot,
+        bytes32 updatesRoot,
+        bytes32 modelHash,
+        uint256 total,
+        bytes calldata evaluatorSignature
+    ) external;
+
+    /// @notice Pays the caller its committed reward for `round`.
+    /// @dev The leaf is OpenZeppelin StandardMerkleTree's of the types (uint256, uint32, address,
+    /// uint256): `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, msg.sender, amount))))`,
+    /// verified against the round's rewards root. Once per (job, round, contributor);
+    /// `amount <= maxPerContributor`; the round's claims never exceed its committed total. Works
+    /// after the job finished: committed money is never refunded. Checked in this order: round
+    /// committed, not yet claimed, proof, maximum, committed total.
+    /// @param amount The amount in the caller's leaf.
+    /// @param proof The leaf's Merkle proof (`tree.getProof(i)`).
+    function claim(uint256 jobId, uint32 round, uint256 amount, bytes32[] calldata proof) external;
+
+    /// @notice Finishes a job and refunds `remaining - outstanding` to the requester; committed,
+    /// unclaimed amounts stay claimable forever.
+    /// @dev Allowed for:
+    /// (a) anyone with the evaluator's `JobFinished(jobId)` signature, once every round is committed
+    ///     and `block.timestamp >= lastCommitAt + claimWindow` ({finishableAt});
+    /// (b) the requester with that signature once `outstanding == 0` (everything committed was claimed);
+    /// (c) the requester with an empty signature once `block.timestamp > deadline`.
+    /// With a signature: {InvalidFinishSignature}, then for anyone but case (b) {RoundsNotCommitted}
+    /// and {ClaimWindowOpen}. Without: {NotRequester}, {JobStillRunning}.
     function finishJob(uint256 jobId, bytes calldata evaluatorSignature) external;
 
     /// @notice True when `signature` is the job evaluator's attestation of these values.
@@ -154,11 +272,29 @@ interface ITrainingPool {
     /// @notice The job `jobId`; reverts with {UnknownJob} for an unused id.
     function getJob(uint256 jobId) external view returns (Job memory);
 
+    /// @notice The commitment of `round` of `jobId`: its rewards root (0 while uncommitted), its
+    /// committed total and how much of it was claimed. Reverts with {UnknownJob} for an unused id.
+    function getRoundCommitment(uint256 jobId, uint32 round)
+        external
+        view
+        returns (bytes32 rewardsRoot, uint256 total, uint256 claimed);
+
+    /// @notice True when `round` of `jobId` was committed.
+    function isRoundCommitted(uint256 jobId, uint32 round) external view returns (bool);
+
+    /// @notice Earliest block time at which anyone may finish the job with the evaluator's signature:
+    /// lastCommitAt + claimWindow once every round is committed, type(uint64).max before.
+    /// Reverts with {UnknownJob} for an unused id.
+    function finishableAt(uint256 jobId) external view returns (uint64);
+
     /// @notice Number of jobs ever created (the highest job id).
     function jobCount() external view returns (uint256);
 
-    /// @notice True when `contributor` was already paid for `round` of `jobId`.
+    /// @notice True when `contributor` submitted an update for `round` of `jobId`.
     function hasSubmitted(uint256 jobId, uint32 round, address contributor) external view returns (bool);
+
+    /// @notice True when `contributor` claimed its reward for `round` of `jobId`.
+    function hasClaimed(uint256 jobId, uint32 round, address contributor) external view returns (bool);
 
     /// @notice The EIP-712 domain separator of this contract.
     function domainSeparator() external view returns (bytes32);

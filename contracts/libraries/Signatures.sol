@@ -3,10 +3,13 @@ pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
-/// @title EIP-712 struct hashes of QuackMesh attestations and a non-reverting signer lookup
+/// @title EIP-712 struct hashes of QuackMesh attestations and commitments, and a non-reverting signer lookup
 library Signatures {
     bytes32 internal constant ATTESTATION_TYPEHASH = keccak256(
         "Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)"
+    );
+    bytes32 internal constant ROUND_COMMITMENT_TYPEHASH = keccak256(
+        "RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)"
     );
     bytes32 internal constant JOB_FINISHED_TYPEHASH = keccak256("JobFinished(uint256 jobId)");
     bytes32 internal constant USAGE_TYPEHASH = keccak256("Usage(uint256 jobId,address[] providers,uint256[] amounts)");
@@ -22,6 +25,20 @@ library Signatures {
     ) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(ATTESTATION_TYPEHASH, jobId, round, contributor, updateHash, accuracyBps, numSamples)
+        );
+    }
+
+    /// @notice hashStruct of an evaluator's RoundCommitment: the rewards of one round of a job.
+    function roundCommitment(
+        uint256 jobId,
+        uint32 round,
+        bytes32 rewardsRoot,
+        bytes32 updatesRoot,
+        bytes32 modelHash,
+        uint256 total
+    ) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(ROUND_COMMITMENT_TYPEHASH, jobId, round, rewardsRoot, updatesRoot, modelHash, total)
         );
     }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Contract, JsonRpcProvider, Network, NonceManager, Wallet, parseEther } from "ethers";
 import { startLocalChain } from "../../cli/lib/chain/localChain.js";
 import { deployAll } from "../../cli/lib/chain/deploy.js";
-import { loadArtifact } from "../../cli/lib/chain/contracts.js";
+import { loadArtifact } from "../../protocol/chain/contracts.js";
 import { devAccount } from "../../cli/lib/chain/accounts.js";
 import { buildApp } from "../app.js";
 import { mnistIdxPair, randomWallet, signedInject } from "../testing/fixtures.js";

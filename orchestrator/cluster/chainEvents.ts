@@ -5,9 +5,9 @@
  * ends and cancellations move the row on. Returns what the cluster service should do next.
  */
 import { getAddress } from "ethers";
-import { parseEndpoint } from "../../cli/lib/market/endpoint.js";
-import { parseSpecs } from "../../cli/lib/market/specs.js";
-import { parsePublicKey } from "../../cli/lib/market/sshKeys.js";
+import { parseEndpoint } from "../../protocol/market/endpoint.js";
+import { parseSpecs } from "../../protocol/market/specs.js";
+import { parsePublicKey } from "../../protocol/market/sshKeys.js";
 import type { ChainEventRecord, Repository } from "../store/repository.js";
 
 export const MARKET_EVENTS = ["MachineListed", "MachineRented", "RentalAcknowledged", "RentalEnded", "RentalCancelled"] as const;

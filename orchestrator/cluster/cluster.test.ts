@@ -9,12 +9,14 @@ import { parseUnits } from "ethers";
 import { listRentalKeys } from "../../cli/lib/market/authorizedKeys.js";
 import { ProviderAgent } from "../../cli/lib/market/provider.js";
 import { endRental, rentMachines, waitForAcks } from "../../cli/lib/market/renter.js";
-import { detectSpecs } from "../../cli/lib/market/specs.js";
+import { detectSpecs } from "../../protocol/market/specs.js";
 import { startSshd, type RunningSshd } from "../../cli/lib/market/sshd.js";
-import { ensureKeyPair } from "../../cli/lib/market/sshKeys.js";
+import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { gateFromSources, marketFixture, writeWorkerEntry } from "../../cli/lib/market/testkit.js";
-import { clusterOfJob } from "./fromChain.js";
-import { ClusterManager, type ClusterEvents } from "./manager.js";
+import { parseEndpoint } from "../../protocol/market/endpoint.js";
+import { chainNow, getRentalInfo, queryChunked, toListing } from "../../cli/lib/market/marketplace.js";
+import type { Contract, Provider } from "ethers";
+import { ClusterManager, type ClusterEvents, type ClusterMachine } from "./manager.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qm-cluster-"));
 const fx = await marketFixture(dir, ["requester"]);
@@ -51,6 +53,40 @@ const rentals = await rentMachines({ marketplace: renter.marketplace, duck: rent
   sshPublicKey: readFileSync(renterKey.publicKeyFile, "utf8"),
 });
 const acks = await waitForAcks(renter.marketplace, rentals.map((r) => r.rentalId), { timeoutMs: 60_000, pollMs: 100 });
+/**
+ * The machines rented for training job `jobId` that are still running (acknowledged and not
+ * over), read from MachineRented events since `fromBlock` plus getRental, with each machine's
+ * endpoint from its MachineListed event. Machines whose endpoint does not parse are left out
+ * and returned in `skipped`.
+ */
+async function clusterOfJob(
+  marketplace: Contract,
+  provider: Provider,
+  fromBlock: number,
+  jobId: bigint,
+): Promise<{ machines: ClusterMachine[]; skipped: Array<{ rentalId: string; endpoint: string }> }> {
+  const latest = await provider.getBlockNumber();
+  const now = await chainNow(provider);
+  const rented = (await queryChunked(marketplace, "MachineRented", [], fromBlock, latest)).filter((l) => (l.args.jobId as bigint) === jobId);
+  const machines: ClusterMachine[] = [];
+  const skipped: Array<{ rentalId: string; endpoint: string }> = [];
+  for (const log of rented) {
+    const rentalId = log.args.rentalId as bigint;
+    const info = await getRentalInfo(marketplace, rentalId);
+    if (info.status !== "active" || now >= info.endsAt) continue;
+    const [listed] = await queryChunked(marketplace, "MachineListed", [info.machineId], fromBlock, latest);
+    if (!listed) continue;
+    const listing = toListing(listed);
+    try {
+      const ep = parseEndpoint(listing.endpoint, "The listed endpoint");
+      machines.push({ rentalId, machineId: info.machineId, host: ep.host, port: ep.port, provider: listing.provider, ...(ep.user ? { username: ep.user } : {}) });
+    } catch {
+      skipped.push({ rentalId: rentalId.toString(), endpoint: listing.endpoint });
+    }
+  }
+  return { machines, skipped };
+}
+
 const cluster = await clusterOfJob(renter.marketplace, fx.provider, fx.fromBlock, JOB);
 const known = join(dir, "known_hosts.json");
 const shard = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) % 251));

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { QuackError } from "../../cli/lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 
 /**
  * Pinned host keys, `host:port` → `SHA256:…` fingerprint. The first connection to a machine

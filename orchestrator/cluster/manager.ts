@@ -1,9 +1,8 @@
 import { EventEmitter } from "node:events";
-import { QuackError, isQuackError } from "../../cli/lib/errors.js";
-import { workerArgProblem } from "../../cli/lib/market/gate.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { KnownHosts } from "./knownHosts.js";
 import { SshSession, type ExecHandle } from "./sshClient.js";
-import { parseWorkerLine, type WorkerMessage } from "./workerProtocol.js";
+import { parseWorkerLine, workerArgProblem, type WorkerMessage } from "../../protocol/worker.js";
 
 /** One rented machine of a cluster, as the chain describes it. */
 export interface ClusterMachine {

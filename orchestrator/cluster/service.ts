@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Wallet, getAddress } from "ethers";
-import { QuackError } from "../../cli/lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 import { ApiError } from "../errors.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { BlobStore } from "../store/blobs.js";
@@ -40,7 +40,6 @@ export interface ClusterServiceDeps {
 }
 
 /** Worker settings when the requester names none: one epoch of plain SGD. */
-export const DEFAULT_CLUSTER_TRAIN = { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0 } as const;
 
 /** Machines that can still send updates, or will once deployed. */
 const LIVE = new Set(["pending", "acknowledged", "connecting", "ready", "running"]);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { startSshd } from "../../cli/lib/market/sshd.js";
 import { addRentalKey, removeRentalKey } from "../../cli/lib/market/authorizedKeys.js";
 import { forcedCommand } from "../../cli/lib/market/gateLaunch.js";
-import { ensureKeyPair } from "../../cli/lib/market/sshKeys.js";
+import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { gateFromSources, writeWorkerEntry } from "../../cli/lib/market/testkit.js";
 import { KnownHosts } from "./knownHosts.js";
 import { SshSession } from "./sshClient.js";

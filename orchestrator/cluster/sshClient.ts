@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Client, type ClientChannel, type SFTPWrapper } from "ssh2";
-import { QuackError } from "../../cli/lib/errors.js";
-import { fingerprintOf } from "../../cli/lib/market/sshKeys.js";
+import { QuackError } from "../../protocol/errors.js";
+import { fingerprintOf } from "../../protocol/market/sshKeys.js";
 import { KnownHosts } from "./knownHosts.js";
 
 export interface SshTarget {

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
-import { QuackError } from "../../cli/lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 
 export type KeySource = "env" | "file" | "generated";
 

@@ -1,6 +1,6 @@
 /** How the orchestrator charges for inference, with the defaults `serve` and tests share. */
 import { getAddress, isAddress } from "ethers";
-import { QuackError } from "../../cli/lib/errors.js";
+import { QuackError } from "../../protocol/errors.js";
 
 export interface InferenceOptions {
   /** DUCK wei per second of compute (default 0.01 DUCK). */

@@ -1,5 +1,5 @@
 /** Request and reply schemas of the inference routes; the client's types derive from them. */
-import { schema, type FromSchema } from "../schema.js";
+import { schema, type FromSchema } from "../../protocol/schema.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;

@@ -9,7 +9,7 @@ import type { Dataset } from "../../native/types.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { flatten, l2Norm } from "../../native/tensors.js";
 import { SqliteRepository } from "../store/sqlite.js";
-import type { JobSettingsInput } from "./settings.js";
+import type { JobSettingsInput } from "../../protocol/settings.js";
 import { SMALL_SPEC, announceJob, randomWallet, readyDraft, signedInject, testApp, trainUpdate } from "../testing/fixtures.js";
 
 const contributors = Array.from({ length: 5 }, () => randomWallet());

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../cli/lib/chain/localChain.js";
-import { ensureKeyPair, formatPublicKey, sshKeygen } from "../../cli/lib/market/sshKeys.js";
+import { ensureKeyPair, formatPublicKey, sshKeygen } from "../../protocol/market/sshKeys.js";
 import type { ChainEventRecord } from "../store/repository.js";
 import { SMALL_SPEC, announceJob, mnistIdxPair, randomWallet, readyDraft, signedInject, testApp } from "../testing/fixtures.js";
 

@@ -6,9 +6,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import ssh2 from "ssh2";
-import { fingerprintOf } from "../../cli/lib/market/sshKeys.js";
+import { fingerprintOf } from "../../protocol/market/sshKeys.js";
 import type { ModelSpec } from "../../native/types.js";
-import { DEFAULT_CLUSTER_TRAIN } from "../cluster/service.js";
+import { TRAIN_DEFAULTS } from "../../protocol/train.js";
 import { formatFromContentType, loadValidation } from "../data/validation.js";
 import { ApiError, isApiError } from "../errors.js";
 import { stagingParser } from "../plugins/body.js";
@@ -95,7 +95,7 @@ export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: n
       draftId: t.draftId,
       owner: request.caller!.address,
       machines: body.machines,
-      train: { ...DEFAULT_CLUSTER_TRAIN, ...existing?.train, ...body.train },
+      train: { ...TRAIN_DEFAULTS, ...existing?.train, ...body.train },
       sshPrivateKey: body.privateKey,
       keyFingerprint: fingerprint,
       trainHash: existing?.trainHash ?? null,

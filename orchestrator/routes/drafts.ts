@@ -13,7 +13,7 @@ import type { ModelSpec } from "../../native/types.js";
 import { checkFeatures, formatFromContentType, loadValidation } from "../data/validation.js";
 import { ApiError } from "../errors.js";
 import { stagingParser } from "../plugins/body.js";
-import { resolveSettings } from "../rounds/settings.js";
+import { resolveSettings } from "../../protocol/settings.js";
 import type { DraftRecord } from "../store/repository.js";
 import { createJobBodySchema, draftIdParams, draftReplySchema, errorReplies, type CreateJobBody } from "./schemas.js";
 import { draftView } from "./views.js";

@@ -9,13 +9,13 @@ import { loadMnist } from "../../native/data.js";
 import { Network } from "../../native/index.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { devAccount } from "../../cli/lib/chain/accounts.js";
-import { connectContracts } from "../../cli/lib/chain/contracts.js";
+import { connectContracts } from "../../protocol/chain/contracts.js";
 import { deployAll } from "../../cli/lib/chain/deploy.js";
 import { freePort, startLocalChain } from "../../cli/lib/chain/localChain.js";
-import { makeProvider } from "../../cli/lib/chain/networks.js";
+import { makeProvider } from "../../protocol/chain/networks.js";
 import { faucet } from "../../cli/lib/chain/wallet.js";
 import { encodeInput } from "../inference/input.js";
-import { inferencePoolDomain, recoverUsageSigner, signUsage } from "../inference/usage.js";
+import { inferencePoolDomain, recoverUsageSigner, signUsage } from "../../protocol/chain/usage.js";
 import { announceJob, randomWallet, readyDraft, signedInject, testApp } from "../testing/fixtures.js";
 
 const DUCK = 10n ** 18n;

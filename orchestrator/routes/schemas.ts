@@ -2,8 +2,9 @@
  * Request and reply schemas of the API, written once; the TypeScript types routes and the
  * client use are derived from them.
  */
-import { schema, type FromSchema } from "../schema.js";
-import { settingsSchema, strategySchema } from "../rounds/settings.js";
+import { trainSettingsPatchSchema } from "../../protocol/train.js";
+import { schema, type FromSchema } from "../../protocol/schema.js";
+import { settingsSchema, strategySchema } from "../../protocol/settings.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;
@@ -201,16 +202,7 @@ export const finishProofSchema = schema({
 });
 export type FinishProofReply = FromSchema<typeof finishProofSchema>;
 
-export const clusterTrainSchema = schema({
-  type: "object",
-  additionalProperties: false,
-  properties: {
-    epochs: { type: "integer", minimum: 1, maximum: 1000 },
-    batchSize: { type: "integer", minimum: 1, maximum: 65536 },
-    lr: { type: "number", exclusiveMinimum: 0, maximum: 10 },
-    momentum: { type: "number", minimum: 0, exclusiveMaximum: 1 },
-  },
-});
+export const clusterTrainSchema = trainSettingsPatchSchema;
 
 export const clusterKeyBodySchema = schema({
   type: "object",

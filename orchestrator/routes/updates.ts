@@ -5,7 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../errors.js";
 import { bufferParser } from "../plugins/body.js";
-import type { FromSchema } from "../schema.js";
+import type { FromSchema } from "../../protocol/schema.js";
 import { attestationSchema, errorReplies, jobIdParams, updateQuerySchema } from "./schemas.js";
 
 export async function updateRoutes(app: FastifyInstance, opts: { uploadBytes: number }): Promise<void> {

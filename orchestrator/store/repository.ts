@@ -3,8 +3,9 @@
  * this; the SQLite implementation is the embedded default and a PostgreSQL one can replace it.
  * Each method is one atomic step: an implementation runs it in a single transaction.
  */
+import type { TrainHyperparams } from "../../protocol/train.js";
 import type { ModelSpec } from "../../native/types.js";
-import type { JobSettings } from "../rounds/settings.js";
+import type { JobSettings } from "../../protocol/settings.js";
 
 export type JobStatus = "active" | "finished";
 export type RoundStatus = "open" | "closing" | "closed";
@@ -134,12 +135,7 @@ export interface ClusterMachineRecord {
 export type ClusterMachinePatch = Partial<Omit<ClusterMachineRecord, "jobId" | "machineId">>;
 
 /** Training settings the cluster's workers run with. */
-export interface ClusterTrainSettings {
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-}
+export type ClusterTrainSettings = TrainHyperparams;
 
 /**
  * What the requester uploaded for a cluster job: the SSH private key of its rentals, the number

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteRepository } from "./sqlite.js";
 import type { ChainEventRecord, UpdateRecord } from "./repository.js";
-import { DEFAULT_SETTINGS } from "../rounds/settings.js";
+import { DEFAULT_SETTINGS } from "../../protocol/settings.js";
 import { SMALL_SPEC } from "../testing/fixtures.js";
 
 async function repoIn(t: { teardown(fn: () => unknown): void }): Promise<{ repo: SqliteRepository; file: string }> {

@@ -1,5 +1,5 @@
 import type { EvalResult, Tensor } from "../../native/types.js";
-import type { JobSettings } from "../rounds/settings.js";
+import type { JobSettings } from "../../protocol/settings.js";
 import type { Evaluate, FitFailure, FitResult, RoundConfig, Strategy } from "./types.js";
 
 /** Round configuration and central evaluation shared by every aggregation rule. */

@@ -1,4 +1,4 @@
-import type { JobSettings } from "../rounds/settings.js";
+import type { JobSettings } from "../../protocol/settings.js";
 import { ClippedStrategy } from "./clipping.js";
 import { FedAvg } from "./fedavg.js";
 import { Krum } from "./krum.js";

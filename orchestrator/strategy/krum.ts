@@ -1,5 +1,5 @@
 import { krum } from "../../native/index.js";
-import type { JobSettings } from "../rounds/settings.js";
+import type { JobSettings } from "../../protocol/settings.js";
 import { BaseStrategy } from "./base.js";
 import type { Evaluate, FitResult } from "./types.js";
 

@@ -1,6 +1,6 @@
 import { trimmedMean } from "../../native/index.js";
 import type { Evaluate } from "./types.js";
-import type { JobSettings } from "../rounds/settings.js";
+import type { JobSettings } from "../../protocol/settings.js";
 import { BaseStrategy } from "./base.js";
 import type { FitResult } from "./types.js";
 

@@ -18,7 +18,7 @@ import { signRequest } from "../auth.js";
 import type { AppOptions } from "../options.js";
 import type { ChainEventRecord } from "../store/repository.js";
 import type { DraftReply } from "../routes/schemas.js";
-import type { JobSettingsInput } from "../rounds/settings.js";
+import type { JobSettingsInput } from "../../protocol/settings.js";
 
 export const SMALL_SPEC: ModelSpec = {
   input: [784],

@@ -1,9 +1,9 @@
 /** Flags and output shared by `job create --cluster` and `rent --job ID --train DIR`. */
 import type { Command } from "commander";
 import type { ClusterReply } from "../../../orchestrator/client.js";
-import { QuackError } from "../../lib/errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { Output } from "../../lib/output.js";
-import { formatAmount } from "../../lib/chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import type { ClusterEvent } from "../../lib/job/cluster.js";
 import type { RentedMachine } from "../../lib/market/renter.js";
 

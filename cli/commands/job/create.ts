@@ -1,14 +1,15 @@
 import { Command } from "commander";
 import { join, resolve } from "node:path";
-import { QuackError } from "../../lib/errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
-import { formatAmount } from "../../lib/chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { createJob, type CreateEvent } from "../../lib/job/create.js";
-import { parseWhole, planJob, type JobCreateInput } from "../../lib/job/params.js";
+import { planJob, type JobCreateInput } from "../../lib/job/params.js";
+import { parseWhole, TRAIN_OPTIONS } from "../../lib/flags.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
-import type { KeyPairFiles } from "../../lib/market/sshKeys.js";
+import type { KeyPairFiles } from "../../../protocol/market/sshKeys.js";
 import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "./clusterOutput.js";
 
 type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & Partial<ClusterInput> & { activationTimeout: string; sshKey?: string; clusterTimeout: string };
@@ -34,10 +35,10 @@ export function jobCreateCommand(): Command {
     .option("--hours <h>", "cluster: hours to rent each machine for")
     .option("--train <dir>", "cluster: training data the machines share (MNIST IDX pair or data.csv folder, or a .csv)")
     .option("--max-price <duck>", "cluster: highest price per machine-hour accepted")
-    .option("--epochs <n>", "cluster: local epochs per round on each machine", "1")
-    .option("--batch <n>", "cluster: mini-batch size", "64")
-    .option("--lr <rate>", "cluster: learning rate", "0.1")
-    .option("--momentum <m>", "cluster: SGD momentum (0 = plain SGD)", "0")
+    .option(...TRAIN_OPTIONS.epochs("cluster: "))
+    .option(...TRAIN_OPTIONS.batch("cluster: "))
+    .option(...TRAIN_OPTIONS.lr("cluster: "))
+    .option(...TRAIN_OPTIONS.momentum("cluster: "))
     .option("--ssh-key <file>", "cluster: SSH key of the rentals; default a new key for this job under $QUACKMESH_HOME/ssh")
     .option("--cluster-timeout <seconds>", "cluster: how long to wait for acknowledgements and workers", "180")
     .addHelpText(

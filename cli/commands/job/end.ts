@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../../lib/errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../../lib/chain/options.js";
-import { formatAmount } from "../../lib/chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { cancelJob, exportModel, finishJob, type FinishedJob } from "../../lib/job/finish.js";

@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { OrchestratorClient, type JobDetail } from "../../../orchestrator/client.js";
-import { isQuackError } from "../../lib/errors.js";
+import { isQuackError } from "../../../protocol/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
-import { formatAmount } from "../../lib/chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId, readChainJob, type ChainJob } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { percent } from "../../views/charts.js";

@@ -1,11 +1,11 @@
 import { Command } from "commander";
 import { OrchestratorClient } from "../../../orchestrator/client.js";
-import { isQuackError } from "../../lib/errors.js";
+import { isQuackError } from "../../../protocol/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
 import { parseJobId } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type JobConnection, type OrchestratorFlags } from "../../lib/job/connect.js";
-import { parseWhole } from "../../lib/job/params.js";
+import { parseWhole } from "../../lib/flags.js";
 import { watchJob } from "../../lib/job/watch.js";
 import { onStopSignal } from "../../lib/signals.js";
 import { JobWatchView, initialJobWatch, jobWatchLine, reduceJobWatch } from "../../views/JobWatchView.js";

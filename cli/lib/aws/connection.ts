@@ -5,7 +5,7 @@
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 export interface AwsFlags {
   region?: string;

@@ -3,7 +3,7 @@
  * security groups. Safe to repeat: a stack with nothing left is a no-op.
  */
 import { DeleteSecurityGroupCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { PERMISSIONS, awsCall, awsErrorCode, withPermissions } from "./errors.js";
 import { findInstances, findSecurityGroups, waitForState, type EmitAwsEvent, type WaitOptions } from "./stack.js";

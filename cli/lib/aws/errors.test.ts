@@ -2,7 +2,7 @@ import t from "tap";
 import { createServer } from "node:net";
 import { mockClient } from "aws-sdk-client-mock";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { ec2Client } from "./connection.js";
 import { PERMISSIONS, toQuackError, withPermissions } from "./errors.js";
 import { status } from "./status.js";

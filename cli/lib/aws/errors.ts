@@ -3,7 +3,7 @@
  * service errors carry the API's code as `name` (UnauthorizedOperation, InvalidAMIID.NotFound…);
  * credential and network failures come from the SDK's own providers and the HTTP handler.
  */
-import { QuackError, isQuackError } from "../errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 
 export interface AwsCallContext {

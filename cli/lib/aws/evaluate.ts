@@ -11,7 +11,7 @@ import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { specFromTensors } from "../contribute/spec.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 export interface EvaluationReport {
   jobId: number;

@@ -2,13 +2,14 @@
  * The flags of `quackmesh aws`, with the same names and help in every subcommand, and their
  * translation into checked inputs for the logic in this folder.
  */
+import { parseWhole } from "../flags.js";
 import { basename, dirname, resolve } from "node:path";
 import { Option, type Command } from "commander";
-import { resolveSettings } from "../config.js";
-import { readDeployment } from "../chain/deployments.js";
-import { isNetworkName } from "../chain/networks.js";
-import { parsePort } from "../chain/units.js";
-import { QuackError } from "../errors.js";
+import { resolveSettings } from "../../../protocol/config.js";
+import { readDeployment } from "../../../protocol/chain/deployments.js";
+import { isNetworkName } from "../../../protocol/chain/networks.js";
+import { parsePort } from "../../../protocol/chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { resolveConnection, type AwsConnection, type AwsFlags } from "./connection.js";
 import { DEFAULT_STACK, validateStackName, type PlanInput } from "./plan.js";
 
@@ -73,14 +74,6 @@ export function connectionFrom(flags: AwsFlags, env: NodeJS.ProcessEnv = process
   return resolveConnection(flags, env);
 }
 
-export function parseWholeFlag(text: string, flag: string, min: number, max: number): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not a whole number from ${min} to ${max}.`, { fix: `Pass ${flag} ${min}.` });
-  }
-  return n;
-}
-
 export function stackFlag(text: string | undefined): string | undefined {
   return text === undefined ? undefined : validateStackName(text);
 }
@@ -135,7 +128,7 @@ export function planInputFrom(flags: StackFlags, conn: AwsConnection, env: NodeJ
     keyName: flags.keyName,
     subnet: flags.subnet,
     instanceProfile: flags.instanceProfile,
-    diskGb: parseWholeFlag(flags.disk, "--disk", 8, 16384),
+    diskGb: parseWhole(flags.disk, "--disk", 8, 16384),
     allowCidr: flags.allowCidr,
     sshCidr: flags.sshCidr,
     userData: {

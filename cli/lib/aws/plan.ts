@@ -3,7 +3,7 @@
  * its start script, the tags. Pure, apart from `resolveImage` (one DescribeImages call).
  */
 import { DescribeImagesCommand, type EC2Client, type IpPermission, type RunInstancesCommandInput, type Tag } from "@aws-sdk/client-ec2";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { awsCall } from "./errors.js";
 import { renderUserData, type UserDataOptions } from "./userData.js";

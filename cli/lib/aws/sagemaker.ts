@@ -5,7 +5,7 @@
  * model and its spec from the orchestrator; the image must have quackmesh installed.
  */
 import { CreateProcessingJobCommand, type CreateProcessingJobCommandInput, type SageMakerClient } from "@aws-sdk/client-sagemaker";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { PERMISSIONS, awsCall, withPermissions } from "./errors.js";
 

@@ -3,7 +3,7 @@
  * security group. These helpers find it and wait for its instances to reach a state.
  */
 import { DescribeInstancesCommand, DescribeSecurityGroupsCommand, type EC2Client, type Filter, type Instance } from "@aws-sdk/client-ec2";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { awsCall, awsErrorCode } from "./errors.js";
 import { PORT_TAG, ROLE_TAG, STACK_TAG } from "./plan.js";

@@ -13,7 +13,7 @@ import {
   RunInstancesCommand,
   type EC2Client,
 } from "@aws-sdk/client-ec2";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { down } from "./down.js";
 import { PERMISSIONS, awsCall, awsErrorCode, toQuackError, withPermissions } from "./errors.js";

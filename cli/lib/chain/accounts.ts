@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { HDNodeWallet, Wallet, type Provider } from "ethers";
-import type { Settings } from "../config.js";
-import { QuackError } from "../errors.js";
-import { resolveNetwork, type ResolvedNetwork } from "./networks.js";
+import type { Settings } from "../../../protocol/config.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { resolveNetwork, type ResolvedNetwork } from "../../../protocol/chain/networks.js";
 
 /** Hardhat's public development mnemonic: its keys are known to everyone, local chain only. */
 export const DEV_MNEMONIC = "test test test test test test test test test test test junk";

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Wallet, encodeBytes32String, parseUnits } from "ethers";
 import { startLocalChain } from "./localChain.js";
-import { connectProvider } from "./networks.js";
+import { connectProvider } from "../../../protocol/chain/networks.js";
 import { devAccount, resolveSigner } from "./accounts.js";
 import { deployAll } from "./deploy.js";
-import { CONTRACT_NAMES, loadDeployment, readDeployment } from "./deployments.js";
-import { connectContracts, contractAt } from "./contracts.js";
-import { describeRevert } from "./revert.js";
+import { CONTRACT_NAMES, loadDeployment, readDeployment } from "../../../protocol/chain/deployments.js";
+import { connectContracts, contractAt } from "../../../protocol/chain/contracts.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 import { sendTx } from "./tx.js";
 import { balancesOf, faucet } from "./wallet.js";
 

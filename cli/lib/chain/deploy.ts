@@ -1,7 +1,7 @@
 import { ContractFactory, formatEther, type BaseContract, type Signer } from "ethers";
-import type { Settings } from "../config.js";
-import { QuackError } from "../errors.js";
-import { loadArtifact } from "./contracts.js";
+import type { Settings } from "../../../protocol/config.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { loadArtifact } from "../../../protocol/chain/contracts.js";
 import {
   contractsWithoutCode,
   deploymentFile,
@@ -10,9 +10,9 @@ import {
   writeDeployment,
   type ContractName,
   type Deployment,
-} from "./deployments.js";
-import { networkOf, parseAddress, requireDuckToken } from "./networks.js";
-import { describeRevert } from "./revert.js";
+} from "../../../protocol/chain/deployments.js";
+import { networkOf, parseAddress, requireDuckToken } from "../../../protocol/chain/networks.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 
 /** Default time a provider has to acknowledge a rental before the renter may cancel: 10 minutes. */
 export const DEFAULT_ACK_WINDOW_SECONDS = 600;

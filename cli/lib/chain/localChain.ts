@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { devAccounts, type DevAccount } from "./accounts.js";
-import { LOCAL_CHAIN_ID } from "./networks.js";
-import { packageRoot } from "./paths.js";
+import { LOCAL_CHAIN_ID } from "../../../protocol/chain/networks.js";
+import { packageRoot } from "../../../protocol/package.js";
 import { PARENT_GUARD } from "../parentGuard.js";
 
 export interface StartLocalChainOptions {

@@ -1,9 +1,9 @@
 import { Option, type Command } from "commander";
 import type { JsonRpcProvider, Wallet } from "ethers";
-import { resolveSettings, type Settings } from "../config.js";
+import { resolveSettings, type Settings } from "../../../protocol/config.js";
 import { resolveSigner } from "./accounts.js";
-import { connectContracts, type Contracts } from "./contracts.js";
-import { connectProvider, NETWORKS, type ResolvedNetwork } from "./networks.js";
+import { connectContracts, type Contracts } from "../../../protocol/chain/contracts.js";
+import { connectProvider, NETWORKS, type ResolvedNetwork } from "../../../protocol/chain/networks.js";
 
 /** The flags every chain-touching command takes (commander's camel-cased option values). */
 export interface ChainOptions {

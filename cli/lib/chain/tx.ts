@@ -1,6 +1,6 @@
 import type { Contract, ContractTransactionResponse, Overrides, TransactionReceipt } from "ethers";
-import { QuackError } from "../errors.js";
-import { describeRevert, type DescribeOptions } from "./revert.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { describeRevert, type DescribeOptions } from "../../../protocol/chain/revert.js";
 
 /**
  * Call a state-changing contract function, wait until it is mined, and return the receipt.

@@ -1,9 +1,9 @@
 import { Wallet, type Contract, type Provider } from "ethers";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { devAccounts } from "./accounts.js";
-import { contractAt, type Contracts } from "./contracts.js";
-import { LOCAL_CHAIN_ID } from "./networks.js";
-import { describeRevert } from "./revert.js";
+import { contractAt, type Contracts } from "../../../protocol/chain/contracts.js";
+import { LOCAL_CHAIN_ID } from "../../../protocol/chain/networks.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 import { sendTx } from "./tx.js";
 
 export interface Balances {

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Wallet } from "ethers";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { parsePrivateKey } from "../chain/accounts.js";
 
 export async function loadOrCreateKey(file: string): Promise<{ wallet: Wallet; created: boolean }> {

@@ -13,27 +13,24 @@ import { splitHoldout } from "../../../native/data.js";
 import { decodeSafetensors, encodeSafetensors } from "../../../native/safetensors.js";
 import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
-import { describeRevert } from "../chain/revert.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { claimReward } from "./claim.js";
+import { TRAIN_DEFAULTS, type TrainHyperparams } from "../../../protocol/train.js";
 import type { ContributorEvent } from "./events.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
 import { specFromTensors } from "./spec.js";
 import { ContributorState } from "./state.js";
 import { checkJobTerms } from "./terms.js";
 
-export interface TrainSettings {
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
+export interface TrainSettings extends TrainHyperparams {
   device: Device;
   /** Fraction of the local data held out to check each update (0 = none). */
   holdout: number;
 }
 
-export const DEFAULT_TRAIN: TrainSettings = { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, device: "auto", holdout: 0.1 };
+export const DEFAULT_TRAIN: TrainSettings = { ...TRAIN_DEFAULTS, device: "auto", holdout: 0.1 };
 
 export interface ContributorOptions {
   /** Client whose signer is this contributor's wallet. */

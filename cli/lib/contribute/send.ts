@@ -6,7 +6,7 @@
 import type { Contract, Provider } from "ethers";
 import { sha256Hex } from "../../../native/safetensors.js";
 import type { AttestationReply, OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { REFUSAL_HINTS, type ContributorEvent } from "./events.js";
 import type { ContributorState } from "./state.js";

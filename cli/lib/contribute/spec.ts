@@ -5,7 +5,7 @@
  */
 import { validateSpec } from "../../../native/index.js";
 import type { ModelSpec, Tensor } from "../../../native/types.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 function unsupported(why: string): QuackError {
   return new QuackError("UNSUPPORTED_MODEL", `The job's model is not a dense network this client can train: ${why}.`, {

@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { AttestationReply } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 export type RoundStatus = "attested" | "submitted" | "refused" | "skipped";
 

@@ -5,8 +5,8 @@
  */
 import type { Contract, Provider } from "ethers";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { readChainJob, type ChainJob } from "../job/chainJob.js";
 
 export interface JobTerms extends ChainJob {

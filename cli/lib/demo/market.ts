@@ -5,8 +5,8 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { QuackError } from "../errors.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { SSHD_BINARY } from "../market/sshd.js";
 import { spawnCli, type CliChild } from "./processes.js";
 import type { DemoContext } from "./types.js";

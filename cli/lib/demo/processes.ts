@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { packageRoot } from "../chain/paths.js";
+import { packageRoot } from "../../../protocol/package.js";
 import { PARENT_GUARD } from "../parentGuard.js";
 
 export interface CliChild {

@@ -6,7 +6,7 @@
 import { mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { aborted } from "../job/wait.js";
 import { DEMO_STEPS, type DemoStep } from "./steps.js";
 import { demoResult } from "./training.js";

@@ -1,6 +1,6 @@
 /** The demo's training steps: contributor processes, the rounds, finishing the job, the result. */
-import { QuackError } from "../errors.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { finishJob } from "../job/finish.js";
 import { aborted } from "../job/wait.js";
 import { spawnCli, type CliChild } from "./processes.js";

@@ -1,11 +1,11 @@
 /** The demo's options, the events it reports while it runs, and its result. */
 import type { Contract, JsonRpcProvider, Wallet } from "ethers";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import type { RunningServer } from "../../../orchestrator/server.js";
-import type { SplitSummary } from "../../../scripts/split-mnist.js";
+import type { RunningServer } from "../../../orchestrator/index.js";
+import type { SplitSummary } from "../data/splitMnist.js";
 import type { ModelSpec } from "../../../native/types.js";
-import type { Contracts } from "../chain/contracts.js";
-import type { Deployment } from "../chain/deployments.js";
+import type { Contracts } from "../../../protocol/chain/contracts.js";
+import type { Deployment } from "../../../protocol/chain/deployments.js";
 import type { LocalChain } from "../chain/localChain.js";
 import type { CreatedJob } from "../job/create.js";
 import type { DemoProvider } from "./market.js";

@@ -1,7 +1,7 @@
 /** InferencePool as the infer command sees it: the job as plain values and events from receipts. */
 import type { Contract, TransactionReceipt } from "ethers";
-import { QuackError } from "../errors.js";
-import { describeRevert } from "../chain/revert.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 import { revertName } from "../job/chainJob.js";
 
 export interface ChainInference {

@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { loadCsv, loadDataset } from "../../../native/data.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 export interface InferenceInput {
   source: string;

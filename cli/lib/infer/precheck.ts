@@ -6,9 +6,9 @@
 import type { Provider, Wallet } from "ethers";
 import { inputFeatures } from "../../../native/index.js";
 import type { InferenceInfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
-import type { Contracts } from "../chain/contracts.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
+import type { Contracts } from "../../../protocol/chain/contracts.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { loadInferenceInput, type InferenceInput } from "./input.js";
 
 /** What running inference needs: the requester's wallet on a chain with the deployment, and the orchestrator. */

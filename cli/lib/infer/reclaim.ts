@@ -1,7 +1,7 @@
 /** The requester's way back: the whole escrow of an inference job nobody settled within InferencePool.RECLAIM_DELAY. */
 import type { Contract, Provider, Wallet } from "ethers";
-import { QuackError } from "../errors.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { sendTx } from "../chain/tx.js";
 import { eventArgs, readInference } from "./chain.js";
 

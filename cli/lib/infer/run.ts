@@ -6,8 +6,8 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { InferenceReply } from "../../../orchestrator/client.js";
-import { inferencePoolDomain, recoverUsageSigner } from "../../../orchestrator/inference/usage.js";
-import { QuackError, isQuackError } from "../errors.js";
+import { inferencePoolDomain, recoverUsageSigner } from "../../../protocol/chain/usage.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { eventArgs, readInference } from "./chain.js";
 import type { InferenceInput } from "./input.js";

@@ -3,8 +3,8 @@
  * values, and the events a receipt or a block range carries, decoded.
  */
 import type { Contract, Log, TransactionReceipt } from "ethers";
-import { QuackError } from "../errors.js";
-import { describeRevert } from "../chain/revert.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
 
 /** The custom error's name when `err` is a decoded contract revert (describeRevert puts it in details). */
 export function revertName(err: unknown): string | undefined {

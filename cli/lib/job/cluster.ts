@@ -9,13 +9,14 @@ import { readFile } from "node:fs/promises";
 import type { Contract, Provider } from "ethers";
 import type { ClusterReply, ClusterTarget, OrchestratorClient } from "../../../orchestrator/client.js";
 import type { ModelSpec } from "../../../native/types.js";
-import { QuackError } from "../errors.js";
-import { formatAmount } from "../chain/units.js";
-import { parsePrice } from "../market/flags.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
+import type { TrainHyperparams } from "../../../protocol/train.js";
+import { parsePrice, parseTrainFlags, parseWhole } from "../flags.js";
 import { filterMachines, readMarket } from "../market/marketplace.js";
 import { rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../market/renter.js";
-import { ensureKeyPair, formatPublicKey, type KeyPairFiles } from "../market/sshKeys.js";
-import { parseWhole, readValidation, type JobPlan } from "./params.js";
+import { ensureKeyPair, formatPublicKey, type KeyPairFiles } from "../../../protocol/market/sshKeys.js";
+import { readValidation, type JobPlan } from "./params.js";
 import { sleep } from "./wait.js";
 
 export interface ClusterInput {
@@ -35,17 +36,11 @@ export interface ClusterPlan {
   /** DUCK wei per hour. */
   maxPrice?: bigint;
   train: JobPlan["validation"];
-  settings: { epochs: number; batchSize: number; lr: number; momentum: number };
+  settings: TrainHyperparams;
 }
 
 function bad(message: string, fix: string): QuackError {
   return new QuackError("BAD_ARGUMENT", message, { fix });
-}
-
-function fraction(text: string, flag: string, ok: (v: number) => boolean, example: string): number {
-  const v = /^\d*\.?\d+(e-?\d+)?$/i.test(String(text).trim()) ? Number(text) : NaN;
-  if (!ok(v)) throw bad(`${flag} '${text}' is out of range.`, `Pass e.g. ${flag} ${example}.`);
-  return v;
 }
 
 /** Check the cluster flags and read the training data (against the model spec); nothing leaves this machine. */
@@ -53,12 +48,7 @@ export async function planCluster(input: ClusterInput, spec: ModelSpec): Promise
   const machines = parseWhole(input.cluster, "--cluster", 1, 1000);
   const hours = parseWhole(input.hours, "--hours", 1, 0xffffffff);
   const maxPrice = input.maxPrice === undefined ? undefined : parsePrice(input.maxPrice, "--max-price");
-  const settings = {
-    epochs: parseWhole(input.epochs ?? "1", "--epochs", 1, 1000),
-    batchSize: parseWhole(input.batch ?? "64", "--batch", 1, 65536),
-    lr: fraction(input.lr ?? "0.1", "--lr", (v) => v > 0 && v <= 10, "0.1"),
-    momentum: fraction(input.momentum ?? "0", "--momentum", (v) => v >= 0 && v < 1, "0.9"),
-  };
+  const settings = parseTrainFlags(input);
   let train: JobPlan["validation"];
   try {
     train = await readValidation(input.train, spec);

@@ -1,8 +1,8 @@
 /** The chain, the deployment and the orchestrator client that the job and contribute commands share. */
 import type { Command } from "commander";
 import { OrchestratorClient } from "../../../orchestrator/client.js";
-import { resolveSettings } from "../config.js";
-import type { Contracts } from "../chain/contracts.js";
+import { resolveSettings } from "../../../protocol/config.js";
+import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { openChain, type ChainContext, type ChainOptions } from "../chain/options.js";
 
 export interface OrchestratorFlags {

@@ -6,9 +6,9 @@
  */
 import type { Provider, Wallet } from "ethers";
 import type { InfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError, isQuackError } from "../errors.js";
-import type { Contracts } from "../chain/contracts.js";
-import { formatAmount } from "../chain/units.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
+import type { Contracts } from "../../../protocol/chain/contracts.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { sendTx } from "../chain/tx.js";
 import { eventFromReceipt } from "./chainJob.js";
 import type { JobPlan } from "./params.js";

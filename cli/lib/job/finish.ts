@@ -7,7 +7,7 @@ import { dirname, resolve } from "node:path";
 import type { Contract, Provider, Wallet } from "ethers";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { eventFromReceipt, readChainJob, type ChainJob } from "./chainJob.js";
 

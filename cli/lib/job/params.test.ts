@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { Network } from "../../../native/index.js";
 import { loadMnist, subset, writeIdx } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
-import { parseThreshold, parseWhole, planJob } from "./params.js";
+import { parseThreshold, planJob } from "./params.js";
+import { parseWhole } from "../flags.js";
 
 const spec = { input: [784], layers: [{ type: "dense", units: 8, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy" };
 const dir = await mkdtemp(join(tmpdir(), "qm-params-"));

@@ -11,9 +11,10 @@ import { loadDataset } from "../../../native/data.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
 import type { ValidationUpload } from "../../../orchestrator/client.js";
-import { STRATEGY_NAMES, type StrategyName } from "../../../orchestrator/rounds/settings.js";
-import { QuackError, isQuackError } from "../errors.js";
-import { parseAmount } from "../chain/units.js";
+import { STRATEGY_NAMES, type StrategyName } from "../../../protocol/settings.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
+import { parseAmount } from "../../../protocol/chain/units.js";
+import { parseWhole } from "../flags.js";
 
 export interface JobCreateInput {
   model: string;
@@ -50,16 +51,6 @@ export interface JobPlan {
 
 function bad(code: string, message: string, fix: string, cause?: unknown): QuackError {
   return new QuackError(code, message, { fix, cause });
-}
-
-/** A whole number flag within [min, max]. */
-export function parseWhole(text: string, flag: string, min: number, max: number): number {
-  const s = String(text).trim();
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw bad("BAD_ARGUMENT", `${flag} '${text}' is not a whole number from ${min} to ${max}.`, `Pass e.g. ${flag} ${Math.max(min, Math.min(max, 10))}.`);
-  }
-  return n;
 }
 
 /** Accuracy threshold as a fraction (0.7) → basis points (7000). */

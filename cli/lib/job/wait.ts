@@ -1,5 +1,5 @@
 /** Waiting politely: sleeps that an AbortSignal ends early, and a capped exponential backoff. */
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 
 export function aborted(signal?: AbortSignal): QuackError {
   return new QuackError("ABORTED", "Stopped before finishing.", { cause: signal?.reason });

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addRentalKey, listRentalKeys, removeRentalKey, rentalKeyLine } from "./authorizedKeys.js";
-import { ensureKeyPair, parsePublicKey } from "./sshKeys.js";
+import { ensureKeyPair, parsePublicKey } from "../../../protocol/market/sshKeys.js";
 import { forcedCommand } from "./gateLaunch.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qm-ak-"));

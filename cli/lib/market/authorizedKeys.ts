@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { QuackError } from "../errors.js";
-import { formatPublicKey, parsePublicKey, type SshPublicKey } from "./sshKeys.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { formatPublicKey, parsePublicKey, type SshPublicKey } from "../../../protocol/market/sshKeys.js";
 
 /**
  * A renter's key goes into authorized_keys as one line:

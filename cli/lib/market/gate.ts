@@ -17,6 +17,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { workerArgProblem } from "../../../protocol/worker.js";
 
 export interface GateOptions {
   rentalId: string;
@@ -36,7 +37,6 @@ export type GateDecision =
 const SFTP_SERVERS = ["/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server"];
 
 /** Characters a worker argument may hold: no quotes, spaces, `$`, `;`, `|`, backticks, redirections. */
-const SAFE_ARG = /^[A-Za-z0-9_.,:=@%+/-]+$/;
 
 export function rentalFolder(root: string, rentalId: string): string {
   return join(root, `rental-${rentalId}`);
@@ -67,15 +67,6 @@ export function decide(original: string | undefined, opts: GateOptions): GateDec
     };
   }
   return refuse(`'${text.slice(0, 120)}' is not allowed; this key only runs \`quackmesh worker …\` and SFTP in the rental's folder`);
-}
-
-/** Why a `quackmesh worker` argument is refused, or undefined when it is fine. */
-export function workerArgProblem(arg: string): string | undefined {
-  if (!SAFE_ARG.test(arg)) return "holds characters outside letters, digits and _.,:=@%+/-";
-  const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg;
-  if (value.startsWith("/")) return "is an absolute path; files live in the rental's folder, name them relative to it";
-  if (/(^|\/)\.\.(\/|$)/.test(value)) return "leaves the rental's folder (..)";
-  return undefined;
 }
 
 function refuse(why: string): GateDecision {

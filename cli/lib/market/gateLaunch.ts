@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { QuackError } from "../errors.js";
-import { packageRoot } from "../chain/paths.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { packageRoot } from "../../../protocol/package.js";
 
 /** How sshd starts the gate for a rental's key. */
 export interface GateLaunch {

@@ -1,6 +1,6 @@
 import type { Contract, EventLog, Log, Provider } from "ethers";
-import { describeRevert } from "../chain/revert.js";
-import { parseSpecs, type MachineSpecs } from "./specs.js";
+import { describeRevert } from "../../../protocol/chain/revert.js";
+import { parseSpecs, type MachineSpecs } from "../../../protocol/market/specs.js";
 
 /** Rental status as the contract's enum numbers it. */
 export const RENTAL_STATUS = ["none", "pending", "active", "ended", "cancelled"] as const;

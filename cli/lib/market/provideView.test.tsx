@@ -1,6 +1,6 @@
 import t from "tap";
 import { render } from "ink-testing-library";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { ProvideView } from "./ProvideView.js";
 import { initialProvideState, provideEventJson, reduceProvide, type ProvideEvent } from "./provideView.js";
 

@@ -1,4 +1,4 @@
-import { formatAmount } from "../chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import type { ProviderEvents } from "./provider.js";
 
 /** What `quackmesh provide` shows: the listing, its rentals, the earnings, the last problems. */

@@ -10,9 +10,9 @@ import { MARKET_FIXES, getRentalInfo, readMarket } from "./marketplace.js";
 import { ProviderAgent, type ProviderEvents } from "./provider.js";
 import { cancelRental, endRental, listRentals, rentMachines } from "./renter.js";
 import { rentalGates } from "./sessions.js";
-import { detectSpecs } from "./specs.js";
+import { detectSpecs } from "../../../protocol/market/specs.js";
 import { startSshd } from "./sshd.js";
-import { ensureKeyPair } from "./sshKeys.js";
+import { ensureKeyPair } from "../../../protocol/market/sshKeys.js";
 import { gateFromSources, marketFixture, writeWorkerEntry } from "./testkit.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qm-provider-"));

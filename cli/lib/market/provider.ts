@@ -1,14 +1,14 @@
 import { EventEmitter } from "node:events";
 import { mkdirSync, rmSync } from "node:fs";
 import type { Contract, EventLog, Provider } from "ethers";
-import { QuackError, isQuackError } from "../errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { addRentalKey, removeRentalKey } from "./authorizedKeys.js";
 import { rentalFolder } from "./gate.js";
 import { forcedCommand, type GateLaunch } from "./gateLaunch.js";
 import { MARKET_FIXES, chainNow, getRentalInfo, queryChunked } from "./marketplace.js";
 import { endRentalSessions } from "./sessions.js";
-import { specsToString, type MachineSpecs } from "./specs.js";
+import { specsToString, type MachineSpecs } from "../../../protocol/market/specs.js";
 
 export interface ProviderAgentOptions {
   /** ComputeMarketplace bound to the provider's wallet. */

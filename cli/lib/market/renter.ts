@@ -1,7 +1,7 @@
 import type { Contract, Provider, TransactionReceipt } from "ethers";
-import { QuackError, isQuackError } from "../errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
-import { formatAmount } from "../chain/units.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import {
   MARKET_FIXES,
   filterMachines,
@@ -13,7 +13,7 @@ import {
   type MarketMachine,
   type RentalInfo,
 } from "./marketplace.js";
-import { formatPublicKey, parsePublicKey } from "./sshKeys.js";
+import { formatPublicKey, parsePublicKey } from "../../../protocol/market/sshKeys.js";
 
 export interface RenterContracts {
   marketplace: Contract;

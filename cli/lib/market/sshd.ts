@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { QuackError } from "../errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { freePort } from "../chain/localChain.js";
-import { parsePublicKey, sshKeygen } from "./sshKeys.js";
+import { parsePublicKey, sshKeygen } from "../../../protocol/market/sshKeys.js";
 
 export const SSHD_BINARY = "/usr/sbin/sshd";
 

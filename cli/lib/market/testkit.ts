@@ -1,12 +1,12 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Wallet, parseUnits, type JsonRpcProvider } from "ethers";
 import { devAccount, resolveSigner } from "../chain/accounts.js";
-import { connectContracts, type Contracts } from "../chain/contracts.js";
+import { connectContracts, type Contracts } from "../../../protocol/chain/contracts.js";
 import { deployAll } from "../chain/deploy.js";
 import { startLocalChain, type LocalChain } from "../chain/localChain.js";
-import { connectProvider } from "../chain/networks.js";
-import { packageRoot } from "../chain/paths.js";
+import { connectProvider } from "../../../protocol/chain/networks.js";
+import { packageRoot } from "../../../protocol/package.js";
 import { faucet } from "../chain/wallet.js";
 import type { GateLaunch } from "./gateLaunch.js";
 
@@ -17,12 +17,18 @@ import type { GateLaunch } from "./gateLaunch.js";
  */
 export async function gateFromSources(dir: string, workerEntry: string): Promise<GateLaunch> {
   const ts = (await import("typescript")).default;
-  const source = readFileSync(join(packageRoot(), "cli", "lib", "market", "gate.ts"), "utf8");
-  const out = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  });
-  const file = join(dir, "gate.mjs");
-  writeFileSync(file, out.outputText);
+  // The gate imports only node: modules and protocol/worker.ts: transpile both, keeping their layout.
+  const transpile = (from: string[], to: string[]): string => {
+    const source = readFileSync(join(packageRoot(), ...from), "utf8");
+    const out = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    const file = join(dir, ...to);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, out.outputText);
+    return file;
+  };
+  transpile(["protocol", "worker.ts"], ["protocol", "worker.js"]);
+  writeFileSync(join(dir, "protocol", "package.json"), '{"type":"module"}\n');
+  const file = transpile(["cli", "lib", "market", "gate.ts"], ["cli", "lib", "market", "gate.mjs"]);
   return { argv: [process.execPath, file], workerEntry };
 }
 

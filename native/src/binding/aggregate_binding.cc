@@ -150,17 +150,26 @@ Napi::Value FedAvgResident(const Napi::CallbackInfo& info) {
 class AccumulatorWrap : public Napi::ObjectWrap<AccumulatorWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "Accumulator", {InstanceMethod("add", &AccumulatorWrap::Add), InstanceMethod("result", &AccumulatorWrap::Result)});
+    return DefineClass(env, "Accumulator",
+                       {InstanceMethod("add", &AccumulatorWrap::method<&AccumulatorWrap::Add>),
+                        InstanceMethod("result", &AccumulatorWrap::method<&AccumulatorWrap::Result>)});
   }
 
   explicit AccumulatorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AccumulatorWrap>(info) {
-    length_ = count(info[0], "length");
-    if (length_ == 0) throwError(info.Env(), "BAD_ARGUMENT", "length", "length must be a positive integer");
-    if (deviceName(info[1]) == "cuda") gpu_ = qm::gpu::makeAccumulator(length_);
-    else cpu_ = std::make_unique<qm::Accumulator>(length_);
+    guard(info.Env(), [&] {
+      length_ = count(info[0], "length");
+      if (length_ == 0) throwError(info.Env(), "BAD_ARGUMENT", "length", "length must be a positive integer");
+      if (deviceName(info[1]) == "cuda") gpu_ = qm::gpu::makeAccumulator(length_);
+      else cpu_ = std::make_unique<qm::Accumulator>(length_);
+    });
   }
 
  private:
+  template <Napi::Value (AccumulatorWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value method(const Napi::CallbackInfo& info) {
+    return guardedMethod<AccumulatorWrap, M>(this, info);
+  }
+
   struct AddBaton {
     AccumulatorWrap* self;
     Napi::ObjectReference selfRef, xRef;
@@ -210,9 +219,9 @@ class AccumulatorWrap : public Napi::ObjectWrap<AccumulatorWrap> {
 };
 
 void registerAggregate(Napi::Env env, Napi::Object exports) {
-  exports.Set("aggregate", Napi::Function::New(env, Aggregate));
-  exports.Set("memcpyBandwidth", Napi::Function::New(env, MemcpyBandwidth));
-  exports.Set("fedAvgResident", Napi::Function::New(env, FedAvgResident));
+  exports.Set("aggregate", Napi::Function::New(env, guarded<Aggregate>));
+  exports.Set("memcpyBandwidth", Napi::Function::New(env, guarded<MemcpyBandwidth>));
+  exports.Set("fedAvgResident", Napi::Function::New(env, guarded<FedAvgResident>));
   exports.Set("Accumulator", AccumulatorWrap::define(env));
 }
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
+#include <new>
+#include <stdexcept>
 
 namespace qmjs {
 
@@ -19,15 +21,50 @@ void throwError(Napi::Env env, const std::string& code, const std::string& argum
   throw makeError(env, code, argument, message);
 }
 
+namespace {
+
+Failure describeCurrent(const char* badArgument) {
+  try {
+    throw;
+  } catch (const qm::NumericError& e) {
+    return {true, e.code(), e.argument(), e.what()};
+  } catch (const Napi::Error&) {
+    // reading its message needs the JS thread, and this may run on a worker
+    return {true, "INTERNAL", "", "internal error in the native engine: a JavaScript error where none was expected"};
+  } catch (const std::bad_alloc&) {
+    return {true, "OUT_OF_MEMORY", "", "not enough memory for this operation"};
+  } catch (const std::length_error& e) {
+    return {true, badArgument, "", std::string("a size is too large: ") + e.what()};
+  } catch (const std::invalid_argument& e) {
+    return {true, badArgument, "", std::string("invalid argument: ") + e.what()};
+  } catch (const std::out_of_range& e) {
+    return {true, badArgument, "", std::string("out of range: ") + e.what()};
+  } catch (const std::exception& e) {
+    return {true, "INTERNAL", "", std::string("internal error in the native engine: ") + e.what()};
+  } catch (...) {
+    return {true, "INTERNAL", "", "internal error in the native engine: an unknown exception"};
+  }
+}
+
+}  // namespace
+
+Failure currentFailure(const char* badArgument) noexcept {
+  try {
+    return describeCurrent(badArgument);
+  } catch (...) {
+    // no memory even for the message: a code that fits in std::string's inline buffer
+    Failure f;
+    f.set = true;
+    f.code = "OUT_OF_MEMORY";
+    return f;
+  }
+}
+
 void capture(Failure& failure, const std::function<void()>& fn) {
   try {
     fn();
-  } catch (const qm::NumericError& e) {
-    failure = {true, e.code(), e.argument(), e.what()};
-  } catch (const std::bad_alloc&) {
-    failure = {true, "OUT_OF_MEMORY", "", "not enough memory for this operation"};
-  } catch (const std::exception& e) {
-    failure = {true, "INTERNAL", "", e.what()};
+  } catch (...) {
+    failure = currentFailure();
   }
 }
 

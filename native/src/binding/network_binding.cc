@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <memory>
 
 #include "binding/bindings.h"
@@ -33,30 +34,41 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "Network",
-                       {InstanceMethod("init", &NetworkWrap::Init), InstanceMethod("setLayer", &NetworkWrap::SetLayer),
-                        InstanceMethod("getLayer", &NetworkWrap::GetLayer), InstanceMethod("train", &NetworkWrap::Train),
-                        InstanceMethod("evaluate", &NetworkWrap::Evaluate), InstanceMethod("predict", &NetworkWrap::Predict)});
+                       {InstanceMethod("init", &NetworkWrap::method<&NetworkWrap::Init>),
+                        InstanceMethod("setLayer", &NetworkWrap::method<&NetworkWrap::SetLayer>),
+                        InstanceMethod("getLayer", &NetworkWrap::method<&NetworkWrap::GetLayer>),
+                        InstanceMethod("train", &NetworkWrap::method<&NetworkWrap::Train>),
+                        InstanceMethod("evaluate", &NetworkWrap::method<&NetworkWrap::Evaluate>),
+                        InstanceMethod("predict", &NetworkWrap::method<&NetworkWrap::Predict>)});
   }
 
+  // A spec too large for memory is OUT_OF_MEMORY; one too large for any memory (sizes that
+  // overflow, or beyond what a vector can hold) is BAD_SPEC.
   explicit NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsArray()) throwError(env, "BAD_SPEC", "layers", "layers must be an array");
-    Napi::Array arr = info[0].As<Napi::Array>();
-    std::vector<qm::LayerDims> dims;
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      if (!arr.Get(i).IsObject()) throwError(env, "BAD_SPEC", "layers", "each layer must be an object");
-      Napi::Object o = arr.Get(i).As<Napi::Object>();
-      dims.push_back({count(o.Get("in"), "layers.in"), count(o.Get("out"), "layers.out"), flag(o.Get("relu"))});
-    }
-    cuda_ = deviceName(info[1]) == "cuda";
-    try {
-      net_ = std::make_unique<qm::Mlp>(dims);
-    } catch (const qm::NumericError& e) {
-      throwError(env, e.code(), e.argument(), e.what());
-    }
+    guard(
+        env,
+        [&] {
+          if (!info[0].IsArray()) throwError(env, "BAD_SPEC", "layers", "layers must be an array");
+          Napi::Array arr = info[0].As<Napi::Array>();
+          std::vector<qm::LayerDims> dims;
+          for (uint32_t i = 0; i < arr.Length(); i++) {
+            if (!arr.Get(i).IsObject()) throwError(env, "BAD_SPEC", "layers", "each layer must be an object");
+            Napi::Object o = arr.Get(i).As<Napi::Object>();
+            dims.push_back({count(o.Get("in"), "layers.in"), count(o.Get("out"), "layers.out"), flag(o.Get("relu"))});
+          }
+          cuda_ = deviceName(info[1]) == "cuda";
+          net_ = std::make_unique<qm::Mlp>(dims);
+        },
+        "BAD_SPEC");
   }
 
  private:
+  template <Napi::Value (NetworkWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value method(const Napi::CallbackInfo& info) {
+    return guardedMethod<NetworkWrap, M>(this, info);
+  }
+
   void requireIdle(Napi::Env env) {
     if (busy_) throwError(env, "BUSY", "", "the network is busy with another call: await it first");
   }
@@ -111,7 +123,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     b.data.x = x.Data();
     b.data.count = count(info[withLabels ? 2 : 1], "data.count");
     b.data.features = withLabels ? count(info[3], "data.features") : net_->inputs();
-    if (x.ElementLength() != b.data.count * b.data.features)
+    size_t values = 0;
+    if (__builtin_mul_overflow(b.data.count, b.data.features, &values) || x.ElementLength() != values)
       throwError(env, "LENGTH_MISMATCH", "data.x", "data.x has " + std::to_string(x.ElementLength()) + " values, expected count × features");
     if (withLabels) {
       Napi::Uint8Array y = uint8Array(info[1], "data.y");
@@ -122,9 +135,17 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     return b;
   }
 
-  static Napi::Value settleStats(Napi::Env env, RunBaton& b) {
+  // Runs on the JS thread once the call is over, whether it succeeded or not: the network takes
+  // calls again, and the progress callback no longer keeps the event loop alive.
+  static void finishRun(RunBaton& b) {
     b.self->busy_ = false;
-    if (b.progress) b.progress.Release();
+    if (b.progress) {
+      b.progress.Release();
+      b.progress = Napi::ThreadSafeFunction();
+    }
+  }
+
+  static Napi::Value settleStats(Napi::Env env, RunBaton& b) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("loss", b.stats.loss);
     o.Set("accuracy", b.stats.accuracy);
@@ -147,19 +168,18 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
         auto delivered = final ? std::make_shared<std::promise<void>>() : nullptr;
         auto* p = new Progress{epoch, batch, batches, loss, delivered};
         napi_status st = tsfn.NonBlockingCall(p, [](Napi::Env env, Napi::Function cb, Progress* p) {
-          Napi::Object o = Napi::Object::New(env);
-          o.Set("epoch", p->epoch);
-          o.Set("batch", static_cast<double>(p->batch));
-          o.Set("batches", static_cast<double>(p->batches));
-          o.Set("loss", p->loss);
-          auto done = p->delivered;
-          delete p;
+          std::unique_ptr<Progress> own(p);
           try {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("epoch", own->epoch);
+            o.Set("batch", static_cast<double>(own->batch));
+            o.Set("batches", static_cast<double>(own->batches));
+            o.Set("loss", own->loss);
             cb.Call({o});
-          } catch (const Napi::Error&) {
-            // a throwing progress callback must not break training
+          } catch (...) {
+            // a throwing progress callback (or a report that cannot be built) must not break training
           }
-          if (done) done->set_value();
+          if (own->delivered) own->delivered->set_value();
         });
         if (st != napi_ok) {
           delete p;
@@ -177,21 +197,21 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     RunBaton b = baton(info, true);
     if (!info[4].IsObject()) throwError(info.Env(), "BAD_ARGUMENT", "opts", "opts must be an object");
     Napi::Object o = info[4].As<Napi::Object>();
-    b.cfg.epochs = static_cast<int>(count(o.Get("epochs"), "epochs"));
+    size_t epochs = count(o.Get("epochs"), "epochs");
+    if (epochs > static_cast<size_t>(std::numeric_limits<int>::max())) throwError(info.Env(), "BAD_ARGUMENT", "epochs", "epochs is too large");
+    b.cfg.epochs = static_cast<int>(epochs);
     b.cfg.batch = count(o.Get("batchSize"), "batchSize");
     b.cfg.lr = number(o.Get("lr"), "lr");
     b.cfg.momentum = number(o.Get("momentum"), "momentum");
     b.cfg.seed = static_cast<uint64_t>(number(o.Get("seed"), "seed"));
     if (b.cfg.batch == 0) throwError(info.Env(), "BAD_ARGUMENT", "batchSize", "batchSize must be positive");
     if (info[5].IsFunction()) b.progress = Napi::ThreadSafeFunction::New(info.Env(), info[5].As<Napi::Function>(), "quackmesh-progress", 0, 1);
-    busy_ = true;
-    return BatonWorker<RunBaton>::start(info.Env(), std::move(b), runTrain, settleStats);
+    return start(info.Env(), std::move(b), runTrain, settleStats);
   }
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info) {
     RunBaton b = baton(info, true);
-    busy_ = true;
-    return BatonWorker<RunBaton>::start(
+    return start(
         info.Env(), std::move(b),
         [](RunBaton& r) { r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->net_, r.data) : r.self->net_->evaluate(r.data); }, settleStats);
   }
@@ -201,13 +221,16 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), b.data.count * net_->classes());
     b.out = out.Data();
     b.outRef = Napi::Persistent(out.As<Napi::Object>());
-    busy_ = true;
-    return BatonWorker<RunBaton>::start(
+    return start(
         info.Env(), std::move(b), [](RunBaton& r) { r.self->net_->predict(r.data.x, r.data.count, r.out); },
-        [](Napi::Env env, RunBaton& r) -> Napi::Value {
-          settleStats(env, r);
-          return r.outRef.Value();
-        });
+        [](Napi::Env, RunBaton& r) -> Napi::Value { return r.outRef.Value(); });
+  }
+
+  // Queues the call; the network is busy until finishRun, which runs however the call ends.
+  Napi::Promise start(Napi::Env env, RunBaton&& b, BatonWorker<RunBaton>::Run run, BatonWorker<RunBaton>::Settle settle) {
+    Napi::Promise p = BatonWorker<RunBaton>::start(env, std::move(b), run, settle, finishRun);
+    busy_ = true;  // settles only after this JS call returns, so no window where it is wrongly idle
+    return p;
   }
 
   std::unique_ptr<qm::Mlp> net_;

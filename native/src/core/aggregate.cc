@@ -168,12 +168,6 @@ std::vector<size_t> krumSelect(const std::vector<Span>& inputs, size_t f, size_t
   return order;
 }
 
-void meanOf(const std::vector<Span>& inputs, const std::vector<size_t>& selected, float* out) {
-  std::vector<Span> chosen;
-  for (size_t i : selected) chosen.push_back(inputs[i]);
-  fedAvg(chosen, std::vector<double>(chosen.size(), 1.0), out);
-}
-
 void Accumulator::add(const float* x, double weight) {
   std::lock_guard<std::mutex> lock(mutex_);
   const Kernels& kern = kernels();

@@ -29,9 +29,6 @@ void trimmedMean(const std::vector<Span>& inputs, size_t trim, float* out);
 /** Krum scores: sum of squared distances to the K-f-2 nearest others. Returns the indices of the m best. */
 std::vector<size_t> krumSelect(const std::vector<Span>& inputs, size_t f, size_t m, std::vector<double>* scores);
 
-/** Plain mean of the selected inputs. */
-void meanOf(const std::vector<Span>& inputs, const std::vector<size_t>& selected, float* out);
-
 /** Streaming FedAvg: one float64 running sum, not K inputs. add() calls are serialized. */
 class Accumulator {
  public:

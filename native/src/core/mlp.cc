@@ -52,8 +52,13 @@ Mlp::Mlp(std::vector<LayerDims> layers) : layers_(std::move(layers)) {
     const LayerDims& d = layers_[l];
     if (d.in == 0 || d.out == 0) fail("BAD_SPEC", "layers", "layer sizes must be positive");
     if (l > 0 && d.in != layers_[l - 1].out) fail("BAD_SPEC", "layers", "layer inputs must match the previous layer's units");
-    wt_.emplace_back(d.in * d.out, 0.0f);
-    wo_.emplace_back(l > 0 ? d.in * d.out : 0, 0.0f);
+    const std::string where = "layers[" + std::to_string(l) + "]";
+    size_t weights = checkedMul(d.in, d.out, "BAD_SPEC", where, where + " has inputs × units weights, which");
+    checkedMul(weights, sizeof(float), "BAD_SPEC", where, where + "'s weights in bytes");
+    if (weights > std::vector<float>().max_size())
+      fail("BAD_SPEC", where, where + " has " + std::to_string(weights) + " weights, more than this machine can address");
+    wt_.emplace_back(weights, 0.0f);
+    wo_.emplace_back(l > 0 ? weights : 0, 0.0f);
     b_.emplace_back(d.out, 0.0f);
   }
 }
@@ -116,8 +121,12 @@ Stats Mlp::train(const DataView& data, const TrainConfig& cfg, const ProgressFn&
   if (data.features != inputs()) fail("SHAPE_MISMATCH", "data.features", "data has " + std::to_string(data.features) + " features but the model takes " + std::to_string(inputs()));
   if (data.count == 0) fail("EMPTY_INPUT", "data", "data holds no samples");
   checkLabels(data, classes());
+  if (cfg.batch == 0) fail("BAD_ARGUMENT", "batchSize", "batchSize must be positive");
+  // samples are shuffled as 32-bit indices
+  if (data.count > 0xffffffffu) fail("BAD_ARGUMENT", "data.count", "training takes at most 2^32 - 1 samples a call");
   const Kernels& kern = kernels();
   const size_t L = layers_.size(), B = std::min(cfg.batch, data.count), F = inputs(), C = classes();
+  for (size_t l = 0; l < L; l++) checkedMul(B, std::max(F, layers_[l].out), "BAD_ARGUMENT", "batchSize", "a batch's activations");
   const float lr = static_cast<float>(cfg.lr), mu = static_cast<float>(cfg.momentum);
   const bool momentum = cfg.momentum != 0;
 

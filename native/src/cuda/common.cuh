@@ -35,7 +35,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t n) : n_(n) {
-    if (n) QM_CUDA(cudaMalloc(&p_, n * sizeof(T)));
+    if (n) QM_CUDA(cudaMalloc(&p_, checkedMul(n, sizeof(T), "OUT_OF_MEMORY", "device", "a device buffer's size in bytes")));
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;

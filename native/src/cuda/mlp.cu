@@ -6,6 +6,7 @@
 // Shuffling uses the CPU's generator, so a seed gives the same batches on both devices.
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <numeric>
 #include <vector>
@@ -238,9 +239,15 @@ struct DeviceNet {
   }
 };
 
-void checkData(const Mlp& net, const DataView& data) {
+// The kernels index with int: every size they see must fit one (a batch's rows × widths too).
+void checkData(const Mlp& net, const DataView& data, size_t rows) {
   if (data.features != net.inputs()) fail("SHAPE_MISMATCH", "data.features", "data.features does not match the model's inputs");
   if (data.count == 0) fail("EMPTY_INPUT", "data", "data holds no samples");
+  const size_t most = static_cast<size_t>(std::numeric_limits<int>::max());
+  for (const LayerDims& d : net.layers())
+    if (d.in > most || d.out > most || checkedMul(rows, std::max(d.in, d.out), "BAD_ARGUMENT", "data", "a batch's activations") > most ||
+        checkedMul(d.in, d.out, "BAD_SPEC", "layers", "a layer's weights") > most)
+      fail("BAD_ARGUMENT", "device", "the network or batch is too large for the CUDA kernels (sizes must stay below 2^31): use the CPU");
   for (size_t i = 0; i < data.count; i++)
     if (data.y[i] >= net.classes()) fail("BAD_ARGUMENT", "data.y", "data.y[" + std::to_string(i) + "] is not a class of the model");
 }
@@ -249,7 +256,10 @@ void checkData(const Mlp& net, const DataView& data) {
 
 Stats train(Mlp& net, const DataView& data, const TrainConfig& cfg, const ProgressFn& progress) {
   requireDevice();
-  checkData(net, data);
+  if (cfg.batch == 0) fail("BAD_ARGUMENT", "batchSize", "batchSize must be positive");
+  // samples are shuffled as 32-bit indices
+  if (data.count > 0xffffffffu) fail("BAD_ARGUMENT", "data.count", "training takes at most 2^32 - 1 samples a call");
+  checkData(net, data, std::min(cfg.batch, data.count));
   Stream s;
   DeviceNet dn(net, s);
   const size_t L = dn.dims.size(), B = std::min(cfg.batch, data.count), F = data.features, C = net.classes();
@@ -360,7 +370,7 @@ Stats train(Mlp& net, const DataView& data, const TrainConfig& cfg, const Progre
 
 Stats evaluate(const Mlp& net, const DataView& data) {
   requireDevice();
-  checkData(net, data);
+  checkData(net, data, std::min<size_t>(data.count, 8192));
   Stream s;
   DeviceNet dn(net, s);
   const size_t chunk = std::min<size_t>(data.count, 8192), F = data.features, C = net.classes();

@@ -1,7 +1,7 @@
 import t from "tap";
 import { createElement } from "react";
 import { render } from "ink-testing-library";
-import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "./serve-view.js";
+import { initialServe, reduceServe, serveLine, ServeView, type ServeEvent } from "./ServeView.js";
 
 const events: ServeEvent[] = [
   { event: "ready", url: "http://127.0.0.1:8080", evaluator: "0x" + "ab".repeat(20), keySource: "generated", chainId: 31337, network: "local", contracts: { TrainingPool: "0x" + "cd".repeat(20) }, dataDir: "/data" },

@@ -3,7 +3,7 @@
  * The chain's `rounds` and `accuracyThresholdBps` replace the draft's when the job activates,
  * because those are what the contract enforces and pays for.
  */
-import { schema, type FromSchema } from "../schema.js";
+import { schema, type FromSchema } from "./schema.js";
 
 export const STRATEGY_NAMES = ["fedavg", "median", "trimmed-mean", "krum"] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];

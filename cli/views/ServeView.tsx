@@ -1,23 +1,11 @@
 /** The `serve` live view: where it listens, the jobs with their round progress, updates arriving, accuracy. */
 import { Box, Text } from "ink";
-import { formatAmount } from "../../cli/lib/chain/units.js";
-import { bar, percent, shortAddress, sparkline } from "../../cli/views/charts.js";
-import type { EventName, OrchestratorEvents } from "../events.js";
+import { formatAmount } from "../../protocol/chain/units.js";
+import { bar, percent, shortAddress, sparkline } from "./charts.js";
+import type { EventName, OrchestratorEvents, ServeReady } from "../../orchestrator/index.js";
 
 export type ServeEvent = { [K in EventName]: { event: K } & OrchestratorEvents[K] }[EventName] | ServeReady | { event: "stopped"; signal: string };
 
-export interface ServeReady {
-  event: "ready";
-  url: string;
-  evaluator: string;
-  keySource: string;
-  chainId: number;
-  network: string;
-  contracts: Record<string, string>;
-  dataDir: string;
-  /** Who inference pays and at what price (DUCK wei, decimal strings). */
-  inference?: { payout: string; pricePerSecond: string; minimumFee: string };
-}
 
 interface JobState {
   jobId: number;

@@ -5,7 +5,7 @@ import type { Settings } from "../config.js";
 import { QuackError } from "../errors.js";
 import { CONTRACT_NAMES, loadDeployment, type ContractName, type Deployment } from "./deployments.js";
 import { networkOf } from "./networks.js";
-import { packageRoot } from "./paths.js";
+import { packageRoot } from "../package.js";
 
 export interface Artifact {
   contractName: string;

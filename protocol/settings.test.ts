@@ -1,7 +1,7 @@
 import t from "tap";
 import { resolveSettings } from "./settings.js";
-import { jsonDepth } from "../plugins/body.js";
-import { splitIdxPair } from "../data/validation.js";
+import { jsonDepth } from "../orchestrator/plugins/body.js";
+import { splitIdxPair } from "../orchestrator/data/validation.js";
 import { gzipSync } from "node:zlib";
 
 t.test("settings: defaults, krum's floor, relations between fields", async (t) => {

@@ -28,3 +28,15 @@ export function parseWorkerLine(line: string): WorkerMessage | undefined {
 export function workerLine(message: WorkerMessage): string {
   return JSON.stringify(message);
 }
+
+/** The characters a `quackmesh worker` argument may hold when it runs through a provider's gate. */
+const SAFE_ARG = /^[A-Za-z0-9_.,:=@%+/-]+$/;
+
+/** Why a `quackmesh worker` argument is refused, or undefined when it is fine. */
+export function workerArgProblem(arg: string): string | undefined {
+  if (!SAFE_ARG.test(arg)) return "holds characters outside letters, digits and _.,:=@%+/-";
+  const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg;
+  if (value.startsWith("/")) return "is an absolute path; files live in the rental's folder, name them relative to it";
+  if (/(^|\/)\.\.(\/|$)/.test(value)) return "leaves the rental's folder (..)";
+  return undefined;
+}

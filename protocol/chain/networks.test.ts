@@ -2,7 +2,7 @@ import t from "tap";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connectProvider, parseAddress, probeChainId, requireDuckToken, resolveNetwork } from "./networks.js";
-import { freePort } from "./localChain.js";
+import { freePort } from "../../cli/lib/chain/localChain.js";
 
 t.test("registry names, --rpc override and URLs", async (t) => {
   t.same(resolveNetwork({ network: "local" }), { name: "local", chainId: 31337, rpcUrl: "http://127.0.0.1:8545", local: true });

@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { labelHistogram, loadDataset, loadMnist, makeRng, subset } from "../native/data.js";
-import { planSplit, sampleDirichlet, sampleGamma, splitMnist } from "./split-mnist.js";
+import { labelHistogram, loadDataset, loadMnist, makeRng, subset } from "../../../native/data.js";
+import { planSplit, sampleDirichlet, sampleGamma, splitMnist } from "./splitMnist.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "qm-split-"));
 
@@ -123,7 +123,7 @@ t.test("splitMnist writes folders that loadDataset reads back, matching the summ
 
 t.test("the command line prints the JSON summary and refuses bad flags", async (t) => {
   const out = tmp();
-  const node = [process.execPath, "--import=@tapjs/typescript/import", join(import.meta.dirname, "split-mnist.ts")];
+  const node = [process.execPath, "--import=@tapjs/typescript/import", join(import.meta.dirname, "..", "..", "..", "scripts", "split-mnist.ts")];
   const ok = spawnSync(node[0], [...node.slice(1), "--out", out, "--clients", "2", "--iid", "--validation", "100", "--per-client", "50"], { encoding: "utf8" });
   t.equal(ok.status, 0, ok.stderr);
   const summary = JSON.parse(ok.stdout);
