@@ -1,6 +1,6 @@
 /**
  * Every error the API answers, in one table: code → HTTP status and a default message. Routes
- * throw `apiError(code, message?, details?)`; the handler in app.ts turns anything else into
+ * throw `new ApiError(code, message?, details?)`; the handler in app.ts turns anything else into
  * the closest code here, and 5xx answers never carry internals.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
@@ -90,10 +90,6 @@ export class ApiError extends Error {
     this.details = details;
     this.headers = headers;
   }
-}
-
-export function apiError(code: ErrorCode, message?: string, details?: Record<string, unknown>): ApiError {
-  return new ApiError(code, message, details);
 }
 
 export function isApiError(e: unknown): e is ApiError {

@@ -4,7 +4,7 @@ import { benchAggregate, benchTrain, type AggregateBenchResult, type TrainBenchR
 import { isNativeError } from "../../native/errors.js";
 import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
-import { benchServeCommand } from "./bench-serve.js";
+import { benchServeCommand } from "./bench/serve.js";
 
 /** Each subcommand is one factory here; add another (e.g. `bench serve`, in its own file) with one entry. */
 const subcommands: Array<() => Command> = [aggregateCommand, trainCommand, benchServeCommand];

@@ -13,7 +13,7 @@ import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
 import { orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
-import { emitCluster, notAcknowledged, renderClusterEvent } from "./job/clusterOutput.js";
+import { emitCluster, notAcknowledged, renderClusterEvent } from "../views/clusterOutput.js";
 
 interface RentFlags extends ChainOptions, OrchestratorFlags {
   count?: string;

@@ -10,7 +10,7 @@ import { planJob, type JobCreateInput } from "../../lib/job/params.js";
 import { parseWhole, TRAIN_OPTIONS } from "../../lib/flags.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
 import type { KeyPairFiles } from "../../../protocol/market/sshKeys.js";
-import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "./clusterOutput.js";
+import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "../../views/clusterOutput.js";
 
 type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & Partial<ClusterInput> & { activationTimeout: string; sshKey?: string; clusterTimeout: string };
 

@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { QuackError } from "../../protocol/errors.js";
-import { makeOutput } from "../lib/output.js";
-import { formatServeBench, runServeBench } from "../../orchestrator/index.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { makeOutput } from "../../lib/output.js";
+import { formatServeBench, runServeBench } from "../../../orchestrator/index.js";
 
 function count(text: string, what: string): number {
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;

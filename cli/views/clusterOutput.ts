@@ -1,11 +1,11 @@
 /** Flags and output shared by `job create --cluster` and `rent --job ID --train DIR`. */
 import type { Command } from "commander";
-import type { ClusterReply } from "../../../orchestrator/client.js";
-import { QuackError } from "../../../protocol/errors.js";
-import type { Output } from "../../lib/output.js";
-import { formatAmount } from "../../../protocol/chain/units.js";
-import type { ClusterEvent } from "../../lib/job/cluster.js";
-import type { RentedMachine } from "../../lib/market/renter.js";
+import type { ClusterReply } from "../../orchestrator/client.js";
+import { QuackError } from "../../protocol/errors.js";
+import type { Output } from "../lib/output.js";
+import { formatAmount } from "../../protocol/chain/units.js";
+import type { ClusterEvent } from "../lib/job/cluster.js";
+import type { RentedMachine } from "../lib/market/renter.js";
 
 /**
  * With --cluster: --hours and --train are required, the pool defaults to 1 DUCK (workers are
