@@ -14,33 +14,7 @@ export interface Tensor {
   data: Float32Array;
 }
 
-export type Activation = "relu" | "none";
-
-export interface DenseLayerSpec {
-  type: "dense";
-  units: number;
-  activation?: Activation;
-}
-
-export type LayerSpec = DenseLayerSpec;
-
-/**
- * Model spec as JSON, e.g.
- * {"input":[784],"layers":[{"type":"dense","units":128,"activation":"relu"},{"type":"dense","units":10}],"loss":"cross-entropy"}
- * A dense layer maps to `nn.Linear` (weight shape [out, in]); an activation is its own
- * `nn.Sequential` entry, so 784-relu128-10 has tensors 0.weight, 0.bias, 2.weight, 2.bias.
- */
-export interface ModelSpec {
-  input: number[];
-  layers: LayerSpec[];
-  loss: "cross-entropy";
-  /**
-   * Optional input standardization, x' = (x − mean) / std, applied by the engine before the first
-   * layer in training, evaluation and prediction (PyTorch users apply the same transform).
-   * For MNIST pixels in [0, 1] the usual values are mean 0.1307, std 0.3081.
-   */
-  normalize?: { mean: number; std: number };
-}
+export type { Activation, DenseLayerSpec, LayerSpec, ModelSpec } from "../protocol/spec.js";
 
 /** A labelled data set in memory: `x` is count × features float32 (pixels scaled to [0, 1]). */
 export interface Dataset {

@@ -75,7 +75,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(clusterPlugin, { version: opts.version ?? productVersion(), cluster: opts.cluster });
   await app.register(chainPlugin, { chain: opts.chain });
 
-  await app.register(draftRoutes, { uploadBytes: limits.uploadBytes });
+  await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });

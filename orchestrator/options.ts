@@ -29,7 +29,14 @@ export interface Limits {
   rate: { capacity: number; refillPerSecond: number };
   /** How far a signed request's timestamp may be from the server's clock. */
   maxSkewMs: number;
+  /** Most trainable parameters of a job's model (checked before the engine allocates anything). */
+  modelParameters: number;
+  /** Most bytes of activations one evaluation block of EVAL_BLOCK samples may hold. */
+  activationBytes: number;
 }
+
+/** Samples the engine evaluates at once per thread (native/src/core/mlp.cc `Mlp::evaluate`). */
+export const EVAL_BLOCK = 256;
 
 export const DEFAULT_LIMITS: Limits = {
   uploadBytes: 256 * 1024 * 1024,
@@ -37,6 +44,8 @@ export const DEFAULT_LIMITS: Limits = {
   jsonDepth: 32,
   rate: { capacity: 60, refillPerSecond: 10 },
   maxSkewMs: 5 * 60 * 1000,
+  modelParameters: 20_000_000,
+  activationBytes: 64 * 1024 * 1024,
 };
 
 /** How the cluster service reaches rented machines and how its workers reach the orchestrator. */

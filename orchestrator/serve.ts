@@ -10,6 +10,7 @@ import { resolveSettings } from "../protocol/config.js";
 import { loadDeployment, readDeployment, updateDeployment } from "../protocol/chain/deployments.js";
 import { connectProvider } from "../protocol/chain/networks.js";
 import { OrchestratorEmitter } from "./events.js";
+import type { Limits } from "./options.js";
 import { resolveInference } from "./inference/options.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -35,7 +36,8 @@ export interface ServeOptions {
   rpc?: string;
   confirmations?: number;
   pollMs?: number;
-  uploadLimitBytes?: number;
+  /** Upload, model-size and activation limits (defaults in options.ts DEFAULT_LIMITS). */
+  limits?: Partial<Limits>;
   /** Address inference usage statements pay (else QUACKMESH_PAYOUT_ADDRESS, else the evaluator's). */
   payout?: string;
   /** DUCK wei per second of inference compute. */
@@ -73,7 +75,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       evaluatorKey: env.QUACKMESH_EVALUATOR_KEY,
       logger,
       events: opts.events,
-      limits: opts.uploadLimitBytes ? { uploadBytes: opts.uploadLimitBytes } : undefined,
+      limits: opts.limits,
       inference,
       cluster: opts.publicUrl ? { publicUrl: opts.publicUrl } : undefined,
       chain: {

@@ -27,3 +27,13 @@ function readName(manifest: string): unknown {
     return undefined;
   }
 }
+
+let version: string | undefined;
+
+/** The quackmesh version in package.json (what `--version`, `/api/info` and `worker --version` report). */
+export function packageVersion(): string {
+  if (version) return version;
+  const v = (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version?: unknown }).version;
+  if (typeof v !== "string") throw new Error("quackmesh package.json has no version");
+  return (version = v);
+}

@@ -24,6 +24,8 @@ export function serveCommand(): Command {
     .option("--confirmations <n>", "blocks to wait before a contract event counts (default 0 on the local chain, 2 elsewhere)")
     .option("--poll <ms>", "how often to read contract events (default 500 local, 4000 elsewhere)")
     .option("--upload-limit <MiB>", "largest upload accepted (weights, validation sets, updates)", "256")
+    .option("--max-model-params <n>", "most trainable parameters of a job's model", "20000000")
+    .option("--max-activation <MiB>", "most activation memory per evaluation block of 256 samples", "64")
     .option("--payout <address>", "address that inference usage statements pay (env QUACKMESH_PAYOUT_ADDRESS; default the evaluator's)")
     .option("--inference-price <duck>", "DUCK charged per second of inference compute", "0.01")
     .option("--inference-min-fee <duck>", "least DUCK charged for one inference job (never above its escrow)", "0.001")
@@ -45,7 +47,7 @@ Examples:
   $ quackmesh serve --port 0 --data-dir /tmp/orch --json
   $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -60,7 +62,11 @@ Examples:
           rpc: opts.rpc,
           confirmations: opts.confirmations === undefined ? undefined : parseCount(opts.confirmations, "--confirmations"),
           pollMs: opts.poll === undefined ? undefined : Math.max(50, parseCount(opts.poll, "--poll")),
-          uploadLimitBytes: parseCount(opts.uploadLimit, "--upload-limit") * 1024 * 1024,
+          limits: {
+            uploadBytes: parseCount(opts.uploadLimit, "--upload-limit") * 1024 * 1024,
+            modelParameters: parseCount(opts.maxModelParams, "--max-model-params"),
+            activationBytes: parseCount(opts.maxActivation, "--max-activation") * 1024 * 1024,
+          },
           payout: opts.payout,
           inferencePrice: parseAmount(opts.inferencePrice, "--inference-price"),
           inferenceMinFee: parseAmount(opts.inferenceMinFee, "--inference-min-fee"),

@@ -39,6 +39,30 @@ t.test("draft creation: the body is checked before anything is stored", async (t
   t.equal((await app.repo.findReadyDrafts("0x" + "0".repeat(64), w.address)).length, 0);
 });
 
+t.test("model size is bounded before the engine is touched: the one-request crash answers 4xx and the server keeps serving", async (t) => {
+  const { app } = await testApp(t, { limits: { modelParameters: 1_000_000, activationBytes: 8 * 1024 * 1024 } });
+  const w = randomWallet();
+  const post = (spec: unknown) => signedInject(app, w, { method: "POST", url: "/api/job", body: { spec, seed: 1 } });
+  const dense = (units: number) => ({ type: "dense", units });
+  const cases: Array<[string, unknown, string, RegExp]> = [
+    ["a 10^12-input layer (std::bad_alloc in the engine before)", { input: [1000000, 1000000], layers: [dense(10)], loss: "cross-entropy" }, "INVALID_MODEL_SPEC", /parameters, above the limit of 1,000,000/],
+    ["a 10^24-input layer (500 INTERNAL before)", { input: [1000000, 1000000, 1000000, 1000000], layers: [dense(10)], loss: "cross-entropy" }, "INVALID_MODEL_SPEC", /parameters/],
+    ["20000 x 20000 (6 GB of memory before)", { input: [20000], layers: [dense(20000), dense(10)], loss: "cross-entropy" }, "INVALID_MODEL_SPEC", /parameters/],
+    ["wide activations under the parameter limit", { input: [1], layers: [dense(200000), dense(2)], loss: "cross-entropy" }, "INVALID_MODEL_SPEC", /MiB of activations/],
+    ["an input dimension above the schema's width", { input: [2 ** 21], layers: [dense(10)], loss: "cross-entropy" }, "VALIDATION_FAILED", /./],
+  ];
+  for (const [what, spec, code, message] of cases) {
+    const res = await post(spec);
+    t.equal(res.statusCode, 400, what);
+    t.equal(res.json().error, code, what);
+    t.match(res.json().message, message, what);
+  }
+  const info = (await app.inject({ method: "GET", url: "/api/info" })).json();
+  t.match(info.limits, { modelParameters: 1_000_000, activationBytes: 8 * 1024 * 1024 });
+  t.equal((await app.inject({ method: "GET", url: "/healthz" })).statusCode, 200, "still serving");
+  t.equal((await post(SMALL_SPEC)).statusCode, 201, "a model within the limits is accepted");
+});
+
 t.test("uploads: weights and validation, checked, content-addressed; only the uploader may write", async (t) => {
   const { app } = await testApp(t, { limits: { uploadBytes: 1_000_000 } });
   const owner = randomWallet();

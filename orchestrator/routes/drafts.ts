@@ -12,16 +12,17 @@ import { allFinite, flatten, sameLayout } from "../../native/tensors.js";
 import type { ModelSpec } from "../../native/types.js";
 import { checkFeatures, formatFromContentType, loadValidation } from "../data/validation.js";
 import { ApiError } from "../errors.js";
+import { EVAL_BLOCK, type Limits } from "../options.js";
 import { stagingParser } from "../plugins/body.js";
 import { resolveSettings } from "../../protocol/settings.js";
 import type { DraftRecord } from "../store/repository.js";
 import { createJobBodySchema, draftIdParams, draftReplySchema, errorReplies, type CreateJobBody } from "./schemas.js";
 import { draftView } from "./views.js";
 
-/** The spec, checked and normalized (activation defaults filled in) by the engine's own rules. */
-function checkSpec(spec: unknown): ModelSpec {
+/** The spec, checked and normalized (activation defaults filled in) by the engine's own rules, within this server's size limits. */
+function checkSpec(spec: unknown, limits: Limits): ModelSpec {
   try {
-    return validateSpec(spec);
+    return validateSpec(spec, { maxParameters: limits.modelParameters, maxActivationBytes: limits.activationBytes, batch: EVAL_BLOCK });
   } catch (e) {
     throw new ApiError("INVALID_MODEL_SPEC", `The model spec is not valid: ${(e as Error).message}`);
   }
@@ -43,7 +44,7 @@ function staged(request: FastifyRequest) {
   return request.staged;
 }
 
-export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: number }): Promise<void> {
+export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: number; limits: Limits }): Promise<void> {
   stagingParser(app, ["application/octet-stream", "text/csv"], opts.uploadBytes);
   const tags = ["jobs"];
 
@@ -62,7 +63,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       const body = request.body;
       const resolved = resolveSettings(body.settings);
       if ("error" in resolved) throw new ApiError("INVALID_SETTINGS", resolved.error);
-      const spec = checkSpec(body.spec);
+      const spec = checkSpec(body.spec, opts.limits);
       const draft: DraftRecord = {
         id: randomBytes(16).toString("hex"),
         uploader: request.caller!.address,

@@ -14,7 +14,13 @@ export async function infoRoutes(app: FastifyInstance, opts: { version: string; 
       evaluator: app.evaluator.address,
       chainId: app.evaluator.chainId,
       contracts: { TrainingPool: app.evaluator.trainingPool, ...opts.contracts },
-      limits: { uploadBytes: opts.limits.uploadBytes, jsonBytes: opts.limits.jsonBytes, maxSkewMs: opts.limits.maxSkewMs },
+      limits: {
+        uploadBytes: opts.limits.uploadBytes,
+        jsonBytes: opts.limits.jsonBytes,
+        maxSkewMs: opts.limits.maxSkewMs,
+        modelParameters: opts.limits.modelParameters,
+        activationBytes: opts.limits.activationBytes,
+      },
       signing: {
         scheme: `EIP-191 personal_sign of "${SIGNING_PREFIX}\\n{METHOD}\\n{path?query}\\n{timestamp ms}\\n{hex sha256(body)}"`,
         headers: [ADDRESS_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER],

@@ -3,43 +3,13 @@
  * client use are derived from them.
  */
 import { trainSettingsPatchSchema } from "../../protocol/train.js";
+import { modelSpecSchema } from "../../protocol/spec.js";
 import { schema, type FromSchema } from "../../protocol/schema.js";
 import { settingsSchema, strategySchema } from "../../protocol/settings.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;
 const nullableHash = { type: ["string", "null"] } as const;
-
-export const modelSpecSchema = schema({
-  type: "object",
-  required: ["input", "layers", "loss"],
-  additionalProperties: false,
-  properties: {
-    input: { type: "array", minItems: 1, maxItems: 4, items: { type: "integer", minimum: 1, maximum: 1000000 } },
-    layers: {
-      type: "array",
-      minItems: 1,
-      maxItems: 64,
-      items: {
-        type: "object",
-        required: ["type", "units"],
-        additionalProperties: false,
-        properties: {
-          type: { type: "string", enum: ["dense"] },
-          units: { type: "integer", minimum: 1, maximum: 1000000 },
-          activation: { type: "string", enum: ["relu", "none"] },
-        },
-      },
-    },
-    loss: { type: "string", enum: ["cross-entropy"] },
-    normalize: {
-      type: "object",
-      required: ["mean", "std"],
-      additionalProperties: false,
-      properties: { mean: { type: "number" }, std: { type: "number", exclusiveMinimum: 0 } },
-    },
-  },
-});
 
 export const createJobBodySchema = schema({
   type: "object",
@@ -279,8 +249,14 @@ export const infoSchema = schema({
     contracts: { type: "object", additionalProperties: { type: "string" } },
     limits: {
       type: "object",
-      required: ["uploadBytes", "jsonBytes", "maxSkewMs"],
-      properties: { uploadBytes: { type: "integer" }, jsonBytes: { type: "integer" }, maxSkewMs: { type: "integer" } },
+      required: ["uploadBytes", "jsonBytes", "maxSkewMs", "modelParameters", "activationBytes"],
+      properties: {
+        uploadBytes: { type: "integer" },
+        jsonBytes: { type: "integer" },
+        maxSkewMs: { type: "integer" },
+        modelParameters: { type: "integer", description: "most trainable parameters of a job's model" },
+        activationBytes: { type: "integer", description: "most bytes of activations per evaluation block of 256 samples" },
+      },
     },
     signing: {
       type: "object",
