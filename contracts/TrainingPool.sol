@@ -5,40 +5,68 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ITrainingPool} from "./interfaces/ITrainingPool.sol";
 import {Funds} from "./libraries/Funds.sol";
 import {Signatures} from "./libraries/Signatures.sol";
 
 /// @title TrainingPool
-/// @notice Escrowed reward pools for federated training jobs, paid per evaluator-attested update.
-/// @dev Invariant: the contract's DUCK balance equals the sum of `remaining` over all jobs.
+/// @notice Escrowed reward pools for federated training jobs: a flat part per attested update, and
+/// per-round rewards that the evaluator commits as a Merkle root and contributors claim with proofs.
+/// @dev Invariants: the contract's DUCK balance equals the sum of `remaining` over all jobs; for every
+/// job `outstanding <= remaining`, and `outstanding` is the sum over its committed rounds of
+/// `total - claimed`; for every round `claimed <= total <= roundBudget`.
 contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     uint16 private constant MAX_BPS = 10_000;
+    uint64 private constant MAX_CLAIM_WINDOW = 30 days;
+    /// @dev A contributor's marks for a job: two bits per round (SUBMITTED, CLAIMED), 128 rounds a
+    /// word, so that only its first submission or claim in a job (per 128 rounds) writes a fresh slot.
+    uint256 private constant SUBMITTED = 1;
+    uint256 private constant CLAIMED = 2;
 
-    /// @dev Storage form of {Job}. submitUpdate reads slots 0-2 and writes only slot 2.
+    /// @dev Storage form of {Job}, six slots. submitUpdate reads slots 0, 1, 3 (and 2 when the flat
+    /// part is not 0) and writes slot 2 only; commitRound reads slots 0-2 and 4 and writes 1 and 2;
+    /// claim reads and writes slot 2 and reads slot 3.
     struct JobSlot {
         // slot 0
         address requester;
-        uint64 deadline;
+        uint40 deadline;
         uint32 rounds;
+        uint24 claimWindow;
         // slot 1
         address evaluator;
         uint16 accuracyThresholdBps;
         bool finished;
+        uint32 committedRounds;
+        uint40 lastCommitAt;
         // slot 2
-        uint128 rewardPerUpdate;
         uint128 remaining;
-        // slots 3 and 4: read by views only
+        uint128 outstanding;
+        // slot 3
+        uint128 flatPerUpdate;
+        uint128 maxPerContributor;
+        // slot 4
+        uint128 roundBudget;
+        uint128 totalRewardPool;
+        // slot 5: read by views only
         bytes32 modelHash;
-        uint256 totalRewardPool;
+    }
+
+    /// @dev A round's commitment, two slots; committed iff rewardsRoot != 0 (commitRound refuses a zero root).
+    struct RoundSlot {
+        bytes32 rewardsRoot;
+        uint128 total;
+        uint128 claimed;
     }
 
     IERC20 private immutable _duck;
     uint256 private _jobCount;
     mapping(uint256 jobId => JobSlot) private _jobs;
-    mapping(uint256 jobId => mapping(uint32 round => mapping(address contributor => bool))) private _submitted;
+    mapping(uint256 jobId => mapping(uint32 round => RoundSlot)) private _rounds;
+    /// @dev Round r's bits are (word >> 2 * (r % 128)) & 3 of word r / 128.
+    mapping(uint256 jobId => mapping(address contributor => mapping(uint256 word => uint256 bits))) private _marks;
 
     /// @param duck_ The $DUCK token.
     constructor(IERC20 duck_) EIP712("QuackMesh TrainingPool", "1") {
@@ -46,45 +74,38 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc ITrainingPool
-    function createTrainingJob(
-        bytes32 modelHash,
-        uint256 totalRewardPool,
-        uint256 rewardPerUpdate,
-        uint32 rounds,
-        uint16 accuracyThresholdBps,
-        address evaluator,
-        uint64 deadline
-    ) external nonReentrant returns (uint256 jobId) {
-        if (
-            totalRewardPool == 0 || totalRewardPool > type(uint128).max || rewardPerUpdate == 0
-                || rewardPerUpdate > totalRewardPool
-        ) revert InvalidRewards(totalRewardPool, rewardPerUpdate);
-        if (rounds == 0) revert InvalidRounds(rounds);
-        if (accuracyThresholdBps > MAX_BPS) revert InvalidThreshold(accuracyThresholdBps);
-        if (evaluator == address(0)) revert InvalidEvaluator(evaluator);
-        if (deadline <= block.timestamp) revert InvalidDeadline(deadline, uint64(block.timestamp));
+    function createTrainingJob(JobTerms calldata terms) external nonReentrant returns (uint256 jobId) {
+        _checkTerms(terms);
+        uint256 pool = terms.totalRewardPool;
         uint256 available = Funds.available(_duck, msg.sender);
-        if (available < totalRewardPool) revert InsufficientFunds(msg.sender, totalRewardPool, available);
+        if (available < pool) revert InsufficientFunds(msg.sender, pool, available);
 
         jobId = ++_jobCount;
+        uint64 deadline = terms.deadline;
+        // Every amount is at most the pool, checked to fit 128 bits; the claim window is at most
+        // 30 days, below 2^24; the deadline is capped at 2^40 - 1.
         _jobs[jobId] = JobSlot({
             requester: msg.sender,
-            deadline: deadline,
-            rounds: rounds,
-            evaluator: evaluator,
-            accuracyThresholdBps: accuracyThresholdBps,
+            deadline: deadline > type(uint40).max ? type(uint40).max : uint40(deadline),
+            rounds: terms.rounds,
+            claimWindow: uint24(terms.claimWindow),
+            evaluator: terms.evaluator,
+            accuracyThresholdBps: terms.accuracyThresholdBps,
             finished: false,
-            rewardPerUpdate: uint128(rewardPerUpdate),
-            remaining: uint128(totalRewardPool),
-            modelHash: modelHash,
-            totalRewardPool: totalRewardPool
+            committedRounds: 0,
+            lastCommitAt: 0,
+            remaining: uint128(pool),
+            outstanding: 0,
+            flatPerUpdate: uint128(terms.flatPerUpdate),
+            maxPerContributor: uint128(terms.maxPerContributor),
+            roundBudget: uint128(terms.roundBudget),
+            totalRewardPool: uint128(pool),
+            modelHash: terms.modelHash
         });
-        emit TrainingJobCreated(
-            jobId, msg.sender, modelHash, evaluator, totalRewardPool, rewardPerUpdate, rounds, accuracyThresholdBps, deadline
-        );
+        emit TrainingJobCreated(jobId, msg.sender, terms.modelHash, terms);
 
         // Interaction last: the job exists before the token runs any code.
-        _duck.safeTransferFrom(msg.sender, address(this), totalRewardPool);
+        _duck.safeTransferFrom(msg.sender, address(this), pool);
     }
 
     /// @inheritdoc ITrainingPool
@@ -97,45 +118,129 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         bytes calldata evaluatorSignature
     ) external nonReentrant {
         JobSlot storage job = _jobOf(jobId);
-        uint256 remaining = _checkSubmission(job, jobId, round, accuracyBps);
+        (uint256 reward, uint256 remaining) = _checkSubmission(job, jobId, round, accuracyBps);
         address signer = _attestationSigner(jobId, round, updateHash, accuracyBps, numSamples, evaluatorSignature);
         if (signer != job.evaluator) revert InvalidAttestation(jobId, round, msg.sender, signer);
 
-        uint256 reward = job.rewardPerUpdate;
-        if (reward > remaining) reward = remaining;
         // Effects before the payment: the submission is recorded and the pool reduced, so a
-        // re-entrant call is refused as a duplicate and can never pay out more than `remaining`.
-        _submitted[jobId][round][msg.sender] = true;
-        // reward <= remaining by the line above.
-        unchecked {
-            job.remaining = uint128(remaining - reward);
-        }
+        // re-entrant call is refused as a duplicate and can never pay out more than is free.
+        (uint256 word, uint256 shift) = _markPosition(round);
+        _marks[jobId][msg.sender][word] |= SUBMITTED << shift;
         emit UpdateSubmitted(jobId, round, msg.sender, updateHash, accuracyBps, numSamples);
-        emit RewardDistributed(jobId, msg.sender, reward);
+        if (reward != 0) {
+            // reward <= remaining - outstanding (see _checkSubmission).
+            unchecked {
+                job.remaining = uint128(remaining - reward);
+            }
+            emit RewardDistributed(jobId, msg.sender, reward);
+            _duck.safeTransfer(msg.sender, reward);
+        }
+    }
 
-        _duck.safeTransfer(msg.sender, reward);
+    /// @inheritdoc ITrainingPool
+    /// @dev Moves no token, so it needs no re-entrancy guard.
+    function commitRound(
+        uint256 jobId,
+        uint32 round,
+        bytes32 rewardsRoot,
+        bytes32 updatesRoot,
+        bytes32 modelHash,
+        uint256 total,
+        bytes calldata evaluatorSignature
+    ) external {
+        JobSlot storage job = _jobOf(jobId);
+        if (job.finished) revert JobAlreadyFinished(jobId);
+        uint32 rounds = job.rounds;
+        if (round >= rounds) revert RoundOutOfRange(jobId, round, rounds);
+        RoundSlot storage slot = _rounds[jobId][round];
+        if (slot.rewardsRoot != bytes32(0)) revert RoundAlreadyCommitted(jobId, round);
+        if (rewardsRoot == bytes32(0)) revert ZeroRewardsRoot(jobId, round);
+        bytes32 digest = _hashTypedDataV4(
+            Signatures.roundCommitment(jobId, round, rewardsRoot, updatesRoot, modelHash, total)
+        );
+        address signer = Signatures.signerOf(digest, evaluatorSignature);
+        if (signer != job.evaluator) revert InvalidCommitmentSignature(jobId, round, signer);
+        uint256 outstanding = _checkCommitment(job, jobId, round, total);
+
+        slot.rewardsRoot = rewardsRoot;
+        // total <= roundBudget < 2^128, and outstanding + total <= remaining < 2^128 (_checkCommitment);
+        // committedRounds < rounds before this commitment, as each round is committed once.
+        unchecked {
+            if (total != 0) slot.total = uint128(total);
+            job.outstanding = uint128(outstanding + total);
+            job.committedRounds += 1;
+        }
+        job.lastCommitAt = uint40(block.timestamp);
+        emit RoundCommitted(jobId, round, rewardsRoot, updatesRoot, modelHash, total);
+    }
+
+    /// @inheritdoc ITrainingPool
+    function claim(uint256 jobId, uint32 round, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        RoundSlot storage slot = _rounds[jobId][round];
+        bytes32 root = slot.rewardsRoot;
+        if (root == bytes32(0)) revert RoundNotCommitted(jobId, round);
+        // Marked first: every later check reverts the whole call, and a re-entrant claim is refused
+        // as a duplicate.
+        _markClaimed(jobId, round);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(jobId, round, msg.sender, amount))));
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(jobId, round, msg.sender, amount);
+        // The round is committed, so the job exists.
+        JobSlot storage job = _jobs[jobId];
+        uint256 max = job.maxPerContributor;
+        if (amount > max) revert ClaimAboveMaximum(jobId, amount, max);
+        uint256 claimed = slot.claimed;
+        uint256 available;
+        // claimed <= total always.
+        unchecked {
+            available = slot.total - claimed;
+        }
+        if (amount > available) revert ClaimExceedsCommitment(jobId, round, amount, available);
+
+        // amount <= total - claimed, which is part of outstanding, which is part of remaining.
+        unchecked {
+            slot.claimed = uint128(claimed + amount);
+            job.outstanding -= uint128(amount);
+            job.remaining -= uint128(amount);
+        }
+        emit RewardClaimed(jobId, round, msg.sender, amount);
+
+        if (amount != 0) _duck.safeTransfer(msg.sender, amount);
     }
 
     /// @inheritdoc ITrainingPool
     function finishJob(uint256 jobId, bytes calldata evaluatorSignature) external nonReentrant {
         JobSlot storage job = _jobOf(jobId);
         if (job.finished) revert JobAlreadyFinished(jobId);
+        address requester = job.requester;
+        uint256 remaining = job.remaining;
+        uint256 outstanding = job.outstanding;
         if (evaluatorSignature.length == 0) {
-            if (msg.sender != job.requester) revert NotRequester(jobId, msg.sender);
+            if (msg.sender != requester) revert NotRequester(jobId, msg.sender);
             if (block.timestamp <= job.deadline) revert JobStillRunning(jobId, job.deadline);
         } else {
             bytes32 digest = _hashTypedDataV4(Signatures.jobFinished(jobId));
             address signer = Signatures.signerOf(digest, evaluatorSignature);
             if (signer != job.evaluator) revert InvalidFinishSignature(jobId, signer);
+            // The requester need not wait once every committed amount was claimed; anyone else
+            // waits until every round is committed and the claim window after the last one closed.
+            if (msg.sender != requester || outstanding != 0) {
+                uint32 committed = job.committedRounds;
+                if (committed < job.rounds) revert RoundsNotCommitted(jobId, committed, job.rounds);
+                uint64 closesAt = _claimWindowEnd(job);
+                if (block.timestamp < closesAt) revert ClaimWindowOpen(jobId, closesAt);
+            }
         }
 
-        uint256 refund = job.remaining;
-        address requester = job.requester;
+        // Only the uncommitted part is refunded: outstanding stays claimable. outstanding <= remaining.
+        uint256 refund;
+        unchecked {
+            refund = remaining - outstanding;
+        }
         job.finished = true;
-        job.remaining = 0;
+        job.remaining = uint128(outstanding);
         emit TrainingJobFinished(jobId, refund);
 
-        // Interaction last: the job is finished and empty before the token runs any code.
+        // Interaction last: the job is finished and holds only what is committed before the token runs any code.
         if (refund != 0) _duck.safeTransfer(requester, refund);
     }
 
@@ -165,13 +270,42 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
             evaluator: j.evaluator,
             modelHash: j.modelHash,
             totalRewardPool: j.totalRewardPool,
-            rewardPerUpdate: j.rewardPerUpdate,
+            roundBudget: j.roundBudget,
+            maxPerContributor: j.maxPerContributor,
+            flatPerUpdate: j.flatPerUpdate,
             remaining: j.remaining,
+            outstanding: j.outstanding,
             rounds: j.rounds,
+            committedRounds: j.committedRounds,
             accuracyThresholdBps: j.accuracyThresholdBps,
             deadline: j.deadline,
+            claimWindow: j.claimWindow,
+            lastCommitAt: j.lastCommitAt,
             finished: j.finished
         });
+    }
+
+    /// @inheritdoc ITrainingPool
+    function getRoundCommitment(uint256 jobId, uint32 round)
+        external
+        view
+        returns (bytes32 rewardsRoot, uint256 total, uint256 claimed)
+    {
+        _jobOf(jobId);
+        RoundSlot storage slot = _rounds[jobId][round];
+        return (slot.rewardsRoot, slot.total, slot.claimed);
+    }
+
+    /// @inheritdoc ITrainingPool
+    function isRoundCommitted(uint256 jobId, uint32 round) external view returns (bool) {
+        return _rounds[jobId][round].rewardsRoot != bytes32(0);
+    }
+
+    /// @inheritdoc ITrainingPool
+    function finishableAt(uint256 jobId) external view returns (uint64) {
+        JobSlot storage job = _jobOf(jobId);
+        if (job.committedRounds < job.rounds) return type(uint64).max;
+        return _claimWindowEnd(job);
     }
 
     /// @inheritdoc ITrainingPool
@@ -181,7 +315,12 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
 
     /// @inheritdoc ITrainingPool
     function hasSubmitted(uint256 jobId, uint32 round, address contributor) external view returns (bool) {
-        return _submitted[jobId][round][contributor];
+        return _hasMark(jobId, round, contributor, SUBMITTED);
+    }
+
+    /// @inheritdoc ITrainingPool
+    function hasClaimed(uint256 jobId, uint32 round, address contributor) external view returns (bool) {
+        return _hasMark(jobId, round, contributor, CLAIMED);
     }
 
     /// @inheritdoc ITrainingPool
@@ -194,19 +333,95 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         return address(_duck);
     }
 
-    /// @dev Every check of an update but its signature; returns the job's remaining pool.
+    /// @dev The checks of createTrainingJob on the terms alone, in the documented order.
+    function _checkTerms(JobTerms calldata terms) private view {
+        uint256 pool = terms.totalRewardPool;
+        if (pool == 0 || pool > type(uint128).max) revert InvalidRewardPool(pool);
+        uint256 budget = terms.roundBudget;
+        if (budget == 0 || budget > pool) revert InvalidRoundBudget(budget, pool);
+        uint256 max = terms.maxPerContributor;
+        if (max == 0 || max > budget) revert InvalidMaxPerContributor(max, budget);
+        if (terms.flatPerUpdate > budget) revert InvalidFlatPerUpdate(terms.flatPerUpdate, budget);
+        if (terms.rounds == 0) revert InvalidRounds(terms.rounds);
+        if (terms.accuracyThresholdBps > MAX_BPS) revert InvalidThreshold(terms.accuracyThresholdBps);
+        if (terms.evaluator == address(0)) revert InvalidEvaluator(terms.evaluator);
+        if (terms.deadline <= block.timestamp) revert InvalidDeadline(terms.deadline, uint64(block.timestamp));
+        if (terms.claimWindow > MAX_CLAIM_WINDOW) revert InvalidClaimWindow(terms.claimWindow, MAX_CLAIM_WINDOW);
+    }
+
+    /// @dev Every check of an update but its signature. Returns the flat reward to pay,
+    /// min(flatPerUpdate, remaining - outstanding), and the job's remaining pool (read only when the
+    /// reward is not 0).
     function _checkSubmission(JobSlot storage job, uint256 jobId, uint32 round, uint16 accuracyBps)
         private
         view
-        returns (uint256 remaining)
+        returns (uint256 reward, uint256 remaining)
     {
         if (job.finished) revert JobAlreadyFinished(jobId);
         if (block.timestamp > job.deadline) revert DeadlinePassed(jobId, job.deadline);
         if (round >= job.rounds) revert RoundOutOfRange(jobId, round, job.rounds);
         if (accuracyBps < job.accuracyThresholdBps) revert BelowThreshold(jobId, accuracyBps, job.accuracyThresholdBps);
-        if (_submitted[jobId][round][msg.sender]) revert AlreadySubmitted(jobId, round, msg.sender);
-        remaining = job.remaining;
-        if (remaining == 0) revert PoolExhausted(jobId);
+        if (_hasMark(jobId, round, msg.sender, SUBMITTED)) revert AlreadySubmitted(jobId, round, msg.sender);
+        reward = job.flatPerUpdate;
+        if (reward != 0) {
+            remaining = job.remaining;
+            uint256 free;
+            // outstanding <= remaining always.
+            unchecked {
+                free = remaining - job.outstanding;
+            }
+            if (free == 0) revert PoolExhausted(jobId);
+            if (reward > free) reward = free;
+        }
+    }
+
+    /// @dev The total check of commitRound: total <= min(roundBudget, remaining - outstanding).
+    /// Returns the job's outstanding amount before this commitment.
+    function _checkCommitment(JobSlot storage job, uint256 jobId, uint32 round, uint256 total)
+        private
+        view
+        returns (uint256 outstanding)
+    {
+        outstanding = job.outstanding;
+        uint256 limit;
+        // outstanding <= remaining always.
+        unchecked {
+            limit = job.remaining - outstanding;
+        }
+        uint256 budget = job.roundBudget;
+        if (budget < limit) limit = budget;
+        if (total > limit) revert CommitmentTooLarge(jobId, round, total, limit);
+    }
+
+    /// @dev Word and bit offset of `round`'s two mark bits.
+    function _markPosition(uint32 round) private pure returns (uint256 word, uint256 shift) {
+        // round < 2^32: the shift is at most 254.
+        unchecked {
+            word = round >> 7;
+            shift = uint256(round & 127) << 1;
+        }
+    }
+
+    /// @dev Sets the caller's CLAIMED bit for `round` of `jobId`; reverts {AlreadyClaimed} when set.
+    function _markClaimed(uint256 jobId, uint32 round) private {
+        (uint256 word, uint256 shift) = _markPosition(round);
+        mapping(uint256 => uint256) storage marks = _marks[jobId][msg.sender];
+        uint256 bits = marks[word];
+        if (bits & (CLAIMED << shift) != 0) revert AlreadyClaimed(jobId, round, msg.sender);
+        marks[word] = bits | (CLAIMED << shift);
+    }
+
+    /// @dev True when `contributor` has `mark` (SUBMITTED or CLAIMED) for `round` of `jobId`.
+    function _hasMark(uint256 jobId, uint32 round, address contributor, uint256 mark) private view returns (bool) {
+        (uint256 word, uint256 shift) = _markPosition(round);
+        return _marks[jobId][contributor][word] & (mark << shift) != 0;
+    }
+
+    /// @dev lastCommitAt + claimWindow: a uint40 plus a value below 2^24 cannot overflow 64 bits.
+    function _claimWindowEnd(JobSlot storage job) private view returns (uint64) {
+        unchecked {
+            return uint64(job.lastCommitAt) + job.claimWindow;
+        }
     }
 
     /// @dev Signer of the Attestation of this update by `msg.sender` (address(0) when malformed).

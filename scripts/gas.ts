@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 // Types only: brings hre.ethers into HardhatRuntimeEnvironment; the config loads the plugin itself.
 import type {} from "@nomicfoundation/hardhat-ethers";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
 const hre = (await import("hardhat")).default;
 const { ethers } = hre;
@@ -13,6 +14,8 @@ const { ethers } = hre;
 /** Agreed ceilings, measured on the worst call of each function in this flow. */
 const TARGETS: Record<string, number> = {
   "TrainingPool.submitUpdate": 120_000,
+  "TrainingPool.commitRound": 120_000,
+  "TrainingPool.claim": 90_000,
   "ComputeMarketplace.rentMachine": 150_000,
   "ComputeMarketplace.listMachine": 180_000,
 };
@@ -49,7 +52,7 @@ async function domain(contract: { getAddress(): Promise<string> }, name: string)
 }
 
 async function run(): Promise<void> {
-  const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3] = await ethers.getSigners();
+  const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3, carol, dave, erin, frank, grace] = await ethers.getSigners();
   const duck = await deploy("DuckToken");
   const duckAddress = await duck.getAddress();
   const market = await deploy("ComputeMarketplace", duckAddress, 600);
@@ -83,13 +86,27 @@ async function run(): Promise<void> {
   await measure("ComputeMarketplace.rentMachine", as(market, renter).rentMachine(2n, 4, 1n, SSH_KEY));
   await measure("ComputeMarketplace.unlistMachine", as(market, provider).unlistMachine(2n));
 
-  // Training: a pool, attested updates from two contributors over two rounds, finished by the evaluator.
+  // Training. Job 1 pays a flat part per update: two contributors submit attested updates in each
+  // of two rounds; each round's rewards are committed as a Merkle root over four or five
+  // contributors and claimed with proofs; someone else than the requester finishes it after the
+  // claim window. Job 2 pays no flat part: two new addresses submit (so they hold no DUCK when
+  // they claim), the requester finishes it with the evaluator's signature once all is claimed.
+  // Job 3 is reclaimed by its requester after the deadline.
   const now = (await ethers.provider.getBlock("latest"))!.timestamp;
   const deadline = BigInt(now + 86_400);
   const model = ethers.keccak256(ethers.toUtf8Bytes("mnist-mlp-v1"));
-  const create = (d: bigint) =>
-    as(training, requester).createTrainingJob(model, 100n * DUCK, 5n * DUCK, 10, 8500, evaluator.address, d);
-  await measure("TrainingPool.createTrainingJob", create(deadline));
+  const terms = (d: bigint, flatPerUpdate: bigint, rounds: number) => ({
+    modelHash: model,
+    totalRewardPool: 100n * DUCK,
+    roundBudget: 40n * DUCK,
+    maxPerContributor: 20n * DUCK,
+    flatPerUpdate,
+    rounds,
+    accuracyThresholdBps: 8500,
+    evaluator: evaluator.address,
+    deadline: d,
+    claimWindow: 3600n,
+  });
   const attestationTypes = {
     Attestation: [
       { name: "jobId", type: "uint256" },
@@ -100,19 +117,59 @@ async function run(): Promise<void> {
       { name: "numSamples", type: "uint64" },
     ],
   };
+  const commitmentTypes = {
+    RoundCommitment: [
+      { name: "jobId", type: "uint256" },
+      { name: "round", type: "uint32" },
+      { name: "rewardsRoot", type: "bytes32" },
+      { name: "updatesRoot", type: "bytes32" },
+      { name: "modelHash", type: "bytes32" },
+      { name: "total", type: "uint256" },
+    ],
+  };
   const trainingDomain = await domain(training, "QuackMesh TrainingPool");
-  for (const round of [0, 1]) {
-    for (const who of [alice, bob]) {
-      const a = { jobId: 1n, round, contributor: who.address, updateHash: ethers.keccak256(ethers.toUtf8Bytes(`${who.address}/${round}`)), accuracyBps: 9120, numSamples: 30_000n };
-      const sig = await evaluator.signTypedData(trainingDomain, attestationTypes, a);
-      await measure("TrainingPool.submitUpdate", as(training, who).submitUpdate(1n, round, a.updateHash, a.accuracyBps, a.numSamples, sig));
+  type Who = typeof alice;
+  const submit = async (jobId: bigint, round: number, who: Who) => {
+    const a = { jobId, round, contributor: who.address, updateHash: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/${who.address}/${round}`)), accuracyBps: 9120, numSamples: 30_000n };
+    const sig = await evaluator.signTypedData(trainingDomain, attestationTypes, a);
+    await measure("TrainingPool.submitUpdate", as(training, who).submitUpdate(jobId, round, a.updateHash, a.accuracyBps, a.numSamples, sig));
+  };
+  /** Commits `rewards` for the round, then every contributor claims; `fresh` ones hold neither a receipt nor DUCK. */
+  const commitAndClaim = async (jobId: bigint, round: number, rewards: [Who, bigint][], fresh: Who[]) => {
+    const tree = StandardMerkleTree.of(rewards.map(([who, amount]) => [jobId, round, who.address, amount]), ["uint256", "uint32", "address", "uint256"]);
+    const c = {
+      jobId,
+      round,
+      rewardsRoot: tree.root,
+      updatesRoot: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/updates/${round}`)),
+      modelHash: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/model/${round}`)),
+      total: rewards.reduce((sum, [, amount]) => sum + amount, 0n),
+    };
+    const sig = await evaluator.signTypedData(trainingDomain, commitmentTypes, c);
+    await measure("TrainingPool.commitRound", as(training, orchestrator).commitRound(jobId, round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig));
+    for (const [i, [who, amount]] of rewards.entries()) {
+      const name = fresh.includes(who) ? "TrainingPool.claim (no receipt, no DUCK yet)" : "TrainingPool.claim";
+      await measure(name, as(training, who).claim(jobId, round, amount, tree.getProof(i)));
     }
-  }
-  const finished = await evaluator.signTypedData(trainingDomain, { JobFinished: [{ name: "jobId", type: "uint256" }] }, { jobId: 1n });
-  await measure("TrainingPool.finishJob", as(training, alice).finishJob(1n, finished));
-  await measure("TrainingPool.createTrainingJob", create(deadline + 10n));
-  await advance(86_500);
-  await measure("TrainingPool.finishJob", as(training, requester).finishJob(2n, "0x"));
+  };
+  const finishedBy = (jobId: bigint) => evaluator.signTypedData(trainingDomain, { JobFinished: [{ name: "jobId", type: "uint256" }] }, { jobId });
+
+  await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(deadline, DUCK, 2)));
+  for (const who of [alice, bob]) await submit(1n, 0, who);
+  await commitAndClaim(1n, 0, [[alice, 14n * DUCK], [bob, 11n * DUCK], [carol, 9n * DUCK], [dave, 3n * DUCK]], [carol, dave]);
+  for (const who of [alice, bob]) await submit(1n, 1, who);
+  await commitAndClaim(1n, 1, [[alice, 17n * DUCK], [bob, 8n * DUCK], [carol, 6n * DUCK], [dave, 4n * DUCK], [erin, 2n * DUCK]], [erin]);
+  await advance(3600);
+  await measure("TrainingPool.finishJob", as(training, alice).finishJob(1n, await finishedBy(1n)));
+
+  await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(deadline, 0n, 1)));
+  for (const who of [frank, grace]) await submit(2n, 0, who);
+  await commitAndClaim(2n, 0, [[frank, 12n * DUCK], [grace, 10n * DUCK], [alice, 5n * DUCK], [bob, 2n * DUCK]], []);
+  await measure("TrainingPool.finishJob", as(training, requester).finishJob(2n, await finishedBy(2n)));
+
+  await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(deadline + 86_400n, DUCK, 2)));
+  await advance(2 * 86_400);
+  await measure("TrainingPool.finishJob", as(training, requester).finishJob(3n, "0x"));
 
   // Inference: escrow, then settle against the orchestrator's signed usage of three providers.
   await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 50n * DUCK, orchestrator.address));

@@ -111,6 +111,16 @@ t.test("shouldBehaveLikeRentalGate", async (t) => {
     t.equal(await balanceOf(s, s.market), 0n, "nothing was escrowed");
   });
 
+  t.test("refuses a provider renting its own machine", async (t) => {
+    const s = await load();
+    const { provider, renter, machineId } = await listed(s, 8);
+    await expectRevert(t, call(s.market, provider).rentMachine(machineId, 1, 0n, "k"), s.market, "SelfRental", [machineId, provider.address]);
+    t.equal(await s.market.rentalCount(), 0n, "no rental was made");
+    t.equal(await balanceOf(s, s.market), 0n, "nothing was escrowed");
+    await call(s.market, renter).rentMachine(machineId, 1, 0n, "k");
+    t.equal(await s.market.rentalCount(), 1n, "anyone else may rent it");
+  });
+
   t.test("maxHours 0 means no limit", async (t) => {
     const s = await load();
     const { renter, machineId } = await listed(s, 0);

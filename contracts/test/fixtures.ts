@@ -2,6 +2,7 @@
 // fund accounts, sign EIP-712 statements, move time, and assert exact custom errors.
 import type { Test } from "tap";
 import type { Contract } from "ethers";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
 export const hre = (await import("hardhat")).default;
 export const ethers = hre.ethers;
@@ -143,6 +144,97 @@ export async function signAttestation(evaluator: Signer, training: Deployed, a: 
 /** Address that `signature` recovers to for attestation `a` (what the contract reports on a mismatch). */
 export async function recoverAttestation(training: Deployed, a: Attestation, signature: string): Promise<string> {
   return ethers.verifyTypedData(await domain(training, "QuackMesh TrainingPool"), ATTESTATION_TYPES, a, signature);
+}
+
+export interface RoundCommitment {
+  jobId: bigint;
+  round: number;
+  rewardsRoot: string;
+  updatesRoot: string;
+  modelHash: string;
+  total: bigint;
+}
+
+const ROUND_COMMITMENT_TYPES = {
+  RoundCommitment: [
+    { name: "jobId", type: "uint256" },
+    { name: "round", type: "uint32" },
+    { name: "rewardsRoot", type: "bytes32" },
+    { name: "updatesRoot", type: "bytes32" },
+    { name: "modelHash", type: "bytes32" },
+    { name: "total", type: "uint256" },
+  ],
+};
+
+export async function signRoundCommitment(evaluator: Signer, training: Deployed, c: RoundCommitment): Promise<string> {
+  return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), ROUND_COMMITMENT_TYPES, c);
+}
+
+/** Address that `signature` recovers to for commitment `c`. */
+export async function recoverRoundCommitment(training: Deployed, c: RoundCommitment, signature: string): Promise<string> {
+  return ethers.verifyTypedData(await domain(training, "QuackMesh TrainingPool"), ROUND_COMMITMENT_TYPES, c, signature);
+}
+
+/** The leaf types of a round's rewards tree, as TrainingPool.claim hashes them. */
+export const REWARD_LEAF = ["uint256", "uint32", "address", "uint256"];
+export type RewardLeaf = [bigint, number, string, bigint];
+
+/** A round's rewards: the StandardMerkleTree of its leaves, and each contributor's amount and proof. */
+export interface RewardsTree {
+  root: string;
+  total: bigint;
+  /** Proof of `contributor`'s leaf (its first leaf when it has several). */
+  proof(contributor: string): string[];
+  amount(contributor: string): bigint;
+}
+
+export function rewardsTree(jobId: bigint, round: number, amounts: [string, bigint][]): RewardsTree {
+  const values: RewardLeaf[] = amounts.map(([who, amount]) => [jobId, round, who, amount]);
+  const tree = StandardMerkleTree.of(values, REWARD_LEAF);
+  const index = (who: string) => amounts.findIndex(([a]) => a.toLowerCase() === who.toLowerCase());
+  return {
+    root: tree.root,
+    total: amounts.reduce((sum, [, a]) => sum + a, 0n),
+    proof: (who) => tree.getProof(index(who)),
+    amount: (who) => amounts[index(who)][1],
+  };
+}
+
+/** What createTrainingJob takes (ITrainingPool.JobTerms). */
+export interface JobTerms {
+  modelHash: string;
+  totalRewardPool: bigint;
+  roundBudget: bigint;
+  maxPerContributor: bigint;
+  flatPerUpdate: bigint;
+  rounds: number;
+  accuracyThresholdBps: number;
+  evaluator: string;
+  deadline: bigint;
+  claimWindow: bigint;
+}
+
+/** Terms with a whole pool per round and per contributor, no flat part, no threshold, no claim window. */
+export function jobTerms(evaluator: string, deadline: bigint, overrides: Partial<JobTerms> = {}): JobTerms {
+  const pool = overrides.totalRewardPool ?? 10n * DUCK;
+  return {
+    modelHash: ethers.ZeroHash,
+    totalRewardPool: pool,
+    roundBudget: pool,
+    maxPerContributor: overrides.roundBudget ?? pool,
+    flatPerUpdate: 0n,
+    rounds: 1,
+    accuracyThresholdBps: 0,
+    evaluator,
+    deadline,
+    claimWindow: 0n,
+    ...overrides,
+  };
+}
+
+/** The terms as the tuple the contract returns in TrainingJobCreated (field order of JobTerms). */
+export function termsTuple(t: JobTerms): unknown[] {
+  return [t.modelHash, t.totalRewardPool, t.roundBudget, t.maxPerContributor, t.flatPerUpdate, t.rounds, t.accuracyThresholdBps, t.evaluator, t.deadline, t.claimWindow];
 }
 
 export async function signJobFinished(evaluator: Signer, training: Deployed, jobId: bigint): Promise<string> {

@@ -1,11 +1,17 @@
 // Invariant test: 1,000 seeded random call sequences over all three pools and many accounts.
 // Before each call the model (model.ts) predicts success or the exact custom error; after each call
-// every pool's DUCK balance must equal what the model says it owes, and after each sequence every
-// account's balance must match the model, so nobody is ever paid twice or for time not served.
+// every pool's DUCK balance must equal what the model says it owes and the TrainingPool invariants
+// must hold in the model; after each sequence every account's balance and every training job's
+// committed and claimed amounts must match the model, so nobody is ever paid twice, for time not
+// served, or above what the evaluator committed.
 // Reproduce a run with QUACKMESH_FUZZ_SEED=<seed printed in the output>.
 import t from "tap";
 import * as M from "./model.js";
-import { ACK_WINDOW, DUCK, call, deploySystem, ethers, latestTime, revertData, send, signAttestation, signJobFinished, signUsage, type Signer } from "./fixtures.js";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import {
+  ACK_WINDOW, DUCK, REWARD_LEAF, call, deploy, deploySystem, ethers, latestTime, revertData, send,
+  signAttestation, signJobFinished, signRoundCommitment, signUsage, type Signer,
+} from "./fixtures.js";
 
 const SEQUENCES = 1000;
 const STEPS = 6;
@@ -50,6 +56,11 @@ let model: M.Model = {
   inferences: [],
 };
 for (const a of [...tracked, ...Object.values(addresses)]) model.balances.set(a.toLowerCase(), await s.duck.balanceOf(a));
+// Many balances in one call: the pools after every step, the accounts after every sequence.
+const reader = await deploy("BalanceReader");
+const duckAddress = await s.duck.getAddress();
+const balancesOf = (accounts: string[]): Promise<bigint[]> => reader.balancesOf(duckAddress, accounts).then((b: bigint[]) => [...b]);
+const pools = Object.values(addresses);
 let clock = await latestTime();
 
 interface Action { label: string; outcome: M.Outcome; run: () => Promise<unknown> }
@@ -80,14 +91,44 @@ async function step(make: (now: bigint) => Promise<Action>): Promise<string | nu
   if (error !== expected) return `${action.label}: expected ${expected ?? "success"}, got ${error ?? "success"}`;
   if ("apply" in action.outcome) action.outcome.apply();
   stats[action.label][error ? "reverted" : "ok"] += 1;
-  const [market, training, inference] = await Promise.all(Object.values(addresses).map((a) => s.duck.balanceOf(a)));
+  // A reverted call changes no state: the balances were checked after the last successful one.
+  if (error) return null;
+  if (TRAINING.has(action.label)) trainingTouched = true;
+  const [market, training, inference] = await balancesOf(pools);
   const owed = [M.owedByMarket(model), M.owedByTraining(model), M.owedByInference(model)];
   if (market !== owed[0] || training !== owed[1] || inference !== owed[2]) {
     return `${action.label}: balances ${[market, training, inference]} but owed ${owed}`;
   }
-  return null;
+  const broken = M.trainingInvariantProblem(model);
+  return broken ? `${action.label}: ${broken}` : null;
+}
+
+/** Every training job's amounts on chain against the model: a description of the first mismatch, or null. */
+async function trainingStateProblem(): Promise<string | null> {
+  const checks = model.jobs.flatMap((j, i) => {
+    const id = i + 1;
+    const job = s.training.getJob(id).then((g: Record<string, bigint | boolean>) => {
+      const want = [j.remaining, j.outstanding, BigInt(j.commitments.size), j.finished];
+      const got = [g.remaining, g.outstanding, g.committedRounds, g.finished];
+      return want.every((w, k) => w === got[k]) ? null : `job ${id}: chain ${got} model ${want}`;
+    });
+    const rounds = [...j.commitments].map(([round, c]) =>
+      s.training.getRoundCommitment(id, round).then(([, total, claimed]: bigint[]) =>
+        total === c.total && claimed === c.claimed ? null : `job ${id} round ${round}: chain ${total}/${claimed} model ${c.total}/${c.claimed}`));
+    return [job, ...rounds];
+  });
+  return (await Promise.all(checks)).find((p) => p !== null) ?? null;
+}
+
+/** A rewards tree over `leaves` ([contributor, amount]), with each leaf's proof. */
+function tree(jobId: number, round: number, leaves: [string, bigint][]) {
+  const merkle = StandardMerkleTree.of(leaves.map(([who, amount]) => [BigInt(jobId), round, who, amount]), REWARD_LEAF);
+  return { root: merkle.root, proofs: leaves.map((_, i) => merkle.getProof(i)) };
 }
 const stats: Record<string, { ok: number; reverted: number }> = {};
+const TRAINING = new Set(["createJob", "submit", "commit", "claim", "finish"]);
+/** Whether a TrainingPool call succeeded in the current sequence (then its job state is compared at the end). */
+let trainingTouched = false;
 
 // ---- action builders: random arguments, mostly sensible, sometimes wrong ----
 const by = (who: Signer) => ({ m: call(s.market, who), tp: call(s.training, who), ip: call(s.inference, who) });
@@ -137,10 +178,16 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
   createJob: async (now) => {
     const who = pick(actors);
     const pool = BigInt(1 + int(30)) * DUCK;
-    const reward = chance(0.05) ? pool + 1n : BigInt(1 + int(Number(pool / DUCK))) * DUCK;
-    const p = { pool, reward, rounds: int(4), threshold: int(10_200), evaluator: evaluator.address, deadline: now + BigInt(int(20_000)) };
-    const args = [ethers.ZeroHash, p.pool, p.reward, p.rounds, p.threshold, p.evaluator, p.deadline, GAS];
-    return { label: "createJob", outcome: M.createJob(model, who.address, p, now), run: () => by(who).tp.createTrainingJob(...args) };
+    const budget = chance(0.04) ? pick([0n, pool + 1n]) : BigInt(1 + int(Number(pool / DUCK))) * DUCK;
+    const maxPer = chance(0.04) ? budget + 1n : (budget * BigInt(1 + int(4))) / 4n;
+    const flat = chance(0.5) ? 0n : chance(0.05) ? budget + 1n : budget / BigInt(2 + int(6));
+    const claimWindow = chance(0.03) ? M.MAX_CLAIM_WINDOW + 1n : BigInt(pick([0, 60, 600, 3600]));
+    const p = { pool, budget, maxPer, flat, rounds: int(4), threshold: int(10_200), evaluator: evaluator.address, deadline: now + BigInt(int(20_000)), claimWindow };
+    const terms = {
+      modelHash: ethers.ZeroHash, totalRewardPool: p.pool, roundBudget: p.budget, maxPerContributor: p.maxPer, flatPerUpdate: p.flat,
+      rounds: p.rounds, accuracyThresholdBps: p.threshold, evaluator: p.evaluator, deadline: p.deadline, claimWindow: p.claimWindow,
+    };
+    return { label: "createJob", outcome: M.createJob(model, who.address, p, now), run: () => by(who).tp.createTrainingJob(terms, GAS) };
   },
   submit: async (now) => {
     const who = pick(actors);
@@ -152,6 +199,39 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const a = { jobId: BigInt(id), round, contributor: who.address, updateHash: ethers.ZeroHash, accuracyBps: accuracy, numSamples: 100n };
     const sig = await signAttestation(signer, s.training, a);
     return { label: "submit", outcome: M.submit(model, who.address, id, round, accuracy, signer.address, now), run: () => by(who).tp.submitUpdate(id, round, ethers.ZeroHash, accuracy, 100n, sig, GAS) };
+  },
+  commit: async (now) => {
+    const id = anyId(model.jobs.length);
+    const job = model.jobs[id - 1];
+    const round = int((job?.rounds ?? 2) + 1);
+    const maxPer = job?.maxPer ?? 5n * DUCK;
+    const leaves: [string, bigint][] = Array.from({ length: 1 + int(4) }, () => [pick(actors).address, (maxPer * BigInt(int(chance(0.1) ? 130 : 100))) / 100n]);
+    const sum = leaves.reduce((a, [, x]) => a + x, 0n);
+    // Mostly the leaves' sum; sometimes less (a faulty evaluator), sometimes the whole budget.
+    const total = chance(0.8) ? sum : chance(0.5) ? sum / 2n : (job?.budget ?? sum);
+    const { root, proofs } = tree(id, round, leaves);
+    const zeroRoot = chance(0.03);
+    const signer = chance(0.9) ? evaluator : forger;
+    const c = { jobId: BigInt(id), round, rewardsRoot: zeroRoot ? ethers.ZeroHash : root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total };
+    const sig = await signRoundCommitment(signer, s.training, c);
+    return {
+      label: "commit",
+      outcome: M.commit(model, id, round, total, zeroRoot, signer.address, now, leaves, proofs),
+      run: () => by(pick(actors)).tp.commitRound(id, round, c.rewardsRoot, c.updatesRoot, c.modelHash, total, sig, GAS),
+    };
+  },
+  claim: async () => {
+    const id = anyId(model.jobs.length);
+    const rounds = [...(model.jobs[id - 1]?.commitments ?? new Map<number, M.CommitmentModel>())];
+    const [round, c] = rounds.length > 0 && chance(0.9) ? pick(rounds) : [int(4), undefined];
+    const leaves = c?.leaves ?? [[pick(actors).address, DUCK] as [string, bigint]];
+    const index = int(leaves.length);
+    // Without a chosen commitment no leaf is proven (-1); otherwise mostly the leaf's own proof.
+    const proofOf = !c ? -1 : chance(0.9) ? index : int(leaves.length + 1);
+    const who = chance(0.85) ? actors.find((a) => a.address === leaves[index][0])! : pick(actors);
+    const amount = leaves[index][1] + (chance(0.1) ? 1n : 0n);
+    const proof = c?.proofs[proofOf] ?? [ethers.ZeroHash];
+    return { label: "claim", outcome: M.claim(model, who.address, id, round, amount, proofOf), run: () => by(who).tp.claim(id, round, amount, proof, GAS) };
   },
   finish: async (now) => {
     const id = anyId(model.jobs.length);
@@ -189,6 +269,15 @@ function timeJump(): void {
 
 // ---- a common starting point: machines, a pending and an active rental, a job, an inference job ----
 const [a0, a1, a2, a3, a4, a5, a6] = actors;
+// Job 1: 25 DUCK, 10 per round, at most 6 per contributor, 1 flat per update, a 10-minute claim
+// window, and round 0 already committed (9 DUCK to four contributors, one of them 0).
+const baseJob = { pool: 25n * DUCK, budget: 10n * DUCK, maxPer: 6n * DUCK, flat: DUCK, rounds: 3, threshold: 6000, evaluator: evaluator.address, claimWindow: 600n };
+const baseTerms = (deadline: bigint) => ({
+  modelHash: ethers.ZeroHash, totalRewardPool: baseJob.pool, roundBudget: baseJob.budget, maxPerContributor: baseJob.maxPer, flatPerUpdate: baseJob.flat,
+  rounds: baseJob.rounds, accuracyThresholdBps: baseJob.threshold, evaluator: baseJob.evaluator, deadline, claimWindow: baseJob.claimWindow,
+});
+const baseLeaves: [string, bigint][] = [[a0.address, 4n * DUCK], [a1.address, 3n * DUCK], [a2.address, 2n * DUCK], [a3.address, 0n]];
+const baseTree = tree(1, 0, baseLeaves);
 const fixed = (label: string, outcome: (now: bigint) => M.Outcome, run: () => Promise<unknown>) =>
   async (now: bigint): Promise<Action> => ({ label, outcome: outcome(now), run });
 const base = [
@@ -198,8 +287,16 @@ const base = [
   fixed("rent", (n) => M.rent(model, a3.address, 1, 2, n), () => by(a3).m.rentMachine(1, 2, 0n, "k")),
   fixed("rent", (n) => M.rent(model, a4.address, 2, 3, n), () => by(a4).m.rentMachine(2, 3, 0n, "k")),
   fixed("ack", (n) => M.acknowledge(model, a1.address, 2, n), () => by(a1).m.acknowledgeRental(2)),
-  fixed("createJob", (n) => M.createJob(model, a5.address, { pool: 25n * DUCK, reward: 4n * DUCK, rounds: 3, threshold: 6000, evaluator: evaluator.address, deadline: n + 14_400n }, n),
-    () => by(a5).tp.createTrainingJob(ethers.ZeroHash, 25n * DUCK, 4n * DUCK, 3, 6000, evaluator.address, clock + 14_400n)),
+  fixed("createJob", (n) => M.createJob(model, a5.address, { ...baseJob, deadline: n + 14_400n }, n), () => by(a5).tp.createTrainingJob(baseTerms(clock + 14_400n))),
+  async (now: bigint): Promise<Action> => {
+    const c = { jobId: 1n, round: 0, rewardsRoot: baseTree.root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total: 9n * DUCK };
+    const sig = await signRoundCommitment(evaluator, s.training, c);
+    return {
+      label: "commit",
+      outcome: M.commit(model, 1, 0, c.total, false, evaluator.address, now, baseLeaves, baseTree.proofs),
+      run: () => by(a6).tp.commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig),
+    };
+  },
   fixed("createInference", (n) => M.createInference(model, a6.address, 30n * DUCK, orchestrator.address, n), () => by(a6).ip.createInferenceJob(ethers.ZeroHash, 30n * DUCK, orchestrator.address)),
 ];
 
@@ -209,6 +306,8 @@ t.test("invariants hold across random call sequences", async (t) => {
     const problem = await step(make);
     if (problem) throw new Error(`base state: ${problem}`);
   }
+  const baseProblem = await trainingStateProblem();
+  if (baseProblem) throw new Error(`base state: ${baseProblem}`);
   const baseModel = structuredClone(model);
   const baseClock = clock;
   const snapshot = async () => (await send("evm_snapshot")) as string;
@@ -230,16 +329,21 @@ t.test("invariants hold across random call sequences", async (t) => {
         break;
       }
     }
-    const actual = await Promise.all(tracked.map((a) => s.duck.balanceOf(a)));
+    const [actual, training] = await Promise.all([balancesOf(tracked), trainingTouched ? trainingStateProblem() : null]);
     const mismatched = tracked.filter((a, i) => actual[i] !== model.balances.get(a.toLowerCase()));
     if (mismatched.length > 0) {
       failures += 1;
       t.fail(`sequence ${seq} [${log.join(", ")}]: balances differ from the model for ${mismatched.join(", ")}`, { seed });
     }
+    if (training) {
+      failures += 1;
+      t.fail(`sequence ${seq} [${log.join(", ")}]: ${training}`, { seed });
+    }
     await send("evm_revert", [id]);
     id = await snapshot();
     model = structuredClone(baseModel);
     clock = baseClock;
+    trainingTouched = false;
   }
   t.equal(failures, 0, `${SEQUENCES} sequences, ${steps} calls: every outcome and balance as the model predicts`);
   t.comment(JSON.stringify(stats));

@@ -12,9 +12,15 @@ export interface RentalModel {
   machineId: number; renter: string; hours: number; amount: bigint;
   createdAt: bigint; startedAt: bigint; endedAt: bigint; withdrawn: bigint; status: number;
 }
+/** A committed round: its leaves ([contributor, amount], in tree order) and each leaf's proof. */
+export interface CommitmentModel { total: bigint; claimed: bigint; leaves: [string, bigint][]; proofs: string[][] }
 export interface JobModel {
-  requester: string; evaluator: string; reward: bigint; remaining: bigint; rounds: number;
-  threshold: number; deadline: bigint; finished: boolean; submitted: Set<string>;
+  requester: string; evaluator: string; remaining: bigint; outstanding: bigint;
+  budget: bigint; maxPer: bigint; flat: bigint; rounds: number; threshold: number;
+  deadline: bigint; claimWindow: bigint; lastCommitAt: bigint; finished: boolean;
+  /** Keys "round/contributor". */
+  submitted: Set<string>; claimed: Set<string>;
+  commitments: Map<number, CommitmentModel>;
 }
 export interface InferenceModel { requester: string; orchestrator: string; max: bigint; settled: boolean; createdAt: bigint }
 
@@ -99,6 +105,7 @@ export function rent(m: Model, renter: string, id: number, hours: number, now: b
   const machine = m.machines[id - 1];
   if (!machine) return fail("UnknownMachine");
   if (!machine.listed) return fail("MachineNotListed");
+  if (machine.provider === renter) return fail("SelfRental");
   if (hours === 0 || (machine.maxHours !== 0 && hours > machine.maxHours)) return fail("InvalidHours");
   const current = m.rentals[machine.activeRentalId - 1];
   if (current && occupies(m, current, now)) return fail("MachineBusy");
@@ -168,22 +175,37 @@ export function withdraw(m: Model, caller: string, id: number, now: bigint): Out
 
 // ---- TrainingPool ----
 
-export interface JobParams { pool: bigint; reward: bigint; rounds: number; threshold: number; evaluator: string; deadline: bigint }
+export const MAX_CLAIM_WINDOW = 30n * 86_400n;
+
+export interface JobParams {
+  pool: bigint; budget: bigint; maxPer: bigint; flat: bigint; rounds: number; threshold: number;
+  evaluator: string; deadline: bigint; claimWindow: bigint;
+}
 
 export function createJob(m: Model, requester: string, p: JobParams, now: bigint): Outcome {
-  if (p.pool === 0n || p.reward === 0n || p.reward > p.pool) return fail("InvalidRewards");
+  if (p.pool === 0n || p.pool >= 2n ** 128n) return fail("InvalidRewardPool");
+  if (p.budget === 0n || p.budget > p.pool) return fail("InvalidRoundBudget");
+  if (p.maxPer === 0n || p.maxPer > p.budget) return fail("InvalidMaxPerContributor");
+  if (p.flat > p.budget) return fail("InvalidFlatPerUpdate");
   if (p.rounds === 0) return fail("InvalidRounds");
   if (p.threshold > 10_000) return fail("InvalidThreshold");
   if (p.deadline <= now) return fail("InvalidDeadline");
+  if (p.claimWindow > MAX_CLAIM_WINDOW) return fail("InvalidClaimWindow");
   if ((m.balances.get(requester.toLowerCase()) ?? 0n) < p.pool) return fail("InsufficientFunds");
   return {
     apply: () => {
-      const { pool, reward, rounds, threshold, evaluator, deadline } = p;
-      m.jobs.push({ requester, evaluator, reward, remaining: pool, rounds, threshold, deadline, finished: false, submitted: new Set() });
+      const { pool, budget, maxPer, flat, rounds, threshold, evaluator, deadline, claimWindow } = p;
+      m.jobs.push({
+        requester, evaluator, remaining: pool, outstanding: 0n, budget, maxPer, flat, rounds, threshold,
+        deadline, claimWindow, lastCommitAt: 0n, finished: false,
+        submitted: new Set(), claimed: new Set(), commitments: new Map(),
+      });
       move(m, requester, m.addresses.training, pool);
     },
   };
 }
+
+const free = (j: JobModel): bigint => j.remaining - j.outstanding;
 
 export function submit(m: Model, who: string, id: number, round: number, accuracy: number, signer: string, now: bigint): Outcome {
   const j = m.jobs[id - 1];
@@ -194,14 +216,59 @@ export function submit(m: Model, who: string, id: number, round: number, accurac
   if (accuracy < j.threshold) return fail("BelowThreshold");
   const key = `${round}/${who}`;
   if (j.submitted.has(key)) return fail("AlreadySubmitted");
-  if (j.remaining === 0n) return fail("PoolExhausted");
+  if (j.flat !== 0n && free(j) === 0n) return fail("PoolExhausted");
   if (signer !== j.evaluator) return fail("InvalidAttestation");
   return {
     apply: () => {
-      const reward = j.reward < j.remaining ? j.reward : j.remaining;
+      const reward = j.flat < free(j) ? j.flat : free(j);
       j.submitted.add(key);
       j.remaining -= reward;
       move(m, m.addresses.training, who, reward);
+    },
+  };
+}
+
+/** `leaves` and `proofs` describe the tree whose root is committed; `zeroRoot` sends a zero root instead. */
+export function commit(
+  m: Model, id: number, round: number, total: bigint, zeroRoot: boolean, signer: string, now: bigint,
+  leaves: [string, bigint][], proofs: string[][],
+): Outcome {
+  const j = m.jobs[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.finished) return fail("JobAlreadyFinished");
+  if (round >= j.rounds) return fail("RoundOutOfRange");
+  if (j.commitments.has(round)) return fail("RoundAlreadyCommitted");
+  if (zeroRoot) return fail("ZeroRewardsRoot");
+  if (signer !== j.evaluator) return fail("InvalidCommitmentSignature");
+  const limit = j.budget < free(j) ? j.budget : free(j);
+  if (total > limit) return fail("CommitmentTooLarge");
+  return {
+    apply: () => {
+      j.commitments.set(round, { total, claimed: 0n, leaves, proofs });
+      j.outstanding += total;
+      j.lastCommitAt = now;
+    },
+  };
+}
+
+/** `who` claims `amount` for `round` with the proof of leaf `proofOf` of the committed tree. */
+export function claim(m: Model, who: string, id: number, round: number, amount: bigint, proofOf: number): Outcome {
+  const j = m.jobs[id - 1];
+  const c = j?.commitments.get(round);
+  if (!j || !c) return fail("RoundNotCommitted");
+  const key = `${round}/${who}`;
+  if (j.claimed.has(key)) return fail("AlreadyClaimed");
+  const leaf = c.leaves[proofOf];
+  if (!leaf || leaf[0] !== who || leaf[1] !== amount) return fail("InvalidProof");
+  if (amount > j.maxPer) return fail("ClaimAboveMaximum");
+  if (c.claimed + amount > c.total) return fail("ClaimExceedsCommitment");
+  return {
+    apply: () => {
+      j.claimed.add(key);
+      c.claimed += amount;
+      j.outstanding -= amount;
+      j.remaining -= amount;
+      move(m, m.addresses.training, who, amount);
     },
   };
 }
@@ -216,15 +283,32 @@ export function finish(m: Model, caller: string, id: number, signer: string | un
     if (now <= j.deadline) return fail("JobStillRunning");
   } else if (signer !== j.evaluator) {
     return fail("InvalidFinishSignature");
+  } else if (caller !== j.requester || j.outstanding !== 0n) {
+    if (j.commitments.size < j.rounds) return fail("RoundsNotCommitted");
+    if (now < j.lastCommitAt + j.claimWindow) return fail("ClaimWindowOpen");
   }
   return {
     apply: () => {
-      const refund = j.remaining;
+      const refund = free(j);
       j.finished = true;
-      j.remaining = 0n;
+      j.remaining = j.outstanding;
       move(m, m.addresses.training, j.requester, refund);
     },
   };
+}
+
+/** The TrainingPool invariants, on the model: a description of the first one broken, or null. */
+export function trainingInvariantProblem(m: Model): string | null {
+  for (const [i, j] of m.jobs.entries()) {
+    if (j.outstanding > j.remaining) return `job ${i + 1}: outstanding ${j.outstanding} > remaining ${j.remaining}`;
+    let open = 0n;
+    for (const [round, c] of j.commitments) {
+      if (c.claimed > c.total || c.total > j.budget) return `job ${i + 1} round ${round}: claimed ${c.claimed}, total ${c.total}, budget ${j.budget}`;
+      open += c.total - c.claimed;
+    }
+    if (open !== j.outstanding) return `job ${i + 1}: outstanding ${j.outstanding} but rounds leave ${open} unclaimed`;
+  }
+  return null;
 }
 
 // ---- InferencePool ----

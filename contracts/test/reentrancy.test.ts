@@ -11,8 +11,11 @@ import {
   ethers,
   fixture,
   increaseTime,
+  jobTerms,
   latestTime,
+  rewardsTree,
   signAttestation,
+  signRoundCommitment,
   signUsage,
   type Contract,
   type Signer,
@@ -117,7 +120,7 @@ t.test("TrainingPool resists re-entry", async (t) => {
   t.test("a contributor re-entering submitUpdate is paid once", async (t) => {
     const { token, training, attacker, attackerAddress, alice, evaluator } = await load();
     const deadline = (await latestTime()) + 1000n;
-    await call(training, alice).createTrainingJob(ethers.ZeroHash, 10n * DUCK, 4n * DUCK, 1, 0, evaluator.address, deadline);
+    await call(training, alice).createTrainingJob(jobTerms(evaluator.address, deadline, { flatPerUpdate: 4n * DUCK }));
     const a = { jobId: 1n, round: 0, contributor: attackerAddress, updateHash: ethers.id("u"), accuracyBps: 5000, numSamples: 10n };
     const args = [1n, 0, a.updateHash, a.accuracyBps, a.numSamples, await signAttestation(evaluator, training, a)];
     const before = await balance(token, attacker);
@@ -128,10 +131,28 @@ t.test("TrainingPool resists re-entry", async (t) => {
     t.equal(await balance(token, training), 6n * DUCK);
   });
 
+  t.test("a contributor re-entering claim is paid once", async (t) => {
+    const { token, training, attacker, attackerAddress, alice, evaluator } = await load();
+    const deadline = (await latestTime()) + 1000n;
+    await call(training, alice).createTrainingJob(jobTerms(evaluator.address, deadline));
+    const tree = rewardsTree(1n, 0, [[attackerAddress, 3n * DUCK], [alice.address, 2n * DUCK]]);
+    const c = { jobId: 1n, round: 0, rewardsRoot: tree.root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total: 5n * DUCK };
+    const sig = await signRoundCommitment(evaluator, training, c);
+    await call(training, alice).commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig);
+    const args = [1n, 0, 3n * DUCK, tree.proof(attackerAddress)];
+    const before = await balance(token, attacker);
+    await arm(attacker, training, "claim", args);
+    await exec(attacker, training, "claim", args);
+    await expectBlocked(t, attacker, training);
+    t.equal(await balance(token, attacker), before + 3n * DUCK, "one claim");
+    t.equal(await balance(token, training), 7n * DUCK);
+    t.equal((await training.getJob(1n)).outstanding, 2n * DUCK, "alice's part is still reserved");
+  });
+
   t.test("a requester re-entering finishJob is refunded once", async (t) => {
     const { token, training, attacker, evaluator } = await load();
     const deadline = (await latestTime()) + 1000n;
-    await exec(attacker, training, "createTrainingJob", [ethers.ZeroHash, 10n * DUCK, 4n * DUCK, 1, 0, evaluator.address, deadline]);
+    await exec(attacker, training, "createTrainingJob", [jobTerms(evaluator.address, deadline)]);
     await increaseTime(2000);
     const before = await balance(token, attacker);
     await arm(attacker, training, "finishJob", [1n, "0x"]);
