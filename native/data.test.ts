@@ -160,6 +160,28 @@ t.test("CSV: header detection, auto scaling, explicit scale", async (t) => {
   t.same((await loadDataset(unit)).count, 2, "a .csv file path");
 });
 
+t.test("CSV: quoted fields, CRLF line ends and a UTF-8 BOM", async (t) => {
+  const dir = tmp();
+  const quoted = join(dir, "q.csv");
+  writeFileSync(quoted, '"label","pixel, first","pixel ""second"""\n"3",0,"255"\n7,"51",102\n');
+  const q = await loadCsv(quoted);
+  t.same([q.count, q.features], [2, 2], "a quoted header with a comma and quotes inside is one header row");
+  t.same(Array.from(q.y), [3, 7]);
+  t.same(Array.from(q.x), [0, 1, 0.2, 0.4].map(Math.fround), "quoted numbers are numbers");
+  const crlf = join(dir, "c.csv");
+  writeFileSync(crlf, "1,0.5,0.25\r\n0,1,0\r\n\r\n");
+  t.same(Array.from((await loadCsv(crlf)).x), [0.5, 0.25, 1, 0], "CRLF rows, a blank CRLF line skipped");
+  const bom = join(dir, "b.csv");
+  writeFileSync(bom, "\uFEFF2,1,1\n4,0,1\n");
+  t.same(Array.from((await loadCsv(bom)).y), [2, 4], "the BOM is not part of the first label");
+  const bomHeader = join(dir, "bh.csv");
+  writeFileSync(bomHeader, "\uFEFFlabel,a\r\n5,1\r\n");
+  t.same(Array.from((await loadCsv(bomHeader)).y), [5], "a BOM before a header row");
+  const open = join(dir, "o.csv");
+  writeFileSync(open, '1,2\n3,"4\n');
+  await t.rejects(loadCsv(open), { code: "BAD_DATA", message: /o\.csv: is not valid CSV: .*line 2/ }, "an unclosed quote names the line");
+});
+
 t.test("malformed CSV is refused naming the line", async (t) => {
   const dir = tmp();
   const cases: [string, RegExp][] = [

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
+import { CsvError, parse as parseCsv } from "csv-parse/sync";
 import { QuackError } from "../protocol/errors.js";
 import type { Dataset } from "./types.js";
 
@@ -94,46 +95,79 @@ export interface CsvOptions {
 
 const isNumber = (s: string) => s.trim() !== "" && Number.isFinite(Number(s));
 
+/** An upper bound on a CSV text's rows: its line breaks (\n, \r\n or a lone \r) plus one. */
+function maxRows(text: string): number {
+  let n = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) n++;
+  }
+  return n;
+}
+
+/**
+ * Calls `each` with the fields of every row of CSV `text` that holds a value, and the line the row
+ * ends on: quoted fields (commas, quotes and line breaks inside), CRLF or LF, and a UTF-8 BOM are
+ * read as RFC 4180 says. `limit` stops after that many rows. Broken quoting is BAD_DATA naming the line.
+ */
+export function eachCsvRow(file: string, text: string, each: (fields: string[], line: number) => void, opts: { limit?: number } = {}): void {
+  try {
+    parseCsv(text, {
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      skip_records_with_empty_values: true,
+      record_delimiter: ["\r\n", "\n", "\r"],
+      to: opts.limit,
+      on_record: (fields: string[], context: { lines: number }) => {
+        each(fields, context.lines);
+        return null;
+      },
+    });
+  } catch (e) {
+    if (e instanceof CsvError) throw badData(file, `is not valid CSV: ${e.message}`, "Quote a field that holds commas, quotes or line breaks with double quotes, and double the quotes inside it.");
+    throw e;
+  }
+}
+
 export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
   const scale = opts.scale ?? "auto";
   if (scale !== "auto" && !(typeof scale === "number" && Number.isFinite(scale) && scale > 0)) {
     throw badArg(`CSV scale ${JSON.stringify(scale)} is not a positive number.`, 'Pass scale: 255 for 0–255 pixels, 1 to keep values, or "auto".');
   }
-  const lines = (await readMaybeGz(path)).toString("utf8").split("\n");
+  const text = (await readMaybeGz(path)).toString("utf8");
+  const rows = maxRows(text);
   let features = -1;
   let x = new Float32Array(0);
-  const y = new Uint8Array(lines.length);
+  const y = new Uint8Array(rows);
   let count = 0;
   let max = -Infinity;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
-    if (line.trim() === "") continue;
-    const fields = line.split(",");
+  eachCsvRow(path, text, (fields, line) => {
     if (features < 0) {
-      if (fields.length < 2) throw badData(path, `line ${i + 1} has ${fields.length} column; each row needs a label then at least one feature.`, "Write the label in the first column and the features after it, comma-separated.");
+      if (fields.length < 2) throw badData(path, `line ${line} has ${fields.length} column; each row needs a label then at least one feature.`, "Write the label in the first column and the features after it, comma-separated.");
       features = fields.length - 1;
-      x = new Float32Array(lines.length * features);
-      if (!fields.every(isNumber)) continue; // a header row
+      x = new Float32Array(rows * features);
+      if (!fields.every(isNumber)) return; // a header row
     }
     if (fields.length !== features + 1) {
-      throw badData(path, `line ${i + 1} has ${fields.length} columns, expected ${features + 1} (a label and ${features} features).`, "Give every row the same number of columns.");
+      throw badData(path, `line ${line} has ${fields.length} columns, expected ${features + 1} (a label and ${features} features).`, "Give every row the same number of columns.");
     }
     const label = Number(fields[0]);
     if (!isNumber(fields[0]) || !Number.isInteger(label) || label < 0 || label > 255) {
-      throw badData(path, `line ${i + 1}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column.");
+      throw badData(path, `line ${line}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column.");
     }
     y[count] = label;
     const base = count * features;
     for (let j = 1; j <= features; j++) {
       const v = Number(fields[j]);
       if (!Number.isFinite(v) || fields[j].trim() === "") {
-        throw badData(path, `line ${i + 1}, column ${j + 1}: ${JSON.stringify(fields[j])} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
+        throw badData(path, `line ${line}, column ${j + 1}: ${JSON.stringify(fields[j])} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
       }
       x[base + j - 1] = v;
       if (v > max) max = v;
     }
     count++;
-  }
+  });
   if (count === 0) throw badData(path, "holds no data rows.", "Add rows of: label,feature1,feature2,…");
   const divisor = scale === "auto" ? (max > 1 ? 255 : 1) : scale;
   const data = x.slice(0, count * features);

@@ -1,4 +1,8 @@
+import { spawnSync } from "node:child_process";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import t from "tap";
+import { addon, call, callSync } from "./addon.js";
 import { FedAvgAccumulator, Network, NativeError, deviceInfo, fedAvg, krum, median, trimmedMean, validateSpec } from "./index.js";
 import type { ModelSpec } from "./types.js";
 
@@ -95,13 +99,84 @@ t.test("training and prediction check the data", async (t) => {
   t.equal(net.weights().length, 4);
 });
 
-t.test("CUDA requested where none is usable", async (t) => {
+t.test("CUDA is used where a GPU is usable and refused where none is", async (t) => {
+  t.ok(new NativeError("CUDA_UNAVAILABLE", "m") instanceof Error);
   if (deviceInfo().cuda) {
-    t.pass("a GPU is present: nothing to refuse");
+    t.comment(`GPU present (${deviceInfo().gpuName ?? "unnamed"}): checking that "cuda" and "auto" run on it`);
+    t.equal(Network.create(spec, { device: "cuda", seed: 1 }).device, "cuda", "device: \"cuda\" is accepted");
+    t.equal(Network.create(spec, { device: "auto", seed: 1 }).device, "cuda", "auto picks the GPU");
+    t.same(Array.from(await fedAvg([x(3, 1), x(3, 4)], [1, 2], { device: "cuda" })), [3, 3, 3], "fedAvg runs on the GPU");
+    const acc = new FedAvgAccumulator(4, { device: "cuda" });
+    t.equal(acc.device, "cuda");
+    await acc.add(x(4, 2), 1);
+    t.same(Array.from(await acc.result()), [2, 2, 2, 2], "the accumulator runs on the GPU");
     return;
   }
+  t.comment("no usable GPU: checking that \"cuda\" is refused and \"auto\" falls back");
   await t.rejects(fedAvg([x(3)], [1], { device: "cuda" }), { code: "CUDA_UNAVAILABLE", argument: "opts.device" });
   t.throws(() => Network.create(spec, { device: "cuda" }), { code: "CUDA_UNAVAILABLE" });
+  t.throws(() => new FedAvgAccumulator(4, { device: "cuda" }), { code: "CUDA_UNAVAILABLE" });
   t.equal(Network.create(spec, { device: "auto" }).device, "cpu", "auto falls back to the CPU");
-  t.ok(new NativeError("CUDA_UNAVAILABLE", "m") instanceof Error);
+});
+
+// A spec whose weights cannot exist: 10^12 inputs × 1024 units (4 PB), and one whose weight count
+// overflows 64 bits (2^52 × 2^20). Neither may abort the process.
+const hugeSpec: ModelSpec = { input: [1_000_000, 1_000_000], layers: [{ type: "dense", units: 1024 }, { type: "dense", units: 2 }], loss: "cross-entropy" };
+const overflowSpec: ModelSpec = { input: [1 << 26, 1 << 26], layers: [{ type: "dense", units: 1 << 20 }, { type: "dense", units: 2 }], loss: "cross-entropy" };
+
+t.test("a spec too large for memory is a NativeError, not a crash", async (t) => {
+  for (const [name, big] of [["huge", hugeSpec], ["overflowing", overflowSpec]] as const) {
+    let caught: unknown;
+    try {
+      Network.create(big, { seed: 1, device: "cpu" });
+    } catch (e) {
+      caught = e;
+    }
+    t.ok(caught instanceof NativeError, `the ${name} spec throws a NativeError`);
+    t.ok(["BAD_SPEC", "OUT_OF_MEMORY"].includes((caught as NativeError).code), `the ${name} spec gives BAD_SPEC or OUT_OF_MEMORY (got ${(caught as NativeError).code})`);
+  }
+  t.same(Array.from(await fedAvg([x(2, 1), x(2, 3)], [1, 1], { device: "cpu" })), [2, 2], "the process is alive and the engine still works");
+});
+
+// Under AddressSanitizer (a QM_SANITIZE build, with libasan preloaded) operator new reports a
+// failed allocation and exits instead of throwing std::bad_alloc, so those checks cannot run.
+const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? "");
+
+t.test("the addon itself turns C++ exceptions into coded errors", async (t) => {
+  // Straight to the binding, past the facade's checks: what the native guard does on its own.
+  const raw = addon();
+  t.throws(
+    () => callSync(() => new raw.Network([{ in: 2 ** 52, out: 2 ** 20, relu: false }], "cpu")),
+    { name: "NativeError", code: "BAD_SPEC", argument: "layers[0]", message: /overflows/ },
+    "an overflowing weight count is BAD_SPEC, not a wrapped size",
+  );
+  if (underAsan) {
+    t.comment("AddressSanitizer: std::bad_alloc cannot be observed, OUT_OF_MEMORY checks not run");
+  } else {
+    t.throws(() => callSync(() => new raw.Network([{ in: 1e12, out: 1024, relu: false }], "cpu")), { name: "NativeError", code: "OUT_OF_MEMORY" }, "std::bad_alloc becomes OUT_OF_MEMORY");
+    t.throws(() => callSync(() => new raw.Accumulator(2 ** 52, "cpu")), { name: "NativeError", code: "OUT_OF_MEMORY" }, "an accumulator too large for memory");
+    await t.rejects(call(() => raw.memcpyBandwidth(2 ** 52, 1)), { name: "NativeError", code: "OUT_OF_MEMORY" }, "an allocation failing on a worker thread rejects the Promise");
+  }
+  const net = new raw.Network([{ in: 4, out: 2, relu: false }], "cpu");
+  net.init(1);
+  const opts = { epochs: 1, batchSize: 2, lr: 0.1, momentum: 0, seed: 1 };
+  await t.rejects(call(() => net.train(x(8), new Uint8Array([0, 5]), 2, 4, opts, () => {})), { code: "BAD_ARGUMENT", argument: "data.y" });
+  const after = await call(() => net.evaluate(x(8), new Uint8Array([0, 1]), 2, 4));
+  t.equal(after.samples, 2, "after a failed call the network takes calls again (not BUSY)");
+});
+
+t.test("a failed training call with a progress callback lets the process exit", async (t) => {
+  // The callback is released however the call ends; held, it would keep Node's event loop alive.
+  const script = `
+    import { addon } from ${JSON.stringify(new URL(`./addon${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href)};
+    const net = new (addon().Network)([{ in: 4, out: 2, relu: false }], "cpu");
+    net.init(1);
+    net.train(new Float32Array(8), new Uint8Array([0, 9]), 2, 4, { epochs: 1, batchSize: 2, lr: 0.1, momentum: 0, seed: 1 }, () => {})
+      .then(() => console.log("resolved"), (e) => console.log("rejected " + e.code));
+  `;
+  // execArgv carries the TypeScript loader when the test runs from source
+  const child = spawnSync(process.execPath, [...process.execArgv, "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000, env: process.env });
+  t.equal(child.signal, null, "the child exits by itself, before the timeout");
+  t.equal(child.status, 0, child.status === 0 ? "with status 0" : `with status 0 (stderr: ${child.stderr.slice(-500)})`);
+  t.match(child.stdout, /rejected BAD_ARGUMENT/);
 });

@@ -1,7 +1,10 @@
 /**
- * The native engine's error type. Codes are built by the C++ core (and by the facade's own
- * argument checks, which run first); `argument` names what was wrong, e.g. "weights[3]".
+ * The native engine's error type: a QuackError whose code is one of the engine's. Codes are built
+ * by the C++ core (and by the facade's own argument checks, which run first); `argument` names
+ * what was wrong, e.g. "weights[3]".
  */
+import { QuackError, type ErrorCode } from "../protocol/errors.js";
+
 export const NATIVE_ERROR_CODES = [
   "BAD_ARGUMENT",
   "LENGTH_MISMATCH",
@@ -17,18 +20,17 @@ export const NATIVE_ERROR_CODES = [
   "OUT_OF_MEMORY",
   "ADDON_MISSING",
   "INTERNAL",
-] as const;
+] as const satisfies readonly ErrorCode[];
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
 
-export class NativeError extends Error {
-  readonly code: NativeErrorCode;
+export class NativeError extends QuackError {
+  declare readonly code: NativeErrorCode;
   readonly argument?: string;
 
   constructor(code: NativeErrorCode, message: string, argument?: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+    super(code, message, { cause, details: argument === undefined ? undefined : { argument } });
     this.name = "NativeError";
-    this.code = code;
     if (argument !== undefined) this.argument = argument;
   }
 }

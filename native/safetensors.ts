@@ -5,11 +5,11 @@
  * deterministic and the decoder refuses anything the reference implementation would refuse.
  */
 import { createHash } from "node:crypto";
-import { QuackError } from "../protocol/errors.js";
+import { QuackError, type ErrorCode } from "../protocol/errors.js";
 import type { Tensor } from "./types.js";
 
 export class SafetensorsError extends QuackError {
-  constructor(code: string, message: string, fix: string, details?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, fix: string, details?: Record<string, unknown>) {
     super(code, message, { fix, details });
     this.name = "SafetensorsError";
   }

@@ -25,11 +25,13 @@ Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
 Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), qm::version()); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::Function::New(env, qmjs::guarded<Version>));
-  exports.Set("deviceInfo", Napi::Function::New(env, qmjs::guarded<DeviceInfo>));
-  qmjs::registerAggregate(env, exports);
-  qmjs::registerNetwork(env, exports);
-  return exports;
+  return qmjs::guard(env, [&] {
+    exports.Set("version", Napi::Function::New(env, qmjs::guarded<Version>));
+    exports.Set("deviceInfo", Napi::Function::New(env, qmjs::guarded<DeviceInfo>));
+    qmjs::registerAggregate(env, exports);
+    qmjs::registerNetwork(env, exports);
+    return exports;
+  });
 }
 
 }  // namespace

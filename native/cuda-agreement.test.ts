@@ -1,0 +1,142 @@
+import t from "tap";
+import { FedAvgAccumulator, Network, deviceInfo, fedAvg, krum, median, trimmedMean } from "./index.js";
+import type { Dataset, ModelSpec } from "./types.js";
+
+// The CPU and CUDA engines must compute the same functions. Tolerances, and why:
+// - aggregation: both sum in float64 and round once to float32, so results agree to 1 ulp of
+//   values in [-1, 1]: |cpu − cuda| ≤ 2^-23 (1.2e-7); median and trimmed mean sort and average
+//   the same values the same way.
+// - training: float32 GEMMs summed in another order differ by rounding, and each SGD step
+//   carries that forward. This model is small enough that the CUDA side takes no split-K
+//   (atomic, unordered) sums, so after 64 steps the weights agree to 1e-4 (measured on an H200:
+//   1.2e-7; the weights are of order 0.1–1); a wrong gradient or update moves them by 1e-2 or
+//   more. (Larger models trained for long with momentum amplify rounding far more: qm_agree,
+//   native/src/bench, measures that case.)
+// - evaluation of identical weights: the mean loss to 1e-5 relative; accuracy to one sample
+//   (a near-tie between two logits may resolve differently).
+const AGGREGATE_TOL = 2 ** -23;
+const WEIGHT_TOL = 1e-4;
+const LOSS_REL_TOL = 1e-5;
+
+const info = deviceInfo();
+const skip = info.cuda ? false : `no NVIDIA GPU${info.gpus === 0 ? "" : " usable"}: CUDA agreement not run`;
+if (skip) t.comment(skip);
+
+/** Deterministic values in [-1, 1) (mulberry32), so both devices see identical inputs. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let z = a;
+    z = Math.imul(z ^ (z >>> 15), z | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    return (((z ^ (z >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
+  };
+}
+
+function inputs(k: number, n: number, seed: number): Float32Array[] {
+  const next = random(seed);
+  return Array.from({ length: k }, () => Float32Array.from({ length: n }, next));
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= worst)) worst = d; // NaN makes it NaN, which fails every comparison below
+  }
+  return worst;
+}
+
+/** A learnable task: the label is the argmax of a fixed linear map of the features. */
+function dataset(count: number, features: number, classes: number, seed: number): Dataset {
+  const next = random(seed);
+  const w = Float32Array.from({ length: features * classes }, next);
+  const x = Float32Array.from({ length: count * features }, next);
+  const y = new Uint8Array(count);
+  for (let r = 0; r < count; r++) {
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let c = 0; c < classes; c++) {
+      let s = 0;
+      for (let f = 0; f < features; f++) s += x[r * features + f] * w[f * classes + c];
+      if (s > bestScore) [best, bestScore] = [c, s];
+    }
+    y[r] = best;
+  }
+  return { count, features, x, y };
+}
+
+t.test("aggregation agrees between CPU and CUDA", { skip }, async (t) => {
+  t.comment(`GPU: ${info.gpuName ?? "unnamed"}; tolerance ${AGGREGATE_TOL.toExponential(2)}`);
+  // n not a multiple of 4 (the kernel's tail); K = 5 (a compiled K), 20 (the run-time K loop), 70 (over 64: streamed).
+  for (const k of [5, 20, 70]) {
+    const xs = inputs(k, 100_003, 11 + k);
+    const weights = xs.map((_, i) => 1 + (i % 7));
+    const cpu = await fedAvg(xs, weights, { device: "cpu" });
+    const cuda = await fedAvg(xs, weights, { device: "cuda" });
+    const d = maxAbsDiff(cpu, cuda);
+    t.comment(`fedAvg K=${k}: max |cpu − cuda| = ${d.toExponential(3)}`);
+    t.ok(d <= AGGREGATE_TOL, `fedAvg K=${k} agrees (${d.toExponential(3)})`);
+  }
+  const xs = inputs(8, 50_001, 3);
+  const pairs: [string, Float32Array, Float32Array][] = [
+    ["median", await median(xs, { device: "cpu" }), await median(xs, { device: "cuda" })],
+    ["trimmedMean", await trimmedMean(xs, 0.25, { device: "cpu" }), await trimmedMean(xs, 0.25, { device: "cuda" })],
+    ["krum m=3", (await krum(xs, 2, { m: 3, device: "cpu" })).result, (await krum(xs, 2, { m: 3, device: "cuda" })).result],
+  ];
+  const acc = { cpu: new FedAvgAccumulator(xs[0].length, { device: "cpu" }), cuda: new FedAvgAccumulator(xs[0].length, { device: "cuda" }) };
+  for (let i = 0; i < xs.length; i++) {
+    await acc.cpu.add(xs[i], i + 1);
+    await acc.cuda.add(xs[i], i + 1);
+  }
+  pairs.push(["accumulator", await acc.cpu.result(), await acc.cuda.result()]);
+  pairs.push(["accumulator vs fedAvg", await acc.cuda.result(), await fedAvg(xs, xs.map((_, i) => i + 1), { device: "cpu" })]);
+  for (const [name, cpu, cuda] of pairs) {
+    const d = maxAbsDiff(cpu, cuda);
+    t.comment(`${name}: max |cpu − cuda| = ${d.toExponential(3)}`);
+    t.ok(d <= AGGREGATE_TOL, `${name} agrees (${d.toExponential(3)})`);
+  }
+});
+
+t.test("training and evaluation agree between CPU and CUDA", { skip }, async (t) => {
+  const spec: ModelSpec = {
+    input: [24],
+    layers: [
+      { type: "dense", units: 48, activation: "relu" },
+      { type: "dense", units: 32, activation: "relu" },
+      { type: "dense", units: 6 },
+    ],
+    loss: "cross-entropy",
+  };
+  const data = dataset(1024, 24, 6, 5);
+  // 2 epochs of 32 batches: full batches replay the CUDA graph; 1024 % 48 leaves a partial batch.
+  for (const batchSize of [32, 48]) {
+    const opts = { epochs: 2, batchSize, lr: 0.05, momentum: 0.9, seed: 9 };
+    const cpu = Network.create(spec, { seed: 21, device: "cpu" });
+    const cuda = Network.create(spec, { seed: 21, device: "cuda" });
+    t.same(
+      cpu.weights().map((w) => Array.from(w.data)),
+      cuda.weights().map((w) => Array.from(w.data)),
+      "the same seed gives the same initial weights on both devices",
+    );
+    const [cpuStats, cudaStats] = [await cpu.train(data, opts), await cuda.train(data, opts)];
+    const cw = cpu.weights();
+    const gw = cuda.weights();
+    let worst = 0;
+    for (let i = 0; i < cw.length; i++) worst = Math.max(worst, maxAbsDiff(cw[i].data, gw[i].data));
+    t.comment(`batch ${batchSize}: train loss cpu ${cpuStats.loss.toFixed(6)} cuda ${cudaStats.loss.toFixed(6)}; max |w_cpu − w_cuda| = ${worst.toExponential(3)}`);
+    t.ok(worst <= WEIGHT_TOL, `batch ${batchSize}: weights after training agree within ${WEIGHT_TOL} (${worst.toExponential(3)})`);
+    t.ok(Math.abs(cpuStats.loss - cudaStats.loss) <= 1e-4 * Math.abs(cpuStats.loss), "the mean training loss agrees");
+    t.ok(cudaStats.loss < Math.log(6), "training on CUDA learned something (loss below chance)");
+
+    // Identical weights evaluated on both devices.
+    const onCuda = Network.fromWeights(spec, cw, { device: "cuda" });
+    const [e1, e2] = [await cpu.evaluate(data), await onCuda.evaluate(data)];
+    const rel = Math.abs(e1.loss - e2.loss) / e1.loss;
+    t.comment(`batch ${batchSize}: eval loss cpu ${e1.loss.toFixed(7)} cuda ${e2.loss.toFixed(7)} (rel ${rel.toExponential(2)}); accuracy ${e1.accuracy} vs ${e2.accuracy}`);
+    t.ok(rel <= LOSS_REL_TOL, `evaluation loss agrees within ${LOSS_REL_TOL} relative`);
+    t.ok(Math.abs(e1.accuracy - e2.accuracy) <= 1 / data.count + 1e-12, "evaluation accuracy agrees to one sample");
+  }
+});
