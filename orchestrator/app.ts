@@ -3,12 +3,10 @@
  * app.inject(); server.ts makes it listen. Plugins hold the store, the evaluator, the round
  * engine and the chain listener; routes live in routes/.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import { packageRoot } from "../protocol/package.js";
+import { packageVersion } from "../protocol/package.js";
 import { errorHandler, errorReplySchema } from "./errors.js";
 import { OrchestratorEmitter } from "./events.js";
 import { resolveLimits, type AppOptions } from "./options.js";
@@ -27,14 +25,6 @@ import { infoRoutes } from "./routes/info.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { updateRoutes } from "./routes/updates.js";
 import { SIGNATURE_HEADER } from "./auth.js";
-
-function productVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "0.0.0";
-  }
-}
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const limits = resolveLimits(opts.limits);
@@ -56,7 +46,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: "QuackMesh orchestrator", version: opts.version ?? productVersion(), description: "Federated rounds, evaluator attestations, job uploads." },
+      info: { title: "QuackMesh orchestrator", version: opts.version ?? packageVersion(), description: "Federated rounds, evaluator attestations, job uploads." },
       components: {
         securitySchemes: {
           signed: { type: "apiKey", in: "header", name: SIGNATURE_HEADER, description: "with x-quackmesh-address and x-quackmesh-timestamp; see /api/info" },
@@ -72,7 +62,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, { limits, now });
   await app.register(jsonBodyPlugin, { jsonBytes: limits.jsonBytes, jsonDepth: limits.jsonDepth });
   await app.register(roundsPlugin, { evalConcurrency: opts.evalConcurrency });
-  await app.register(clusterPlugin, { version: opts.version ?? productVersion(), cluster: opts.cluster });
+  await app.register(clusterPlugin, { version: opts.version ?? packageVersion(), cluster: opts.cluster });
   await app.register(chainPlugin, { chain: opts.chain });
 
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });
@@ -80,6 +70,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(jobRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(inferRoutes, { chain: opts.chain, inference: opts.inference, evaluatorKey: opts.evaluatorKey });
-  await app.register(infoRoutes, { version: opts.version ?? productVersion(), contracts: opts.chain.contracts ?? {}, limits });
+  await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });
   return app;
 }

@@ -140,7 +140,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<ServeBenchRes
     const announce: ChainEventRecord = {
       txHash: "0x" + "ee".repeat(32), logIndex: 0, blockNumber: 1, source: "TrainingPool", name: "TrainingJobCreated",
       args: {
-        jobId: "1", requester: requester.address, modelHash: sha256Hex(initial), evaluator: child.evaluator, totalRewardPool: "1", rewardPerUpdate: "1",
+        jobId: "1", requester: requester.address, modelHash: sha256Hex(initial), evaluator: child.evaluator, totalRewardPool: "1", roundBudget: "1", maxPerContributor: "1", flatPerUpdate: "0", claimWindow: "0",
         rounds: "1", accuracyThresholdBps: "0", deadline: String(Math.floor(Date.now() / 1000) + 86400),
       },
     };

@@ -3,9 +3,8 @@
  * benchmarks. Writes are signed with signRequest; refusals become QuackErrors carrying the
  * server's code (ROUND_CLOSED, BELOW_THRESHOLD, …) and HTTP status.
  */
-import { QuackError } from "../protocol/errors.js";
+import { QuackError, isErrorCode, type ErrorCode } from "../protocol/errors.js";
 import { signRequest, type MessageSigner } from "./auth.js";
-import type { ErrorCode } from "./errors.js";
 import type {
   AttestationReply,
   ClusterKeyBody,
@@ -14,6 +13,7 @@ import type {
   CreateJobBody,
   DraftReply,
   FinishProofReply,
+  RoundRewardsReply,
   InfoReply,
   JobDetail,
   JobSummary,
@@ -21,7 +21,7 @@ import type {
 import { encodeInput } from "./inference/input.js";
 import type { InferenceInfoReply, InferenceReply, UsageStatementReply } from "./inference/schemas.js";
 
-export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary };
+export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary, RoundRewardsReply };
 export type { InferenceInfoReply, InferenceReply, UsageStatementReply };
 
 export interface ModelDownload {
@@ -59,6 +59,15 @@ const FIXES: Partial<Record<ErrorCode, string>> = {
   INVALID_INPUT: "Send count × (the model's input size) finite float32 values, little-endian.",
   INPUT_MISMATCH: "Send exactly the input and job of the first request to get its stored answer.",
 };
+
+/** The server's code when this client knows it; else HTTP_502/503/504 for a gateway's answer, else HTTP_ERROR. */
+export function refusalCode(error: unknown, status: number): ErrorCode {
+  if (isErrorCode(error)) return error;
+  if (status === 502) return "HTTP_502";
+  if (status === 503) return "HTTP_503";
+  if (status === 504) return "HTTP_504";
+  return "HTTP_ERROR";
+}
 
 export class OrchestratorClient {
   readonly baseUrl: string;
@@ -105,10 +114,11 @@ export class OrchestratorClient {
     } catch {
       // not JSON: keep the status
     }
-    const code = body.error ?? `HTTP_${res.status}`;
+    const code = refusalCode(body.error, res.status);
     return new QuackError(code, body.message ?? `${method} ${path} answered HTTP ${res.status}.`, {
-      fix: FIXES[code as ErrorCode],
-      details: { status: res.status, ...body.details },
+      fix: FIXES[code],
+      // A code this client does not know (a newer server) stays readable in details.error.
+      details: { status: res.status, ...(body.error !== undefined && body.error !== code ? { error: body.error } : {}), ...body.details },
     });
   }
 
@@ -187,6 +197,11 @@ export class OrchestratorClient {
   /** The evaluator's JobFinished signature for TrainingPool.finishJob (JOB_NOT_FINISHED before). */
   finishProof(jobId: number): Promise<FinishProofReply> {
     return this.json("GET", `/api/job/${jobId}/finish-proof`);
+  }
+
+  /** A closed round's rewards, proofs and the evaluator's commitment (ROUND_NOT_CLOSED before). */
+  roundRewards(jobId: number, round: number): Promise<RoundRewardsReply> {
+    return this.json("GET", `/api/job/${jobId}/round/${round}/rewards`);
   }
 
   cluster(jobId: number): Promise<ClusterReply> {

@@ -38,7 +38,7 @@ async function run(dataDir: string, shards: Dataset[], kills: number): Promise<R
     source: "TrainingPool",
     name: "TrainingJobCreated",
     args: {
-      jobId: "1", requester: requester.address, modelHash, evaluator: "", totalRewardPool: "1000", rewardPerUpdate: "1",
+      jobId: "1", requester: requester.address, modelHash, evaluator: "", totalRewardPool: "1000", roundBudget: "100", maxPerContributor: "100", flatPerUpdate: "0", claimWindow: "60",
       rounds: String(ROUNDS), accuracyThresholdBps: "0", deadline: String(Math.floor(Date.now() / 1000) + 3600),
     },
   };

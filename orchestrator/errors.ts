@@ -1,9 +1,11 @@
 /**
- * Every error the API answers, in one table: code → HTTP status and a default message. Routes
- * throw `new ApiError(code, message?, details?)`; the handler in app.ts turns anything else into
- * the closest code here, and 5xx answers never carry internals.
+ * Every error the API answers, in one table: code → HTTP status and a default message. The codes
+ * are members of the product's one table (protocol/errors.ts ERROR_CODES); this table adds what
+ * only the API has. Routes throw `new ApiError(code, message?, details?)`; the handler in app.ts
+ * turns anything else into the closest code here, and 5xx answers never carry internals.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { QuackError, type ErrorCode } from "../protocol/errors.js";
 import { schema, type FromSchema } from "../protocol/schema.js";
 
 export const ERRORS = {
@@ -33,6 +35,7 @@ export const ERRORS = {
   DRAFT_LOCKED: { status: 409, message: "This draft is already bound to an on-chain job and cannot change." },
   JOB_NOT_FOUND: { status: 404, message: "No job with this id." },
   JOB_NOT_ACTIVE: { status: 409, message: "This job is not accepting updates." },
+  ROUND_NOT_CLOSED: { status: 409, message: "This round has not closed yet." },
   JOB_NOT_FINISHED: { status: 409, message: "The job has not finished its last round yet." },
   // updates
   ROUND_CLOSED: { status: 409, message: "This round is closed; fetch the current model and train for the open round." },
@@ -58,9 +61,10 @@ export const ERRORS = {
   // server
   INTERNAL: { status: 500, message: "The orchestrator failed to handle this request." },
   UNAVAILABLE: { status: 503, message: "The orchestrator is not ready to serve this request." },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Partial<Record<ErrorCode, { status: number; message: string }>>;
 
-export type ErrorCode = keyof typeof ERRORS;
+/** The codes the API answers: a part of the product's ErrorCode union. */
+export type ApiErrorCode = keyof typeof ERRORS;
 
 /** Reply body of every error. */
 export const errorReplySchema = schema({
@@ -75,19 +79,16 @@ export const errorReplySchema = schema({
 });
 export type ErrorReply = FromSchema<typeof errorReplySchema>;
 
-export class ApiError extends Error {
-  readonly code: ErrorCode;
+export class ApiError extends QuackError {
+  declare readonly code: ApiErrorCode;
   readonly status: number;
-  readonly details?: Record<string, unknown>;
   /** Extra reply headers (e.g. retry-after). */
   readonly headers?: Record<string, string>;
 
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
-    super(message ?? ERRORS[code].message);
+  constructor(code: ApiErrorCode, message?: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
+    super(code, message ?? ERRORS[code].message, { details });
     this.name = "ApiError";
-    this.code = code;
     this.status = ERRORS[code].status;
-    this.details = details;
     this.headers = headers;
   }
 }
@@ -97,7 +98,7 @@ export function isApiError(e: unknown): e is ApiError {
 }
 
 /** Fastify's own error codes, mapped onto the table. */
-const FASTIFY_CODES: Record<string, ErrorCode> = {
+const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: "BODY_TOO_LARGE",
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_FAILED",

@@ -14,7 +14,9 @@ export interface OrchestratorEvents {
   "round:opened": { jobId: number; round: number; deadlineAt: number };
   "round:extended": { jobId: number; round: number; deadlineAt: number; extensions: number };
   "round:closing": { jobId: number; round: number };
-  "round:closed": { jobId: number; round: number; accuracy: number; loss: number; contributors: number; modelHash: string; ms: number };
+  "round:waiting": { jobId: number; round: number; useful: number; required: number };
+  "round:reopened": { jobId: number; round: number; useful: number; required: number };
+  "round:closed": { jobId: number; round: number; accuracy: number; loss: number; contributors: number; modelHash: string; ms: number; paid: string };
   "round:failed": { jobId: number; round: number; error: string };
   "update:accepted": { jobId: number; round: number; contributor: string; accuracyBps: number; numSamples: number; ms: number };
   "update:rejected": { jobId: number; round: number; contributor: string; code: string };

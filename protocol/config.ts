@@ -17,17 +17,43 @@ export interface Settings {
   deploymentsDir: string;
 }
 
-/** Every environment variable the product reads, with what it means (also printed in --help). */
+export interface EnvVarInfo {
+  /** What it means (Markdown: `code` only). */
+  doc: string;
+  /** What applies when it is unset (Markdown: `code` only). */
+  default?: string;
+  /** Who sets it, for variables a person does not set. */
+  setBy?: string;
+}
+
+/**
+ * Every environment variable the product reads, in one table: `quackmesh --help` lists the ones a
+ * person sets, and README.md's table (between its env:start/env:end markers) is rendered from all.
+ */
 export const ENV_VARS = {
-  QUACKMESH_HOME: "folder for config, keys and the orchestrator's data (default ~/.quackmesh)",
-  QUACKMESH_NETWORK: "local | duckchain-testnet | duckchain (default local)",
-  QUACKMESH_RPC_URL: "JSON-RPC URL; overrides the network's default",
-  QUACKMESH_PRIVATE_KEY: "wallet key (0x…); on the local chain a dev account is the default",
-  QUACKMESH_ORCHESTRATOR: "orchestrator URL (default http://127.0.0.1:8080)",
-  QUACKMESH_DUCK_TOKEN: "address of $DUCK on DuckChain (required there; local deploys its own)",
-  QUACKMESH_DEPLOYMENTS: "folder of deployments/<network>.json (default ./deployments)",
-  QUACKMESH_EVALUATOR_KEY: "the orchestrator's evaluator key (generated into the data dir if absent)",
-} as const;
+  QUACKMESH_HOME: { doc: "folder for config, keys, contributor state and the orchestrator's data", default: "`~/.quackmesh`" },
+  QUACKMESH_NETWORK: { doc: "`local` | `duckchain-testnet` (chainId 202105) | `duckchain` (chainId 5545)", default: "`local`" },
+  QUACKMESH_RPC_URL: { doc: "JSON-RPC URL; overrides the network's default" },
+  QUACKMESH_PRIVATE_KEY: { doc: "wallet key (0x…); required off the local chain", default: "a dev account on the local chain" },
+  QUACKMESH_ORCHESTRATOR: { doc: "orchestrator URL", default: "`http://127.0.0.1:8080`" },
+  QUACKMESH_ORCHESTRATOR_PUBLIC_URL: { doc: "the URL cluster workers use to reach the orchestrator", default: "where it listens" },
+  QUACKMESH_DUCK_TOKEN: { doc: "address of $DUCK on DuckChain (required there; the local deploy makes its own)" },
+  QUACKMESH_DEPLOYMENTS: { doc: "folder of `deployments/<network>.json`", default: "`./deployments`" },
+  QUACKMESH_EVALUATOR_KEY: { doc: "the orchestrator's evaluator key", default: "generated into the data dir, mode 0600" },
+  QUACKMESH_PAYOUT_ADDRESS: { doc: "where the orchestrator's inference earnings go", default: "the evaluator address" },
+  QUACKMESH_AWS_ENDPOINT: { doc: "EC2/SageMaker-compatible endpoint for `quackmesh aws`", default: "AWS's own" },
+  QUACKMESH_AWS_PACKAGE: { doc: "what an EC2 instance installs with `npm install -g` (tarball URL, git URL or name@version)" },
+  AWS_REGION: { doc: "AWS region for `quackmesh aws` without --region (credentials and `AWS_PROFILE`: the AWS SDK's default chain)" },
+  AWS_DEFAULT_REGION: { doc: "AWS region when `AWS_REGION` is unset" },
+  QUACKMESH_NO_CUDA: { doc: "`1`: build the addon without CUDA kernels" },
+  QUACKMESH_THREADS: { doc: "CPU threads of the engine", default: "all cores" },
+  QUACKMESH_SIMD: { doc: "force the CPU kernel set (`avx2` or `sse`), for comparison" },
+  QUACKMESH_NATIVE_BUILD: { doc: "`debug`: load the debug build of the addon (`npm run build:native:debug`)" },
+  QUACKMESH_NO_HUGEPAGES: { doc: "`1`: no huge pages for large aggregation results" },
+  QUACKMESH_CUDA_GRAPH: { doc: "`0`: no CUDA graph replay in GPU training" },
+  QUACKMESH_CHILD_NODE_ARGS: { doc: "extra Node flags for the orchestrator process of the load benchmarks (e.g. `--cpu-prof`)" },
+  SSH_ORIGINAL_COMMAND: { doc: "the command a renter's SSH session asked for; the SSH gate lets only `quackmesh worker` and SFTP through", setBy: "sshd" },
+} as const satisfies Record<string, EnvVarInfo>;
 
 export type EnvName = keyof typeof ENV_VARS;
 

@@ -20,33 +20,41 @@ export const strategySchema = schema({
   },
 });
 
-export const settingsSchema = schema({
+const settingsProperties = {
+  rounds: { type: "integer", minimum: 1, maximum: 100000, description: "number of rounds (the chain's value wins)" },
+  minUpdates: { type: "integer", minimum: 1, maximum: 100000, description: "a round closes as soon as this many useful updates (contribution above zero) were accepted" },
+  minUpdatesAtDeadline: { type: "integer", minimum: 1, maximum: 100000, description: "at its deadline a round closes if it has this many accepted updates; else the deadline is extended" },
+  roundDeadlineSeconds: { type: "integer", minimum: 1, maximum: 31536000 },
+  strategy: strategySchema,
+  thresholdBps: { type: "integer", minimum: 0, maximum: 10000, description: "least accuracy, basis points (the chain's value wins)" },
+  normBound: { type: "number", exclusiveMinimum: 0, description: "refuse updates whose L2 distance to the global model exceeds this" },
+  normMultiple: {
+    type: "number",
+    minimum: 1,
+    maximum: 1000,
+    description: "without normBound: leave out of the model, unpaid, an update farther from the global model than this multiple of the round's (lower) median distance",
+  },
+  trustNumSamples: { type: "boolean", description: "weigh updates by their claimed sample counts as given; by default no claim counts above the round's (lower) median claim" },
+  maxUpdateNorm: { type: "number", exclusiveMinimum: 0, description: "clip each update's distance to the global model to this norm before aggregating" },
+} as const;
+
+/** Settings as a requester sends them: every field optional. */
+export const settingsSchema = schema({ type: "object", additionalProperties: false, properties: settingsProperties });
+
+/** Settings as a job holds them: defaults filled in, optional bounds null. */
+export const jobSettingsSchema = schema({
   type: "object",
   additionalProperties: false,
+  required: ["rounds", "minUpdates", "minUpdatesAtDeadline", "roundDeadlineSeconds", "strategy", "thresholdBps", "normBound", "normMultiple", "trustNumSamples", "maxUpdateNorm"],
   properties: {
-    rounds: { type: "integer", minimum: 1, maximum: 100000, description: "number of rounds (the chain's value wins)" },
-    minUpdates: { type: "integer", minimum: 1, maximum: 100000, description: "a round closes as soon as this many updates were accepted" },
-    minUpdatesAtDeadline: { type: "integer", minimum: 1, maximum: 100000, description: "at its deadline a round closes if it has this many; else the deadline is extended" },
-    roundDeadlineSeconds: { type: "integer", minimum: 1, maximum: 31536000 },
-    strategy: strategySchema,
-    thresholdBps: { type: "integer", minimum: 0, maximum: 10000, description: "least accuracy, basis points (the chain's value wins)" },
-    normBound: { type: "number", exclusiveMinimum: 0, description: "refuse updates whose L2 distance to the global model exceeds this" },
-    maxUpdateNorm: { type: "number", exclusiveMinimum: 0, description: "clip each update's distance to the global model to this norm before aggregating" },
+    ...settingsProperties,
+    normBound: { ...settingsProperties.normBound, type: ["number", "null"] },
+    maxUpdateNorm: { ...settingsProperties.maxUpdateNorm, type: ["number", "null"] },
   },
 });
 
 export type JobSettingsInput = FromSchema<typeof settingsSchema>;
-
-export interface JobSettings {
-  rounds: number;
-  minUpdates: number;
-  minUpdatesAtDeadline: number;
-  roundDeadlineSeconds: number;
-  strategy: FromSchema<typeof strategySchema>;
-  thresholdBps: number;
-  normBound: number | null;
-  maxUpdateNorm: number | null;
-}
+export type JobSettings = FromSchema<typeof jobSettingsSchema>;
 
 export const DEFAULT_SETTINGS: JobSettings = {
   rounds: 3,
@@ -56,6 +64,8 @@ export const DEFAULT_SETTINGS: JobSettings = {
   strategy: { name: "fedavg" },
   thresholdBps: 0,
   normBound: null,
+  normMultiple: 3,
+  trustNumSamples: false,
   maxUpdateNorm: null,
 };
 
@@ -73,6 +83,8 @@ export function resolveSettings(input: JobSettingsInput = {}): { settings: JobSe
     strategy,
     thresholdBps: input.thresholdBps ?? DEFAULT_SETTINGS.thresholdBps,
     normBound: input.normBound ?? null,
+    normMultiple: input.normMultiple ?? DEFAULT_SETTINGS.normMultiple,
+    trustNumSamples: input.trustNumSamples ?? DEFAULT_SETTINGS.trustNumSamples,
     maxUpdateNorm: input.maxUpdateNorm ?? null,
   };
   if (s.minUpdatesAtDeadline > s.minUpdates) {

@@ -67,7 +67,7 @@ export async function stageNetwork(o: StageOptions): Promise<{ deployed: boolean
       await mkdir(out, { recursive: true });
       const specFile = join(out, "mlp.json");
       await writeFile(specFile, JSON.stringify({ input: [784], layers: [{ type: "dense", units: 128, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy" }, null, 2) + "\n");
-      const plan = await planJob({ model: specFile, validation: split.validation.dir, reward: "1000", rewardPerUpdate: "10", rounds: "10", minUpdates: String(o.clients), threshold: "0.7", seed: "1" });
+      const plan = await planJob({ model: specFile, validation: split.validation.dir, reward: "1000", rounds: "10", minUpdates: String(o.clients), threshold: "0.7", seed: "1" });
       const job = await createJob(plan, { signer: requesterChain.signer, provider: requesterChain.provider, contracts: await requesterChain.contracts(), chainId: requesterChain.network.chainId, client });
       say(`sample job ${job.jobId} created (tx ${job.txHash}); train it: node dist/scripts/run-contributors.js --job ${job.jobId} --data ${split.out}`);
       return { deployed, dataDir: split.out, jobId: job.jobId };

@@ -83,10 +83,10 @@ t.test("plan and up refuse clearly, changing nothing", async (t) => {
   const ec2 = mockClient(EC2Client);
   t.teardown(() => ec2.restore());
   t.match((await run(["plan", "--json"])).error, { code: "AWS_NO_PACKAGE", fix: /--package/ });
-  t.match((await run(["up", ...PKG, "--network", "local"])).error, { code: "AWS_BAD_ARGUMENT", message: /local chain/ });
-  t.match((await run(["up", ...PKG, "--network", "duckchain"])).error, { code: "AWS_NO_DEPLOYMENT", fix: /quackmesh deploy --network duckchain/ });
+  t.match((await run(["up", ...PKG, "--network", "local"])).error, { code: "BAD_ARGUMENT", message: /local chain/ });
+  t.match((await run(["up", ...PKG, "--network", "duckchain"])).error, { code: "NO_DEPLOYMENT", fix: /quackmesh deploy --network duckchain/ });
   t.match((await run(["plan", ...PKG], { AWS_REGION: "" })).error, { code: "AWS_NO_REGION" });
-  t.match((await run(["up", ...PKG, "--evaluator-ssm-param", "/k"])).error, { code: "AWS_BAD_ARGUMENT", fix: /--instance-profile/ });
+  t.match((await run(["up", ...PKG, "--evaluator-ssm-param", "/k"])).error, { code: "BAD_ARGUMENT", fix: /--instance-profile/ });
   t.equal(ec2.calls().length, 0);
 });
 
@@ -198,7 +198,7 @@ t.test("evaluate: fetches the model and spec over HTTP, evaluates it with the en
   t.equal(r.lines[0].accuracy, expected.accuracy);
   const { readFileSync } = await import("node:fs");
   t.equal(JSON.parse(readFileSync(outFile, "utf8")).accuracy, expected.accuracy);
-  t.match((await run(["evaluate", "--job", "99", "--orchestrator", url, "--data", dataDir, "--out", outFile])).error, { code: "HTTP_404" });
+  t.match((await run(["evaluate", "--job", "99", "--orchestrator", url, "--data", dataDir, "--out", outFile])).error, { code: "HTTP_ERROR", details: { status: 404 } });
 });
 
 t.test("every subcommand has help with examples", async (t) => {

@@ -38,7 +38,7 @@ t.test("deploy --json deploys, writes the file, refuses a second time, replaces 
 t.test("bad input is a clear error: unreachable RPC, malformed key, $DUCK missing off the local chain", async (t) => {
   const port = await freePort();
   const down = await run(["deploy", "--rpc", `http://127.0.0.1:${port}`, "--json"]);
-  t.equal(down.code, 1);
+  t.equal(down.code, 3, "an unreachable chain is transient: exit 3");
   t.match(JSON.parse(down.stderr), { error: "RPC_UNREACHABLE", message: new RegExp(`127\\.0\\.0\\.1:${port}`), fix: /quackmesh chain/ });
 
   const keyFile = join(mkdtempSync(join(tmpdir(), "qm-key-")), "deployer.key");
@@ -49,12 +49,13 @@ t.test("bad input is a clear error: unreachable RPC, malformed key, $DUCK missin
   t.match(badKey.stderr, /fix: /);
 
   const badWindow = await run(["deploy", "--rpc", chain.url, "--ack-window", "soon", "--force", "--json"]);
-  t.match(JSON.parse(badWindow.stderr), { error: "BAD_ACK_WINDOW" });
+  t.match(JSON.parse(badWindow.stderr), { error: "BAD_ARGUMENT" });
 
   const noKey = await run(["deploy", "--network", "duckchain-testnet", "--json"]);
-  t.equal(noKey.code, 1);
-  // Not reachable from here: the probe fails first, with its own clear error.
-  t.match(JSON.parse(noKey.stderr), { error: /RPC_UNREACHABLE|NO_KEY/ });
+  // Not reachable from here: the probe fails first, with its own clear error (transient: exit 3).
+  const noKeyError = JSON.parse(noKey.stderr) as { error: string };
+  t.match(noKeyError, { error: /RPC_UNREACHABLE|NO_KEY/ });
+  t.equal(noKey.code, noKeyError.error === "RPC_UNREACHABLE" ? 3 : 1);
 });
 
 t.test("--help explains and gives examples", async (t) => {

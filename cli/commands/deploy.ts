@@ -32,7 +32,7 @@ Examples:
     .action(async (flags: DeployFlags) => {
       const out = makeOutput(Boolean(flags.json));
       if (!/^\d+$/.test(flags.ackWindow.trim())) {
-        throw new QuackError("BAD_ACK_WINDOW", `--ack-window '${flags.ackWindow}' is not a whole number of seconds.`, { fix: "Pass e.g. --ack-window 600." });
+        throw new QuackError("BAD_ARGUMENT", `--ack-window '${flags.ackWindow}' is not a whole number of seconds.`, { fix: "Pass e.g. --ack-window 600." });
       }
       const ackWindowSeconds = Number(flags.ackWindow);
       const ctx = await openChain(flags, { defaultAccount: "operator" });

@@ -14,7 +14,7 @@ A job: the requester uploads a model and a validation set to the orchestrator an
 reward pool in TrainingPool; contributors train on their own data and are paid per accepted update.
 
 Examples:
-  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --reward-per-update 10
+  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
   $ quackmesh job watch 1
   $ quackmesh job export 1 --out model.safetensors
   $ quackmesh job finish 1`,

@@ -71,13 +71,13 @@ const [started1, listed1, listed2] = await Promise.all([p1.next("starting"), p1.
 t.test("bad provide flags are refused before anything starts", async (t) => {
   const noPrice = await run(["provide", "--sshd", "--json"]);
   t.equal(noPrice.code, 1);
-  t.match(JSON.parse(noPrice.stderr), { error: "MISSING_PRICE" });
+  t.match(JSON.parse(noPrice.stderr), { error: "MISSING_OPTION" });
   const noEndpoint = await run(["provide", "--price", "5", "--json"]);
-  t.match(JSON.parse(noEndpoint.stderr), { error: "MISSING_ENDPOINT", fix: /--sshd/ });
+  t.match(JSON.parse(noEndpoint.stderr), { error: "MISSING_OPTION", fix: /--sshd/ });
   const badEndpoint = await run(["provide", "--price", "5", "--endpoint", "host-without-port", "--json"]);
   t.match(JSON.parse(badEndpoint.stderr), { error: "BAD_ENDPOINT" });
   const zero = await run(["provide", "--price", "0", "--sshd", "--json"]);
-  t.match(JSON.parse(zero.stderr), { error: "BAD_PRICE" });
+  t.match(JSON.parse(zero.stderr), { error: "BAD_AMOUNT" });
 });
 
 t.test("market list shows both machines, cheapest first, with specs and status", async (t) => {
@@ -107,7 +107,7 @@ t.test("rent refuses what cannot be met, then rents two machines that get acknow
   const { writeFileSync } = await import("node:fs");
   writeFileSync(poorKey, Wallet.createRandom().privateKey);
   const poor = await run(["rent", "--count", "1", "--hours", "1", "--key", poorKey, "--json"]);
-  t.match(JSON.parse(poor.stderr.trim().split("\n").at(-1)!), { error: "INSUFFICIENT_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() } });
+  t.match(JSON.parse(poor.stderr.trim().split("\n").at(-1)!), { error: "NOT_ENOUGH_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() } });
 
   const r = await run(["rent", "--count", "2", "--hours", "2", "--job", "4", "--json", "--ack-timeout", "60"]);
   t.equal(r.code, 0, r.stderr);

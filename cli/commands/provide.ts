@@ -63,13 +63,13 @@ Examples:
     .action(async (flags: ProvideFlags) => {
       const json = Boolean(flags.json);
       const out = makeOutput(json);
-      if (flags.price === undefined) throw new QuackError("MISSING_PRICE", "--price is required.", { fix: "Pass the price per hour in DUCK, e.g. --price 5." });
+      if (flags.price === undefined) throw new QuackError("MISSING_OPTION", "--price is required.", { fix: "Pass the price per hour in DUCK, e.g. --price 5." });
       const price = parsePrice(flags.price);
       const maxHours = parseWhole(flags.hoursMax, "--hours-max", 0, 0xffffffff);
       const pollMs = parseWhole(flags.poll, "--poll", 1, 3600) * 1000;
       const bench = flags.bench === undefined ? undefined : Number(flags.bench);
       if (!flags.sshd && flags.endpoint === undefined) {
-        throw new QuackError("MISSING_ENDPOINT", "--endpoint is required unless --sshd starts a dedicated sshd.", {
+        throw new QuackError("MISSING_OPTION", "--endpoint is required unless --sshd starts a dedicated sshd.", {
           fix: "Pass --endpoint USER@HOST:PORT of your sshd, or --sshd.",
         });
       }

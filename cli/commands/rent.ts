@@ -71,7 +71,7 @@ Examples:
 async function rentAction(flags: RentFlags): Promise<void> {
   const out = makeOutput(Boolean(flags.json));
   if (flags.count === undefined || flags.hours === undefined) {
-    throw new QuackError("MISSING_FLAGS", "Renting needs --count and --hours.", { fix: "e.g. quackmesh rent --count 3 --hours 2 (or `quackmesh rent --help`)." });
+    throw new QuackError("MISSING_OPTION", "Renting needs --count and --hours.", { fix: "e.g. quackmesh rent --count 3 --hours 2 (or `quackmesh rent --help`)." });
   }
   const count = parseWhole(flags.count, "--count", 1, 1000);
   const hours = parseWhole(flags.hours, "--hours", 1, 0xffffffff);
@@ -117,7 +117,7 @@ async function rentAction(flags: RentFlags): Promise<void> {
  * job's requester hands the orchestrator a key made for this job and the training data, then rents.
  */
 async function rentJobCluster(flags: RentFlags, out: Output, r: { count: number; hours: number; jobId: number; ackTimeoutMs: number }): Promise<void> {
-  if (r.jobId === 0) throw new QuackError("MISSING_FLAGS", "--train needs --job ID: the job the machines train.", { fix: "e.g. quackmesh rent --count 3 --hours 2 --job 1 --train ./train" });
+  if (r.jobId === 0) throw new QuackError("MISSING_OPTION", "--train needs --job ID: the job the machines train.", { fix: "e.g. quackmesh rent --count 3 --hours 2 --job 1 --train ./train" });
   const ctx = await openChain(flags, { defaultAccount: "requester" });
   try {
     const c = await ctx.contracts();

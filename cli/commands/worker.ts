@@ -1,12 +1,11 @@
 import { Command } from "commander";
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadDataset } from "../../native/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { workerLine } from "../../protocol/worker.js";
 import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { bigintReplacer } from "../lib/output.js";
-import { packageRoot } from "../../protocol/package.js";
+import { packageVersion } from "../../protocol/package.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
 import { parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
@@ -31,15 +30,6 @@ interface WorkerFlags extends OrchestratorFlags {
   heartbeat: string;
   version?: boolean;
   json?: boolean;
-}
-
-/** This installation's version (package.json), which the orchestrator compares with its own. */
-function installedVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
 }
 
 /** One protocol line: a plain JSON object (amounts as decimal strings). */
@@ -78,7 +68,7 @@ Examples:
     )
     .action(async (flags: WorkerFlags) => {
       if (flags.version) {
-        line({ event: "version", version: installedVersion(), node: process.version });
+        line({ event: "version", version: packageVersion(), node: process.version });
         return;
       }
       const stop = new AbortController();

@@ -120,7 +120,7 @@ t.test("job create --cluster refuses before spending anything", async (t) => {
     ["a price cap two machines exceed", args({ "--max-price": "3.5" }), "TOO_FEW_MACHINES", /Only 1 available machine match/],
     ["a learning rate of 20", args({ "--lr": "20" }), "BAD_ARGUMENT", /--lr/],
     ["training data of another width", args({ "--train": badTrain }), "BAD_DATA", /Training data: .*2 features/],
-    ["pool and rent above the balance", args({ "--hours": "5", "--reward": "990", "--reward-per-update": "1" }), "NOT_ENOUGH_DUCK", /need 1050 DUCK/],
+    ["pool and rent above the balance", args({ "--hours": "5", "--reward": "990" }), "NOT_ENOUGH_DUCK", /need 1050 DUCK/],
   ];
   for (const [what, a, error, message] of cases) {
     const r = await quackmesh(["job", "create", "--orchestrator", net.server.url, ...a]);
@@ -232,7 +232,7 @@ t.test("the pool paid nobody: job finish returns all of it", async (t) => {
 t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
   const created = await quackmesh([
     "job", "create", "--orchestrator", net.server.url, "--model", specFile, "--validation", validation,
-    "--reward", "10", "--reward-per-update", "1", "--rounds", "2", "--min-updates", "2", "--threshold", "0.5", "--seed", "2",
+    "--reward", "10", "--rounds", "2", "--min-updates", "2", "--threshold", "0.5", "--seed", "2",
   ]);
   t.equal(created.code, 0, created.stderr);
   const second = Number(created.lines.at(-1)!.jobId);

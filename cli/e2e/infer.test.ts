@@ -71,7 +71,7 @@ const specFile = join(dir, "tiny.json");
 await writeFile(specFile, JSON.stringify(TINY_SPEC));
 const validation = await idxFolder("validation", train, 50_000, 300);
 const shard = await idxFolder("shard", train, 0, 2000);
-const created = await quackmesh(["job", "create", ...base, "--model", specFile, "--validation", validation, "--reward", "10", "--reward-per-update", "10", "--rounds", "1", "--min-updates", "1", "--threshold", "0.3", "--seed", "3", "--json"]);
+const created = await quackmesh(["job", "create", ...base, "--model", specFile, "--validation", validation, "--reward", "10", "--rounds", "1", "--min-updates", "1", "--threshold", "0.3", "--seed", "3", "--json"]);
 if (created.code !== 0) throw new Error(created.stderr);
 const jobId = Number(created.lines.at(-1)!.jobId);
 const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", String(jobId), "--account", "contributor1", "--rounds", "1", "--json"]);
@@ -193,7 +193,7 @@ t.test("an escrow nobody settles comes back to the requester after 24 h, and onl
   t.match(reclaimed.lines[0], { event: "reclaimed", inferenceJobId: id, refund: String(DUCK), requester: requester.address });
   t.equal(await balance(requester.address), before + DUCK, "the whole escrow back");
   const twice = await quackmesh(["infer", "--rpc", chain.url, "--reclaim", String(id), "--json"]);
-  t.match(errorOf(twice), { error: "ALREADY_SETTLED" });
+  t.match(errorOf(twice), { error: "INFERENCE_SETTLED" });
   const late = await quackmesh(["infer", ...base, "--job", String(jobId), "--input", input, "--resume", String(id), "--json"]);
   t.match(errorOf(late), { error: "INFERENCE_SETTLED", details: { inferenceJobId: id } });
 });

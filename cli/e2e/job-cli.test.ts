@@ -25,7 +25,7 @@ function quackmesh(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 const errorOf = (r: { stderr: string }) => JSON.parse(r.stderr.trim().split("\n").at(-1)!) as { error: string; message: string; fix?: string };
 const createArgs = (over: Record<string, string> = {}) =>
-  Object.entries({ "--model": net.specFile, "--validation": validation, "--reward": "30", "--reward-per-update": "10", "--rounds": "1", "--min-updates": "1", "--threshold": "0.5", "--seed": "1", ...over }).flat();
+  Object.entries({ "--model": net.specFile, "--validation": validation, "--reward": "30", "--rounds": "1", "--min-updates": "1", "--threshold": "0.5", "--seed": "1", ...over }).flat();
 
 /** What a refused `job create` must not have changed: the payer's nonce and DUCK, the job count. */
 async function spendingSnapshot(address: string) {
@@ -41,18 +41,18 @@ t.test("job create refuses before spending anything", async (t) => {
   const before = await spendingSnapshot(requester);
   const badSpec = join(net.dir, "bad-spec.json");
   await writeFile(badSpec, JSON.stringify({ input: [784], layers: [{ type: "dense", units: 0 }], loss: "cross-entropy" }));
-  const cases: Array<{ what: string; args: string[]; error: string; message: RegExp; payer?: string }> = [
+  const cases: Array<{ what: string; args: string[]; error: string; message: RegExp; payer?: string; exit?: number }> = [
     { what: "a bad spec", args: createArgs({ "--model": badSpec }), error: "BAD_SPEC", message: /units/ },
     { what: "a spec that is not JSON", args: createArgs({ "--model": validation }), error: "BAD_SPEC", message: /Cannot read|not valid JSON/ },
     { what: "unreadable data", args: createArgs({ "--validation": join(net.dir, "nowhere") }), error: "DATA_NOT_FOUND", message: /nowhere/ },
     { what: "a threshold above 1", args: createArgs({ "--threshold": "70" }), error: "BAD_ARGUMENT", message: /--threshold/ },
-    { what: "a reward per update above the pool", args: createArgs({ "--reward-per-update": "31" }), error: "BAD_AMOUNT", message: /--reward-per-update/ },
+    { what: "a round budget above the pool", args: createArgs({ "--round-budget": "31" }), error: "BAD_AMOUNT", message: /round budget/ },
     { what: "not enough DUCK", args: [...createArgs({ "--reward": "5000" })], error: "NOT_ENOUGH_DUCK", message: /5000 DUCK/ },
-    { what: "an unreachable orchestrator", args: [...createArgs(), "--orchestrator", `http://127.0.0.1:${await freePort()}`], error: "ORCHESTRATOR_UNREACHABLE", message: /Cannot reach/ },
+    { what: "an unreachable orchestrator", args: [...createArgs(), "--orchestrator", `http://127.0.0.1:${await freePort()}`], error: "ORCHESTRATOR_UNREACHABLE", message: /Cannot reach/, exit: 3 },
   ];
   for (const c of cases) {
     const r = await quackmesh(["job", "create", ...base, ...c.args, "--json"]);
-    t.equal(r.code, 1, `${c.what}: exit code 1`);
+    t.equal(r.code, c.exit ?? 1, `${c.what}: exit code ${c.exit ?? 1}`);
     t.match(errorOf(r), { error: c.error, message: c.message, fix: /\S/ }, `${c.what}: ${c.error} with a fix`);
   }
   t.same(await spendingSnapshot(requester), before, "no transaction, no DUCK moved, no job");
@@ -70,22 +70,23 @@ t.test("create, contribute, watch, status, list, finish, export and cancel throu
 
   const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", jobId, "--account", "contributor1", "--rounds", "1", "--json"]);
   t.equal(contributed.code, 0, contributed.stderr);
-  t.match(contributed.lines.find((l) => l.event === "submitted"), { round: 0, reward: "10000000000000000000" });
+  t.match(contributed.lines.find((l) => l.event === "submitted"), { round: 0, reward: "0" });
+  t.match(contributed.lines.find((l) => l.event === "rewarded"), { round: 0, amount: "30000000000000000000", excluded: null }, "the only useful update earns the whole round budget");
 
   const watched = await quackmesh(["job", "watch", jobId, ...base, "--poll", "100", "--json"]);
   t.equal(watched.code, 0, watched.stderr);
   t.match(watched.lines.find((l) => l.event === "round"), { round: 0, accuracy: Number });
-  t.match(watched.lines.find((l) => l.event === "reward"), { contributor: devAccount("contributor1").address, amount: "10000000000000000000" });
-  t.match(watched.lines.at(-1), { event: "finished", rounds: 1, totalPaid: "10000000000000000000" });
+  t.match(watched.lines.find((l) => l.event === "reward"), { contributor: devAccount("contributor1").address, amount: "30000000000000000000" });
+  t.match(watched.lines.at(-1), { event: "finished", rounds: 1, totalPaid: "30000000000000000000" });
 
   const status = await quackmesh(["job", "status", jobId, ...base, "--json"]);
-  t.match(status.lines[0], { jobId: Number(jobId), orchestrator: { status: "finished" }, chain: { finished: false, remaining: "20000000000000000000" } });
+  t.match(status.lines[0], { jobId: Number(jobId), orchestrator: { status: "finished" }, chain: { finished: false, remaining: "0" } });
   const list = await quackmesh(["job", "list", "--orchestrator", net.server.url, "--json"]);
   t.match(list.lines[0], { jobs: [{ jobId: Number(jobId), status: "finished" }] });
 
   const finished = await quackmesh(["job", "finish", jobId, ...base, "--json"]);
   t.equal(finished.code, 0, finished.stderr);
-  t.match(finished.lines[0], { jobId: Number(jobId), refund: "20000000000000000000", how: "proof" });
+  t.match(finished.lines[0], { jobId: Number(jobId), refund: "0", how: "proof" });
   const again = await quackmesh(["job", "finish", jobId, ...base, "--json"]);
   t.match(errorOf(again), { error: "JOB_ALREADY_FINISHED" });
 
@@ -111,7 +112,7 @@ t.test("contribute checks the job on chain before any work", async (t) => {
   const unknown = await quackmesh(["contribute", ...base, "--data", shard, "--job", "999", "--json"]);
   t.match(errorOf(unknown), { error: "UNKNOWN_JOB", message: /no job 999/ });
   const badJob = await quackmesh(["contribute", ...base, "--data", shard, "--job", "first", "--json"]);
-  t.match(errorOf(badJob), { error: "BAD_JOB_ID" });
+  t.match(errorOf(badJob), { error: "BAD_ID" });
   const noData = await quackmesh(["contribute", ...base, "--data", join(net.dir, "nothing"), "--job", "1", "--json"]);
   t.match(errorOf(noData), { error: "DATA_NOT_FOUND" });
   const finished = await quackmesh(["contribute", ...base, "--data", shard, "--job", "1", "--json"]);

@@ -26,8 +26,11 @@ const validation = await net.dataDir("validation", 50_000, 1000);
 const shardA = await net.dataDir("a", 0, 3000);
 const shardB = await net.dataDir("b", 3000, 3000);
 
-async function newJob(o: { reward: string; perUpdate: string; rounds: number; minUpdates: number; threshold: string }) {
-  const plan = await planJob({ model: net.specFile, validation, reward: o.reward, rewardPerUpdate: o.perUpdate, rounds: String(o.rounds), minUpdates: String(o.minUpdates), threshold: o.threshold, seed: "3" });
+async function newJob(o: { reward: string; roundBudget?: string; flat?: string; rounds: number; minUpdates: number; threshold: string }) {
+  const plan = await planJob({
+    model: net.specFile, validation, reward: o.reward, roundBudget: o.roundBudget, flatPerUpdate: o.flat,
+    rounds: String(o.rounds), minUpdates: String(o.minUpdates), threshold: o.threshold, seed: "3",
+  });
   return createJob(plan, net.deps(), { pollMs: 100 });
 }
 
@@ -37,8 +40,8 @@ async function collect(events: AsyncIterable<ContributorEvent>): Promise<Contrib
   return out;
 }
 
-t.test("two contributor processes train a job to the end: accuracy rises, rewards and refund exact, no process left", async (t) => {
-  const job = await newJob({ reward: "100", perUpdate: "7", rounds: 3, minUpdates: 2, threshold: "0.5" });
+t.test("two contributor processes train a job to the end: accuracy rises, contribution rewards claimed with proofs, refund exact, no process left", async (t) => {
+  const job = await newJob({ reward: "100", roundBudget: "30", rounds: 3, minUpdates: 2, threshold: "0.5" });
   t.equal((await net.server.app.repo.getJob(job.jobId))?.status, "active", "the orchestrator activated the job from the chain event");
   const client = new OrchestratorClient(net.server.url);
   const initial = await client.getModel(job.jobId);
@@ -70,15 +73,27 @@ t.test("two contributor processes train a job to the end: accuracy rises, reward
   t.ok(accuracies[0] > initialAccuracy, `round 0 (${accuracies[0]}) beats the initial model (${initialAccuracy})`);
   t.ok(accuracies[2] > accuracies[0], `accuracy rises over the rounds: ${accuracies.join(" → ")}`);
 
+  let committed = 0n;
+  const owed = new Map<string, bigint>();
+  for (let round = 0; round < 3; round++) {
+    const r = await client.roundRewards(job.jobId, round);
+    committed += BigInt(r.total);
+    t.ok(BigInt(r.total) <= 30n * DUCK, `round ${round}: the commitment stays within the round budget`);
+    t.equal(await net.contracts.trainingPool.getFunction("isRoundCommitted")(job.jobId, round), BigInt(r.total) > 0n, `round ${round}: committed on chain by a claiming contributor`);
+    for (const u of r.updates) owed.set(u.contributor, (owed.get(u.contributor) ?? 0n) + BigInt(u.amount));
+  }
+  t.ok(committed > 0n, `contributors were paid for their contributions: ${committed} wei`);
   for (const [i, p] of people.entries()) {
-    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; reward?: string; round?: number });
-    const paid = events.filter((e) => e.event === "submitted");
-    t.same(paid.map((e) => e.round), [0, 1, 2], `${p.account} claimed every round once`);
-    t.equal((await duckOf(p.address)) - before[i], 3n * 7n * DUCK, `${p.account} received exactly 3 × 7 DUCK`);
-    t.equal(paid.reduce((s, e) => s + BigInt(e.reward!), 0n), 3n * 7n * DUCK, "the rewards it reported are what it received");
+    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; amount?: string; round?: number });
+    t.same(events.filter((e) => e.event === "submitted").map((e) => e.round), [0, 1, 2], `${p.account} sent its receipt on chain every round once`);
+    const rewarded = events.filter((e) => e.event === "rewarded");
+    t.same(rewarded.map((e) => e.round), [0, 1, 2], `${p.account} settled every round's reward once`);
+    const claimed = rewarded.reduce((s, e) => s + BigInt(e.amount!), 0n);
+    t.equal(claimed, owed.get(p.address) ?? 0n, `${p.account} claimed exactly what the commitments owe it`);
+    t.equal((await duckOf(p.address)) - before[i], claimed, `${p.account}'s balance grew by exactly its claims`);
   }
   const finished = await finishJob({ client: net.deps().client, pool: net.contracts.trainingPool }, job.jobId);
-  t.equal(finished.refund, 100n * DUCK - 6n * 7n * DUCK, "refund = pool − 6 rewards");
+  t.equal(finished.refund, 100n * DUCK - committed, "refund = pool − what was committed (every commitment claimed)");
   t.equal((await duckOf(net.requester.address)) - requesterBefore, finished.refund, "the requester got exactly the refund");
   const onChain = await readChainJob(net.contracts.trainingPool, job.jobId);
   t.match(onChain, { finished: true, remaining: 0n });
@@ -90,7 +105,7 @@ t.test("two contributor processes train a job to the end: accuracy rises, reward
 });
 
 t.test("refusals: below threshold is not paid, a second update or claim in a round is refused, a replayed attestation fails on chain", async (t) => {
-  const job = await newJob({ reward: "50", perUpdate: "5", rounds: 2, minUpdates: 2, threshold: "0.5" });
+  const job = await newJob({ reward: "50", flat: "5", rounds: 2, minUpdates: 2, threshold: "0.5" });
   const garbage = await loadDataset(await net.dataDir("garbage", 6000, 3000, (y) => (y + 1) % 10));
   const mallory = net.wallet("contributor3");
   const malloryBefore = await duckOf(mallory.address);
@@ -123,7 +138,7 @@ t.test("refusals: below threshold is not paid, a second update or claim in a rou
   const args = [att.jobId, att.round, att.updateHash, att.accuracyBps, att.numSamples, att.signature];
   const aliceBefore = await duckOf(alice.address);
   await sendTx(pool, "submitUpdate", args);
-  t.equal((await duckOf(alice.address)) - aliceBefore, 5n * DUCK, "the attested update is paid");
+  t.equal((await duckOf(alice.address)) - aliceBefore, 5n * DUCK, "the attested update is paid its flat part");
 
   await t.rejects(aliceClient.submitUpdate(job.jobId, 0, 3000, await trainOn(2)), { code: "DUPLICATE_UPDATE" }, "the orchestrator refuses a second update in the round");
   await t.rejects(sendTx(pool, "submitUpdate", args), { code: "TX_REVERTED", details: { error: "AlreadySubmitted" } }, "the contract refuses a second claim");
@@ -137,7 +152,7 @@ t.test("refusals: below threshold is not paid, a second update or claim in a rou
 });
 
 t.test("after a crash the contributor resends the unanswered update and claims it once", async (t) => {
-  const job = await newJob({ reward: "20", perUpdate: "4", rounds: 1, minUpdates: 1, threshold: "0.5" });
+  const job = await newJob({ reward: "20", flat: "4", rounds: 1, minUpdates: 1, threshold: "0.5" });
   const bob = net.wallet("contributor2");
   const client = new OrchestratorClient(net.server.url, { signer: bob });
   const stateFile = join(await mkdtemp(join(net.dir, "state-")), `31337-${job.jobId}-${bob.address}.json`);
@@ -165,17 +180,19 @@ t.test("after a crash the contributor resends the unanswered update and claims i
       }),
     );
   const first = await run();
-  t.same(first.map((e) => e.event), ["terms", "started", "resumed", "attested", "resumed", "submitted", "finished"]);
+  t.same(first.map((e) => e.event), ["terms", "started", "resumed", "attested", "resumed", "submitted", "rewarded", "finished"]);
   t.match(first.find((e) => e.event === "attested"), { updateHash: lost.updateHash, accuracyBps: lost.accuracyBps }, "the same attestation as the lost answer");
-  t.equal((await duckOf(bob.address)) - before, 4n * DUCK);
+  const share = (first.find((e) => e.event === "rewarded") as { amount: bigint }).amount;
+  t.equal(share, 16n * DUCK, "the only useful update gets the round's budget: 20 − the 4 of its flat part");
+  t.equal((await duckOf(bob.address)) - before, 4n * DUCK + share);
   const second = await run();
-  t.notOk(second.some((e) => e.event === "submitted" || e.event === "trained"), "nothing sent or claimed again");
-  t.match(second.at(-1), { event: "finished", reason: "job-finished", totalReward: 4n * DUCK });
-  t.equal((await duckOf(bob.address)) - before, 4n * DUCK, "paid once");
+  t.notOk(second.some((e) => e.event === "submitted" || e.event === "trained" || e.event === "rewarded"), "nothing sent or claimed again");
+  t.match(second.at(-1), { event: "finished", reason: "job-finished", totalReward: 4n * DUCK + share });
+  t.equal((await duckOf(bob.address)) - before, 4n * DUCK + share, "paid once");
 });
 
 t.test("when the pool is spent the contributor is told why and stops", async (t) => {
-  const job = await newJob({ reward: "4", perUpdate: "4", rounds: 2, minUpdates: 1, threshold: "0.5" });
+  const job = await newJob({ reward: "4", roundBudget: "4", flat: "4", rounds: 2, minUpdates: 1, threshold: "0.5" });
   const carol = net.wallet("contributor3");
   const before = await duckOf(carol.address);
   const events = await collect(
@@ -198,7 +215,7 @@ t.test("the contributor trains the job's own spec, input standardization include
   const normalized = { ...TINY_SPEC, normalize: { mean: 0.1307, std: 0.3081 } };
   const specFile = join(net.dir, "normalized.json");
   await writeFile(specFile, JSON.stringify(normalized));
-  const plan = await planJob({ model: specFile, validation, reward: "10", rewardPerUpdate: "1", rounds: "1", minUpdates: "1", threshold: "0.5", seed: "4" });
+  const plan = await planJob({ model: specFile, validation, reward: "10", rounds: "1", minUpdates: "1", threshold: "0.5", seed: "4" });
   const job = await createJob(plan, net.deps(), { pollMs: 100 });
   const dave = net.wallet("contributor4");
   const client = new OrchestratorClient(net.server.url, { signer: dave });

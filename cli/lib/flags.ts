@@ -58,7 +58,7 @@ export const TRAIN_OPTIONS = {
 /** A positive DUCK price per hour, in wei. */
 export function parsePrice(text: string, what = "--price"): bigint {
   const wei = parseAmount(text, what);
-  if (wei === 0n) throw new QuackError("BAD_PRICE", `${what} must be above 0 DUCK per hour.`, { fix: `Pass e.g. ${what} 5.` });
+  if (wei === 0n) throw new QuackError("BAD_AMOUNT", `${what} must be above 0 DUCK per hour.`, { fix: `Pass e.g. ${what} 5.` });
   return wei;
 }
 

@@ -1,4 +1,4 @@
-import { isQuackError } from "../../protocol/errors.js";
+import { EXIT, isQuackError } from "../../protocol/errors.js";
 
 /** Where a command writes: plain text for people, one JSON object per line with --json. */
 export interface Output {
@@ -25,15 +25,19 @@ export function bigintReplacer(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
-/** Render any thrown value for the user; returns the process exit code. */
+/**
+ * Render any thrown value for the user; returns the process exit code. A QuackError (NativeError
+ * included) keeps its code, message, fix and the exit code of its row in ERROR_CODES; anything
+ * else is INTERNAL, exit 2.
+ */
 export function reportError(err: unknown, json: boolean, stderr: NodeJS.WritableStream = process.stderr): number {
   if (isQuackError(err)) {
     if (json) stderr.write(JSON.stringify(err.toJSON(), bigintReplacer) + "\n");
     else stderr.write(`error: ${err.message}\n` + (err.fix ? `  fix: ${err.fix}\n` : ""));
-    return 1;
+    return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
   if (json) stderr.write(JSON.stringify({ error: "INTERNAL", message }) + "\n");
   else stderr.write(`error: ${message}\n`);
-  return 2;
+  return EXIT.INTERNAL;
 }

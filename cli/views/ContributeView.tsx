@@ -44,6 +44,8 @@ export function reduceContribute(s: ContributeState, e: ContributorEvent): Contr
       return { ...next, attested: [...s.attested, { round: e.round, accuracyBps: e.accuracyBps }], phase: "claiming the reward" };
     case "submitted":
       return { ...next, totalReward: e.totalReward, balance: e.balance, phase: "waiting for the next round" };
+    case "rewarded":
+      return { ...next, totalReward: e.totalReward, phase: "waiting for the next round" };
     case "refused":
     case "skipped":
       return { ...next, phase: "waiting for the next round" };
@@ -59,7 +61,7 @@ export function reduceContribute(s: ContributeState, e: ContributorEvent): Contr
 export function contributeLine(e: ContributorEvent): string | undefined {
   switch (e.event) {
     case "terms":
-      return `job ${e.jobId}: evaluator ${e.terms.evaluator}, threshold ${e.terms.accuracyThresholdBps / 100} %, ${formatAmount(e.terms.rewardPerUpdate)} DUCK per update, ${formatAmount(e.terms.remaining)} DUCK left, ${e.terms.rounds} rounds`;
+      return `job ${e.jobId}: evaluator ${e.terms.evaluator}, threshold ${e.terms.accuracyThresholdBps / 100} %, up to ${formatAmount(e.terms.roundBudget)} DUCK a round shared by contribution, ${formatAmount(e.terms.remaining)} DUCK left, ${e.terms.rounds} rounds`;
     case "started":
       return `training on ${e.samples} samples (${e.holdout} held out) as ${e.address}${e.stateFile ? `; state in ${e.stateFile}` : ""}`;
     case "resumed":
@@ -75,9 +77,13 @@ export function contributeLine(e: ContributorEvent): string | undefined {
     case "refused":
       return `round ${e.round}: refused by the ${e.stage} (${e.code}): ${e.message}`;
     case "submitted":
-      return `round ${e.round}: received ${formatAmount(e.reward)} DUCK (total ${formatAmount(e.totalReward)}${e.balance === null ? "" : `, balance ${formatAmount(e.balance)}`}; tx ${e.txHash})`;
+      return `round ${e.round}: receipt on chain, flat part ${formatAmount(e.reward)} DUCK (total ${formatAmount(e.totalReward)}${e.balance === null ? "" : `, balance ${formatAmount(e.balance)}`}; tx ${e.txHash})`;
     case "skipped":
       return `round ${e.round}: skipped, ${e.reason}`;
+    case "rewarded":
+      return e.amount > 0n
+        ? `round ${e.round}: contribution ${e.score.toExponential(2)} → claimed ${formatAmount(e.amount)} DUCK (total ${formatAmount(e.totalReward)}${e.txHash ? `; tx ${e.txHash}` : ""})`
+        : `round ${e.round}: contribution ${e.score.toExponential(2)}${e.excluded ? ` (${e.excluded})` : ""}: nothing owed`;
     case "finished":
       return `finished (${e.reason}): ${e.rounds} rounds, ${formatAmount(e.totalReward)} DUCK received`;
   }
@@ -92,7 +98,7 @@ export function ContributeView({ state: s }: { state: ContributeState }) {
       </Text>
       {s.terms ? (
         <Text dimColor>
-          threshold {s.terms.accuracyThresholdBps / 100} % · {formatAmount(s.terms.rewardPerUpdate)} DUCK per update · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
+          threshold {s.terms.accuracyThresholdBps / 100} % · up to {formatAmount(s.terms.roundBudget)} DUCK a round by contribution · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
         </Text>
       ) : null}
       <Box marginTop={1} flexDirection="column">

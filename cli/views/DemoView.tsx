@@ -25,7 +25,7 @@ export interface DemoState {
 
 export const initialDemo: DemoState = { steps: [], contributors: {}, rounds: [], log: [] };
 
-const BIGINTS = new Set(["reward", "totalReward", "balance", "totalRewardPool", "rewardPerUpdate", "remaining"]);
+const BIGINTS = new Set(["reward", "totalReward", "balance", "totalRewardPool", "roundBudget", "maxPerContributor", "flatPerUpdate", "remaining", "outstanding", "amount"]);
 
 /** A contributor's JSON line back to its event (amounts were written as decimal strings). */
 export function reviveContributorEvent(update: Record<string, unknown>): ContributorEvent {

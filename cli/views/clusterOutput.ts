@@ -12,7 +12,7 @@ import type { RentedMachine } from "../lib/market/renter.js";
  * paid by rent; it comes back at `job finish`) and --min-updates to the cluster size. Without
  * it, the cluster-only flags are refused. Returns whether this is a cluster job.
  */
-export function clusterDefaults(cmd: Command, flags: { cluster?: string; hours?: string; train?: string; maxPrice?: string; reward?: string; rewardPerUpdate?: string; minUpdates?: string }): boolean {
+export function clusterDefaults(cmd: Command, flags: { cluster?: string; hours?: string; train?: string; maxPrice?: string; reward?: string; minUpdates?: string }): boolean {
   if (flags.cluster === undefined) {
     const stray = (["hours", "train", "maxPrice"] as const).filter((k) => flags[k] !== undefined);
     if (stray.length > 0) {
@@ -24,7 +24,6 @@ export function clusterDefaults(cmd: Command, flags: { cluster?: string; hours?:
     if (flags[key] === undefined) throw new QuackError("MISSING_OPTION", `--cluster needs ${flag}.`, { fix: "e.g. --cluster 3 --hours 2 --train ./train" });
   }
   flags.reward ??= "1";
-  flags.rewardPerUpdate ??= "1";
   if (cmd.getOptionValueSource("minUpdates") === "default") flags.minUpdates = flags.cluster;
   return true;
 }

@@ -68,10 +68,14 @@ t.test("TrainingJobCreated on a real chain activates the job; attestations verif
     return draft.modelHash;
   }
   const deadline = () => Math.floor(Date.now() / 1000) + 3600;
+  const terms = (modelHash: string, pool: bigint, rounds: number) => ({
+    modelHash, totalRewardPool: pool, roundBudget: pool / BigInt(rounds), maxPerContributor: pool / BigInt(rounds), flatPerUpdate: parseEther("1"),
+    rounds, accuracyThresholdBps: 0, evaluator, deadline: deadline(), claimWindow: 60,
+  });
 
   const modelHash = await upload();
   const activated = app.events.waitFor("job:activated");
-  await (await pool(requester).createTrainingJob(modelHash, parseEther("100"), parseEther("10"), 1, 0, evaluator, deadline())).wait();
+  await (await pool(requester).createTrainingJob(terms(modelHash, parseEther("100"), 1))).wait();
   const act = await activated;
   t.equal(act.jobId, 1, "the job id is the on-chain one");
   t.equal(act.requester, requester.address);
@@ -106,13 +110,13 @@ t.test("TrainingJobCreated on a real chain activates the job; attestations verif
   t.equal(modelHash2, modelHash, "same spec and seed: same initial model");
   const head = await provider.getBlockNumber();
   while (((await app.repo.getChainCursor("TrainingPool")) ?? 0) < head) await new Promise((r) => setTimeout(r, 50));
-  t.equal(app.metrics.chainEvents.get({ name: "TrainingJobCreated" }), 1);
-  t.equal(app.metrics.chainEvents.get({ name: "UpdateSubmitted" }), 1);
+  t.equal(await app.metrics.chainEvents.value({ name: "TrainingJobCreated" }), 1);
+  t.equal(await app.metrics.chainEvents.value({ name: "UpdateSubmitted" }), 1);
   await app.close();
   closed = true;
 
   // While the orchestrator is down, the second job is created on chain.
-  await (await pool(requester).createTrainingJob(modelHash2, parseEther("50"), parseEther("5"), 2, 0, evaluator, deadline())).wait();
+  await (await pool(requester).createTrainingJob(terms(modelHash2, parseEther("50"), 2))).wait();
 
   const events = new OrchestratorEmitter();
   const polled: number[] = [];

@@ -79,7 +79,11 @@ export class ChainListener {
       const parsed = source.iface.parseLog({ topics: [...log.topics], data: log.data });
       if (!parsed) continue; // an event we do not read
       const args: ChainEventRecord["args"] = {};
-      parsed.fragment.inputs.forEach((input, i) => (args[input.name] = jsonSafe(parsed.args[i])));
+      parsed.fragment.inputs.forEach((input, i) => {
+        // A struct argument (e.g. TrainingJobCreated's terms) is stored as its fields, by name.
+        if (input.baseType === "tuple" && input.components) input.components.forEach((c, j) => (args[c.name] = jsonSafe((parsed.args[i] as unknown[])[j])));
+        else args[input.name] = jsonSafe(parsed.args[i]);
+      });
       out.push({ txHash: log.transactionHash, logIndex: log.index, blockNumber: log.blockNumber, source: source.name, name: parsed.name, args });
     }
     return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);

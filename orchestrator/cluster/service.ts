@@ -24,7 +24,7 @@ export interface ClusterServiceDeps {
   repo: Repository;
   blobs: BlobStore;
   events: OrchestratorEmitter;
-  engine: { closeRound(jobId: number, round: number): Promise<void> };
+  engine: { reconsider(jobId: number): Promise<void> };
   now: () => number;
   log: { warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void };
   /** This orchestrator's version; a worker reporting another is flagged in the status. */
@@ -246,19 +246,16 @@ export class ClusterService {
     return p;
   }
 
-  /** Close the open round early when every live machine of a shrunken cluster has sent its update. */
-  async checkRound(jobId: number): Promise<void> {
+  /** Machines of a cluster job that are alive (the requester's own rentals); null for a job without a cluster. */
+  async liveWorkers(jobId: number): Promise<number | null> {
     const job = await this.d.repo.getJob(jobId);
-    if (!job || job.status !== "active" || !(await this.d.repo.getClusterSpec(job.draftId))) return;
+    if (!job || !(await this.d.repo.getClusterSpec(job.draftId))) return null;
     const machines = await this.d.repo.listClusterMachines(jobId);
-    const live = machines.filter((m) => LIVE.has(m.status) && same(m.renter, job.requester)).length;
-    if (live === 0 || live >= job.settings.minUpdates) return;
-    const round = job.currentRound;
-    const accepted = (await this.d.repo.listUpdates(jobId, round, "accepted")).length;
-    if (accepted < live) return;
-    if (await this.d.repo.markRoundClosing(jobId, round)) {
-      this.d.events.emit("round:closing", { jobId, round });
-      void this.d.engine.closeRound(jobId, round);
-    }
+    return machines.filter((m) => LIVE.has(m.status) && same(m.renter, job.requester)).length;
+  }
+
+  /** A machine's state changed: the round engine decides whether the open round can close now. */
+  async checkRound(jobId: number): Promise<void> {
+    await this.d.engine.reconsider(jobId);
   }
 }

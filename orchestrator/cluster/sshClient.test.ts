@@ -74,7 +74,7 @@ t.test("a removed rental key no longer logs in", async (t) => {
 });
 
 t.test("a garbage private key is a clear error", async (t) => {
-  await t.rejects(SshSession.open({ ...target, privateKey: "not a key" }), { code: "BAD_SSH_PRIVATE_KEY" });
+  await t.rejects(SshSession.open({ ...target, privateKey: "not a key" }), { code: "INVALID_SSH_KEY" });
 });
 
 t.test("a new host key on the same endpoint is refused; a stopped sshd leaves nothing behind", async (t) => {

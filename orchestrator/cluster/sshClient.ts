@@ -92,7 +92,7 @@ export class SshSession extends EventEmitter {
       } catch (err) {
         // ssh2 throws synchronously for an unparsable private key.
         reject(
-          new QuackError("BAD_SSH_PRIVATE_KEY", `The renter's private key cannot be used: ${(err as Error).message}.`, {
+          new QuackError("INVALID_SSH_KEY", `The renter's private key cannot be used: ${(err as Error).message}.`, {
             fix: "Pass the unencrypted OpenSSH private key whose .pub was given to `quackmesh rent`.",
             cause: err,
           }),

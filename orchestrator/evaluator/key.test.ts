@@ -17,7 +17,7 @@ t.test("evaluator key: generated once with mode 0600, reused, or taken from the 
   t.equal(env.source, "env");
   t.not(env.wallet.address, first.wallet.address);
   t.match((await readFile(first.file!, "utf8")).trim(), /^0x[0-9a-f]{64}$/);
-  await t.rejects(loadEvaluatorKey(dir, "nope"), { code: "BAD_EVALUATOR_KEY" });
+  await t.rejects(loadEvaluatorKey(dir, "nope"), { code: "BAD_KEY" });
   await writeFile(first.file!, "garbage\n");
-  await t.rejects(loadEvaluatorKey(dir), { code: "BAD_EVALUATOR_KEY" });
+  await t.rejects(loadEvaluatorKey(dir), { code: "BAD_KEY" });
 });

@@ -14,14 +14,14 @@ function parseKey(text: string, source: string): Wallet {
   const key = text.trim();
   const hex = /^0x/i.test(key) ? key.slice(2) : key;
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    throw new QuackError("BAD_EVALUATOR_KEY", `${source} does not hold a private key (expected 64 hex digits).`, {
+    throw new QuackError("BAD_KEY", `${source} does not hold a private key (expected 64 hex digits).`, {
       fix: "Set QUACKMESH_EVALUATOR_KEY to a 0x-prefixed hex key, or delete the key file to generate a new one.",
     });
   }
   try {
     return new Wallet("0x" + hex);
   } catch (cause) {
-    throw new QuackError("BAD_EVALUATOR_KEY", `${source} holds a value outside the secp256k1 key range.`, { cause });
+    throw new QuackError("BAD_KEY", `${source} holds a value outside the secp256k1 key range.`, { cause });
   }
 }
 

@@ -1,6 +1,7 @@
 import t from "tap";
 import { TypedDataEncoder, verifyTypedData } from "ethers";
-import { ATTESTATION_TYPES, EvaluatorSigner, JOB_FINISHED_TYPES, attestationDigest } from "./signer.js";
+import { ATTESTATION_TYPES, JOB_FINISHED_TYPES } from "../../protocol/chain/eip712.js";
+import { EvaluatorSigner, attestationDigest } from "./signer.js";
 import { randomWallet } from "../testing/fixtures.js";
 
 t.test("the direct attestation digest equals EIP-712 typed-data hashing, and signatures recover to the evaluator", async (t) => {

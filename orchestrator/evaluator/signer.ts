@@ -1,36 +1,14 @@
-/**
- * EIP-712 signatures of the evaluator, in the exact types TrainingPool verifies:
- *   domain { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract }
- *   Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)
- *   JobFinished(uint256 jobId)
- */
+/** EIP-712 signatures of the evaluator, in the types of protocol/chain/eip712.ts that TrainingPool verifies. */
 import { TypedDataEncoder, concat, getBytes, id, keccak256, toBeHex, verifyTypedData, zeroPadValue, type TypedDataDomain, type Wallet } from "ethers";
+import {
+  ATTESTATION_TYPES,
+  JOB_FINISHED_TYPES,
+  ROUND_COMMITMENT_TYPES,
+  trainingPoolDomain,
+  type AttestationValues,
+  type RoundCommitmentValues,
+} from "../../protocol/chain/eip712.js";
 
-export const ATTESTATION_TYPES = {
-  Attestation: [
-    { name: "jobId", type: "uint256" },
-    { name: "round", type: "uint32" },
-    { name: "contributor", type: "address" },
-    { name: "updateHash", type: "bytes32" },
-    { name: "accuracyBps", type: "uint16" },
-    { name: "numSamples", type: "uint64" },
-  ],
-};
-
-export const JOB_FINISHED_TYPES = { JobFinished: [{ name: "jobId", type: "uint256" }] };
-
-export interface AttestationValues {
-  jobId: number;
-  round: number;
-  contributor: string;
-  updateHash: string;
-  accuracyBps: number;
-  numSamples: number;
-}
-
-export function trainingPoolDomain(chainId: number, trainingPool: string): TypedDataDomain {
-  return { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract: trainingPool };
-}
 
 const ATTESTATION_TYPEHASH = id(
   "Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)",
@@ -70,6 +48,11 @@ export class EvaluatorSigner {
   /** Sign synchronously from the typed-data digest (no provider lookups on the hot path). */
   attest(v: AttestationValues): string {
     return this.wallet.signingKey.sign(attestationDigest(this.domainSeparator, v)).serialized;
+  }
+
+  /** The round's commitment, for TrainingPool.commitRound. */
+  commitRound(v: RoundCommitmentValues): string {
+    return this.wallet.signingKey.sign(TypedDataEncoder.hash(this.domain, ROUND_COMMITMENT_TYPES, v)).serialized;
   }
 
   finishProof(jobId: number): string {

@@ -3,6 +3,7 @@
  * provider. Only the fragments it needs, so the orchestrator needs an RPC URL, not artifacts.
  */
 import { Contract, Interface, type ContractRunner } from "ethers";
+import { revertData } from "../../protocol/chain/revert.js";
 import { ApiError } from "../errors.js";
 
 export const INFERENCE_POOL_ABI = new Interface([
@@ -23,15 +24,6 @@ export interface InferencePoolReader {
   readonly address: string;
   /** The job, or null when InferencePool has none with this id. */
   getInferenceJob(jobId: number): Promise<OnChainInference | null>;
-}
-
-function revertData(err: unknown): string | undefined {
-  let cur = err as { data?: unknown; info?: { error?: unknown }; error?: unknown } | undefined;
-  for (let depth = 0; cur && depth < 5; depth++) {
-    if (typeof cur.data === "string" && cur.data.startsWith("0x")) return cur.data;
-    cur = (cur.info?.error ?? cur.error) as typeof cur;
-  }
-  return undefined;
 }
 
 export function inferencePoolReader(address: string, runner: ContractRunner): InferencePoolReader {

@@ -17,7 +17,7 @@ import { argmaxRows, decodeInput } from "./input.js";
 import type { InferenceConfig } from "./options.js";
 import { inferenceFee } from "./pricing.js";
 import type { InferenceReply, UsageStatementReply } from "./schemas.js";
-import { signUsage } from "../../protocol/chain/usage.js";
+import { signUsage } from "../../protocol/chain/eip712.js";
 
 export interface InferenceDeps {
   repo: Repository;

@@ -44,6 +44,7 @@ export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOp
       workerHeartbeatMs: o.workerHeartbeatMs,
     });
     app.decorate("clusters", service);
+    app.engine.setLiveWorkers((jobId) => service.liveWorkers(jobId));
     app.addHook("onReady", async () => service.start());
     // Registered after the rounds plugin: stops before the engine and the store.
     app.addHook("onClose", async () => service.stop());

@@ -13,9 +13,11 @@ import type { EvaluatorSigner } from "../evaluator/signer.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { Metrics } from "../metrics.js";
 import type { BlobStore } from "../store/blobs.js";
-import type { JobRecord, Repository, RoundRecord, UpdateRecord } from "../store/repository.js";
+import type { JobRecord, Repository, RoundRecord, RoundRewards, UpdateRecord } from "../store/repository.js";
 import type { FitResult } from "../strategy/index.js";
+import { rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
 import { checkUpdate, decodeInLayout } from "./checks.js";
+import { scoreRound, type ScoredRound } from "./contribution.js";
 import { Deadlines } from "./deadlines.js";
 import type { RuntimeCache } from "./runtime.js";
 
@@ -62,10 +64,15 @@ export function toBps(accuracy: number, samples: number): number {
   return Math.floor((correct * 10000) / samples);
 }
 
+/** How many machines of a job's rented cluster are alive; null for a job without a cluster. */
+export type LiveWorkers = (jobId: number) => Promise<number | null>;
+
 export class RoundEngine {
   private readonly closing = new Map<string, Promise<void>>();
+  private readonly checking = new Map<string, { again: boolean; done: Promise<void> }>();
   private readonly deadlines: Deadlines;
   private stopped = false;
+  private liveWorkers: LiveWorkers = async () => null;
 
   constructor(private readonly d: EngineDeps) {
     this.deadlines = new Deadlines(d.now, (jobId, round) =>
@@ -77,6 +84,92 @@ export class RoundEngine {
   async recover(): Promise<void> {
     for (const r of await this.d.repo.roundsWithStatus("closing")) void this.closeRound(r.jobId, r.round);
     for (const r of await this.d.repo.roundsWithStatus("open")) this.deadlines.arm(r.jobId, r.round, r.deadlineAt);
+  }
+
+  /** The cluster service reports its live machines through this; the engine alone decides when a round closes. */
+  setLiveWorkers(fn: LiveWorkers): void {
+    this.liveWorkers = fn;
+  }
+
+  /** Useful updates a round of `job` needs before its deadline: minUpdates, or fewer when a cluster shrank. */
+  private async required(job: JobRecord): Promise<{ useful: number; cluster: boolean }> {
+    const live = await this.liveWorkers(job.jobId);
+    if (live === null) return { useful: job.settings.minUpdates, cluster: false };
+    return { useful: live > 0 ? Math.min(job.settings.minUpdates, live) : job.settings.minUpdates, cluster: true };
+  }
+
+  /** Something changed outside the round (a cluster machine failed): close the open round if it now has what it needs. */
+  async reconsider(jobId: number): Promise<void> {
+    const job = await this.d.repo.getJob(jobId);
+    if (!job || job.status !== "active") return;
+    const round = job.currentRound;
+    await this.maybeClose(jobId, round);
+  }
+
+  /**
+   * Close an open round once it holds enough useful updates. The round stays open (and keeps
+   * taking updates) while this is measured, so updates that add nothing can neither close it nor
+   * push anyone out of it. One check per round at a time; a trigger during a check runs it again.
+   */
+  private maybeClose(jobId: number, round: number): Promise<void> {
+    const key = `${jobId}:${round}`;
+    const running = this.checking.get(key);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const entry = { again: false, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        do {
+          entry.again = false;
+          if (this.stopped) return;
+          const job = await this.d.repo.getJob(jobId);
+          const r = await this.d.repo.getRound(jobId, round);
+          if (!job || !r || r.status !== "open") return;
+          const required = await this.required(job);
+          const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
+          if (accepted.length === 0 || accepted.length < required.useful) continue;
+          const { scored } = await this.score(job, r, accepted);
+          if (scored.useful < required.useful) {
+            this.d.events.emit("round:waiting", { jobId, round, useful: scored.useful, required: required.useful });
+            continue;
+          }
+          if (await this.d.repo.markRoundClosing(jobId, round)) {
+            this.d.events.emit("round:closing", { jobId, round });
+            void this.closeRound(jobId, round);
+          }
+          return;
+        } while (entry.again);
+      } catch (err) {
+        this.d.log.error({ err, jobId, round }, "round check failed");
+      } finally {
+        this.checking.delete(key);
+      }
+    })();
+    this.checking.set(key, entry);
+    return entry.done;
+  }
+
+  /** The round's stored accepted updates, scored (protocol: orchestrator/rounds/contribution.ts). */
+  private async score(job: JobRecord, r: RoundRecord, accepted: UpdateRecord[]) {
+    const rt = await this.d.runtimes.job(job);
+    const global = await this.d.runtimes.model(r.inputModelHash);
+    const rejected = await this.d.repo.listUpdates(job.jobId, r.round, "rejected");
+    const results: FitResult[] = [];
+    for (const u of accepted) {
+      const tensors = decodeInLayout(await this.d.blobs.get(u.updateHash), global.layout);
+      const flat = new Float32Array(global.flat.length);
+      let pos = 0;
+      for (const t of tensors) {
+        flat.set(t.data, pos);
+        pos += t.data.length;
+      }
+      results.push({ contributor: u.contributor, updateHash: u.updateHash, numSamples: u.numSamples, weights: flat });
+    }
+    const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
+    const scored = await scoreRound(r.round, results, accepted.map((u) => u.loss), failures, global, rt.strategy, job.settings);
+    return { rt, global, scored };
   }
 
   roundOpened(jobId: number, round: number, deadlineAt: number): void {
@@ -176,14 +269,12 @@ export class RoundEngine {
     // Durable before answering: the bytes on disk, then the row committed with synchronous=FULL.
     await this.d.blobs.put(input.body, updateHash);
     record.signature = this.d.signer.attest({ jobId, round, contributor, updateHash, accuracyBps, numSamples });
-    const r = await this.d.repo.acceptUpdate(record, rt.strategy.configureRound(round).minUpdates);
+    // The store never closes the round on a count: the engine decides, from usefulness (maybeClose).
+    const r = await this.d.repo.acceptUpdate(record, Number.MAX_SAFE_INTEGER);
     if (!r.ok) return this.lostRace(input, r, updateHash);
     this.d.metrics.updatesAccepted.inc();
     this.d.events.emit("update:accepted", { jobId, round, contributor, accuracyBps, numSamples, ms: this.d.now() - started });
-    if (r.closing) {
-      this.d.events.emit("round:closing", { jobId, round });
-      void this.closeRound(jobId, round);
-    }
+    void this.maybeClose(jobId, round);
     return this.attestation(record);
   }
 
@@ -237,47 +328,72 @@ export class RoundEngine {
     const job = await this.d.repo.getJob(jobId);
     if (!r || !job || r.status === "closed") return;
     this.deadlines.disarm(jobId, round);
-    const rt = await this.d.runtimes.job(job);
-    const global = await this.d.runtimes.model(r.inputModelHash);
     // Sorted by update hash in the store: arrival order never changes the result.
     const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
-    const rejected = await this.d.repo.listUpdates(jobId, round, "rejected");
-    const results: FitResult[] = [];
-    for (const u of accepted) {
-      const tensors = decodeInLayout(await this.d.blobs.get(u.updateHash), global.layout);
-      const flat = new Float32Array(global.flat.length);
-      let pos = 0;
-      for (const t of tensors) {
-        flat.set(t.data, pos);
-        pos += t.data.length;
+    const { rt, global, scored } = await this.score(job, r, accepted);
+    const required = await this.required(job);
+    if (scored.useful < required.useful && this.d.now() < r.deadlineAt) {
+      // Updates that add nothing do not close a round: wait for useful ones until the deadline.
+      if (await this.d.repo.reopenRound(jobId, round)) {
+        this.deadlines.arm(jobId, round, r.deadlineAt);
+        this.d.events.emit("round:reopened", { jobId, round, useful: scored.useful, required: required.useful });
       }
-      results.push({ contributor: u.contributor, updateHash: u.updateHash, numSamples: u.numSamples, weights: flat });
+      return;
     }
-    const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
-    const aggregated = await rt.strategy.aggregate(round, results, failures, global.flat);
-    const tensors = unflatten(aggregated, global.layout);
+    const tensors = unflatten(scored.model, global.layout);
     const bytes = encodeSafetensors(tensors, { format: "pt" });
     const modelHash = await this.d.blobs.put(bytes);
     const ev = await rt.strategy.evaluate(round, tensors);
+    const rewards = await this.commitRewards(job, round, modelHash, scored, required.cluster);
     const last = round + 1 >= job.settings.rounds;
     const now = this.d.now();
     const next = last ? null : { openedAt: now, deadlineAt: now + rt.strategy.configureRound(round + 1).deadlineSeconds * 1000 };
+    const kept = scored.updates.filter((u) => u.excluded === null);
     await this.d.repo.completeRound({
       jobId, round, closedAt: now, modelHash, accuracy: ev.accuracy, loss: ev.loss,
-      contributors: accepted.map((u) => u.contributor), updateHashes: accepted.map((u) => u.updateHash), next,
+      contributors: kept.map((u) => u.contributor), updateHashes: kept.map((u) => u.updateHash), rewards, next,
     });
     this.d.metrics.roundsClosed.inc();
     this.d.events.emit("round:closed", {
-      jobId, round, accuracy: ev.accuracy, loss: ev.loss, contributors: accepted.length, modelHash, ms: this.d.now() - started,
+      jobId, round, accuracy: ev.accuracy, loss: ev.loss, contributors: kept.length, modelHash, ms: this.d.now() - started, paid: rewards.total,
     });
     if (next) this.roundOpened(jobId, round + 1, next.deadlineAt);
     else this.d.events.emit("job:finished", { jobId, modelHash });
+  }
+
+  /**
+   * The round's rewards and the evaluator's commitment. The budget is the job's roundBudget, or
+   * less when the pool may hold less: the pool minus every earlier commitment and the flat part
+   * of every update accepted so far. A cluster's machines are paid by their rentals: budget 0.
+   */
+  private async commitRewards(job: JobRecord, round: number, modelHash: string, scored: ScoredRound, cluster: boolean): Promise<RoundRewards> {
+    const c = job.chain;
+    let free = BigInt(c.totalRewardPool);
+    for (const r of await this.d.repo.listRounds(job.jobId)) if (r.round < round && r.rewards) free -= BigInt(r.rewards.total);
+    free -= BigInt(c.flatPerUpdate) * BigInt((await this.d.repo.countUpdates(job.jobId)).accepted);
+    const roundBudget = BigInt(c.roundBudget);
+    const budget = cluster || free <= 0n ? 0n : free < roundBudget ? free : roundBudget;
+    const counted = scored.updates.map((u) => ({ contributor: u.contributor, score: u.excluded === null ? u.score : 0 }));
+    const shares = splitRewards(counted, budget, BigInt(c.maxPerContributor));
+    const tree = rewardTree(job.jobId, round, shares);
+    const updRoot = updatesRoot(scored.updates.map((u) => ({ updateHash: u.updateHash, weight: u.weight, counted: u.excluded === null })));
+    const signature = this.d.signer.commitRound({ jobId: job.jobId, round, rewardsRoot: tree.root, updatesRoot: updRoot, modelHash, total: tree.total });
+    return {
+      rewardsRoot: tree.root,
+      updatesRoot: updRoot,
+      total: tree.total.toString(),
+      budget: budget.toString(),
+      signature,
+      baseLoss: scored.baseLoss,
+      updates: scored.updates.map((u, i) => ({ ...u, amount: shares[i].amount.toString() })),
+    };
   }
 
   /** Stop timers and wait for closes in flight (their results are stored). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.deadlines.clear();
+    await Promise.allSettled([...[...this.checking.values()].map((c) => c.done), ...this.closing.values()]);
     await Promise.allSettled([...this.closing.values()]);
   }
 }

@@ -15,7 +15,7 @@ import { freePort, startLocalChain } from "../../cli/lib/chain/localChain.js";
 import { makeProvider } from "../../protocol/chain/networks.js";
 import { faucet } from "../../cli/lib/chain/wallet.js";
 import { encodeInput } from "../inference/input.js";
-import { inferencePoolDomain, recoverUsageSigner, signUsage } from "../../protocol/chain/usage.js";
+import { inferencePoolDomain, recoverUsageSigner, signUsage } from "../../protocol/chain/eip712.js";
 import { announceJob, randomWallet, readyDraft, signedInject, testApp } from "../testing/fixtures.js";
 
 const DUCK = 10n ** 18n;

@@ -15,7 +15,7 @@ import { inferencePoolReader } from "../inference/chain.js";
 import { resolveInference, type InferenceOptions } from "../inference/options.js";
 import { inferenceInfoSchema, inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceInfoReply, type InferenceQuery } from "../inference/schemas.js";
 import { InferenceService } from "../inference/service.js";
-import { inferencePoolDomain } from "../../protocol/chain/usage.js";
+import { inferencePoolDomain } from "../../protocol/chain/eip712.js";
 import type { ChainConfig } from "../options.js";
 import { bufferParser } from "../plugins/body.js";
 import { Semaphore } from "../rounds/semaphore.js";

@@ -44,6 +44,6 @@ export async function infoRoutes(app: FastifyInstance, opts: { version: string; 
   );
 
   app.get("/metrics", { schema: { tags: ["service"], summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
-    return reply.type("text/plain; version=0.0.4; charset=utf-8").send(app.metrics.render());
+    return reply.type(app.metrics.contentType).send(await app.metrics.render());
   });
 }

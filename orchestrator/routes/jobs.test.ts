@@ -1,8 +1,8 @@
 import t from "tap";
 import { rm } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { announceJob, randomWallet, readyDraft, signedInject, testApp } from "../testing/fixtures.js";
-import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
+import { SMALL_SPEC, announceJob, mnistIdxPair, randomWallet, readyDraft, signedInject, testApp, trainUpdate } from "../testing/fixtures.js";
+import { decodeSafetensors } from "../../native/safetensors.js";
 import { ERRORS } from "../errors.js";
 
 t.test("reading jobs: list, model with ETag, finish proof, cluster", async (t) => {
@@ -15,7 +15,7 @@ t.test("reading jobs: list, model with ETag, finish proof, cluster", async (t) =
   const list = (await app.inject({ method: "GET", url: "/api/jobs" })).json();
   t.equal(list.jobs.length, 1);
   t.equal(list.jobs[0].jobId, 2);
-  t.equal(list.jobs[0].chain.rewardPerUpdate, "10000000000000000000");
+  t.equal(list.jobs[0].chain.roundBudget, "100000000000000000000");
 
   const model = await app.inject({ method: "GET", url: "/api/job/2/model" });
   t.equal(model.statusCode, 200);
@@ -34,7 +34,7 @@ t.test("reading jobs: list, model with ETag, finish proof, cluster", async (t) =
   t.equal(early.json().error, "JOB_NOT_FINISHED");
 
   const finished = app.events.waitFor("job:finished", (e) => e.jobId === 2);
-  const update = encodeSafetensors(decodeSafetensors(model.rawPayload).tensors.map((x) => ({ ...x, data: x.data.map((v) => v * 0.99) })));
+  const update = await trainUpdate(SMALL_SPEC, model.rawPayload, (await mnistIdxPair("train", 300)).data, 1, 0.1);
   const res = await signedInject(app, randomWallet(), { method: "POST", url: "/api/job/2/update?round=0&numSamples=10", body: update });
   t.equal(res.statusCode, 200, res.body);
   await finished;
@@ -79,7 +79,8 @@ t.test("service routes: info, healthz, metrics, docs, 404, and 500 without inter
   t.match(metrics.body, /quackmesh_updates_rejected_total\{code="JOB_NOT_FOUND"\} 1/);
   t.match(metrics.body, /quackmesh_updates_accepted_total 0/);
   t.match(metrics.body, /quackmesh_rounds_closed_total 0/);
-  t.match(metrics.body, /quackmesh_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",status="200",le="0.005"\}/);
+  t.match(metrics.body, /quackmesh_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/healthz",status="200"\}/);
+  t.match(metrics.body, /process_resident_memory_bytes \d+/, "the process metrics come along");
 
   const docs = await app.inject({ method: "GET", url: "/docs/json" });
   t.equal(docs.statusCode, 200);

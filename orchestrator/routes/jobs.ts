@@ -2,7 +2,19 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../errors.js";
 import type { JobRecord } from "../store/repository.js";
-import { errorReplies, finishProofSchema, jobDetailSchema, jobIdParams, jobListSchema, type FinishProofReply, type JobDetail } from "./schemas.js";
+import { rewardTree } from "../../protocol/rewards.js";
+import {
+  errorReplies,
+  finishProofSchema,
+  jobDetailSchema,
+  jobIdParams,
+  jobListSchema,
+  roundParams,
+  roundRewardsSchema,
+  type FinishProofReply,
+  type JobDetail,
+  type RoundRewardsReply,
+} from "./schemas.js";
 import { jobView, roundView } from "./views.js";
 
 type JobParams = { Params: { jobId: number } };
@@ -81,6 +93,44 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
         trainingPool: app.evaluator.trainingPool,
         chainId: app.evaluator.chainId,
         modelHash: job.modelHash,
+      };
+    },
+  );
+
+  app.get<{ Params: { jobId: number; round: number } }>(
+    "/api/job/:jobId/round/:round/rewards",
+    {
+      schema: {
+        tags,
+        summary: "A closed round's rewards: each accepted update's contribution and amount, the Merkle proofs, and the evaluator's RoundCommitment signature",
+        params: roundParams,
+        response: { 200: roundRewardsSchema, ...errorReplies },
+      },
+    },
+    async (request): Promise<RoundRewardsReply> => {
+      const job = await requireJob(app, request.params.jobId);
+      const round = await app.repo.getRound(job.jobId, request.params.round);
+      if (!round || round.status !== "closed" || !round.rewards || !round.modelHash) {
+        throw new ApiError("ROUND_NOT_CLOSED", `Round ${request.params.round} of job ${job.jobId} has not closed yet; its rewards exist once it closed.`, {
+          currentRound: job.currentRound,
+        });
+      }
+      const r = round.rewards;
+      const tree = rewardTree(job.jobId, round.round, r.updates.map((u) => ({ contributor: u.contributor, amount: BigInt(u.amount) })));
+      return {
+        jobId: job.jobId,
+        round: round.round,
+        modelHash: round.modelHash,
+        rewardsRoot: r.rewardsRoot,
+        updatesRoot: r.updatesRoot,
+        total: r.total,
+        budget: r.budget,
+        signature: r.signature,
+        evaluator: app.evaluator.address,
+        trainingPool: app.evaluator.trainingPool,
+        chainId: app.evaluator.chainId,
+        baseLoss: r.baseLoss,
+        updates: r.updates.map((u) => ({ ...u, proof: tree.proofs.get(u.contributor.toLowerCase()) ?? [] })),
       };
     },
   );

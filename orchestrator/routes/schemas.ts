@@ -103,12 +103,15 @@ export const jobSchema = schema({
     finishedAt: { type: ["integer", "null"] },
     chain: {
       type: "object",
-      required: ["txHash", "blockNumber", "totalRewardPool", "rewardPerUpdate", "deadline"],
+      required: ["txHash", "blockNumber", "totalRewardPool", "roundBudget", "maxPerContributor", "flatPerUpdate", "deadline", "claimWindow"],
       properties: {
         txHash: { type: "string" },
         blockNumber: { type: "integer" },
         totalRewardPool: { type: "string" },
-        rewardPerUpdate: { type: "string" },
+        roundBudget: { type: "string", description: "DUCK wei a round may commit" },
+        maxPerContributor: { type: "string", description: "DUCK wei one contributor may claim per round" },
+        flatPerUpdate: { type: "string", description: "DUCK wei paid per accepted update at submitUpdate" },
+        claimWindow: { type: "integer", description: "seconds after the last commitment before anyone may finish the job" },
         deadline: { type: "integer" },
       },
     },
@@ -171,6 +174,51 @@ export const finishProofSchema = schema({
   },
 });
 export type FinishProofReply = FromSchema<typeof finishProofSchema>;
+
+export const roundParams = schema({
+  type: "object",
+  required: ["jobId", "round"],
+  properties: { jobId: { type: "integer", minimum: 1 }, round: { type: "integer", minimum: 0, maximum: 100000 } },
+});
+
+export const roundRewardsSchema = schema({
+  type: "object",
+  required: ["jobId", "round", "modelHash", "rewardsRoot", "updatesRoot", "total", "budget", "signature", "evaluator", "trainingPool", "chainId", "baseLoss", "updates"],
+  properties: {
+    jobId: { type: "integer" },
+    round: { type: "integer" },
+    modelHash: { ...hash, description: "the model the round produced" },
+    rewardsRoot: { ...hash, description: "Merkle root of (jobId, round, contributor, amount), OpenZeppelin StandardMerkleTree" },
+    updatesRoot: { ...hash, description: "Merkle root of (updateHash, weight, counted)" },
+    total: { type: "string", description: "DUCK wei committed: the sum of the amounts" },
+    budget: { type: "string", description: "DUCK wei the split used: min(roundBudget, the pool surely free)" },
+    signature: { type: "string", description: "evaluator's EIP-712 RoundCommitment signature, for TrainingPool.commitRound" },
+    evaluator: address,
+    trainingPool: address,
+    chainId: { type: "integer" },
+    baseLoss: { type: "number", description: "validation loss of the model the round started from" },
+    updates: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["contributor", "updateHash", "claimedSamples", "weight", "deltaNorm", "score", "gain", "excluded", "amount", "proof"],
+        properties: {
+          contributor: address,
+          updateHash: hash,
+          claimedSamples: { type: "integer" },
+          weight: { type: "number", description: "weight in the aggregation (claims capped at the round's lower median)" },
+          deltaNorm: { type: "number", description: "L2 distance to the round's input model" },
+          score: { type: "number", description: "leave-one-out gain in validation loss (what is paid)" },
+          gain: { type: "number", description: "its own gain in validation loss over the round's input model" },
+          excluded: { type: ["string", "null"], description: "NORM_OUTLIER or NO_CONTRIBUTION when left out of the model" },
+          amount: { type: "string", description: "DUCK wei owed" },
+          proof: { type: "array", items: { type: "string" }, description: "Merkle proof for TrainingPool.claim (empty when nothing is owed)" },
+        },
+      },
+    },
+  },
+});
+export type RoundRewardsReply = FromSchema<typeof roundRewardsSchema>;
 
 export const clusterTrainSchema = trainSettingsPatchSchema;
 

@@ -32,8 +32,15 @@ export interface ChainJobInfo {
   txHash: string;
   blockNumber: number;
   totalRewardPool: string;
-  rewardPerUpdate: string;
+  /** Most one round may commit to its contributors. */
+  roundBudget: string;
+  /** Most one contributor may claim for one round. */
+  maxPerContributor: string;
+  /** Paid on chain for each accepted update at submitUpdate (0 = none). */
+  flatPerUpdate: string;
   deadline: number;
+  /** Seconds after the last round commitment before anyone may finish the job. */
+  claimWindow: number;
 }
 
 export interface JobRecord {
@@ -72,6 +79,40 @@ export interface RoundRecord {
   loss: number | null;
   contributors: string[];
   updateHashes: string[];
+  /** What the round paid and why, once it closed (null before, and for rounds closed by older versions). */
+  rewards: RoundRewards | null;
+}
+
+/** One accepted update's part in a closed round. */
+export interface UpdateReward {
+  contributor: string;
+  updateHash: string;
+  claimedSamples: number;
+  /** Weight the aggregation gave it (claims above the round's lower median count as the median). */
+  weight: number;
+  deltaNorm: number;
+  /** Leave-one-out gain in validation loss. */
+  score: number;
+  /** Its own gain over the round's input model (baseLoss − its validation loss). */
+  gain: number;
+  /** Why it is not part of the round's model (NORM_OUTLIER, NO_CONTRIBUTION), null when it is. */
+  excluded: string | null;
+  /** DUCK wei owed, decimal string. */
+  amount: string;
+}
+
+/** The evaluator's signed commitment of a round, as TrainingPool.commitRound takes it. */
+export interface RoundRewards {
+  rewardsRoot: string;
+  updatesRoot: string;
+  /** DUCK wei, decimal string: the sum of the amounts. */
+  total: string;
+  /** The budget the split used: min(roundBudget, what the pool surely has free). */
+  budget: string;
+  signature: string;
+  /** Validation loss of the model the round started from. */
+  baseLoss: number;
+  updates: UpdateReward[];
 }
 
 export interface UpdateRecord {
@@ -213,6 +254,7 @@ export interface CompleteRoundInput {
   loss: number;
   contributors: string[];
   updateHashes: string[];
+  rewards: RoundRewards;
   /** The next round to open, or null when this was the last one. */
   next: { openedAt: number; deadlineAt: number } | null;
 }
@@ -255,6 +297,8 @@ export interface Repository {
   roundsWithStatus(status: RoundStatus): Promise<RoundRecord[]>;
   /** Open → closing; false if it was not open. */
   markRoundClosing(jobId: number, round: number): Promise<boolean>;
+  /** Closing → open (the round had too few useful updates before its deadline); false if it was not closing. */
+  reopenRound(jobId: number, round: number): Promise<boolean>;
   /** Push an open round's deadline back and count the extension. */
   extendRound(jobId: number, round: number, deadlineAt: number): Promise<void>;
   /** Close a round with its result and open the next (or finish the job). Idempotent. */

@@ -1,5 +1,6 @@
 /** SQLite rows → repository records. */
 import type { ChainEventRecord, DraftRecord, JobRecord, RoundRecord, RoundStatus, UpdateRecord, UpdateStatus } from "./repository.js";
+import { DEFAULT_SETTINGS, type JobSettings } from "../../protocol/settings.js";
 
 export type Row = Record<string, unknown>;
 
@@ -13,7 +14,7 @@ export function toDraft(r: Row): DraftRecord {
     id: String(r.id),
     uploader: String(r.uploader),
     spec: json(r.spec),
-    settings: json(r.settings),
+    settings: { ...DEFAULT_SETTINGS, ...json<JobSettings>(r.settings) },
     createdAt: num(r.created_at),
     modelHash: strOrNull(r.model_hash),
     validationHash: strOrNull(r.validation_hash),
@@ -31,7 +32,7 @@ export function toJob(r: Row): JobRecord {
     evaluator: String(r.evaluator),
     initialModelHash: String(r.initial_model_hash),
     spec: json(r.spec),
-    settings: json(r.settings),
+    settings: { ...DEFAULT_SETTINGS, ...json<JobSettings>(r.settings) },
     validationHash: String(r.validation_hash),
     status: r.status as JobRecord["status"],
     currentRound: num(r.current_round),
@@ -57,6 +58,7 @@ export function toRound(r: Row): RoundRecord {
     loss: numOrNull(r.loss),
     contributors: json(r.contributors),
     updateHashes: json(r.update_hashes),
+    rewards: r.rewards == null ? null : json(r.rewards),
   };
 }
 

@@ -143,4 +143,7 @@ export const MIGRATIONS: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  `
+  ALTER TABLE rounds ADD COLUMN rewards TEXT;
+  `,
 ];

@@ -54,7 +54,7 @@ t.test("updates: accepted until the round is full, one per contributor, complete
   });
   t.equal((await repo.findReadyDrafts(H(9), "0xA")).length, 1);
   const job = { jobId: 1, draftId: "d1", requester: "0xA", evaluator: "0xE", initialModelHash: H(9), spec: SMALL_SPEC, settings: { ...DEFAULT_SETTINGS, rounds: 2 },
-    validationHash: H(8), createdAt: 1, chain: { txHash: H(1), blockNumber: 1, totalRewardPool: "1", rewardPerUpdate: "1", deadline: 1 } };
+    validationHash: H(8), createdAt: 1, chain: { txHash: H(1), blockNumber: 1, totalRewardPool: "1", roundBudget: "1", maxPerContributor: "1", flatPerUpdate: "0", deadline: 1, claimWindow: 0 } };
   await repo.recordChainEvents("TrainingPool", 1, [ev(1)]);
   const activated = await repo.activateJob({ event: ev(1), draftId: "d1", job, round0: { openedAt: 1, deadlineAt: 2 } });
   t.equal(activated!.currentRound, 0);

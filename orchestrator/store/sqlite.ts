@@ -253,6 +253,13 @@ export class SqliteRepository implements Repository {
     });
   }
 
+  async reopenRound(jobId: number, round: number): Promise<boolean> {
+    return this.durably(() => {
+      const r = this.stmt("UPDATE rounds SET status = 'open' WHERE job_id = ? AND round = ? AND status = 'closing'").run(jobId, round);
+      return r.changes === 1;
+    });
+  }
+
   async extendRound(jobId: number, round: number, deadlineAt: number): Promise<void> {
     this.db
       .prepare("UPDATE rounds SET deadline_at = ?, extensions = extensions + 1 WHERE job_id = ? AND round = ? AND status = 'open'")
@@ -263,10 +270,10 @@ export class SqliteRepository implements Repository {
     this.durably(() => {
       const r = this.db
         .prepare(
-          `UPDATE rounds SET status = 'closed', closed_at = ?, model_hash = ?, accuracy = ?, loss = ?, contributors = ?, update_hashes = ?
+          `UPDATE rounds SET status = 'closed', closed_at = ?, model_hash = ?, accuracy = ?, loss = ?, contributors = ?, update_hashes = ?, rewards = ?
            WHERE job_id = ? AND round = ? AND status != 'closed'`,
         )
-        .run(c.closedAt, c.modelHash, c.accuracy, c.loss, JSON.stringify(c.contributors), JSON.stringify(c.updateHashes), c.jobId, c.round);
+        .run(c.closedAt, c.modelHash, c.accuracy, c.loss, JSON.stringify(c.contributors), JSON.stringify(c.updateHashes), JSON.stringify(c.rewards), c.jobId, c.round);
       if (r.changes === 0) return; // already closed: a repeated close changes nothing
       if (c.next) {
         this.db

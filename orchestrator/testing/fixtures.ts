@@ -98,7 +98,7 @@ let fakeTx = 0;
 /** A TrainingJobCreated event as the listener stores it, handed to the activator. */
 export async function announceJob(
   app: FastifyInstance,
-  e: { jobId: number; requester: string; modelHash: string; rounds?: number; thresholdBps?: number; evaluator?: string },
+  e: { jobId: number; requester: string; modelHash: string; rounds?: number; thresholdBps?: number; evaluator?: string; roundBudget?: string; maxPerContributor?: string },
 ): Promise<ChainEventRecord> {
   const ev: ChainEventRecord = {
     txHash: "0x" + (++fakeTx).toString(16).padStart(64, "0"),
@@ -112,7 +112,10 @@ export async function announceJob(
       modelHash: e.modelHash,
       evaluator: e.evaluator ?? app.evaluator.address,
       totalRewardPool: "1000000000000000000000",
-      rewardPerUpdate: "10000000000000000000",
+      roundBudget: e.roundBudget ?? "100000000000000000000",
+      maxPerContributor: e.maxPerContributor ?? "50000000000000000000",
+      flatPerUpdate: "0",
+      claimWindow: "3600",
       rounds: String(e.rounds ?? 3),
       accuracyThresholdBps: String(e.thresholdBps ?? 0),
       deadline: String(Math.floor(Date.now() / 1000) + 86400),

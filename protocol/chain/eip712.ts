@@ -1,7 +1,11 @@
 /**
- * The orchestrator's EIP-712 usage statement, in the exact types InferencePool verifies:
- *   domain { name: "QuackMesh InferencePool", version: "1", chainId, verifyingContract }
- *   Usage(uint256 jobId,address[] providers,uint256[] amounts)
+ * Every EIP-712 domain and type the contracts verify, written once:
+ *   TrainingPool  { name: "QuackMesh TrainingPool", version: "1" }
+ *     Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)
+ *     RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)
+ *     JobFinished(uint256 jobId)
+ *   InferencePool { name: "QuackMesh InferencePool", version: "1" }
+ *     Usage(uint256 jobId,address[] providers,uint256[] amounts)
  */
 import { TypedDataEncoder, verifyTypedData, type TypedDataDomain, type Wallet } from "ethers";
 
@@ -31,4 +35,59 @@ export function signUsage(wallet: Wallet, domain: TypedDataDomain, usage: Usage)
 /** Who signed a usage statement (for requesters who check before spending gas on settle). */
 export function recoverUsageSigner(domain: TypedDataDomain, usage: Usage, signature: string): string {
   return verifyTypedData(domain, USAGE_TYPES, usage, signature);
+}
+
+// ---- TrainingPool ----
+
+export const ATTESTATION_TYPES = {
+  Attestation: [
+    { name: "jobId", type: "uint256" },
+    { name: "round", type: "uint32" },
+    { name: "contributor", type: "address" },
+    { name: "updateHash", type: "bytes32" },
+    { name: "accuracyBps", type: "uint16" },
+    { name: "numSamples", type: "uint64" },
+  ],
+};
+
+export const JOB_FINISHED_TYPES = { JobFinished: [{ name: "jobId", type: "uint256" }] };
+
+export interface AttestationValues {
+  jobId: number;
+  round: number;
+  contributor: string;
+  updateHash: string;
+  accuracyBps: number;
+  numSamples: number;
+}
+
+export function trainingPoolDomain(chainId: number, trainingPool: string): TypedDataDomain {
+  return { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract: trainingPool };
+}
+
+export const ROUND_COMMITMENT_TYPES = {
+  RoundCommitment: [
+    { name: "jobId", type: "uint256" },
+    { name: "round", type: "uint32" },
+    { name: "rewardsRoot", type: "bytes32" },
+    { name: "updatesRoot", type: "bytes32" },
+    { name: "modelHash", type: "bytes32" },
+    { name: "total", type: "uint256" },
+  ],
+};
+
+/** What the evaluator signs when a round closes: who is owed what (a Merkle root), which updates made the model, and the model. */
+export interface RoundCommitmentValues {
+  jobId: number;
+  round: number;
+  rewardsRoot: string;
+  updatesRoot: string;
+  modelHash: string;
+  /** DUCK wei, the sum of the amounts under rewardsRoot. */
+  total: bigint;
+}
+
+/** Who signed a round commitment (clients check before spending gas on commitRound). */
+export function recoverCommitmentSigner(domain: TypedDataDomain, v: RoundCommitmentValues, signature: string): string {
+  return verifyTypedData(domain, ROUND_COMMITMENT_TYPES, v, signature);
 }

@@ -29,8 +29,8 @@ t.test("nvidia-smi CSV lines become GPUs", async (t) => {
 });
 
 t.test("a bad bench score is refused", async (t) => {
-  await t.rejects(detectSpecs({ bench: -1 }), { code: "BAD_BENCH" });
-  await t.rejects(detectSpecs({ bench: NaN }), { code: "BAD_BENCH" });
+  await t.rejects(detectSpecs({ bench: -1 }), { code: "BAD_ARGUMENT" });
+  await t.rejects(detectSpecs({ bench: NaN }), { code: "BAD_ARGUMENT" });
 });
 
 t.test("specs from the chain never throw: junk becomes unknown and invalid", async (t) => {

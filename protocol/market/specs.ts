@@ -45,7 +45,7 @@ const NVIDIA_SMI_ARGS = ["--query-gpu=name,memory.total", "--format=csv,noheader
 /** Detect this machine: CPU model and cores, RAM, GPUs (none when nvidia-smi is absent or fails). */
 export async function detectSpecs(opts: DetectOptions = {}): Promise<MachineSpecs> {
   if (opts.bench !== undefined && (!Number.isFinite(opts.bench) || opts.bench < 0)) {
-    throw new QuackError("BAD_BENCH", `Bench score ${opts.bench} is not a non-negative number.`, {
+    throw new QuackError("BAD_ARGUMENT", `Bench score ${opts.bench} is not a non-negative number.`, {
       fix: "Pass the score `quackmesh bench` printed, or leave it out.",
     });
   }

@@ -22,9 +22,15 @@ export function jobCreateCommand(): Command {
     .option("--weights <file>", "initial weights (safetensors, PyTorch names); default: random, drawn by the orchestrator from --seed")
     .option("--validation <dir>", "validation set: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
     .option("--reward <duck>", "reward pool to escrow, in DUCK")
-    .option("--reward-per-update <duck>", "DUCK paid for each accepted update")
+    .option("--round-budget <duck>", "DUCK a round shares among its contributors by contribution (default: --reward / --rounds)")
+    .option("--max-per-contributor <duck>", "most DUCK one contributor may get for one round (default: the round budget)")
+    .option("--flat-per-update <duck>", "DUCK paid at once for each accepted update, on top of the contribution share", "0")
+    .option("--claim-window <seconds>", "time contributors have to claim after the last round before anyone may finish the job (default 86400; 120 on the local chain)")
+    .option("--norm-bound <L2>", "refuse updates farther than this from the global model (default: derived from each round)")
+    .option("--norm-multiple <k>", "without --norm-bound: leave out updates farther than k × the round's median distance", "3")
+    .option("--trust-num-samples", "weigh updates by their claimed sample counts as given (default: no claim counts above the round's median)")
     .option("--rounds <n>", "federated rounds", "10")
-    .option("--min-updates <n>", "updates that close a round", "2")
+    .option("--min-updates <n>", "useful updates (contribution above zero) that close a round", "2")
     .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid (0-1)", "0.7")
     .option("--strategy <name>", "aggregation: fedavg | median | trimmed-mean | krum", "fedavg")
     .option("--deadline-hours <h>", "after this the requester may reclaim what is left", "24")
@@ -53,19 +59,25 @@ orchestrator has opened round 1.
 With --cluster N the job is trained by N rented machines: the job is created, then the N
 cheapest matching machines are rented for it; the orchestrator gets the rentals' SSH key and the
 training data (sharded, one shard per machine) and runs a worker on each. Workers are paid by
-rent, not by the pool, so --reward and --reward-per-update default to 1 DUCK (returned by
-\`job finish\`) and --min-updates to N. End the rentals early with \`quackmesh rent end ID\`.
+rent, not by the pool, so --reward defaults to 1 DUCK (returned by \`job finish\`) and
+--min-updates to N. End the rentals early with \`quackmesh rent end ID\`.
+
+How contributors are paid: when a round closes, the evaluator measures what each accepted update
+adds to the model on the validation set (leave-one-out). The round budget is split in proportion
+to positive contributions (each share at most --max-per-contributor); near-copies of the model,
+noise, sign flips and mislabelled updates get nothing. Contributors claim their share on chain
+with a Merkle proof; what no one earned stays in the pool and comes back at \`job finish\`.
 
 Examples:
-  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --reward-per-update 10
+  $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
   $ quackmesh job create --model mlp.json --validation ./val --cluster 3 --hours 2 --train ./train --rounds 5
   $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
-      --reward 500 --reward-per-update 5 --rounds 20 --min-updates 3 --threshold 0.8 --json`,
+      --reward 500 --rounds 20 --max-per-contributor 10 --min-updates 3 --threshold 0.8 --json`,
     )
     .action(async (flags: CreateFlags) => {
       const out = makeOutput(Boolean(flags.json));
       const clustered = clusterDefaults(cmd, flags);
-      for (const [key, flag] of [["model", "--model"], ["validation", "--validation"], ["reward", "--reward"], ["rewardPerUpdate", "--reward-per-update"]] as const) {
+      for (const [key, flag] of [["model", "--model"], ["validation", "--validation"], ["reward", "--reward"]] as const) {
         if (flags[key] === undefined) throw new QuackError("MISSING_OPTION", `${flag} is required.`, { fix: "See `quackmesh job create --help` for an example." });
       }
       const timeout = parseWhole(flags.activationTimeout, "--activation-timeout", 1, 86400);
@@ -96,13 +108,15 @@ Examples:
             requester: created.requester,
             deadline: created.deadline,
             rewardPool: plan.reward,
-            rewardPerUpdate: plan.rewardPerUpdate,
+            roundBudget: plan.roundBudget,
+            maxPerContributor: plan.maxPerContributor,
+            flatPerUpdate: plan.flatPerUpdate,
             rounds: plan.rounds,
             thresholdBps: plan.thresholdBps,
             orchestrator: conn.client.baseUrl,
           },
           `Job ${created.jobId} created\n  tx          ${created.txHash}\n  model hash  ${created.modelHash}\n  evaluator   ${created.evaluator}\n` +
-            `  pool        ${formatAmount(plan.reward)} DUCK, ${formatAmount(plan.rewardPerUpdate)} per update, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
+            `  pool        ${formatAmount(plan.reward)} DUCK, up to ${formatAmount(plan.roundBudget)} a round by contribution, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
             `Watch it: quackmesh job watch ${created.jobId}`,
         );
         if (cluster && pair) {

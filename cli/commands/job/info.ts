@@ -73,7 +73,7 @@ function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): str
   }
   if (c) {
     lines.push(`  requester   ${c.requester}`, `  evaluator   ${c.evaluator}`);
-    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, ${formatAmount(c.rewardPerUpdate)} per update, threshold ${c.accuracyThresholdBps / 100} %`);
+    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, up to ${formatAmount(c.roundBudget)} a round by contribution (${formatAmount(c.outstanding)} committed, unclaimed), threshold ${c.accuracyThresholdBps / 100} %`);
     lines.push(`  deadline    ${new Date(c.deadline * 1000).toISOString()}${c.finished ? " (finished on chain)" : ""}`);
   }
   return lines.join("\n");

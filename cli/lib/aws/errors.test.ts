@@ -63,7 +63,7 @@ t.test("network and region failures", async (t) => {
   const refused = new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })], "refused");
   t.match(toQuackError(refused, { conn: { region: "eu-west-1", endpoint: "http://h:1" }, action: "a" }), { code: "AWS_UNREACHABLE", message: /http:\/\/h:1/ });
   t.match(toQuackError(new Error("Region is missing"), ctx), { code: "AWS_BAD_REGION" });
-  const quack = new QuackError("X", "y");
+  const quack = new QuackError("AWS_NO_REGION", "No AWS region given.");
   t.equal(toQuackError(quack, ctx), quack, "QuackErrors pass through");
 });
 

@@ -82,7 +82,7 @@ export function stackFlag(text: string | undefined): string | undefined {
 function deploymentFor(flags: StackFlags, env: NodeJS.ProcessEnv): { name: string; json: string } {
   const network = flags.network;
   if (network === "local") {
-    throw new QuackError("AWS_BAD_ARGUMENT", "An orchestrator on EC2 cannot use the local chain of this machine.", {
+    throw new QuackError("BAD_ARGUMENT", "An orchestrator on EC2 cannot use the local chain of this machine.", {
       fix: "Pass --network duckchain-testnet, --network duckchain, or --network <RPC URL> of a chain the instance can reach.",
     });
   }
@@ -91,7 +91,7 @@ function deploymentFor(flags: StackFlags, env: NodeJS.ProcessEnv): { name: strin
   }
   const file = flags.deployment !== undefined ? resolve(flags.deployment) : undefined;
   if (file === undefined && !isNetworkName(network)) {
-    throw new QuackError("AWS_NO_DEPLOYMENT", `With --network ${network}, name the deployment of the contracts on that chain.`, {
+    throw new QuackError("NO_DEPLOYMENT", `With --network ${network}, name the deployment of the contracts on that chain.`, {
       fix: "Pass --deployment deployments/chain-<id>.json (written by `quackmesh deploy --network <RPC URL>`).",
     });
   }
@@ -99,7 +99,7 @@ function deploymentFor(flags: StackFlags, env: NodeJS.ProcessEnv): { name: strin
   const fileName = file ? basename(file).replace(/\.json$/i, "") : network;
   const deployment = readDeployment({ deploymentsDir: dir }, fileName);
   if (deployment === undefined) {
-    throw new QuackError("AWS_NO_DEPLOYMENT", `No deployment of the contracts for ${network} (looked for ${resolve(dir, `${fileName}.json`)}).`, {
+    throw new QuackError("NO_DEPLOYMENT", `No deployment of the contracts for ${network} (looked for ${resolve(dir, `${fileName}.json`)}).`, {
       fix: `Run \`quackmesh deploy --network ${network}\` first, or pass --deployment FILE.`,
     });
   }
@@ -116,7 +116,7 @@ export function planInputFrom(flags: StackFlags, conn: AwsConnection, env: NodeJ
     });
   }
   if (flags.evaluatorSsmParam !== undefined && flags.instanceProfile === undefined) {
-    throw new QuackError("AWS_BAD_ARGUMENT", "--evaluator-ssm-param needs --instance-profile: the instance reads the parameter with its own role.", {
+    throw new QuackError("BAD_ARGUMENT", "--evaluator-ssm-param needs --instance-profile: the instance reads the parameter with its own role.", {
       fix: "Pass --instance-profile NAME of a profile whose role allows ssm:GetParameter on the parameter (and kms:Decrypt on its key).",
     });
   }

@@ -49,9 +49,9 @@ t.test("bad input is refused with the flag named", async (t) => {
   t.throws(() => buildPlan({ ...input, stack: "-x" }), { code: "AWS_BAD_STACK" });
   t.throws(() => buildPlan({ ...input, allowCidr: "10.0.0.0/33" }), { code: "AWS_BAD_CIDR", message: /--allow-cidr/ });
   t.throws(() => buildPlan({ ...input, sshCidr: "1.2.3.256/32" }), { code: "AWS_BAD_CIDR", message: /--ssh-cidr/ });
-  t.throws(() => buildPlan({ ...input, ami: "ubuntu" }), { code: "AWS_BAD_ARGUMENT", message: /--ami/ });
-  t.throws(() => buildPlan({ ...input, instanceType: "large" }), { code: "AWS_BAD_ARGUMENT", message: /--instance-type/ });
-  t.throws(() => buildPlan({ ...input, diskGb: 4 }), { code: "AWS_BAD_ARGUMENT", message: /--disk/ });
+  t.throws(() => buildPlan({ ...input, ami: "ubuntu" }), { code: "BAD_ARGUMENT", message: /--ami/ });
+  t.throws(() => buildPlan({ ...input, instanceType: "large" }), { code: "BAD_ARGUMENT", message: /--instance-type/ });
+  t.throws(() => buildPlan({ ...input, diskGb: 4 }), { code: "BAD_ARGUMENT", message: /--disk/ });
 });
 
 t.test("RunInstances carries the user data (base64), the group, the tags, IMDSv2 and the disk", async (t) => {

@@ -81,7 +81,7 @@ export function validateCidr(cidr: string, flag: string): string {
 
 export function validateInstanceType(type: string, flag = "--instance-type"): string {
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(type)) {
-    throw new QuackError("AWS_BAD_ARGUMENT", `${flag} '${type}' is not an EC2 instance type.`, { fix: `Pass ${flag} like t3.medium or m7g.large.` });
+    throw new QuackError("BAD_ARGUMENT", `${flag} '${type}' is not an EC2 instance type.`, { fix: `Pass ${flag} like t3.medium or m7g.large.` });
   }
   return type;
 }
@@ -108,10 +108,10 @@ export function buildPlan(input: PlanInput): StackPlan {
   const stack = validateStackName(input.stack);
   validateInstanceType(input.instanceType);
   if (input.ami !== undefined && !/^ami-[0-9a-f]{8,17}$/.test(input.ami)) {
-    throw new QuackError("AWS_BAD_ARGUMENT", `--ami '${input.ami}' is not an AMI id.`, { fix: "Pass --ami ami-0123456789abcdef0, or leave it out for the latest Amazon Linux 2023." });
+    throw new QuackError("BAD_ARGUMENT", `--ami '${input.ami}' is not an AMI id.`, { fix: "Pass --ami ami-0123456789abcdef0, or leave it out for the latest Amazon Linux 2023." });
   }
   if (!Number.isInteger(input.diskGb) || input.diskGb < 8 || input.diskGb > 16384) {
-    throw new QuackError("AWS_BAD_ARGUMENT", `--disk '${input.diskGb}' is not a size from 8 to 16384 GiB.`, { fix: "Pass --disk 20 (GiB)." });
+    throw new QuackError("BAD_ARGUMENT", `--disk '${input.diskGb}' is not a size from 8 to 16384 GiB.`, { fix: "Pass --disk 20 (GiB)." });
   }
   const architecture = architectureOf(input.instanceType);
   const port = input.userData.port;

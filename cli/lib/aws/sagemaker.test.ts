@@ -49,16 +49,16 @@ t.test("without S3 data: one instance, bundled MNIST test set, no inputs or outp
   t.equal(req.ProcessingInputs, undefined);
   t.equal(req.ProcessingOutputConfig, undefined);
   t.match(req.AppSpecification?.ContainerArguments, ["--job", "7", "--orchestrator", "http://203.0.113.9:8080", "--data", "mnist-test"]);
-  t.throws(() => processingJobRequest({ ...input, dataS3: undefined }, now), { code: "AWS_BAD_ARGUMENT", message: /--instance-count/ });
+  t.throws(() => processingJobRequest({ ...input, dataS3: undefined }, now), { code: "BAD_ARGUMENT", message: /--instance-count/ });
 });
 
 t.test("invalid arguments are refused before any call", async (t) => {
-  t.throws(() => processingJobRequest({ ...input, roleArn: "SageMakerRole" }), { code: "AWS_BAD_ARGUMENT", message: /--role/ });
-  t.throws(() => processingJobRequest({ ...input, instanceType: "m5.large" }), { code: "AWS_BAD_ARGUMENT", message: /--instance-type/ });
-  t.throws(() => processingJobRequest({ ...input, dataS3: "my-bucket/x" }), { code: "AWS_BAD_ARGUMENT", message: /--data-s3/ });
-  t.throws(() => processingJobRequest({ ...input, name: "bad_name" }), { code: "AWS_BAD_ARGUMENT", message: /--name/ });
-  t.throws(() => processingJobRequest({ ...input, orchestrator: "http://127.0.0.1:8080" }), { code: "AWS_BAD_ARGUMENT", fix: /loopback/ });
-  t.throws(() => processingJobRequest({ ...input, maxRuntimeS: 0 }), { code: "AWS_BAD_ARGUMENT", message: /--max-runtime/ });
+  t.throws(() => processingJobRequest({ ...input, roleArn: "SageMakerRole" }), { code: "BAD_ARGUMENT", message: /--role/ });
+  t.throws(() => processingJobRequest({ ...input, instanceType: "m5.large" }), { code: "BAD_ARGUMENT", message: /--instance-type/ });
+  t.throws(() => processingJobRequest({ ...input, dataS3: "my-bucket/x" }), { code: "BAD_ARGUMENT", message: /--data-s3/ });
+  t.throws(() => processingJobRequest({ ...input, name: "bad_name" }), { code: "BAD_ARGUMENT", message: /--name/ });
+  t.throws(() => processingJobRequest({ ...input, orchestrator: "http://127.0.0.1:8080" }), { code: "BAD_ARGUMENT", fix: /loopback/ });
+  t.throws(() => processingJobRequest({ ...input, maxRuntimeS: 0 }), { code: "BAD_ARGUMENT", message: /--max-runtime/ });
   t.ok(defaultJobName(Number.MAX_SAFE_INTEGER, now).length <= 63);
 });
 

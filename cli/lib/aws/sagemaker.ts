@@ -35,7 +35,7 @@ const ROLE_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/?[a-zA-Z_0-9+=,.@\-/]+$/;
 const S3_RE = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
 
 function bad(what: string, value: string, fix: string): QuackError {
-  return new QuackError("AWS_BAD_ARGUMENT", `${what} '${value}' is not valid for SageMaker.`, { fix });
+  return new QuackError("BAD_ARGUMENT", `${what} '${value}' is not valid for SageMaker.`, { fix });
 }
 
 /** Processing job names: 1-63 letters, digits and dashes. */

@@ -236,7 +236,7 @@ t.test("an AMI of the wrong architecture is refused before anything is created",
   t.teardown(() => ec2.restore());
   ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-0bbbbbbbbbbbbbbbb", Architecture: "arm64" }] });
   await t.rejects(up(client(), CONN, buildPlan({ ...input, ami: "ami-0bbbbbbbbbbbbbbbb" }), { wait: { timeoutMs: 1000, pollMs: 10, ...fakeClock() } }), {
-    code: "AWS_BAD_ARGUMENT",
+    code: "BAD_ARGUMENT",
     message: /arm64/,
   });
   t.equal(ec2.commandCalls(CreateSecurityGroupCommand).length, 0);

@@ -63,7 +63,7 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
 
   const image = await resolveImage(ec2, conn, plan);
   if (image.architecture !== undefined && image.architecture !== plan.architecture) {
-    throw new QuackError("AWS_BAD_ARGUMENT", `AMI ${image.id} is ${image.architecture} but ${plan.instanceType} runs ${plan.architecture}.`, {
+    throw new QuackError("BAD_ARGUMENT", `AMI ${image.id} is ${image.architecture} but ${plan.instanceType} runs ${plan.architecture}.`, {
       fix: `Pass an ${plan.architecture} AMI with --ami, or an instance type of the AMI's architecture.`,
     });
   }
@@ -111,7 +111,7 @@ async function targetVpc(ec2: EC2Client, conn: AwsConnection, subnet: string | u
   if (subnet !== undefined) {
     const reply = await awsCall({ conn, action: "ec2:DescribeSubnets" }, () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] })));
     const vpc = reply.Subnets?.[0]?.VpcId;
-    if (vpc === undefined) throw new QuackError("AWS_BAD_ARGUMENT", `Subnet ${subnet} was not found in ${conn.region}.`, { fix: "Pass an existing subnet id with --subnet." });
+    if (vpc === undefined) throw new QuackError("BAD_ARGUMENT", `Subnet ${subnet} was not found in ${conn.region}.`, { fix: "Pass an existing subnet id with --subnet." });
     return vpc;
   }
   const reply = await awsCall({ conn, action: "ec2:DescribeVpcs" }, () =>

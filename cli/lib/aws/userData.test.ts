@@ -91,10 +91,10 @@ t.test("systemd accepts the unit", async (t) => {
 });
 
 t.test("values that cannot go into the script are refused", async (t) => {
-  t.throws(() => renderUserData({ ...base, packageSpec: "a b" }), { code: "AWS_BAD_ARGUMENT", message: /--package/ });
-  t.throws(() => renderUserData({ ...base, network: "duck chain" }), { code: "AWS_BAD_ARGUMENT", message: /--network/ });
-  t.throws(() => renderUserData({ ...base, port: 70000 }), { code: "AWS_BAD_ARGUMENT", message: /--port/ });
-  t.throws(() => renderUserData({ ...base, evaluatorSsmParam: "x;rm -rf /" }), { code: "AWS_BAD_ARGUMENT", message: /--evaluator-ssm-param/ });
-  t.throws(() => renderUserData({ ...base, deployment: { name: "../x", json: "{}" } }), { code: "AWS_BAD_ARGUMENT" });
+  t.throws(() => renderUserData({ ...base, packageSpec: "a b" }), { code: "BAD_ARGUMENT", message: /--package/ });
+  t.throws(() => renderUserData({ ...base, network: "duck chain" }), { code: "BAD_ARGUMENT", message: /--network/ });
+  t.throws(() => renderUserData({ ...base, port: 70000 }), { code: "BAD_ARGUMENT", message: /--port/ });
+  t.throws(() => renderUserData({ ...base, evaluatorSsmParam: "x;rm -rf /" }), { code: "BAD_ARGUMENT", message: /--evaluator-ssm-param/ });
+  t.throws(() => renderUserData({ ...base, deployment: { name: "../x", json: "{}" } }), { code: "BAD_ARGUMENT" });
   t.throws(() => renderUserData({ ...base, deployment: { name: "big", json: "x".repeat(20_000) } }), { code: "AWS_USER_DATA_TOO_LARGE" });
 });

@@ -69,7 +69,7 @@ const SAFE_ARG = /^[A-Za-z0-9._:/@%+=,~-]+$/;
 
 function check(opts: UserDataOptions): void {
   const bad = (what: string, value: string, fix: string): never => {
-    throw new QuackError("AWS_BAD_ARGUMENT", `${what} '${value}' cannot go into the instance's start script.`, { fix });
+    throw new QuackError("BAD_ARGUMENT", `${what} '${value}' cannot go into the instance's start script.`, { fix });
   };
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) bad("--port", String(opts.port), "Use --port 1-65535.");
   if (!SAFE_ARG.test(opts.network)) bad("--network", opts.network, "Use --network duckchain-testnet | duckchain | an RPC URL.");

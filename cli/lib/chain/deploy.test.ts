@@ -63,7 +63,7 @@ t.test("an existing $DUCK is reused; an address without code is refused", async 
   t.equal(d.duckTokenDeployed, false);
   const third = { ...settings, deploymentsDir: mkdtempSync(join(tmpdir(), "qm-deploy-")) };
   await t.rejects(deployAll(third, operator, { duckToken: devAccount(9).address }), { code: "DUCK_TOKEN_NOT_FOUND" });
-  await t.rejects(deployAll(third, operator, { ackWindowSeconds: 0 }), { code: "BAD_ACK_WINDOW" });
+  await t.rejects(deployAll(third, operator, { ackWindowSeconds: 0 }), { code: "BAD_ARGUMENT" });
   t.notOk(existsSync(join(third.deploymentsDir, "local.json")), "nothing written");
 });
 
@@ -96,7 +96,8 @@ t.test("describeRevert decodes real custom errors with their arguments", async (
   const me = requester.address;
 
   // No DUCK yet: the pool refuses with InsufficientFunds(payer, needed, available).
-  const err = await c.trainingPool.getFunction("createTrainingJob")(hash, 1000n, 10n, 3, 7000, evaluator, deadline).catch((e: unknown) => e);
+  const terms = { modelHash: hash, totalRewardPool: 1000n, roundBudget: 100n, maxPerContributor: 100n, flatPerUpdate: 10n, rounds: 3, accuracyThresholdBps: 7000, evaluator, deadline, claimWindow: 60 };
+  const err = await c.trainingPool.getFunction("createTrainingJob")(terms).catch((e: unknown) => e);
   const q = describeRevert(err, c.trainingPool);
   t.equal(q.code, "TX_REVERTED");
   t.equal(q.message, `TrainingPool refused: InsufficientFunds(payer=${me}, needed=1000, available=0)`);
@@ -106,7 +107,7 @@ t.test("describeRevert decodes real custom errors with their arguments", async (
   // A revert decoded end to end through sendTx: a job, then an update below its threshold.
   await faucet(c, provider, me, { duck: 1000n, eth: 0n });
   await sendTx(c.duck, "approve", [await c.trainingPool.getAddress(), 1000n]);
-  await sendTx(c.trainingPool, "createTrainingJob", [hash, 1000n, 10n, 3, 7000, evaluator, deadline]);
+  await sendTx(c.trainingPool, "createTrainingJob", [terms]);
   const jobId = await c.trainingPool.getFunction("jobCount")();
   await t.rejects(sendTx(c.trainingPool, "submitUpdate", [jobId, 0, hash, 6500, 100, "0x"]), {
     code: "TX_REVERTED",

@@ -50,7 +50,7 @@ export async function deployAll(
   const emit = opts.onEvent ?? (() => {});
   const ackWindowSeconds = opts.ackWindowSeconds ?? DEFAULT_ACK_WINDOW_SECONDS;
   if (!Number.isInteger(ackWindowSeconds) || ackWindowSeconds < 1 || ackWindowSeconds > 0xffffffff) {
-    throw new QuackError("BAD_ACK_WINDOW", `Acknowledgement window ${ackWindowSeconds} s is outside 1 to 4294967295 s.`, {
+    throw new QuackError("BAD_ARGUMENT", `Acknowledgement window ${ackWindowSeconds} s is outside 1 to 4294967295 s.`, {
       fix: "Pass a whole number of seconds, e.g. 600.",
     });
   }

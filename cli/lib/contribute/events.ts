@@ -26,6 +26,18 @@ export type ContributorEvent =
   | { event: "refused"; jobId: number; round: number; stage: RefusalStage; code: string; message: string; fatal: boolean }
   | { event: "submitted"; jobId: number; round: number; txHash: string; reward: bigint; totalReward: bigint; balance: bigint | null }
   | { event: "skipped"; jobId: number; round: number; reason: string }
+  | {
+      event: "rewarded";
+      jobId: number;
+      round: number;
+      /** Leave-one-out gain in validation loss the evaluator measured. */
+      score: number;
+      /** Why the update was left out of the model, if it was. */
+      excluded: string | null;
+      amount: bigint;
+      txHash: string | null;
+      totalReward: bigint;
+    }
   | { event: "finished"; jobId: number; reason: "job-finished" | "job-closed" | "rounds-done" | "stopped"; rounds: number; totalReward: bigint };
 
 /** Plain English for a refusal code, shown next to the server's or the contract's message. */

@@ -19,6 +19,7 @@ import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { claimReward } from "./claim.js";
 import { TRAIN_DEFAULTS, type TrainHyperparams } from "../../../protocol/train.js";
 import type { ContributorEvent } from "./events.js";
+import { claimClosedRounds } from "./reward.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
 import { specFromTensors } from "./spec.js";
 import { ContributorState } from "./state.js";
@@ -99,6 +100,8 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   try {
     reason = yield* resume(ctx, opts.submitOnChain);
     if (reason === "continue") reason = yield* rounds(ctx, opts, train, parts, progress);
+    // Rewards are decided when a round closes: before leaving, wait for the rounds sent to close and claim.
+    if ((reason === "rounds-done" || reason === "job-finished") && opts.submitOnChain && ctx.chain) yield* settleAll(ctx, opts.poll?.maxMs ?? 3000);
   } catch (err) {
     if ((err as QuackError).code !== "ABORTED") throw err;
     reason = "stopped";
@@ -126,8 +129,21 @@ async function* resume(ctx: Ctx, submitOnChain: boolean): AsyncGenerator<Contrib
       yield { event: "resumed", jobId, round: u.round, what: "claim" };
       if ((yield* claimReward(ctx, u.round, u.attestation)) === "stop") return "job-closed";
     }
+    yield* claimClosedRounds(ctx);
   }
   return "continue";
+}
+
+/** Claim until every round submitted on chain is settled (its round closed and its reward claimed, or nothing owed). */
+async function* settleAll(ctx: Ctx, pollMs: number): AsyncGenerator<ContributorEvent, void> {
+  const wait = new Backoff(200, pollMs);
+  while (ctx.state.unsettled().length > 0) {
+    yield* claimClosedRounds(ctx);
+    if (ctx.state.unsettled().length === 0) return;
+    const delayMs = wait.next();
+    yield { event: "waiting", jobId: ctx.jobId, round: ctx.state.unsettled()[0], reason: "the round has not closed yet; its reward is decided when it closes", delayMs };
+    await sleep(delayMs, ctx.signal);
+  }
 }
 
 async function* rounds(
@@ -164,6 +180,8 @@ async function* rounds(
       continue;
     }
     etag = model.modelHash;
+    // A new model means earlier rounds closed: their contribution rewards can be claimed.
+    if (opts.submitOnChain && ctx.chain) yield* claimClosedRounds(ctx);
     if (model.status === "finished") return "job-finished";
     round = model.round;
     if (state.round(round)) {

@@ -19,6 +19,11 @@ export interface RoundRecord {
   reward?: string;
   /** Refusal code (BELOW_THRESHOLD, DUPLICATE_UPDATE, AlreadySubmitted, …). */
   code?: string;
+  /**
+   * The round's contribution reward, once the round closed: "none" when nothing is owed,
+   * "claimed" once TrainingPool.claim paid `amount` (DUCK wei, also added to `reward`).
+   */
+  contribution?: { status: "none" | "claimed"; amount: string; score: number; txHash?: string };
 }
 
 export interface PendingUpdate {
@@ -83,6 +88,14 @@ export class ContributorState {
       .filter(([, r]) => r.status === "attested" && r.attestation)
       .map(([k, r]) => ({ round: Number(k), attestation: r.attestation! }))
       .sort((a, b) => a.round - b.round);
+  }
+
+  /** Rounds submitted on chain whose contribution reward is not settled yet, oldest first. */
+  unsettled(): number[] {
+    return Object.entries(this.data.rounds)
+      .filter(([, r]) => r.status === "submitted" && !r.contribution)
+      .map(([k]) => Number(k))
+      .sort((a, b) => a - b);
   }
 
   get pending(): PendingUpdate | null {

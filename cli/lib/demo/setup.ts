@@ -113,7 +113,7 @@ export async function jobStep(ctx: DemoContext): Promise<string> {
     model: specFile,
     validation: need(ctx.split, "the data").validation.dir,
     reward: o.reward,
-    rewardPerUpdate: o.rewardPerUpdate,
+    roundBudget: o.roundBudget,
     rounds: String(o.rounds),
     minUpdates: String(o.contributors),
     threshold: String(o.threshold),
@@ -127,7 +127,7 @@ export async function jobStep(ctx: DemoContext): Promise<string> {
     { signer: need(ctx.requester, "the requester"), provider: need(ctx.provider, "the chain"), contracts: need(ctx.contracts, "the contracts"), chainId: chain.chainId, client: need(ctx.client, "the orchestrator") },
     { pollMs: 100, signal: o.signal },
   );
-  return `job ${ctx.job.jobId}: MLP 784-${o.hidden}-10${o.normalize ? " (standardized input)" : ""}, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, ${o.rewardPerUpdate} per update`;
+  return `job ${ctx.job.jobId}: MLP 784-${o.hidden}-10${o.normalize ? " (standardized input)" : ""}, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, up to ${o.roundBudget} a round by contribution`;
 }
 
 /** Evaluate each round's global model, as the orchestrator publishes it, on the MNIST test set. */

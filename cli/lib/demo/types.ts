@@ -29,7 +29,8 @@ export interface DemoOptions {
   normalize: boolean;
   /** DUCK. */
   reward: string;
-  rewardPerUpdate: string;
+  /** DUCK a round shares among its contributors by contribution. */
+  roundBudget: string;
   /** Requester's validation samples, held out of MNIST train. */
   validation: number;
   /**
@@ -56,7 +57,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
   hidden: 128,
   normalize: true,
   reward: "1000",
-  rewardPerUpdate: "10",
+  roundBudget: "30",
   validation: 2000,
   roundDeadlineSeconds: 30,
   stallMs: 120_000,

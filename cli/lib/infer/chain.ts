@@ -14,7 +14,7 @@ export interface ChainInference {
   settled: boolean;
 }
 
-/** IInferencePool.getInferenceJob; UNKNOWN_INFERENCE_JOB (with a fix) for an unused id. */
+/** IInferencePool.getInferenceJob; INFERENCE_JOB_NOT_FOUND (with a fix) for an unused id. */
 export async function readInference(pool: Contract, inferenceJobId: number): Promise<ChainInference> {
   let j: Record<string, unknown>;
   try {
@@ -22,7 +22,7 @@ export async function readInference(pool: Contract, inferenceJobId: number): Pro
   } catch (err) {
     const e = describeRevert(err, pool, { method: "getInferenceJob" });
     if (revertName(e) === "UnknownJob") {
-      throw new QuackError("UNKNOWN_INFERENCE_JOB", `InferencePool has no inference job ${inferenceJobId}.`, {
+      throw new QuackError("INFERENCE_JOB_NOT_FOUND", `InferencePool has no inference job ${inferenceJobId}.`, {
         fix: "Check the id `quackmesh infer` printed and --network/--rpc.",
         cause: err,
       });

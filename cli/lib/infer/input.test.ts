@@ -35,6 +35,21 @@ t.test("a CSV with a label first: one more column than the inputs; labels kept",
   t.same(Array.from((await loadInferenceInput(inFolder, 2)).labels!), [1], "a folder holding data.csv");
 });
 
+t.test("CSV: quoted fields, CRLF line ends and a UTF-8 BOM", async (t) => {
+  const quoted = await loadInferenceInput(await file("q.csv", '"x, first","x ""second"""\n"0",255\n"51","102"\n'), 2);
+  t.same([quoted.count, quoted.labels], [2, undefined], "a quoted header with a comma and quotes inside has 2 columns");
+  t.same(Array.from(quoted.x), [0, 1, 0.2, 0.4].map(Math.fround), "quoted numbers are numbers");
+  const crlf = await loadInferenceInput(await file("c.csv", "0.25,0.5\r\n\r\n1,0\r\n"), 2);
+  t.same(Array.from(crlf.x), [0.25, 0.5, 1, 0], "CRLF rows, a blank CRLF line skipped");
+  const labelled = await loadInferenceInput(await file("lc.csv", "7,0,1\r\n2,1,0\r\n"), 2);
+  t.same(Array.from(labelled.labels!), [7, 2], "a labelled CSV with CRLF");
+  const bom = await loadInferenceInput(await file("b.csv", "\uFEFF0.5,1\n1,0\n"), 2);
+  t.same(Array.from(bom.x), [0.5, 1, 1, 0], "the BOM is not part of the first value");
+  const bomLabelled = await loadInferenceInput(await file("bl.csv", "\uFEFF3,0,1\n"), 2);
+  t.same(Array.from(bomLabelled.labels!), [3], "a BOM before a labelled row");
+  await t.rejects(loadInferenceInput(await file("o.csv", '1,2\n"3,4\n'), 2), { code: "BAD_DATA", message: /o\.csv: is not valid CSV/ }, "an unclosed quote is refused");
+});
+
 t.test("an IDX folder; sizes that do not fit the model are refused with the file named", async (t) => {
   const idx = join(dir, "idx");
   await writeIdx(idx, { count: 2, features: 4, x: Float32Array.from([0, 1, 0, 1, 1, 0, 1, 0]), y: Uint8Array.from([3, 4]) }, "test");

@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { loadCsv, loadDataset } from "../../../native/data.js";
+import { eachCsvRow, loadCsv, loadDataset } from "../../../native/data.js";
 import { QuackError } from "../../../protocol/errors.js";
 
 export interface InferenceInput {
@@ -48,31 +48,28 @@ async function firstRowColumns(file: string): Promise<{ columns: number; text: s
   let raw = await readFile(file);
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) raw = gunzipSync(raw);
   const text = raw.toString("utf8");
-  const first = text.split("\n").find((l) => l.trim() !== "") ?? "";
-  return { columns: first.split(",").length, text };
+  let columns = 1;
+  eachCsvRow(file, text, (fields) => (columns = fields.length), { limit: 1 });
+  return { columns, text };
 }
 
 /** A CSV of `features` numbers per row (an optional header row first). */
 function parseFeatureCsv(file: string, text: string, features: number): Float32Array {
   const rows: number[][] = [];
   let max = -Infinity;
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].replace(/\r$/, "");
-    if (line.trim() === "") continue;
-    const fields = line.split(",");
-    if (rows.length === 0 && !fields.every(isNumber)) continue; // a header row
+  eachCsvRow(file, text, (fields, line) => {
+    if (rows.length === 0 && !fields.every(isNumber)) return; // a header row
     if (fields.length !== features) {
-      throw badData(file, `line ${i + 1} has ${fields.length} columns, expected ${features} features.`, "Give every row the same number of columns.");
+      throw badData(file, `line ${line} has ${fields.length} columns, expected ${features} features.`, "Give every row the same number of columns.");
     }
     const row = fields.map((f, j) => {
-      if (!isNumber(f)) throw badData(file, `line ${i + 1}, column ${j + 1}: ${JSON.stringify(f)} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
+      if (!isNumber(f)) throw badData(file, `line ${line}, column ${j + 1}: ${JSON.stringify(f)} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
       const v = Number(f);
       if (v > max) max = v;
       return v;
     });
     rows.push(row);
-  }
+  });
   if (rows.length === 0) throw badData(file, "holds no data rows.", `Add rows of ${features} comma-separated features.`);
   const divisor = max > 1 ? 255 : 1;
   const x = new Float32Array(rows.length * features);

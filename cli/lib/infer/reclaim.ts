@@ -15,7 +15,7 @@ export interface Reclaimed {
 export async function reclaimInference(deps: { pool: Contract; signer: Wallet; provider: Provider }, inferenceJobId: number): Promise<Reclaimed> {
   const job = await readInference(deps.pool, inferenceJobId);
   if (job.settled) {
-    throw new QuackError("ALREADY_SETTLED", `Inference job ${inferenceJobId} is already settled or reclaimed: ${formatAmount(job.paid)} DUCK were paid, the rest went back to ${job.requester}.`, {
+    throw new QuackError("INFERENCE_SETTLED", `Inference job ${inferenceJobId} is already settled or reclaimed: ${formatAmount(job.paid)} DUCK were paid, the rest went back to ${job.requester}.`, {
       fix: "Nothing to reclaim.",
     });
   }

@@ -6,7 +6,7 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { InferenceReply } from "../../../orchestrator/client.js";
-import { inferencePoolDomain, recoverUsageSigner } from "../../../protocol/chain/usage.js";
+import { inferencePoolDomain, recoverUsageSigner } from "../../../protocol/chain/eip712.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { eventArgs, readInference } from "./chain.js";

@@ -19,12 +19,24 @@ export interface ChainJob {
   evaluator: string;
   modelHash: string;
   totalRewardPool: bigint;
-  rewardPerUpdate: bigint;
+  /** Most one round may commit to its contributors, split by contribution. */
+  roundBudget: bigint;
+  /** Most one contributor may claim for one round. */
+  maxPerContributor: bigint;
+  /** Paid on chain for each accepted update at submitUpdate (0 = none). */
+  flatPerUpdate: bigint;
   remaining: bigint;
+  /** Committed to contributors and not claimed yet (never refunded). */
+  outstanding: bigint;
   rounds: number;
+  committedRounds: number;
   accuracyThresholdBps: number;
   /** Unix seconds. */
   deadline: number;
+  /** Seconds contributors have after the last commitment before anyone may finish the job. */
+  claimWindow: number;
+  /** Unix seconds of the last round commitment (0 before any). */
+  lastCommitAt: number;
   finished: boolean;
 }
 
@@ -33,7 +45,7 @@ export function parseJobId(text: string | number, what = "Job id"): number {
   const s = String(text).trim();
   const id = /^\d{1,15}$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(id) || id < 1) {
-    throw new QuackError("BAD_JOB_ID", `${what} '${text}' is not a job number.`, {
+    throw new QuackError("BAD_ID", `${what} '${text}' is not a job number.`, {
       fix: "Pass the number `quackmesh job create` printed (job ids start at 1); `quackmesh job list` shows them.",
     });
   }
@@ -61,11 +73,17 @@ export async function readChainJob(pool: Contract, jobId: number): Promise<Chain
     evaluator: String(j.evaluator),
     modelHash: String(j.modelHash),
     totalRewardPool: BigInt(j.totalRewardPool as bigint),
-    rewardPerUpdate: BigInt(j.rewardPerUpdate as bigint),
+    roundBudget: BigInt(j.roundBudget as bigint),
+    maxPerContributor: BigInt(j.maxPerContributor as bigint),
+    flatPerUpdate: BigInt(j.flatPerUpdate as bigint),
     remaining: BigInt(j.remaining as bigint),
+    outstanding: BigInt(j.outstanding as bigint),
     rounds: Number(j.rounds),
+    committedRounds: Number(j.committedRounds),
     accuracyThresholdBps: Number(j.accuracyThresholdBps),
     deadline: Number(j.deadline),
+    claimWindow: Number(j.claimWindow),
+    lastCommitAt: Number(j.lastCommitAt),
     finished: Boolean(j.finished),
   };
 }
@@ -107,10 +125,13 @@ export async function eventFromReceipt(pool: Contract, receipt: TransactionRecei
   return found;
 }
 
-/** Whole RewardDistributed events for `jobId` between two blocks (inclusive). */
+/** Every payment to contributors of `jobId` between two blocks (inclusive): flat parts (RewardDistributed) and claims (RewardClaimed). */
 export async function rewardsBetween(pool: Contract, jobId: number, fromBlock: number, toBlock: number): Promise<Array<{ contributor: string; amount: bigint; txHash: string; blockNumber: number }>> {
   if (toBlock < fromBlock) return [];
-  const logs = await pool.queryFilter(pool.filters.RewardDistributed(jobId), fromBlock, toBlock);
+  const logs = [
+    ...(await pool.queryFilter(pool.filters.RewardDistributed(jobId), fromBlock, toBlock)),
+    ...(await pool.queryFilter(pool.filters.RewardClaimed(jobId), fromBlock, toBlock)),
+  ].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
   return poolEvents(pool, logs, await pool.getAddress()).map((e) => ({
     contributor: String(e.args.contributor),
     amount: BigInt(e.args.amount as bigint),

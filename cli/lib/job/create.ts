@@ -4,6 +4,7 @@
  * pool in TrainingPool naming the orchestrator's evaluator, and wait until the orchestrator
  * has activated the job.
  */
+import { LOCAL_CHAIN_ID } from "../../../protocol/chain/networks.js";
 import type { Provider, Wallet } from "ethers";
 import type { InfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
@@ -39,6 +40,14 @@ export interface CreatedJob {
   requester: string;
   deadline: number;
   job: JobSummary;
+}
+
+/**
+ * Seconds contributors have to claim after the last round's commitment before anyone may finish
+ * the job: a day on a public chain, two minutes on the local one (where the demo runs).
+ */
+export function defaultClaimWindow(chainId: number): number {
+  return chainId === LOCAL_CHAIN_ID ? 120 : 86400;
 }
 
 // Gas that an approve plus createTrainingJob stay under, with room: checked against the ETH balance.
@@ -116,7 +125,10 @@ export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOption
     minUpdates: plan.minUpdates,
     thresholdBps: plan.thresholdBps,
     strategy: { name: plan.strategy },
+    trustNumSamples: plan.trustNumSamples,
     ...(plan.roundDeadlineSeconds === undefined ? {} : { roundDeadlineSeconds: plan.roundDeadlineSeconds }),
+    ...(plan.normBound === undefined ? {} : { normBound: plan.normBound }),
+    ...(plan.normMultiple === undefined ? {} : { normMultiple: plan.normMultiple }),
   };
   let draft = await client.createJob({ spec: plan.spec, settings, ...(plan.weights ? {} : { seed: plan.seed }) });
   if (plan.weights) draft = await client.uploadWeights(draft.draftId, plan.weights);
@@ -144,7 +156,19 @@ export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOption
   }
   const latest = await provider.getBlock("latest");
   const deadline = Number(latest?.timestamp ?? Math.floor(Date.now() / 1000)) + plan.deadlineSeconds;
-  const receipt = await sendTx(pool, "createTrainingJob", [modelHash, plan.reward, plan.rewardPerUpdate, plan.rounds, plan.thresholdBps, checked.evaluator, deadline]);
+  const terms = {
+    modelHash,
+    totalRewardPool: plan.reward,
+    roundBudget: plan.roundBudget,
+    maxPerContributor: plan.maxPerContributor,
+    flatPerUpdate: plan.flatPerUpdate,
+    rounds: plan.rounds,
+    accuracyThresholdBps: plan.thresholdBps,
+    evaluator: checked.evaluator,
+    deadline,
+    claimWindow: plan.claimWindow ?? defaultClaimWindow(deps.chainId),
+  };
+  const receipt = await sendTx(pool, "createTrainingJob", [terms]);
   const created = await eventFromReceipt(pool, receipt, "TrainingJobCreated");
   const jobId = Number(created.args.jobId);
   emit({ event: "escrowed", jobId, txHash: receipt.hash, modelHash, deadline });

@@ -9,7 +9,7 @@ import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
-import { eventFromReceipt, readChainJob, type ChainJob } from "./chainJob.js";
+import { eventFromReceipt, readChainJob, revertName, type ChainJob } from "./chainJob.js";
 
 export interface FinishedJob {
   jobId: number;
@@ -35,9 +35,31 @@ export async function finishJob(deps: { client: OrchestratorClient; pool: Contra
       fix: "Ask the orchestrator that runs this job (--orchestrator URL).",
     });
   }
-  const receipt = await sendTx(deps.pool, "finishJob", [jobId, proof.signature]);
+  await commitOpenRounds(deps, job);
+  const receipt = await sendTx(deps.pool, "finishJob", [jobId, proof.signature], {
+    fixes: {
+      ClaimWindowOpen: `Contributors still have committed rewards to claim; anyone may finish the job once the claim window closes (the requester earlier, once all is claimed). Run \`quackmesh job finish ${jobId}\` again then.`,
+    },
+  });
   const ev = await eventFromReceipt(deps.pool, receipt, "TrainingJobFinished");
   return { jobId, txHash: receipt.hash, refund: BigInt(ev.args.refund as bigint), requester: job.requester, how: "proof" };
+}
+
+/**
+ * A job finishes only once every round's rewards are committed on chain. Contributors commit the
+ * rounds they claim from; rounds that owe nobody anything (or whose contributors never came back)
+ * are committed here with the evaluator's signature, so finishing never waits for them.
+ */
+async function commitOpenRounds(deps: { client: OrchestratorClient; pool: Contract }, job: ChainJob): Promise<void> {
+  for (let round = 0; round < job.rounds; round++) {
+    if (await deps.pool.getFunction("isRoundCommitted")(job.jobId, round)) continue;
+    const r = await deps.client.roundRewards(job.jobId, round);
+    try {
+      await sendTx(deps.pool, "commitRound", [job.jobId, round, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.signature]);
+    } catch (err) {
+      if (revertName(err) !== "RoundAlreadyCommitted") throw err;
+    }
+  }
 }
 
 /** The requester takes the rest back once the deadline passed (no proof needed). */

@@ -12,8 +12,8 @@ import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
 import type { ValidationUpload } from "../../../orchestrator/client.js";
 import { STRATEGY_NAMES, type StrategyName } from "../../../protocol/settings.js";
-import { QuackError, isQuackError } from "../../../protocol/errors.js";
-import { parseAmount } from "../../../protocol/chain/units.js";
+import { QuackError, isQuackError, type ErrorCode } from "../../../protocol/errors.js";
+import { formatAmount, parseAmount } from "../../../protocol/chain/units.js";
 import { parseWhole } from "../flags.js";
 
 export interface JobCreateInput {
@@ -21,7 +21,19 @@ export interface JobCreateInput {
   weights?: string;
   validation: string;
   reward: string;
-  rewardPerUpdate: string;
+  /** DUCK a round may commit (default: the pool over the rounds). */
+  roundBudget?: string;
+  /** DUCK one contributor may claim per round (default: the round budget). */
+  maxPerContributor?: string;
+  /** DUCK paid at once per accepted update (default 0). */
+  flatPerUpdate?: string;
+  /** Seconds after the last round's commitment before anyone may finish the job. */
+  claimWindow?: string;
+  /** L2 distance to the global model above which an update is refused. */
+  normBound?: string;
+  /** Without --norm-bound: leave out updates farther than this multiple of the round's median distance. */
+  normMultiple?: string;
+  trustNumSamples?: boolean;
   rounds: string;
   minUpdates: string;
   threshold: string;
@@ -40,7 +52,14 @@ export interface JobPlan {
   seed: number;
   validation: { upload: ValidationUpload; samples: number; source: string };
   reward: bigint;
-  rewardPerUpdate: bigint;
+  roundBudget: bigint;
+  maxPerContributor: bigint;
+  flatPerUpdate: bigint;
+  /** Seconds; undefined: the network's default (DEFAULT_CLAIM_WINDOW). */
+  claimWindow?: number;
+  normBound?: number;
+  normMultiple?: number;
+  trustNumSamples: boolean;
   rounds: number;
   minUpdates: number;
   thresholdBps: number;
@@ -49,7 +68,7 @@ export interface JobPlan {
   roundDeadlineSeconds?: number;
 }
 
-function bad(code: string, message: string, fix: string, cause?: unknown): QuackError {
+function bad(code: ErrorCode, message: string, fix: string, cause?: unknown): QuackError {
   return new QuackError(code, message, { fix, cause });
 }
 
@@ -89,27 +108,27 @@ export async function readWeights(file: string, spec: ModelSpec): Promise<Buffer
   try {
     bytes = await readFile(file);
   } catch (cause) {
-    throw bad("BAD_WEIGHTS", `Cannot read the weights file ${file}.`, "Pass --weights with a safetensors file, or leave it out for random initial weights.", cause);
+    throw bad("INVALID_WEIGHTS", `Cannot read the weights file ${file}.`, "Pass --weights with a safetensors file, or leave it out for random initial weights.", cause);
   }
   let tensors;
   try {
     tensors = decodeSafetensors(bytes).tensors;
   } catch (cause) {
-    throw bad("BAD_WEIGHTS", `${file} is not safetensors: ${(cause as Error).message}`, "Export the weights with safetensors (PyTorch: save_file(model.state_dict(), path)).", cause);
+    throw bad("INVALID_WEIGHTS", `${file} is not safetensors: ${(cause as Error).message}`, "Export the weights with safetensors (PyTorch: save_file(model.state_dict(), path)).", cause);
   }
   const expected = parameterShapes(spec);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const e of expected) {
     const t = byName.get(e.name);
     if (!t || t.shape.join(",") !== e.shape.join(",")) {
-      throw bad("BAD_WEIGHTS", `${file} does not fit the spec: tensor ${e.name} should have shape [${e.shape.join(", ")}] but ${t ? `has [${t.shape.join(", ")}]` : "is missing"}.`,
+      throw bad("INVALID_WEIGHTS", `${file} does not fit the spec: tensor ${e.name} should have shape [${e.shape.join(", ")}] but ${t ? `has [${t.shape.join(", ")}]` : "is missing"}.`,
         `Export weights of the model the spec describes (tensors ${expected.map((x) => x.name).join(", ")}).`);
     }
-    if (!t.data.every(Number.isFinite)) throw bad("BAD_WEIGHTS", `${file}: tensor ${e.name} holds NaN or infinite values.`, "Export finite weights.");
+    if (!t.data.every(Number.isFinite)) throw bad("INVALID_WEIGHTS", `${file}: tensor ${e.name} holds NaN or infinite values.`, "Export finite weights.");
   }
   if (byName.size !== expected.length) {
     const extra = [...byName.keys()].filter((n) => !expected.some((e) => e.name === n));
-    throw bad("BAD_WEIGHTS", `${file} holds tensors the spec does not have: ${extra.join(", ")}.`, "Export only the model's own parameters.");
+    throw bad("INVALID_WEIGHTS", `${file} holds tensors the spec does not have: ${extra.join(", ")}.`, "Export only the model's own parameters.");
   }
   return bytes;
 }
@@ -152,12 +171,29 @@ export async function readValidation(path: string, spec: ModelSpec): Promise<Job
 /** Check every flag and read every file of `job create`; nothing leaves this machine. */
 export async function planJob(input: JobCreateInput): Promise<JobPlan> {
   const reward = parseAmount(input.reward, "--reward");
-  const rewardPerUpdate = parseAmount(input.rewardPerUpdate, "--reward-per-update");
   if (reward === 0n) throw bad("BAD_AMOUNT", "--reward must be more than 0 DUCK.", "Pass the pool to escrow, e.g. --reward 1000.");
-  if (rewardPerUpdate === 0n || rewardPerUpdate > reward) {
-    throw bad("BAD_AMOUNT", `--reward-per-update ${input.rewardPerUpdate} must be more than 0 and at most --reward ${input.reward}.`, "Pass e.g. --reward 1000 --reward-per-update 10.");
-  }
   const rounds = parseWhole(input.rounds, "--rounds", 1, 100000);
+  const roundBudget = input.roundBudget === undefined ? reward / BigInt(rounds) : parseAmount(input.roundBudget, "--round-budget");
+  if (roundBudget === 0n || roundBudget > reward) {
+    throw bad("BAD_AMOUNT", `The round budget ${formatAmount(roundBudget)} DUCK must be more than 0 and at most --reward ${input.reward}.`, "Pass e.g. --reward 1000 --rounds 10 (100 DUCK a round), or --round-budget 100.");
+  }
+  const maxPerContributor = input.maxPerContributor === undefined ? roundBudget : parseAmount(input.maxPerContributor, "--max-per-contributor");
+  if (maxPerContributor === 0n || maxPerContributor > roundBudget) {
+    throw bad("BAD_AMOUNT", `--max-per-contributor ${input.maxPerContributor} must be more than 0 and at most the round budget (${formatAmount(roundBudget)} DUCK).`, "Leave it out (the round budget) or pass a smaller cap, e.g. --max-per-contributor 20.");
+  }
+  const flatPerUpdate = input.flatPerUpdate === undefined ? 0n : parseAmount(input.flatPerUpdate, "--flat-per-update");
+  if (flatPerUpdate > roundBudget) {
+    throw bad("BAD_AMOUNT", `--flat-per-update ${input.flatPerUpdate} must be at most the round budget (${formatAmount(roundBudget)} DUCK).`, "Leave it out (no flat part: only contribution is paid) or pass e.g. --flat-per-update 0.1.");
+  }
+  const claimWindow = input.claimWindow === undefined ? undefined : parseWhole(input.claimWindow, "--claim-window", 0, 30 * 86400);
+  const positive = (text: string | undefined, flag: string, min: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const v = Number(String(text).trim());
+    if (!(Number.isFinite(v) && v >= min)) throw bad("BAD_ARGUMENT", `${flag} '${text}' is not a number of at least ${min}.`, `Pass e.g. ${flag} ${Math.max(min, 3)}.`);
+    return v;
+  };
+  const normBound = positive(input.normBound, "--norm-bound", Number.MIN_VALUE);
+  const normMultiple = positive(input.normMultiple, "--norm-multiple", 1);
   const minUpdates = parseWhole(input.minUpdates, "--min-updates", 1, 100000);
   const thresholdBps = parseThreshold(input.threshold);
   const strategy = (input.strategy ?? "fedavg").trim() as StrategyName;
@@ -180,7 +216,13 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
     seed,
     validation,
     reward,
-    rewardPerUpdate,
+    roundBudget,
+    maxPerContributor,
+    flatPerUpdate,
+    claimWindow,
+    normBound,
+    normMultiple,
+    trustNumSamples: Boolean(input.trustNumSamples),
     rounds,
     minUpdates,
     thresholdBps,

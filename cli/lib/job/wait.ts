@@ -1,5 +1,5 @@
 /** Waiting politely: sleeps that an AbortSignal ends early, and a capped exponential backoff. */
-import { QuackError } from "../../../protocol/errors.js";
+import { QuackError, isTransientError } from "../../../protocol/errors.js";
 
 export function aborted(signal?: AbortSignal): QuackError {
   return new QuackError("ABORTED", "Stopped before finishing.", { cause: signal?.reason });
@@ -45,18 +45,10 @@ export class Backoff {
   }
 }
 
-/** Errors worth retrying after a pause: the network, a busy server, a nonce race. */
+/**
+ * Errors worth retrying after a pause: the network, a busy server, a nonce race: the codes marked
+ * transient in ERROR_CODES (an INTERNAL answer is not one: retrying a bug repeats it).
+ */
 export function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return (
-    code === "ORCHESTRATOR_UNREACHABLE" ||
-    code === "RPC_UNREACHABLE" ||
-    code === "NONCE_CONFLICT" ||
-    code === "RATE_LIMITED" ||
-    code === "UNAVAILABLE" ||
-    code === "INTERNAL" ||
-    code === "HTTP_502" ||
-    code === "HTTP_503" ||
-    code === "HTTP_504"
-  );
+  return isTransientError(err);
 }

@@ -28,7 +28,7 @@ export type WatchEvent =
 export interface WatchOptions {
   client: OrchestratorClient;
   jobId: number;
-  /** TrainingPool and its provider: rewards are read from RewardDistributed events when given. */
+  /** TrainingPool and its provider: rewards are read from RewardDistributed and RewardClaimed events when given. */
   pool?: Contract;
   provider?: Provider;
   pollMs?: number;

@@ -40,7 +40,7 @@ t.test("the forced command quotes paths with spaces and refuses quotes", async (
   t.throws(() => forcedCommand({ argv: ['/x"y'] }, 1, "/r"), { code: "BAD_GATE_PATH" });
   t.throws(() => forcedCommand({ argv: ["/x'y"] }, 1, "/r"), { code: "BAD_GATE_PATH" });
   t.throws(() => forcedCommand({ argv: ["/x"] }, 1, "relative"), { code: "BAD_GATE_PATH" });
-  t.throws(() => forcedCommand({ argv: ["/x"] }, "1; rm", "/r"), { code: "BAD_RENTAL_ID" });
+  t.throws(() => forcedCommand({ argv: ["/x"] }, "1; rm", "/r"), { code: "BAD_ID" });
 });
 
 t.test("add, replace and remove rental keys; other lines stay byte for byte; mode 0600", async (t) => {

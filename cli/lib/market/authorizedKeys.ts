@@ -14,7 +14,7 @@ export const MARKER_PREFIX = "quackmesh-rental-";
 
 export function markerOf(rentalId: bigint | number | string): string {
   const id = String(rentalId);
-  if (!/^\d+$/.test(id)) throw new QuackError("BAD_RENTAL_ID", `Rental id '${id}' is not a number.`);
+  if (!/^\d+$/.test(id)) throw new QuackError("BAD_ID", `Rental id '${id}' is not a number.`);
   return MARKER_PREFIX + id;
 }
 

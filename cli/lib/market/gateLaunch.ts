@@ -43,7 +43,7 @@ function shellWord(word: string, what: string): string {
 /** The `command="…"` value for a rental's key: the gate with the rental id and rentals root. */
 export function forcedCommand(launch: GateLaunch, rentalId: bigint | number | string, rentalsRoot: string): string {
   const id = String(rentalId);
-  if (!/^\d+$/.test(id)) throw new QuackError("BAD_RENTAL_ID", `Rental id '${id}' is not a number.`);
+  if (!/^\d+$/.test(id)) throw new QuackError("BAD_ID", `Rental id '${id}' is not a number.`);
   if (!isAbsolute(rentalsRoot)) throw new QuackError("BAD_GATE_PATH", `The rentals folder '${rentalsRoot}' is not an absolute path.`);
   if (launch.argv.length === 0) throw new QuackError("BAD_GATE_PATH", "The gate's command line is empty.");
   const words = [...launch.argv.map((w) => shellWord(w, "Gate program")), "--rental", id, "--root", shellWord(rentalsRoot, "Rentals folder")];

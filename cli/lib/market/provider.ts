@@ -88,7 +88,7 @@ export class ProviderAgent extends EventEmitter {
     if (this.machineId !== undefined) throw new QuackError("ALREADY_LISTED", `This agent already serves machine ${this.machineId}.`);
     const receipt = await sendTx(this.opts.marketplace, "listMachine", [specsToString(specs), pricePerHour, endpoint, maxHours], { fixes: MARKET_FIXES });
     const ev = receipt.logs.map((l) => this.opts.marketplace.interface.parseLog(l)).find((p) => p?.name === "MachineListed");
-    if (!ev) throw new QuackError("NO_EVENT", `listMachine was mined (${receipt.hash}) without a MachineListed event.`);
+    if (!ev) throw new QuackError("EVENT_MISSING", `listMachine was mined (${receipt.hash}) without a MachineListed event.`);
     this.machineId = ev.args.machineId as bigint;
     this.lastBlock = receipt.blockNumber - 1;
     this.emit("listed", { machineId: this.machineId, pricePerHour, endpoint, maxHours, txHash: receipt.hash });

@@ -51,13 +51,13 @@ const MAX_UINT32 = 0xffffffff;
 
 function checkRequest(req: RentRequest): void {
   if (!Number.isInteger(req.count) || req.count < 1 || req.count > 1000) {
-    throw new QuackError("BAD_COUNT", `--count ${req.count} is not a whole number from 1 to 1000.`, { fix: "Pass e.g. --count 3." });
+    throw new QuackError("BAD_ARGUMENT", `--count ${req.count} is not a whole number from 1 to 1000.`, { fix: "Pass e.g. --count 3." });
   }
   if (!Number.isInteger(req.hours) || req.hours < 1 || req.hours > MAX_UINT32) {
-    throw new QuackError("BAD_HOURS", `--hours ${req.hours} is not a whole number of hours from 1 to ${MAX_UINT32}.`, { fix: "Pass e.g. --hours 2." });
+    throw new QuackError("BAD_ARGUMENT", `--hours ${req.hours} is not a whole number of hours from 1 to ${MAX_UINT32}.`, { fix: "Pass e.g. --hours 2." });
   }
   if (req.jobId !== undefined && (req.jobId < 0n || req.jobId >= 2n ** 64n)) {
-    throw new QuackError("BAD_JOB_ID", `--job ${req.jobId} is outside 0 to 2^64-1.`, { fix: "Pass the id `quackmesh job create` printed." });
+    throw new QuackError("BAD_ID", `--job ${req.jobId} is outside 0 to 2^64-1.`, { fix: "Pass the id `quackmesh job create` printed." });
   }
 }
 
@@ -91,7 +91,7 @@ export async function rentMachines(
   onEvent({ event: "matched", matched: candidates.length, listed, cost: need });
   const have = (await c.duck.getFunction("balanceOf")(renter)) as bigint;
   if (have < need) {
-    throw new QuackError("INSUFFICIENT_DUCK", `Renting ${req.count} machine${req.count === 1 ? "" : "s"} for ${req.hours} h costs ${formatAmount(need)} DUCK; the wallet ${renter} holds ${formatAmount(have)} DUCK.`, {
+    throw new QuackError("NOT_ENOUGH_DUCK", `Renting ${req.count} machine${req.count === 1 ? "" : "s"} for ${req.hours} h costs ${formatAmount(need)} DUCK; the wallet ${renter} holds ${formatAmount(have)} DUCK.`, {
       fix: "Get more DUCK (on the local chain: `quackmesh wallet faucet`), or rent fewer machines or hours.",
       details: { have: have.toString(), need: need.toString() },
     });
@@ -164,7 +164,7 @@ function rentalFromReceipt(marketplace: Contract, receipt: TransactionReceipt, m
       txHash: receipt.hash,
     };
   }
-  throw new QuackError("NO_RENTAL_EVENT", `rentMachine was mined (${receipt.hash}) but emitted no MachineRented event.`);
+  throw new QuackError("EVENT_MISSING", `rentMachine was mined (${receipt.hash}) but emitted no MachineRented event.`);
 }
 
 export interface AckResult {
@@ -206,7 +206,7 @@ function findEvent(marketplace: Contract, receipt: TransactionReceipt, name: str
     const parsed = marketplace.interface.parseLog(log);
     if (parsed?.name === name) return parsed.args.toObject();
   }
-  throw new QuackError("NO_EVENT", `The transaction ${receipt.hash} emitted no ${name} event.`);
+  throw new QuackError("EVENT_MISSING", `The transaction ${receipt.hash} emitted no ${name} event.`);
 }
 
 export interface RenterRental extends RentalInfo {
