@@ -15,7 +15,6 @@ export interface OrchestratorEvents {
   "round:extended": { jobId: number; round: number; deadlineAt: number; extensions: number };
   "round:closing": { jobId: number; round: number };
   "round:waiting": { jobId: number; round: number; useful: number; required: number };
-  "round:reopened": { jobId: number; round: number; useful: number; required: number };
   "round:closed": { jobId: number; round: number; accuracy: number; loss: number; contributors: number; modelHash: string; ms: number; paid: string };
   "round:failed": { jobId: number; round: number; error: string };
   "update:accepted": { jobId: number; round: number; contributor: string; accuracyBps: number; numSamples: number; ms: number };

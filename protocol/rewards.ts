@@ -11,7 +11,7 @@ export const REWARD_LEAF_TYPES = ["uint256", "uint32", "address", "uint256"] as 
 /** Leaf types of a round's accepted-updates tree: (updateHash, weight, counted). */
 export const UPDATE_LEAF_TYPES = ["bytes32", "uint256", "bool"] as const;
 
-/** A contribution at or below this (validation loss, nats) counts as none. */
+/** A contribution or a gain (validation loss, nats) at or below this counts as none. */
 export const MIN_CONTRIBUTION = 1e-5;
 
 /** Contributions are turned into integers at this scale before the split, so it is exact and reproducible. */
@@ -19,7 +19,7 @@ const SCORE_SCALE = 1e9;
 
 export interface ScoredContributor {
   contributor: string;
-  /** Marginal contribution: validation loss without the update minus with it (higher is better). */
+  /** Marginal contribution: validation loss the update's training saved the round's model (higher is better). */
   score: number;
 }
 

@@ -185,9 +185,11 @@ t.test("after a crash the contributor resends the unanswered update and claims i
   const share = (first.find((e) => e.event === "rewarded") as { amount: bigint }).amount;
   t.equal(share, 16n * DUCK, "the only useful update gets the round's budget: 20 − the 4 of its flat part");
   t.equal((await duckOf(bob.address)) - before, 4n * DUCK + share);
-  const second = await run();
-  t.notOk(second.some((e) => e.event === "submitted" || e.event === "trained" || e.event === "rewarded"), "nothing sent or claimed again");
-  t.match(second.at(-1), { event: "finished", reason: "job-finished", totalReward: 4n * DUCK + share });
+  // The whole pool is paid out now: a second run is told so before any work, and nothing moves.
+  await t.rejects(run(), { code: "POOL_EXHAUSTED" });
+  const state = await ContributorState.open(stateFile, { jobId: job.jobId, address: bob.address });
+  t.equal(state.paid, 4n * DUCK + share, "the state file records both payments");
+  t.same(state.unsettled(), [], "nothing left to settle");
   t.equal((await duckOf(bob.address)) - before, 4n * DUCK + share, "paid once");
 });
 

@@ -3,20 +3,31 @@
  * validation set, and the model the round keeps. Steps, all deterministic (results arrive
  * sorted by update hash):
  *  1. Distance bound: without a job `normBound`, an update farther from the global model than
- *     `normMultiple` × the round's lower-median distance is left out (NORM_OUTLIER).
+ *     `normMultiple` × the lower-median distance of the round's updates that improve on the global
+ *     model by themselves is left out (NORM_OUTLIER). Only improving updates set the scale, so
+ *     sybil near-copies (distance ~0) cannot shrink the bound onto honest updates.
  *  2. Weights: a claimed sample count counts at most the round's lower-median claim, so no claim
  *     buys more than about 2/K of a round of K updates (unless the job trusts the claims).
- *  3. Leave-one-out: with S the kept updates, each update's score is
- *     loss(aggregate(S without it)) − loss(aggregate(S)): positive when it helps. With one update,
- *     the model without it is the global model. Cost: |S| + 1 aggregations and evaluations.
- *  4. An update is useful when its leave-one-out score is above MIN_CONTRIBUTION, or when the
- *     score is not negative and its own gain over the global model (baseLoss − its validation
- *     loss, measured when it was accepted) is (robust rules such as the median can give a good
- *     update a zero leave-one-out score).
- *     Updates that are not useful are left out of the final model (NO_CONTRIBUTION) and the rest
- *     aggregated again. Near-copies of the global model, noise, sign flips and mislabelled models
- *     are not useful; they change neither the model nor the payout, and do not count toward
- *     minUpdates. Only a positive leave-one-out score is paid (protocol/rewards.ts).
+ *  3. Leave-one-out, counterfactual "it did not train": with S the kept updates, each update's
+ *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
+ *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
+ *     matters: removing a near-copy of the global model would enlarge the others' step, and when
+ *     that step overshoots, plain leave-one-out pays the near-copy for damping it; replaced, a
+ *     near-copy scores what it changed: nothing. Cost: |S| + 1 aggregations and evaluations.
+ *     An update is harmful when, on some class, the round's model does worse than the round's
+ *     input model by more than HARM_CLASS, worse than its own overall accuracy by more than
+ *     2 × HARM_CLASS, and the counterfactual without the update's training gives that class back
+ *     by more than HARM_CLASS: a targeted label flip raises the overall accuracy while wrecking
+ *     one class. (A class a non-IID contributor lacks does not meet all three; before the input
+ *     model reaches TRAINED accuracy no update is judged harmful.) Harmful updates score at most 0
+ *     and do not count. A change that lowers the validation accuracy scores at most 0 too.
+ *  4. An update counts toward minUpdates (is useful) when its leave-one-out score, or its own
+ *     gain over the global model (baseLoss − its validation loss, measured when it was accepted),
+ *     is above MIN_CONTRIBUTION: near-copies and noise never count, so they cannot close a round.
+ *     An update stays in the round's model only when it is useful and its score is not negative:
+ *     near-copies, sign flips and targeted or mislabelled models, which make the aggregate worse,
+ *     are left out (NO_CONTRIBUTION) and the rest aggregated again. Only a positive
+ *     leave-one-out score is paid (protocol/rewards.ts).
  */
 import { unflatten } from "../../native/tensors.js";
 import { MIN_CONTRIBUTION } from "../../protocol/rewards.js";
@@ -24,7 +35,12 @@ import type { JobSettings } from "../../protocol/settings.js";
 import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
 import type { GlobalModel } from "./checks.js";
 
-export type Exclusion = "NORM_OUTLIER" | "NO_CONTRIBUTION";
+export type Exclusion = "NORM_OUTLIER" | "HARMFUL" | "NO_CONTRIBUTION";
+
+/** Class-accuracy drop (against the round's input model, and given back without the update) that makes an update harmful. */
+export const HARM_CLASS = 0.15;
+/** Harm is judged once the round's input model is trained (this validation accuracy): per-class figures of a random model mean nothing. */
+export const TRAINED = 0.5;
 
 export interface ScoredUpdate {
   contributor: string;
@@ -34,7 +50,7 @@ export interface ScoredUpdate {
   weight: number;
   /** L2 distance to the global model. */
   deltaNorm: number;
-  /** Leave-one-out gain in validation loss; 0 for an update left out by the distance bound. */
+  /** Validation loss its training saved (counterfactual: replaced by the global model); 0 when left out by the distance bound. */
   score: number;
   /** Its own gain over the round's input model: baseLoss − its validation loss. */
   gain: number;
@@ -77,36 +93,56 @@ export async function scoreRound(
   strategy: Strategy,
   settings: Pick<JobSettings, "normBound" | "normMultiple" | "trustNumSamples">,
 ): Promise<ScoredRound> {
-  const lossOf = async (flat: Float32Array): Promise<number> => (await strategy.evaluate(round, unflatten(flat, global.layout))).loss;
-  const baseLoss = await lossOf(global.flat);
+  const evalOf = (flat: Float32Array) => strategy.evaluate(round, unflatten(flat, global.layout));
+  const lossOf = async (flat: Float32Array): Promise<number> => (await evalOf(flat)).loss;
+  const base = await evalOf(global.flat);
+  const baseLoss = base.loss;
   const norms = results.map((r) => distance(r.weights, global.flat));
-  const bound = settings.normBound ?? (results.length >= 2 ? settings.normMultiple * lowerMedian(norms) : Infinity);
-  const kept = results.map((_, i) => norms[i] <= bound);
+  const gains = losses.map((l) => baseLoss - l);
+  const scale = norms.filter((_, i) => gains[i] > MIN_CONTRIBUTION);
+  const reference = scale.length > 0 ? lowerMedian(scale) : null;
+  const bound = settings.normBound ?? (results.length >= 2 && reference !== null ? settings.normMultiple * reference : Infinity);
+  const outlier = (i: number): Exclusion | null => (norms[i] > bound ? "NORM_OUTLIER" : null);
+  const kept = results.map((_, i) => outlier(i) === null);
   const keptClaims = results.filter((_, i) => kept[i]).map((r) => r.numSamples);
   const claimCap = settings.trustNumSamples || keptClaims.length === 0 ? Infinity : lowerMedian(keptClaims);
   const weighted = results.map((r) => ({ ...r, numSamples: Math.min(r.numSamples, claimCap) }));
 
-  const aggregate = async (members: number[]): Promise<Float32Array> =>
-    members.length === 0 ? global.flat : strategy.aggregate(round, members.map((i) => weighted[i]), failures, global.flat);
+  const aggregate = async (members: number[], untrained?: number): Promise<Float32Array> =>
+    members.length === 0
+      ? global.flat
+      : strategy.aggregate(round, members.map((i) => (i === untrained ? { ...weighted[i], weights: global.flat } : weighted[i])), failures, global.flat);
   const members = results.map((_, i) => i).filter((i) => kept[i]);
-  const fullLoss = await lossOf(await aggregate(members));
+  const full = await evalOf(await aggregate(members));
+  const fullLoss = full.loss;
   const scores = new Map<number, number>();
+  const raw = new Map<number, number>();
+  const harmful = new Set<number>();
   for (const i of members) {
-    let without: number;
+    let without;
     try {
-      without = await lossOf(await aggregate(members.filter((j) => j !== i)));
+      without = await evalOf(await aggregate(members, i));
     } catch {
-      // A robust rule may refuse one update fewer (Krum needs n > 2f + 2): fall back to the model before the round.
-      without = baseLoss;
+      // A robust rule may refuse the counterfactual set: fall back to the model before the round.
+      without = base;
     }
-    scores.set(i, without - fullLoss);
+    const wrecks = base.accuracy >= TRAINED && full.classAccuracy.some(
+      (a, c) => a < base.classAccuracy[c] - HARM_CLASS && a < full.accuracy - 2 * HARM_CLASS && without.classAccuracy[c] - a > HARM_CLASS,
+    );
+    if (wrecks) harmful.add(i);
+    // A change that lowers validation accuracy is not paid, even when it lowers the loss (a model
+    // trained on shuffled labels makes an over-confident model less confident, not more right).
+    const score = without.loss - fullLoss;
+    raw.set(i, score);
+    scores.set(i, harmful.has(i) || without.accuracy > full.accuracy ? Math.min(0, score) : score);
   }
 
-  const gains = losses.map((l) => baseLoss - l);
-  const useful = members.filter((i) => scores.get(i)! > MIN_CONTRIBUTION || (scores.get(i)! >= 0 && gains[i] > MIN_CONTRIBUTION));
-  const model = useful.length === members.length ? await aggregate(members) : await aggregate(useful);
-  const loss = useful.length === members.length ? fullLoss : await lossOf(model);
-  const isUseful = new Set(useful);
+  // Counting and keeping use the loss score; the accuracy gate above only decides what is paid.
+  const useful = members.filter((i) => !harmful.has(i) && (raw.get(i)! > MIN_CONTRIBUTION || gains[i] > MIN_CONTRIBUTION));
+  const inModel = useful.filter((i) => raw.get(i)! >= 0);
+  const model = inModel.length === members.length ? await aggregate(members) : await aggregate(inModel);
+  const loss = inModel.length === members.length ? fullLoss : await lossOf(model);
+  const isUseful = new Set(inModel);
   const updates: ScoredUpdate[] = results.map((r, i) => {
     const score = scores.get(i) ?? 0;
     return {
@@ -117,7 +153,7 @@ export async function scoreRound(
       deltaNorm: norms[i],
       score: Number.isFinite(score) ? score : 0,
       gain: Number.isFinite(gains[i]) ? gains[i] : 0,
-      excluded: !kept[i] ? "NORM_OUTLIER" : isUseful.has(i) ? null : "NO_CONTRIBUTION",
+      excluded: outlier(i) ?? (harmful.has(i) ? "HARMFUL" : isUseful.has(i) ? null : "NO_CONTRIBUTION"),
     };
   });
   return { model, updates, useful: useful.length, baseLoss, loss };

@@ -331,15 +331,8 @@ export class RoundEngine {
     // Sorted by update hash in the store: arrival order never changes the result.
     const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
     const { rt, global, scored } = await this.score(job, r, accepted);
+    // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
     const required = await this.required(job);
-    if (scored.useful < required.useful && this.d.now() < r.deadlineAt) {
-      // Updates that add nothing do not close a round: wait for useful ones until the deadline.
-      if (await this.d.repo.reopenRound(jobId, round)) {
-        this.deadlines.arm(jobId, round, r.deadlineAt);
-        this.d.events.emit("round:reopened", { jobId, round, useful: scored.useful, required: required.useful });
-      }
-      return;
-    }
     const tensors = unflatten(scored.model, global.layout);
     const bytes = encodeSafetensors(tensors, { format: "pt" });
     const modelHash = await this.d.blobs.put(bytes);

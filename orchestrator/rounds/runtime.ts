@@ -4,11 +4,11 @@
  * restart only costs a reload.
  */
 import { Network } from "../../native/index.js";
-import type { Dataset, EvalResult, Tensor } from "../../native/types.js";
+import type { Dataset, Tensor } from "../../native/types.js";
 import { loadValidation, type ValidationFormat } from "../data/validation.js";
 import type { BlobStore } from "../store/blobs.js";
 import type { DraftRecord, JobRecord, Repository } from "../store/repository.js";
-import { makeStrategy, type Strategy } from "../strategy/index.js";
+import { makeStrategy, type RoundEval, type Strategy } from "../strategy/index.js";
 import { decodeInLayout, globalModel, type GlobalModel } from "./checks.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { Semaphore } from "./semaphore.js";
@@ -17,7 +17,21 @@ export interface JobRuntime {
   job: JobRecord;
   validation: Dataset;
   strategy: Strategy;
-  evaluate(model: Tensor[]): Promise<EvalResult>;
+  evaluate(model: Tensor[]): Promise<RoundEval>;
+}
+
+/** Accuracy per class (index = label) from softmax probabilities, count × classes. */
+export function classAccuracy(probabilities: Float32Array, labels: Uint8Array, classes: number): number[] {
+  const seen = new Array<number>(classes).fill(0);
+  const right = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const row = probabilities.subarray(i * classes, (i + 1) * classes);
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+    seen[labels[i]]++;
+    if (best === labels[i]) right[labels[i]]++;
+  }
+  return seen.map((n, c) => (n === 0 ? 1 : right[c] / n));
 }
 
 export class RuntimeCache {
@@ -29,8 +43,15 @@ export class RuntimeCache {
   ) {}
 
   /** Evaluate weights of `spec` on a data set, at most `evalSlots` at a time. */
-  evaluator(spec: JobRecord["spec"], validation: Dataset): (model: Tensor[]) => Promise<EvalResult> {
-    return (model) => this.deps.evalSlots.run(async () => (await Network.fromWeights(spec, model)).evaluate(validation));
+  evaluator(spec: JobRecord["spec"], validation: Dataset): (model: Tensor[]) => Promise<RoundEval> {
+    const classes = spec.layers.at(-1)!.units;
+    return (model) =>
+      this.deps.evalSlots.run(async () => {
+        const net = Network.fromWeights(spec, model);
+        const ev = await net.evaluate(validation);
+        const probabilities = await net.predict(validation.x, validation.count);
+        return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, classes) };
+      });
   }
 
   job(job: JobRecord): Promise<JobRuntime> {

@@ -297,8 +297,6 @@ export interface Repository {
   roundsWithStatus(status: RoundStatus): Promise<RoundRecord[]>;
   /** Open → closing; false if it was not open. */
   markRoundClosing(jobId: number, round: number): Promise<boolean>;
-  /** Closing → open (the round had too few useful updates before its deadline); false if it was not closing. */
-  reopenRound(jobId: number, round: number): Promise<boolean>;
   /** Push an open round's deadline back and count the extension. */
   extendRound(jobId: number, round: number, deadlineAt: number): Promise<void>;
   /** Close a round with its result and open the next (or finish the job). Idempotent. */

@@ -253,13 +253,6 @@ export class SqliteRepository implements Repository {
     });
   }
 
-  async reopenRound(jobId: number, round: number): Promise<boolean> {
-    return this.durably(() => {
-      const r = this.stmt("UPDATE rounds SET status = 'open' WHERE job_id = ? AND round = ? AND status = 'closing'").run(jobId, round);
-      return r.changes === 1;
-    });
-  }
-
   async extendRound(jobId: number, round: number, deadlineAt: number): Promise<void> {
     this.db
       .prepare("UPDATE rounds SET deadline_at = ?, extensions = extensions + 1 WHERE job_id = ? AND round = ? AND status = 'open'")

@@ -1,6 +1,6 @@
 import type { EvalResult, Tensor } from "../../native/types.js";
 import type { JobSettings } from "../../protocol/settings.js";
-import type { Evaluate, FitFailure, FitResult, RoundConfig, Strategy } from "./types.js";
+import type { Evaluate, FitFailure, FitResult, RoundConfig, Strategy, RoundEval } from "./types.js";
 
 /** Round configuration and central evaluation shared by every aggregation rule. */
 export abstract class BaseStrategy implements Strategy {
@@ -22,7 +22,7 @@ export abstract class BaseStrategy implements Strategy {
 
   abstract aggregate(round: number, results: FitResult[], failures: FitFailure[], global: Float32Array): Promise<Float32Array>;
 
-  evaluate(_round: number, model: Tensor[]): Promise<EvalResult> {
+  evaluate(_round: number, model: Tensor[]): Promise<RoundEval> {
     return this.evaluator(model);
   }
 }

@@ -1,5 +1,5 @@
 import type { Tensor, EvalResult } from "../../native/types.js";
-import type { FitFailure, FitResult, RoundConfig, Strategy } from "./types.js";
+import type { FitFailure, FitResult, RoundConfig, Strategy, RoundEval } from "./types.js";
 
 /**
  * Wraps a strategy and clips each update's distance to the global model to `maxNorm` before
@@ -23,7 +23,7 @@ export class ClippedStrategy implements Strategy {
     return this.inner.aggregate(round, results.map((r) => ({ ...r, weights: clipToward(global, r.weights, this.maxNorm) })), failures, global);
   }
 
-  evaluate(round: number, model: Tensor[]): Promise<EvalResult> {
+  evaluate(round: number, model: Tensor[]): Promise<RoundEval> {
     return this.inner.evaluate(round, model);
   }
 }

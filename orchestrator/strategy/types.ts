@@ -36,7 +36,12 @@ export interface Strategy {
    */
   aggregate(round: number, results: FitResult[], failures: FitFailure[], global: Float32Array): Promise<Float32Array>;
   /** Centralized evaluation of a model on the job's validation set. */
-  evaluate(round: number, model: Tensor[]): Promise<EvalResult>;
+  evaluate(round: number, model: Tensor[]): Promise<RoundEval>;
 }
 
-export type Evaluate = (model: Tensor[]) => Promise<EvalResult>;
+/** A central evaluation: loss and accuracy, and the accuracy of each class (index = label). */
+export interface RoundEval extends EvalResult {
+  classAccuracy: number[];
+}
+
+export type Evaluate = (model: Tensor[]) => Promise<RoundEval>;
