@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRoot } from "../protocol/package.js";
 import { fromAddon, NativeError } from "./errors.js";
 
 export type NativeDevice = "cpu" | "cuda";
@@ -35,24 +36,6 @@ export interface RawAddon {
   fedAvgResident(k: number, n: number, runs: number): Promise<number>;
   Accumulator: new (length: number, device: NativeDevice) => { add(x: Float32Array, weight: number, checkFinite: boolean): Promise<void>; result(totalWeight: number): Promise<Float32Array> };
   Network: new (layers: { in: number; out: number; relu: boolean }[], device: NativeDevice) => RawNetwork;
-}
-
-/** The folder holding package.json: searched upward, since this file runs from native/ or dist/native/. */
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg)) {
-      try {
-        if (JSON.parse(readFileSync(pkg, "utf8")).name === "quackmesh") return dir;
-      } catch {
-        // not ours; keep looking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new NativeError("ADDON_MISSING", "cannot find the quackmesh package root (package.json) above " + from);
-    dir = up;
-  }
 }
 
 let cached: RawAddon | undefined;

@@ -20,7 +20,7 @@ import { roundsPlugin } from "./plugins/rounds.js";
 import { storePlugin } from "./plugins/store.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { draftRoutes } from "./routes/drafts.js";
-import { inferRoutes } from "./routes/infer.js";
+import { inferencePlugin } from "./routes/infer.js";
 import { infoRoutes } from "./routes/info.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { updateRoutes } from "./routes/updates.js";
@@ -69,7 +69,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });
-  await app.register(inferRoutes, { chain: opts.chain, inference: opts.inference, evaluatorKey: opts.evaluatorKey });
+  await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference });
   await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });
   return app;
 }

@@ -7,6 +7,7 @@ import path from "node:path";
 // Types only: brings hre.ethers into HardhatRuntimeEnvironment; the config loads the plugin itself.
 import type {} from "@nomicfoundation/hardhat-ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { ATTESTATION_TYPES, ROUND_COMMITMENT_TYPES } from "../protocol/chain/eip712.js";
 
 const hre = (await import("hardhat")).default;
 const { ethers } = hre;
@@ -107,31 +108,11 @@ async function run(): Promise<void> {
     deadline: d,
     claimWindow: 3600n,
   });
-  const attestationTypes = {
-    Attestation: [
-      { name: "jobId", type: "uint256" },
-      { name: "round", type: "uint32" },
-      { name: "contributor", type: "address" },
-      { name: "updateHash", type: "bytes32" },
-      { name: "accuracyBps", type: "uint16" },
-      { name: "numSamples", type: "uint64" },
-    ],
-  };
-  const commitmentTypes = {
-    RoundCommitment: [
-      { name: "jobId", type: "uint256" },
-      { name: "round", type: "uint32" },
-      { name: "rewardsRoot", type: "bytes32" },
-      { name: "updatesRoot", type: "bytes32" },
-      { name: "modelHash", type: "bytes32" },
-      { name: "total", type: "uint256" },
-    ],
-  };
   const trainingDomain = await domain(training, "QuackMesh TrainingPool");
   type Who = typeof alice;
   const submit = async (jobId: bigint, round: number, who: Who) => {
     const a = { jobId, round, contributor: who.address, updateHash: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/${who.address}/${round}`)), accuracyBps: 9120, numSamples: 30_000n };
-    const sig = await evaluator.signTypedData(trainingDomain, attestationTypes, a);
+    const sig = await evaluator.signTypedData(trainingDomain, ATTESTATION_TYPES, a);
     await measure("TrainingPool.submitUpdate", as(training, who).submitUpdate(jobId, round, a.updateHash, a.accuracyBps, a.numSamples, sig));
   };
   /** Commits `rewards` for the round, then every contributor claims; `fresh` ones hold neither a receipt nor DUCK. */
@@ -145,7 +126,7 @@ async function run(): Promise<void> {
       modelHash: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/model/${round}`)),
       total: rewards.reduce((sum, [, amount]) => sum + amount, 0n),
     };
-    const sig = await evaluator.signTypedData(trainingDomain, commitmentTypes, c);
+    const sig = await evaluator.signTypedData(trainingDomain, ROUND_COMMITMENT_TYPES, c);
     await measure("TrainingPool.commitRound", as(training, orchestrator).commitRound(jobId, round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig));
     for (const [i, [who, amount]] of rewards.entries()) {
       const name = fresh.includes(who) ? "TrainingPool.claim (no receipt, no DUCK yet)" : "TrainingPool.claim";

@@ -3,6 +3,7 @@
 import type { Test } from "tap";
 import type { Contract } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { ATTESTATION_TYPES, ROUND_COMMITMENT_TYPES } from "../../protocol/chain/eip712.js";
 
 export const hre = (await import("hardhat")).default;
 export const ethers = hre.ethers;
@@ -126,17 +127,6 @@ async function domain(contract: Deployed, name: string) {
   return { name, version: "1", chainId, verifyingContract: await contract.getAddress() };
 }
 
-const ATTESTATION_TYPES = {
-  Attestation: [
-    { name: "jobId", type: "uint256" },
-    { name: "round", type: "uint32" },
-    { name: "contributor", type: "address" },
-    { name: "updateHash", type: "bytes32" },
-    { name: "accuracyBps", type: "uint16" },
-    { name: "numSamples", type: "uint64" },
-  ],
-};
-
 export async function signAttestation(evaluator: Signer, training: Deployed, a: Attestation): Promise<string> {
   return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), ATTESTATION_TYPES, a);
 }
@@ -154,17 +144,6 @@ export interface RoundCommitment {
   modelHash: string;
   total: bigint;
 }
-
-const ROUND_COMMITMENT_TYPES = {
-  RoundCommitment: [
-    { name: "jobId", type: "uint256" },
-    { name: "round", type: "uint32" },
-    { name: "rewardsRoot", type: "bytes32" },
-    { name: "updatesRoot", type: "bytes32" },
-    { name: "modelHash", type: "bytes32" },
-    { name: "total", type: "uint256" },
-  ],
-};
 
 export async function signRoundCommitment(evaluator: Signer, training: Deployed, c: RoundCommitment): Promise<string> {
   return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), ROUND_COMMITMENT_TYPES, c);

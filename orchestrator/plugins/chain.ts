@@ -9,6 +9,8 @@ import { definePlugin } from "./define.js";
 declare module "fastify" {
   interface FastifyInstance {
     chainListener: ChainListener | null;
+    /** The chain connection (configured or opened on rpcUrl), for contract reads too; null without a chain. */
+    chainProvider: LogProvider | null;
   }
 }
 
@@ -22,6 +24,7 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       owned = new JsonRpcProvider(c.rpcUrl, Network.from(c.chainId), { staticNetwork: true });
       provider = owned;
     }
+    app.decorate("chainProvider", provider ?? null);
     if (!provider) {
       app.decorate("chainListener", null);
       return;

@@ -8,9 +8,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import { availableParallelism } from "node:os";
-import { JsonRpcProvider, Network as EthersNetwork, ZeroAddress, type ContractRunner } from "ethers";
+import { ZeroAddress, type ContractRunner } from "ethers";
 import { ApiError } from "../errors.js";
-import { loadEvaluatorKey } from "../evaluator/key.js";
 import { inferencePoolReader } from "../inference/chain.js";
 import { resolveInference, type InferenceOptions } from "../inference/options.js";
 import { inferenceInfoSchema, inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceInfoReply, type InferenceQuery } from "../inference/schemas.js";
@@ -24,26 +23,19 @@ import { errorReplies } from "./schemas.js";
 export interface InferRouteOptions {
   chain: ChainConfig;
   inference?: InferenceOptions;
-  evaluatorKey?: string;
 }
 
-/** A provider for contract reads: the configured one when it can make calls, else one on rpcUrl. */
-function chainRunner(app: FastifyInstance, c: ChainConfig): ContractRunner | null {
-  const given = c.provider as unknown as { call?: unknown } | undefined;
-  if (given && typeof given.call === "function") return given as unknown as ContractRunner;
-  if (!c.rpcUrl) return null;
-  const owned = new JsonRpcProvider(c.rpcUrl, EthersNetwork.from(c.chainId), { staticNetwork: true });
-  app.addHook("onClose", async () => owned.destroy());
-  return owned;
-}
-
-export async function inferRoutes(app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
+/**
+ * Inference, registered in its own scope (its octet-stream parser stays its own), over the
+ * evaluator's wallet (it signs usage statements: the address requesters name as orchestrator)
+ * and the chain plugin's provider (it reads InferencePool).
+ */
+export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
   const config = resolveInference(opts.inference, app.evaluator.address);
-  // The same key the evaluator plugin loaded: the address requesters name as orchestrator.
-  const { wallet } = await loadEvaluatorKey(app.dataDir, opts.evaluatorKey);
-  if (wallet.address !== app.evaluator.address) throw new Error("the inference signer is not the evaluator");
+  const wallet = app.evaluatorWallet;
   const poolAddress = opts.chain.contracts?.InferencePool;
-  const runner = poolAddress ? chainRunner(app, opts.chain) : null;
+  const provider = app.chainProvider as unknown as { call?: unknown } | null;
+  const runner = poolAddress && provider && typeof provider.call === "function" ? (provider as unknown as ContractRunner) : null;
   const service = new InferenceService({
     repo: app.repo,
     blobs: app.blobs,
