@@ -135,7 +135,7 @@ t.test("job create --cluster 3 rents three machines and the orchestrator starts 
   const requesterBefore = await duckOf(net.requester.address);
   const created = await quackmesh([
     "job", "create", "--orchestrator", net.server.url, "--model", specFile, "--validation", validation, "--train", train,
-    "--cluster", "3", "--hours", "2", "--rounds", String(ROUNDS), "--epochs", "3", "--threshold", "0.5", "--seed", "1", "--max-price", "10",
+    "--cluster", "3", "--hours", "2", "--rounds", String(ROUNDS), "--epochs", "3", "--momentum", "0", "--threshold", "0.5", "--seed", "1", "--max-price", "10",
   ]);
   t.equal(created.code, 0, created.stderr);
   const last = created.lines.at(-1)!;

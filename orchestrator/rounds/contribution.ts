@@ -158,3 +158,15 @@ export async function scoreRound(
   });
   return { model, updates, useful: useful.length, baseLoss, loss };
 }
+
+/** A round of a rented cluster: the requester's own workers, paid by rent. Every update is kept, none is scored. */
+export async function trustedRound(round: number, results: FitResult[], failures: FitFailure[], global: GlobalModel, strategy: Strategy): Promise<ScoredRound> {
+  const model = results.length === 0 ? global.flat : await strategy.aggregate(round, results, failures, global.flat);
+  const loss = (await strategy.evaluate(round, unflatten(model, global.layout))).loss;
+  const updates = results.map((r) => ({
+    contributor: r.contributor, updateHash: r.updateHash, claimedSamples: r.numSamples, weight: r.numSamples,
+    deltaNorm: distance(r.weights, global.flat), score: 0, gain: 0, excluded: null,
+  }));
+  return { model, updates, useful: results.length, baseLoss: loss, loss };
+}
+

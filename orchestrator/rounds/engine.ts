@@ -17,7 +17,7 @@ import type { JobRecord, Repository, RoundRecord, RoundRewards, UpdateRecord } f
 import type { FitResult } from "../strategy/index.js";
 import { rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
 import { checkUpdate, decodeInLayout } from "./checks.js";
-import { scoreRound, type ScoredRound } from "./contribution.js";
+import { scoreRound, trustedRound, type ScoredRound } from "./contribution.js";
 import { Deadlines } from "./deadlines.js";
 import type { RuntimeCache } from "./runtime.js";
 
@@ -130,9 +130,10 @@ export class RoundEngine {
           const required = await this.required(job);
           const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
           if (accepted.length === 0 || accepted.length < required.useful) continue;
-          const { scored } = await this.score(job, r, accepted);
-          if (scored.useful < required.useful) {
-            this.d.events.emit("round:waiting", { jobId, round, useful: scored.useful, required: required.useful });
+          // A cluster's workers are the requester's own rented machines, paid by rent: every update counts.
+          const useful = required.cluster ? accepted.length : (await this.score(job, r, accepted, false)).scored.useful;
+          if (useful < required.useful) {
+            this.d.events.emit("round:waiting", { jobId, round, useful, required: required.useful });
             continue;
           }
           if (await this.d.repo.markRoundClosing(jobId, round)) {
@@ -152,7 +153,7 @@ export class RoundEngine {
   }
 
   /** The round's stored accepted updates, scored (protocol: orchestrator/rounds/contribution.ts). */
-  private async score(job: JobRecord, r: RoundRecord, accepted: UpdateRecord[]) {
+  private async score(job: JobRecord, r: RoundRecord, accepted: UpdateRecord[], cluster: boolean) {
     const rt = await this.d.runtimes.job(job);
     const global = await this.d.runtimes.model(r.inputModelHash);
     const rejected = await this.d.repo.listUpdates(job.jobId, r.round, "rejected");
@@ -168,7 +169,9 @@ export class RoundEngine {
       results.push({ contributor: u.contributor, updateHash: u.updateHash, numSamples: u.numSamples, weights: flat });
     }
     const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
-    const scored = await scoreRound(r.round, results, accepted.map((u) => u.loss), failures, global, rt.strategy, job.settings);
+    const scored = cluster
+      ? await trustedRound(r.round, results, failures, global, rt.strategy)
+      : await scoreRound(r.round, results, accepted.map((u) => u.loss), failures, global, rt.strategy, job.settings);
     return { rt, global, scored };
   }
 
@@ -330,9 +333,9 @@ export class RoundEngine {
     this.deadlines.disarm(jobId, round);
     // Sorted by update hash in the store: arrival order never changes the result.
     const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
-    const { rt, global, scored } = await this.score(job, r, accepted);
-    // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
     const required = await this.required(job);
+    const { rt, global, scored } = await this.score(job, r, accepted, required.cluster);
+    // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
     const tensors = unflatten(scored.model, global.layout);
     const bytes = encodeSafetensors(tensors, { format: "pt" });
     const modelHash = await this.d.blobs.put(bytes);
