@@ -69,7 +69,7 @@ export type LiveWorkers = (jobId: number) => Promise<number | null>;
 
 export class RoundEngine {
   private readonly closing = new Map<string, Promise<void>>();
-  private readonly checking = new Map<string, { again: boolean; done: Promise<void> }>();
+  private readonly checking = new Set<Promise<void>>();
   private readonly deadlines: Deadlines;
   private stopped = false;
   private liveWorkers: LiveWorkers = async () => null;
@@ -109,47 +109,30 @@ export class RoundEngine {
   /**
    * Close an open round once it holds enough useful updates. The round stays open (and keeps
    * taking updates) while this is measured, so updates that add nothing can neither close it nor
-   * push anyone out of it. One check per round at a time; a trigger during a check runs it again.
+   * push anyone out of it. Checks may overlap; marking the round closing is atomic, so one wins.
    */
-  private maybeClose(jobId: number, round: number): Promise<void> {
-    const key = `${jobId}:${round}`;
-    const running = this.checking.get(key);
-    if (running) {
-      running.again = true;
-      return running.done;
-    }
-    const entry = { again: false, done: Promise.resolve() };
-    entry.done = (async () => {
-      try {
-        do {
-          entry.again = false;
-          if (this.stopped) return;
-          const job = await this.d.repo.getJob(jobId);
-          const r = await this.d.repo.getRound(jobId, round);
-          if (!job || !r || r.status !== "open") return;
-          const required = await this.required(job);
-          const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
-          if (accepted.length === 0 || accepted.length < required.useful) continue;
-          // A cluster's workers are the requester's own rented machines, paid by rent: every update counts.
-          const useful = required.cluster ? accepted.length : (await this.score(job, r, accepted, false)).scored.useful;
-          if (useful < required.useful) {
-            this.d.events.emit("round:waiting", { jobId, round, useful, required: required.useful });
-            continue;
-          }
-          if (await this.d.repo.markRoundClosing(jobId, round)) {
-            this.d.events.emit("round:closing", { jobId, round });
-            void this.closeRound(jobId, round);
-          }
-          return;
-        } while (entry.again);
-      } catch (err) {
-        this.d.log.error({ err, jobId, round }, "round check failed");
-      } finally {
-        this.checking.delete(key);
+  private async maybeClose(jobId: number, round: number): Promise<void> {
+    const check = (async () => {
+      if (this.stopped) return;
+      const job = await this.d.repo.getJob(jobId);
+      const r = await this.d.repo.getRound(jobId, round);
+      if (!job || !r || r.status !== "open") return;
+      const required = await this.required(job);
+      const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
+      if (accepted.length === 0 || accepted.length < required.useful) return;
+      // A cluster's workers are the requester's own rented machines, paid by rent: every update counts.
+      const useful = required.cluster ? accepted.length : (await this.score(job, r, accepted, false)).scored.useful;
+      if (useful < required.useful) {
+        this.d.events.emit("round:waiting", { jobId, round, useful, required: required.useful });
+        return;
       }
-    })();
-    this.checking.set(key, entry);
-    return entry.done;
+      if (await this.d.repo.markRoundClosing(jobId, round)) {
+        this.d.events.emit("round:closing", { jobId, round });
+        void this.closeRound(jobId, round);
+      }
+    })().catch((err: unknown) => this.d.log.error({ err, jobId, round }, "round check failed"));
+    this.checking.add(check);
+    await check.finally(() => this.checking.delete(check));
   }
 
   /** The round's stored accepted updates, scored (protocol: orchestrator/rounds/contribution.ts). */
@@ -389,7 +372,7 @@ export class RoundEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     this.deadlines.clear();
-    await Promise.allSettled([...[...this.checking.values()].map((c) => c.done), ...this.closing.values()]);
+    await Promise.allSettled([...this.checking, ...this.closing.values()]);
     await Promise.allSettled([...this.closing.values()]);
   }
 }
