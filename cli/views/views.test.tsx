@@ -70,6 +70,6 @@ t.test("demo: steps, contributor rows from their JSON lines, test accuracy per r
   t.match(frame, /✓ Start a local chain/);
   t.match(frame, /contributor-1 +0x7099…79C8 +1 .* 10 +waiting/);
   t.match(frame, /r0 █+.* 93\.77 %/);
-  t.match(demoLine(events[3]) ?? "", /\[contributor-1\] round 0: received 10 DUCK/);
+  t.match(demoLine(events[3]) ?? "", /\[contributor-1\] round 0: receipt on chain, flat part 10 DUCK/);
   t.match(demoSummary({ rounds: [{ round: 0, testAccuracy: 0.97 }], contributors: [{ address: alice, paid: "100" }], refund: "700", finalTestAccuracy: 0.97, wallSeconds: 12 }), /Refund to the requester: 700 DUCK[\s\S]*97\.00 % in 12 s/);
 });
