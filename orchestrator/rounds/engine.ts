@@ -80,10 +80,14 @@ export class RoundEngine {
     );
   }
 
-  /** After a start or restart: finish interrupted closes, re-arm deadlines of open rounds. */
+  /** After a start or restart: finish interrupted closes, re-arm deadlines of open rounds and check whether they can close. */
   async recover(): Promise<void> {
     for (const r of await this.d.repo.roundsWithStatus("closing")) void this.closeRound(r.jobId, r.round);
-    for (const r of await this.d.repo.roundsWithStatus("open")) this.deadlines.arm(r.jobId, r.round, r.deadlineAt);
+    for (const r of await this.d.repo.roundsWithStatus("open")) {
+      this.deadlines.arm(r.jobId, r.round, r.deadlineAt);
+      // A crash may have come between an accepted update and its round's check: check again.
+      void this.maybeClose(r.jobId, r.round);
+    }
   }
 
   /** The cluster service reports its live machines through this; the engine alone decides when a round closes. */
