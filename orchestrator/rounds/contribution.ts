@@ -112,8 +112,20 @@ export async function scoreRound(
     members.length === 0
       ? global.flat
       : strategy.aggregate(round, members.map((i) => (i === untrained ? { ...weighted[i], weights: global.flat } : weighted[i])), failures, global.flat);
-  const members = results.map((_, i) => i).filter((i) => kept[i]);
-  const full = await evalOf(await aggregate(members));
+  /** The first of `sets` the strategy accepts (Krum needs more than f + 2 updates), else the global model. */
+  const firstAggregate = async (...sets: number[][]): Promise<Float32Array> => {
+    for (const set of sets) {
+      try {
+        return await aggregate(set);
+      } catch {
+        // too few for this rule: try the next set
+      }
+    }
+    return global.flat;
+  };
+  const all = results.map((_, i) => i);
+  const members = all.filter((i) => kept[i]);
+  const full = await evalOf(await firstAggregate(members, all));
   const fullLoss = full.loss;
   const scores = new Map<number, number>();
   const raw = new Map<number, number>();
@@ -140,7 +152,7 @@ export async function scoreRound(
   // Counting and keeping use the loss score; the accuracy gate above only decides what is paid.
   const useful = members.filter((i) => !harmful.has(i) && (raw.get(i)! > MIN_CONTRIBUTION || gains[i] > MIN_CONTRIBUTION));
   const inModel = useful.filter((i) => raw.get(i)! >= 0);
-  const model = inModel.length === members.length ? await aggregate(members) : await aggregate(inModel);
+  const model = inModel.length === members.length ? await firstAggregate(members, all) : await firstAggregate(inModel, members, all);
   const loss = inModel.length === members.length ? fullLoss : await lossOf(model);
   const isUseful = new Set(inModel);
   const updates: ScoredUpdate[] = results.map((r, i) => {
