@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 
 t.test("settings: defaults, krum's floor, relations between fields", async (t) => {
   const d = resolveSettings({});
-  t.same("settings" in d && d.settings, { rounds: 3, minUpdates: 2, minUpdatesAtDeadline: 1, roundDeadlineSeconds: 600, strategy: { name: "fedavg" }, thresholdBps: 0, normBound: null, maxUpdateNorm: null });
+  t.same("settings" in d && d.settings, { rounds: 3, minUpdates: 2, minUpdatesAtDeadline: 1, roundDeadlineSeconds: 600, strategy: { name: "fedavg" }, thresholdBps: 0, normBound: null, normMultiple: 3, trustNumSamples: false, maxUpdateNorm: null });
   const k = resolveSettings({ minUpdates: 7, strategy: { name: "krum", f: 2 } });
   t.equal("settings" in k && k.settings.minUpdatesAtDeadline, 7, "krum keeps n > 2f + 2 at deadlines too");
   t.match(resolveSettings({ minUpdates: 6, strategy: { name: "krum", f: 2 } }), { error: /needs at least 7/ });

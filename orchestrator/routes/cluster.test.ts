@@ -45,7 +45,7 @@ t.test("cluster uploads: only the draft's uploader, a usable private key, traini
 
   const saved = await put(requester, keyUrl, { privateKey, machines: 3, train: { epochs: 2 } });
   t.equal(saved.statusCode, 200, saved.body);
-  t.same(saved.json(), { draftId: draft.draftId, machines: 3, keyFingerprint: key.publicKey.fingerprint, trainSamples: null, train: { epochs: 2, batchSize: 64, lr: 0.1, momentum: 0 } });
+  t.same(saved.json(), { draftId: draft.draftId, machines: 3, keyFingerprint: key.publicKey.fingerprint, trainSamples: null, train: { epochs: 2, batchSize: 64, lr: 0.1, momentum: 0.9 } });
 
   const wrongWidth = await put(requester, dataUrl, "1,0.5,0.5\n2,0.1,0.2\n3,0,0\n", "text/csv");
   t.match(wrongWidth.json(), { error: "INVALID_DATASET", message: /training data has 2 features/ });
