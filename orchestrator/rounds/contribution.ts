@@ -33,6 +33,7 @@ import { unflatten } from "../../native/tensors.js";
 import { MIN_CONTRIBUTION } from "../../protocol/rewards.js";
 import type { JobSettings } from "../../protocol/settings.js";
 import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
+import type { UpdateReward } from "../store/repository.js";
 import type { GlobalModel } from "./checks.js";
 
 export type Exclusion = "NORM_OUTLIER" | "HARMFUL" | "NO_CONTRIBUTION";
@@ -42,30 +43,16 @@ export const HARM_CLASS = 0.15;
 /** Harm is judged once the round's input model is trained (this validation accuracy): per-class figures of a random model mean nothing. */
 export const TRAINED = 0.5;
 
-export interface ScoredUpdate {
-  contributor: string;
-  updateHash: string;
-  claimedSamples: number;
-  /** The weight the aggregation gave it (claimed samples, capped). */
-  weight: number;
-  /** L2 distance to the global model. */
-  deltaNorm: number;
-  /** Validation loss its training saved (counterfactual: replaced by the global model); 0 when left out by the distance bound. */
-  score: number;
-  /** Its own gain over the round's input model: baseLoss − its validation loss. */
-  gain: number;
-  /** Why it is not part of the round's model; null when it is. */
-  excluded: Exclusion | null;
-}
+/** One accepted update's part in the round (what the store keeps, less the amount the split decides). */
+export type ScoredUpdate = Omit<UpdateReward, "amount" | "excluded"> & { excluded: Exclusion | null };
 
 export interface ScoredRound {
   model: Float32Array;
   updates: ScoredUpdate[];
   /** Updates that count toward minUpdates: score above MIN_CONTRIBUTION. */
   useful: number;
-  /** Validation loss of the global model this round started from, and of the kept model. */
+  /** Validation loss of the global model this round started from. */
   baseLoss: number;
-  loss: number;
 }
 
 /** The lower median: with two values, the smaller one (a single large claim or distance cannot raise it). */
@@ -94,7 +81,6 @@ export async function scoreRound(
   settings: Pick<JobSettings, "normBound" | "normMultiple" | "trustNumSamples">,
 ): Promise<ScoredRound> {
   const evalOf = (flat: Float32Array) => strategy.evaluate(round, unflatten(flat, global.layout));
-  const lossOf = async (flat: Float32Array): Promise<number> => (await evalOf(flat)).loss;
   const base = await evalOf(global.flat);
   const baseLoss = base.loss;
   const norms = results.map((r) => distance(r.weights, global.flat));
@@ -153,7 +139,6 @@ export async function scoreRound(
   const useful = members.filter((i) => !harmful.has(i) && (raw.get(i)! > MIN_CONTRIBUTION || gains[i] > MIN_CONTRIBUTION));
   const inModel = useful.filter((i) => raw.get(i)! >= 0);
   const model = inModel.length === members.length ? await firstAggregate(members, all) : await firstAggregate(inModel, members, all);
-  const loss = inModel.length === members.length ? fullLoss : await lossOf(model);
   const isUseful = new Set(inModel);
   const updates: ScoredUpdate[] = results.map((r, i) => {
     const score = scores.get(i) ?? 0;
@@ -168,17 +153,17 @@ export async function scoreRound(
       excluded: outlier(i) ?? (harmful.has(i) ? "HARMFUL" : isUseful.has(i) ? null : "NO_CONTRIBUTION"),
     };
   });
-  return { model, updates, useful: useful.length, baseLoss, loss };
+  return { model, updates, useful: useful.length, baseLoss };
 }
 
 /** A round of a rented cluster: the requester's own workers, paid by rent. Every update is kept, none is scored. */
 export async function trustedRound(round: number, results: FitResult[], failures: FitFailure[], global: GlobalModel, strategy: Strategy): Promise<ScoredRound> {
   const model = results.length === 0 ? global.flat : await strategy.aggregate(round, results, failures, global.flat);
-  const loss = (await strategy.evaluate(round, unflatten(model, global.layout))).loss;
+  const baseLoss = (await strategy.evaluate(round, unflatten(global.flat, global.layout))).loss;
   const updates = results.map((r) => ({
     contributor: r.contributor, updateHash: r.updateHash, claimedSamples: r.numSamples, weight: r.numSamples,
     deltaNorm: distance(r.weights, global.flat), score: 0, gain: 0, excluded: null,
   }));
-  return { model, updates, useful: results.length, baseLoss: loss, loss };
+  return { model, updates, useful: results.length, baseLoss };
 }
 

@@ -9,6 +9,7 @@ import { encodeSafetensors } from "../../native/safetensors.js";
 import { unflatten } from "../../native/tensors.js";
 import { sha256HexOf } from "../auth.js";
 import { ApiError } from "../errors.js";
+import type { AttestationValues } from "../../protocol/chain/eip712.js";
 import type { EvaluatorSigner } from "../evaluator/signer.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { Metrics } from "../metrics.js";
@@ -44,13 +45,8 @@ export interface SubmitInput {
   bodySha256?: string | null;
 }
 
-export interface Attestation {
-  jobId: number;
-  round: number;
-  contributor: string;
-  updateHash: string;
-  accuracyBps: number;
-  numSamples: number;
+/** The signed attestation values with who signed them, where, and the update's validation loss. */
+export interface Attestation extends AttestationValues {
   signature: string;
   evaluator: string;
   trainingPool: string;

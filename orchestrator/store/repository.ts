@@ -91,11 +91,11 @@ export interface UpdateReward {
   /** Weight the aggregation gave it (claims above the round's lower median count as the median). */
   weight: number;
   deltaNorm: number;
-  /** Leave-one-out gain in validation loss. */
+  /** Validation loss its training saved the round's model (counterfactual leave-one-out; what is paid). */
   score: number;
   /** Its own gain over the round's input model (baseLoss − its validation loss). */
   gain: number;
-  /** Why it is not part of the round's model (NORM_OUTLIER, NO_CONTRIBUTION), null when it is. */
+  /** Why it is not part of the round's model (NORM_OUTLIER, HARMFUL, NO_CONTRIBUTION), null when it is. */
   excluded: string | null;
   /** DUCK wei owed, decimal string. */
   amount: string;
