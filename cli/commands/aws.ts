@@ -201,7 +201,7 @@ function sageMakerEvalCommand(io: AwsCommandIo): Command {
     .option("--image <uri>", "container image with quackmesh installed (ECR URI)")
     .option("--role <arn>", "IAM role SageMaker runs the job as")
     .option("--instance-type <type>", "SageMaker instance type", "ml.m5.large")
-    .option("--instance-count <n>", "instances; each evaluates its shard of --data-s3", "1")
+    .option("--instance-count <n>", "instances; each evaluates its share of the CSV shard files under --data-s3", "1")
     .option("--volume <GiB>", "storage per instance", "30")
     .option("--max-runtime <seconds>", "stop the job after this long", "3600")
     .option("--orchestrator <url>", "orchestrator URL reachable from SageMaker")
@@ -215,6 +215,9 @@ function sageMakerEvalCommand(io: AwsCommandIo): Command {
       `
 The container runs \`quackmesh aws evaluate --job ID --orchestrator URL --data … --out …\`:
 it downloads the job's model and spec from the orchestrator and evaluates it with the native engine.
+With --instance-count N > 1, SageMaker gives each instance whole files of --data-s3 (sharded by S3 key):
+put the test set there as N or more CSV files (label first, same columns; an IDX pair cannot be split),
+and each instance writes evaluation-<host>.json for its files.
 
 Examples:
   $ quackmesh aws sagemaker-eval --region eu-west-1 --job 1 --stack quackmesh \\
@@ -257,7 +260,7 @@ function evaluateCommand(io: AwsCommandIo): Command {
     .description("evaluate a job's model on a test set (what the SageMaker container runs)")
     .option("--job <id>", "training job id")
     .option("--orchestrator <url>", "orchestrator URL (env QUACKMESH_ORCHESTRATOR)")
-    .option("--data <dir|file|mnist-test>", "test set: a folder with an IDX pair or data.csv, a .csv file, or mnist-test", "mnist-test")
+    .option("--data <dir|file|mnist-test>", "test set: a folder with an IDX pair or CSV files (shards, loaded in name order), a .csv file, or mnist-test", "mnist-test")
     .option("--out <path>", "report file (.json), or a folder for evaluation-<host>.json", ".")
     .option("--device <device>", "cpu | cuda | auto", "auto")
     .option("--json", "machine-readable output: one JSON object")

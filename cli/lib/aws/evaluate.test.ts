@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MNIST_NORMALIZE, Network } from "../../../native/index.js";
-import { loadMnist } from "../../../native/data.js";
+import { loadDataset, loadMnist } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
 import { currentHost, evaluateJobModel, reportPath, writeReport } from "./evaluate.js";
@@ -55,4 +55,31 @@ t.test("report file: a .json path as given, a folder gets evaluation-<host>.json
   const file = join(dir, "nested", "report.json");
   await writeReport(file, r);
   t.same(JSON.parse(readFileSync(file, "utf8")), r);
+});
+
+t.test("several instances: each evaluates its CSV shards, and together they give the whole set's result", async (t) => {
+  // What ShardedByS3Key does: whole files of the prefix go to each instance, never part of one.
+  const shards = 4;
+  const instances = [mkdtempSync(join(tmpdir(), "qm-shard-a-")), mkdtempSync(join(tmpdir(), "qm-shard-b-"))];
+  const per = Math.ceil(data.count / shards);
+  for (let s = 0; s < shards; s++) {
+    const rows: string[] = [];
+    for (let i = s * per; i < Math.min(data.count, (s + 1) * per); i++) {
+      rows.push([data.y[i], ...data.x.subarray(i * data.features, (i + 1) * data.features)].join(","));
+    }
+    writeFileSync(join(instances[s % 2], `part-${String(s).padStart(3, "0")}.csv`), rows.join("\n") + "\n");
+  }
+  const whole = await evaluateJobModel(client(withNorm), 1, data, { device: "cpu" });
+  const reports = [];
+  for (const dir of instances) reports.push(await evaluateJobModel(client(withNorm), 1, await loadDataset(dir), { device: "cpu" }));
+  t.equal(reports[0].samples + reports[1].samples, data.count, "every sample is evaluated exactly once");
+  const correct = reports.reduce((n, r) => n + r.accuracy * r.samples, 0);
+  t.equal(Math.round(correct), Math.round(whole.accuracy * whole.samples), "the hosts' correct answers add up to the whole set's");
+});
+
+t.test("CSV shards with different columns are refused, naming the odd file", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "qm-shard-bad-"));
+  writeFileSync(join(dir, "part-0.csv"), "1,0.5,0.25\n0,0,1\n");
+  writeFileSync(join(dir, "part-1.csv"), "1,0.5\n");
+  await t.rejects(loadDataset(dir), { code: "BAD_DATA", message: /part-1\.csv: has 1 features but part-0\.csv has 2/ });
 });

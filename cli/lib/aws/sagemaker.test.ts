@@ -105,3 +105,10 @@ t.test("the SDK serializes every field of the request: all are members of the AP
   t.match(seen?.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIAQUACKMESHTEST000\/\d{8}\/eu-west-1\/sagemaker\/aws4_request/);
   t.same(JSON.parse(seen!.body), JSON.parse(JSON.stringify(req)), "nothing dropped: the API model knows every field");
 });
+
+t.test("several instances need a prefix of CSV shards, not one file", async (t) => {
+  t.throws(() => processingJobRequest({ ...input, dataS3: "s3://my-bucket/test/data.csv" }, now), { code: "BAD_ARGUMENT", message: /--data-s3/ });
+  t.throws(() => processingJobRequest({ ...input, dataS3: "s3://my-bucket/test/t10k-images-idx3-ubyte" }, now), { code: "BAD_ARGUMENT" });
+  const one = processingJobRequest({ ...input, instanceCount: 1, dataS3: "s3://my-bucket/test/data.csv" }, now);
+  t.equal(one.ProcessingInputs?.[0].S3Input?.S3DataDistributionType, "FullyReplicated", "one instance may read a single file");
+});

@@ -1,8 +1,11 @@
 /**
  * `quackmesh aws sagemaker-eval`: a SageMaker Processing job that evaluates a job's final model
- * on a test set in S3, on as many ml.* instances as asked (the data is sharded by S3 key, each
- * instance reports on its shard). The container runs `quackmesh aws evaluate`, which reads the
- * model and its spec from the orchestrator; the image must have quackmesh installed.
+ * on a test set in S3, on as many ml.* instances as asked. With one instance the prefix may hold an
+ * IDX pair or CSV files; with several, SageMaker hands each instance whole S3 objects
+ * (ShardedByS3Key), so the prefix must hold CSV shards (an IDX pair cannot be split between hosts),
+ * at least one per instance; each instance reports on its shards. The container runs
+ * `quackmesh aws evaluate`, which reads the model and its spec from the orchestrator; the image
+ * must have quackmesh installed.
  */
 import { CreateProcessingJobCommand, type CreateProcessingJobCommandInput, type SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { QuackError } from "../../../protocol/errors.js";
@@ -75,6 +78,9 @@ export function processingJobRequest(input: EvalJobInput, now: Date = new Date()
   const orchestrator = checkOrchestratorUrl(input.orchestrator);
   if (input.instanceCount > 1 && input.dataS3 === undefined) {
     throw bad("--instance-count", String(input.instanceCount), "Several instances split an S3 test set: pass --data-s3 too, or use one instance for the bundled MNIST test set.");
+  }
+  if (input.instanceCount > 1 && input.dataS3 !== undefined && /(\.csv|\.gz|idx\d-ubyte)$/i.test(input.dataS3)) {
+    throw bad("--data-s3", input.dataS3, "Several instances need a prefix of CSV shard files (s3://bucket/test/part-000.csv …, at least one per instance), not one file.");
   }
 
   const args = ["--job", String(input.jobId), "--orchestrator", orchestrator, "--data", input.dataS3 ? INPUT_DIR : "mnist-test", "--out", OUTPUT_DIR, "--json"];
