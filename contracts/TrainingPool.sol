@@ -245,6 +245,51 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc ITrainingPool
+    function abortJob(uint256 jobId, uint32 rounds, bytes calldata evaluatorSignature) external nonReentrant {
+        JobSlot storage job = _jobOf(jobId);
+        if (job.finished) revert JobAlreadyFinished(jobId);
+        address requester = job.requester;
+        if (msg.sender != requester) revert NotRequester(jobId, msg.sender);
+        uint32 committed = job.committedRounds;
+        if (rounds < committed || rounds > job.rounds) revert InvalidAbortRounds(jobId, rounds, committed, job.rounds);
+        address signer = Signatures.signerOf(_hashTypedDataV4(Signatures.jobAborted(jobId, rounds)), evaluatorSignature);
+        if (signer != job.evaluator) revert InvalidAbortSignature(jobId, signer);
+
+        uint256 remaining = job.remaining;
+        uint256 free;
+        // outstanding <= remaining always.
+        unchecked {
+            free = remaining - job.outstanding;
+        }
+        // Kept for the rounds the evaluator still has to commit: a round budget each. With a flat
+        // part per update the rounds left may also pay flat parts, so all of the free pool stays
+        // until the job finishes.
+        uint256 reserve;
+        bool pending = rounds > committed;
+        if (pending) {
+            // (rounds - committed) < 2^32 and roundBudget < 2^128: the product fits.
+            reserve = job.flatPerUpdate != 0 ? free : uint256(rounds - committed) * job.roundBudget;
+            if (reserve > free) reserve = free;
+        }
+        uint256 refund;
+        // reserve <= free <= remaining.
+        unchecked {
+            refund = free - reserve;
+            job.remaining = uint128(remaining - refund);
+        }
+        job.rounds = rounds;
+        emit TrainingJobAborted(jobId, rounds, refund, reserve);
+        if (!pending) {
+            // Every kept round is committed: nothing is left to wait for.
+            job.finished = true;
+            emit TrainingJobFinished(jobId, 0);
+        }
+
+        // Interaction last: the job holds only what the kept rounds may still need before the token runs any code.
+        if (refund != 0) _duck.safeTransfer(requester, refund);
+    }
+
+    /// @inheritdoc ITrainingPool
     function verifyProof(
         uint256 jobId,
         uint32 round,

@@ -13,7 +13,7 @@ pragma solidity ^0.8.24;
 /// Types:
 /// `Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)`,
 /// `RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)`
-/// and `JobFinished(uint256 jobId)`.
+/// `JobFinished(uint256 jobId)` and `JobAborted(uint256 jobId,uint32 rounds)`.
 /// Reward leaves are OpenZeppelin StandardMerkleTree leaves of the types
 /// (uint256 jobId, uint32 round, address contributor, uint256 amount):
 /// `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, contributor, amount))))`;
@@ -119,6 +119,11 @@ interface ITrainingPool {
     /// @notice Emitted when a job finished and `refund` (the uncommitted rest) went back to the requester.
     event TrainingJobFinished(uint256 indexed jobId, uint256 refund);
 
+    /// @notice Emitted when the requester aborted a job: it ends after `rounds` rounds; `refund` went
+    /// back to the requester at once and `reserved` stays for the rounds not committed yet (it comes
+    /// back, less what they commit, when the job finishes).
+    event TrainingJobAborted(uint256 indexed jobId, uint32 rounds, uint256 refund, uint256 reserved);
+
     /// @notice No job has this id.
     error UnknownJob(uint256 jobId);
     /// @notice The pool is zero or above 2^128 - 1.
@@ -174,7 +179,7 @@ interface ITrainingPool {
     error ClaimAboveMaximum(uint256 jobId, uint256 amount, uint256 maxPerContributor);
     /// @notice `amount` is above what is left of the round's committed total (`available`).
     error ClaimExceedsCommitment(uint256 jobId, uint32 round, uint256 amount, uint256 available);
-    /// @notice Finishing without the evaluator's signature: only the requester, only after the deadline.
+    /// @notice Only the requester may abort, or finish without the evaluator's signature (after the deadline).
     error NotRequester(uint256 jobId, address caller);
     /// @notice Finishing without the evaluator's signature must wait until after `deadline`.
     error JobStillRunning(uint256 jobId, uint64 deadline);
@@ -186,6 +191,12 @@ interface ITrainingPool {
     /// @notice The claim window after the last commitment is open until `closesAt`; finishing must wait
     /// (or be done by the requester once nothing committed is left unclaimed).
     error ClaimWindowOpen(uint256 jobId, uint64 closesAt);
+
+    /// @notice An abort must keep every committed round and cannot add rounds:
+    /// `committedRounds <= rounds <= job rounds`.
+    error InvalidAbortRounds(uint256 jobId, uint32 rounds, uint32 committedRounds, uint32 jobRounds);
+    /// @notice The `JobAborted` statement was not signed by the job's evaluator; `signer` is who signed it.
+    error InvalidAbortSignature(uint256 jobId, address signer);
 
     /// @notice Creates a job and pulls `terms.totalRewardPool` into escrow (approve first).
     /// @dev Checked in this order: pool, round budget, per-contributor maximum, flat part, rounds,
@@ -256,6 +267,17 @@ interface ITrainingPool {
     /// With a signature: {InvalidFinishSignature}, then for anyone but case (b) {RoundsNotCommitted}
     /// and {ClaimWindowOpen}. Without: {NotRequester}, {JobStillRunning}.
     function finishJob(uint256 jobId, bytes calldata evaluatorSignature) external;
+
+    /// @notice The requester stops a job early: it ends after `rounds` rounds (the round in progress
+    /// at most), everything committed stays claimable, and the free pool comes back at once but for
+    /// a round budget per round not yet committed (all of the free pool while the job pays a flat
+    /// part). When every kept round is committed the job finishes here.
+    /// @dev Requester only; `evaluatorSignature` is the evaluator's EIP-712 `JobAborted(jobId, rounds)`:
+    /// the evaluator signs it once it closes no round from `rounds` on, so no round it closed is cut.
+    /// Checked in this order: job known, not finished, requester, rounds, signature. A repeated call
+    /// with the same statement refunds what became free since (the reserve is recomputed).
+    /// Emits {TrainingJobAborted} (and {TrainingJobFinished} with refund 0 when nothing is pending).
+    function abortJob(uint256 jobId, uint32 rounds, bytes calldata evaluatorSignature) external;
 
     /// @notice True when `signature` is the job evaluator's attestation of these values.
     /// @dev Checks only the signature; returns false for an unknown job.

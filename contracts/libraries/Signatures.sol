@@ -12,6 +12,7 @@ library Signatures {
         "RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)"
     );
     bytes32 internal constant JOB_FINISHED_TYPEHASH = keccak256("JobFinished(uint256 jobId)");
+    bytes32 internal constant JOB_ABORTED_TYPEHASH = keccak256("JobAborted(uint256 jobId,uint32 rounds)");
     bytes32 internal constant USAGE_TYPEHASH = keccak256("Usage(uint256 jobId,address[] providers,uint256[] amounts)");
 
     /// @notice hashStruct of an evaluator's Attestation of one update.
@@ -45,6 +46,12 @@ library Signatures {
     /// @notice hashStruct of an evaluator's statement that job `jobId` finished.
     function jobFinished(uint256 jobId) internal pure returns (bytes32) {
         return keccak256(abi.encode(JOB_FINISHED_TYPEHASH, jobId));
+    }
+
+    /// @notice hashStruct of an evaluator's statement that job `jobId`, aborted by its requester,
+    /// ends after `rounds` rounds (the evaluator closes no round from `rounds` on).
+    function jobAborted(uint256 jobId, uint32 rounds) internal pure returns (bytes32) {
+        return keccak256(abi.encode(JOB_ABORTED_TYPEHASH, jobId, rounds));
     }
 
     /// @notice hashStruct of an orchestrator's Usage: arrays are hashed as the concatenation of

@@ -3,7 +3,7 @@
 import type { Test } from "tap";
 import type { Contract } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ATTESTATION_TYPES, ROUND_COMMITMENT_TYPES } from "../../protocol/chain/eip712.js";
+import { ATTESTATION_TYPES, JOB_ABORTED_TYPES, ROUND_COMMITMENT_TYPES } from "../../protocol/chain/eip712.js";
 
 export const hre = (await import("hardhat")).default;
 export const ethers = hre.ethers;
@@ -219,6 +219,10 @@ export function termsTuple(t: JobTerms): unknown[] {
 export async function signJobFinished(evaluator: Signer, training: Deployed, jobId: bigint): Promise<string> {
   const types = { JobFinished: [{ name: "jobId", type: "uint256" }] };
   return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), types, { jobId });
+}
+
+export async function signJobAborted(evaluator: Signer, training: Deployed, jobId: bigint, rounds: number): Promise<string> {
+  return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), JOB_ABORTED_TYPES, { jobId, rounds });
 }
 
 export async function signUsage(

@@ -4,6 +4,7 @@
  *     Attestation(uint256 jobId,uint32 round,address contributor,bytes32 updateHash,uint16 accuracyBps,uint64 numSamples)
  *     RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)
  *     JobFinished(uint256 jobId)
+ *     JobAborted(uint256 jobId,uint32 rounds)
  *   InferencePool { name: "QuackMesh InferencePool", version: "1" }
  *     Usage(uint256 jobId,address[] providers,uint256[] amounts)
  */
@@ -51,6 +52,14 @@ export const ATTESTATION_TYPES = {
 };
 
 export const JOB_FINISHED_TYPES = { JobFinished: [{ name: "jobId", type: "uint256" }] };
+
+/** The evaluator's statement that an aborted job ends after `rounds` rounds (TrainingPool.abortJob). */
+export const JOB_ABORTED_TYPES = {
+  JobAborted: [
+    { name: "jobId", type: "uint256" },
+    { name: "rounds", type: "uint32" },
+  ],
+};
 
 export interface AttestationValues {
   jobId: number;
