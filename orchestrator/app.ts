@@ -23,6 +23,7 @@ import { draftRoutes } from "./routes/drafts.js";
 import { inferencePlugin } from "./routes/infer.js";
 import { infoRoutes } from "./routes/info.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { replayRoutes } from "./routes/replay.js";
 import { updateRoutes } from "./routes/updates.js";
 import { SIGNATURE_HEADER } from "./auth.js";
 
@@ -68,6 +69,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
+  await app.register(replayRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference });
   await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });

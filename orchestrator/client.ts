@@ -58,6 +58,8 @@ const FIXES: Partial<Record<ErrorCode, string>> = {
   MODEL_MISMATCH: "Escrow the inference job for the model hash the training job serves (GET /api/job/:id).",
   INVALID_INPUT: "Send count × (the model's input size) finite float32 values, little-endian.",
   INPUT_MISMATCH: "Send exactly the input and job of the first request to get its stored answer.",
+  NOT_ROUND_PARTICIPANT: "Sign with the requester's key or with the key of a contributor whose update the round accepted (--key / --account).",
+  ROUND_NOT_CLOSED: "Wait until the round closed; `quackmesh job status ID` shows the open round.",
 };
 
 /** The server's code when this client knows it; else HTTP_502/503/504 for a gateway's answer, else HTTP_ERROR. */
@@ -202,6 +204,21 @@ export class OrchestratorClient {
   /** A closed round's rewards, proofs and the evaluator's commitment (ROUND_NOT_CLOSED before). */
   roundRewards(jobId: number, round: number): Promise<RoundRewardsReply> {
     return this.json("GET", `/api/job/${jobId}/round/${round}/rewards`);
+  }
+
+  /** A closed round's input model, signed: only the requester and the round's contributors get it. */
+  roundInputModel(jobId: number, round: number): Promise<Buffer> {
+    return this.bytes(`/api/job/${jobId}/round/${round}/input`);
+  }
+
+  /** One accepted update of a closed round, signed: only the requester and the round's contributors get it. */
+  roundUpdate(jobId: number, round: number, updateHash: string): Promise<Buffer> {
+    return this.bytes(`/api/job/${jobId}/round/${round}/update/${encodeURIComponent(updateHash)}`);
+  }
+
+  private async bytes(path: string): Promise<Buffer> {
+    const res = await this.request("GET", path, { signed: true });
+    return Buffer.from(await res.arrayBuffer());
   }
 
   cluster(jobId: number): Promise<ClusterReply> {

@@ -7,3 +7,4 @@ export { startServe, type ServeHandle, type ServeOptions, type ServeReady } from
 export { startServer, type RunningServer } from "./server.js";
 export { OrchestratorEmitter, type EventName, type OrchestratorEvents } from "./events.js";
 export { formatServeBench, runServeBench } from "./bench.js";
+export { replayRound, type ReplayInput, type ReplayResult } from "./rounds/replay.js";

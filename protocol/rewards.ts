@@ -28,6 +28,11 @@ export interface RewardShare extends ScoredContributor {
   amount: bigint;
 }
 
+/** What a round's split is computed from: the score of each update counted in the model, 0 for one left out. */
+export function payableScores(updates: Array<{ contributor: string; score: number; excluded: string | null }>): ScoredContributor[] {
+  return updates.map((u) => ({ contributor: u.contributor, score: u.excluded === null ? u.score : 0 }));
+}
+
 /** Splits `budget` in proportion to the scores above MIN_CONTRIBUTION, each share at most `cap`. */
 export function splitRewards(scored: ScoredContributor[], budget: bigint, cap: bigint): RewardShare[] {
   const units = scored.map((s) => (Number.isFinite(s.score) && s.score > MIN_CONTRIBUTION ? BigInt(Math.round(s.score * SCORE_SCALE)) : 0n));

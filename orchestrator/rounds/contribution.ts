@@ -35,6 +35,7 @@ import type { JobSettings } from "../../protocol/settings.js";
 import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
 import type { UpdateReward } from "../store/repository.js";
 import type { GlobalModel } from "./checks.js";
+import { roundModel } from "./replay.js";
 
 export type Exclusion = "NORM_OUTLIER" | "HARMFUL" | "NO_CONTRIBUTION";
 
@@ -138,7 +139,6 @@ export async function scoreRound(
   // Counting and keeping use the loss score; the accuracy gate above only decides what is paid.
   const useful = members.filter((i) => !harmful.has(i) && (raw.get(i)! > MIN_CONTRIBUTION || gains[i] > MIN_CONTRIBUTION));
   const inModel = useful.filter((i) => raw.get(i)! >= 0);
-  const model = inModel.length === members.length ? await firstAggregate(members, all) : await firstAggregate(inModel, members, all);
   const isUseful = new Set(inModel);
   const updates: ScoredUpdate[] = results.map((r, i) => {
     const score = scores.get(i) ?? 0;
@@ -153,17 +153,19 @@ export async function scoreRound(
       excluded: outlier(i) ?? (harmful.has(i) ? "HARMFUL" : isUseful.has(i) ? null : "NO_CONTRIBUTION"),
     };
   });
+  // The kept model from the published weights and exclusions alone, so `job verify` can replay it.
+  const model = await roundModel(strategy, round, updates.map((u, i) => ({ ...u, weights: results[i].weights })), global.flat);
   return { model, updates, useful: useful.length, baseLoss };
 }
 
 /** A round of a rented cluster: the requester's own workers, paid by rent. Every update is kept, none is scored. */
-export async function trustedRound(round: number, results: FitResult[], failures: FitFailure[], global: GlobalModel, strategy: Strategy): Promise<ScoredRound> {
-  const model = results.length === 0 ? global.flat : await strategy.aggregate(round, results, failures, global.flat);
+export async function trustedRound(round: number, results: FitResult[], global: GlobalModel, strategy: Strategy): Promise<ScoredRound> {
   const baseLoss = (await strategy.evaluate(round, unflatten(global.flat, global.layout))).loss;
   const updates = results.map((r) => ({
     contributor: r.contributor, updateHash: r.updateHash, claimedSamples: r.numSamples, weight: r.numSamples,
     deltaNorm: distance(r.weights, global.flat), score: 0, gain: 0, excluded: null,
   }));
+  const model = await roundModel(strategy, round, updates.map((u, i) => ({ ...u, weights: results[i].weights })), global.flat);
   return { model, updates, useful: results.length, baseLoss };
 }
 

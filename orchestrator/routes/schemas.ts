@@ -181,6 +181,12 @@ export const roundParams = schema({
   properties: { jobId: { type: "integer", minimum: 1 }, round: { type: "integer", minimum: 0, maximum: 100000 } },
 });
 
+export const roundUpdateParams = schema({
+  type: "object",
+  required: ["jobId", "round", "updateHash"],
+  properties: { ...roundParams.properties, updateHash: hash },
+});
+
 export const roundRewardsSchema = schema({
   type: "object",
   required: ["jobId", "round", "modelHash", "rewardsRoot", "updatesRoot", "total", "budget", "signature", "evaluator", "trainingPool", "chainId", "baseLoss", "updates"],
