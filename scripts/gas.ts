@@ -7,7 +7,7 @@ import path from "node:path";
 // Types only: brings hre.ethers into HardhatRuntimeEnvironment; the config loads the plugin itself.
 import type {} from "@nomicfoundation/hardhat-ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ATTESTATION_TYPES, ROUND_COMMITMENT_TYPES } from "../protocol/chain/eip712.js";
+import { ATTESTATION_TYPES, DOWNTIME_TYPES, ROUND_COMMITMENT_TYPES } from "../protocol/chain/eip712.js";
 
 const hre = (await import("hardhat")).default;
 const { ethers } = hre;
@@ -19,6 +19,9 @@ const TARGETS: Record<string, number> = {
   "TrainingPool.claim": 90_000,
   "ComputeMarketplace.rentMachine": 150_000,
   "ComputeMarketplace.listMachine": 180_000,
+  "ComputeMarketplace.listStakedMachine": 180_000,
+  "ComputeMarketplace.rentMachineWithArbiter": 175_000,
+  "ComputeMarketplace.settleDowntime": 120_000,
 };
 
 const SPECS = JSON.stringify({ gpu: "NVIDIA H100 80GB HBM3", gpus: 1, vcpus: 16, ramGb: 128, diskGb: 64, region: "eu-west-1" });
@@ -56,15 +59,17 @@ async function run(): Promise<void> {
   const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3, carol, dave, erin, frank, grace] = await ethers.getSigners();
   const duck = await deploy("DuckToken");
   const duckAddress = await duck.getAddress();
-  const market = await deploy("ComputeMarketplace", duckAddress, 600);
+  const market = await deploy("ComputeMarketplace", duckAddress, 600, 0n, 3600);
+  // A second marketplace that asks listings for a stake, for the accountable flow.
+  const staked = await deploy("ComputeMarketplace", duckAddress, 600, 10n * DUCK, 3600);
   const training = await deploy("TrainingPool", duckAddress);
   const inference = await deploy("InferencePool", duckAddress);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const as = (c: typeof duck, s: typeof owner): any => c.connect(s);
 
-  for (const user of [renter, requester]) {
+  for (const user of [renter, requester, provider]) {
     await measure("DuckToken.mint", as(duck, owner).mint(user.address, 1_000_000n * DUCK));
-    for (const spender of [market, training, inference]) {
+    for (const spender of [market, training, inference, staked]) {
       await measure("DuckToken.approve", as(duck, user).approve(await spender.getAddress(), ethers.MaxUint256));
     }
   }
@@ -86,6 +91,26 @@ async function run(): Promise<void> {
   await measure("ComputeMarketplace.cancelUnacknowledged", as(market, renter).cancelUnacknowledged(2n));
   await measure("ComputeMarketplace.rentMachine", as(market, renter).rentMachine(2n, 4, 1n, SSH_KEY));
   await measure("ComputeMarketplace.unlistMachine", as(market, provider).unlistMachine(2n));
+
+  // Accountable rentals: a staked listing (relisted under the same key after a restart), a rental
+  // naming an arbiter, a downtime statement for a third of the time; a second rental never
+  // acknowledged (the penalty); the stake taken back after the dispute window.
+  const key = ethers.keccak256(ethers.toUtf8Bytes("machine-key"));
+  await measure("ComputeMarketplace.listStakedMachine", as(staked, provider).listStakedMachine(key, SPECS, 2n * DUCK, ENDPOINT, 24, 20n * DUCK));
+  await measure("ComputeMarketplace.listStakedMachine", as(staked, provider).listStakedMachine(key, SPECS, 2n * DUCK, ENDPOINT, 24, 0n));
+  await measure("ComputeMarketplace.rentMachineWithArbiter", as(staked, renter).rentMachineWithArbiter(1n, 3, 1n, SSH_KEY, orchestrator.address));
+  await measure("ComputeMarketplace.acknowledgeRental", as(staked, provider).acknowledgeRental(1n));
+  await advance(3600);
+  await measure("ComputeMarketplace.withdrawEarnings", as(staked, provider).withdrawEarnings(1n));
+  await advance(2 * 3600);
+  const downtime = { rentalId: 1n, downtimeSeconds: 3600n };
+  const downtimeSig = await orchestrator.signTypedData(await domain(staked, "QuackMesh ComputeMarketplace"), DOWNTIME_TYPES, downtime);
+  await measure("ComputeMarketplace.settleDowntime", as(staked, renter).settleDowntime(1n, downtime.downtimeSeconds, downtimeSig));
+  await measure("ComputeMarketplace.rentMachineWithArbiter", as(staked, renter).rentMachineWithArbiter(1n, 2, 0n, SSH_KEY, orchestrator.address));
+  await advance(601);
+  await measure("ComputeMarketplace.cancelUnacknowledged (with the penalty)", as(staked, renter).cancelUnacknowledged(2n));
+  await measure("ComputeMarketplace.unlistMachine", as(staked, provider).unlistMachine(1n));
+  await measure("ComputeMarketplace.withdrawStake", as(staked, provider).withdrawStake(1n));
 
   // Training. Job 1 pays a flat part per update: two contributors submit attested updates in each
   // of two rounds; each round's rewards are committed as a Merkle root over four or five

@@ -13,6 +13,7 @@ library Signatures {
     );
     bytes32 internal constant JOB_FINISHED_TYPEHASH = keccak256("JobFinished(uint256 jobId)");
     bytes32 internal constant JOB_ABORTED_TYPEHASH = keccak256("JobAborted(uint256 jobId,uint32 rounds)");
+    bytes32 internal constant DOWNTIME_TYPEHASH = keccak256("Downtime(uint256 rentalId,uint64 downtimeSeconds)");
     bytes32 internal constant USAGE_TYPEHASH = keccak256("Usage(uint256 jobId,address[] providers,uint256[] amounts)");
 
     /// @notice hashStruct of an evaluator's Attestation of one update.
@@ -52,6 +53,11 @@ library Signatures {
     /// ends after `rounds` rounds (the evaluator closes no round from `rounds` on).
     function jobAborted(uint256 jobId, uint32 rounds) internal pure returns (bytes32) {
         return keccak256(abi.encode(JOB_ABORTED_TYPEHASH, jobId, rounds));
+    }
+
+    /// @notice hashStruct of an arbiter's statement that rental `rentalId` was down `downtimeSeconds`.
+    function downtime(uint256 rentalId, uint64 downtimeSeconds) internal pure returns (bytes32) {
+        return keccak256(abi.encode(DOWNTIME_TYPEHASH, rentalId, downtimeSeconds));
     }
 
     /// @notice hashStruct of an orchestrator's Usage: arrays are hashed as the concatenation of

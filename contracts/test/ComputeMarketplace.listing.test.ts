@@ -2,6 +2,7 @@
 import t from "tap";
 import {
   ACK_WINDOW,
+  DISPUTE_WINDOW,
   DUCK,
   HOUR,
   balanceOf,
@@ -32,8 +33,12 @@ t.test("constructor", async (t) => {
   t.equal(await s.market.ackWindow(), ACK_WINDOW, "keeps the acknowledgement window");
   t.equal(await s.market.duck(), duck, "keeps the token");
   const factory = await (await import("./fixtures.js")).ethers.getContractFactory("ComputeMarketplace");
-  await expectRevert(t, deploy("ComputeMarketplace", duck, 0n), s.market, "InvalidAckWindow", [0n]);
-  await expectRevert(t, factory.deploy(duck, 2n ** 32n), s.market, "InvalidAckWindow", [2n ** 32n]);
+  t.equal(await s.market.minStake(), 0n, "no stake asked by default");
+  t.equal(await s.market.disputeWindow(), DISPUTE_WINDOW, "keeps the dispute window");
+  await expectRevert(t, deploy("ComputeMarketplace", duck, 0n, 0n, DISPUTE_WINDOW), s.market, "InvalidAckWindow", [0n]);
+  await expectRevert(t, factory.deploy(duck, 2n ** 32n, 0n, DISPUTE_WINDOW), s.market, "InvalidAckWindow", [2n ** 32n]);
+  await expectRevert(t, factory.deploy(duck, ACK_WINDOW, 0n, 0n), s.market, "InvalidDisputeWindow", [0n]);
+  await expectRevert(t, factory.deploy(duck, ACK_WINDOW, 0n, 2n ** 32n), s.market, "InvalidDisputeWindow", [2n ** 32n]);
 });
 
 t.test("shouldBehaveLikeListing", async (t) => {

@@ -3,7 +3,7 @@
 import type { Test } from "tap";
 import type { Contract } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ATTESTATION_TYPES, JOB_ABORTED_TYPES, ROUND_COMMITMENT_TYPES } from "../../protocol/chain/eip712.js";
+import { ATTESTATION_TYPES, DOWNTIME_TYPES, JOB_ABORTED_TYPES, ROUND_COMMITMENT_TYPES } from "../../protocol/chain/eip712.js";
 
 export const hre = (await import("hardhat")).default;
 export const ethers = hre.ethers;
@@ -16,6 +16,7 @@ export type { Signer, Deployed as Contract };
 export const DUCK = 10n ** 18n;
 export const HOUR = 3600n;
 export const ACK_WINDOW = 600n;
+export const DISPUTE_WINDOW = 3600n;
 
 export interface System {
   duck: Deployed;
@@ -27,12 +28,15 @@ export interface System {
   users: Signer[];
 }
 
-/** Deploys DuckToken and the three pools, then funds and approves every other dev account. */
-export async function deploySystem(ackWindow: bigint = ACK_WINDOW): Promise<System> {
+/**
+ * Deploys DuckToken and the three pools, then funds and approves every other dev account. The
+ * marketplace needs no stake unless `minStake` is given.
+ */
+export async function deploySystem(ackWindow: bigint = ACK_WINDOW, minStake = 0n): Promise<System> {
   const [owner, ...users] = await ethers.getSigners();
   const duck = await deploy("DuckToken");
   const duckAddress = await duck.getAddress();
-  const market = await deploy("ComputeMarketplace", duckAddress, ackWindow);
+  const market = await deploy("ComputeMarketplace", duckAddress, ackWindow, minStake, DISPUTE_WINDOW);
   const training = await deploy("TrainingPool", duckAddress);
   const inference = await deploy("InferencePool", duckAddress);
   const system = { duck, market, training, inference, owner, users };
@@ -223,6 +227,11 @@ export async function signJobFinished(evaluator: Signer, training: Deployed, job
 
 export async function signJobAborted(evaluator: Signer, training: Deployed, jobId: bigint, rounds: number): Promise<string> {
   return evaluator.signTypedData(await domain(training, "QuackMesh TrainingPool"), JOB_ABORTED_TYPES, { jobId, rounds });
+}
+
+/** The arbiter's statement that rental `rentalId` was down `downtimeSeconds`. */
+export async function signDowntime(arbiter: Signer, market: Deployed, rentalId: bigint, downtimeSeconds: bigint): Promise<string> {
+  return arbiter.signTypedData(await domain(market, "QuackMesh ComputeMarketplace"), DOWNTIME_TYPES, { rentalId, downtimeSeconds });
 }
 
 export async function signUsage(

@@ -6,6 +6,7 @@ import {
   DUCK,
   HOUR,
   ACK_WINDOW,
+  DISPUTE_WINDOW,
   call,
   deploy,
   ethers,
@@ -25,7 +26,7 @@ const load = fixture(async () => {
   const [owner, alice, evaluator, orchestrator] = await ethers.getSigners();
   const token = await deploy("ReentrantToken");
   const tokenAddress = await token.getAddress();
-  const market = await deploy("ComputeMarketplace", tokenAddress, ACK_WINDOW);
+  const market = await deploy("ComputeMarketplace", tokenAddress, ACK_WINDOW, 0n, DISPUTE_WINDOW);
   const training = await deploy("TrainingPool", tokenAddress);
   const inference = await deploy("InferencePool", tokenAddress);
   const attacker = await deploy("ReentrantAttacker");

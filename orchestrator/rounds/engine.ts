@@ -5,6 +5,7 @@
  * crash left off: open rounds continue, a round caught mid-close is aggregated again from its
  * stored updates and gives the same bytes.
  */
+import { encodeSafetensors } from "../../native/safetensors.js";
 import { unflatten } from "../../native/tensors.js";
 import { sha256HexOf } from "../auth.js";
 import { ApiError } from "../errors.js";
@@ -15,11 +16,10 @@ import type { Metrics } from "../metrics.js";
 import type { BlobStore } from "../store/blobs.js";
 import type { JobRecord, Repository, RoundRecord, RoundRewards, UpdateRecord } from "../store/repository.js";
 import type { FitResult } from "../strategy/index.js";
-import { payableScores, rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
+import { rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
 import { checkUpdate, decodeInLayout } from "./checks.js";
 import { scoreRound, trustedRound, type ScoredRound } from "./contribution.js";
 import { Deadlines } from "./deadlines.js";
-import { encodeRoundModel } from "./replay.js";
 import type { RuntimeCache } from "./runtime.js";
 
 export interface EngineDeps {
@@ -153,7 +153,7 @@ export class RoundEngine {
     }
     const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
     const scored = cluster
-      ? await trustedRound(r.round, results, global, rt.strategy)
+      ? await trustedRound(r.round, results, failures, global, rt.strategy)
       : await scoreRound(r.round, results, accepted.map((u) => u.loss), failures, global, rt.strategy, job.settings);
     return { rt, global, scored };
   }
@@ -319,9 +319,10 @@ export class RoundEngine {
     const required = await this.required(job);
     const { rt, global, scored } = await this.score(job, r, accepted, required.cluster);
     // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
-    const { bytes, modelHash } = encodeRoundModel(scored.model, global.layout);
-    await this.d.blobs.put(bytes, modelHash);
-    const ev = await rt.strategy.evaluate(round, unflatten(scored.model, global.layout));
+    const tensors = unflatten(scored.model, global.layout);
+    const bytes = encodeSafetensors(tensors, { format: "pt" });
+    const modelHash = await this.d.blobs.put(bytes);
+    const ev = await rt.strategy.evaluate(round, tensors);
     const rewards = await this.commitRewards(job, round, modelHash, scored, required.cluster);
     const last = round + 1 >= job.settings.rounds;
     const now = this.d.now();
@@ -351,7 +352,8 @@ export class RoundEngine {
     free -= BigInt(c.flatPerUpdate) * BigInt((await this.d.repo.countUpdates(job.jobId)).accepted);
     const roundBudget = BigInt(c.roundBudget);
     const budget = cluster || free <= 0n ? 0n : free < roundBudget ? free : roundBudget;
-    const shares = splitRewards(payableScores(scored.updates), budget, BigInt(c.maxPerContributor));
+    const counted = scored.updates.map((u) => ({ contributor: u.contributor, score: u.excluded === null ? u.score : 0 }));
+    const shares = splitRewards(counted, budget, BigInt(c.maxPerContributor));
     const tree = rewardTree(job.jobId, round, shares);
     const updRoot = updatesRoot(scored.updates.map((u) => ({ updateHash: u.updateHash, weight: u.weight, counted: u.excluded === null })));
     const signature = this.d.signer.commitRound({ jobId: job.jobId, round, rewardsRoot: tree.root, updatesRoot: updRoot, modelHash, total: tree.total });

@@ -7,6 +7,8 @@
  *     JobAborted(uint256 jobId,uint32 rounds)
  *   InferencePool { name: "QuackMesh InferencePool", version: "1" }
  *     Usage(uint256 jobId,address[] providers,uint256[] amounts)
+ *   ComputeMarketplace { name: "QuackMesh ComputeMarketplace", version: "1" }
+ *     Downtime(uint256 rentalId,uint64 downtimeSeconds)
  */
 import { TypedDataEncoder, verifyTypedData, type TypedDataDomain, type Wallet } from "ethers";
 
@@ -99,4 +101,33 @@ export interface RoundCommitmentValues {
 /** Who signed a round commitment (clients check before spending gas on commitRound). */
 export function recoverCommitmentSigner(domain: TypedDataDomain, v: RoundCommitmentValues, signature: string): string {
   return verifyTypedData(domain, ROUND_COMMITMENT_TYPES, v, signature);
+}
+
+// ---- ComputeMarketplace ----
+
+/** An arbiter's statement of how long a rented machine did not serve (ComputeMarketplace.settleDowntime). */
+export const DOWNTIME_TYPES = {
+  Downtime: [
+    { name: "rentalId", type: "uint256" },
+    { name: "downtimeSeconds", type: "uint64" },
+  ],
+};
+
+export interface DowntimeValues {
+  rentalId: bigint;
+  downtimeSeconds: bigint;
+}
+
+export function marketplaceDomain(chainId: number | bigint, marketplace: string): TypedDataDomain {
+  return { name: "QuackMesh ComputeMarketplace", version: "1", chainId, verifyingContract: marketplace };
+}
+
+/** Sign synchronously from the typed-data digest (the arbiter's wallet). */
+export function signDowntime(wallet: Wallet, domain: TypedDataDomain, v: DowntimeValues): string {
+  return wallet.signingKey.sign(TypedDataEncoder.hash(domain, DOWNTIME_TYPES, v)).serialized;
+}
+
+/** Who signed a downtime statement (renters check before spending gas on settleDowntime). */
+export function recoverDowntimeSigner(domain: TypedDataDomain, v: DowntimeValues, signature: string): string {
+  return verifyTypedData(domain, DOWNTIME_TYPES, v, signature);
 }

@@ -16,6 +16,8 @@ import { describeRevert } from "../../../protocol/chain/revert.js";
 
 /** Default time a provider has to acknowledge a rental before the renter may cancel: 10 minutes. */
 export const DEFAULT_ACK_WINDOW_SECONDS = 600;
+/** Default time after a rental's end for its arbiter's downtime statement (the stake stays locked): 1 day. */
+export const DEFAULT_DISPUTE_WINDOW_SECONDS = 86_400;
 
 export type DeployEvent =
   | { event: "replacing"; file: string; reason: "force" | "contracts-gone"; missing: ContractName[] }
@@ -28,6 +30,9 @@ export interface DeployOptions {
   /** Replace a deployment whose contracts still have code. */
   force?: boolean;
   ackWindowSeconds?: number;
+  /** Smallest stake a machine listing needs, DUCK wei (default 0: listings may stake, need not). */
+  minStake?: bigint;
+  disputeWindowSeconds?: number;
   /** Progress, one event per step (the command renders them). */
   onEvent?: (e: DeployEvent) => void;
 }
@@ -53,6 +58,14 @@ export async function deployAll(
     throw new QuackError("BAD_ARGUMENT", `Acknowledgement window ${ackWindowSeconds} s is outside 1 to 4294967295 s.`, {
       fix: "Pass a whole number of seconds, e.g. 600.",
     });
+  }
+  const minStake = opts.minStake ?? 0n;
+  const disputeWindowSeconds = opts.disputeWindowSeconds ?? DEFAULT_DISPUTE_WINDOW_SECONDS;
+  if (minStake < 0n || minStake >= 2n ** 128n) {
+    throw new QuackError("BAD_ARGUMENT", `Minimum stake ${minStake} wei is outside 0 to 2^128-1.`, { fix: "Pass a DUCK amount, e.g. --min-stake 10." });
+  }
+  if (!Number.isInteger(disputeWindowSeconds) || disputeWindowSeconds < 1 || disputeWindowSeconds > 0xffffffff) {
+    throw new QuackError("BAD_ARGUMENT", `Dispute window ${disputeWindowSeconds} s is outside 1 to 4294967295 s.`, { fix: "Pass a whole number of seconds, e.g. 86400." });
   }
   try {
     const network = await networkOf(settings, provider);
@@ -85,7 +98,7 @@ export async function deployAll(
 
     const plan: Array<{ name: ContractName; args: (duckAddr: string) => unknown[] }> = [
       ...(duck ? [] : [{ name: "DuckToken" as const, args: () => [] }]),
-      { name: "ComputeMarketplace", args: (d) => [d, ackWindowSeconds] },
+      { name: "ComputeMarketplace", args: (d) => [d, ackWindowSeconds, minStake, disputeWindowSeconds] },
       { name: "TrainingPool", args: (d) => [d] },
       { name: "InferencePool", args: (d) => [d] },
     ];
