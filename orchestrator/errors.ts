@@ -58,6 +58,8 @@ export const ERRORS = {
   MODEL_MISMATCH: { status: 409, message: "The inference job's model is not a model of this training job." },
   INVALID_INPUT: { status: 422, message: "The input does not fit the model." },
   INPUT_MISMATCH: { status: 409, message: "This inference job already ran, on other input or another job's model." },
+  // chain
+  CHAIN_RESET: { status: 409, message: "The chain under this orchestrator is not the one its store was made for; it takes no writes." },
   // server
   INTERNAL: { status: 500, message: "The orchestrator failed to handle this request." },
   UNAVAILABLE: { status: 503, message: "The orchestrator is not ready to serve this request." },

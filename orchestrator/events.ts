@@ -21,6 +21,8 @@ export interface OrchestratorEvents {
   "update:rejected": { jobId: number; round: number; contributor: string; code: string };
   "chain:polled": { source: string; toBlock: number; events: number };
   "chain:error": { source: string; error: string };
+  /** The chain under the store is gone (chain/anchor.ts); the orchestrator takes no more writes. */
+  "chain:reset": { reason: string; fix: string };
 }
 
 export type EventName = keyof OrchestratorEvents;

@@ -71,6 +71,8 @@ export function reduceServe(s: ServeState, e: ServeEvent): ServeState {
       return { ...s, chain: `${e.source} read to block ${e.toBlock}` };
     case "chain:error":
       return { ...s, chain: `chain unreachable: ${e.error}` };
+    case "chain:reset":
+      return remember({ ...s, chain: `CHAIN RESET: no more writes. ${e.fix}` }, `chain reset: ${e.reason}`);
     case "stopped":
       return { ...s, stopped: true };
     default:
@@ -106,6 +108,8 @@ export function serveLine(e: ServeEvent): string | undefined {
       return `job ${e.jobId} finished; final model ${e.modelHash}`;
     case "chain:error":
       return `chain: ${e.error}`;
+    case "chain:reset":
+      return `chain reset: ${e.reason}\n  fix: ${e.fix}`;
     case "stopped":
       return `stopped (${e.signal})`;
     default:

@@ -19,6 +19,8 @@ export interface LogSource {
 export interface LogProvider {
   getBlockNumber(): Promise<number>;
   getLogs(filter: { address: string; fromBlock: number; toBlock: number }): Promise<Array<Log>>;
+  /** For the chain guard (chain/anchor.ts): the deployment's block and its hash. */
+  getBlock(block: number): Promise<{ hash: string | null } | null>;
 }
 
 export interface ListenerOptions {
@@ -33,6 +35,11 @@ export interface ListenerOptions {
   /** Most blocks per eth_getLogs call. */
   chunk?: number;
   events: OrchestratorEmitter;
+  /**
+   * Whether the chain is still the one the store was made for (chain/anchor.ts). Asked before each
+   * poll and again before events are recorded; on false the listener stops for good.
+   */
+  verify?: () => Promise<boolean>;
   onEvent(ev: ChainEventRecord): Promise<void>;
   log: { warn(obj: unknown, msg?: string): void };
 }
@@ -52,6 +59,7 @@ export class ChainListener {
 
   /** Read and handle everything up to the confirmed head; returns how many new events were handled. */
   async pollOnce(): Promise<number> {
+    if (!(await this.stillOurs())) return 0;
     const head = await this.o.provider.getBlockNumber();
     const safe = head - this.o.confirmations;
     let handled = 0;
@@ -62,6 +70,8 @@ export class ChainListener {
       while (from <= safe && !this.stopped) {
         const to = Math.min(safe, from + chunk - 1);
         const logs = await this.o.provider.getLogs({ address: source.address, fromBlock: from, toBlock: to });
+        // Logs read just as the chain was reset under us would be another chain's: check again.
+        if (logs.length > 0 && !(await this.stillOurs())) return handled;
         const records = this.decode(source, logs);
         const fresh = await this.o.repo.recordChainEvents(source.name, to, records);
         for (const ev of fresh) await this.o.onEvent(ev);
@@ -71,6 +81,13 @@ export class ChainListener {
       }
     }
     return handled;
+  }
+
+  private async stillOurs(): Promise<boolean> {
+    if (this.stopped) return false;
+    if (!this.o.verify || (await this.o.verify())) return true;
+    this.stopped = true;
+    return false;
   }
 
   private decode(source: LogSource, logs: Log[]): ChainEventRecord[] {

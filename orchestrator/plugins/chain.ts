@@ -1,5 +1,13 @@
-/** The chain listener: TrainingPool events → activation; ComputeMarketplace events (when known) → the cluster service. */
+/**
+ * The chain listener: TrainingPool events → activation; ComputeMarketplace events (when known) →
+ * the cluster service. The chain guard (chain/anchor.ts) checks at start and before every poll
+ * that the chain is still the store's; once it is not, the orchestrator takes no more writes,
+ * closes no round and reads no event, and /healthz says why.
+ */
 import { JsonRpcProvider, Network } from "ethers";
+import { isQuackError } from "../../protocol/errors.js";
+import { ApiError } from "../errors.js";
+import { ChainGuard, chainResetError } from "../chain/anchor.js";
 import { MARKETPLACE_EVENTS, TRAINING_POOL_EVENTS } from "../chain/abi.js";
 import { ChainListener, type LogProvider, type LogSource } from "../chain/listener.js";
 import type { ChainConfig } from "../options.js";
@@ -11,6 +19,8 @@ declare module "fastify" {
     chainListener: ChainListener | null;
     /** The chain connection (configured or opened on rpcUrl), for contract reads too; null without a chain. */
     chainProvider: LogProvider | null;
+    /** Whether the chain is still the one the store was made for; null without a chain. */
+    chainGuard: ChainGuard | null;
   }
 }
 
@@ -27,8 +37,40 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
     app.decorate("chainProvider", provider ?? null);
     if (!provider) {
       app.decorate("chainListener", null);
+      app.decorate("chainGuard", null);
       return;
     }
+    const guard = new ChainGuard({
+      repo: app.repo,
+      provider,
+      chainId: c.chainId,
+      trainingPool: c.trainingPool,
+      block: c.startBlock ?? 0,
+      confirmations: c.confirmations ?? 0,
+      now: app.now,
+    });
+    try {
+      const reset = await guard.verify();
+      // A store of another chain never starts: nothing in it may be acted on.
+      if (reset) throw chainResetError(reset);
+    } catch (err) {
+      if (isQuackError(err) && err.code === "CHAIN_RESET") throw err;
+      // An unreachable chain is not a reset: the listener checks before its first read.
+      app.log.warn({ err: err instanceof Error ? err.message : String(err) }, "chain check at start failed; retrying before the first poll");
+    }
+    guard.onReset((reset) => {
+      app.log.error({ code: "CHAIN_RESET", expected: reset.expected, found: reset.found, fix: reset.fix }, `chain reset: ${reset.reason}`);
+      app.events.emit("chain:reset", { reason: reset.reason, fix: reset.fix });
+      app.engine.halt(new ApiError("CHAIN_RESET", reset.reason, { fix: reset.fix }));
+    });
+    app.decorate("chainGuard", guard);
+    // Reads stay open (history, exports); every write is refused once the chain is gone.
+    app.addHook("onRequest", async (request) => {
+      const reset = guard.reset;
+      if (reset && request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
+        throw new ApiError("CHAIN_RESET", reset.reason, { fix: reset.fix });
+      }
+    });
     const sources: LogSource[] = [{ name: "TrainingPool", address: c.trainingPool, iface: TRAINING_POOL_EVENTS }];
     const market = c.contracts?.ComputeMarketplace;
     if (market) sources.push({ name: "ComputeMarketplace", address: market, iface: MARKETPLACE_EVENTS });
@@ -41,6 +83,7 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       startBlock: c.startBlock ?? 0,
       events: app.events,
       log: app.log,
+      verify: async () => (await guard.verify()) === null,
       onEvent: async (ev) => {
         app.metrics.chainEvents.inc({ name: ev.name });
         if (ev.source === "ComputeMarketplace") {

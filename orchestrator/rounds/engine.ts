@@ -68,6 +68,8 @@ export class RoundEngine {
   private readonly checking = new Set<Promise<void>>();
   private readonly deadlines: Deadlines;
   private stopped = false;
+  /** Set when the chain under the store is gone (chain/anchor.ts): no round closes, no update is taken. */
+  private halted: ApiError | null = null;
   private liveWorkers: LiveWorkers = async () => null;
 
   constructor(private readonly d: EngineDeps) {
@@ -84,6 +86,15 @@ export class RoundEngine {
       // A crash may have come between an accepted update and its round's check: check again.
       void this.maybeClose(r.jobId, r.round);
     }
+  }
+
+  /**
+   * The chain the jobs live on is gone: stop closing rounds (and signing commitments) and refuse
+   * updates. There is no way back: the orchestrator restarts on a fresh store.
+   */
+  halt(reason: ApiError): void {
+    this.halted = reason;
+    this.deadlines.clear();
   }
 
   /** The cluster service reports its live machines through this; the engine alone decides when a round closes. */
@@ -113,7 +124,7 @@ export class RoundEngine {
    */
   private async maybeClose(jobId: number, round: number): Promise<void> {
     const check = (async () => {
-      if (this.stopped) return;
+      if (this.stopped || this.halted) return;
       const job = await this.d.repo.getJob(jobId);
       const r = await this.d.repo.getRound(jobId, round);
       if (!job || !r || r.status !== "open") return;
@@ -207,6 +218,7 @@ export class RoundEngine {
   async submitUpdate(input: SubmitInput): Promise<Attestation> {
     const started = this.d.now();
     const { jobId, round, contributor, numSamples } = input;
+    if (this.halted) throw this.refuse(input, this.halted);
     const job = await this.d.repo.getJob(jobId);
     if (!job) throw this.refuse(input, new ApiError("JOB_NOT_FOUND", `No job ${jobId} on this orchestrator.`));
     const updateHash = "0x" + (input.bodySha256 ?? sha256HexOf(input.body));
@@ -271,7 +283,7 @@ export class RoundEngine {
   }
 
   private async onDeadline(jobId: number, round: number): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.halted) return;
     const r = await this.d.repo.getRound(jobId, round);
     const job = await this.d.repo.getJob(jobId);
     if (!r || !job || r.status !== "open") return;
@@ -300,7 +312,7 @@ export class RoundEngine {
           const error = err instanceof Error ? err.message : String(err);
           this.d.log.error({ err, jobId, round }, "round close failed; will retry");
           this.d.events.emit("round:failed", { jobId, round, error });
-          if (!this.stopped) this.deadlines.retry(jobId, round, this.d.retryMs ?? 5000, () => void this.closeRound(jobId, round));
+          if (!this.stopped && !this.halted) this.deadlines.retry(jobId, round, this.d.retryMs ?? 5000, () => void this.closeRound(jobId, round));
         })
         .finally(() => this.closing.delete(key));
       this.closing.set(key, p);
@@ -312,7 +324,7 @@ export class RoundEngine {
     const started = this.d.now();
     const r: RoundRecord | null = await this.d.repo.getRound(jobId, round);
     const job = await this.d.repo.getJob(jobId);
-    if (!r || !job || r.status === "closed") return;
+    if (!r || !job || r.status === "closed" || this.halted) return;
     this.deadlines.disarm(jobId, round);
     // Sorted by update hash in the store: arrival order never changes the result.
     const accepted = await this.d.repo.listUpdates(jobId, round, "accepted");
@@ -323,6 +335,8 @@ export class RoundEngine {
     const bytes = encodeSafetensors(tensors, { format: "pt" });
     const modelHash = await this.d.blobs.put(bytes);
     const ev = await rt.strategy.evaluate(round, tensors);
+    // The chain may have gone while this round was aggregated: sign nothing for it.
+    if (this.halted) return;
     const rewards = await this.commitRewards(job, round, modelHash, scored, required.cluster);
     const last = round + 1 >= job.settings.rounds;
     const now = this.d.now();

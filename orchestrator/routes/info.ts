@@ -33,12 +33,31 @@ export async function infoRoutes(app: FastifyInstance, opts: { version: string; 
     {
       schema: {
         tags: ["service"],
-        summary: "Liveness: the store answers",
-        response: { 200: { type: "object", properties: { status: { type: "string" }, uptimeSeconds: { type: "number" } } }, ...errorReplies },
+        summary: "Health: the store answers and the chain is still the one the store was made for",
+        response: {
+          200: { type: "object", properties: { status: { type: "string" }, uptimeSeconds: { type: "number" } } },
+          ...errorReplies,
+          503: {
+            type: "object",
+            required: ["status", "error", "message", "fix"],
+            properties: {
+              status: { type: "string", enum: ["chain-reset"] },
+              error: { type: "string", enum: ["CHAIN_RESET"] },
+              message: { type: "string" },
+              fix: { type: "string" },
+              details: { type: "object", additionalProperties: true },
+            },
+          },
+        },
       },
     },
-    async () => {
+    async (_request, reply) => {
       await app.repo.getMeta("health");
+      // A reset chain is not a passing state: the orchestrator refuses every write (plugins/chain.ts).
+      const reset = app.chainGuard?.reset;
+      if (reset) {
+        return reply.code(503).send({ status: "chain-reset", error: "CHAIN_RESET", message: reset.reason, fix: reset.fix, details: { expected: reset.expected, found: reset.found, detectedAt: reset.detectedAt } });
+      }
       return { status: "ok", uptimeSeconds: Math.round(process.uptime()) };
     },
   );
