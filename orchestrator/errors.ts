@@ -40,6 +40,7 @@ export const ERRORS = {
   // updates
   ROUND_CLOSED: { status: 409, message: "This round is closed; fetch the current model and train for the open round." },
   ROUND_NOT_OPEN: { status: 409, message: "This round has not opened yet." },
+  NOT_ROUND_PARTICIPANT: { status: 403, message: "Only the job's requester and the round's contributors may download a round's files." },
   DUPLICATE_UPDATE: { status: 409, message: "This address already sent an update for this round." },
   MALFORMED_SAFETENSORS: { status: 400, message: "The body is not a valid safetensors file." },
   SHAPE_MISMATCH: { status: 422, message: "The update's tensors do not match the global model's names and shapes." },

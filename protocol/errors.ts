@@ -98,6 +98,7 @@ export const ERROR_CODES = {
   BAD_ATTESTATION: refused("The orchestrator's attestation does not match the update sent."),
   STATE_UNREADABLE: refused("The contributor state file cannot be read or is not one."),
   STATE_MISMATCH: refused("The contributor state file belongs to another job or address."),
+  REPLAY_MISMATCH: refused("job verify: a replayed round does not match what the orchestrator published or the chain holds."),
 
   // ---- inference (CLI) ----
   BAD_STATEMENT: refused("The orchestrator's usage statement for an inference job cannot be used."),
@@ -134,6 +135,7 @@ export const ERROR_CODES = {
   ROUND_CLOSED: refused("This round is closed; fetch the current model and train for the open round."),
   ROUND_NOT_CLOSED: refused("The round has not closed yet; its rewards and updates exist once it closed."),
   ROUND_NOT_OPEN: refused("This round has not opened yet."),
+  NOT_ROUND_PARTICIPANT: refused("Only the job's requester and the round's contributors may download a round's files."),
   DUPLICATE_UPDATE: refused("This address already sent an update for this round."),
   MALFORMED_SAFETENSORS: refused("The body is not a valid safetensors file."),
   NORM_BOUND_EXCEEDED: refused("The update moves too far from the global model."),

@@ -5,7 +5,6 @@
  * crash left off: open rounds continue, a round caught mid-close is aggregated again from its
  * stored updates and gives the same bytes.
  */
-import { encodeSafetensors } from "../../native/safetensors.js";
 import { unflatten } from "../../native/tensors.js";
 import { sha256HexOf } from "../auth.js";
 import { ApiError } from "../errors.js";
@@ -16,10 +15,11 @@ import type { Metrics } from "../metrics.js";
 import type { BlobStore } from "../store/blobs.js";
 import type { JobRecord, Repository, RoundRecord, RoundRewards, UpdateRecord } from "../store/repository.js";
 import type { FitResult } from "../strategy/index.js";
-import { rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
+import { payableScores, rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
 import { checkUpdate, decodeInLayout } from "./checks.js";
 import { scoreRound, trustedRound, type ScoredRound } from "./contribution.js";
 import { Deadlines } from "./deadlines.js";
+import { encodeRoundModel } from "./replay.js";
 import type { RuntimeCache } from "./runtime.js";
 
 export interface EngineDeps {
@@ -164,7 +164,7 @@ export class RoundEngine {
     }
     const failures = rejected.map((u) => ({ contributor: u.contributor, updateHash: u.updateHash, reason: u.reason ?? "rejected" }));
     const scored = cluster
-      ? await trustedRound(r.round, results, failures, global, rt.strategy)
+      ? await trustedRound(r.round, results, global, rt.strategy)
       : await scoreRound(r.round, results, accepted.map((u) => u.loss), failures, global, rt.strategy, job.settings);
     return { rt, global, scored };
   }
@@ -331,10 +331,9 @@ export class RoundEngine {
     const required = await this.required(job);
     const { rt, global, scored } = await this.score(job, r, accepted, required.cluster);
     // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
-    const tensors = unflatten(scored.model, global.layout);
-    const bytes = encodeSafetensors(tensors, { format: "pt" });
-    const modelHash = await this.d.blobs.put(bytes);
-    const ev = await rt.strategy.evaluate(round, tensors);
+    const { bytes, modelHash } = encodeRoundModel(scored.model, global.layout);
+    await this.d.blobs.put(bytes, modelHash);
+    const ev = await rt.strategy.evaluate(round, unflatten(scored.model, global.layout));
     // The chain may have gone while this round was aggregated: sign nothing for it.
     if (this.halted) return;
     const rewards = await this.commitRewards(job, round, modelHash, scored, required.cluster);
@@ -366,8 +365,7 @@ export class RoundEngine {
     free -= BigInt(c.flatPerUpdate) * BigInt((await this.d.repo.countUpdates(job.jobId)).accepted);
     const roundBudget = BigInt(c.roundBudget);
     const budget = cluster || free <= 0n ? 0n : free < roundBudget ? free : roundBudget;
-    const counted = scored.updates.map((u) => ({ contributor: u.contributor, score: u.excluded === null ? u.score : 0 }));
-    const shares = splitRewards(counted, budget, BigInt(c.maxPerContributor));
+    const shares = splitRewards(payableScores(scored.updates), budget, BigInt(c.maxPerContributor));
     const tree = rewardTree(job.jobId, round, shares);
     const updRoot = updatesRoot(scored.updates.map((u) => ({ updateHash: u.updateHash, weight: u.weight, counted: u.excluded === null })));
     const signature = this.d.signer.commitRound({ jobId: job.jobId, round, rewardsRoot: tree.root, updatesRoot: updRoot, modelHash, total: tree.total });
