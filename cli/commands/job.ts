@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { jobCreateCommand } from "./job/create.js";
 import { jobCancelCommand, jobExportCommand, jobFinishCommand } from "./job/end.js";
 import { jobListCommand, jobStatusCommand } from "./job/info.js";
+import { jobVerifyCommand } from "./job/verify.js";
 import { jobWatchCommand } from "./job/watch.js";
 
 export function jobCommand(): Command {
@@ -17,6 +18,7 @@ Examples:
   $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
   $ quackmesh job watch 1
   $ quackmesh job export 1 --out model.safetensors
+  $ quackmesh job verify 1
   $ quackmesh job finish 1`,
     )
     .addCommand(jobCreateCommand())
@@ -24,6 +26,7 @@ Examples:
     .addCommand(jobListCommand())
     .addCommand(jobStatusCommand())
     .addCommand(jobExportCommand())
+    .addCommand(jobVerifyCommand())
     .addCommand(jobFinishCommand())
     .addCommand(jobCancelCommand());
 }

@@ -1,5 +1,5 @@
 import t from "tap";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Network } from "../../native/index.js";
 import { loadDataset } from "../../native/data.js";
@@ -10,6 +10,7 @@ import { sendTx } from "../lib/chain/tx.js";
 import { readChainJob } from "../lib/job/chainJob.js";
 import { createJob } from "../lib/job/create.js";
 import { exportModel, finishJob } from "../lib/job/finish.js";
+import { verifyJob } from "../lib/job/verify.js";
 import { planJob } from "../lib/job/params.js";
 import { isAlive, spawnCli } from "../lib/demo/processes.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
@@ -97,6 +98,32 @@ t.test("two contributor processes train a job to the end: accuracy rises, contri
   t.equal((await duckOf(net.requester.address)) - requesterBefore, finished.refund, "the requester got exactly the refund");
   const onChain = await readChainJob(net.contracts.trainingPool, job.jobId);
   t.match(onChain, { finished: true, remaining: 0n });
+
+  // Every round replays: the requester checks them all, a contributor learns what it was owed, a stranger gets nothing.
+  const verify = async (...args: string[]) => {
+    const stdout: string[] = [];
+    const child = spawnCli(["job", "verify", String(job.jobId), "--rpc", net.chain.url, "--orchestrator", net.server.url, "--json", ...args], { name: "verify", env: net.env, onStdout: (l) => stdout.push(l) });
+    const exit = await child.exited;
+    return { code: exit.code, out: stdout.length ? JSON.parse(stdout.at(-1)!) : null, stderr: child.stderrTail() };
+  };
+  const all = await verify();
+  t.equal(all.code, 0, `job verify as the requester: ${all.stderr}`);
+  t.same(all.out.rounds.map((r: { round: number; ok: boolean; committed: boolean }) => [r.round, r.ok, r.committed]), [[0, true, true], [1, true, true], [2, true, true]], "every round reproduces its model, roots and split, and matches its on-chain commitment");
+  t.ok(all.out.rounds.every((r: { checks: Array<{ name: string }> }) => ["model", "updates root", "split", "signature", "on-chain rewards", "on-chain model"].every((n) => r.checks.some((c) => c.name === n))), "each round ran every check");
+  const own = await verify("--round", "0", "--account", "contributor1");
+  t.equal(own.code, 0, own.stderr);
+  const mine = own.out.rounds[0].mine;
+  const published = (await client.roundRewards(job.jobId, 0)).updates.find((u) => u.contributor === people[0].address)!;
+  t.same([mine.updateHash, mine.counted, mine.amount, mine.claimed], [published.updateHash, published.excluded === null, published.amount, BigInt(published.amount) > 0n], "the contributor is told whether it was counted, what it was owed and that it claimed it");
+  const stranger = new OrchestratorClient(net.server.url, { signer: net.wallet("contributor3") });
+  await t.rejects(stranger.roundUpdate(job.jobId, 0, published.updateHash), { code: "NOT_ROUND_PARTICIPANT" }, "a stranger cannot download a round's updates");
+  // An orchestrator that serves other bytes than it aggregated (here: round 0's update in round 2's place) is caught.
+  const [r0, r2] = [await client.roundRewards(job.jobId, 0), await client.roundRewards(job.jobId, 2)];
+  const swapped = r2.updates.find((u) => u.excluded === null)!;
+  await copyFile(net.server.app.blobs.path(r0.updates[0].updateHash), net.server.app.blobs.path(swapped.updateHash));
+  const lied = await verifyJob({ client: net.deps().client, pool: net.contracts.trainingPool, chainId: net.chain.chainId, caller: net.requester.address }, job.jobId, { round: 2 });
+  t.equal(lied.ok, false, "the replay of the changed round fails");
+  t.same(lied.rounds[0].checks.filter((c) => !c.ok).map((c) => c.name), ["update files", "model", "on-chain model"], "the changed file, the model it gives and the chain's model hash disagree");
 
   const exported = await exportModel(client, job.jobId, join(net.dir, "final.safetensors"));
   t.same(exported.tensors.map((x) => x.name), ["0.weight", "0.bias", "2.weight", "2.bias"], "PyTorch nn.Sequential names");
