@@ -13,6 +13,8 @@ import { OrchestratorEmitter } from "./events.js";
 import type { Limits } from "./options.js";
 import { resolveInference } from "./inference/options.js";
 import { startServer, type RunningServer } from "./server.js";
+import { openStore, type StoreChoice } from "./store/open.js";
+import { parseDatabaseUrl } from "./store/postgres.js";
 
 /** The line `serve` announces once it listens. */
 export interface ServeReady {
@@ -24,6 +26,8 @@ export interface ServeReady {
   network: string;
   contracts: Record<string, string>;
   dataDir: string;
+  /** Where the orchestrator's state lives: `sqlite <file>` or the PostgreSQL URL without its password. */
+  store: string;
   /** Who inference pays and at what price (DUCK wei, decimal strings). */
   inference?: { payout: string; pricePerSecond: string; minimumFee: string };
 }
@@ -32,6 +36,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   dataDir?: string;
+  /** postgres:// URL of a shared PostgreSQL store (else QUACKMESH_DATABASE_URL, else SQLite in the data dir). */
+  database?: string;
   network?: string;
   rpc?: string;
   confirmations?: number;
@@ -60,6 +66,9 @@ export interface ServeHandle {
 
 export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const env = opts.env ?? process.env;
+  const database = opts.database ?? (env.QUACKMESH_DATABASE_URL || undefined);
+  // A URL that can never work is refused before anything connects.
+  if (database) parseDatabaseUrl(database);
   const settings = resolveSettings({ network: opts.network, rpc: opts.rpc }, env);
   const { provider, network } = await connectProvider(settings);
   try {
@@ -68,7 +77,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const inference = { payout: opts.payout ?? (env.QUACKMESH_PAYOUT_ADDRESS || undefined), pricePerSecond: opts.inferencePrice, minimumFee: opts.inferenceMinFee };
     const logger: FastifyServerOptions["logger"] = opts.json ? { level: "info" } : { level: "info", file: join(dataDir, "orchestrator.log") };
+    const store: StoreChoice = await openStore({ database, dataDir });
     const server = await startServer({
+      repository: store.repository,
       host: opts.host,
       port: opts.port,
       dataDir,
@@ -87,6 +98,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         pollMs: opts.pollMs ?? (network.local ? 500 : 4000),
         startBlock: deployment.block,
       },
+    }).catch(async (err: unknown) => {
+      await store.repository?.close();
+      throw err;
     });
     const evaluator = server.app.evaluator.address;
     const priced = resolveInference(inference, evaluator);
@@ -101,6 +115,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       network: network.name,
       contracts: deployment.contracts,
       dataDir,
+      store: store.description,
       inference: { payout: priced.payout, pricePerSecond: priced.pricePerSecond.toString(), minimumFee: priced.minimumFee.toString() },
     };
     let closing: Promise<void> | undefined;

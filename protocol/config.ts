@@ -39,6 +39,7 @@ export const ENV_VARS = {
   QUACKMESH_ORCHESTRATOR_PUBLIC_URL: { doc: "the URL cluster workers use to reach the orchestrator", default: "where it listens" },
   QUACKMESH_DUCK_TOKEN: { doc: "address of $DUCK on DuckChain (required there; the local deploy makes its own)" },
   QUACKMESH_DEPLOYMENTS: { doc: "folder of `deployments/<network>.json`", default: "`./deployments`" },
+  QUACKMESH_DATABASE_URL: { doc: "postgres:// URL of the orchestrator's store, shared by every `quackmesh serve` pointed at it (`serve --database`)", default: "SQLite in the data dir" },
   QUACKMESH_EVALUATOR_KEY: { doc: "the orchestrator's evaluator key", default: "generated into the data dir, mode 0600" },
   QUACKMESH_PAYOUT_ADDRESS: { doc: "where the orchestrator's inference earnings go", default: "the evaluator address" },
   QUACKMESH_AWS_ENDPOINT: { doc: "EC2/SageMaker-compatible endpoint for `quackmesh aws`", default: "AWS's own" },

@@ -153,6 +153,12 @@ export const ERROR_CODES = {
   // server
   UNAVAILABLE: transient("The orchestrator is not ready to serve this request."),
 
+  // ---- orchestrator store (serve --database) ----
+  BAD_DATABASE_URL: refused("The database URL is not a postgres:// URL that can be used."),
+  DATABASE_UNREACHABLE: transient("The PostgreSQL server does not answer, refused the connection or went away; nothing was written."),
+  DATABASE_REFUSED: refused("The PostgreSQL server refused the login or has no such database."),
+  DATABASE_SCHEMA_TOO_NEW: refused("The database was migrated by a newer QuackMesh than this one; this version cannot use it."),
+
   // ---- talking to the orchestrator ----
   ORCHESTRATOR_UNREACHABLE: transient("The orchestrator's URL does not answer."),
   HTTP_502: transient("A proxy in front of the orchestrator got no valid answer (HTTP 502)."),

@@ -19,6 +19,7 @@ export function serveCommand(): Command {
     .option("--port <port>", "TCP port to listen on (0 picks a free one)", "8080")
     .option("--host <address>", "interface to bind", "127.0.0.1")
     .option("--data-dir <dir>", "SQLite store, model files and the evaluator key (default ~/.quackmesh/orchestrator)")
+    .option("--database <url>", "postgres://USER:PASSWORD@HOST:5432/DB: keep the state in PostgreSQL, shared by every orchestrator given it (env QUACKMESH_DATABASE_URL; default SQLite in the data dir)")
     .option("--network <name>", "chain: local | duckchain-testnet | duckchain | an RPC URL (env QUACKMESH_NETWORK; default local)")
     .option("--rpc <url>", "JSON-RPC URL, overrides the network's default endpoint (env QUACKMESH_RPC_URL)")
     .option("--confirmations <n>", "blocks to wait before a contract event counts (default 0 on the local chain, 2 elsewhere)")
@@ -45,9 +46,10 @@ Stops cleanly on Ctrl-C or SIGTERM; after a crash it resumes open rounds from th
 Examples:
   $ quackmesh serve                                   # local chain, 127.0.0.1:8080
   $ quackmesh serve --port 0 --data-dir /tmp/orch --json
+  $ quackmesh serve --database postgres://quackmesh:secret@db.internal:5432/quackmesh --data-dir /mnt/efs/orch
   $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -58,6 +60,7 @@ Examples:
           host: opts.host,
           port: parsePort(opts.port),
           dataDir: opts.dataDir,
+          database: opts.database,
           network: opts.network,
           rpc: opts.rpc,
           confirmations: opts.confirmations === undefined ? undefined : parseCount(opts.confirmations, "--confirmations"),

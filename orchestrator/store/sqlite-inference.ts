@@ -3,7 +3,7 @@ import type Database from "better-sqlite3";
 import type { InferenceRecord } from "./repository.js";
 import { num, type Row } from "./sqlite-rows.js";
 
-function toInference(r: Row): InferenceRecord {
+export function toInference(r: Row): InferenceRecord {
   const blob = r.probabilities as Buffer;
   // Copied into its own buffer: a Float32Array needs 4-byte alignment.
   const probabilities = new Float32Array(blob.byteLength / 4);

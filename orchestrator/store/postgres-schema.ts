@@ -1,0 +1,153 @@
+/**
+ * PostgreSQL tables of the orchestrator, the same tables and columns as sqlite-schema.ts (so the
+ * row mappers are shared), applied in order; `schema_migrations` records each version applied.
+ * Epoch-millisecond times need BIGINT; JSON stays TEXT like in SQLite.
+ */
+export const PG_MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE seen_requests (id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+  CREATE INDEX seen_requests_expiry ON seen_requests (expires_at);
+  CREATE TABLE drafts (
+    id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    model_hash TEXT,
+    validation_hash TEXT,
+    validation_format TEXT,
+    validation_samples BIGINT,
+    job_id BIGINT UNIQUE
+  );
+  CREATE INDEX drafts_model ON drafts (model_hash, uploader);
+  CREATE TABLE chain_cursors (source TEXT PRIMARY KEY, block BIGINT NOT NULL);
+  CREATE TABLE chain_events (
+    tx_hash TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    block BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    handled INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    PRIMARY KEY (tx_hash, log_index)
+  );
+  CREATE INDEX chain_events_pending ON chain_events (name, handled);
+  CREATE TABLE jobs (
+    job_id BIGINT PRIMARY KEY,
+    draft_id TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    evaluator TEXT NOT NULL,
+    initial_model_hash TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    validation_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    current_round INTEGER NOT NULL,
+    model_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    chain TEXT NOT NULL
+  );
+  CREATE TABLE rounds (
+    job_id BIGINT NOT NULL,
+    round INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    deadline_at BIGINT NOT NULL,
+    extensions INTEGER NOT NULL DEFAULT 0,
+    input_model_hash TEXT NOT NULL,
+    closed_at BIGINT,
+    model_hash TEXT,
+    accuracy DOUBLE PRECISION,
+    loss DOUBLE PRECISION,
+    contributors TEXT NOT NULL DEFAULT '[]',
+    update_hashes TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (job_id, round)
+  );
+  CREATE INDEX rounds_status ON rounds (status);
+  CREATE TABLE updates (
+    job_id BIGINT NOT NULL,
+    round INTEGER NOT NULL,
+    contributor TEXT NOT NULL,
+    update_hash TEXT NOT NULL,
+    num_samples BIGINT NOT NULL,
+    accuracy_bps INTEGER NOT NULL,
+    loss DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    signature TEXT,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (job_id, round, contributor)
+  );
+  CREATE INDEX updates_round ON updates (job_id, round, status, update_hash);
+  CREATE TABLE cluster_machines (
+    job_id BIGINT NOT NULL,
+    machine_id BIGINT NOT NULL,
+    rental_id BIGINT,
+    provider TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (job_id, machine_id)
+  );
+  `,
+  // Clusters: what the cluster manager tracks per machine, the requester's cluster uploads, listings.
+  `
+  ALTER TABLE cluster_machines ADD COLUMN username TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN renter TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN key_fingerprint TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN host_key TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN worker_address TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN worker_version TEXT;
+  ALTER TABLE cluster_machines ADD COLUMN shard INTEGER;
+  ALTER TABLE cluster_machines ADD COLUMN last_heartbeat BIGINT;
+  ALTER TABLE cluster_machines ADD COLUMN error TEXT;
+  CREATE UNIQUE INDEX cluster_machines_rental ON cluster_machines (rental_id);
+  CREATE INDEX cluster_machines_status ON cluster_machines (status);
+  CREATE TABLE cluster_specs (
+    draft_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    machines INTEGER NOT NULL,
+    train TEXT NOT NULL,
+    ssh_private_key TEXT,
+    key_fingerprint TEXT,
+    train_hash TEXT,
+    train_format TEXT,
+    train_samples BIGINT,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE market_machines (
+    machine_id BIGINT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    specs TEXT NOT NULL,
+    price_per_hour TEXT NOT NULL,
+    block BIGINT NOT NULL
+  );
+  `,
+  // Inference: one row per InferencePool job this orchestrator answered.
+  `
+  CREATE TABLE inferences (
+    inference_job_id BIGINT PRIMARY KEY,
+    model_job_id BIGINT NOT NULL,
+    requester TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    classes INTEGER NOT NULL,
+    probabilities BYTEA NOT NULL,
+    compute_ms BIGINT NOT NULL,
+    max_payment TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    payout TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  `,
+  `
+  ALTER TABLE rounds ADD COLUMN rewards TEXT;
+  `,
+];
