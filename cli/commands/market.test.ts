@@ -88,6 +88,9 @@ t.test("market list shows both machines, cheapest first, with specs and status",
   t.same(machines.map((m: { machineId: string }) => m.machineId), [String(listed2.machineId), String(listed1.machineId)]);
   t.match(machines[0], { pricePerHour: "3", status: "available", bench: 12.5, maxHours: 0, provider: devAccount("provider2").address });
   t.match(machines[1], { pricePerHour: "5", status: "available", maxHours: 4, endpoint: listed1.endpoint });
+  t.same(machines[0].record, { rentalsServed: 0, rentalsMissed: 0, downtimeSeconds: 0, stakeLost: "0" }, "a fresh machine's record");
+  const badSort = await run(["market", "list", "--sort", "nonsense", "--json"]);
+  t.match(JSON.parse(badSort.stderr), { error: "BAD_ARGUMENT", fix: /--sort served/ });
   t.equal(machines[1].hostKey, (started1.sshd as { hostKeyFingerprint: string }).hostKeyFingerprint, "the dedicated sshd's host key is announced with the listing");
   t.ok(machines[0].cores >= 1 && machines[0].ramMiB > 0);
   t.equal(JSON.parse((await run(["market", "list", "--max-price", "4", "--json"])).stdout).count, 1);
@@ -138,14 +141,25 @@ t.test("rent list, end and cancel", async (t) => {
   const list = JSON.parse((await run(["rent", "list", "--json"])).stdout);
   t.equal(list.count, 2);
   t.same(list.rentals.map((r: { status: string }) => r.status), ["active", "active"]);
-  const cancel = await run(["rent", "cancel", rentals[0].rentalId, "--json"]);
+  const cancel = await run(["rent", "cancel", rentals[0].rentalId]);
   t.equal(cancel.code, 1);
-  t.match(JSON.parse(cancel.stderr), { error: "TX_REVERTED", details: { error: "InvalidRentalStatus" } });
+  t.match(cancel.stderr, new RegExp(`Rental ${rentals[0].rentalId} was acknowledged and is running, so it cannot be cancelled`));
+  t.match(cancel.stderr, new RegExp(`fix: End it instead; the unserved part comes back: \`quackmesh rent end ${rentals[0].rentalId}\``));
+  t.notMatch(cancel.stderr, /InvalidRentalStatus\(|details\./, "no raw revert in the message");
   const ended = await run(["rent", "end", rentals[0].rentalId, "--json"]);
   t.equal(ended.code, 0, ended.stderr);
   const e = JSON.parse(ended.stdout);
   t.equal(parseUnits(e.refund, 18) + parseUnits(e.earnedByProvider, 18), parseUnits("6", 18));
   t.match(await p2.next("keyRemoved"), { reason: "ended" });
+  // Several ids in one command: each is tried and refused in plain words with its fix.
+  const both = await run(["rent", "end", rentals[0].rentalId, "424242", "--json"]);
+  t.equal(both.code, 1);
+  const refused = both.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  t.match(refused, [
+    { event: "refused", rentalId: rentals[0].rentalId, message: /is already ended; there is nothing left to end/, fix: /quackmesh rent list/ },
+    { event: "refused", rentalId: "424242", message: /There is no rental 424242 on this network/ },
+  ]);
+  t.match(JSON.parse(both.stderr), { message: new RegExp(`2 of 2 rentals could not be ended \\(${rentals[0].rentalId}, 424242\\)`) });
   t.match(JSON.parse((await run(["rent", "end", "abc", "--json"])).stderr), { error: "BAD_ID" });
   t.match(JSON.parse((await run(["rent", "end", rentals[0].rentalId, "--account", "provider3", "--json"])).stderr), { details: { error: "NotRenter" } });
 });

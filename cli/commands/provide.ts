@@ -6,7 +6,9 @@ import { render } from "ink";
 import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount, parsePort } from "../../protocol/chain/units.js";
+import { formatAmount, parseAmount, parsePort } from "../../protocol/chain/units.js";
+import { parseAddress } from "../../protocol/chain/networks.js";
+import { loadMachineKey, machineKeyFile } from "../lib/market/machineKey.js";
 import { formatEndpoint, parseEndpoint } from "../../protocol/market/endpoint.js";
 import { parsePrice, parseWhole } from "../lib/flags.js";
 import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
@@ -29,9 +31,11 @@ interface ProvideFlags extends ChainOptions {
   bench?: string;
   rentalsDir?: string;
   poll: string;
+  stake?: string;
+  trustArbiter?: string[];
 }
 
-const EVENTS = ["listed", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "unlisted", "error"] as const;
+const EVENTS = ["listed", "declined", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "unlisted", "error"] as const;
 
 export function provideCommand(): Command {
   const cmd = new Command("provide").description("list this machine on the compute marketplace and serve rentals until Ctrl-C");
@@ -47,16 +51,23 @@ export function provideCommand(): Command {
     .option("--bench <score>", "score from `quackmesh bench`, published with the specs")
     .option("--rentals-dir <dir>", "folder for the rentals' files (default $QUACKMESH_HOME/rentals)")
     .option("--poll <seconds>", "how often to check the chain", "2")
+    .option("--stake <duck>", "DUCK to add to this machine's stake (default: what it lacks of the marketplace's minimum)")
+    .option("--trust-arbiter <address...>", "arbiters (orchestrators) whose downtime statements you accept, or 'any'; rentals naming another are declined")
     .addHelpText(
       "after",
       `
 Each renter's key is added to authorized_keys for the rental's lifetime only, restricted to the
 QuackMesh worker and SFTP in the rental's folder (no shell, no forwarding); it is removed when
 the rental ends, is cancelled or runs out, and when you stop. Earnings are withdrawn as they
-accrue. Ctrl-C unlists the machine, removes every renter key and stops the dedicated sshd.
+accrue. The machine is listed under a key kept in $QUACKMESH_HOME/provider/machine-key, so a
+restart relists the same machine id with its record. A rental may name an arbiter whose signed
+downtime statement refunds the renter (from your stake once you withdrew); rentals naming an
+arbiter you do not trust (--trust-arbiter) are declined with a full refund and no penalty.
+Ctrl-C unlists the machine, removes every renter key and stops the dedicated sshd.
 
 Examples:
   $ quackmesh provide --price 5 --sshd
+  $ quackmesh provide --price 5 --sshd --stake 20 --trust-arbiter 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
   $ quackmesh provide --price 2.5 --hours-max 24 --endpoint quack@203.0.113.7:22 --key ./provider.key
   $ quackmesh provide --price 5 --sshd --json      # one JSON line per event`,
     )
@@ -68,6 +79,8 @@ Examples:
       const maxHours = parseWhole(flags.hoursMax, "--hours-max", 0, 0xffffffff);
       const pollMs = parseWhole(flags.poll, "--poll", 1, 3600) * 1000;
       const bench = flags.bench === undefined ? undefined : Number(flags.bench);
+      const stake = flags.stake === undefined ? undefined : parseAmount(flags.stake, "--stake");
+      trustedArbiters(flags.trustArbiter);
       if (!flags.sshd && flags.endpoint === undefined) {
         throw new QuackError("MISSING_OPTION", "--endpoint is required unless --sshd starts a dedicated sshd.", {
           fix: "Pass --endpoint USER@HOST:PORT of your sshd, or --sshd.",
@@ -87,7 +100,17 @@ Examples:
         const endpoint = formatEndpoint(advertised ?? { user: sshd!.user, host: sshd!.host, port: sshd!.port });
         const authorizedKeysFile = sshd?.authorizedKeysFile ?? resolve(flags.sshAuthorizedKeys ?? join(homedir(), ".ssh", "authorized_keys"));
         const rentalsRoot = resolve(flags.rentalsDir ?? join(ctx.settings.home, "rentals"));
-        const agent = new ProviderAgent({ marketplace: contracts.marketplace, provider: ctx.provider, authorizedKeysFile, rentalsRoot, gate, pollMs });
+        const agent = new ProviderAgent({
+          marketplace: contracts.marketplace,
+          duck: contracts.duck,
+          fromBlock: contracts.deployment.block,
+          arbiters: trustedArbiters(flags.trustArbiter),
+          provider: ctx.provider,
+          authorizedKeysFile,
+          rentalsRoot,
+          gate,
+          pollMs,
+        });
 
         let state = initialProvideState({ endpoint, price: formatAmount(price), maxHours, specs: describeSpecs(specs) });
         const live = process.stdout.isTTY && !json ? render(createElement(ProvideView, { state })) : undefined;
@@ -105,7 +128,7 @@ Examples:
           );
         }
         try {
-          await agent.listMachine(specs, price, endpoint, maxHours);
+          await agent.listMachine(specs, price, endpoint, maxHours, { machineKey: loadMachineKey(machineKeyFile(ctx.settings.home)), stake });
           agent.start();
           const signal = await stop.promise;
           await agent.stop();
@@ -124,10 +147,19 @@ Examples:
     });
 }
 
+/** --trust-arbiter: addresses, or "any". */
+function trustedArbiters(values: string[] | undefined): string[] | "any" {
+  if (values === undefined) return [];
+  if (values.length === 1 && values[0] === "any") return "any";
+  return values.map((v) => parseAddress(v, "--trust-arbiter"));
+}
+
 function humanLine(ev: ProvideEvent): string {
   switch (ev.name) {
+    case "declined":
+      return `Rental ${ev.e.rentalId}: declined (${ev.e.reason}); the renter got everything back.`;
     case "listed":
-      return `Listed machine ${ev.e.machineId} at ${formatAmount(ev.e.pricePerHour)} DUCK/h on ${ev.e.endpoint} (tx ${ev.e.txHash}).`;
+      return `${ev.e.relisted ? "Relisted" : "Listed"} machine ${ev.e.machineId} (stake ${formatAmount(ev.e.stake)} DUCK) at ${formatAmount(ev.e.pricePerHour)} DUCK/h on ${ev.e.endpoint} (tx ${ev.e.txHash}).`;
     case "unlisted":
       return `Unlisted machine ${ev.e.machineId}.`;
     case "rented":

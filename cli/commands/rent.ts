@@ -1,14 +1,16 @@
 import { Command } from "commander";
 import type { Contract } from "ethers";
 import { join, resolve } from "node:path";
-import { QuackError } from "../../protocol/errors.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { makeOutput, type Output } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
 import { formatAmount } from "../../protocol/chain/units.js";
 import { parseEndpoint } from "../../protocol/market/endpoint.js";
+import { parseAddress } from "../../protocol/chain/networks.js";
 import { parseId, parsePrice, parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
 import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
+import { chainNow, explainRentalError } from "../lib/market/marketplace.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
@@ -29,6 +31,7 @@ interface RentFlags extends ChainOptions, OrchestratorFlags {
   batch?: string;
   lr?: string;
   momentum?: string;
+  arbiter?: string;
 }
 
 export function rentCommand(): Command {
@@ -40,6 +43,7 @@ export function rentCommand(): Command {
     .option("--min-cores <n>", "only machines with at least this many CPU cores")
     .option("--gpu", "only machines with a GPU")
     .option("--job <id>", "training job the machines serve", "0")
+    .option("--arbiter <address|orchestrator>", "who signs the rentals' downtime statements: an address, or the orchestrator's evaluator (default: none)")
     .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
     .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
     .option("--train <dir>", "make the machines --job's cluster: hand this training data and the rentals' key to the orchestrator")
@@ -58,8 +62,8 @@ Examples:
   $ quackmesh rent --count 3 --hours 2 --max-price 10 --job 1
   $ quackmesh rent --count 3 --hours 2 --job 1 --train ./train   # the orchestrator runs job 1 on them
   $ quackmesh rent list
-  $ quackmesh rent end 4        # stop early: the unserved part comes back
-  $ quackmesh rent cancel 5     # never acknowledged: full refund after the window`,
+  $ quackmesh rent end 4 6      # stop early: the unserved part comes back
+  $ quackmesh rent cancel 5 7   # never acknowledged: full refund after the window`,
     )
     .action((flags: RentFlags) => rentAction(flags));
   rent.addCommand(endCommand());
@@ -89,18 +93,25 @@ async function rentAction(flags: RentFlags): Promise<void> {
     const pair = await ensureKeyPair(keyFile);
     if (pair.created) out.info(`Generated the SSH key ${keyFile} (public part ${pair.publicKeyFile}).`);
     const contracts = await ctx.contracts();
-    const rented = await rentMachines(contracts, ctx.provider, ctx.signer.address, contracts.deployment.block, { count, hours, jobId, sshPublicKey: `${pair.publicKey.type} ${pair.publicKey.base64}`, filter }, (e) =>
+    const arbiter = await resolveArbiter(flags);
+    const rented = await rentMachines(contracts, ctx.provider, ctx.signer.address, contracts.deployment.block, { count, hours, jobId, sshPublicKey: `${pair.publicKey.type} ${pair.publicKey.base64}`, filter, arbiter }, (e) =>
       renderRentEvent(out, e),
     );
     out.info(`Waiting up to ${ackTimeoutMs / 1000} s for the providers to acknowledge…`);
     const acks = await waitForAcks(contracts.marketplace, rented.map((r) => r.rentalId), { timeoutMs: ackTimeoutMs });
-    const machines = rented.map((r) => clusterEntry(r, acks.acknowledged.includes(r.rentalId)));
+    const machines = rented.map((r) => ({ ...clusterEntry(r, acks.acknowledged.includes(r.rentalId)), declined: acks.declined.includes(r.rentalId) }));
     const total = rented.reduce((s, r) => s + r.amount, 0n);
     out.emit(
       { event: "cluster", jobId: jobId.toString(), sshKey: keyFile, hostKeys: "pinned on first connection", total: formatAmount(total), machines },
       `Cluster (job ${jobId}, ${formatAmount(total)} DUCK escrowed, key ${keyFile}):\n` +
         machines.map((m) => `  rental ${m.rentalId}  machine ${m.machineId}  ${m.endpoint}  provider ${m.provider}  ${m.acknowledged ? "ready" : "NOT acknowledged"}`).join("\n"),
     );
+    if (acks.declined.length > 0) {
+      throw new QuackError("NOT_ACKNOWLEDGED", `Rental${acks.declined.length === 1 ? "" : "s"} ${acks.declined.join(", ")} ${acks.declined.length === 1 ? "was" : "were"} declined by the provider and refunded in full.`, {
+        fix: arbiter ? `The provider does not trust the arbiter ${arbiter}; rent again without --arbiter, or pick other machines.` : "Rent again: other machines may accept.",
+        details: { declined: acks.declined.map(String) },
+      });
+    }
     if (acks.pending.length > 0) {
       throw new QuackError("NOT_ACKNOWLEDGED", `Rental${acks.pending.length === 1 ? "" : "s"} ${acks.pending.join(", ")} ${acks.pending.length === 1 ? "was" : "were"} not acknowledged within ${ackTimeoutMs / 1000} s.`, {
         fix: `Wait longer (\`quackmesh rent list\`), or once the acknowledgement window closed get a full refund: ${acks.pending.map((id) => `quackmesh rent cancel ${id}`).join("; ")}.`,
@@ -145,6 +156,14 @@ async function rentJobCluster(flags: RentFlags, out: Output, r: { count: number;
   }
 }
 
+/** --arbiter: an address, "orchestrator" (its evaluator address, from GET /api/info), or none. */
+async function resolveArbiter(flags: RentFlags): Promise<string | undefined> {
+  if (flags.arbiter === undefined || flags.arbiter === "none") return undefined;
+  if (flags.arbiter !== "orchestrator") return parseAddress(flags.arbiter, "--arbiter");
+  const info = (await new OrchestratorClient(orchestratorUrl(flags)).info()) as { evaluator: string };
+  return parseAddress(info.evaluator, "The orchestrator's evaluator address");
+}
+
 /**
  * A subcommand's chain flags. The program hands `rent`'s options to `rent` wherever they stand
  * (`rent end 3 --json` sets rent's --json), so the subcommand reads its own merged over them.
@@ -175,22 +194,43 @@ function renderRentEvent(out: Output, e: RentEvent): void {
   else out.info(`Rented machine ${e.rental.machineId} as rental ${e.rental.rentalId} for ${formatAmount(e.rental.amount)} DUCK.`);
 }
 
-/** `rent end` and `rent cancel`: one transaction on a rental, then one result line. */
+/**
+ * `rent end` and `rent cancel`: one transaction per rental id, in the order given. Every id is
+ * checked before anything is sent; a rental the marketplace refuses is reported in plain words
+ * and the others still go through; the command fails at the end when any was refused.
+ */
 function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
-  name: string,
+  name: "end" | "cancel",
   description: string,
   act: (marketplace: Contract, rentalId: bigint) => Promise<R>,
   report: (rentalId: bigint, r: R) => [Record<string, unknown>, string],
 ): Command {
-  const cmd = new Command(name).argument("<rental>", "rental id").description(description);
-  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (id: string, _own: ChainOptions, self: Command) => {
+  const cmd = new Command(name).argument("<rentals...>", "rental ids (one or more)").description(description);
+  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (ids: string[], _own: ChainOptions, self: Command) => {
     const flags = chainFlags(self);
     const out = makeOutput(Boolean(flags.json));
-    const rentalId = parseId(id, "Rental");
+    const rentalIds = [...new Set(ids.map((id) => parseId(id, "Rental")))];
     const ctx = await openChain(flags, { defaultAccount: "requester" });
     try {
-      const r = await act((await ctx.contracts()).marketplace, rentalId);
-      out.emit(...report(rentalId, r));
+      const { marketplace } = await ctx.contracts();
+      const failed: Array<{ rentalId: bigint; error: QuackError }> = [];
+      for (const rentalId of rentalIds) {
+        try {
+          out.emit(...report(rentalId, await act(marketplace, rentalId)));
+        } catch (err) {
+          const explained = explainRentalError(err, name, rentalId, await chainNow(ctx.provider));
+          if (rentalIds.length === 1 || !isQuackError(explained)) throw explained;
+          failed.push({ rentalId, error: explained });
+          out.emit({ event: "refused", rentalId: rentalId.toString(), ...explained.toJSON() }, `Rental ${rentalId}: ${explained.message}\n  fix: ${explained.fix ?? "-"}`);
+        }
+      }
+      if (failed.length > 0) {
+        const first = failed[0].error;
+        throw new QuackError(first.code, `${failed.length} of ${rentalIds.length} rentals could not be ${name === "end" ? "ended" : "cancelled"} (${failed.map((f) => f.rentalId).join(", ")}); the others were.`, {
+          fix: failed.map((f) => `rental ${f.rentalId}: ${f.error.fix ?? f.error.message}`).join(" "),
+          details: { failed: failed.map((f) => ({ rentalId: f.rentalId.toString(), ...f.error.toJSON() })) },
+        });
+      }
     } finally {
       ctx.close();
     }

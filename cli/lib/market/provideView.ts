@@ -37,6 +37,8 @@ export function reduceProvide(state: ProvideState, ev: ProvideEvent): ProvideSta
         ...state,
         rentals: [...state.rentals, { rentalId: ev.e.rentalId.toString(), renter: ev.e.renter, hours: ev.e.hours, amount: formatAmount(ev.e.amount), status: "pending" }],
       };
+    case "declined":
+      return setRental(ev.e.rentalId, { status: "declined" });
     case "keyInstalled":
       return setRental(ev.e.rentalId, { status: "key installed" });
     case "acknowledged":

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { mkdirSync, rmSync } from "node:fs";
-import type { Contract, EventLog, Provider } from "ethers";
+import { hexlify, randomBytes, ZeroAddress, type Contract, type EventLog, type Provider } from "ethers";
+import { formatAmount } from "../../../protocol/chain/units.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { addRentalKey, removeRentalKey } from "./authorizedKeys.js";
@@ -14,6 +15,16 @@ export interface ProviderAgentOptions {
   /** ComputeMarketplace bound to the provider's wallet. */
   marketplace: Contract;
   provider: Provider;
+  /** DuckToken bound to the provider's wallet: needed to approve a stake. */
+  duck?: Contract;
+  /** Deployment block: where a relisted machine's earlier rentals are looked for. */
+  fromBlock?: number;
+  /**
+   * Arbiters whose downtime statements this provider accepts (addresses), or "any". A rental
+   * naming another arbiter is declined (full refund to the renter, no penalty): an arbiter the
+   * renter controls could claim the whole rental as downtime. Rentals naming none are served.
+   */
+  arbiters?: string[] | "any";
   /** authorized_keys file sshd reads for the user renters log in as. */
   authorizedKeysFile: string;
   /** Absolute folder holding one `rental-<id>` folder per rental. */
@@ -26,6 +37,14 @@ export interface ProviderAgentOptions {
   withdrawEveryMs?: number;
   /** Keep a rental's folder after it ended (default: removed, it holds the renter's data). */
   keepFolders?: boolean;
+}
+
+/** Stake and stable identity of a listing (ComputeMarketplace.listStakedMachine). */
+export interface ListingOptions {
+  /** bytes32 kept by the provider (under QUACKMESH_HOME): the same key relists the same machine id. */
+  machineKey?: string;
+  /** DUCK wei to add to the machine's stake; default: what it lacks of the marketplace's minimum. */
+  stake?: bigint;
 }
 
 export type KeyRemovalReason = "ended" | "cancelled" | "expired" | "stopped" | "ack-failed";
@@ -46,7 +65,8 @@ export interface TrackedRental {
 }
 
 export interface ProviderEvents {
-  listed: { machineId: bigint; pricePerHour: bigint; endpoint: string; maxHours: number; txHash: string };
+  listed: { machineId: bigint; pricePerHour: bigint; endpoint: string; maxHours: number; txHash: string; relisted: boolean; stake: bigint };
+  declined: { rentalId: bigint; reason: string; txHash: string };
   unlisted: { machineId: bigint; txHash: string };
   rented: { rentalId: bigint; machineId: bigint; renter: string; hours: number; amount: bigint; jobId: bigint };
   keyInstalled: { rentalId: bigint; file: string; folder: string };
@@ -83,16 +103,43 @@ export class ProviderAgent extends EventEmitter {
     super();
   }
 
-  /** List the machine and start watching its rentals from the listing's block. */
-  async listMachine(specs: MachineSpecs, pricePerHour: bigint, endpoint: string, maxHours = 0): Promise<bigint> {
+  /**
+   * List the machine under its stable key (a restart relists the same id and keeps its record),
+   * staking what it lacks of the marketplace's minimum, and start watching its rentals: from the
+   * listing's block for a new machine, from `fromBlock` for a relisted one (its earlier rental may
+   * still be pending or running).
+   */
+  async listMachine(specs: MachineSpecs, pricePerHour: bigint, endpoint: string, maxHours = 0, listing: ListingOptions = {}): Promise<bigint> {
     if (this.machineId !== undefined) throw new QuackError("ALREADY_LISTED", `This agent already serves machine ${this.machineId}.`);
-    const receipt = await sendTx(this.opts.marketplace, "listMachine", [specsToString(specs), pricePerHour, endpoint, maxHours], { fixes: MARKET_FIXES });
-    const ev = receipt.logs.map((l) => this.opts.marketplace.interface.parseLog(l)).find((p) => p?.name === "MachineListed");
-    if (!ev) throw new QuackError("EVENT_MISSING", `listMachine was mined (${receipt.hash}) without a MachineListed event.`);
+    const { marketplace } = this.opts;
+    const machineKey = listing.machineKey ?? hexlify(randomBytes(32));
+    const owner = await (marketplace.runner as unknown as { getAddress(): Promise<string> }).getAddress();
+    const existing = (await marketplace.getFunction("machineOf")(owner, machineKey)) as bigint;
+    const staked = existing === 0n ? 0n : ((await marketplace.getFunction("getMachine")(existing)).stake as bigint);
+    const minStake = (await marketplace.getFunction("minStake")()) as bigint;
+    const stake = listing.stake ?? (staked >= minStake ? 0n : minStake - staked);
+    if (stake > 0n) await this.approveStake(owner, stake);
+    const receipt = await sendTx(marketplace, "listStakedMachine", [machineKey, specsToString(specs), pricePerHour, endpoint, maxHours, stake], { fixes: MARKET_FIXES });
+    const ev = receipt.logs.map((l) => marketplace.interface.parseLog(l)).find((p) => p?.name === "MachineListed");
+    if (!ev) throw new QuackError("EVENT_MISSING", `listStakedMachine was mined (${receipt.hash}) without a MachineListed event.`);
     this.machineId = ev.args.machineId as bigint;
-    this.lastBlock = receipt.blockNumber - 1;
-    this.emit("listed", { machineId: this.machineId, pricePerHour, endpoint, maxHours, txHash: receipt.hash });
+    this.lastBlock = (existing === 0n ? receipt.blockNumber : (this.opts.fromBlock ?? receipt.blockNumber)) - 1;
+    this.emit("listed", { machineId: this.machineId, pricePerHour, endpoint, maxHours, txHash: receipt.hash, relisted: existing !== 0n, stake: staked + stake });
     return this.machineId;
+  }
+
+  private async approveStake(owner: string, stake: bigint): Promise<void> {
+    const { duck, marketplace } = this.opts;
+    if (!duck) throw new QuackError("BAD_ARGUMENT", "Staking a listing needs the DuckToken contract (ProviderAgentOptions.duck).");
+    const spender = await marketplace.getAddress();
+    const [balance, allowance] = (await Promise.all([duck.getFunction("balanceOf")(owner), duck.getFunction("allowance")(owner, spender)])) as [bigint, bigint];
+    if (balance < stake) {
+      throw new QuackError("NOT_ENOUGH_DUCK", `Listing needs a stake of ${formatAmount(stake)} DUCK; the wallet ${owner} holds ${formatAmount(balance)} DUCK.`, {
+        fix: "Get DUCK for the stake (on the local chain: `quackmesh wallet faucet --to <this address>`), or stake less with --stake (at least the marketplace's minimum).",
+        details: { have: balance.toString(), need: stake.toString() },
+      });
+    }
+    if (allowance < stake) await sendTx(duck, "approve", [spender, stake], { method: "approve" });
   }
 
   /** Serve a machine listed earlier (e.g. after a restart), reading its events from `fromBlock`. */
@@ -209,8 +256,20 @@ export class ProviderAgent extends EventEmitter {
         r.status = info.status === "none" ? "refused" : info.status;
         return;
       }
+      if (info.status === "pending" && !this.trusts(info.arbiter)) {
+        await this.decline(r, `its arbiter ${info.arbiter} is not one this provider trusts`);
+        return;
+      }
       mkdirSync(r.folder, { recursive: true, mode: 0o700 });
-      addRentalKey(this.opts.authorizedKeysFile, rentalId, a.sshPublicKey as string, forcedCommand(this.opts.gate, rentalId, this.opts.rentalsRoot));
+      try {
+        addRentalKey(this.opts.authorizedKeysFile, rentalId, a.sshPublicKey as string, forcedCommand(this.opts.gate, rentalId, this.opts.rentalsRoot));
+      } catch (err) {
+        // A key that cannot be installed (malformed, say): decline rather than let the
+        // acknowledgement window lapse, which would cost a quarter of the stake.
+        if (info.status !== "pending") throw err;
+        await this.decline(r, `its SSH key cannot be installed: ${(err as Error).message}`);
+        return;
+      }
       r.keyInstalled = true;
       this.emit("keyInstalled", { rentalId, file: this.opts.authorizedKeysFile, folder: r.folder });
       if (info.status === "active") {
@@ -227,6 +286,20 @@ export class ProviderAgent extends EventEmitter {
       if (r.status === "pending") r.status = "refused";
       this.fail(err, rentalId);
     }
+  }
+
+  private trusts(arbiter: string): boolean {
+    const list = this.opts.arbiters ?? [];
+    if (arbiter === ZeroAddress || list === "any") return true;
+    return list.some((a) => a.toLowerCase() === arbiter.toLowerCase());
+  }
+
+  /** Turn a pending rental down: the renter gets everything back and the stake is untouched. */
+  private async decline(r: TrackedRental, reason: string): Promise<void> {
+    const receipt = await sendTx(this.opts.marketplace, "declineRental", [r.rentalId], { fixes: MARKET_FIXES });
+    r.status = "cancelled";
+    rmSync(r.folder, { recursive: true, force: true });
+    this.emit("declined", { rentalId: r.rentalId, reason, txHash: receipt.hash });
   }
 
   private async onOver(rentalId: bigint, reason: "ended" | "cancelled" | "expired"): Promise<void> {

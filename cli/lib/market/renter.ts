@@ -1,4 +1,4 @@
-import type { Contract, Provider, TransactionReceipt } from "ethers";
+import { ZeroAddress, type Contract, type Provider, type TransactionReceipt } from "ethers";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
@@ -7,8 +7,8 @@ import {
   filterMachines,
   getRentalInfo,
   queryChunked,
+  latestListings,
   readMarket,
-  toListing,
   type MachineFilter,
   type MarketMachine,
   type RentalInfo,
@@ -27,6 +27,11 @@ export interface RentRequest {
   jobId?: bigint;
   /** Renter's OpenSSH public key line. */
   sshPublicKey: string;
+  /**
+   * Who signs the rentals' downtime statements (the orchestrator running the cluster: its
+   * evaluator address); none when absent. Providers that do not trust it decline the rental.
+   */
+  arbiter?: string;
   filter?: Omit<MachineFilter, "hours" | "all">;
 }
 
@@ -109,7 +114,7 @@ export async function rentMachines(
       await ensureAllowance(c.duck, renter, marketplaceAddress, price, onEvent);
       let receipt: TransactionReceipt;
       try {
-        receipt = await sendTx(c.marketplace, "rentMachine", [m.machineId, req.hours, req.jobId ?? 0n, key], { fixes: MARKET_FIXES });
+        receipt = await sendTx(c.marketplace, "rentMachineWithArbiter", [m.machineId, req.hours, req.jobId ?? 0n, key, req.arbiter ?? ZeroAddress], { fixes: MARKET_FIXES });
       } catch (err) {
         // Lost a race for this machine: try the next cheapest match.
         const name = isQuackError(err) ? (err.details?.error as string | undefined) : undefined;
@@ -170,22 +175,30 @@ function rentalFromReceipt(marketplace: Contract, receipt: TransactionReceipt, m
 export interface AckResult {
   acknowledged: bigint[];
   pending: bigint[];
+  /** Turned down by their providers (refunded in full), e.g. for an arbiter they do not trust. */
+  declined: bigint[];
 }
 
 /** Poll getRental until every rental is acknowledged or `timeoutMs` passes. */
 export async function waitForAcks(marketplace: Contract, rentalIds: bigint[], opts: { timeoutMs?: number; pollMs?: number } = {}): Promise<AckResult> {
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   const acked = new Set<bigint>();
+  const declined = new Set<bigint>();
   for (;;) {
     for (const id of rentalIds) {
-      if (acked.has(id)) continue;
+      if (acked.has(id) || declined.has(id)) continue;
       const r = await getRentalInfo(marketplace, id);
-      if (r.status !== "pending") acked.add(id);
+      if (r.status === "cancelled") declined.add(id);
+      else if (r.status !== "pending") acked.add(id);
     }
-    if (acked.size === rentalIds.length || Date.now() >= deadline) break;
+    if (acked.size + declined.size === rentalIds.length || Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
   }
-  return { acknowledged: rentalIds.filter((id) => acked.has(id)), pending: rentalIds.filter((id) => !acked.has(id)) };
+  return {
+    acknowledged: rentalIds.filter((id) => acked.has(id)),
+    pending: rentalIds.filter((id) => !acked.has(id) && !declined.has(id)),
+    declined: rentalIds.filter((id) => declined.has(id)),
+  };
 }
 
 /** End an active rental early: the unserved part comes back. */
@@ -221,8 +234,9 @@ export async function listRentals(marketplace: Contract, provider: Provider, ren
   const machineIds = [...new Set(rentedLogs.map((l) => l.args.machineId as bigint))];
   const listings = new Map<bigint, { endpoint: string; provider: string }>();
   for (const id of machineIds) {
-    const [log] = await queryChunked(marketplace, "MachineListed", [id], fromBlock, latest);
-    if (log) listings.set(id, toListing(log));
+    // The latest listing: a restarted provider relists the same machine id, maybe at a new endpoint.
+    const [listing] = latestListings(await queryChunked(marketplace, "MachineListed", [id], fromBlock, latest));
+    if (listing) listings.set(id, listing);
   }
   const out = await Promise.all(
     rentedLogs.map(async (l) => {
