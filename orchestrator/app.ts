@@ -70,7 +70,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
   await app.register(replayRoutes);
-  await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes });
+  await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes, datasetBytes: limits.datasetBytes });
   await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference });
   await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });
   return app;

@@ -4,8 +4,12 @@
  *   x-quackmesh-timestamp  milliseconds since the epoch
  *   x-quackmesh-signature  EIP-191 personal_sign of
  *     "quackmesh:v1\n" + METHOD + "\n" + path + "\n" + timestamp + "\n" + hex(sha256(body))
+ *   x-quackmesh-content-sha256  hex(sha256(body)), the hash the signature covers (may be left
+ *                               out for an empty body)
  * where path is the request target as sent (path and query string) and the body hash is the
- * lowercase hex of the raw body bytes (the hash of no bytes for an empty body).
+ * lowercase hex of the raw body bytes (the hash of no bytes for an empty body). The hash travels
+ * as a header so that the server checks the signature before it reads a byte of the body, then
+ * checks the body against the hash while it streams in.
  */
 import { createHash } from "node:crypto";
 import { getAddress, isAddress, verifyMessage } from "ethers";
@@ -15,6 +19,7 @@ export const SIGNING_PREFIX = "quackmesh:v1";
 export const ADDRESS_HEADER = "x-quackmesh-address";
 export const TIMESTAMP_HEADER = "x-quackmesh-timestamp";
 export const SIGNATURE_HEADER = "x-quackmesh-signature";
+export const BODY_HASH_HEADER = "x-quackmesh-content-sha256";
 /** How far a request's timestamp may be from the server's clock, either way. */
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 
@@ -28,6 +33,7 @@ export type SignedHeaders = {
   [ADDRESS_HEADER]: string;
   [TIMESTAMP_HEADER]: string;
   [SIGNATURE_HEADER]: string;
+  [BODY_HASH_HEADER]: string;
 };
 
 export function sha256HexOf(body?: Uint8Array | string | null): string {
@@ -54,8 +60,9 @@ export async function signRequest(
 ): Promise<SignedHeaders> {
   const address = getAddress(await wallet.getAddress());
   const timestamp = String(Math.floor(now));
-  const signature = await wallet.signMessage(canonicalMessage(method, path, timestamp, sha256HexOf(body)));
-  return { [ADDRESS_HEADER]: address, [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signature };
+  const bodySha256 = sha256HexOf(body);
+  const signature = await wallet.signMessage(canonicalMessage(method, path, timestamp, bodySha256));
+  return { [ADDRESS_HEADER]: address, [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signature, [BODY_HASH_HEADER]: bodySha256 };
 }
 
 export interface VerifiedCaller {
@@ -130,4 +137,39 @@ export function verifySignedRequest(input: {
   }
   const requestId = createHash("sha256").update(`${address}\n${message}`).digest("hex");
   return { address, timestamp: Number(rawTimestamp), requestId };
+}
+
+const EMPTY_SHA256 = sha256HexOf();
+
+/** A caller verified from the headers, with the body hash it signed (the body is checked against it). */
+export type SignedCaller = VerifiedCaller & { bodySha256: string };
+
+/**
+ * The body hash a request declares in x-quackmesh-content-sha256 (the empty body's hash when the
+ * header is absent): 64 hex digits, compared in lowercase.
+ */
+export function declaredBodySha256(headers: Record<string, string | string[] | undefined>): string {
+  const raw = header(headers, BODY_HASH_HEADER);
+  if (raw === undefined || raw === "") return EMPTY_SHA256;
+  if (!/^[0-9a-fA-F]{64}$/.test(raw)) {
+    throw new ApiError("SIGNATURE_INVALID", `${BODY_HASH_HEADER} must be the body's sha256 as 64 hex digits, got '${raw.slice(0, 80)}'.`);
+  }
+  return raw.toLowerCase();
+}
+
+/**
+ * Verify a request from its headers alone, against the body hash it declares: what the server
+ * runs before reading the body. The body must then hash to `bodySha256` (checked as it streams).
+ */
+export function verifySignedHeaders(input: {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  now: number;
+  maxSkewMs?: number;
+}): SignedCaller {
+  // Missing or stale signature headers are reported before a malformed hash header.
+  readSignatureHeaders(input.headers, input.now, input.maxSkewMs);
+  const bodySha256 = declaredBodySha256(input.headers);
+  return { ...verifySignedRequest({ ...input, bodySha256 }), bodySha256 };
 }

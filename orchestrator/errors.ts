@@ -25,6 +25,9 @@ export const ERRORS = {
   SIGNATURE_STALE: { status: 401, message: "The request timestamp is too far from the server's clock." },
   SIGNATURE_REPLAYED: { status: 401, message: "This signed request was already used." },
   RATE_LIMITED: { status: 429, message: "Too many requests from this address; slow down." },
+  DRAFT_QUOTA_EXCEEDED: { status: 429, message: "This address holds as many unbound drafts as the orchestrator keeps per address." },
+  STORAGE_QUOTA_EXCEEDED: { status: 429, message: "This address's unbound drafts hold as many bytes as the orchestrator keeps per address." },
+  DRAFT_UPLOADED: { status: 409, message: "This draft already holds a different file of this kind; create a new draft to change it." },
   NOT_UPLOADER: { status: 403, message: "Only the address that created the draft may change it." },
   // jobs and drafts
   INVALID_MODEL_SPEC: { status: 400, message: "The model spec is not valid." },

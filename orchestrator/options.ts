@@ -33,6 +33,12 @@ export interface Limits {
   modelParameters: number;
   /** Most bytes of activations one evaluation block of EVAL_BLOCK samples may hold. */
   activationBytes: number;
+  /** Most bytes of a validation set or cluster training data, as uploaded and once unpacked (gunzip). */
+  datasetBytes: number;
+  /** Most drafts one address may hold unbound to a job (counted over the last 24 h). */
+  draftsPerAddress: number;
+  /** Most bytes one address's unbound drafts may hold (weights, validation, training data; last 24 h). */
+  storedBytesPerAddress: number;
 }
 
 /** Samples the engine evaluates at once per thread (native/src/core/mlp.cc `Mlp::evaluate`). */
@@ -46,6 +52,9 @@ export const DEFAULT_LIMITS: Limits = {
   maxSkewMs: 5 * 60 * 1000,
   modelParameters: 20_000_000,
   activationBytes: 64 * 1024 * 1024,
+  datasetBytes: 64 * 1024 * 1024,
+  draftsPerAddress: 16,
+  storedBytesPerAddress: 1024 * 1024 * 1024,
 };
 
 /** How the cluster service reaches rented machines and how its workers reach the orchestrator. */

@@ -120,6 +120,9 @@ export const ERROR_CODES = {
   SIGNATURE_STALE: refused("The request timestamp is too far from the server's clock."),
   SIGNATURE_REPLAYED: refused("This signed request was already used."),
   RATE_LIMITED: transient("Too many requests from this address; slow down."),
+  DRAFT_QUOTA_EXCEEDED: refused("The address holds as many drafts unbound to a job (created in the last 24 h) as the orchestrator keeps per address (`serve --max-drafts`)."),
+  STORAGE_QUOTA_EXCEEDED: refused("The address's drafts unbound to a job (last 24 h) hold as many bytes as the orchestrator keeps per address (`serve --max-stored`)."),
+  DRAFT_UPLOADED: refused("The draft already holds other weights, validation set or training data; each is uploaded once (the same bytes again are accepted)."),
   NOT_UPLOADER: refused("Only the address that created the draft may change it."),
   // jobs and drafts
   INVALID_MODEL_SPEC: refused("The model spec sent to the orchestrator is not valid."),

@@ -27,6 +27,9 @@ export function serveCommand(): Command {
     .option("--upload-limit <MiB>", "largest upload accepted (weights, validation sets, updates)", "256")
     .option("--max-model-params <n>", "most trainable parameters of a job's model", "20000000")
     .option("--max-activation <MiB>", "most activation memory per evaluation block of 256 samples", "64")
+    .option("--max-dataset <MiB>", "largest validation set or cluster training data, as sent and once unpacked", "64")
+    .option("--max-drafts <n>", "most drafts one address may hold unbound to a job (created in the last 24 h)", "16")
+    .option("--max-stored <MiB>", "most bytes one address's unbound drafts may hold (weights, validation, training data; last 24 h)", "1024")
     .option("--payout <address>", "address that inference usage statements pay (env QUACKMESH_PAYOUT_ADDRESS; default the evaluator's)")
     .option("--inference-price <duck>", "DUCK charged per second of inference compute", "0.01")
     .option("--inference-min-fee <duck>", "least DUCK charged for one inference job (never above its escrow)", "0.001")
@@ -41,15 +44,18 @@ dir (mode 0600); its address is printed, served at /api/info, and is what reques
 evaluator in TrainingPool.createTrainingJob, and as orchestrator in InferencePool.createInferenceJob.
 Inference (\`quackmesh infer\`) runs here and is charged by compute time: the usage statement the
 evaluator key signs pays --payout. API documentation: http://HOST:PORT/docs.
+Every signed request is checked from its headers (signature over the declared body hash, rate
+limit, body size, the caller's quota) before its body is read; limits are shown at /api/info.
 Stops cleanly on Ctrl-C or SIGTERM; after a crash it resumes open rounds from the store.
 
 Examples:
   $ quackmesh serve                                   # local chain, 127.0.0.1:8080
   $ quackmesh serve --port 0 --data-dir /tmp/orch --json
   $ quackmesh serve --database postgres://quackmesh:secret@db.internal:5432/quackmesh --data-dir /mnt/efs/orch
-  $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02`,
+  $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02
+  $ quackmesh serve --max-drafts 4 --max-stored 256 --max-dataset 32   # a public endpoint`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; maxDataset: string; maxDrafts: string; maxStored: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -69,6 +75,9 @@ Examples:
             uploadBytes: parseCount(opts.uploadLimit, "--upload-limit") * 1024 * 1024,
             modelParameters: parseCount(opts.maxModelParams, "--max-model-params"),
             activationBytes: parseCount(opts.maxActivation, "--max-activation") * 1024 * 1024,
+            datasetBytes: parseCount(opts.maxDataset, "--max-dataset") * 1024 * 1024,
+            draftsPerAddress: parseCount(opts.maxDrafts, "--max-drafts"),
+            storedBytesPerAddress: parseCount(opts.maxStored, "--max-stored") * 1024 * 1024,
           },
           payout: opts.payout,
           inferencePrice: parseAmount(opts.inferencePrice, "--inference-price"),

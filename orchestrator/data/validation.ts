@@ -29,16 +29,22 @@ function invalid(message: string): ApiError {
   return new ApiError("INVALID_DATASET", message);
 }
 
-/** Split "images IDX ++ labels IDX" (after gunzip) into its two files. */
-export function splitIdxPair(raw: Buffer): { images: Buffer; labels: Buffer } {
-  let buf = raw;
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (e) {
-      throw invalid(`The validation body looks gzipped but does not decompress: ${(e as Error).message}.`);
+/** The bytes, gunzipped (to at most `maxBytes`) when they start with the gzip magic. */
+function gunzipBounded(raw: Buffer, maxBytes: number): Buffer {
+  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
+  try {
+    return gunzipSync(raw, { maxOutputLength: Math.min(maxBytes, 2 ** 31 - 1) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw invalid(`The validation body decompresses to more than ${maxBytes} bytes, the most this orchestrator unpacks (GET /api/info limits.datasetBytes).`);
     }
+    throw invalid(`The validation body looks gzipped but does not decompress: ${(e as Error).message}.`);
   }
+}
+
+/** Split "images IDX ++ labels IDX" (after gunzip, to at most `maxBytes`) into its two files. */
+export function splitIdxPair(raw: Buffer, maxBytes: number = Infinity): { images: Buffer; labels: Buffer } {
+  const buf = gunzipBounded(raw, maxBytes);
   const fix = "Send the images IDX file (magic 0x00000803) immediately followed by the labels IDX file (0x00000801).";
   if (buf.length < 16 || buf.readUInt32BE(0) !== IDX_IMAGES) throw invalid(`The validation body does not start with an IDX images header. ${fix}`);
   const [n, rows, cols] = [buf.readUInt32BE(4), buf.readUInt32BE(8), buf.readUInt32BE(12)];
@@ -55,17 +61,22 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Unpack the blob into datasets/<hash>/ (once; atomically) and return that folder. */
-async function materialize(dataDir: string, blobs: BlobStore, hash: string, format: ValidationFormat): Promise<string> {
-  const dir = join(dataDir, "datasets", hash.slice(2));
+const datasetDir = (dataDir: string, hash: string) => join(dataDir, "datasets", hash.slice(2));
+
+/** Unpack the file (a blob, or a staged upload named by its hash) into datasets/<hash>/ (once; atomically) and return that folder. */
+async function materialize(dataDir: string, source: string, hash: string, format: ValidationFormat, maxBytes: number): Promise<string> {
+  const dir = datasetDir(dataDir, hash);
   if (await exists(dir)) return dir;
   const tmp = join(dataDir, "tmp", `dataset-${randomBytes(6).toString("hex")}`);
   await mkdir(tmp, { recursive: true });
   try {
     if (format === "csv") {
-      await link(blobs.path(hash), join(tmp, "data.csv")).catch(() => copyFile(blobs.path(hash), join(tmp, "data.csv")));
+      const raw = await readFile(source);
+      // A gzipped CSV is unpacked here, within the bound, so the loader never inflates a bomb.
+      if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) await writeFile(join(tmp, "data.csv"), gunzipBounded(raw, maxBytes));
+      else await link(source, join(tmp, "data.csv")).catch(() => copyFile(source, join(tmp, "data.csv")));
     } else {
-      const { images, labels } = splitIdxPair(await readFile(blobs.path(hash)));
+      const { images, labels } = splitIdxPair(await readFile(source), maxBytes);
       await writeFile(join(tmp, "validation-images-idx3-ubyte"), images);
       await writeFile(join(tmp, "validation-labels-idx1-ubyte"), labels);
     }
@@ -82,7 +93,35 @@ async function materialize(dataDir: string, blobs: BlobStore, hash: string, form
 
 /** Load a stored validation set; bad content becomes INVALID_DATASET without server paths. */
 export async function loadValidation(dataDir: string, blobs: BlobStore, hash: string, format: ValidationFormat): Promise<Dataset> {
-  const dir = await materialize(dataDir, blobs, hash, format);
+  return loadFrom(dataDir, blobs.path(hash), hash, format, Infinity);
+}
+
+/**
+ * Load an upload before it is committed to the blob store (a refused one leaves no blob), unpacked
+ * to at most `maxBytes`. `check` runs on the loaded set; when it or the loading fails, the
+ * unpacked folder is removed again unless the same data was stored before.
+ */
+export async function loadUpload(
+  dataDir: string,
+  blobs: BlobStore,
+  upload: { file: string; hash: string },
+  format: ValidationFormat,
+  maxBytes: number,
+  check: (ds: Dataset) => void,
+): Promise<Dataset> {
+  const known = await blobs.has(upload.hash);
+  try {
+    const ds = await loadFrom(dataDir, upload.file, upload.hash, format, maxBytes);
+    check(ds);
+    return ds;
+  } catch (e) {
+    if (!known) await rm(datasetDir(dataDir, upload.hash), { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function loadFrom(dataDir: string, source: string, hash: string, format: ValidationFormat, maxBytes: number): Promise<Dataset> {
+  const dir = await materialize(dataDir, source, hash, format, maxBytes);
   try {
     return await loadDataset(dir);
   } catch (e) {

@@ -1,9 +1,12 @@
 /**
- * Body parsers. JSON: size-limited, depth-limited, hashed for the signature check, then parsed
- * by Fastify's own (prototype-poisoning-safe) parser. Raw bodies: `bufferParser` keeps the
- * bytes in memory (updates); `stagingParser` streams them to a temp file (weights, data sets).
+ * Bodies. `BodyCheck` sits between the socket and every parser of a signed request: it cuts the
+ * body at its budget and checks, as the bytes pass, that they hash to the signed value. Parsers:
+ * JSON is size-limited, depth-limited, then parsed by Fastify's own (prototype-poisoning-safe)
+ * parser; raw bodies: `bufferParser` keeps the bytes in memory (updates), `stagingParser` streams
+ * them to a temp file (weights, data sets).
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
+import { Transform, type TransformCallback } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import { BlobTooLargeError, type StagedBlob } from "../store/blobs.js";
@@ -12,6 +15,56 @@ import { definePlugin } from "./define.js";
 declare module "fastify" {
   interface FastifyRequest {
     staged: StagedBlob | null;
+  }
+}
+
+/** How large one request's body may be, and what answers a larger one. */
+export interface UploadBudget {
+  limit: number;
+  /** The refusal of a body over `limit` (BODY_TOO_LARGE, or a quota's code). */
+  refuse(limit: number): ApiError;
+  /** Called when the request is answered or aborted (frees a quota reservation); may be called twice. */
+  release?(): void;
+}
+
+/**
+ * Passes a body through, counting and hashing: more than `limit` bytes fails at once with
+ * `tooLarge()` (nothing past the limit is passed on), and at the end a hash other than the
+ * signed one fails with SIGNATURE_INVALID.
+ */
+export class BodyCheck extends Transform {
+  private readonly hash: Hash = createHash("sha256");
+  /** Read by Fastify's body reader to compare with content-length. */
+  receivedEncodedLength = 0;
+
+  constructor(
+    private readonly opts: { limit: number; expectedSha256: string; tooLarge: () => Error; onVerified: (sha256: string) => void },
+  ) {
+    super();
+  }
+
+  /** Pipe `source` through this check; the source's errors and aborts end it too. */
+  from(source: NodeJS.ReadableStream): this {
+    source.on("error", (err: Error) => this.destroy(err));
+    source.on("aborted", () => this.destroy(new Error("client aborted the upload")));
+    source.pipe(this);
+    return this;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.receivedEncodedLength += chunk.length;
+    if (this.receivedEncodedLength > this.opts.limit) return callback(this.opts.tooLarge());
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const got = this.hash.digest("hex");
+    if (got !== this.opts.expectedSha256) {
+      return callback(new ApiError("SIGNATURE_INVALID", `The body's sha256 is ${got}, not the ${this.opts.expectedSha256} that was signed (x-quackmesh-content-sha256).`));
+    }
+    this.opts.onVerified(got);
+    callback();
   }
 }
 
@@ -39,9 +92,7 @@ export const jsonBodyPlugin = definePlugin<{ jsonBytes: number; jsonDepth: numbe
     // Only parsers that record the body hash: every other type is refused with 415.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: opts.jsonBytes }, (request, body, done) => {
-      const buf = body as Buffer;
-      request.bodySha256 = createHash("sha256").update(buf).digest("hex");
-      const text = buf.toString("utf8");
+      const text = (body as Buffer).toString("utf8");
       if (jsonDepth(text, opts.jsonDepth) > opts.jsonDepth) {
         done(new ApiError("JSON_TOO_DEEP", `The JSON body nests deeper than ${opts.jsonDepth} levels.`), undefined);
         return;
@@ -52,12 +103,9 @@ export const jsonBodyPlugin = definePlugin<{ jsonBytes: number; jsonDepth: numbe
   { name: "quackmesh-json-body", dependencies: ["quackmesh-auth"] },
 );
 
-/** Raw body into memory, hashed (for a route scope). */
+/** Raw body into memory (for a route scope); its hash was checked on the way in. */
 export function bufferParser(app: FastifyInstance, type: string, limit: number): void {
-  app.addContentTypeParser(type, { parseAs: "buffer", bodyLimit: limit }, (request, body, done) => {
-    request.bodySha256 = createHash("sha256").update(body as Buffer).digest("hex");
-    done(null, body);
-  });
+  app.addContentTypeParser(type, { parseAs: "buffer", bodyLimit: limit }, (_request, body, done) => done(null, body));
 }
 
 function tooLarge(limit: number): ApiError {

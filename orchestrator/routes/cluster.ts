@@ -9,11 +9,13 @@ import ssh2 from "ssh2";
 import { fingerprintOf } from "../../protocol/market/sshKeys.js";
 import type { ModelSpec } from "../../native/types.js";
 import { TRAIN_DEFAULTS } from "../../protocol/train.js";
-import { formatFromContentType, loadValidation } from "../data/validation.js";
+import { formatFromContentType, loadUpload } from "../data/validation.js";
 import { ApiError, isApiError } from "../errors.js";
 import { stagingParser } from "../plugins/body.js";
 import type { ClusterSpecRecord } from "../store/repository.js";
 import { requireJob } from "./jobs.js";
+import { uploadOnce } from "./drafts.js";
+import type { SignedCaller } from "../auth.js";
 import {
   clusterKeyBodySchema,
   clusterSchema,
@@ -35,15 +37,17 @@ interface Target {
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-async function target(app: FastifyInstance, request: FastifyRequest<{ Params: { id?: string; jobId?: number } }>): Promise<Target> {
-  const caller = request.caller!.address;
-  if (request.params.id !== undefined) {
-    const draft = await app.repo.getDraft(request.params.id);
-    if (!draft) throw new ApiError("DRAFT_NOT_FOUND", `No draft '${request.params.id}'. Create one with POST /api/job.`);
+async function target(app: FastifyInstance, params: { id?: string; jobId?: number | string }, caller: string): Promise<Target> {
+  if (params.id !== undefined) {
+    if (!/^[0-9a-f]{32}$/.test(params.id)) throw new ApiError("VALIDATION_FAILED", `'${params.id.slice(0, 80)}' is not a draft id (32 lowercase hex digits).`);
+    const draft = await app.repo.getDraft(params.id);
+    if (!draft) throw new ApiError("DRAFT_NOT_FOUND", `No draft '${params.id}'. Create one with POST /api/job.`);
     if (!same(draft.uploader, caller)) throw new ApiError("NOT_UPLOADER", `Draft ${draft.id} belongs to ${draft.uploader}; this request is signed by ${caller}.`);
     return { draftId: draft.id, spec: draft.spec, jobId: draft.jobId };
   }
-  const job = await requireJob(app, request.params.jobId!);
+  const jobId = Number(params.jobId);
+  if (!Number.isSafeInteger(jobId) || jobId < 1 || !/^\d+$/.test(String(params.jobId))) throw new ApiError("VALIDATION_FAILED", `'${String(params.jobId).slice(0, 80)}' is not a job id.`);
+  const job = await requireJob(app, jobId);
   if (!same(job.requester, caller)) throw new ApiError("NOT_REQUESTER", `Job ${job.jobId} was requested by ${job.requester}; this request is signed by ${caller}.`);
   return { draftId: job.draftId, spec: job.spec, jobId: job.jobId };
 }
@@ -63,9 +67,17 @@ function keyFingerprint(text: string): string {
   return fingerprintOf(key.getPublicSSH());
 }
 
-export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: number }): Promise<void> {
+export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: number; datasetBytes: number }): Promise<void> {
   stagingParser(app, ["application/octet-stream", "text/csv"], opts.uploadBytes);
   const tags = ["cluster"];
+
+  /** Checked before the body is read: the caller's draft or job, new data, within the data-set limit and the caller's quota. */
+  async function trainDataBudget(request: FastifyRequest, caller: SignedCaller) {
+    const t = await target(app, request.params as { id?: string; jobId?: string }, caller.address);
+    const existing = await app.repo.getClusterSpec(t.draftId);
+    uploadOnce("training data", t.draftId, existing?.trainHash ?? null, caller);
+    return app.quotas.uploadBudget(caller.address, Math.min(opts.uploadBytes, opts.datasetBytes), Number(request.headers["content-length"]));
+  }
 
   app.get<{ Params: { jobId: number } }>(
     "/api/cluster/:jobId",
@@ -84,7 +96,7 @@ export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: n
   );
 
   async function saveKey(request: FastifyRequest<{ Params: { id?: string; jobId?: number }; Body: ClusterKeyBody }>): Promise<ClusterSpecReply> {
-    const t = await target(app, request);
+    const t = await target(app, request.params, request.caller!.address);
     const body = request.body;
     const fingerprint = keyFingerprint(body.privateKey);
     const existing = await app.repo.getClusterSpec(t.draftId);
@@ -109,26 +121,29 @@ export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: n
   }
 
   async function saveTrainData(request: FastifyRequest<{ Params: { id?: string; jobId?: number } }>): Promise<ClusterSpecReply> {
-    const t = await target(app, request);
+    const t = await target(app, request.params, request.caller!.address);
     const existing = await app.repo.getClusterSpec(t.draftId);
     if (!existing) throw new ApiError("VALIDATION_FAILED", "Upload the cluster key first (PUT …/cluster-key): it says how many machines share the training data.");
+    uploadOnce("training data", t.draftId, existing.trainHash, request.caller!);
     if (!request.staged || request.staged.size === 0) throw new ApiError("BODY_EMPTY", "The body is empty; send the training data's bytes.");
     const format = formatFromContentType(request.headers["content-type"])!;
-    const hash = await app.blobs.commit(request.staged);
     let samples: number;
     try {
-      const ds = await loadValidation(app.dataDir, app.blobs, hash, format);
-      const want = t.spec.input.reduce((a, d) => a * d, 1);
-      if (ds.features !== want) throw new ApiError("INVALID_DATASET", `The training data has ${ds.features} features per sample but the model's input is [${t.spec.input.join(", ")}] (${want} values).`);
-      const classes = t.spec.layers[t.spec.layers.length - 1].units;
-      const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
-      if (maxLabel >= classes) throw new ApiError("INVALID_DATASET", `The training data has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
-      if (ds.count < existing.machines) throw new ApiError("INVALID_DATASET", `The training data holds ${ds.count} samples, fewer than the ${existing.machines} machines to share it.`);
+      // Checked before it is committed: refused data leaves nothing behind.
+      const ds = await loadUpload(app.dataDir, app.blobs, request.staged, format, opts.datasetBytes, (ds) => {
+        const want = t.spec.input.reduce((a, d) => a * d, 1);
+        if (ds.features !== want) throw new ApiError("INVALID_DATASET", `The training data has ${ds.features} features per sample but the model's input is [${t.spec.input.join(", ")}] (${want} values).`);
+        const classes = t.spec.layers[t.spec.layers.length - 1].units;
+        const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
+        if (maxLabel >= classes) throw new ApiError("INVALID_DATASET", `The training data has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
+        if (ds.count < existing.machines) throw new ApiError("INVALID_DATASET", `The training data holds ${ds.count} samples, fewer than the ${existing.machines} machines to share it.`);
+      });
       samples = ds.count;
     } catch (e) {
       if (isApiError(e)) throw new ApiError(e.code, e.message.replaceAll("validation set", "training data"), e.details);
       throw e;
     }
+    const hash = await app.blobs.commit(request.staged);
     const spec: ClusterSpecRecord = { ...existing, trainHash: hash, trainFormat: format, trainSamples: samples, updatedAt: app.now() };
     await app.repo.saveClusterSpec(spec);
     if (t.jobId !== null) app.clusters.deploy(t.jobId);
@@ -152,12 +167,12 @@ export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: n
   );
   app.put<{ Params: { id: string } }>(
     "/api/job/draft/:id/train-data",
-    { ...app.signed, bodyLimit: opts.uploadBytes, schema: { ...dataSchema, summary: dataSummary, params: draftIdParams } },
+    { ...app.signed, bodyLimit: opts.uploadBytes, config: { uploadBudget: trainDataBudget }, schema: { ...dataSchema, summary: dataSummary, params: draftIdParams } },
     saveTrainData,
   );
   app.put<{ Params: { jobId: number } }>(
     "/api/job/:jobId/train-data",
-    { ...app.signed, bodyLimit: opts.uploadBytes, schema: { ...dataSchema, summary: dataSummary, params: jobIdParams } },
+    { ...app.signed, bodyLimit: opts.uploadBytes, config: { uploadBudget: trainDataBudget }, schema: { ...dataSchema, summary: dataSummary, params: jobIdParams } },
     saveTrainData,
   );
 }

@@ -10,11 +10,13 @@ import { Network, parameterShapes, validateSpec } from "../../native/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { allFinite, flatten, sameLayout } from "../../native/tensors.js";
 import type { ModelSpec } from "../../native/types.js";
-import { checkFeatures, formatFromContentType, loadValidation } from "../data/validation.js";
+import { checkFeatures, formatFromContentType, loadUpload } from "../data/validation.js";
 import { ApiError } from "../errors.js";
 import { EVAL_BLOCK, type Limits } from "../options.js";
 import { stagingParser } from "../plugins/body.js";
 import { resolveSettings } from "../../protocol/settings.js";
+import { parameterCount } from "../../protocol/spec.js";
+import type { SignedCaller } from "../auth.js";
 import type { DraftRecord } from "../store/repository.js";
 import { createJobBodySchema, draftIdParams, draftReplySchema, errorReplies, type CreateJobBody } from "./schemas.js";
 import { draftView } from "./views.js";
@@ -28,15 +30,28 @@ function checkSpec(spec: unknown, limits: Limits): ModelSpec {
   }
 }
 
-/** The draft, if it exists, belongs to the caller and is not bound to a job yet. */
-async function ownDraft(app: FastifyInstance, request: FastifyRequest<{ Params: { id: string } }>): Promise<DraftRecord> {
-  const draft = await app.repo.getDraft(request.params.id);
-  if (!draft) throw new ApiError("DRAFT_NOT_FOUND", `No draft '${request.params.id}'. Create one with POST /api/job.`);
-  if (draft.uploader !== request.caller!.address) {
-    throw new ApiError("NOT_UPLOADER", `Draft ${draft.id} belongs to ${draft.uploader}; this request is signed by ${request.caller!.address}.`);
+/** A safetensors file of this many float32 parameters is at most this long (the JSON header's share is generous). */
+export function safetensorsBound(parameters: number): number {
+  return parameters * 4 + 64 * 1024;
+}
+
+/** The draft, if it exists, belongs to `caller` and is not bound to a job yet. */
+async function ownDraft(app: FastifyInstance, id: string, caller: string): Promise<DraftRecord> {
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new ApiError("VALIDATION_FAILED", `'${id.slice(0, 80)}' is not a draft id (32 lowercase hex digits).`);
+  const draft = await app.repo.getDraft(id);
+  if (!draft) throw new ApiError("DRAFT_NOT_FOUND", `No draft '${id}'. Create one with POST /api/job.`);
+  if (draft.uploader !== caller) {
+    throw new ApiError("NOT_UPLOADER", `Draft ${draft.id} belongs to ${draft.uploader}; this request is signed by ${caller}.`);
   }
   if (draft.jobId !== null) throw new ApiError("DRAFT_LOCKED", `Draft ${draft.id} is already job ${draft.jobId}; create a new draft to change it.`);
   return draft;
+}
+
+/** A file of a draft is uploaded once: other bytes than those stored are refused (the same bytes again are fine). */
+export function uploadOnce(what: string, draftId: string, stored: string | null, caller: SignedCaller): void {
+  if (stored !== null && stored !== "0x" + caller.bodySha256) {
+    throw new ApiError("DRAFT_UPLOADED", `Draft ${draftId} already has its ${what} (${stored}); create a new draft to upload other ${what}.`, { stored });
+  }
 }
 
 function staged(request: FastifyRequest) {
@@ -47,6 +62,19 @@ function staged(request: FastifyRequest) {
 export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: number; limits: Limits }): Promise<void> {
   stagingParser(app, ["application/octet-stream", "text/csv"], opts.uploadBytes);
   const tags = ["jobs"];
+  const declaredLength = (request: FastifyRequest) => Number(request.headers["content-length"]);
+
+  /** Checked before the body is read: the draft is the caller's, the file new, the size within the model's and the quota's. */
+  async function weightsBudget(request: FastifyRequest, caller: SignedCaller) {
+    const draft = await ownDraft(app, (request.params as { id: string }).id, caller.address);
+    uploadOnce("weights", draft.id, draft.modelHash, caller);
+    return app.quotas.uploadBudget(caller.address, Math.min(opts.uploadBytes, safetensorsBound(parameterCount(draft.spec))), declaredLength(request));
+  }
+  async function validationBudget(request: FastifyRequest, caller: SignedCaller) {
+    const draft = await ownDraft(app, (request.params as { id: string }).id, caller.address);
+    uploadOnce("validation set", draft.id, draft.validationHash, caller);
+    return app.quotas.uploadBudget(caller.address, Math.min(opts.uploadBytes, opts.limits.datasetBytes), declaredLength(request));
+  }
 
   app.post<{ Body: CreateJobBody }>(
     "/api/job",
@@ -64,25 +92,31 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       const resolved = resolveSettings(body.settings);
       if ("error" in resolved) throw new ApiError("INVALID_SETTINGS", resolved.error);
       const spec = checkSpec(body.spec, opts.limits);
-      const draft: DraftRecord = {
-        id: randomBytes(16).toString("hex"),
-        uploader: request.caller!.address,
-        spec,
-        settings: resolved.settings,
-        createdAt: app.now(),
-        modelHash: null,
-        validationHash: null,
-        validationFormat: null,
-        validationSamples: null,
-        jobId: null,
-      };
-      if (body.seed !== undefined) {
-        const net = await Network.create(spec, { seed: body.seed });
-        draft.modelHash = await app.blobs.put(encodeSafetensors(await net.weights(), { format: "pt" }));
+      const seeded = body.seed === undefined ? 0 : safetensorsBound(parameterCount(spec));
+      const admitted = await app.quotas.admitDraft(request.caller!.address, seeded);
+      try {
+        const draft: DraftRecord = {
+          id: randomBytes(16).toString("hex"),
+          uploader: request.caller!.address,
+          spec,
+          settings: resolved.settings,
+          createdAt: app.now(),
+          modelHash: null,
+          validationHash: null,
+          validationFormat: null,
+          validationSamples: null,
+          jobId: null,
+        };
+        if (body.seed !== undefined) {
+          const net = await Network.create(spec, { seed: body.seed });
+          draft.modelHash = await app.blobs.put(encodeSafetensors(await net.weights(), { format: "pt" }));
+        }
+        await app.repo.insertDraft(draft);
+        app.events.emit("draft:created", { draftId: draft.id, uploader: draft.uploader });
+        return reply.code(201).send(draftView(draft, app.evaluator.address));
+      } finally {
+        admitted();
       }
-      await app.repo.insertDraft(draft);
-      app.events.emit("draft:created", { draftId: draft.id, uploader: draft.uploader });
-      return reply.code(201).send(draftView(draft, app.evaluator.address));
     },
   );
 
@@ -111,6 +145,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
     {
       ...app.signed,
       bodyLimit: opts.uploadBytes,
+      config: { uploadBudget: weightsBudget },
       schema: {
         tags,
         summary: "Upload the initial weights (raw safetensors body, application/octet-stream; signed)",
@@ -119,7 +154,8 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       },
     },
     async (request) => {
-      const draft = await ownDraft(app, request);
+      const draft = await ownDraft(app, request.params.id, request.caller!.address);
+      uploadOnce("weights", draft.id, draft.modelHash, request.caller!);
       const file = staged(request);
       if (formatFromContentType(request.headers["content-type"]) !== "idx") {
         throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the weights as application/octet-stream.");
@@ -147,6 +183,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
     {
       ...app.signed,
       bodyLimit: opts.uploadBytes,
+      config: { uploadBudget: validationBudget },
       schema: {
         tags,
         summary: "Upload the validation set: text/csv (label first), or application/octet-stream = images IDX then labels IDX (signed)",
@@ -155,17 +192,20 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       },
     },
     async (request) => {
-      const draft = await ownDraft(app, request);
+      const draft = await ownDraft(app, request.params.id, request.caller!.address);
+      uploadOnce("validation set", draft.id, draft.validationHash, request.caller!);
       const file = staged(request);
       const format = formatFromContentType(request.headers["content-type"])!;
+      // Checked before it is committed: a refused set leaves nothing behind.
+      const ds = await loadUpload(app.dataDir, app.blobs, file, format, opts.limits.datasetBytes, (ds) => {
+        checkFeatures(ds, draft.spec.input);
+        const classes = draft.spec.layers[draft.spec.layers.length - 1].units;
+        const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
+        if (maxLabel >= classes) {
+          throw new ApiError("INVALID_DATASET", `The validation set has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
+        }
+      });
       const hash = await app.blobs.commit(file);
-      const ds = await loadValidation(app.dataDir, app.blobs, hash, format);
-      checkFeatures(ds, draft.spec.input);
-      const classes = draft.spec.layers[draft.spec.layers.length - 1].units;
-      const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
-      if (maxLabel >= classes) {
-        throw new ApiError("INVALID_DATASET", `The validation set has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
-      }
       await app.repo.setDraftValidation(draft.id, { hash, format, samples: ds.count });
       return afterUpload(draft.id);
     },

@@ -1,6 +1,6 @@
 /** Service routes: /api/info, /healthz, /metrics. */
 import type { FastifyInstance } from "fastify";
-import { ADDRESS_HEADER, SIGNATURE_HEADER, SIGNING_PREFIX, TIMESTAMP_HEADER } from "../auth.js";
+import { ADDRESS_HEADER, BODY_HASH_HEADER, SIGNATURE_HEADER, SIGNING_PREFIX, TIMESTAMP_HEADER } from "../auth.js";
 import type { Limits } from "../options.js";
 import { errorReplies, infoSchema, type InfoReply } from "./schemas.js";
 
@@ -20,10 +20,14 @@ export async function infoRoutes(app: FastifyInstance, opts: { version: string; 
         maxSkewMs: opts.limits.maxSkewMs,
         modelParameters: opts.limits.modelParameters,
         activationBytes: opts.limits.activationBytes,
+        datasetBytes: opts.limits.datasetBytes,
+        draftsPerAddress: opts.limits.draftsPerAddress,
+        storedBytesPerAddress: opts.limits.storedBytesPerAddress,
+        rate: opts.limits.rate,
       },
       signing: {
         scheme: `EIP-191 personal_sign of "${SIGNING_PREFIX}\\n{METHOD}\\n{path?query}\\n{timestamp ms}\\n{hex sha256(body)}"`,
-        headers: [ADDRESS_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER],
+        headers: [ADDRESS_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, BODY_HASH_HEADER],
       },
     }),
   );

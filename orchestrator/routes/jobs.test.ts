@@ -69,7 +69,7 @@ t.test("service routes: info, healthz, metrics, docs, 404, and 500 without inter
   t.equal(info.contracts.TrainingPool, trainingPool);
   t.equal(info.contracts.DuckToken, "0x" + "1".repeat(40));
   t.match(info.version, /^\d+\.\d+\.\d+/);
-  t.same(info.signing.headers, ["x-quackmesh-address", "x-quackmesh-timestamp", "x-quackmesh-signature"]);
+  t.same(info.signing.headers, ["x-quackmesh-address", "x-quackmesh-timestamp", "x-quackmesh-signature", "x-quackmesh-content-sha256"]);
 
   t.equal((await app.inject({ method: "GET", url: "/healthz" })).json().status, "ok");
 

@@ -303,13 +303,22 @@ export const infoSchema = schema({
     contracts: { type: "object", additionalProperties: { type: "string" } },
     limits: {
       type: "object",
-      required: ["uploadBytes", "jsonBytes", "maxSkewMs", "modelParameters", "activationBytes"],
+      required: ["uploadBytes", "jsonBytes", "maxSkewMs", "modelParameters", "activationBytes", "datasetBytes", "draftsPerAddress", "storedBytesPerAddress", "rate"],
       properties: {
         uploadBytes: { type: "integer" },
         jsonBytes: { type: "integer" },
         maxSkewMs: { type: "integer" },
         modelParameters: { type: "integer", description: "most trainable parameters of a job's model" },
         activationBytes: { type: "integer", description: "most bytes of activations per evaluation block of 256 samples" },
+        datasetBytes: { type: "integer", description: "most bytes of a validation set or training data, as sent and unpacked" },
+        draftsPerAddress: { type: "integer", description: "most drafts unbound to a job one address may hold (created in the last 24 h)" },
+        storedBytesPerAddress: { type: "integer", description: "most bytes one address's unbound drafts may hold (last 24 h)" },
+        rate: {
+          type: "object",
+          required: ["capacity", "refillPerSecond"],
+          properties: { capacity: { type: "number" }, refillPerSecond: { type: "number" } },
+          description: "signed requests per address: a burst of capacity, refilled per second",
+        },
       },
     },
     signing: {

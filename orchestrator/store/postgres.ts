@@ -261,6 +261,14 @@ export class PostgresRepository implements Repository {
     );
   }
 
+  async listOpenDrafts(uploader: string, since: number): Promise<DraftRecord[]> {
+    return this.many(
+      `SELECT * FROM drafts WHERE uploader = $1 AND job_id IS NULL AND created_at >= $2 ORDER BY created_at, id COLLATE "C"`,
+      [uploader, since],
+      toDraft,
+    );
+  }
+
   async getChainCursor(source: string): Promise<number | null> {
     return this.one("SELECT block FROM chain_cursors WHERE source = $1", [source], (r) => num(r.block));
   }

@@ -274,6 +274,8 @@ export interface Repository {
   setDraftValidation(id: string, v: { hash: string; format: string; samples: number }): Promise<void>;
   /** Drafts with weights and validation, no job yet, for this model hash and uploader. */
   findReadyDrafts(modelHash: string, uploader: string): Promise<DraftRecord[]>;
+  /** The uploader's drafts not bound to a job, created at or after `since` (for per-address quotas). */
+  listOpenDrafts(uploader: string, since: number): Promise<DraftRecord[]>;
 
   getChainCursor(source: string): Promise<number | null>;
   /**

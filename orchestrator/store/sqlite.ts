@@ -165,6 +165,11 @@ export class SqliteRepository implements Repository {
     return rows.map(toDraft);
   }
 
+  async listOpenDrafts(uploader: string, since: number): Promise<DraftRecord[]> {
+    const rows = this.stmt("SELECT * FROM drafts WHERE uploader = ? AND job_id IS NULL AND created_at >= ? ORDER BY created_at, id").all(uploader, since) as Row[];
+    return rows.map(toDraft);
+  }
+
   async getChainCursor(source: string): Promise<number | null> {
     const r = this.stmt("SELECT block FROM chain_cursors WHERE source = ?").get(source) as Row | undefined;
     return r ? num(r.block) : null;
