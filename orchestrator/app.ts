@@ -19,10 +19,13 @@ import { metricsPlugin } from "./plugins/metrics.js";
 import { roundsPlugin } from "./plugins/rounds.js";
 import { storePlugin } from "./plugins/store.js";
 import { clusterRoutes } from "./routes/cluster.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import { draftRoutes } from "./routes/drafts.js";
+import { explorerRoutes } from "./routes/explorer.js";
 import { inferencePlugin } from "./routes/infer.js";
 import { infoRoutes } from "./routes/info.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { streamRoutes } from "./routes/stream.js";
 import { replayRoutes } from "./routes/replay.js";
 import { updateRoutes } from "./routes/updates.js";
 import { SIGNATURE_HEADER } from "./auth.js";
@@ -73,5 +76,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes, datasetBytes: limits.datasetBytes });
   await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference });
   await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });
+  await app.register(explorerRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {} });
+  await app.register(streamRoutes);
+  await app.register(dashboardRoutes, { dir: opts.dashboardDir });
   return app;
 }

@@ -87,6 +87,8 @@ export interface AppOptions {
   events?: OrchestratorEmitter;
   version?: string;
   cluster?: ClusterOptions;
+  /** The built dashboard served at `/` (default <package>/dist/web). */
+  dashboardDir?: string;
   /** Inference price, payout address and input limit. */
   inference?: InferenceOptions;
 }

@@ -7,3 +7,4 @@ import { loadArtifact } from "../../protocol/chain/contracts.js";
 
 export const TRAINING_POOL_EVENTS = new Interface(loadArtifact("TrainingPool").abi);
 export const MARKETPLACE_EVENTS = new Interface(loadArtifact("ComputeMarketplace").abi);
+export const INFERENCE_POOL_EVENTS = new Interface(loadArtifact("InferencePool").abi);

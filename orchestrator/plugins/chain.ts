@@ -8,7 +8,7 @@ import { JsonRpcProvider, Network } from "ethers";
 import { isQuackError } from "../../protocol/errors.js";
 import { ApiError } from "../errors.js";
 import { ChainGuard, chainResetError } from "../chain/anchor.js";
-import { MARKETPLACE_EVENTS, TRAINING_POOL_EVENTS } from "../chain/abi.js";
+import { INFERENCE_POOL_EVENTS, MARKETPLACE_EVENTS, TRAINING_POOL_EVENTS } from "../chain/abi.js";
 import { ChainListener, type LogProvider, type LogSource } from "../chain/listener.js";
 import type { ChainConfig } from "../options.js";
 import { JOB_CREATED } from "../rounds/activation.js";
@@ -74,6 +74,9 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
     const sources: LogSource[] = [{ name: "TrainingPool", address: c.trainingPool, iface: TRAINING_POOL_EVENTS }];
     const market = c.contracts?.ComputeMarketplace;
     if (market) sources.push({ name: "ComputeMarketplace", address: market, iface: MARKETPLACE_EVENTS });
+    // Read only to be stored and shown (the dashboard's transactions); nothing acts on them.
+    const inference = c.contracts?.InferencePool;
+    if (inference) sources.push({ name: "InferencePool", address: inference, iface: INFERENCE_POOL_EVENTS });
     const listener = new ChainListener({
       provider,
       repo: app.repo,
@@ -86,6 +89,10 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       verify: async () => (await guard.verify()) === null,
       onEvent: async (ev) => {
         app.metrics.chainEvents.inc({ name: ev.name });
+        if (ev.source === "InferencePool") {
+          await app.repo.markChainEventHandled(ev.txHash, ev.logIndex, "recorded");
+          return;
+        }
         if (ev.source === "ComputeMarketplace") {
           try {
             await app.clusters.onChainEvent(ev);

@@ -11,6 +11,7 @@ import { QuackError } from "../../protocol/errors.js";
 import type {
   AcceptResult,
   ActivateInput,
+  ChainEventQuery,
   ChainEventRecord,
   ClusterMachinePatch,
   ClusterMachineRecord,
@@ -300,6 +301,29 @@ export class PostgresRepository implements Repository {
     await this.q("UPDATE chain_events SET handled = 1, note = $1 WHERE tx_hash = $2 AND log_index = $3", [note, txHash, logIndex]);
   }
 
+  async queryChainEvents(q: ChainEventQuery): Promise<ChainEventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (v: unknown) => `$${params.push(v)}`;
+    if (q.sources) where.push(`source = ANY(${param(q.sources)}::text[])`);
+    if (q.names) where.push(`name = ANY(${param(q.names)}::text[])`);
+    if (q.address !== undefined) {
+      // Arguments are stored as JSON text; an address argument is a quoted 0x + 40 hex string
+      // (checked, so the pattern holds no LIKE wildcards); ILIKE ignores case as SQLite's LIKE does.
+      if (!/^0x[0-9a-fA-F]{40}$/.test(q.address)) throw new Error(`not an address: ${q.address}`);
+      where.push(`args ILIKE ${param(`%"${q.address}"%`)}`);
+    }
+    const dir = q.ascending ? "ASC" : "DESC";
+    if (q.before) {
+      const b = param(q.before.blockNumber);
+      const l = param(q.before.logIndex);
+      where.push(q.ascending ? `(block > ${b} OR (block = ${b} AND log_index > ${l}))` : `(block < ${b} OR (block = ${b} AND log_index < ${l}))`);
+    }
+    const limit = param(Math.max(0, Math.floor(q.limit)));
+    const sql = `SELECT * FROM chain_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY block ${dir}, log_index ${dir} LIMIT ${limit}`;
+    return this.many(sql, params, toEvent);
+  }
+
   async activateJob(input: ActivateInput): Promise<JobRecord | null> {
     const { job, event, round0 } = input;
     return this.tx(async (c) => {
@@ -426,6 +450,18 @@ export class PostgresRepository implements Repository {
     const out = { accepted: 0, rejected: 0 };
     for (const r of rows) if (r.status === "accepted" || r.status === "rejected") out[r.status] = num(r.n);
     return out;
+  }
+
+  async listJobUpdates(jobId: number): Promise<UpdateRecord[]> {
+    return this.many(`SELECT * FROM updates WHERE job_id = $1 ORDER BY round, contributor COLLATE "C"`, [jobId], toUpdate);
+  }
+
+  async listContributorUpdates(contributor: string, limit: number): Promise<UpdateRecord[]> {
+    return this.many(
+      "SELECT * FROM updates WHERE lower(contributor) = lower($1) ORDER BY received_at DESC, job_id DESC, round DESC LIMIT $2",
+      [contributor, limit],
+      toUpdate,
+    );
   }
 
   async listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]> {

@@ -173,6 +173,21 @@ export interface ClusterMachineRecord {
   error?: string | null;
 }
 
+/** Which stored chain events to read, newest first, a page at a time. */
+export interface ChainEventQuery {
+  /** Only events of these contracts (store source names: TrainingPool, ComputeMarketplace, InferencePool). */
+  sources?: string[];
+  /** Only events with these names (e.g. RewardClaimed). */
+  names?: string[];
+  /** Only events with this address (0x + 40 hex) as one of their arguments, any case. */
+  address?: string;
+  /** Only events strictly older than this position (the previous page's last event). */
+  before?: { blockNumber: number; logIndex: number };
+  /** Oldest first instead of newest first (ledgers fold events in chain order). */
+  ascending?: boolean;
+  limit: number;
+}
+
 export type ClusterMachinePatch = Partial<Omit<ClusterMachineRecord, "jobId" | "machineId">>;
 
 /** Training settings the cluster's workers run with. */
@@ -285,6 +300,8 @@ export interface Repository {
   recordChainEvents(source: string, toBlock: number, events: ChainEventRecord[]): Promise<ChainEventRecord[]>;
   unhandledChainEvents(name: string): Promise<ChainEventRecord[]>;
   markChainEventHandled(txHash: string, logIndex: number, note: string): Promise<void>;
+  /** Stored chain events matching the query, newest first (by block, then log index) unless ascending. */
+  queryChainEvents(query: ChainEventQuery): Promise<ChainEventRecord[]>;
 
   /**
    * Create the job from a draft and its chain event, open round 0, mark the event handled.
@@ -315,6 +332,10 @@ export interface Repository {
   /** Updates of a round with a status, sorted by update hash (aggregation order). */
   listUpdates(jobId: number, round: number, status: UpdateStatus): Promise<UpdateRecord[]>;
   countUpdates(jobId: number): Promise<{ accepted: number; rejected: number }>;
+  /** Every update of a job (all rounds, accepted and rejected), by round then contributor. */
+  listJobUpdates(jobId: number): Promise<UpdateRecord[]>;
+  /** A contributor's updates across all jobs, newest first, at most `limit`. */
+  listContributorUpdates(contributor: string, limit: number): Promise<UpdateRecord[]>;
 
   listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]>;
   /** Insert or replace the machine's row (optional fields left out keep their stored value). */

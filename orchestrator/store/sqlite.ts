@@ -11,6 +11,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import type {
   AcceptResult,
   ActivateInput,
+  ChainEventQuery,
   ChainEventRecord,
   ClusterMachinePatch,
   ClusterMachineRecord,
@@ -202,6 +203,32 @@ export class SqliteRepository implements Repository {
     this.stmt("UPDATE chain_events SET handled = 1, note = ? WHERE tx_hash = ? AND log_index = ?").run(note, txHash, logIndex);
   }
 
+  async queryChainEvents(q: ChainEventQuery): Promise<ChainEventRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    const oneOf = (column: string, values: string[] | undefined) => {
+      if (!values) return;
+      where.push(values.length ? `${column} IN (${values.map(() => "?").join(", ")})` : "0");
+      params.push(...values);
+    };
+    oneOf("source", q.sources);
+    oneOf("name", q.names);
+    if (q.address !== undefined) {
+      // Arguments are stored as JSON text; an address argument is a quoted 0x + 40 hex string.
+      // The pattern holds no LIKE wildcards (checked), and LIKE ignores ASCII case.
+      if (!/^0x[0-9a-fA-F]{40}$/.test(q.address)) throw new Error(`not an address: ${q.address}`);
+      where.push("args LIKE ?");
+      params.push(`%"${q.address}"%`);
+    }
+    const dir = q.ascending ? "ASC" : "DESC";
+    if (q.before) {
+      where.push(q.ascending ? "(block > ? OR (block = ? AND log_index > ?))" : "(block < ? OR (block = ? AND log_index < ?))");
+      params.push(q.before.blockNumber, q.before.blockNumber, q.before.logIndex);
+    }
+    const sql = `SELECT * FROM chain_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY block ${dir}, log_index ${dir} LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, Math.max(0, Math.floor(q.limit))) as Row[]).map(toEvent);
+  }
+
   async activateJob(input: ActivateInput): Promise<JobRecord | null> {
     const { job, event, round0 } = input;
     const done = this.durably(() => {
@@ -336,6 +363,15 @@ export class SqliteRepository implements Repository {
     const out = { accepted: 0, rejected: 0 };
     for (const r of rows) if (r.status === "accepted" || r.status === "rejected") out[r.status] = num(r.n);
     return out;
+  }
+
+  async listJobUpdates(jobId: number): Promise<UpdateRecord[]> {
+    return (this.stmt("SELECT * FROM updates WHERE job_id = ? ORDER BY round, contributor").all(jobId) as Row[]).map(toUpdate);
+  }
+
+  async listContributorUpdates(contributor: string, limit: number): Promise<UpdateRecord[]> {
+    const rows = this.stmt("SELECT * FROM updates WHERE lower(contributor) = lower(?) ORDER BY received_at DESC, job_id DESC, round DESC LIMIT ?").all(contributor, limit) as Row[];
+    return rows.map(toUpdate);
   }
 
   async listClusterMachines(jobId: number): Promise<ClusterMachineRecord[]> {
