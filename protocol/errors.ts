@@ -216,6 +216,9 @@ export const ERROR_CODES = {
   BAD_FORCED_COMMAND: refused("The forced command for a renter key is empty or holds unsafe characters."),
   GATE_NOT_BUILT: refused("The SSH gate script is missing: the CLI is not built."),
   BAD_GATE_PATH: refused("A path or word of the gate's command line is empty, relative or unsafe."),
+  GATEWAY_START_FAILED: refused("The embedded SSH gateway cannot listen on the address asked for."),
+  HOST_KEY_EXPOSED: refused("The gateway's host key file is readable by other users."),
+  BAD_HOST_KEY: refused("The gateway's host key file is not an unencrypted OpenSSH private key."),
 
   // ---- clusters (orchestrator side) ----
   SSH_UNREACHABLE: transient("A rented machine's SSH endpoint does not answer."),

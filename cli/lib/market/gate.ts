@@ -36,8 +36,6 @@ export type GateDecision =
 
 const SFTP_SERVERS = ["/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server"];
 
-/** Characters a worker argument may hold: no quotes, spaces, `$`, `;`, `|`, backticks, redirections. */
-
 export function rentalFolder(root: string, rentalId: string): string {
   return join(root, `rental-${rentalId}`);
 }
@@ -53,20 +51,34 @@ export function decide(original: string | undefined, opts: GateOptions): GateDec
   if (words[0] === "internal-sftp" || basename(words[0]) === "sftp-server") {
     return { kind: "sftp", argv: [opts.sftpServer, "-d", cwd], cwd };
   }
-  if (words[0] === "quackmesh" && words[1] === "worker") {
-    const args = words.slice(2);
-    for (const arg of args) {
-      const problem = workerArgProblem(arg);
-      if (problem) return refuse(`worker argument '${arg.slice(0, 80)}' ${problem}`);
-    }
-    return {
-      kind: "worker",
-      argv: [process.execPath, opts.workerEntry, "worker", ...args],
-      cwd,
-      env: { QUACKMESH_RENTAL_ID: opts.rentalId, QUACKMESH_RENTAL_DIR: cwd },
-    };
+  const worker = workerRequest(text);
+  if (typeof worker === "string") return refuse(worker);
+  return {
+    kind: "worker",
+    argv: [process.execPath, opts.workerEntry, "worker", ...worker],
+    cwd,
+    env: { QUACKMESH_RENTAL_ID: opts.rentalId, QUACKMESH_RENTAL_DIR: cwd },
+  };
+}
+
+/**
+ * The one command a renter may run, shared by this gate and the embedded gateway: the worker's
+ * arguments of `quackmesh worker ARGS`, or why the command is refused (a sentence without the
+ * "refused:" prefix). Split on blanks, never given to a shell.
+ */
+export function workerRequest(command: string): string[] | string {
+  const text = command.trim();
+  if (text === "") return "an interactive shell is not available; this key only runs `quackmesh worker …` and SFTP";
+  const words = text.split(/[ \t]+/);
+  if (words[0] !== "quackmesh" || words[1] !== "worker") {
+    return `'${text.slice(0, 120)}' is not allowed; this key only runs \`quackmesh worker …\` and SFTP in the rental's folder`;
   }
-  return refuse(`'${text.slice(0, 120)}' is not allowed; this key only runs \`quackmesh worker …\` and SFTP in the rental's folder`);
+  const args = words.slice(2);
+  for (const arg of args) {
+    const problem = workerArgProblem(arg);
+    if (problem) return `worker argument '${arg.slice(0, 80)}' ${problem}`;
+  }
+  return args;
 }
 
 function refuse(why: string): GateDecision {

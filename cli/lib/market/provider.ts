@@ -4,11 +4,10 @@ import { hexlify, randomBytes, ZeroAddress, type Contract, type EventLog, type P
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
-import { addRentalKey, removeRentalKey } from "./authorizedKeys.js";
 import { rentalFolder } from "./gate.js";
-import { forcedCommand, type GateLaunch } from "./gateLaunch.js";
+import { authorizedKeysAccess, type RentalAccess } from "./gateAccess.js";
+import type { GateLaunch } from "./gateLaunch.js";
 import { MARKET_FIXES, chainNow, getRentalInfo, queryChunked } from "./marketplace.js";
-import { endRentalSessions } from "./sessions.js";
 import { specsToString, type MachineSpecs } from "../../../protocol/market/specs.js";
 
 export interface ProviderAgentOptions {
@@ -25,12 +24,14 @@ export interface ProviderAgentOptions {
    * renter controls could claim the whole rental as downtime. Rentals naming none are served.
    */
   arbiters?: string[] | "any";
-  /** authorized_keys file sshd reads for the user renters log in as. */
-  authorizedKeysFile: string;
+  /** Who lets renter keys in: the embedded gateway; without it, authorizedKeysFile + gate. */
+  access?: RentalAccess;
+  /** authorized_keys file sshd reads for the user renters log in as (without `access`). */
+  authorizedKeysFile?: string;
   /** Absolute folder holding one `rental-<id>` folder per rental. */
   rentalsRoot: string;
-  /** How sshd starts the gate (forced command of every renter key). */
-  gate: GateLaunch;
+  /** How sshd starts the gate (forced command of every renter key; without `access`). */
+  gate?: GateLaunch;
   /** Poll interval of start()'s loop (default 2 s). */
   pollMs?: number;
   /** How often earnings are withdrawn while rentals run (default 10 min); always at a rental's end. */
@@ -99,8 +100,13 @@ export class ProviderAgent extends EventEmitter {
   private withdrawnTotal = 0n;
   private stopped = false;
 
+  private readonly access: RentalAccess;
+
   constructor(private readonly opts: ProviderAgentOptions) {
     super();
+    if (opts.access) this.access = opts.access;
+    else if (opts.authorizedKeysFile && opts.gate) this.access = authorizedKeysAccess(opts.authorizedKeysFile, opts.gate, opts.rentalsRoot);
+    else throw new QuackError("BAD_ARGUMENT", "A provider agent needs a gateway, or an authorized_keys file and a gate.");
   }
 
   /**
@@ -262,7 +268,7 @@ export class ProviderAgent extends EventEmitter {
       }
       mkdirSync(r.folder, { recursive: true, mode: 0o700 });
       try {
-        addRentalKey(this.opts.authorizedKeysFile, rentalId, a.sshPublicKey as string, forcedCommand(this.opts.gate, rentalId, this.opts.rentalsRoot));
+        this.access.grant(rentalId, a.sshPublicKey as string);
       } catch (err) {
         // A key that cannot be installed (malformed, say): decline rather than let the
         // acknowledgement window lapse, which would cost a quarter of the stake.
@@ -271,7 +277,7 @@ export class ProviderAgent extends EventEmitter {
         return;
       }
       r.keyInstalled = true;
-      this.emit("keyInstalled", { rentalId, file: this.opts.authorizedKeysFile, folder: r.folder });
+      this.emit("keyInstalled", { rentalId, file: this.access.where, folder: r.folder });
       if (info.status === "active") {
         // Acknowledged before a restart: serve the rest of its time.
         Object.assign(r, { status: "active", startedAt: info.startedAt, endsAt: info.endsAt, withdrawn: info.withdrawn });
@@ -313,10 +319,9 @@ export class ProviderAgent extends EventEmitter {
 
   private removeKey(r: TrackedRental, reason: KeyRemovalReason): void {
     try {
-      removeRentalKey(this.opts.authorizedKeysFile, r.rentalId);
+      // Also ends the rental's open sessions and their workers.
+      this.access.revoke(r.rentalId);
       r.keyInstalled = false;
-      // The key only stops new logins: end the sessions still open, and their workers.
-      endRentalSessions(this.opts.rentalsRoot, r.rentalId);
       if (!this.opts.keepFolders) rmSync(r.folder, { recursive: true, force: true });
       this.emit("keyRemoved", { rentalId: r.rentalId, reason });
     } catch (err) {
