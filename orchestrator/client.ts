@@ -61,6 +61,7 @@ const FIXES: Partial<Record<ErrorCode, string>> = {
   MODEL_MISMATCH: "Escrow the inference job for the model hash the training job serves (GET /api/job/:id).",
   INVALID_INPUT: "Send count × (the model's input size) finite float32 values, little-endian.",
   INPUT_MISMATCH: "Send exactly the input and job of the first request to get its stored answer.",
+  CHAIN_RESET: "The orchestrator's store belongs to a chain that no longer exists (a restarted local chain): its operator deploys again if needed and restarts `quackmesh serve` with a fresh --data-dir.",
   NOT_ROUND_PARTICIPANT: "Sign with the requester's key or with the key of a contributor whose update the round accepted (--key / --account).",
   ROUND_NOT_CLOSED: "Wait until the round closed; `quackmesh job status ID` shows the open round.",
 };
@@ -135,6 +136,11 @@ export class OrchestratorClient {
 
   info(): Promise<InfoReply> {
     return this.json("GET", "/api/info");
+  }
+
+  /** GET /healthz; an orchestrator whose chain was reset under it answers CHAIN_RESET (thrown). */
+  health(): Promise<{ status: string; uptimeSeconds?: number }> {
+    return this.json("GET", "/healthz");
   }
 
   /** Step 1 of a job: spec and settings (and `seed` for random initial weights) → draft. */

@@ -173,19 +173,38 @@ export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOption
   const jobId = Number(created.args.jobId);
   emit({ event: "escrowed", jobId, txHash: receipt.hash, modelHash, deadline });
 
-  const job = await waitForActivation(client, jobId, opts);
+  const job = await waitForActivation(client, { jobId, modelHash, requester: signer.address, txHash: receipt.hash }, opts);
   emit({ event: "activated", jobId, currentRound: job.currentRound, rounds: job.rounds });
   return { jobId, txHash: receipt.hash, modelHash, draftId: draft.draftId, evaluator: checked.evaluator, requester: signer.address, deadline, job };
 }
 
-/** Poll the orchestrator until it runs `jobId` (it activates once its chain listener saw the job). */
-export async function waitForActivation(client: OrchestratorClient, jobId: number, opts: Pick<CreateOptions, "activationTimeoutMs" | "pollMs" | "signal"> = {}): Promise<JobSummary> {
+/** The job just created on chain, as the orchestrator must hold it. */
+export interface ExpectedJob {
+  jobId: number;
+  modelHash: string;
+  requester: string;
+  /** The createTrainingJob transaction. */
+  txHash: string;
+}
+
+/**
+ * Poll the orchestrator until it runs the job just created: the same on-chain id, model hash,
+ * requester and creation transaction. An orchestrator whose store outlived a reset chain may hold
+ * an older job under the same id (and, with the same seed and requester, even the same model
+ * hash): that is refused at once, as is an orchestrator that reports the reset on /healthz.
+ */
+export async function waitForActivation(client: OrchestratorClient, expected: ExpectedJob, opts: Pick<CreateOptions, "activationTimeoutMs" | "pollMs" | "signal"> = {}): Promise<JobSummary> {
+  const { jobId } = expected;
   const until = Date.now() + (opts.activationTimeoutMs ?? 120_000);
   for (;;) {
     try {
-      return await client.getJob(jobId);
+      const job = await client.getJob(jobId);
+      assertSameJob(client.baseUrl, job, expected);
+      return job;
     } catch (err) {
       if (!isQuackError(err) || !["JOB_NOT_FOUND", "ORCHESTRATOR_UNREACHABLE"].includes(err.code)) throw err;
+      // An orchestrator that lost its chain will never activate the job: say so now, not at the timeout.
+      if (err.code === "JOB_NOT_FOUND") await assertChainCurrent(client);
       if (Date.now() > until) {
         throw new QuackError("ACTIVATION_TIMEOUT", `Job ${jobId} is escrowed on chain, but the orchestrator at ${client.baseUrl} has not activated it.`, {
           fix: `Check that the orchestrator's chain listener runs on this chain; \`quackmesh job status ${jobId}\` shows when it does. After the deadline \`quackmesh job cancel ${jobId}\` returns the pool.`,
@@ -195,5 +214,35 @@ export async function waitForActivation(client: OrchestratorClient, jobId: numbe
       }
     }
     await sleep(opts.pollMs ?? 250, opts.signal);
+  }
+}
+
+/** The orchestrator's job `expected.jobId` is the one just sent, else JOB_MISMATCH naming both. */
+export function assertSameJob(orchestrator: string, job: JobSummary, expected: ExpectedJob): void {
+  const differs: string[] = [];
+  if (job.jobId !== expected.jobId) differs.push(`id ${job.jobId}`);
+  if (job.initialModelHash.toLowerCase() !== expected.modelHash.toLowerCase()) differs.push(`model ${job.initialModelHash}`);
+  if (job.requester.toLowerCase() !== expected.requester.toLowerCase()) differs.push(`requester ${job.requester}`);
+  if (job.chain.txHash.toLowerCase() !== expected.txHash.toLowerCase()) differs.push(`creation transaction ${job.chain.txHash}`);
+  if (differs.length === 0) return;
+  throw new QuackError(
+    "JOB_MISMATCH",
+    `The orchestrator at ${orchestrator} holds another job ${expected.jobId} (${differs.join(", ")}) than the one just created on chain ` +
+      `(model ${expected.modelHash}, requester ${expected.requester}, transaction ${expected.txHash}): its store outlived a chain reset, or it serves another chain.`,
+    {
+      fix:
+        `The orchestrator's operator restarts \`quackmesh serve\` with a fresh --data-dir on this chain's deployment. ` +
+        `Job ${expected.jobId}'s pool stays escrowed on chain: after its deadline \`quackmesh job cancel ${expected.jobId}\` returns it.`,
+      details: { expected, found: { jobId: job.jobId, modelHash: job.initialModelHash, requester: job.requester, txHash: job.chain.txHash, status: job.status } },
+    },
+  );
+}
+
+/** Throws the orchestrator's CHAIN_RESET when its /healthz reports one; any other answer passes. */
+async function assertChainCurrent(client: OrchestratorClient): Promise<void> {
+  try {
+    await client.health();
+  } catch (err) {
+    if (isQuackError(err) && err.code === "CHAIN_RESET") throw err;
   }
 }
