@@ -17,7 +17,7 @@ const PIXEL = Float32Array.from({ length: 256 }, (_, i) => i / 255);
 const IDX_IMAGES = 0x803;
 const IDX_LABELS = 0x801;
 const LOOKED_FOR =
-  "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with CSV files (shards of one set), " +
+  "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with data.csv (or several CSV shards of one set), " +
   "or a .csv file with the label in the first column";
 
 export type Rng = () => number;

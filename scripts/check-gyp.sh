@@ -6,18 +6,8 @@
 #   KEEP=1 scripts/check-gyp.sh     keep the copy (its path is printed)
 # Offline: npm's config here sets nodedir=/usr (the installed Node headers); it is passed on.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/quackmesh-gyp.XXXXXX")
-if [ "${KEEP:-}" = 1 ]; then echo "copy kept in $work"; else trap 'rm -rf "$work"' EXIT; fi
+source "$(dirname "$0")/lib/package-copy.sh" gyp
 
-cd "$root"
-git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-  tar --null -T - -cf - | tar -xf - -C "$work"
-ln -s "$root/node_modules" "$work/node_modules"
-# Built outputs some tests read (compiled contracts, which the bench test's imports load).
-[ -d "$root/artifacts" ] && ln -s "$root/artifacts" "$work/artifacts"
-
-cd "$work"
 nodedir=$(npm config get nodedir 2>/dev/null || true)
 args=(rebuild --jobs="$(nproc)")
 [ -n "$nodedir" ] && [ "$nodedir" != undefined ] && [ "$nodedir" != null ] && args+=(--nodedir="$nodedir")
