@@ -126,8 +126,15 @@ async function cpuTrain() {
       log(`  ${label}: failed: ${r.error}`);
       continue;
     }
-    log(`  ${label.padEnd(36)} ${r.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * r.test_accuracy).toFixed(2)}%   torch ${r.torch}, ${r.threads} threads`);
-    log(`  → ours takes ${ratio(train.ms / r.ms)} its time (target ≤ 0.8×: ${mark(train.ms / r.ms <= 0.8)})`);
+    log(`  ${label.padEnd(36)} ${r.ms.toFixed(0).padStart(8)} ms   test accuracy ${(100 * r.test_accuracy).toFixed(2)}%   torch ${r.torch}, BLAS ${r.blas}, torch threads ${r.threads}`);
+    // A peer on the reference BLAS runs 15-20× slower than it can: no ratio against that.
+    if (r.blas === "reference") {
+      log("  → no ratio: PyTorch runs on the reference BLAS here (apt-get install libopenblas0-pthread, then rerun)");
+      r.ratio = null;
+      continue;
+    }
+    r.ratio = train.ms / r.ms;
+    log(`  → ours takes ${ratio(r.ratio)} its time (target ≤ 0.3×: ${mark(r.ratio <= 0.3)})`);
   }
 }
 

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from blas import blas_in_use
+
 
 def load(dir_, prefix):
     images = np.fromfile(f"{dir_}/{prefix}-images-idx3-ubyte", dtype=np.uint8)[16:].reshape(-1, 784)
@@ -49,7 +51,7 @@ def main():
         times.append((time.perf_counter() - t0) * 1000)
         with torch.no_grad():
             accs.append(float((model(xt).argmax(1) == yt).float().mean()))
-    print(json.dumps({"ms": float(np.median(times)), "times": times, "test_accuracy": float(np.median(accs)), "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device}))
+    print(json.dumps({"ms": float(np.median(times)), "times": times, "test_accuracy": float(np.median(accs)), "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device, "blas": blas_in_use() if device == "cpu" else "cuda"}))
 
 
 if __name__ == "__main__":
