@@ -21,6 +21,8 @@ import type {
 import { encodeInput } from "./inference/input.js";
 import type { InferenceInfoReply, InferenceReply, UsageStatementReply } from "./inference/schemas.js";
 
+export type { AbortProofReply } from "./routes/abort.js";
+import type { AbortProofReply } from "./routes/abort.js";
 export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary, RoundRewardsReply };
 export type { InferenceInfoReply, InferenceReply, UsageStatementReply };
 
@@ -208,6 +210,11 @@ export class OrchestratorClient {
   /** The evaluator's JobFinished signature for TrainingPool.finishJob (JOB_NOT_FINISHED before). */
   finishProof(jobId: number): Promise<FinishProofReply> {
     return this.json("GET", `/api/job/${jobId}/finish-proof`);
+  }
+
+  /** The requester stops the job after the round in progress; the evaluator's JobAborted statement for TrainingPool.abortJob. */
+  async abortProof(jobId: number): Promise<AbortProofReply> {
+    return this.json("POST", `/api/job/${jobId}/abort`, {}, true);
   }
 
   /** A closed round's rewards, proofs and the evaluator's commitment (ROUND_NOT_CLOSED before). */

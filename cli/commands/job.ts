@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { jobCreateCommand } from "./job/create.js";
-import { jobCancelCommand, jobExportCommand, jobFinishCommand } from "./job/end.js";
+import { jobAbortCommand, jobCancelCommand, jobExportCommand, jobFinishCommand } from "./job/end.js";
 import { jobListCommand, jobStatusCommand } from "./job/info.js";
 import { jobVerifyCommand } from "./job/verify.js";
 import { jobWatchCommand } from "./job/watch.js";
@@ -17,7 +17,8 @@ reward pool in TrainingPool; contributors train on their own data and are paid p
 Examples:
   $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
   $ quackmesh job watch 1
-  $ quackmesh job export 1 --out model.safetensors
+  $ quackmesh job export 1
+  $ quackmesh job abort 1
   $ quackmesh job verify 1
   $ quackmesh job finish 1`,
     )
@@ -28,5 +29,6 @@ Examples:
     .addCommand(jobExportCommand())
     .addCommand(jobVerifyCommand())
     .addCommand(jobFinishCommand())
+    .addCommand(jobAbortCommand())
     .addCommand(jobCancelCommand());
 }

@@ -103,8 +103,8 @@ export function ContributeView({ state: s }: { state: ContributeState }) {
       ) : null}
       <Box marginTop={1} flexDirection="column">
         <Text>
-          round {s.round === null ? "–" : s.round + 1}
-          {s.terms ? `/${s.terms.rounds}` : ""} · <Text color="yellow">{s.phase}</Text>
+          round {s.round === null ? "–" : s.round}
+          {s.terms ? ` of 0–${s.terms.rounds - 1}` : ""} · <Text color="yellow">{s.phase}</Text>
         </Text>
         <Text>
           local loss {s.loss === null ? "–" : s.loss.toFixed(4)} · accuracy {percent(s.accuracy)} · held-out {percent(s.holdoutAccuracy)} ({s.samples} + {s.holdout} samples)

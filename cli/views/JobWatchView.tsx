@@ -40,7 +40,7 @@ export function reduceJobWatch(s: JobWatchState, e: WatchEvent): JobWatchState {
 export function jobWatchLine(e: WatchEvent): string | undefined {
   switch (e.event) {
     case "status":
-      return `job ${e.jobId}: ${e.status}, round ${Math.min(e.currentRound + 1, e.rounds)}/${e.rounds}, updates accepted ${e.accepted}, rejected ${e.rejected}`;
+      return `job ${e.jobId}: ${e.status === "finished" ? `finished after round ${e.rounds - 1}` : `active, round ${e.currentRound} open`} (rounds 0–${e.rounds - 1}), updates accepted ${e.accepted}, rejected ${e.rejected}`;
     case "round":
       return `round ${e.round}: global accuracy ${percent(e.accuracy)} (${e.contributors} updates)`;
     case "reward":
@@ -54,11 +54,12 @@ export function jobWatchLine(e: WatchEvent): string | undefined {
 
 export function JobWatchView({ state: s }: { state: JobWatchState }) {
   const accs = s.accuracy.map((a) => a.accuracy);
-  const shownRound = s.status === "finished" ? s.rounds : Math.min(s.currentRound + 1, s.rounds);
+  // Rounds count from 0 everywhere (CLI, JSON, API, chain).
+  const shownRound = s.status === "finished" ? s.rounds - 1 : s.currentRound;
   return (
     <Box flexDirection="column">
       <Text>
-        <Text bold>Job {s.jobId}</Text> · {s.status} · round {shownRound}/{s.rounds || "?"} · threshold {percent(s.thresholdBps / 10000, 0)}
+        <Text bold>Job {s.jobId}</Text> · {s.status} · round {shownRound} of 0–{s.rounds ? s.rounds - 1 : "?"} · threshold {percent(s.thresholdBps / 10000, 0)}
       </Text>
       <Text>
         updates <Text color="green">{s.accepted} accepted</Text> · <Text color="red">{s.rejected} rejected</Text>

@@ -23,7 +23,7 @@ t.test("the live view folds events into jobs, progress, counters and recent line
   const frame = lastFrame() ?? "";
   unmount();
   t.match(frame, /http:\/\/127\.0\.0\.1:8080/);
-  t.match(frame, /round 2\/3/);
+  t.match(frame, /round 1\/0–2/);
   t.match(frame, /85\.12 %/);
   t.match(frame, /refused NON_FINITE/);
 });

@@ -143,7 +143,7 @@ export function ServeView({ state: s }: { state: ServeState }) {
         {jobs.length === 0 ? <Text dimColor>no jobs yet: they start when TrainingJobCreated names an uploaded model</Text> : null}
         {jobs.map((j) => (
           <Text key={j.jobId}>
-            job {String(j.jobId).padEnd(4)} {j.finished ? "finished " : `round ${j.round + 1}/${j.rounds}`.padEnd(9)}{" "}
+            job {String(j.jobId).padEnd(4)} {j.finished ? "finished " : `round ${j.round}/0–${j.rounds - 1}`.padEnd(9)}{" "}
             <Text color="cyan">{bar(j.rounds ? (j.finished ? 1 : j.round / j.rounds) : 0, 16)}</Text> {j.inRound} in round · acc{" "}
             <Text color="yellow">{sparkline(j.accuracy, { min: 0, max: 1 })}</Text> {percent(j.accuracy.at(-1))}
           </Text>

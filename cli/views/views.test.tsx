@@ -26,7 +26,7 @@ t.test("job watch: status, accuracy per round, rewards", async (t) => {
   const state = events.reduce(reduceJobWatch, initialJobWatch(4));
   t.match(state, { currentRound: 1, accepted: 2, rejected: 1, totalPaid: 15n * DUCK, paid: { [alice]: 15n * DUCK } });
   const frame = frameOf(<JobWatchView state={state} />);
-  t.match(frame, /Job 4 · active · round 2\/3 · threshold 70 %/);
+  t.match(frame, /Job 4 · active · round 1 of 0–2 · threshold 70 %/);
   t.match(frame, /1 rejected/);
   t.match(frame, /r0 █+.* 90\.00 %/);
   t.match(frame, /rewards paid: 15 DUCK/);

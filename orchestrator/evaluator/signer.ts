@@ -2,6 +2,7 @@
 import { TypedDataEncoder, concat, getBytes, id, keccak256, toBeHex, verifyTypedData, zeroPadValue, type TypedDataDomain, type Wallet } from "ethers";
 import {
   ATTESTATION_TYPES,
+  JOB_ABORTED_TYPES,
   JOB_FINISHED_TYPES,
   ROUND_COMMITMENT_TYPES,
   trainingPoolDomain,
@@ -53,6 +54,11 @@ export class EvaluatorSigner {
   /** The round's commitment, for TrainingPool.commitRound. */
   commitRound(v: RoundCommitmentValues): string {
     return this.wallet.signingKey.sign(TypedDataEncoder.hash(this.domain, ROUND_COMMITMENT_TYPES, v)).serialized;
+  }
+
+  /** The statement that an aborted job ends after `rounds` rounds, for TrainingPool.abortJob. */
+  abortProof(jobId: number, rounds: number): string {
+    return this.wallet.signingKey.sign(TypedDataEncoder.hash(this.domain, JOB_ABORTED_TYPES, { jobId, rounds })).serialized;
   }
 
   finishProof(jobId: number): string {

@@ -102,6 +102,12 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
           }
           return;
         }
+        if (ev.name === "TrainingJobFinished") {
+          // Finished on chain (by its proof, an abort or after its deadline): no round of it can be committed any more.
+          await app.engine.endEarly(Number(ev.args.jobId), false);
+          await app.repo.markChainEventHandled(ev.txHash, ev.logIndex, "job ended");
+          return;
+        }
         if (ev.name !== JOB_CREATED) {
           await app.repo.markChainEventHandled(ev.txHash, ev.logIndex, "recorded");
           return;

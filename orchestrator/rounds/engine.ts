@@ -302,6 +302,20 @@ export class RoundEngine {
     this.deadlines.arm(jobId, round, deadlineAt);
   }
 
+  /**
+   * End a job early (Repository.endJobEarly): with `keepOpen` (the requester's abort) the round in
+   * progress closes as usual and is the last; without (the job finished on chain) it ends now.
+   */
+  async endEarly(jobId: number, keepOpen: boolean): Promise<JobRecord | null> {
+    const before = await this.d.repo.getJob(jobId);
+    const job = await this.d.repo.endJobEarly(jobId, this.d.now(), keepOpen);
+    if (before?.status === "active" && job?.status === "finished") {
+      this.deadlines.disarm(jobId, before.currentRound);
+      this.d.events.emit("job:finished", { jobId, modelHash: job.modelHash });
+    }
+    return job;
+  }
+
   /** Aggregate a closing round and open the next; concurrent and repeated calls are one. */
   closeRound(jobId: number, round: number): Promise<void> {
     const key = `${jobId}:${round}`;

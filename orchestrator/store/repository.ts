@@ -320,6 +320,14 @@ export interface Repository {
   extendRound(jobId: number, round: number, deadlineAt: number): Promise<void>;
   /** Close a round with its result and open the next (or finish the job). Idempotent. */
   completeRound(input: CompleteRoundInput): Promise<void>;
+  /**
+   * End an active job early (its requester aborted it, or it finished on chain). With `keepOpen`
+   * the round in progress stays the last one when it holds an accepted update or is closing;
+   * otherwise (or without `keepOpen`) that round is dropped and the job finishes now. The job's
+   * `settings.rounds` becomes its last round + 1. Returns the job as it is after (a finished job
+   * unchanged); null when unknown.
+   */
+  endJobEarly(jobId: number, now: number, keepOpen: boolean): Promise<JobRecord | null>;
 
   getUpdate(jobId: number, round: number, contributor: string): Promise<UpdateRecord | null>;
   /**

@@ -313,6 +313,27 @@ export class SqliteRepository implements Repository {
     });
   }
 
+  async endJobEarly(jobId: number, now: number, keepOpen: boolean): Promise<JobRecord | null> {
+    this.durably(() => {
+      const row = this.stmt("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as Row | undefined;
+      if (!row || row.status !== "active") return;
+      const job = toJob(row);
+      const round = job.currentRound;
+      const r = this.stmt("SELECT status FROM rounds WHERE job_id = ? AND round = ?").get(jobId, round) as Row | undefined;
+      // Work already done in the round (an accepted update, a close under way) is kept and paid.
+      const worked =
+        r !== undefined &&
+        (r.status !== "open" || this.stmt("SELECT 1 FROM updates WHERE job_id = ? AND round = ? AND status = 'accepted' LIMIT 1").get(jobId, round) !== undefined);
+      const rounds = Math.min(job.settings.rounds, keepOpen && worked ? round + 1 : round);
+      this.stmt("UPDATE jobs SET settings = ? WHERE job_id = ?").run(JSON.stringify({ ...job.settings, rounds }), jobId);
+      if (rounds === round) {
+        this.stmt("DELETE FROM rounds WHERE job_id = ? AND round = ?").run(jobId, round);
+        this.stmt("UPDATE jobs SET status = 'finished', finished_at = ? WHERE job_id = ?").run(now, jobId);
+      }
+    });
+    return this.getJob(jobId);
+  }
+
   async getUpdate(jobId: number, round: number, contributor: string): Promise<UpdateRecord | null> {
     const r = this.stmt("SELECT * FROM updates WHERE job_id = ? AND round = ? AND contributor = ?").get(jobId, round, contributor) as
       | Row

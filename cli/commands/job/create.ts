@@ -36,6 +36,7 @@ export function jobCreateCommand(): Command {
     .option("--deadline-hours <h>", "after this the requester may reclaim what is left", "24")
     .option("--round-deadline <seconds>", "a round closes at this age with fewer updates (orchestrator default 600)")
     .option("--seed <n>", "seed of the random initial weights (without --weights)")
+    .option("--force", "create the job even when its settings cannot complete (each problem is printed as a warning)")
     .option("--activation-timeout <seconds>", "how long to wait for the orchestrator to start the job", "120")
     .option("--cluster <n>", "train on N rented machines instead of pool contributors (with --hours and --train)")
     .option("--hours <h>", "cluster: hours to rent each machine for")
@@ -52,15 +53,20 @@ export function jobCreateCommand(): Command {
       `
 Checks first and spends nothing when a check fails: the spec, the weights and the validation set
 are read here; DUCK and ETH balances and the orchestrator (reachable, same chain and TrainingPool)
-are checked. Then the model and validation set go to the orchestrator, the pool is approved and
+are checked. Settings that cannot complete are refused (--force: created with a warning): a pool
+below rounds × round budget (+ rounds × min-updates × flat part), a deadline shorter than rounds ×
+round deadline, and a threshold above what round 0 can plausibly reach: the initial model's
+validation accuracy a plus 90 % of its error, a + 0.9 × (1 − a) (measured here on the same
+weights the orchestrator will use). Then the model and validation set go to the orchestrator, the pool is approved and
 escrowed in TrainingPool naming the orchestrator's evaluator, and the command waits until the
-orchestrator has opened round 1.
+orchestrator has opened round 0 (rounds count from 0 everywhere).
 
 With --cluster N the job is trained by N rented machines: the job is created, then the N
 cheapest matching machines are rented for it; the orchestrator gets the rentals' SSH key and the
 training data (sharded, one shard per machine) and runs a worker on each. Workers are paid by
 rent, not by the pool, so --reward defaults to 1 DUCK (returned by \`job finish\`) and
---min-updates to N. End the rentals early with \`quackmesh rent end ID\`.
+--min-updates to N. The rentals keep running (and charging) until \`job finish\` or \`job abort\`
+ends them, or \`quackmesh rent end ID\`.
 
 How contributors are paid: when a round closes, the evaluator measures what each accepted update
 adds to the model on the validation set (leave-one-out). The round budget is split in proportion
@@ -82,6 +88,7 @@ Examples:
       }
       const timeout = parseWhole(flags.activationTimeout, "--activation-timeout", 1, 86400);
       const plan = await planJob(flags as JobCreateInput);
+      for (const w of plan.warnings) out.json ? out.emit({ event: "warning", warning: w, force: true }) : out.info(`warning: ${w} (created anyway: --force)`);
       const cluster = clustered ? await planCluster(flags as ClusterInput, plan.spec) : undefined;
       const conn = await connectJob(flags, "requester");
       try {
@@ -149,6 +156,6 @@ function describe(e: CreateEvent): string {
     case "escrowed":
       return `Escrowed the pool: job ${e.jobId} (tx ${e.txHash}); waiting for the orchestrator to start it…`;
     case "activated":
-      return `The orchestrator runs job ${e.jobId}: round ${e.currentRound + 1} of ${e.rounds} is open.`;
+      return `The orchestrator runs job ${e.jobId}: round ${e.currentRound} (of rounds 0–${e.rounds - 1}) is open.`;
   }
 }

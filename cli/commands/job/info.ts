@@ -9,24 +9,49 @@ import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFl
 import { percent } from "../../views/charts.js";
 
 export function jobListCommand(): Command {
-  const cmd = new Command("list").description("the jobs the orchestrator runs or ran").option("--json", "machine-readable output: one JSON object");
+  const cmd = new Command("list").description("the jobs the orchestrator runs or ran, with what is left of each pool on chain");
+  addChainOptions(cmd, { defaultAccount: "requester" });
   return addOrchestratorOption(cmd)
-    .addHelpText("after", "\nExamples:\n  $ quackmesh job list\n  $ quackmesh job list --orchestrator http://10.0.0.5:8080 --json")
-    .action(async (flags: OrchestratorFlags & { json?: boolean }) => {
+    .option("--mine", "only the jobs the wallet in use created (--account, --key or QUACKMESH_PRIVATE_KEY)")
+    .addHelpText(
+      "after",
+      "\nRounds count from 0; `rounds done` is how many have closed. `pool left` is TrainingPool's remaining\nescrow (committed, unclaimed rewards included); without the chain it shows `?`.\n\nExamples:\n  $ quackmesh job list\n  $ quackmesh job list --mine --account requester\n  $ quackmesh job list --orchestrator http://10.0.0.5:8080 --json",
+    )
+    .action(async (flags: ChainOptions & OrchestratorFlags & { mine?: boolean }) => {
       const out = makeOutput(Boolean(flags.json));
-      const client = new OrchestratorClient(orchestratorUrl(flags));
-      const jobs = await client.listJobs();
-      const rows = jobs.map(
-        (j) =>
-          `${String(j.jobId).padStart(4)}  ${j.status.padEnd(8)}  ${`${j.status === "finished" ? j.rounds : j.currentRound + 1}/${j.rounds}`.padEnd(7)}  ` +
-          `${String(j.updates.accepted).padStart(8)}  ${String(j.updates.rejected).padStart(8)}  ${formatAmount(BigInt(j.chain.totalRewardPool)).padStart(10)}  ${j.requester}`,
-      );
-      out.emit(
-        { jobs },
-        jobs.length === 0
-          ? `No jobs on ${client.baseUrl} yet; create one with \`quackmesh job create\`.`
-          : ["  id  status    round    accepted  rejected   pool DUCK  requester", ...rows].join("\n"),
-      );
+      let client = new OrchestratorClient(orchestratorUrl(flags));
+      let conn: Awaited<ReturnType<typeof connectJob>> | undefined;
+      try {
+        conn = await connectJob(flags, "requester");
+        client = conn.client;
+      } catch (err) {
+        // --mine needs the wallet; the pool column only the chain.
+        if (!isQuackError(err) || flags.mine) throw err;
+        out.info(`Pool left not shown: ${err.message}`);
+      }
+      try {
+        const me = conn?.chain.signer.address.toLowerCase();
+        const all = await client.listJobs();
+        const listed = flags.mine ? all.filter((j) => j.requester.toLowerCase() === me) : all;
+        const jobs = await Promise.all(
+          listed.map(async (j) => {
+            const onChain = conn ? await readChainJob(conn.contracts.trainingPool, j.jobId).catch(() => null) : null;
+            return { ...j, roundsDone: j.status === "finished" ? j.rounds : j.currentRound, poolLeft: onChain ? onChain.remaining : null, finishedOnChain: onChain?.finished ?? null };
+          }),
+        );
+        const rows = jobs.map(
+          (j) =>
+            `${String(j.jobId).padStart(4)}  ${j.status.padEnd(8)}  ${`${j.roundsDone}/${j.rounds}`.padStart(11)}  ` +
+            `${String(j.updates.accepted).padStart(8)}  ${String(j.updates.rejected).padStart(8)}  ${formatAmount(BigInt(j.chain.totalRewardPool)).padStart(10)}  ${(j.poolLeft === null ? "?" : formatAmount(j.poolLeft)).padStart(10)}  ${j.requester}`,
+        );
+        const none = flags.mine ? `No jobs of ${conn?.chain.signer.address} on ${client.baseUrl}.` : `No jobs on ${client.baseUrl} yet; create one with \`quackmesh job create\`.`;
+        out.emit(
+          { jobs },
+          jobs.length === 0 ? none : ["  id  status    rounds done  accepted  rejected   pool DUCK   left DUCK  requester", ...rows].join("\n"),
+        );
+      } finally {
+        conn?.close();
+      }
     });
 }
 
@@ -66,7 +91,7 @@ export function jobStatusCommand(): Command {
 function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): string {
   const lines = [`Job ${jobId}`];
   if (job) {
-    lines.push(`  status      ${job.status}, round ${job.status === "finished" ? job.rounds : job.currentRound + 1} of ${job.rounds}`);
+    lines.push(job.status === "finished" ? `  status      finished after round ${job.rounds - 1} (rounds 0–${job.rounds - 1})` : `  status      active, round ${job.currentRound} open (rounds 0–${job.rounds - 1})`);
     lines.push(`  updates     ${job.updates.accepted} accepted, ${job.updates.rejected} rejected`);
     lines.push(`  model       ${job.modelHash}`);
     for (const r of job.history) if (r.accuracy !== null) lines.push(`  round ${String(r.round).padStart(3)}   accuracy ${percent(r.accuracy)}  (${r.contributors.length} updates)`);

@@ -79,7 +79,7 @@ export async function trainStep(ctx: DemoContext): Promise<string> {
   await need(ctx.evaluated, "the round follower")();
   const done = await need(ctx.client, "the orchestrator").getJob(job.jobId);
   if (done.status !== "finished") {
-    throw new QuackError("DEMO_INCOMPLETE", `The contributors stopped but job ${job.jobId} is in round ${done.currentRound + 1} of ${done.rounds}.`, {
+    throw new QuackError("DEMO_INCOMPLETE", `The contributors stopped but job ${job.jobId} is in round ${done.currentRound} (rounds 0–${done.rounds - 1}).`, {
       fix: "Read the contributors' output (--json) for refusals.",
     });
   }

@@ -1,15 +1,17 @@
 /**
  * The end of a job: finish it with the evaluator's proof (anyone may send it; the refund goes
- * to the requester), cancel it after the deadline (requester only), export the final model.
+ * to the requester), abort it early (requester only: it stops after the round in progress),
+ * cancel it after the deadline (requester only), export the final model.
  */
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import type { Contract, Provider, Wallet } from "ethers";
+import type { Contract, JsonRpcProvider, Wallet } from "ethers";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import { QuackError } from "../../../protocol/errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
+import { chainClock } from "../chain/clock.js";
 import { sendTx } from "../chain/tx.js";
-import { eventFromReceipt, readChainJob, revertName, type ChainJob } from "./chainJob.js";
+import { eventFromReceipt, poolEvents, readChainJob, revertName, type ChainJob } from "./chainJob.js";
 
 export interface FinishedJob {
   jobId: number;
@@ -26,16 +28,28 @@ function alreadyFinished(job: ChainJob): QuackError {
 }
 
 /** finishJob with the orchestrator's JobFinished signature; the refund is read from TrainingJobFinished. */
-export async function finishJob(deps: { client: OrchestratorClient; pool: Contract }, jobId: number): Promise<FinishedJob> {
+export async function finishJob(deps: { client: OrchestratorClient; pool: Contract; clock?: () => Promise<unknown> }, jobId: number): Promise<FinishedJob> {
   const job = await readChainJob(deps.pool, jobId);
   if (job.finished) throw alreadyFinished(job);
-  const proof = await deps.client.finishProof(jobId);
+  let proof;
+  try {
+    proof = await deps.client.finishProof(jobId);
+  } catch (err) {
+    if (!isQuackError(err) || err.code !== "JOB_NOT_FINISHED") throw err;
+    throw new QuackError("JOB_NOT_FINISHED", err.message, {
+      fix: `Wait for the last round, or stop the job after the round in progress with \`quackmesh job abort ${jobId}\` (committed rewards stay claimable, the rest is refunded).`,
+      details: err.details,
+      cause: err,
+    });
+  }
   if (proof.evaluator.toLowerCase() !== job.evaluator.toLowerCase()) {
     throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator's evaluator ${proof.evaluator} is not job ${jobId}'s evaluator ${job.evaluator}.`, {
       fix: "Ask the orchestrator that runs this job (--orchestrator URL).",
     });
   }
   await commitOpenRounds(deps, job);
+  // The claim window is measured in block time: on the local chain, bring it to the wall clock first.
+  await deps.clock?.();
   const receipt = await sendTx(deps.pool, "finishJob", [jobId, proof.signature], {
     fixes: {
       ClaimWindowOpen: `Contributors still have committed rewards to claim; anyone may finish the job once the claim window closes (the requester earlier, once all is claimed). Run \`quackmesh job finish ${jobId}\` again then.`,
@@ -62,8 +76,56 @@ async function commitOpenRounds(deps: { client: OrchestratorClient; pool: Contra
   }
 }
 
+export interface AbortedJob {
+  jobId: number;
+  txHash: string;
+  /** The job ends after this many rounds (rounds 0 to rounds - 1). */
+  rounds: number;
+  /** DUCK wei back to the requester now. */
+  refund: bigint;
+  /** DUCK wei kept for the rounds still to commit; what they do not use comes back at `job finish`. */
+  reserved: bigint;
+  /** True when nothing was left to commit: the job finished in the same transaction. */
+  finished: boolean;
+  requester: string;
+}
+
+/**
+ * The requester stops a job: the orchestrator ends it after the round in progress and signs that
+ * statement; TrainingPool.abortJob then refunds the free pool but for what the kept rounds may
+ * still commit. Everything committed stays claimable by its contributors.
+ */
+export async function abortJob(deps: { client: OrchestratorClient; pool: Contract; signer: Wallet }, jobId: number): Promise<AbortedJob> {
+  const job = await readChainJob(deps.pool, jobId);
+  if (job.finished) throw alreadyFinished(job);
+  if (job.requester.toLowerCase() !== deps.signer.address.toLowerCase()) {
+    throw new QuackError("NOT_REQUESTER", `Only job ${jobId}'s requester ${job.requester} may abort it; this wallet is ${deps.signer.address}.`, {
+      fix: "Sign with the requester's key (--key FILE, --account NAME on the local chain, or QUACKMESH_PRIVATE_KEY).",
+    });
+  }
+  const proof = await deps.client.abortProof(jobId);
+  if (proof.evaluator.toLowerCase() !== job.evaluator.toLowerCase()) {
+    throw new QuackError("WRONG_ORCHESTRATOR", `The orchestrator's evaluator ${proof.evaluator} is not job ${jobId}'s evaluator ${job.evaluator}.`, {
+      fix: "Ask the orchestrator that runs this job (--orchestrator URL).",
+    });
+  }
+  const receipt = await sendTx(deps.pool, "abortJob", [jobId, proof.rounds, proof.signature]);
+  const events = poolEvents(deps.pool, receipt.logs, await deps.pool.getAddress());
+  const ev = events.find((e) => e.name === "TrainingJobAborted");
+  if (!ev) throw new QuackError("EVENT_MISSING", `Transaction ${receipt.hash} was mined but emitted no TrainingJobAborted event.`, { fix: "Check that the deployment file points at the product's TrainingPool." });
+  return {
+    jobId,
+    txHash: receipt.hash,
+    rounds: Number(ev.args.rounds),
+    refund: BigInt(ev.args.refund as bigint),
+    reserved: BigInt(ev.args.reserved as bigint),
+    finished: events.some((e) => e.name === "TrainingJobFinished"),
+    requester: job.requester,
+  };
+}
+
 /** The requester takes the rest back once the deadline passed (no proof needed). */
-export async function cancelJob(deps: { pool: Contract; signer: Wallet; provider: Provider }, jobId: number): Promise<FinishedJob> {
+export async function cancelJob(deps: { pool: Contract; signer: Wallet; provider: JsonRpcProvider; chainId: number }, jobId: number): Promise<FinishedJob> {
   const job = await readChainJob(deps.pool, jobId);
   if (job.finished) throw alreadyFinished(job);
   if (job.requester.toLowerCase() !== deps.signer.address.toLowerCase()) {
@@ -71,10 +133,10 @@ export async function cancelJob(deps: { pool: Contract; signer: Wallet; provider
       fix: "Sign with the requester's key (--key FILE / --account requester).",
     });
   }
-  const now = Number((await deps.provider.getBlock("latest"))?.timestamp ?? 0);
+  const now = await chainClock(deps.provider, deps.chainId);
   if (now <= job.deadline) {
     throw new QuackError("JOB_STILL_RUNNING", `Job ${jobId} runs until ${new Date(job.deadline * 1000).toISOString()} (${job.deadline - now} s from the chain's clock).`, {
-      fix: `Wait until the deadline, or finish it early once its last round closed: \`quackmesh job finish ${jobId}\`.`,
+      fix: `Abort it now (\`quackmesh job abort ${jobId}\`: it stops after the round in progress and refunds the rest at once), finish it once its last round closed (\`quackmesh job finish ${jobId}\`), or wait until the deadline.`,
       details: { deadline: job.deadline, now },
     });
   }
@@ -88,17 +150,25 @@ export interface ExportedModel {
   out: string;
   bytes: number;
   modelHash: string;
-  round: number;
+  /** The round whose aggregation produced this model (rounds count from 0); null for the initial model. */
+  round: number | null;
   status: "active" | "finished";
   tensors: Array<{ name: string; shape: number[] }>;
 }
 
+/** Where `job export` writes without --out: ./job-<id>-round-<r>.safetensors, or ./job-<id>-initial.safetensors. */
+export function defaultExportName(jobId: number, round: number | null): string {
+  return round === null ? `job-${jobId}-initial.safetensors` : `job-${jobId}-round-${round}.safetensors`;
+}
+
 /** The current global model (the final one once finished) to `out`, as safetensors with PyTorch names. */
-export async function exportModel(client: OrchestratorClient, jobId: number, out: string): Promise<ExportedModel> {
+export async function exportModel(client: OrchestratorClient, jobId: number, out?: string): Promise<ExportedModel> {
   const model = await client.getModel(jobId);
   if (model.notModified) throw new QuackError("INTERNAL", "The orchestrator answered 304 to an unconditional request.");
   const { tensors } = decodeSafetensors(model.bytes);
-  const file = resolve(out);
+  // The orchestrator's round header counts the rounds closed so far (the model is the last one's output).
+  const round = model.round > 0 ? model.round - 1 : null;
+  const file = resolve(out ?? defaultExportName(jobId, round));
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
@@ -112,7 +182,7 @@ export async function exportModel(client: OrchestratorClient, jobId: number, out
     out: file,
     bytes: model.bytes.length,
     modelHash: model.modelHash,
-    round: model.round,
+    round,
     status: model.status,
     tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })),
   };

@@ -6,12 +6,13 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { inputFeatures, parameterShapes, validateSpec } from "../../../native/index.js";
+import { Network, inputFeatures, parameterShapes, validateSpec } from "../../../native/index.js";
 import { loadDataset } from "../../../native/data.js";
+import type { Dataset } from "../../../native/types.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
 import type { ValidationUpload } from "../../../orchestrator/client.js";
-import { STRATEGY_NAMES, type StrategyName } from "../../../protocol/settings.js";
+import { DEFAULT_SETTINGS, STRATEGY_NAMES, type StrategyName } from "../../../protocol/settings.js";
 import { QuackError, isQuackError, type ErrorCode } from "../../../protocol/errors.js";
 import { formatAmount, parseAmount } from "../../../protocol/chain/units.js";
 import { parseWhole } from "../flags.js";
@@ -42,6 +43,8 @@ export interface JobCreateInput {
   /** Seed of the random initial weights the orchestrator draws when no --weights is given. */
   seed?: string;
   roundDeadline?: string;
+  /** Create the job even when the settings cannot complete (each problem becomes a warning). */
+  force?: boolean;
 }
 
 export interface JobPlan {
@@ -66,6 +69,10 @@ export interface JobPlan {
   strategy: StrategyName;
   deadlineSeconds: number;
   roundDeadlineSeconds?: number;
+  /** Accuracy of the initial model on the validation set (what round 0 starts from). */
+  initialAccuracy: number;
+  /** Settings that cannot complete, accepted with --force (empty otherwise). */
+  warnings: string[];
 }
 
 function bad(code: ErrorCode, message: string, fix: string, cause?: unknown): QuackError {
@@ -139,7 +146,7 @@ const gunzipMaybe = (b: Buffer) => (b.length >= 2 && b[0] === 0x1f && b[1] === 0
  * The validation set: read and checked with the same loader contributors use, then the bytes to
  * upload (the CSV, or the IDX pair, unzipped) so the orchestrator sees exactly these samples.
  */
-export async function readValidation(path: string, spec: ModelSpec): Promise<JobPlan["validation"]> {
+export async function readValidation(path: string, spec: ModelSpec): Promise<JobPlan["validation"] & { data: Dataset }> {
   let ds;
   try {
     ds = await loadDataset(path);
@@ -157,15 +164,15 @@ export async function readValidation(path: string, spec: ModelSpec): Promise<Job
     throw bad("BAD_DATA", `The validation set ${path} has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`, "Fix the labels or the last layer's units.");
   }
   const full = resolve(path);
-  if ((await stat(full)).isFile()) return { upload: { csv: gunzipMaybe(await readFile(full)) }, samples: ds.count, source: full };
+  if ((await stat(full)).isFile()) return { upload: { csv: gunzipMaybe(await readFile(full)) }, samples: ds.count, source: full, data: ds };
   const names = (await readdir(full)).sort();
   const images = names.find((n) => /images.*idx3/i.test(n));
   const labels = names.find((n) => /labels.*idx1/i.test(n));
   if (images && labels) {
     const [img, lbl] = await Promise.all([readFile(join(full, images)), readFile(join(full, labels))]);
-    return { upload: { images: gunzipMaybe(img), labels: gunzipMaybe(lbl) }, samples: ds.count, source: full };
+    return { upload: { images: gunzipMaybe(img), labels: gunzipMaybe(lbl) }, samples: ds.count, source: full, data: ds };
   }
-  return { upload: { csv: gunzipMaybe(await readFile(join(full, "data.csv"))) }, samples: ds.count, source: full };
+  return { upload: { csv: gunzipMaybe(await readFile(join(full, "data.csv"))) }, samples: ds.count, source: full, data: ds };
 }
 
 /** Check every flag and read every file of `job create`; nothing leaves this machine. */
@@ -208,7 +215,12 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
   const roundDeadlineSeconds = input.roundDeadline === undefined ? undefined : parseWhole(input.roundDeadline, "--round-deadline", 1, 31536000);
   const spec = await readSpec(input.model);
   const weights = input.weights === undefined ? undefined : await readWeights(input.weights, spec);
-  const validation = await readValidation(input.validation, spec);
+  const { data: validationData, ...validation } = await readValidation(input.validation, spec);
+  const initialAccuracy = await initialModelAccuracy(spec, weights, seed, validationData);
+  const problems = feasibilityProblems({ reward, roundBudget, flatPerUpdate, rounds, minUpdates, thresholdBps, initialAccuracy, deadlineSeconds: Math.round(hours * 3600), roundDeadlineSeconds: roundDeadlineSeconds ?? DEFAULT_SETTINGS.roundDeadlineSeconds });
+  if (problems.length > 0 && !input.force) {
+    throw bad("BAD_ARGUMENT", `These settings cannot complete: ${problems.map((p) => p.problem).join(" ")}`, `${problems.map((p) => p.fix).join(" ")} (Or pass --force to create the job anyway.)`);
+  }
   return {
     spec,
     specFile: resolve(input.model),
@@ -229,5 +241,69 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
     strategy,
     deadlineSeconds: Math.round(hours * 3600),
     roundDeadlineSeconds,
+    initialAccuracy,
+    warnings: problems.map((p) => p.problem),
   };
+}
+
+/** The initial model's accuracy on the validation set: the given weights, or the seed's random ones (the orchestrator draws the same). */
+async function initialModelAccuracy(spec: ModelSpec, weights: Buffer | undefined, seed: number, data: Dataset): Promise<number> {
+  const net = weights ? Network.fromWeights(spec, decodeSafetensors(weights).tensors, { device: "cpu" }) : Network.create(spec, { seed, device: "cpu" });
+  return (await net.evaluate(data)).accuracy;
+}
+
+/**
+ * The most a threshold may ask: every update, from round 0 on, must reach it, and a round can
+ * plausibly close at most this share of the initial model's error on the validation set.
+ */
+export const PLAUSIBLE_GAIN = 0.9;
+
+/** Highest accuracy threshold (basis points) a job starting at `initialAccuracy` can plausibly see reached. */
+export function plausibleThresholdBps(initialAccuracy: number): number {
+  return Math.floor((initialAccuracy + PLAUSIBLE_GAIN * (1 - initialAccuracy)) * 10000);
+}
+
+export interface Feasibility {
+  reward: bigint;
+  roundBudget: bigint;
+  flatPerUpdate: bigint;
+  rounds: number;
+  minUpdates: number;
+  thresholdBps: number;
+  initialAccuracy: number;
+  deadlineSeconds: number;
+  roundDeadlineSeconds: number;
+}
+
+/**
+ * Settings that cannot complete, each with its fix: a pool smaller than every round's budget
+ * plus the flat parts of the updates that close them, a threshold above what round 0 can
+ * plausibly reach (see PLAUSIBLE_GAIN), a deadline shorter than the rounds' own deadlines.
+ */
+export function feasibilityProblems(f: Feasibility): Array<{ problem: string; fix: string }> {
+  const out: Array<{ problem: string; fix: string }> = [];
+  const rounds = BigInt(f.rounds);
+  const needed = rounds * f.roundBudget + rounds * BigInt(f.minUpdates) * f.flatPerUpdate;
+  if (f.reward < needed) {
+    const flat = f.flatPerUpdate > 0n ? ` + ${f.rounds} × ${f.minUpdates} updates × ${formatAmount(f.flatPerUpdate)} flat` : "";
+    out.push({
+      problem: `the pool of ${formatAmount(f.reward)} DUCK is less than ${f.rounds} rounds × ${formatAmount(f.roundBudget)} DUCK${flat} = ${formatAmount(needed)} DUCK, so the last rounds would find it exhausted.`,
+      fix: `Raise --reward to ${formatAmount(needed)}, or lower --round-budget, --flat-per-update or --rounds.`,
+    });
+  }
+  const limit = plausibleThresholdBps(f.initialAccuracy);
+  if (f.thresholdBps > limit) {
+    out.push({
+      problem: `--threshold ${f.thresholdBps / 10000} is above what round 0 can plausibly reach: the initial model scores ${(f.initialAccuracy * 100).toFixed(1)} % on the validation set, and a round closing ${PLAUSIBLE_GAIN * 100} % of its error reaches ${(limit / 100).toFixed(1)} %; every update below the threshold is refused.`,
+      fix: `Lower --threshold to at most ${(limit / 10000).toFixed(2)}, or start from better --weights.`,
+    });
+  }
+  const roundsTime = f.rounds * f.roundDeadlineSeconds;
+  if (f.deadlineSeconds < roundsTime) {
+    out.push({
+      problem: `the deadline (${f.deadlineSeconds} s) is shorter than ${f.rounds} rounds × the round deadline (${f.roundDeadlineSeconds} s) = ${roundsTime} s.`,
+      fix: `Raise --deadline-hours to at least ${Math.ceil((roundsTime / 3600) * 100) / 100}, or lower --rounds or --round-deadline.`,
+    });
+  }
+  return out;
 }

@@ -1,0 +1,170 @@
+import t from "tap";
+import { execFile } from "node:child_process";
+import { mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
+import { devAccount } from "../lib/chain/accounts.js";
+import { cliEntry } from "../lib/demo/processes.js";
+import { startTestNetwork } from "./network.js";
+
+// Issue 16's requester findings, reproduced through the built CLI on a real chain and orchestrator
+// (npm run build:ts first): settings that cannot complete, stopping a job early, rentals that keep
+// charging, the local chain's clock, rounds counted one way, a default export name, one's own jobs.
+const net = await startTestNetwork(t.teardown);
+const validation = await net.dataDir("validation", 50_000, 500);
+const shard = await net.dataDir("shard", 0, 2000);
+const base = ["--rpc", net.chain.url, "--orchestrator", net.server.url];
+const DUCK = 10n ** 18n;
+
+type Run = { code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> };
+function quackmesh(args: string[], cwd?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliEntry(), ...args], { env: { ...process.env, ...net.env }, cwd }, (err, stdout, stderr) => {
+      const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr, lines });
+    });
+  });
+}
+const errorOf = (r: Run) => JSON.parse(r.stderr.trim().split("\n").at(-1)!) as { error: string; message: string; fix?: string };
+const createArgs = (over: Record<string, string> = {}) =>
+  Object.entries({ "--model": net.specFile, "--validation": validation, "--reward": "30", "--rounds": "3", "--min-updates": "1", "--threshold": "0.5", "--seed": "1", ...over }).flat();
+const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
+const requester = net.requester.address;
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+t.test("finding 2: job create refuses settings that cannot complete, and --force only warns", async (t) => {
+  const before = { duck: await duckOf(requester), jobs: (await net.contracts.trainingPool.getFunction("jobCount")()) as bigint };
+  const cases = [
+    { what: "a pool below rounds × round budget", over: { "--reward": "10", "--round-budget": "5", "--rounds": "5" }, message: /pool of 10 DUCK is less than 5 rounds × 5 DUCK = 25 DUCK/, fix: /--reward to 25/ },
+    { what: "a threshold no round reaches", over: { "--threshold": "0.99" }, message: /initial model scores \d+\.\d % on the validation set/, fix: /--threshold to at most 0\.\d\d/ },
+    { what: "a deadline shorter than the rounds", over: { "--deadline-hours": "0.01", "--round-deadline": "600" }, message: /deadline \(36 s\) is shorter than 3 rounds × the round deadline \(600 s\)/, fix: /--deadline-hours to at least 0\.5/ },
+  ];
+  for (const c of cases) {
+    const r = await quackmesh(["job", "create", ...base, ...createArgs(c.over), "--json"]);
+    t.equal(r.code, 1, `${c.what}: refused`);
+    t.match(errorOf(r), { error: "BAD_ARGUMENT", message: c.message, fix: c.fix }, `${c.what}: says why and how to fix it`);
+    t.match(errorOf(r).fix, /--force/, `${c.what}: names --force`);
+  }
+  t.same({ duck: await duckOf(requester), jobs: (await net.contracts.trainingPool.getFunction("jobCount")()) as bigint }, before, "nothing spent, no job");
+
+  const forced = await quackmesh(["job", "create", ...base, ...createArgs({ "--threshold": "0.99", "--rounds": "1" }), "--force", "--json"]);
+  t.equal(forced.code, 0, forced.stderr);
+  t.match(forced.lines[0], { event: "warning", force: true, warning: /threshold 0\.99/ }, "--force creates the job with the warning first");
+  t.match(forced.lines.at(-1), { event: "created" });
+  const forcedId = String(forced.lines.at(-1)!.jobId);
+  const early = await quackmesh(["job", "finish", forcedId, ...base, "--json"]);
+  t.equal(early.code, 1, "finish refuses a job whose last round has not closed");
+  t.match(errorOf(early), { error: "JOB_NOT_FINISHED", fix: new RegExp(`quackmesh job abort ${forcedId}`) }, "and names the way to stop it now");
+  const cancel = await quackmesh(["job", "abort", forcedId, ...base, "--json"]);
+  t.equal(cancel.code, 0, cancel.stderr);
+  t.match(cancel.lines[0], { event: "aborted", rounds: 0, refund: "30000000000000000000", finished: true }, "an untouched job aborts with the whole pool back");
+});
+
+t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the rest at once, ends the job's rentals", async (t) => {
+  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--round-deadline": "15" }), "--json"]);
+  t.equal(created.code, 0, created.stderr);
+  const jobId = Number(created.lines.at(-1)!.jobId);
+  t.match(created.lines.find((l) => l.event === "activated"), { currentRound: 0, rounds: 3 }, "rounds count from 0: round 0 is the first");
+
+  // Round 0: a real contributor trains, is paid its share by contribution and claims it.
+  const contributor = devAccount("contributor1").address;
+  const c0 = await duckOf(contributor);
+  const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", String(jobId), "--account", "contributor1", "--rounds", "1", "--json"]);
+  t.equal(contributed.code, 0, contributed.stderr);
+  t.match(contributed.lines.find((l) => l.event === "rewarded"), { round: 0, amount: "10000000000000000000" });
+  t.equal(await duckOf(contributor), c0 + 10n * DUCK);
+
+  // Round 1 is in progress: an update is accepted (the global model plus noise: a receipt, no
+  // contribution, so the round stays open until its deadline).
+  const client = new OrchestratorClient(net.server.url, { signer: net.wallet("contributor2") });
+  const model = await client.getModel(jobId);
+  if ("notModified" in model && model.notModified) throw new Error("unexpected 304");
+  const { tensors } = decodeSafetensors((model as { bytes: Buffer }).bytes);
+  tensors[0].data[0] += 1e-4;
+  await client.submitUpdate(jobId, 1, 100, encodeSafetensors(tensors, { format: "pt" }));
+
+  // The job's rentals: one acknowledged (ended for its refund), one the provider never acknowledged (named as still running).
+  const market = net.contracts.marketplace;
+  const provider = net.wallet("provider1");
+  const listArgs = market.interface.getFunction("listMachine")!.inputs.length === 4 ? [1000] : [];
+  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:22", ...listArgs)).wait();
+  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:23", ...listArgs)).wait();
+  const machineIds = [1n, 2n];
+  await (await net.contracts.duck.getFunction("approve")(await market.getAddress(), 10n * DUCK)).wait();
+  for (const m of machineIds) await (await market.getFunction("rentMachine")(m, 2, jobId, "ssh-ed25519 AAAA test")).wait();
+  await (await market.connect(provider).getFunction("acknowledgeRental")(1n)).wait();
+
+  const before = await duckOf(requester);
+  const aborted = await quackmesh(["job", "abort", String(jobId), ...base, "--json"]);
+  t.equal(aborted.code, 0, aborted.stderr);
+  const a = aborted.lines.find((l) => l.event === "aborted")!;
+  t.match(a, { jobId, rounds: 2, refund: "10000000000000000000", reserved: "10000000000000000000", finished: false }, "ends after round 1; one round budget kept for it, the rest back now");
+  const ended = aborted.lines.find((l) => l.event === "rental-ended")!;
+  t.match(ended, { rentalId: "1" }, "the acknowledged rental is ended");
+  const rentalRefund = BigInt(ended.refund as string);
+  t.equal(rentalRefund + BigInt(ended.earned as string), 2n * DUCK, "its escrow split: the unserved part back, the served seconds to the provider");
+  t.ok(rentalRefund > (19n * DUCK) / 10n, "most of it comes back");
+  t.match(aborted.lines.find((l) => l.event === "rentals-running"), { rentals: [{ rentalId: "2", status: "pending" }] }, "the unacknowledged rental is named as still running");
+  t.equal(await duckOf(requester), before + 10n * DUCK + rentalRefund, "pool refund and rental refund arrived");
+  const kept = (await net.server.app.repo.getJob(jobId))!;
+  t.equal(kept.settings.rounds, 2, "the orchestrator closes no round after round 1");
+
+  // Round 1 closes at its deadline with its one accepted update; it pays nothing (no contribution).
+  await until("round 1 to close", async () => (await net.server.app.repo.getJob(jobId))?.status === "finished", 40_000);
+  const finished = await quackmesh(["job", "finish", String(jobId), ...base, "--json"]);
+  t.equal(finished.code, 0, finished.stderr);
+  t.match(finished.lines[0], { jobId, refund: "10000000000000000000" }, "the unused reserve comes back at finish");
+  t.equal(await duckOf(requester), before + 20n * DUCK + rentalRefund, "requester: 20 of the pool back, contributor kept its 10");
+
+  const dir = join(net.dir, "exports");
+  await mkdir(dir, { recursive: true });
+  const exported = await quackmesh(["job", "export", String(jobId), ...base.slice(2), "--json"], dir);
+  t.equal(exported.code, 0, exported.stderr);
+  t.match(exported.lines[0], { round: 1, status: "finished" }, "the final model is round 1's (rounds count from 0)");
+  t.ok((await stat(join(dir, `job-${jobId}-round-1.safetensors`))).size > 0, "written to ./job-<id>-round-<r>.safetensors by default");
+
+  const mine = await quackmesh(["job", "list", ...base, "--mine", "--json"]);
+  t.equal(mine.code, 0, mine.stderr);
+  const row = (mine.lines[0].jobs as Array<Record<string, unknown>>).find((j) => j.jobId === jobId);
+  t.match(row, { roundsDone: 2, rounds: 2, poolLeft: "0", currentRound: 1 }, "job list: rounds done, pool left on chain");
+  const theirs = await quackmesh(["job", "list", ...base, "--mine", "--account", "contributor1", "--json"]);
+  t.same(theirs.lines[0].jobs, [], "--mine lists only the wallet's own jobs");
+});
+
+t.test("findings 4 and 9: the local chain's clock follows the wall clock; a job cancelled on chain stops on the orchestrator", async (t) => {
+  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--rounds": "1", "--deadline-hours": "0.001", "--round-deadline": "2" }), "--json"]);
+  t.equal(created.code, 0, created.stderr);
+  const jobId = Number(created.lines.at(-1)!.jobId);
+  const deadline = Number(created.lines.at(-1)!.deadline);
+  let extended = 0;
+  let finishedAt: number | undefined;
+  const onExtended = (e: { jobId: number }) => {
+    if (e.jobId === jobId && finishedAt !== undefined) extended++;
+  };
+  t.teardown(net.server.app.events.on("round:extended", onExtended));
+  // No transaction happens meanwhile: only the wall clock passes the deadline.
+  await until("the wall clock to pass the deadline", async () => Date.now() / 1000 > deadline + 1, 30_000);
+  const before = await duckOf(requester);
+  const cancelled = await quackmesh(["job", "cancel", String(jobId), "--rpc", net.chain.url, "--json"]);
+  t.equal(cancelled.code, 0, cancelled.stderr);
+  t.match(cancelled.lines[0], { jobId, how: "deadline", refund: "30000000000000000000" });
+  t.equal(await duckOf(requester), before + 30n * DUCK);
+  const job = await until("the orchestrator to stop the job", async () => {
+    const j = await net.server.app.repo.getJob(jobId);
+    return j?.status === "finished" ? j : null;
+  });
+  finishedAt = Date.now();
+  t.equal(job.status, "finished", "the orchestrator ends a job finished on chain");
+  await new Promise((r) => setTimeout(r, 2500));
+  t.equal(extended, 0, "and extends none of its rounds afterwards");
+});
