@@ -55,6 +55,11 @@ export const ERRORS = {
   NOT_REQUESTER: { status: 403, message: "Only the job's requester may do this." },
   INVALID_SSH_KEY: { status: 400, message: "The SSH private key cannot be used." },
   NOT_CLUSTER_WORKER: { status: 403, message: "This job is trained by its rented cluster; only its workers may send updates." },
+  NOT_ARBITER: { status: 403, message: "This orchestrator is not the rental's arbiter." },
+  RENTAL_NOT_OVER: { status: 409, message: "The rental is still running; ask again once it is over." },
+  NO_MARKETPLACE: { status: 503, message: "This orchestrator watches no ComputeMarketplace." },
+  BAD_LIVENESS: { status: 400, message: "The liveness record is malformed or not signed by the machine's provider." },
+  UNKNOWN_RENTAL: { status: 404, message: "No rental with this id." },
   // inference
   INFERENCE_JOB_NOT_FOUND: { status: 404, message: "InferencePool has no inference job with this id." },
   INFERENCE_SETTLED: { status: 409, message: "This inference job is already settled or reclaimed on chain." },

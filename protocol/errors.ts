@@ -244,6 +244,10 @@ export const ERROR_CODES = {
   MACHINE_NOT_READY: refused("A rented machine is not connected yet."),
   UNKNOWN_RENTAL: refused("The rental is not part of this cluster."),
   DUPLICATE_RENTAL: refused("The rental is already part of this cluster."),
+  NOT_ARBITER: refused("The rental names another arbiter than this orchestrator, or none."),
+  RENTAL_NOT_OVER: refused("The rental is still running; its downtime statement is signed once it is over."),
+  NO_MARKETPLACE: refused("This orchestrator watches no ComputeMarketplace (or no chain)."),
+  BAD_LIVENESS: refused("A provider's liveness record is malformed, not signed by the machine's provider, or from the future."),
 
   // ---- AWS ----
   AWS_NO_REGION: refused("No AWS region was given."),

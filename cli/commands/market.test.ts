@@ -101,18 +101,18 @@ t.test("market list shows both machines, cheapest first, with specs and status",
 let rentals: Array<{ rentalId: string; machineId: string; host: string; port: number; user: string; acknowledged: boolean }> = [];
 
 t.test("rent refuses what cannot be met, then rents two machines that get acknowledged", async (t) => {
-  const tooMany = await run(["rent", "--count", "3", "--hours", "1", "--json"]);
+  const tooMany = await run(["rent", "--no-liveness", "--count", "3", "--hours", "1", "--json"]);
   t.equal(tooMany.code, 1);
   t.match(JSON.parse(tooMany.stderr.trim().split("\n").at(-1)!), { error: "TOO_FEW_MACHINES", message: /Only 2 available machines match/ });
-  const tooLong = await run(["rent", "--count", "2", "--hours", "5", "--json"]);
+  const tooLong = await run(["rent", "--no-liveness", "--count", "2", "--hours", "5", "--json"]);
   t.match(JSON.parse(tooLong.stderr.trim().split("\n").at(-1)!), { error: "TOO_FEW_MACHINES", message: /Only 1 available machine match/ });
   const poorKey = join(dir, "poor.key");
   const { writeFileSync } = await import("node:fs");
   writeFileSync(poorKey, Wallet.createRandom().privateKey);
-  const poor = await run(["rent", "--count", "1", "--hours", "1", "--key", poorKey, "--json"]);
+  const poor = await run(["rent", "--no-liveness", "--count", "1", "--hours", "1", "--key", poorKey, "--json"]);
   t.match(JSON.parse(poor.stderr.trim().split("\n").at(-1)!), { error: "NOT_ENOUGH_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() } });
 
-  const r = await run(["rent", "--count", "2", "--hours", "2", "--job", "4", "--json", "--ack-timeout", "60"]);
+  const r = await run(["rent", "--no-liveness", "--count", "2", "--hours", "2", "--job", "4", "--json", "--ack-timeout", "60"]);
   t.equal(r.code, 0, r.stderr);
   const cluster = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   t.match(cluster, { event: "cluster", jobId: "4", total: "16", sshKey: join(home, "ssh", "id_ed25519") });

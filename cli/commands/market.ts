@@ -4,6 +4,8 @@ import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/opti
 import { formatAmount } from "../../protocol/chain/units.js";
 import { parsePrice, parseWhole } from "../lib/flags.js";
 import { QuackError } from "../../protocol/errors.js";
+import { orchestratorUrl } from "../lib/job/connect.js";
+import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { parseAmount } from "../../protocol/chain/units.js";
 import { MACHINE_SORTS, filterMachines, readMarket, type MachineSort, type MarketMachine } from "../lib/market/marketplace.js";
 
@@ -23,6 +25,8 @@ interface ListFlags extends ChainOptions {
   maxMissed?: string;
   maxDowntime?: string;
   sort: string;
+  liveness: boolean;
+  orchestrator?: string;
 }
 
 function listCommand(): Command {
@@ -36,12 +40,16 @@ function listCommand(): Command {
     .option("--min-served <n>", "only machines that served at least this many rentals")
     .option("--max-missed <n>", "only machines that left at most this many rentals unacknowledged")
     .option("--max-downtime <seconds>", "only machines with at most this much downtime on record")
+    .option("--orchestrator <url>", "where providers' liveness records are read (env QUACKMESH_ORCHESTRATOR)")
+    .option("--no-liveness", "do not read liveness records: free machines show as available")
     .option("--sort <key>", `order: ${Object.keys(MACHINE_SORTS).join(", ")} (best first)`, "price")
     .addHelpText(
       "after",
       `
 Machines are read from the marketplace's MachineListed events and their current state on chain,
-cheapest first. A machine is 'rented' while a rental is pending or running on it. Each machine's
+cheapest first. A machine is 'rented' while a rental is pending or running on it, and 'stale'
+when it is free but its provider sent the orchestrator no signed sign of life in the last minute
+(\`rent\` never pays for one). Each machine's
 record is on chain: rentals served (acknowledged), rentals missed (never acknowledged: the renter
 got everything back plus a quarter of the stake), downtime settled by renters' arbiters, and the
 stake it lost. A provider with a second address can pad "served" with wash rentals; downtime,
@@ -68,8 +76,20 @@ Examples:
       const ctx = await openChain(flags, { defaultAccount: "requester" });
       try {
         const contracts = await ctx.contracts();
-        const machines = filterMachines(await readMarket(contracts.marketplace, ctx.provider, contracts.deployment.block), filter);
-        out.emit({ network: ctx.network.name, count: machines.length, machines: machines.map(machineJson) }, table(machines));
+        let all = await readMarket(contracts.marketplace, ctx.provider, contracts.deployment.block);
+        let liveness: "checked" | "off" | "unknown" = "off";
+        if (flags.liveness) {
+          const target = { url: orchestratorUrl(flags), chainId: ctx.network.chainId, marketplace: contracts.deployment.contracts.ComputeMarketplace };
+          try {
+            all = withLiveness(all, await readLiveness(target, new Map(all.map((m) => [m.machineId, m.provider]))));
+            liveness = "checked";
+          } catch (err) {
+            liveness = "unknown";
+            out.info(`Liveness unknown: ${(err as Error).message}. Free machines show as available.`);
+          }
+        }
+        const machines = filterMachines(all, filter);
+        out.emit({ network: ctx.network.name, liveness, count: machines.length, machines: machines.map(machineJson) }, table(machines));
       } finally {
         ctx.close();
       }
@@ -98,6 +118,7 @@ export function machineJson(m: MarketMachine): Record<string, unknown> {
     hostKey: m.specs.hostKey ?? null,
     specsValid: m.specs.valid,
     activeRentalId: m.activeRentalId === 0n ? null : m.activeRentalId.toString(),
+    lastSeen: m.lastSeen ?? null,
     stake: formatAmount(m.stake),
     record: {
       rentalsServed: m.record.rentalsServed,

@@ -9,6 +9,8 @@ import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/opti
 import { formatAmount, parseAmount, parsePort } from "../../protocol/chain/units.js";
 import { parseAddress } from "../../protocol/chain/networks.js";
 import { loadMachineKey, machineKeyFile } from "../lib/market/machineKey.js";
+import { startHeartbeats } from "../lib/market/liveness.js";
+import { orchestratorUrl } from "../lib/job/connect.js";
 import { formatEndpoint, parseEndpoint } from "../../protocol/market/endpoint.js";
 import { parsePrice, parseWhole } from "../lib/flags.js";
 import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
@@ -33,6 +35,7 @@ interface ProvideFlags extends ChainOptions {
   poll: string;
   stake?: string;
   trustArbiter?: string[];
+  orchestrator?: string;
 }
 
 const EVENTS = ["listed", "declined", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "unlisted", "error"] as const;
@@ -52,6 +55,7 @@ export function provideCommand(): Command {
     .option("--rentals-dir <dir>", "folder for the rentals' files (default $QUACKMESH_HOME/rentals)")
     .option("--poll <seconds>", "how often to check the chain", "2")
     .option("--stake <duck>", "DUCK to add to this machine's stake (default: what it lacks of the marketplace's minimum)")
+    .option("--orchestrator <url>", "where signed liveness records go every 15 s, so renters see this machine alive (env QUACKMESH_ORCHESTRATOR)")
     .option("--trust-arbiter <address...>", "arbiters (orchestrators) whose downtime statements you accept, or 'any'; rentals naming another are declined")
     .addHelpText(
       "after",
@@ -92,6 +96,7 @@ Examples:
       const stop = waitForSignal();
       const ctx = await openChain(flags, { defaultAccount: "provider1" });
       let sshd: RunningSshd | undefined;
+      let stopBeats = () => {};
       try {
         const contracts = await ctx.contracts();
         if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port"), dir: flags.sshdDir === undefined ? undefined : resolve(flags.sshdDir) });
@@ -128,8 +133,18 @@ Examples:
           );
         }
         try {
-          await agent.listMachine(specs, price, endpoint, maxHours, { machineKey: loadMachineKey(machineKeyFile(ctx.settings.home)), stake });
+          const machineId = await agent.listMachine(specs, price, endpoint, maxHours, { machineKey: loadMachineKey(machineKeyFile(ctx.settings.home)), stake });
           agent.start();
+          // Renters skip machines without a recent signed sign of life; report only the first failure of a streak.
+          let failing = false;
+          const target = { url: orchestratorUrl(flags), chainId: ctx.network.chainId, marketplace: contracts.deployment.contracts.ComputeMarketplace };
+          stopBeats = startHeartbeats(target, ctx.signer, machineId, {
+            onBeat: () => (failing = false),
+            onError: (error) => {
+              if (!failing) onEvent({ name: "error", e: { error } });
+              failing = true;
+            },
+          });
           const signal = await stop.promise;
           await agent.stop();
           live?.unmount();
@@ -140,6 +155,7 @@ Examples:
           throw err;
         }
       } finally {
+        stopBeats();
         stop.dispose();
         await sshd?.stop();
         ctx.close();

@@ -10,7 +10,8 @@ import { parseAddress } from "../../protocol/chain/networks.js";
 import { parseId, parsePrice, parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
 import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
-import { chainNow, explainRentalError } from "../lib/market/marketplace.js";
+import { chainNow, explainRentalError, type MarketMachine } from "../lib/market/marketplace.js";
+import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
@@ -32,6 +33,7 @@ interface RentFlags extends ChainOptions, OrchestratorFlags {
   lr?: string;
   momentum?: string;
   arbiter?: string;
+  liveness: boolean;
 }
 
 export function rentCommand(): Command {
@@ -44,6 +46,7 @@ export function rentCommand(): Command {
     .option("--gpu", "only machines with a GPU")
     .option("--job <id>", "training job the machines serve", "0")
     .option("--arbiter <address|orchestrator>", "who signs the rentals' downtime statements: an address, or the orchestrator's evaluator (default: none)")
+    .option("--no-liveness", "rent by the chain alone, without the orchestrator's liveness records (a dead machine then holds the rent until its acknowledgement window closes)")
     .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
     .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
     .option("--train <dir>", "make the machines --job's cluster: hand this training data and the rentals' key to the orchestrator")
@@ -94,7 +97,9 @@ async function rentAction(flags: RentFlags): Promise<void> {
     if (pair.created) out.info(`Generated the SSH key ${keyFile} (public part ${pair.publicKeyFile}).`);
     const contracts = await ctx.contracts();
     const arbiter = await resolveArbiter(flags);
-    const rented = await rentMachines(contracts, ctx.provider, ctx.signer.address, contracts.deployment.block, { count, hours, jobId, sshPublicKey: `${pair.publicKey.type} ${pair.publicKey.base64}`, filter, arbiter }, (e) =>
+    const target = { url: orchestratorUrl(flags), chainId: ctx.network.chainId, marketplace: contracts.deployment.contracts.ComputeMarketplace };
+    const liveness = flags.liveness ? async (ms: MarketMachine[]) => withLiveness(ms, await readLiveness(target, new Map(ms.map((m) => [m.machineId, m.provider])))) : undefined;
+    const rented = await rentMachines(contracts, ctx.provider, ctx.signer.address, contracts.deployment.block, { count, hours, jobId, sshPublicKey: `${pair.publicKey.type} ${pair.publicKey.base64}`, filter, arbiter, liveness }, (e) =>
       renderRentEvent(out, e),
     );
     out.info(`Waiting up to ${ackTimeoutMs / 1000} s for the providers to acknowledge…`);

@@ -19,6 +19,7 @@ import type { ChainEventRecord, ClusterMachineRecord, ClusterSpecRecord, JobReco
 import { MARKET_EVENTS, applyMarketEvent } from "./chainEvents.js";
 import { ClusterManager, type MachineStatus } from "./manager.js";
 import { shardTrainData, type ShardFile } from "./shards.js";
+import { DowntimeLedger } from "../market/downtime.js";
 
 export interface ClusterServiceDeps {
   repo: Repository;
@@ -54,6 +55,8 @@ interface JobCluster {
 const same = (a: string | null | undefined, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
 
 export class ClusterService {
+  /** What this orchestrator, as the rentals' arbiter, saw of each machine's downtime. */
+  readonly downtime = new DowntimeLedger();
   private readonly clusters = new Map<number, JobCluster>();
   private readonly shards = new Map<string, Promise<ShardFile[]>>();
   private readonly offs: Array<() => void> = [];
@@ -157,7 +160,10 @@ export class ClusterService {
     });
     c = { manager, deploying: new Set() };
     this.clusters.set(jobId, c);
-    manager.on("status", (s) => void this.persist(jobId, s));
+    manager.on("status", (s) => {
+      this.downtime.observe(s.rentalId, s.status, this.d.now());
+      void this.persist(jobId, s);
+    });
     return c;
   }
 

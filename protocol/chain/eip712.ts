@@ -9,6 +9,7 @@
  *     Usage(uint256 jobId,address[] providers,uint256[] amounts)
  *   ComputeMarketplace { name: "QuackMesh ComputeMarketplace", version: "1" }
  *     Downtime(uint256 rentalId,uint64 downtimeSeconds)
+ *     Liveness(uint256 machineId,uint64 at)   (checked off chain only)
  */
 import { TypedDataEncoder, verifyTypedData, type TypedDataDomain, type Wallet } from "ethers";
 
@@ -130,4 +131,29 @@ export function signDowntime(wallet: Wallet, domain: TypedDataDomain, v: Downtim
 /** Who signed a downtime statement (renters check before spending gas on settleDowntime). */
 export function recoverDowntimeSigner(domain: TypedDataDomain, v: DowntimeValues, signature: string): string {
   return verifyTypedData(domain, DOWNTIME_TYPES, v, signature);
+}
+
+/**
+ * A provider's statement that its machine was alive at `at` (unix seconds). Never sent on chain:
+ * the orchestrator keeps the latest per machine and anyone can check it against the machine's
+ * provider on chain, so the orchestrator can withhold liveness but never invent it.
+ */
+export const LIVENESS_TYPES = {
+  Liveness: [
+    { name: "machineId", type: "uint256" },
+    { name: "at", type: "uint64" },
+  ],
+};
+
+export interface LivenessValues {
+  machineId: bigint;
+  at: bigint;
+}
+
+export function signLiveness(wallet: Wallet, domain: TypedDataDomain, v: LivenessValues): string {
+  return wallet.signingKey.sign(TypedDataEncoder.hash(domain, LIVENESS_TYPES, v)).serialized;
+}
+
+export function recoverLivenessSigner(domain: TypedDataDomain, v: LivenessValues, signature: string): string {
+  return verifyTypedData(domain, LIVENESS_TYPES, v, signature);
 }

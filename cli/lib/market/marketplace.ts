@@ -7,7 +7,8 @@ import { parseSpecs, type MachineSpecs } from "../../../protocol/market/specs.js
 export const RENTAL_STATUS = ["none", "pending", "active", "ended", "cancelled"] as const;
 export type RentalStatusName = (typeof RENTAL_STATUS)[number];
 
-export type MachineStatus = "available" | "rented" | "unlisted";
+/** "stale": listed and free, but its provider has not proven recently that it is alive. */
+export type MachineStatus = "available" | "rented" | "unlisted" | "stale";
 
 /** What people can do about the marketplace's custom errors (describeRevert fixes). */
 export const MARKET_FIXES: Record<string, string> = {
@@ -99,6 +100,8 @@ export interface MarketMachine extends MachineListing {
   /** DUCK wei staked on the machine now. */
   stake: bigint;
   record: MachineRecord;
+  /** Unix seconds of the provider's latest valid liveness record; null for none, undefined when not read. */
+  lastSeen?: number | null;
 }
 
 export interface RentalInfo {

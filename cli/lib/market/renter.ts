@@ -33,6 +33,11 @@ export interface RentRequest {
    */
   arbiter?: string;
   filter?: Omit<MachineFilter, "hours" | "all">;
+  /**
+   * Marks stale machines (see liveness.ts withLiveness) so that none is paid for; absent: the
+   * chain alone decides (rent --no-liveness, library callers that check otherwise).
+   */
+  liveness?: (machines: MarketMachine[]) => Promise<MarketMachine[]>;
 }
 
 export interface RentedMachine {
@@ -81,14 +86,16 @@ export async function rentMachines(
 ): Promise<RentedMachine[]> {
   checkRequest(req);
   const key = formatPublicKey(parsePublicKey(req.sshPublicKey));
-  const market = await readMarket(c.marketplace, provider, fromBlock);
+  const onChain = await readMarket(c.marketplace, provider, fromBlock);
+  const market = req.liveness ? await req.liveness(onChain) : onChain;
   const candidates = filterMachines(market, { ...req.filter, hours: req.hours });
+  const stale = market.filter((m) => m.status === "stale").length;
   const listed = market.filter((m) => m.status !== "unlisted").length;
   if (candidates.length < req.count) {
     throw new QuackError(
       "TOO_FEW_MACHINES",
-      `Only ${candidates.length} available machine${candidates.length === 1 ? "" : "s"} match (of ${listed} listed, ${market.filter((m) => m.status === "available").length} available); ${req.count} requested.`,
-      { fix: "Lower --count, raise --max-price, relax --min-cores/--gpu or --hours, or wait for machines to free up (`quackmesh market list --all`).", details: { matched: candidates.length, listed, requested: req.count } },
+      `Only ${candidates.length} available machine${candidates.length === 1 ? "" : "s"} match (of ${listed} listed, ${market.filter((m) => m.status === "available").length} available${stale ? `, ${stale} stale: their providers sent no recent sign of life` : ""}); ${req.count} requested.`,
+      { fix: "Lower --count, raise --max-price, relax --min-cores/--gpu or --hours, or wait for machines to free up (`quackmesh market list` shows every machine and its status).", details: { matched: candidates.length, listed, stale, requested: req.count } },
     );
   }
   const cost = (ms: MarketMachine[]) => ms.reduce((sum, m) => sum + m.pricePerHour * BigInt(req.hours), 0n);
