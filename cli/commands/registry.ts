@@ -9,6 +9,7 @@ import { marketCommand } from "./market.js";
 import { rentCommand } from "./rent.js";
 import { inferCommand } from "./infer.js";
 import { walletCommand } from "./wallet.js";
+import { historyCommand } from "./history.js";
 import { benchCommand } from "./bench.js";
 import { awsCommand } from "./aws.js";
 import { demoCommand } from "./demo.js";
@@ -26,6 +27,7 @@ export const commands: Array<() => Command> = [
   rentCommand,
   inferCommand,
   walletCommand,
+  historyCommand,
   benchCommand,
   awsCommand,
   demoCommand,

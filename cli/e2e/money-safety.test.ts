@@ -139,6 +139,20 @@ t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the res
   t.match(row, { roundsDone: 2, rounds: 2, poolLeft: "0", currentRound: 1 }, "job list: rounds done, pool left on chain");
   const theirs = await quackmesh(["job", "list", ...base, "--mine", "--account", "contributor1", "--json"]);
   t.same(theirs.lines[0].jobs, [], "--mine lists only the wallet's own jobs");
+
+  // Finding 10: everyone's own view, from chain events.
+  const asRequester = await quackmesh(["history", "--rpc", net.chain.url, "--json"]);
+  t.equal(asRequester.code, 0, asRequester.stderr);
+  const h = asRequester.lines[0] as Record<string, Array<Record<string, unknown>>>;
+  t.match(h.jobsCreated.find((j) => j.jobId === jobId), { pool: String(30n * DUCK), rounds: 2, status: "finished", refunded: String(20n * DUCK) }, "history: the job, its abort and what came back");
+  t.match(h.rentalsMade, [
+    { rentalId: "1", jobId, hours: 2, escrowed: String(2n * DUCK), refund: String(rentalRefund), cost: String(2n * DUCK - rentalRefund), status: "ended" },
+    { rentalId: "2", jobId, status: "running", cost: null },
+  ], "history: the real cost and refund of each rental");
+  const asContributor = await quackmesh(["history", "--rpc", net.chain.url, "--account", "contributor1", "--json"]);
+  t.match((asContributor.lines[0].updates as Array<Record<string, unknown>>).find((u) => u.jobId === jobId), { round: 0, accuracyBps: Number, claimed: String(10n * DUCK), txHash: /^0x/ }, "history: the update sent and what it earned");
+  const asProvider = await quackmesh(["history", "--rpc", net.chain.url, "--account", "provider1", "--json"]);
+  t.match(asProvider.lines[0].rentalsServed, [{ rentalId: "1", status: "ended", earned: ended.earned }, { rentalId: "2", status: "running", earned: "0" }], "history: the rentals served and their earnings");
 });
 
 t.test("findings 4 and 9: the local chain's clock follows the wall clock; a job cancelled on chain stops on the orchestrator", async (t) => {
