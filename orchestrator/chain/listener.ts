@@ -40,6 +40,11 @@ export interface ListenerOptions {
    * poll and again before events are recorded; on false the listener stops for good.
    */
   verify?: () => Promise<boolean>;
+  /**
+   * Whether this orchestrator is the one that reads the chain (one at a time when several share a
+   * store). Asked before each poll; false skips the poll, and the next one asks again.
+   */
+  lead?: () => Promise<boolean>;
   onEvent(ev: ChainEventRecord): Promise<void>;
   log: { warn(obj: unknown, msg?: string): void };
 }
@@ -59,6 +64,7 @@ export class ChainListener {
 
   /** Read and handle everything up to the confirmed head; returns how many new events were handled. */
   async pollOnce(): Promise<number> {
+    if (this.o.lead && !(await this.o.lead())) return 0;
     if (!(await this.stillOurs())) return 0;
     const head = await this.o.provider.getBlockNumber();
     const safe = head - this.o.confirmations;

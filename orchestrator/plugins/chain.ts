@@ -77,6 +77,7 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
     // Read only to be stored and shown (the dashboard's transactions); nothing acts on them.
     const inference = c.contracts?.InferencePool;
     if (inference) sources.push({ name: "InferencePool", address: inference, iface: INFERENCE_POOL_EVENTS });
+    let reading: boolean | undefined;
     const listener = new ChainListener({
       provider,
       repo: app.repo,
@@ -87,6 +88,13 @@ export const chainPlugin = definePlugin<{ chain: ChainConfig }>(
       events: app.events,
       log: app.log,
       verify: async () => (await guard.verify()) === null,
+      // Several orchestrators on one store: one reads the chain; another takes over when it dies.
+      lead: async () => {
+        const held = await app.coordinator.tryHold("chain-reader");
+        if (held !== reading) app.log.info({ chainReader: held }, held ? "this orchestrator reads the chain" : "another orchestrator reads the chain");
+        reading = held;
+        return held;
+      },
       onEvent: async (ev) => {
         app.metrics.chainEvents.inc({ name: ev.name });
         if (ev.source === "InferencePool") {

@@ -16,7 +16,7 @@ declare module "fastify" {
   }
 }
 
-export const roundsPlugin = definePlugin<{ evalConcurrency?: number }>(
+export const roundsPlugin = definePlugin<{ evalConcurrency?: number; sweepMs?: number }>(
   async (app, opts) => {
     const runtimes = new RuntimeCache({
       repo: app.repo,
@@ -33,17 +33,26 @@ export const roundsPlugin = definePlugin<{ evalConcurrency?: number }>(
       runtimes,
       now: app.now,
       log: app.log,
+      coordinator: app.coordinator,
     });
     const activator = new Activator({ repo: app.repo, engine, events: app.events, evaluator: app.evaluator.address, now: app.now });
     app.decorate("runtimes", runtimes);
     app.decorate("engine", engine);
     app.decorate("activator", activator);
+    // Orchestrators sharing a store learn of rounds another one opened, or left closing when it died.
+    let sweeper: NodeJS.Timeout | undefined;
     app.addHook("onReady", async () => {
       await engine.recover();
       await activator.activatePending();
+      if (app.coordinator.shared) {
+        const sweep = () => void engine.sweep().catch((err: unknown) => app.log.warn({ err }, "round sweep failed"));
+        sweeper = setInterval(sweep, opts.sweepMs ?? 2000);
+        sweeper.unref();
+      }
     });
     // Registered before the store's hook runs (hooks run in reverse): stop before the DB closes.
     app.addHook("onClose", async () => {
+      clearInterval(sweeper);
       await engine.stop();
     });
   },

@@ -2,6 +2,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BlobStore } from "../store/blobs.js";
+import { LocalCoordinator, type Coordinator } from "../store/coordination.js";
+import { PostgresRepository } from "../store/postgres.js";
 import type { Repository } from "../store/repository.js";
 import { SqliteRepository } from "../store/sqlite.js";
 import { definePlugin } from "./define.js";
@@ -9,6 +11,8 @@ import { definePlugin } from "./define.js";
 declare module "fastify" {
   interface FastifyInstance {
     repo: Repository;
+    /** Which orchestrator sharing the store does what (chain reading, closing a round). */
+    coordinator: Coordinator;
     blobs: BlobStore;
     dataDir: string;
   }
@@ -20,10 +24,13 @@ export const storePlugin = definePlugin<{ dataDir: string; repository?: Reposito
     const blobs = new BlobStore(opts.dataDir);
     await blobs.init();
     const repo = opts.repository ?? new SqliteRepository(join(opts.dataDir, "orchestrator.sqlite"));
+    const coordinator: Coordinator = repo instanceof PostgresRepository ? repo.coordinator() : new LocalCoordinator();
     app.decorate("repo", repo);
+    app.decorate("coordinator", coordinator);
     app.decorate("blobs", blobs);
     app.decorate("dataDir", opts.dataDir);
     app.addHook("onClose", async () => {
+      await coordinator.close();
       await repo.close();
     });
   },

@@ -13,6 +13,7 @@ import type { EvaluatorSigner } from "../evaluator/signer.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { Metrics } from "../metrics.js";
 import type { BlobStore } from "../store/blobs.js";
+import type { Coordinator } from "../store/coordination.js";
 import type { JobRecord, Repository, RoundRecord, RoundRewards, UpdateRecord } from "../store/repository.js";
 import type { FitResult } from "../strategy/index.js";
 import { payableScores, rewardTree, splitRewards, updatesRoot } from "../../protocol/rewards.js";
@@ -33,6 +34,8 @@ export interface EngineDeps {
   log: { error(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void };
   /** Wait before retrying a round whose aggregation failed. */
   retryMs?: number;
+  /** Orchestrators sharing the store close each round in one of them (none: this one always does). */
+  coordinator?: Coordinator;
 }
 
 export interface SubmitInput {
@@ -316,12 +319,34 @@ export class RoundEngine {
     return job;
   }
 
+  /**
+   * With other orchestrators on the store: close what one of them left closing when it died (its
+   * round lock went with it), and follow the deadlines of rounds another one opened or extended.
+   */
+  async sweep(): Promise<void> {
+    if (this.stopped || this.halted) return;
+    for (const r of await this.d.repo.roundsWithStatus("closing")) if (!this.closing.has(`${r.jobId}:${r.round}`)) void this.closeRound(r.jobId, r.round);
+    for (const r of await this.d.repo.roundsWithStatus("open")) this.deadlines.arm(r.jobId, r.round, r.deadlineAt);
+  }
+
+  /** Close under the round's lock: of orchestrators sharing the store, the one holding it closes; the others leave it. */
+  private async closeLocked(jobId: number, round: number): Promise<void> {
+    const lock = `round:${jobId}:${round}`;
+    const c = this.d.coordinator;
+    if (c && !(await c.tryHold(lock))) return;
+    try {
+      await this.doClose(jobId, round);
+    } finally {
+      await c?.release(lock);
+    }
+  }
+
   /** Aggregate a closing round and open the next; concurrent and repeated calls are one. */
   closeRound(jobId: number, round: number): Promise<void> {
     const key = `${jobId}:${round}`;
     let p = this.closing.get(key);
     if (!p) {
-      p = this.doClose(jobId, round)
+      p = this.closeLocked(jobId, round)
         .catch((err: unknown) => {
           const error = err instanceof Error ? err.message : String(err);
           this.d.log.error({ err, jobId, round }, "round close failed; will retry");

@@ -27,6 +27,7 @@ import type {
   UpdateRecord,
   UpdateStatus,
 } from "./repository.js";
+import { PostgresCoordinator } from "./coordination.js";
 import { PG_MIGRATIONS } from "./postgres-schema.js";
 import { toClusterMachine } from "./sqlite-cluster.js";
 import { toInference } from "./sqlite-inference.js";
@@ -203,6 +204,11 @@ export class PostgresRepository implements Repository {
 
   async close(): Promise<void> {
     await this.pool.end().catch(() => undefined);
+  }
+
+  /** Locks shared with every orchestrator on this database, on a connection of their own. */
+  coordinator(): PostgresCoordinator {
+    return new PostgresCoordinator(this.url);
   }
 
   async getMeta(key: string): Promise<string | null> {
@@ -401,6 +407,30 @@ export class PostgresRepository implements Repository {
       } else {
         await db.query("UPDATE jobs SET status = 'finished', model_hash = $1, finished_at = $2 WHERE job_id = $3", [c.modelHash, c.closedAt, c.jobId]);
       }
+    });
+  }
+
+  async endJobEarly(jobId: number, now: number, keepOpen: boolean): Promise<JobRecord | null> {
+    return this.tx(async (c) => {
+      const row = (await c.query<Row>("SELECT * FROM jobs WHERE job_id = $1 FOR UPDATE", [jobId])).rows[0];
+      if (!row) return null;
+      if (row.status !== "active") return toJob(row);
+      const job = toJob(row);
+      const round = job.currentRound;
+      // The round's row is locked too, so an update or a close on another instance waits for this.
+      const r = (await c.query<Row>("SELECT status FROM rounds WHERE job_id = $1 AND round = $2 FOR UPDATE", [jobId, round])).rows[0];
+      // Work already done in the round (an accepted update, a close under way) is kept and paid.
+      const worked =
+        r !== undefined &&
+        (r.status !== "open" ||
+          (await c.query("SELECT 1 FROM updates WHERE job_id = $1 AND round = $2 AND status = 'accepted' LIMIT 1", [jobId, round])).rowCount! > 0);
+      const rounds = Math.min(job.settings.rounds, keepOpen && worked ? round + 1 : round);
+      await c.query("UPDATE jobs SET settings = $1 WHERE job_id = $2", [JSON.stringify({ ...job.settings, rounds }), jobId]);
+      if (rounds === round) {
+        await c.query("DELETE FROM rounds WHERE job_id = $1 AND round = $2", [jobId, round]);
+        await c.query("UPDATE jobs SET status = 'finished', finished_at = $1 WHERE job_id = $2", [now, jobId]);
+      }
+      return toJob((await c.query<Row>("SELECT * FROM jobs WHERE job_id = $1", [jobId])).rows[0]);
     });
   }
 

@@ -188,6 +188,48 @@ export function storeSuite(t: Test, backend: StoreBackend): void {
     t.equal((await repo.listUpdates(1, 0, "accepted")).length, 4);
   });
 
+  t.test(`${backend.name}: read views: open drafts, chain events by query, a job's and a contributor's updates`, async (t) => {
+    const { repo } = await fresh(t);
+    await activeJob(repo);
+    await repo.insertDraft({ id: "d3", uploader: "0xA", spec: SMALL_SPEC, settings: DEFAULT_SETTINGS, createdAt: 50, modelHash: null,
+      validationHash: null, validationFormat: null, validationSamples: null, jobId: null });
+    t.same((await repo.listOpenDrafts("0xA", 0)).map((d) => d.id), ["d3"], "the bound draft is not open");
+    t.same(await repo.listOpenDrafts("0xA", 51), []);
+
+    const who = "0x" + "Ab".repeat(20);
+    const at = (block: number, logIndex: number, name: string, args: Record<string, string>): ChainEventRecord =>
+      ({ txHash: H(1000 + block * 10 + logIndex), logIndex, blockNumber: block, source: name === "MachineListed" ? "ComputeMarketplace" : "TrainingPool", name, args });
+    await repo.recordChainEvents("TrainingPool", 9, [at(5, 0, "RewardClaimed", { who }), at(5, 1, "RewardClaimed", { who: H(3) }), at(7, 0, "MachineListed", { provider: who.toLowerCase() })]);
+    const blocks = (es: ChainEventRecord[]) => es.map((e) => `${e.blockNumber}.${e.logIndex}`);
+    t.same(blocks(await repo.queryChainEvents({ limit: 10 })), ["7.0", "5.1", "5.0", "1.0"], "newest first");
+    t.same(blocks(await repo.queryChainEvents({ limit: 2, ascending: true })), ["1.0", "5.0"]);
+    t.same(blocks(await repo.queryChainEvents({ limit: 10, address: who.toUpperCase().replace("0X", "0x") })), ["7.0", "5.0"], "address in any case");
+    t.same(blocks(await repo.queryChainEvents({ limit: 10, names: ["RewardClaimed"], before: { blockNumber: 5, logIndex: 1 } })), ["5.0"]);
+    t.same(blocks(await repo.queryChainEvents({ limit: 10, sources: ["ComputeMarketplace"] })), ["7.0"]);
+    t.same(await repo.queryChainEvents({ limit: 10, names: [] }), []);
+    await t.rejects(repo.queryChainEvents({ limit: 1, address: "%" }), "a pattern is not an address");
+
+    await repo.acceptUpdate(update("0xB", 2, { receivedAt: 20 }), 9);
+    await repo.acceptUpdate(update("0xa", 1, { receivedAt: 10 }), 9);
+    t.same((await repo.listJobUpdates(1)).map((u) => u.contributor), ["0xB", "0xa"], "by round, then contributor in byte order");
+    t.same((await repo.listContributorUpdates("0XA", 5)).map((u) => u.updateHash), [H(1)], "any case");
+    t.same(await repo.listContributorUpdates("0xB", 0), []);
+  });
+
+  t.test(`${backend.name}: ending a job early keeps a round with work in it, drops an empty one`, async (t) => {
+    const { repo } = await fresh(t);
+    await activeJob(repo);
+    t.equal(await repo.endJobEarly(99, 5, true), null, "unknown job");
+    await repo.acceptUpdate(update("0x1", 1), 9);
+    const kept = (await repo.endJobEarly(1, 5, true))!;
+    t.match(kept, { status: "active", settings: { rounds: 1 } }, "the round with an update stays, as the last one");
+    t.equal((await repo.listRounds(1)).length, 1);
+    const ended = (await repo.endJobEarly(1, 6, false))!;
+    t.match(ended, { status: "finished", finishedAt: 6, settings: { rounds: 0 } });
+    t.same(await repo.listRounds(1), [], "the round in progress is dropped");
+    t.same(await repo.endJobEarly(1, 7, false), ended, "a finished job is unchanged");
+  });
+
   t.test(`${backend.name}: cluster machines: optional fields kept across upserts, patched, found by rental and status`, async (t) => {
     const { repo } = await fresh(t);
     const base = { jobId: 3, machineId: 7, rentalId: 11, provider: "0xP", host: "10.0.0.7", port: 22, status: "pending", updatedAt: 1 };

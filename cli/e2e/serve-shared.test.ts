@@ -1,0 +1,176 @@
+import t from "tap";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { loadMnist, subset, writeIdx } from "../../native/data.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
+import { replayRound } from "../../orchestrator/index.js";
+import { BlobStore } from "../../orchestrator/store/blobs.js";
+import { PostgresRepository } from "../../orchestrator/store/postgres.js";
+import { findPostgres, startPostgres } from "../../orchestrator/testing/postgres.js";
+import { connectContracts, contractAt } from "../../protocol/chain/contracts.js";
+import { makeProvider } from "../../protocol/chain/networks.js";
+import { devAccount } from "../lib/chain/accounts.js";
+import { deployAll } from "../lib/chain/deploy.js";
+import { startLocalChain } from "../lib/chain/localChain.js";
+import { faucet } from "../lib/chain/wallet.js";
+import type { ContributorEvent } from "../lib/contribute/events.js";
+import { runContributor } from "../lib/contribute/runner.js";
+import { spawnCli, type CliChild } from "../lib/demo/processes.js";
+import { createJob } from "../lib/job/create.js";
+import { planJob } from "../lib/job/params.js";
+import { TINY_SPEC } from "./network.js";
+
+// Three `quackmesh serve` processes on one real PostgreSQL and one shared folder, contributors
+// spread over two of them, the chain reader killed with SIGKILL in the middle of the job.
+const found = findPostgres();
+if ("missing" in found) {
+  t.pass(`skipped: ${found.missing}`);
+  process.exit(0);
+}
+
+const dir = await mkdtemp(join(tmpdir(), "qm-serve-shared-"));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const pgServer = await startPostgres();
+t.teardown(() => pgServer.stop());
+const chain = await startLocalChain({ port: 0 });
+t.teardown(() => chain.stop());
+const provider = makeProvider(chain.url, chain.chainId);
+t.teardown(() => provider.destroy());
+const settings = { network: "local", rpc: chain.url, deploymentsDir: join(dir, "deployments"), duckToken: undefined };
+const deployment = await deployAll(settings, new Wallet(devAccount("operator").privateKey, provider));
+const url = await pgServer.createDatabase("shared");
+const shared = join(dir, "shared");
+const evaluator = Wallet.createRandom();
+const env = {
+  QUACKMESH_DEPLOYMENTS: settings.deploymentsDir, QUACKMESH_HOME: join(dir, "home"), QUACKMESH_RPC_URL: chain.url, QUACKMESH_NETWORK: "local",
+  QUACKMESH_PRIVATE_KEY: "", QUACKMESH_DATABASE_URL: url, QUACKMESH_EVALUATOR_KEY: evaluator.privateKey,
+};
+
+interface Instance {
+  name: string;
+  child: CliChild;
+  url: string;
+  /** Whether it said last that it reads the chain. */
+  reads: boolean;
+}
+
+/** "job:round" of every round:closed line, from every instance. */
+const closes: string[] = [];
+
+async function startInstance(name: string): Promise<Instance> {
+  let onReady: (url: string) => void = () => undefined;
+  const ready = new Promise<string>((resolve) => (onReady = resolve));
+  const inst = { name, reads: false } as Instance;
+  inst.child = spawnCli(["serve", "--port", "0", "--poll", "100", "--data-dir", shared, "--json"], {
+    name,
+    env,
+    onStdout: (l) => {
+      if (process.env.QM_DEBUG) process.stderr.write(`[${name}] ${l.slice(0, 300)}\n`);
+      if (l.includes('"event":"ready"')) onReady(String(JSON.parse(l).url));
+      if (l.includes('"event":"round:closed"')) closes.push(`${JSON.parse(l).jobId}:${JSON.parse(l).round}`);
+      const m = /"chainReader":(true|false)/.exec(l);
+      if (m) inst.reads = m[1] === "true";
+    },
+  });
+  t.teardown(() => inst.child.stop());
+  inst.url = await ready;
+  return inst;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+t.test("three orchestrators, one PostgreSQL: one reads the chain, a SIGKILLed reader is replaced, no update lost, each round closed once, everyone paid once", async (t) => {
+  const instances = await Promise.all(["a", "b", "c"].map(startInstance));
+  const reader = await until("a chain reader", () => instances.filter((i) => i.reads).length === 1 && instances.find((i) => i.reads));
+  const others = instances.filter((i) => i !== reader);
+
+  const requester = new Wallet(devAccount("requester").privateKey, provider);
+  const contracts = await connectContracts(settings, requester);
+  await faucet(contracts, provider, requester.address, { duck: 10n ** 21n, eth: 0n });
+  const train = await loadMnist("train");
+  const validation = join(dir, "data", "validation");
+  await writeIdx(validation, subset(train, Array.from({ length: 500 }, (_, i) => 50_000 + i)), "train");
+  const specFile = join(dir, "tiny.json");
+  await writeFile(specFile, JSON.stringify(TINY_SPEC));
+  const newJob = async (via: Instance, rounds: number) =>
+    createJob(
+      await planJob({ model: specFile, validation, reward: "60", roundBudget: "20", rounds: String(rounds), minUpdates: "2", roundDeadline: "6", threshold: "0.3", seed: "3" }),
+      { signer: requester, provider, contracts, chainId: chain.chainId, client: new OrchestratorClient(via.url, { signer: requester }) },
+      { pollMs: 100 },
+    );
+  // Uploaded to one instance, activated by the one reading the chain.
+  const job = await newJob(others[0], 3);
+
+  const repo = await PostgresRepository.open(url);
+  t.teardown(() => repo.close());
+  const people = [
+    { account: "contributor1", via: others[0], from: 0 },
+    { account: "contributor2", via: others[1], from: 2000 },
+  ];
+  const duck = async (a: string) => (await contracts.duck.getFunction("balanceOf")(a)) as bigint;
+  const runs = people.map(async (p) => {
+    const w = new Wallet(devAccount(p.account).privateKey, provider);
+    const before = await duck(w.address);
+    const events: ContributorEvent[] = [];
+    for await (const e of runContributor({
+      client: new OrchestratorClient(p.via.url, { signer: w }),
+      address: w.address,
+      chain: { trainingPool: contractAt("TrainingPool", deployment.contracts.TrainingPool, w), duck: contracts.duck, provider },
+      data: subset(train, Array.from({ length: 1500 }, (_, i) => p.from + i)),
+      jobId: job.jobId,
+      train: { holdout: 0 },
+      submitOnChain: true,
+      poll: { minMs: 100, maxMs: 300 },
+    })) events.push(e);
+    return { address: w.address, events, gained: (await duck(w.address)) - before };
+  });
+
+  await until("round 0 closed", async () => (await repo.getRound(job.jobId, 0))?.status === "closed");
+  process.kill(reader.child.pid, "SIGKILL");
+  await reader.child.exited;
+  const results = await Promise.all(runs);
+
+  // Another instance reads the chain now: a job created after the kill is activated.
+  const next = await until("a new chain reader", () => others.find((i) => i.reads));
+  t.ok(next, `${next.name} took over reading the chain from ${reader.name}`);
+  const job2 = await newJob(others[1], 1);
+  t.match(await repo.getJob(job2.jobId), { status: "active" }, "activated after the reader died");
+
+  const rounds = await repo.listRounds(job.jobId);
+  t.same(rounds.map((r) => r.status), ["closed", "closed", "closed"], "every round closed");
+  t.same(closes.filter((c) => c.startsWith(`${job.jobId}:`)).sort(), ["0", "1", "2"].map((r) => `${job.jobId}:${r}`), "each by one instance, once");
+  t.match(await repo.getJob(job.jobId), { status: "finished", currentRound: 2 });
+  const attested = results.flatMap((r) => r.events.filter((e) => e.event === "attested"));
+  t.equal(attested.length, 6, "each contributor attested in each round");
+  const accepted = await Promise.all(rounds.map((r) => repo.listUpdates(job.jobId, r.round, "accepted")));
+  t.same(accepted.map((u) => u.length), [2, 2, 2], "no accepted update lost");
+  for (const r of results) {
+    const rewarded = r.events.filter((e): e is Extract<ContributorEvent, { event: "rewarded" }> => e.event === "rewarded");
+    t.equal(new Set(rewarded.map((e) => e.round)).size, rewarded.length, `${r.address}: one payment per round at most`);
+    t.equal(r.gained, rewarded.reduce((s, e) => s + e.amount, 0n), `${r.address}: paid exactly what the rounds owed, once`);
+  }
+  // Each round's model is what one orchestrator alone makes of the same updates, bit for bit.
+  const blobs = new BlobStore(shared);
+  await blobs.init();
+  const jobRecord = (await repo.getJob(job.jobId))!;
+  for (const r of rounds) {
+    const replay = await replayRound({
+      round: r.round,
+      settings: jobRecord.settings,
+      inputModel: await blobs.get(r.inputModelHash),
+      updates: await Promise.all(r.rewards!.updates.map(async (u) => ({ ...u, bytes: await blobs.get(u.updateHash) }))),
+    });
+    t.equal(replay.modelHash, r.modelHash, `round ${r.round}: the same model`);
+    t.equal(replay.updatesRoot, r.rewards!.updatesRoot, `round ${r.round}: the same updates root`);
+  }
+});
