@@ -1,8 +1,8 @@
 import t from "tap";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resolveSettings } from "./config.js";
+import { defaultDeploymentsDir, resolveSettings } from "./config.js";
 
 t.test("flags win over env, env over the config file", async (t) => {
   const home = mkdtempSync(join(tmpdir(), "qm-config-"));
@@ -27,4 +27,13 @@ t.test("a malformed config file is a clear error naming the file", async (t) => 
   const home = mkdtempSync(join(tmpdir(), "qm-config-"));
   writeFileSync(join(home, "config.json"), "[1,2");
   t.throws(() => resolveSettings({ home }, {}), { name: "QuackError", code: "BAD_CONFIG", message: /config\.json/ });
+});
+
+t.test("deployments are found from any folder: ./deployments where it exists, else the home's", async (t) => {
+  const home = mkdtempSync(join(tmpdir(), "qm-config-"));
+  const elsewhere = mkdtempSync(join(tmpdir(), "qm-cwd-"));
+  t.equal(defaultDeploymentsDir(home, elsewhere), join(home, "deployments"), "a folder without deployments/ reads the home's");
+  mkdirSync(join(elsewhere, "deployments"));
+  t.equal(defaultDeploymentsDir(home, elsewhere), join(elsewhere, "deployments"), "a checkout's own deployments/ wins");
+  t.equal(resolveSettings({ home }, { QUACKMESH_DEPLOYMENTS: "/x/d" }).deploymentsDir, "/x/d", "QUACKMESH_DEPLOYMENTS wins over both");
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { QuackError } from "./errors.js";
@@ -38,7 +38,7 @@ export const ENV_VARS = {
   QUACKMESH_ORCHESTRATOR: { doc: "orchestrator URL", default: "`http://127.0.0.1:8080`" },
   QUACKMESH_ORCHESTRATOR_PUBLIC_URL: { doc: "the URL cluster workers use to reach the orchestrator", default: "where it listens" },
   QUACKMESH_DUCK_TOKEN: { doc: "address of $DUCK on DuckChain (required there; the local deploy makes its own)" },
-  QUACKMESH_DEPLOYMENTS: { doc: "folder of `deployments/<network>.json`", default: "`./deployments`" },
+  QUACKMESH_DEPLOYMENTS: { doc: "folder of `deployments/<network>.json`; `deploy` writes there and every command reads there, from any folder", default: "`./deployments` where it exists, else `$QUACKMESH_HOME/deployments`" },
   QUACKMESH_DATABASE_URL: { doc: "postgres:// URL of the orchestrator's store, shared by every `quackmesh serve` pointed at it (`serve --database`)", default: "SQLite in the data dir" },
   QUACKMESH_EVALUATOR_KEY: { doc: "the orchestrator's evaluator key", default: "generated into the data dir, mode 0600" },
   QUACKMESH_PAYOUT_ADDRESS: { doc: "where the orchestrator's inference earnings go", default: "the evaluator address" },
@@ -109,6 +109,15 @@ export function resolveSettings(flags: Partial<Settings> = {}, env: NodeJS.Proce
     privateKey: pick("privateKey"),
     orchestrator: pick("orchestrator") ?? "http://127.0.0.1:8080",
     duckToken: pick("duckToken"),
-    deploymentsDir: pick("deploymentsDir") ?? join(process.cwd(), "deployments"),
+    deploymentsDir: pick("deploymentsDir") ?? defaultDeploymentsDir(home),
   };
+}
+
+/**
+ * Where deployments live without QUACKMESH_DEPLOYMENTS: `./deployments` when the current folder
+ * has one (a development checkout), else the home's, so that a deployment is found from any folder.
+ */
+export function defaultDeploymentsDir(home: string, cwd: string = process.cwd()): string {
+  const local = join(cwd, "deployments");
+  return existsSync(local) ? local : join(home, "deployments");
 }

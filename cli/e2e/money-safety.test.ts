@@ -70,6 +70,19 @@ t.test("finding 2: job create refuses settings that cannot complete, and --force
   t.match(cancel.lines[0], { event: "aborted", rounds: 0, refund: "30000000000000000000", finished: true }, "an untouched job aborts with the whole pool back");
 });
 
+t.test("finding 6: the faucet hint names the wallet actually used, and running it is enough", async (t) => {
+  const who = net.wallet("contributor3").address;
+  const r = await quackmesh(["job", "create", ...base, ...createArgs({ "--reward": "5000" }), "--account", "contributor3", "--json"]);
+  const e = errorOf(r);
+  t.match(e, { error: "NOT_ENOUGH_DUCK", message: new RegExp(who) });
+  const hint = /`quackmesh (wallet faucet [^`]+)`/.exec(e.fix ?? "");
+  t.ok(hint, `the fix names a command: ${e.fix}`);
+  t.match(hint![1], new RegExp(`--to ${who}`), "it funds contributor3, not the requester");
+  const ran = await quackmesh([...hint![1].split(" "), "--rpc", net.chain.url, "--json"]);
+  t.equal(ran.code, 0, ran.stderr);
+  t.ok((await duckOf(who)) >= 5000n * DUCK, "after the hint, the wallet holds the pool");
+});
+
 t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the rest at once, ends the job's rentals", async (t) => {
   const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--round-deadline": "15" }), "--json"]);
   t.equal(created.code, 0, created.stderr);

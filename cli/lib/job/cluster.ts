@@ -83,7 +83,7 @@ export async function precheckCluster(c: { marketplace: Contract; duck: Contract
   const have = (await c.duck.getFunction("balanceOf")(renter)) as bigint;
   if (have < rent + alsoNeeded) {
     throw new QuackError("NOT_ENOUGH_DUCK", `${renter} holds ${formatAmount(have)} DUCK; the pool (${formatAmount(alsoNeeded)}) and ${plan.machines} machines for ${plan.hours} h (${formatAmount(rent)}) need ${formatAmount(rent + alsoNeeded)} DUCK.`, {
-      fix: "Get more DUCK (on the local chain: `quackmesh wallet faucet`), or rent fewer machines or hours.",
+      fix: `Get more DUCK for this wallet (on the local chain: \`quackmesh wallet faucet --to ${renter} --amount ${formatAmount(rent + alsoNeeded - have)}\`), or rent fewer machines or hours.`,
       details: { have: have.toString(), need: (rent + alsoNeeded).toString() },
     });
   }

@@ -71,14 +71,14 @@ export async function precheckJob(plan: JobPlan, deps: JobDeps): Promise<Prechec
   ]);
   if (duck < plan.reward) {
     throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(duck)} DUCK; the reward pool needs ${formatAmount(plan.reward)} DUCK.`, {
-      fix: "Lower --reward, or get more DUCK (on the local chain: `quackmesh wallet faucet --account requester --amount 1000`).",
+      fix: `Lower --reward, or get more DUCK for this wallet (on the local chain: \`quackmesh wallet faucet --to ${me} --amount ${formatAmount(plan.reward - duck)}\`).`,
       details: { address: me, balance: duck.toString(), needed: plan.reward.toString() },
     });
   }
   const gasPrice = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
   if (eth < CREATE_GAS * gasPrice) {
     throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; approving and escrowing need about ${formatAmount(CREATE_GAS * gasPrice)} ETH for gas.`, {
-      fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`).",
+      fix: `Fund this address with ETH (on the local chain: \`quackmesh wallet faucet --to ${me} --amount 0\`).`,
     });
   }
   const info = await client.info();

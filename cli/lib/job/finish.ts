@@ -23,7 +23,7 @@ export interface FinishedJob {
 
 function alreadyFinished(job: ChainJob): QuackError {
   return new QuackError("JOB_ALREADY_FINISHED", `Job ${job.jobId} is already finished on chain; its pool was refunded to ${job.requester}.`, {
-    fix: "Nothing to do; `quackmesh job status` shows it.",
+    fix: `Nothing to do; \`quackmesh job status ${job.jobId}\` shows it.`,
   });
 }
 
