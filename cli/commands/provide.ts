@@ -1,35 +1,26 @@
 import { Command } from "commander";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createElement } from "react";
 import { render } from "ink";
 import { QuackError } from "../../protocol/errors.js";
 import { makeOutput } from "../lib/output.js";
 import { addChainOptions, openChain, type ChainOptions } from "../lib/chain/options.js";
-import { formatAmount, parseAmount, parsePort } from "../../protocol/chain/units.js";
+import { formatAmount, parseAmount } from "../../protocol/chain/units.js";
 import { parseAddress } from "../../protocol/chain/networks.js";
 import { loadMachineKey, machineKeyFile } from "../lib/market/machineKey.js";
 import { startHeartbeats } from "../lib/market/liveness.js";
 import { orchestratorUrl } from "../lib/job/connect.js";
-import { formatEndpoint, parseEndpoint } from "../../protocol/market/endpoint.js";
 import { parsePrice, parseWhole } from "../lib/flags.js";
-import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
+import { addRentalServerOptions, checkRentalServerFlags, onGatewayEvent, startRentalServer, type RentalServer, type RentalServerFlags } from "../lib/market/gatewayChoice.js";
 import { ProviderAgent, type ProviderEvents } from "../lib/market/provider.js";
 import { ProvideView } from "../lib/market/ProvideView.js";
 import { initialProvideState, provideEventJson, reduceProvide, type ProvideEvent } from "../lib/market/provideView.js";
 import { waitForSignal } from "../lib/signals.js";
 import { describeSpecs, detectSpecs } from "../../protocol/market/specs.js";
-import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
 
-interface ProvideFlags extends ChainOptions {
+interface ProvideFlags extends ChainOptions, RentalServerFlags {
   price?: string;
-  endpoint?: string;
-  sshAuthorizedKeys?: string;
   hoursMax: string;
-  sshd?: boolean;
-  sshdHost: string;
-  sshdPort: string;
-  sshdDir?: string;
   bench?: string;
   rentalsDir?: string;
   poll: string;
@@ -42,15 +33,8 @@ const EVENTS = ["listed", "declined", "rented", "keyInstalled", "acknowledged", 
 
 export function provideCommand(): Command {
   const cmd = new Command("provide").description("list this machine on the compute marketplace and serve rentals until Ctrl-C");
-  return addChainOptions(cmd, { defaultAccount: "provider1" })
-    .option("--price <duck>", "price in DUCK per hour (required)")
-    .option("--endpoint <[user@]host:port>", "where renters reach this machine's sshd (required without --sshd; with --sshd, the advertised address)")
-    .option("--ssh-authorized-keys <file>", "authorized_keys of your own sshd (default ~/.ssh/authorized_keys; ignored with --sshd)")
+  return addRentalServerOptions(addChainOptions(cmd, { defaultAccount: "provider1" }).option("--price <duck>", "price in DUCK per hour (required)"))
     .option("--hours-max <n>", "longest rental accepted, in hours (0 = no limit)", "0")
-    .option("--sshd", "start a dedicated OpenSSH server for renters on a free port")
-    .option("--sshd-host <address>", "interface the dedicated sshd listens on", "127.0.0.1")
-    .option("--sshd-port <port>", "port of the dedicated sshd (0 = a free one)", "0")
-    .option("--sshd-dir <dir>", "folder for the dedicated sshd's config, host key and log (default: a temp folder, removed at the end)")
     .option("--bench <score>", "score from `quackmesh bench`, published with the specs")
     .option("--rentals-dir <dir>", "folder for the rentals' files (default $QUACKMESH_HOME/rentals)")
     .option("--poll <seconds>", "how often to check the chain", "2")
@@ -60,20 +44,25 @@ export function provideCommand(): Command {
     .addHelpText(
       "after",
       `
-Each renter's key is added to authorized_keys for the rental's lifetime only, restricted to the
-QuackMesh worker and SFTP in the rental's folder (no shell, no forwarding); it is removed when
-the rental ends, is cancelled or runs out, and when you stop. Earnings are withdrawn as they
+Renters log in to an SSH gateway built into this command (no OpenSSH needed): only the keys of
+current rentals, only \`quackmesh worker\` and SFTP, confined to the rental's folder and capped
+(--disk-per-rental); no shell, no forwarding. A key stops working when its rental ends, is
+cancelled or runs out, and its open connections close. --sshd (a dedicated OpenSSH server) and
+--system-sshd (yours) put the key in authorized_keys behind a forced command instead; there
+SFTP is not confined to the rental's folder. Earnings are withdrawn as they
 accrue. The machine is listed under a key kept in $QUACKMESH_HOME/provider/machine-key, so a
 restart relists the same machine id with its record. A rental may name an arbiter whose signed
 downtime statement refunds the renter (from your stake once you withdrew); rentals naming an
 arbiter you do not trust (--trust-arbiter) are declined with a full refund and no penalty.
-Ctrl-C unlists the machine, removes every renter key and stops the dedicated sshd.
+Ctrl-C unlists the machine, removes every renter key and stops the gateway (or dedicated sshd).
 
 Examples:
+  $ quackmesh provide --price 5
+  $ quackmesh provide --price 5 --sshd-host 0.0.0.0 --sshd-port 2222 --endpoint quackmesh@203.0.113.7:2222
   $ quackmesh provide --price 5 --sshd
   $ quackmesh provide --price 5 --sshd --stake 20 --trust-arbiter 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
-  $ quackmesh provide --price 2.5 --hours-max 24 --endpoint quack@203.0.113.7:22 --key ./provider.key
-  $ quackmesh provide --price 5 --sshd --json      # one JSON line per event`,
+  $ quackmesh provide --price 2.5 --hours-max 24 --system-sshd --endpoint quack@203.0.113.7:22 --key ./provider.key
+  $ quackmesh provide --price 5 --json      # one JSON line per event`,
     )
     .action(async (flags: ProvideFlags) => {
       const json = Boolean(flags.json);
@@ -85,35 +74,27 @@ Examples:
       const bench = flags.bench === undefined ? undefined : Number(flags.bench);
       const stake = flags.stake === undefined ? undefined : parseAmount(flags.stake, "--stake");
       trustedArbiters(flags.trustArbiter);
-      if (!flags.sshd && flags.endpoint === undefined) {
-        throw new QuackError("MISSING_OPTION", "--endpoint is required unless --sshd starts a dedicated sshd.", {
-          fix: "Pass --endpoint USER@HOST:PORT of your sshd, or --sshd.",
-        });
-      }
-      const advertised = flags.endpoint === undefined ? undefined : parseEndpoint(flags.endpoint);
-      const gate = defaultGateLaunch();
+      checkRentalServerFlags(flags);
       const specs = await detectSpecs({ bench });
       const stop = waitForSignal();
       const ctx = await openChain(flags, { defaultAccount: "provider1" });
-      let sshd: RunningSshd | undefined;
+      let server: RentalServer | undefined;
       let stopBeats = () => {};
       try {
         const contracts = await ctx.contracts();
-        if (flags.sshd) sshd = await startSshd({ host: flags.sshdHost, port: parsePort(flags.sshdPort, "--sshd-port"), dir: flags.sshdDir === undefined ? undefined : resolve(flags.sshdDir) });
-        // Announced with the listing, so renters pin the dedicated sshd's key from the start.
-        if (sshd) specs.hostKey = sshd.hostKeyFingerprint;
-        const endpoint = formatEndpoint(advertised ?? { user: sshd!.user, host: sshd!.host, port: sshd!.port });
-        const authorizedKeysFile = sshd?.authorizedKeysFile ?? resolve(flags.sshAuthorizedKeys ?? join(homedir(), ".ssh", "authorized_keys"));
         const rentalsRoot = resolve(flags.rentalsDir ?? join(ctx.settings.home, "rentals"));
+        server = await startRentalServer(flags, ctx.settings.home, rentalsRoot);
+        // Announced with the listing, so renters pin the server's key from the start.
+        if (server.hostKeyFingerprint) specs.hostKey = server.hostKeyFingerprint;
+        const endpoint = server.endpoint;
         const agent = new ProviderAgent({
           marketplace: contracts.marketplace,
           duck: contracts.duck,
           fromBlock: contracts.deployment.block,
           arbiters: trustedArbiters(flags.trustArbiter),
           provider: ctx.provider,
-          authorizedKeysFile,
+          access: server.access,
           rentalsRoot,
-          gate,
           pollMs,
         });
 
@@ -125,11 +106,14 @@ Examples:
           else out.emit(provideEventJson(ev), humanLine(ev));
         };
         for (const name of EVENTS) agent.on(name, (e: ProviderEvents[typeof name]) => onEvent({ name, e } as ProvideEvent));
+        // The gateway's refusals and logins go to the --json log only (the live view shows rentals).
+        if (!live) onGatewayEvent(server, (e) => out.emit({ event: "gateway", ...e }, `gateway: ${e.kind}${e.rentalId ? ` (rental ${e.rentalId})` : ""} from ${e.address}: ${e.message}`));
 
         if (!live) {
           out.emit(
-            { event: "starting", provider: ctx.signer.address, endpoint, authorizedKeysFile, rentalsRoot, specs, sshd: sshd ? { port: sshd.port, hostKeyFingerprint: sshd.hostKeyFingerprint } : null },
-            `Providing ${describeSpecs(specs)} as ${ctx.signer.address} at ${endpoint}` + (sshd ? ` (dedicated sshd, host key ${sshd.hostKeyFingerprint})` : ""),
+            { event: "starting", provider: ctx.signer.address, endpoint, server: server.kind, ...server.summary, rentalsRoot, specs },
+            `Providing ${describeSpecs(specs)} as ${ctx.signer.address} at ${endpoint} (${server.kind === "gateway" ? "embedded gateway" : server.kind === "sshd" ? "dedicated sshd" : "this machine's sshd"}` +
+              (server.hostKeyFingerprint ? `, host key ${server.hostKeyFingerprint})` : ")"),
           );
         }
         try {
@@ -157,7 +141,7 @@ Examples:
       } finally {
         stopBeats();
         stop.dispose();
-        await sshd?.stop();
+        await server?.stop();
         ctx.close();
       }
     });

@@ -1,8 +1,9 @@
 // A cluster job end to end: a Hardhat chain, the orchestrator listening on 127.0.0.1:0 with its
 // chain listener and cluster service, three providers (a real sshd each, real provider agents),
 // and the requester's `quackmesh job create --cluster 3` (built CLI: npm run build:ts first).
-// The workers are `quackmesh worker` processes started through each provider's sshd and gate;
-// they train MNIST shards; one provider's sshd dies mid-job and the cluster goes on without it.
+// The workers are `quackmesh worker` processes started through each provider's embedded SSH
+// gateway; they train MNIST shards; one provider's gateway dies mid-job and the cluster goes on
+// without it.
 import t from "tap";
 import { execFile } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
@@ -19,10 +20,9 @@ import { connectContracts } from "../../protocol/chain/contracts.js";
 import { formatAmount } from "../../protocol/chain/units.js";
 import { cliEntry } from "../lib/demo/processes.js";
 import { getRentalInfo } from "../lib/market/marketplace.js";
-import { defaultGateLaunch } from "../lib/market/gateLaunch.js";
 import { ProviderAgent } from "../lib/market/provider.js";
 import { detectSpecs } from "../../protocol/market/specs.js";
-import { startSshd, type RunningSshd } from "../lib/market/sshd.js";
+import { SshGateway } from "../lib/market/gateway.js";
 import { startTestNetwork } from "./network.js";
 
 const started = Date.now();
@@ -46,17 +46,17 @@ const client = new OrchestratorClient(net.server.url);
 const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
 const marketplace = net.contracts.marketplace;
 
-// Three providers: a dedicated sshd each (announcing its host key), an agent polling the chain.
-const gate = defaultGateLaunch();
+// Three providers: an embedded gateway each (announcing its host key), an agent polling the chain.
 const specs = await detectSpecs({ runNvidiaSmi: async () => "" });
-const providers: Array<{ name: string; address: string; sshd: RunningSshd; agent: ProviderAgent; root: string }> = [];
+const providers: Array<{ name: string; address: string; sshd: SshGateway & { user: string }; agent: ProviderAgent; root: string }> = [];
 for (const [i, name] of ["provider1", "provider2", "provider3"].entries()) {
-  const sshd = await startSshd({ authorizedKeysFile: join(net.dir, `${name}.authorized_keys`) });
+  const root = join(net.dir, name);
+  const gateway = await SshGateway.start({ hostKeyFile: join(net.dir, `${name}-host-key`, "ssh_host_ed25519_key"), rentalsRoot: root, workerEntry: cliEntry() });
+  const sshd = Object.assign(gateway, { user: "quackmesh", stop: () => gateway.close() });
   t.teardown(() => sshd.stop());
   const wallet = new Wallet(devAccount(name).privateKey, net.provider);
   const c = await connectContracts({ network: "local", rpc: net.chain.url, deploymentsDir: join(net.dir, "deployments") }, wallet);
-  const root = join(net.dir, name);
-  const agent = new ProviderAgent({ marketplace: c.marketplace, provider: net.provider, authorizedKeysFile: sshd.authorizedKeysFile, rentalsRoot: root, gate, pollMs: 200 });
+  const agent = new ProviderAgent({ marketplace: c.marketplace, provider: net.provider, access: gateway, rentalsRoot: root, pollMs: 200 });
   agent.on("error", ({ error }) => t.comment(`${name}: ${error.code} ${error.message}`));
   t.teardown(() => agent.stop());
   await agent.listMachine({ ...specs, hostKey: sshd.hostKeyFingerprint }, BigInt(3 + i) * DUCK, `${sshd.user}@${sshd.host}:${sshd.port}`, 5);
@@ -156,7 +156,7 @@ t.test("job create --cluster 3 rents three machines and the orchestrator starts 
   }
 });
 
-t.test("rounds close with the workers' updates; a provider's sshd dies: failed, the cluster goes on", async (t) => {
+t.test("rounds close with the workers' updates; a provider's gateway dies: failed, the cluster goes on", async (t) => {
   const history = async () => (await client.getJob(jobId)).history;
   await until("round 2 to close", async () => (await history()).filter((r) => r.status === "closed").length >= 2);
   const workers = new Set(cluster.machines.map((m) => m.workerAddress));
@@ -254,7 +254,7 @@ t.test("nothing is left running", async (t) => {
   for (const p of providers) await p.agent.stop();
   for (const p of providers) await p.sshd.stop();
   await until("every gate and worker to end", async () => leftovers().length === 0, 20_000).catch(() => undefined);
-  t.same(leftovers(), [], "no sshd, gate or worker of this test is left");
+  t.same(leftovers(), [], "no gateway worker of this test is left");
   for (const p of providers) t.same(readdirSync(p.root), [], `${p.name}'s rental folders are removed`);
   figures.push(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
   for (const f of figures) t.comment(f);

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import ssh2 from "ssh2";
 import { QuackError } from "../errors.js";
 
 /** Key types a renter may hand a provider (OpenSSH names). */
@@ -81,16 +82,19 @@ export interface KeyPairFiles {
 }
 
 /**
- * The ed25519 key pair at `privateKeyFile` (+ `.pub`); generated with ssh-keygen when absent.
- * The folder is made private (0700) and the private key 0600.
+ * The ed25519 key pair at `privateKeyFile` (+ `.pub`); generated when absent (by ssh2, in
+ * OpenSSH's format, so no ssh-keygen is needed). The folder is made private (0700) and the
+ * private key 0600.
  */
 export async function ensureKeyPair(privateKeyFile: string, comment = "quackmesh"): Promise<KeyPairFiles> {
   const publicKeyFile = `${privateKeyFile}.pub`;
   let created = false;
   if (!existsSync(privateKeyFile)) {
     mkdirSync(dirname(privateKeyFile), { recursive: true, mode: 0o700 });
-    await sshKeygen(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", privateKeyFile]);
+    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
+    writeFileSync(privateKeyFile, pair.private, { mode: 0o600, flag: "wx" });
     chmodSync(privateKeyFile, 0o600);
+    writeFileSync(publicKeyFile, `${pair.public}\n`, { mode: 0o644 });
     created = true;
   }
   return { privateKeyFile, publicKeyFile, publicKey: readPublicKeyFile(publicKeyFile), created };

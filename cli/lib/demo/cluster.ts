@@ -2,7 +2,7 @@
  * The demo's cluster job: `quackmesh market list` shows the three providers' machines, then the
  * requester runs `quackmesh job create --cluster 3` (a short job on a slice of MNIST train): the
  * machines are rented for it, the orchestrator ships each its shard and starts `quackmesh worker`
- * through the provider's sshd, the rounds close. Then the requester ends the rentals early (the
+ * through the provider's SSH gateway, the rounds close. Then the requester ends the rentals early (the
  * unserved rent comes back; the providers withdraw what they earned) and finishes the job (the
  * pool, which pays no worker, comes back whole). Skipped with --no-market.
  */

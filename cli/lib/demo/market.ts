@@ -1,13 +1,11 @@
 /**
- * The demo's compute providers: three `quackmesh provide --sshd` processes (a real sshd each)
- * list their machines. They run until the demo ends and are stopped with it (sshd included).
- * Skipped with --no-market.
+ * The demo's compute providers: three `quackmesh provide` processes, each serving its rentals
+ * through its embedded SSH gateway (no OpenSSH needed), list their machines. They run until the
+ * demo ends and are stopped with it. Skipped with --no-market.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { QuackError } from "../../../protocol/errors.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
-import { SSHD_BINARY } from "../market/sshd.js";
 import { spawnCli, type CliChild } from "./processes.js";
 import type { DemoContext } from "./types.js";
 
@@ -29,7 +27,7 @@ export function need<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** Start one `quackmesh provide --sshd` process and resolve once its machine is listed. */
+/** Start one `quackmesh provide` process and resolve once its machine is listed. */
 function startProvider(ctx: DemoContext, n: number, price: string): Promise<DemoProvider> {
   const name = `provider${n}`;
   const dir = join(ctx.workDir, "providers", name);
@@ -38,7 +36,7 @@ function startProvider(ctx: DemoContext, n: number, price: string): Promise<Demo
     let provider: DemoProvider | undefined;
     let timer: NodeJS.Timeout | undefined;
     const child = spawnCli(
-      ["provide", "--sshd", "--price", price, "--hours-max", "24", "--account", name, "--rpc", rpc, "--rentals-dir", join(dir, "rentals"), "--sshd-dir", join(dir, "sshd"), "--json"],
+      ["provide", "--price", price, "--hours-max", "24", "--account", name, "--rpc", rpc, "--rentals-dir", join(dir, "rentals"), "--gateway-key", join(dir, "gateway", "ssh_host_ed25519_key"), "--json"],
       {
         name,
         env: ctx.childEnv,
@@ -59,7 +57,7 @@ function startProvider(ctx: DemoContext, n: number, price: string): Promise<Demo
         },
       },
     );
-    // Generous: on SIGTERM the provider unlists on chain and stops its sshd before exiting.
+    // Generous: on SIGTERM the provider unlists on chain and stops its gateway before exiting.
     ctx.onCleanup(() => child.stop(20_000));
     timer = setTimeout(() => reject(new QuackError("DEMO_PROVIDER_TIMEOUT", `${name} did not list its machine within 60 s.`, { details: { stderr: child.stderrTail() } })), 60_000);
     void child.exited.then(({ code }) => {
@@ -86,14 +84,9 @@ function describe(e: Record<string, unknown>): string {
   }
 }
 
-/**
- * Why the marketplace steps are skipped, or null when they run. Providers need a real OpenSSH
- * server; without one the demo still shows everything else.
- */
+/** Why the marketplace steps are skipped, or null when they run (they need no OpenSSH). */
 export function marketSkipped(ctx: DemoContext): string | null {
-  if (!ctx.opts.market) return SKIPPED;
-  if (!existsSync(SSHD_BINARY)) return `skipped: the OpenSSH server (${SSHD_BINARY}) is not installed; \`apt-get install openssh-server\` adds the marketplace to the demo`;
-  return null;
+  return ctx.opts.market ? null : SKIPPED;
 }
 
 export async function providersStep(ctx: DemoContext): Promise<string> {
@@ -101,7 +94,7 @@ export async function providersStep(ctx: DemoContext): Promise<string> {
   if (skipped) return skipped;
   ctx.providers = await Promise.all(PRICES.map((price, i) => startProvider(ctx, i + 1, price)));
   const listed = [...ctx.providers].sort((a, b) => Number(a.machineId) - Number(b.machineId));
-  return `3 machines listed by \`quackmesh provide --sshd\`: ${listed.map((p) => `#${p.machineId} ${p.endpoint} at ${p.price} DUCK/h`).join(", ")}`;
+  return `3 machines listed by \`quackmesh provide\` (embedded SSH gateway): ${listed.map((p) => `#${p.machineId} ${p.endpoint} at ${p.price} DUCK/h`).join(", ")}`;
 }
 
 /** `quackmesh market list` as a person runs it; its table goes to the log. */

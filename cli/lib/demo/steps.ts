@@ -3,7 +3,7 @@
  * adds its own part and returns a one-line summary. New parts of the system join the demo by
  * adding a step here; the runner, the views and --json pick it up unchanged.
  *
- * The compute marketplace joins after "data": 3 `quackmesh provide --sshd` processes list their
+ * The compute marketplace joins after "data": 3 `quackmesh provide` processes list their
  * machines (market.ts), then a short `job create --cluster 3` job trains on them and the rentals
  * end early for a refund (cluster.ts); both steps say "skipped" with --no-market.
  */
