@@ -163,6 +163,10 @@ export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Data
       if (!Number.isFinite(v) || fields[j].trim() === "") {
         throw badData(path, `line ${line}, column ${j + 1}: ${JSON.stringify(fields[j])} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
       }
+      // A finite double beyond float32's range would be stored as ±Infinity and poison evaluation.
+      if (!Number.isFinite(Math.fround(v))) {
+        throw badData(path, `line ${line}, column ${j + 1}: ${fields[j]} is beyond the float32 range (±3.4e38).`, "Scale the features into a sensible range (e.g. 0–1 or 0–255).");
+      }
       x[base + j - 1] = v;
       if (v > max) max = v;
     }

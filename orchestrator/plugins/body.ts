@@ -43,8 +43,13 @@ export class BodyCheck extends Transform {
     super();
   }
 
-  /** Pipe `source` through this check; the source's errors and aborts end it too. */
+  /**
+   * Pipe `source` through this check; the source's errors and aborts end it too. A route that
+   * never reads its body (a GET, a 404) leaves the check's error unheard: the no-op listener keeps
+   * it from becoming an uncaught exception that would end the process.
+   */
   from(source: NodeJS.ReadableStream): this {
+    this.on("error", () => {});
     source.on("error", (err: Error) => this.destroy(err));
     source.on("aborted", () => this.destroy(new Error("client aborted the upload")));
     source.pipe(this);
