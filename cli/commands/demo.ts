@@ -4,7 +4,7 @@ import { makeOutput } from "../lib/output.js";
 import { parseWhole } from "../lib/flags.js";
 import { onStopSignal } from "../lib/signals.js";
 import { runDemo } from "../lib/demo/run.js";
-import { DEFAULT_DEMO } from "../lib/demo/types.js";
+import { DEFAULT_DEMO, type DemoResult } from "../lib/demo/types.js";
 import { DemoView, demoLine, demoSummary, initialDemo, reduceDemo } from "../views/DemoView.js";
 import { eventSink } from "../views/live.js";
 
@@ -21,6 +21,7 @@ interface DemoFlags {
   hidden: string;
   normalize: boolean;
   market: boolean;
+  keepOpen?: boolean;
   json?: boolean;
 }
 
@@ -46,6 +47,7 @@ export function demoCommand(): Command {
     .option("--hidden <units>", "hidden units of the 784-H-10 model", String(d.hidden))
     .option("--no-normalize", "train on raw pixels (the spec standardizes them by default)")
     .option("--no-market", "skip the compute marketplace part (3 providers with their own sshd, rent, refund)")
+    .option("--keep-open", "after the demo, keep the chain, orchestrator and dashboard running until Ctrl-C")
     .option("--json", "one JSON event per line; the last line is the result")
     .addHelpText(
       "after",
@@ -56,14 +58,18 @@ Starts a local chain, deploys the contracts, starts the orchestrator, funds the 
 MNIST train non-IID across the contributors, creates the job (MLP 784-128-10), runs one
 \`quackmesh contribute\` process per contributor, evaluates each round's global model on the
 MNIST test set, finishes the job and shows the DUCK paid and the requester's refund.
-Everything it started is stopped at the end, on failure and on Ctrl-C.
+The dashboard's URL is printed once the orchestrator is up (open it to watch the rounds live).
+Everything it started is stopped at the end, on failure and on Ctrl-C; with --keep-open the
+chain, the orchestrator and its dashboard stay up after the result until Ctrl-C.
 
 With --json the last line is {rounds:[{round,testAccuracy}], contributors:[{address,paid}],
-refund, finalTestAccuracy, wallSeconds} (DUCK as decimal strings).
+refund, finalTestAccuracy, wallSeconds} (DUCK as decimal strings); with --keep-open it is
+followed by {"event":"open","dashboard":URL} while everything stays up.
 
 Examples:
   $ quackmesh demo
-  $ npm run demo -- --contributors 4 --rounds 5 --json`,
+  $ npm run demo -- --contributors 4 --rounds 5 --json
+  $ npm run demo -- --keep-open        # then open the printed dashboard URL`,
     )
     .action(async (flags: DemoFlags) => {
       const out = makeOutput(Boolean(flags.json));
@@ -86,8 +92,20 @@ Examples:
       const stop = new AbortController();
       const offSignal = onStopSignal(() => stop.abort());
       let result;
+      let shown = false;
+      // --keep-open: show the result now, then hold everything up until Ctrl-C.
+      const keepOpen = flags.keepOpen
+        ? async (r: DemoResult, dashboard: string) => {
+            await sink.close();
+            out.emit({ ...r }, demoSummary(r));
+            shown = true;
+            out.emit({ event: "open", dashboard }, `Dashboard: ${dashboard}\nThe chain, the orchestrator and the dashboard stay up; Ctrl-C stops them.`);
+            if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+          }
+        : undefined;
       try {
-        result = await runDemo({ ...options, signal: stop.signal }, (e) => sink.push(e));
+        // Once the result is shown, the stops that follow are not news (the result stays last).
+        result = await runDemo({ ...options, keepOpen, signal: stop.signal }, (e) => void (shown || sink.push(e)));
       } catch (err) {
         if (isQuackError(err) && err.code === "ABORTED") {
           await sink.close();
@@ -100,6 +118,6 @@ Examples:
         offSignal();
         await sink.close();
       }
-      out.emit({ ...result }, demoSummary(result));
+      if (!shown) out.emit({ ...result }, demoSummary(result));
     });
 }

@@ -1,13 +1,15 @@
 import t from "tap";
 import { parseUnits } from "ethers";
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { cliEntry, isAlive } from "../lib/demo/processes.js";
 
-// `quackmesh demo` as a user runs it (built CLI), made small: 2 contributors, 2 rounds, 784-16-10.
+// `quackmesh demo` as a user runs it (built CLI), made small: 2 contributors, 2 rounds, 784-16-10;
+// with --keep-open, so the dashboard it announced is checked while everything stays up, then Ctrl-C.
 /** Processes whose command line mentions `text` (the demo's kept folder). */
 function processesMentioning(text: string): number[] {
   const pids: number[] = [];
@@ -25,14 +27,36 @@ function processesMentioning(text: string): number[] {
 t.test("the demo trains, pays, refunds, reports one JSON result last and leaves no process", async (t) => {
   const keep = await mkdtemp(join(tmpdir(), "qm-demo-test-"));
   t.teardown(() => rm(keep, { recursive: true, force: true }));
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile(process.execPath, [cliEntry(), "demo", "--contributors", "2", "--rounds", "2", "--hidden", "16", "--keep", keep, "--json"], { maxBuffer: 64 << 20 }, (err, out, errOut) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }),
-    ),
-  );
-  t.equal(code, 0, stderr);
-  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-  const result = lines.at(-1) as { rounds: Array<{ round: number; testAccuracy: number }>; contributors: Array<{ address: string; paid: string }>; refund: string; finalTestAccuracy: number; wallSeconds: number };
+  const child = spawn(process.execPath, [cliEntry(), "demo", "--contributors", "2", "--rounds", "2", "--hidden", "16", "--keep", keep, "--keep-open", "--json"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.teardown(() => void (child.exitCode === null && child.kill("SIGKILL")));
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const lines: Array<Record<string, unknown>> = [];
+  const open = await new Promise<Record<string, unknown> | null>((resolve) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const value = JSON.parse(line) as Record<string, unknown>;
+      lines.push(value);
+      if (value.event === "open") resolve(value);
+    });
+    void exited.then(() => resolve(null));
+  });
+  t.ok(open, `the demo held everything open after its result: ${stderr.slice(-1000)}`);
+  if (!open) return;
+  const dashboard = String(open.dashboard);
+  t.match(String(lines.find((l) => l.event === "step" && l.id === "orchestrator" && l.status === "done")?.detail), `dashboard ${dashboard}`, "the dashboard URL was printed when the orchestrator started");
+  const page = await fetch(dashboard);
+  t.equal(page.status, 200);
+  t.match(await page.text(), /<div id="root">/, "the dashboard answers at that URL after the demo");
+  const jobs = (await (await fetch(new URL("/api/jobs", dashboard))).json()) as { jobs: Array<{ status: string }> };
+  t.equal(jobs.jobs.at(-1)?.status, "finished", "with the demo's finished training job to look at");
+  child.kill("SIGINT");
+  t.equal(await exited, 0, `Ctrl-C after the demo ends it normally: ${stderr.slice(-1000)}`);
+  await t.rejects(fetch(dashboard), "the orchestrator is stopped");
+  t.equal(lines.at(-1), open, "the open line is the last");
+  const result = lines.find((l) => "finalTestAccuracy" in l) as { rounds: Array<{ round: number; testAccuracy: number }>; contributors: Array<{ address: string; paid: string }>; refund: string; finalTestAccuracy: number; wallSeconds: number };
   t.same(Object.keys(result).sort(), ["contributors", "finalTestAccuracy", "refund", "rounds", "wallSeconds"]);
   t.same(result.rounds.map((r) => r.round), [0, 1]);
   t.ok(result.rounds.every((r) => r.testAccuracy > 0.5), "the global model learned");

@@ -48,7 +48,9 @@ export async function runDemo(
       const detail = await abortable(step.run(ctx), opts.signal);
       onEvent({ event: "step", id: step.id, title: step.title, status: "done", ms: Date.now() - t0, detail });
     }
-    return await demoResult(ctx);
+    const result = await demoResult(ctx);
+    if (opts.keepOpen && ctx.server) await opts.keepOpen(result, `${ctx.server.url}/`);
+    return result;
   } finally {
     for (const fn of cleanups.reverse()) {
       try {

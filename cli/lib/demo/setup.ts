@@ -70,7 +70,7 @@ export async function orchestratorStep(ctx: DemoContext): Promise<string> {
   ctx.onCleanup(() => server.close());
   ctx.server = server;
   ctx.client = new OrchestratorClient(server.url, { signer: need(ctx.requester, "the requester") });
-  return `API on ${server.url}, evaluator ${(await ctx.client.info()).evaluator}`;
+  return `dashboard ${server.url}/ (API under /api, docs at /docs), evaluator ${(await ctx.client.info()).evaluator}`;
 }
 
 export async function fundStep(ctx: DemoContext): Promise<string> {

@@ -42,10 +42,15 @@ export interface DemoOptions {
   stallMs: number;
   /** Start 3 providers, list the market, rent and end with a refund (false: --no-market). */
   market: boolean;
+  /**
+   * With --keep-open: called with the result once the demo is done, before anything is stopped;
+   * the chain, orchestrator and dashboard stay up until the promise settles (Ctrl-C).
+   */
+  keepOpen?: (result: DemoResult, dashboardUrl: string) => Promise<void>;
   signal?: AbortSignal;
 }
 
-export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep"> = {
+export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep" | "keepOpen"> = {
   contributors: 3,
   rounds: 10,
   alpha: 1,

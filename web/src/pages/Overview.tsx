@@ -1,7 +1,7 @@
 import { useEffect } from "react";
 import type { OverviewReply } from "../../../orchestrator/routes/explorer-schemas";
 import type { JobSummary } from "../../../orchestrator/routes/schemas";
-import { useApi, useLive } from "../api";
+import { useApi, useLive, useReachable } from "../api";
 import { Addr, Duck, Empty, Loading, Problem, Section, Stat, Table } from "../components";
 import { markFirstData } from "../perf";
 import { Link } from "../router";
@@ -10,6 +10,7 @@ import { EventRows } from "./Transactions";
 export function Overview() {
   const version = useLive(["chain:polled", "round:closed", "job:activated", "job:finished", "update:accepted", "update:rejected"]);
   const overview = useApi<OverviewReply>("/api/overview", version);
+  const reachable = useReachable();
   const jobs = useApi<{ jobs: JobSummary[] }>("/api/jobs", version);
   useEffect(() => {
     if (overview.data && jobs.data) markFirstData("overview");
@@ -67,7 +68,7 @@ export function Overview() {
 
       <Section title="Latest transactions" right={<Link href="/transactions">all →</Link>}>
         {o.latest.length === 0 ? (
-          <Empty title="No contract events seen yet.">The chain listener stores every TrainingPool, ComputeMarketplace and InferencePool event from block {o.chainBlock ?? "—"} on.</Empty>
+          <Empty title="No contract events seen yet.">The orchestrator's chain listener stores every TrainingPool, ComputeMarketplace and InferencePool event from the deployment's block on{o.chainBlock === null ? "" : ` (read up to block ${o.chainBlock})`}.</Empty>
         ) : (
           <EventRows events={o.latest} />
         )}
@@ -77,7 +78,13 @@ export function Overview() {
         <dl className="facts">
           <dt>health</dt>
           <dd>
-            <span className="badge active">ok</span> up {Math.round(o.uptimeSeconds / 60)} min, version {o.version}
+            {reachable ? (
+              <>
+                <span className="badge active">ok</span> up {Math.round(o.uptimeSeconds / 60)} min, version {o.version}
+              </>
+            ) : (
+              <span className="badge failed">not answering</span>
+            )}
           </dd>
           <dt>chain id</dt>
           <dd data-testid="chain-id">{o.chainId}</dd>

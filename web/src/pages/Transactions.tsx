@@ -106,7 +106,12 @@ export function Transactions({ address, kind }: { address?: string; kind?: strin
       (err: ApiProblem) => setOlderError(err),
     );
   };
-  const events = [...(first.data?.events ?? []), ...(older?.events ?? [])];
+  // The first page refreshes live; older pages stay as loaded: show each event once.
+  const seen = new Set<string>();
+  const events = [...(first.data?.events ?? []), ...(older?.events ?? [])].filter((e) => {
+    const key = `${e.txHash}-${e.logIndex}`;
+    return !seen.has(key) && seen.add(key) !== undefined;
+  });
 
   return (
     <>
