@@ -63,6 +63,8 @@ export interface ReplayInput {
 
 export interface ReplayResult {
   modelHash: string;
+  /** The replayed model, as the engine stores it. */
+  model: Buffer;
   updatesRoot: string;
   /** sha256 of the input model bytes. */
   inputModelHash: string;
@@ -81,9 +83,10 @@ export async function replayRound(input: ReplayInput): Promise<ReplayResult> {
   // Sorted by update hash, as the store lists them for the engine.
   const sorted = [...input.updates].sort((a, b) => (a.updateHash < b.updateHash ? -1 : a.updateHash > b.updateHash ? 1 : 0));
   const members: RoundMember[] = sorted.map((u) => ({ ...u, weights: flatten(decodeInLayout(u.bytes, layout)) }));
-  const model = await roundModel(strategy, input.round, members, global);
+  const model = encodeRoundModel(await roundModel(strategy, input.round, members, global), layout);
   return {
-    modelHash: encodeRoundModel(model, layout).modelHash,
+    modelHash: model.modelHash,
+    model: model.bytes,
     updatesRoot: updatesRoot(sorted.map((u) => ({ updateHash: u.updateHash, weight: u.weight, counted: u.excluded === null }))),
     inputModelHash: sha256Hex(input.inputModel),
     updates: members.map((m, i) => ({ updateHash: m.updateHash, sha256: sha256Hex(sorted[i].bytes), deltaNorm: distance(m.weights, global) })),
