@@ -8,7 +8,7 @@ import { formatAmount } from "../../protocol/chain/units.js";
 import { parseEndpoint } from "../../protocol/market/endpoint.js";
 import { parseAddress } from "../../protocol/chain/networks.js";
 import { parseId, parsePrice, parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
-import { cancelRental, endRental, listRentals, rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
+import { cancelRental, endRental, listRentals, rentMachines, settleDowntime, waitForAcks, type DowntimeSettlement, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { chainNow, explainRentalError, type MarketMachine } from "../lib/market/marketplace.js";
 import { readLiveness, withLiveness } from "../lib/market/liveness.js";
@@ -66,11 +66,13 @@ Examples:
   $ quackmesh rent --count 3 --hours 2 --job 1 --train ./train   # the orchestrator runs job 1 on them
   $ quackmesh rent list
   $ quackmesh rent end 4 6      # stop early: the unserved part comes back
-  $ quackmesh rent cancel 5 7   # never acknowledged: full refund after the window`,
+  $ quackmesh rent cancel 5 7   # never acknowledged: full refund after the window
+  $ quackmesh rent settle 4     # the arbiter's downtime statement refunds the time not served`,
     )
     .action((flags: RentFlags) => rentAction(flags));
   rent.addCommand(endCommand());
   rent.addCommand(cancelCommand());
+  rent.addCommand(settleCommand());
   rent.addCommand(listCommand());
   return rent;
 }
@@ -205,9 +207,9 @@ function renderRentEvent(out: Output, e: RentEvent): void {
  * and the others still go through; the command fails at the end when any was refused.
  */
 function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
-  name: "end" | "cancel",
+  name: "end" | "cancel" | "settle",
   description: string,
-  act: (marketplace: Contract, rentalId: bigint) => Promise<R>,
+  act: (marketplace: Contract, rentalId: bigint, orchestrator: string) => Promise<R>,
   report: (rentalId: bigint, r: R) => [Record<string, unknown>, string],
 ): Command {
   const cmd = new Command(name).argument("<rentals...>", "rental ids (one or more)").description(description);
@@ -221,9 +223,9 @@ function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
       const failed: Array<{ rentalId: bigint; error: QuackError }> = [];
       for (const rentalId of rentalIds) {
         try {
-          out.emit(...report(rentalId, await act(marketplace, rentalId)));
+          out.emit(...report(rentalId, await act(marketplace, rentalId, orchestratorUrl(self.optsWithGlobals<OrchestratorFlags>()))));
         } catch (err) {
-          const explained = explainRentalError(err, name, rentalId, await chainNow(ctx.provider));
+          const explained = explainRentalError(err, name === "settle" ? "end" : name, rentalId, await chainNow(ctx.provider));
           if (rentalIds.length === 1 || !isQuackError(explained)) throw explained;
           failed.push({ rentalId, error: explained });
           out.emit({ event: "refused", rentalId: rentalId.toString(), ...explained.toJSON() }, `Rental ${rentalId}: ${explained.message}\n  fix: ${explained.fix ?? "-"}`);
@@ -242,10 +244,45 @@ function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
   });
 }
 
+/** End, then settle the arbiter's downtime statement when the rental named one (a failure there does not undo the end). */
+async function endAndSettle(
+  marketplace: Contract,
+  rentalId: bigint,
+  orchestrator: string,
+): Promise<{ refund: bigint; earned: bigint; txHash: string; downtime?: DowntimeSettlement; settleError?: QuackError }> {
+  const ended = await endRental(marketplace, rentalId);
+  try {
+    return { ...ended, downtime: await settleDowntime(marketplace, rentalId, orchestrator) };
+  } catch (err) {
+    return { ...ended, settleError: isQuackError(err) ? err : new QuackError("TX_FAILED", String(err)) };
+  }
+}
+
 function endCommand(): Command {
-  return rentalActionCommand("end", "end an acknowledged rental now; the unserved part is refunded", endRental, (rentalId, r) => [
-    { event: "ended", rentalId: rentalId.toString(), refund: formatAmount(r.refund), earnedByProvider: formatAmount(r.earned), txHash: r.txHash },
-    `Ended rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded, ${formatAmount(r.earned)} DUCK earned by the provider.`,
+  return rentalActionCommand("end", "end an acknowledged rental now; the unserved part is refunded, and its arbiter's downtime statement settled", endAndSettle, (rentalId, r) => [
+    {
+      event: "ended",
+      rentalId: rentalId.toString(),
+      refund: formatAmount(r.refund),
+      earnedByProvider: formatAmount(r.earned),
+      txHash: r.txHash,
+      downtime: r.downtime ? { seconds: r.downtime.downtimeSeconds, refund: formatAmount(r.downtime.refund), fromStake: formatAmount(r.downtime.fromStake), txHash: r.downtime.txHash } : null,
+      ...(r.settleError ? { settleError: r.settleError.toJSON() } : {}),
+    },
+    `Ended rental ${rentalId}: ${formatAmount(r.refund)} DUCK refunded, ${formatAmount(r.earned)} DUCK earned by the provider.` +
+      (r.downtime ? `\n  Downtime ${r.downtime.downtimeSeconds} s settled: ${formatAmount(r.downtime.refund)} DUCK back (${formatAmount(r.downtime.fromStake)} DUCK of it from the provider's stake).` : "") +
+      (r.settleError ? `\n  Downtime not settled: ${r.settleError.message}\n  fix: ${r.settleError.fix ?? "-"}` : ""),
+  ]);
+}
+
+function settleCommand(): Command {
+  return rentalActionCommand("settle", "settle the downtime of rentals that are over, with their arbiter's signed statement", async (marketplace, rentalId, orchestrator) => {
+    const s = await settleDowntime(marketplace, rentalId, orchestrator);
+    if (!s) throw new QuackError("BAD_ID", `Rental ${rentalId} names no arbiter, or its downtime was settled already.`, { fix: "See the rental with `quackmesh rent list`." });
+    return s;
+  }, (rentalId, s) => [
+    { event: "settled", rentalId: rentalId.toString(), downtimeSeconds: s.downtimeSeconds, refund: formatAmount(s.refund), fromStake: formatAmount(s.fromStake), txHash: s.txHash },
+    `Rental ${rentalId}: ${s.downtimeSeconds} s of downtime settled, ${formatAmount(s.refund)} DUCK back (${formatAmount(s.fromStake)} DUCK from the provider's stake).`,
   ]);
 }
 

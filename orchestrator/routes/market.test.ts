@@ -11,6 +11,7 @@ import { Wallet, id as keccakId } from "ethers";
 import { marketFixture } from "../../cli/lib/market/testkit.js";
 import { readLiveness, withLiveness } from "../../cli/lib/market/liveness.js";
 import { readMarket } from "../../cli/lib/market/marketplace.js";
+import { endRental, settleDowntime } from "../../cli/lib/market/renter.js";
 import { marketplaceDomain, signLiveness } from "../../protocol/chain/eip712.js";
 import { sendTx } from "../../cli/lib/chain/tx.js";
 import { testApp } from "../testing/fixtures.js";
@@ -96,4 +97,24 @@ t.test("downtime: signed only for its own rentals once over; settling it refunds
   t.equal(after - before, PRICE / 3n, "a third of the rent back");
   const record = await renter.marketplace.getFunction("getRecord")(m1);
   t.equal(record.downtimeSeconds, 1200n, "the machine's record shows the downtime");
+});
+
+t.test("a renter that ends early settles the arbiter's statement in the same breath (rent end)", async (t) => {
+  await sendTx(renter.duck, "approve", [marketplace, PRICE]);
+  const receipt = await sendTx(renter.marketplace, "rentMachineWithArbiter", [m1, 1, 0n, "ssh-ed25519 AAAA", app.evaluator.address]);
+  const rentalId = renter.marketplace.interface.parseLog(receipt.logs.find((l) => l.address.toLowerCase() === marketplace.toLowerCase())!)!.args.rentalId as bigint;
+  await sendTx(provider1.marketplace, "acknowledgeRental", [rentalId]);
+  const started = Number((await renter.marketplace.getFunction("getRental")(rentalId)).startedAt);
+  app.clusters.downtime.observe(rentalId.toString(), "failed", (started + 600) * 1000);
+  await fx.travel(1800);
+  const ended = await endRental(renter.marketplace, rentalId);
+  const endedAt = Number((await renter.marketplace.getFunction("getRental")(rentalId)).endedAt);
+  await new Promise((r) => setTimeout(r, 300)); // past ethers' 250 ms cache of the latest block
+  const settled = await settleDowntime(renter.marketplace, rentalId, url);
+  const down = endedAt - started - 600;
+  t.equal(settled?.downtimeSeconds, down, "down from the failure until the end");
+  t.equal(settled?.refund, (PRICE * BigInt(down)) / 3600n, "the down share of the rent");
+  t.equal(ended.refund + ended.earned, PRICE);
+  t.equal(await settleDowntime(renter.marketplace, rentalId, url), undefined, "nothing left to settle");
+  await t.rejects(settleDowntime(renter.marketplace, 1n, url), { code: "NOT_ARBITER", message: /not this orchestrator/ });
 });

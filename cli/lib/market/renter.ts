@@ -1,5 +1,5 @@
 import { ZeroAddress, type Contract, type Provider, type TransactionReceipt } from "ethers";
-import { QuackError, isQuackError } from "../../../protocol/errors.js";
+import { QuackError, isErrorCode, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import {
@@ -14,6 +14,7 @@ import {
   type RentalInfo,
 } from "./marketplace.js";
 import { formatPublicKey, parsePublicKey } from "../../../protocol/market/sshKeys.js";
+import { marketplaceDomain, recoverDowntimeSigner } from "../../../protocol/chain/eip712.js";
 
 export interface RenterContracts {
   marketplace: Contract;
@@ -213,6 +214,52 @@ export async function endRental(marketplace: Contract, rentalId: bigint): Promis
   const receipt = await sendTx(marketplace, "endRental", [rentalId], { fixes: MARKET_FIXES });
   const ev = findEvent(marketplace, receipt, "RentalEnded");
   return { refund: ev.refund as bigint, earned: ev.earned as bigint, txHash: receipt.hash };
+}
+
+export interface DowntimeSettlement {
+  downtimeSeconds: number;
+  /** DUCK wei: the down share of the rent, back to the renter. */
+  refund: bigint;
+  /** DUCK wei taken from the provider's stake for the renter (shortfall and penalty). */
+  fromStake: bigint;
+  txHash: string;
+}
+
+/**
+ * Settle an over rental's downtime with its arbiter's statement, fetched from the orchestrator at
+ * `url` (GET /api/market/downtime/:rentalId) and checked to be the rental's arbiter's before any
+ * gas is spent. Undefined when the rental names no arbiter.
+ */
+export async function settleDowntime(marketplace: Contract, rentalId: bigint, url: string): Promise<DowntimeSettlement | undefined> {
+  const info = await getRentalInfo(marketplace, rentalId);
+  if (info.arbiter === ZeroAddress || info.settled) return undefined;
+  const fix = `Ask the arbiter's orchestrator (--orchestrator URL) again within the dispute window: \`quackmesh rent settle ${rentalId}\`.`;
+  let res: Response;
+  let body: { downtimeSeconds: number; signature: string; error?: string; message?: string };
+  try {
+    res = await fetch(`${url}/api/market/downtime/${rentalId}`, { signal: AbortSignal.timeout(10_000) });
+    body = (await res.json()) as typeof body;
+  } catch (err) {
+    throw new QuackError("ORCHESTRATOR_UNREACHABLE", `Rental ${rentalId}'s downtime statement could not be had from ${url}: ${(err as Error).message}`, { fix });
+  }
+  // The orchestrator's refusal keeps its code (NOT_ARBITER, RENTAL_NOT_OVER, …).
+  if (!res.ok) throw new QuackError(isErrorCode(body.error) ? body.error : "TX_FAILED", `${url} refused rental ${rentalId}'s downtime statement: ${body.message ?? `HTTP ${res.status}`}`, { fix });
+  const statement = body;
+  const { chainId } = await marketplace.runner!.provider!.getNetwork();
+  const domain = marketplaceDomain(chainId, await marketplace.getAddress());
+  const signer = recoverDowntimeSigner(domain, { rentalId, downtimeSeconds: BigInt(statement.downtimeSeconds) }, statement.signature);
+  if (signer.toLowerCase() !== info.arbiter.toLowerCase()) {
+    throw new QuackError("TX_REVERTED", `The statement for rental ${rentalId} from ${url} is signed by ${signer}, not by its arbiter ${info.arbiter}.`, { fix: "Point --orchestrator at the orchestrator the rental named as arbiter." });
+  }
+  const receipt = await sendTx(marketplace, "settleDowntime", [rentalId, statement.downtimeSeconds, statement.signature], { fixes: MARKET_FIXES });
+  let refund = 0n;
+  let fromStake = 0n;
+  for (const log of receipt.logs) {
+    const parsed = marketplace.interface.parseLog(log);
+    if (parsed?.name === "DowntimeSettled") refund += parsed.args.refund as bigint;
+    if (parsed?.name === "StakeSlashed") fromStake += parsed.args.amount as bigint;
+  }
+  return { downtimeSeconds: statement.downtimeSeconds, refund, fromStake, txHash: receipt.hash };
 }
 
 /** Cancel a rental the provider never acknowledged (after the window): full refund. */
