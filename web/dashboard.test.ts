@@ -93,6 +93,15 @@ if (typeof browser === "string") {
     const hashes = await w.page.locator("tr[data-event=RewardClaimed]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-tx")));
     t.same([...hashes].sort(), claims.map((c) => c.transactionHash).sort(), "the page's tx hashes are the chain's");
     await w.shot("transactions-rewards");
+    // InferencePool's events are stored and listed too: the requester escrows an inference job.
+    const evaluator = (await api.info()).evaluator;
+    await sendTx(net.contracts.duck, "approve", [net.deployment.contracts.InferencePool, DUCK]);
+    const escrowed = await sendTx(net.contracts.inferencePool, "createInferenceJob", [(await api.getJob(job.jobId)).modelHash, DUCK, evaluator]);
+    await w.page.goto(`${origin}/transactions?kind=InferenceJobCreated`);
+    const inference = w.page.locator("tr[data-event=InferenceJobCreated]");
+    await inference.waitFor();
+    t.equal(await inference.getAttribute("data-tx"), escrowed.hash, "an InferencePool event with its tx hash");
+    t.match(await inference.innerText(), /maxPayment\s+1 DUCK/);
     await w.page.goto(`${origin}/transactions`);
     await w.page.locator("tr[data-event=TrainingJobCreated]").first().waitFor();
     t.ok((await w.page.locator("tr[data-event=UpdateSubmitted]").count()) >= 6, "every submitted receipt is listed");
