@@ -2,7 +2,7 @@ import t from "tap";
 import { parseUnits } from "ethers";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -27,8 +27,14 @@ function processesMentioning(text: string): number[] {
 t.test("the demo trains, pays, refunds, reports one JSON result last and leaves no process", async (t) => {
   const keep = await mkdtemp(join(tmpdir(), "qm-demo-test-"));
   t.teardown(() => rm(keep, { recursive: true, force: true }));
+  // A PATH with node and nothing of OpenSSH (no ssh, sshd, sftp-server, ssh-keygen): the
+  // marketplace part runs all the same, on the providers' embedded SSH gateways.
+  const bare = await mkdtemp(join(tmpdir(), "qm-demo-path-"));
+  t.teardown(() => rm(bare, { recursive: true, force: true }));
+  await symlink(process.execPath, join(bare, "node"));
   const child = spawn(process.execPath, [cliEntry(), "demo", "--contributors", "2", "--rounds", "2", "--hidden", "16", "--keep", keep, "--keep-open", "--json"], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PATH: bare },
   });
   t.teardown(() => void (child.exitCode === null && child.kill("SIGKILL")));
   let stderr = "";
@@ -69,7 +75,7 @@ t.test("the demo trains, pays, refunds, reports one JSON result last and leaves 
   const steps = lines.filter((l) => l.event === "step" && l.status === "done").map((l) => l.id);
   t.same(steps, ["chain", "deploy", "orchestrator", "fund", "data", "providers", "cluster", "job", "train", "finish"]);
   const detail = (id: string) => String(lines.find((l) => l.event === "step" && l.id === id && l.status === "done")?.detail);
-  t.match(detail("providers"), /3 machines listed .*#1 .*#2 .*#3 /, "three providers listed their machines");
+  t.match(detail("providers"), /3 machines listed by `quackmesh provide` \(embedded SSH gateway\): .*#1 .*#2 .*#3 /, "three providers listed their machines, with no OpenSSH on the PATH");
   t.match(detail("cluster"), /cluster job 1 on the 3 rented machines \(9 DUCK of rent for 1 h\): 3 rounds, test accuracy (9\d\.\d\d) %.* DUCK refunded.*pool 1 DUCK back/, "a cluster job trained, rentals ended, refunded");
   t.ok(lines.some((l) => l.event === "log" && l.source === "market list" && /available/.test(String(l.text))), "market list showed them");
   const chainPid = Number(/pid (\d+)/.exec(String(lines.find((l) => l.id === "chain" && l.status === "done")?.detail))?.[1]);
