@@ -44,6 +44,39 @@ export interface RunningSshd {
 }
 
 const TAIL_LINES = 40;
+const SETPRIV = "/usr/bin/setpriv";
+/** In a temp folder made by startSshd: "<pid> <start time>" of the process that made it. */
+const OWNER_FILE = "owner";
+
+/**
+ * Remove the temp folders (qm-sshd-*) whose owning process is gone: a provider killed with -9
+ * cannot clean up, so the next start does. Folders of live processes (same pid and start time)
+ * and folders without an owner file are left alone. Returns the folders removed.
+ */
+export function removeStaleSshdDirs(root = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => n.startsWith("qm-sshd-"));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    let owner: string;
+    try {
+      owner = readFileSync(join(dir, OWNER_FILE), "utf8").trim();
+    } catch {
+      continue;
+    }
+    const [pid, start] = owner.split(" ");
+    const alive = procStat(Number(pid));
+    if (alive && alive.start === start) continue;
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
 
 /**
  * Start a real OpenSSH server as a child process with its own config, host key and port on
@@ -58,8 +91,11 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<RunningSsh
   }
   const host = opts.host ?? "127.0.0.1";
   const ownDir = opts.dir === undefined;
+  // What a provider killed with -9 left behind: its sshd died with it (see launch), its folder not.
+  removeStaleSshdDirs();
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "qm-sshd-"));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (ownDir) writeFileSync(join(dir, OWNER_FILE), `${process.pid} ${procStat(process.pid)?.start ?? ""}\n`);
   const authorizedKeysFile = opts.authorizedKeysFile ?? join(dir, "authorized_keys");
   if (!isAbsolute(authorizedKeysFile)) throw new QuackError("BAD_PATH", `authorized_keys path '${authorizedKeysFile}' must be absolute.`);
   if (!existsSync(authorizedKeysFile)) writeFileSync(authorizedKeysFile, "", { mode: 0o600 });
@@ -138,7 +174,12 @@ function configText(a: LaunchArgs): string {
 async function launch(a: LaunchArgs) {
   const config = join(a.dir, "sshd_config");
   writeFileSync(config, configText(a), { mode: 0o600 });
-  const child = spawn(a.binary, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"], detached: false });
+  // setpriv makes the kernel send sshd SIGTERM when this process dies, even by SIGKILL, so a
+  // killed provider leaves no server accepting renters' keys behind.
+  const argv = ["-D", "-e", "-f", config];
+  const child = existsSync(SETPRIV)
+    ? spawn(SETPRIV, ["--pdeathsig", "SIGTERM", "--", a.binary, ...argv], { stdio: ["ignore", "ignore", "pipe"], detached: false })
+    : spawn(a.binary, argv, { stdio: ["ignore", "ignore", "pipe"], detached: false });
   const tail: string[] = [];
   let rest = "";
   child.stderr!.setEncoding("utf8");
