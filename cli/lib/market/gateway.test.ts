@@ -98,8 +98,6 @@ t.test("ssh2 client: the worker runs in the rental's folder; shells, other comma
   const ok = await exec(c, "quackmesh worker --version");
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout.trim(), `quackmesh-worker 0.1.0 rental 7 cwd ${join(root, "rental-7")}`);
-  const env = await exec(c, "quackmesh worker --beats 1 --hash worker-entry.mjs");
-  t.not(env.code, 0, "a file outside the rental's folder cannot be named by the worker either");
 
   for (const [command, why] of [
     ["cat /etc/passwd", /refused: 'cat \/etc\/passwd' is not allowed/],
@@ -135,6 +133,26 @@ t.test("ssh2 client: the worker runs in the rental's folder; shells, other comma
   await t.rejects(call((cb) => c.forwardOut("127.0.0.1", 0, "127.0.0.1", 22, cb)), { reason: 1 }, "local forwarding (-L) refused");
   await t.rejects(call((cb) => c.forwardIn("127.0.0.1", 0, cb)), /Unable to bind|fail/i, "remote forwarding (-R) refused");
   t.ok(events.some((e) => e.kind === "refused" && /global request 'tcpip-forward'/.test(e.message)), "the refusal is logged");
+});
+
+t.test("the worker gets an environment of its own: none of the provider's keys or home", async (t) => {
+  const entry = join(dir, "env-entry.mjs");
+  writeFileSync(entry, "console.log(JSON.stringify({ argv: process.argv.slice(2), env: process.env }));\n");
+  const gw = await SshGateway.start({ hostKeyFile: join(dir, "host", "ssh_host_ed25519_key"), rentalsRoot: root, workerEntry: entry });
+  t.teardown(() => gw.close());
+  gw.grant(9n, renter.publicKey);
+  process.env.QUACKMESH_PRIVATE_KEY = "0xprovider-secret";
+  t.teardown(() => void delete process.env.QUACKMESH_PRIVATE_KEY);
+  const c = await connect(gw, renter.privateKey);
+  t.teardown(() => c.end());
+  const r = await exec(c, "quackmesh worker --job 3");
+  t.equal(r.code, 0, r.stderr);
+  const seen = JSON.parse(r.stdout) as { argv: string[]; env: Record<string, string> };
+  t.same(seen.argv, ["worker", "--job", "3"]);
+  const folder = join(root, "rental-9");
+  t.match(seen.env, { HOME: folder, QUACKMESH_HOME: join(folder, ".quackmesh"), QUACKMESH_RENTAL_ID: "9", QUACKMESH_RENTAL_DIR: folder });
+  t.notOk("QUACKMESH_PRIVATE_KEY" in seen.env, "the provider's wallet key is not passed on");
+  t.notMatch(r.stdout, /provider-secret/);
 });
 
 t.test("ssh2 client: SFTP is confined to the rental's folder and capped", async (t) => {
@@ -266,13 +284,18 @@ t.test("revoking a rental refuses its key at once and closes its open session an
   t.equal(again.code, 255, "OpenSSH too");
 });
 
-t.test("limits: connections per rental, authentication attempts per minute, idle sessions", async (t) => {
-  const { gw, events } = await gateway({ connectionsPerRental: 2, authPerMinute: 6, idleMs: 400 });
+t.test("limits: connections per rental, sessions per connection, authentication attempts per minute, idle sessions", async (t) => {
+  const { gw, events } = await gateway({ connectionsPerRental: 2, sessionsPerConnection: 3, authPerMinute: 6, idleMs: 2000 });
   gw.grant(31n, renter.publicKey);
   const a = await connect(gw, renter.privateKey);
   const b = await connect(gw, renter.privateKey);
   await t.rejects(connect(gw, renter.privateKey), /authentication/i, "a third connection is refused");
   t.ok(events.some((e) => /already has 2 connections/.test(e.message)));
+  // At most 3 sessions on one connection here: a fourth is refused while three are open.
+  const held = await Promise.all([1, 2, 3].map(() => new Promise<import("ssh2").ClientChannel>((resolve, reject) => a.exec("quackmesh worker --beats 1 --hold", (err, ch) => (err ? reject(err) : resolve(ch))))));
+  await t.rejects(new Promise((resolve, reject) => a.exec("quackmesh worker --version", (err, ch) => (err ? reject(err) : resolve(ch)))), /open failure/i, "a fourth session is refused");
+  t.ok(events.some((e) => /more than 3 sessions on one connection/.test(e.message)));
+  for (const ch of held) ch.close();
   const idleClosed = Promise.all([a, b].map((c) => new Promise<void>((resolve) => c.once("close", () => resolve()))));
   await idleClosed;
   t.ok(events.some((e) => e.kind === "closed" && /idle/.test(e.message)), "idle connections are closed");

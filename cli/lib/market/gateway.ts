@@ -28,6 +28,8 @@ const { Server, utils } = ssh2; // CommonJS: Node sees only some of its names as
 export interface GatewayLimits {
   /** Open connections one rental may hold at once. */
   connectionsPerRental: number;
+  /** Sessions (worker runs, SFTP) open at once on one connection. */
+  sessionsPerConnection: number;
   /** Authentication requests (other than "none") per source address per minute. */
   authPerMinute: number;
   /** Authentication requests on one connection before it is closed. */
@@ -44,6 +46,7 @@ export interface GatewayLimits {
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   connectionsPerRental: 4,
+  sessionsPerConnection: 8,
   authPerMinute: 30,
   authPerConnection: 6,
   unauthenticated: 16,
@@ -87,6 +90,7 @@ interface Conn {
   grant?: Grant;
   lastActivity: number;
   workers: Set<ChildProcess>;
+  sessions: number;
 }
 
 /** Environment of a worker: nothing of the provider's own (keys, config, home), engine tuning kept. */
@@ -246,7 +250,7 @@ export class SshGateway extends EventEmitter implements RentalAccess {
   }
 
   private onConnection(client: Connection, address: string): void {
-    const c: Conn = { client, address, lastActivity: Date.now(), workers: new Set() };
+    const c: Conn = { client, address, lastActivity: Date.now(), workers: new Set(), sessions: 0 };
     client.on("error", () => {}); // a client's broken socket ends its connection, nothing more
     if (this.closing || this.unauthenticated >= this.limits.unauthenticated) {
       this.log({ kind: "refused", address, message: this.closing ? "the gateway is stopping" : `too many connections still authenticating (${this.limits.unauthenticated})` });
@@ -301,9 +305,16 @@ export class SshGateway extends EventEmitter implements RentalAccess {
     client.on("ready", () => {
       const grant = c.grant!;
       this.log({ kind: "login", address, rentalId: grant.rentalId, message: `rental ${grant.rentalId} logged in` });
-      client.on("session", (accept) => {
+      client.on("session", (accept, reject) => {
         c.lastActivity = Date.now();
-        this.serveSession(c, grant, accept());
+        if (c.sessions >= this.limits.sessionsPerConnection) {
+          this.log({ kind: "refused", address, rentalId: grant.rentalId, message: `more than ${this.limits.sessionsPerConnection} sessions on one connection` });
+          return reject();
+        }
+        c.sessions++;
+        const session = accept();
+        session.once("close", () => c.sessions--);
+        this.serveSession(c, grant, session);
       });
       // Port forwarding requests (-R) are refused; channel opens for -L/-W/streamlocal have no
       // listener, so ssh2 answers them "administratively prohibited".
