@@ -106,6 +106,15 @@ if (typeof browser === "string") {
     await w.page.locator("tr[data-event=TrainingJobCreated]").first().waitFor();
     t.ok((await w.page.locator("tr[data-event=UpdateSubmitted]").count()) >= 6, "every submitted receipt is listed");
     await w.shot("transactions");
+    // Filter by address through the form: the URL carries it, every row names that address.
+    const who = net.wallet("contributor2").address;
+    await w.page.locator("input[name=address]").fill(who.toLowerCase());
+    await w.page.getByRole("button", { name: "filter" }).click();
+    await w.page.waitForURL(/address=/);
+    await w.page.waitForFunction(() => document.querySelectorAll("tr[data-event=TrainingJobCreated]").length === 0);
+    const rows = await w.page.locator("tr[data-event]").evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("[data-address]")].map((a) => a.getAttribute("data-address")!.toLowerCase())));
+    t.ok(rows.length >= 6, `${rows.length} events of contributor2 (3 receipts, its claims)`);
+    t.ok(rows.every((addresses) => addresses.includes(who.toLowerCase())), "each row names contributor2");
     t.same(w.problems, []);
   });
 
