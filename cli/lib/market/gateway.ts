@@ -96,13 +96,14 @@ interface Conn {
 /** Environment of a worker: nothing of the provider's own (keys, config, home), engine tuning kept. */
 function workerEnv(rentalId: string, folder: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    PATH: "/usr/local/bin:/usr/bin:/bin",
     HOME: folder,
     QUACKMESH_HOME: join(folder, ".quackmesh"),
     QUACKMESH_RENTAL_ID: rentalId,
     QUACKMESH_RENTAL_DIR: folder,
   };
-  for (const name of ["LANG", "TZ", "QUACKMESH_THREADS", "QUACKMESH_SIMD", "QUACKMESH_NO_CUDA", "QUACKMESH_NATIVE_BUILD", "QUACKMESH_NO_HUGEPAGES", "QUACKMESH_CUDA_GRAPH"]) {
+  // Passed on as they are: the search path, locale, and the engine's tuning (protocol/config.ts).
+  for (const name of ["PATH", "LANG", "TZ", "QUACKMESH_THREADS", "QUACKMESH_SIMD", "QUACKMESH_NO_CUDA", "QUACKMESH_NATIVE_BUILD", "QUACKMESH_NO_HUGEPAGES", "QUACKMESH_CUDA_GRAPH"]) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
   return env;
