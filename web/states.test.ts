@@ -38,6 +38,8 @@ if (typeof browser === "string") {
     await w.page.getByText("No contract events seen yet.").waitFor();
     await w.page.goto(`${server.url}/job/99`);
     await w.page.getByText("This orchestrator has no job 99.").waitFor();
+    await w.page.goto(`${server.url}/address/${randomWallet().address}`);
+    await w.page.getByText("Nothing seen for this address yet.").waitFor();
     const phone = await watchPage(browser, server.url, PHONE);
     await phone.page.goto(`${server.url}/`);
     await phone.page.getByText("No jobs yet.").waitFor();
