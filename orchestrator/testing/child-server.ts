@@ -6,6 +6,7 @@
  * activate without a chain.
  */
 import { startServer } from "../server.js";
+import { PostgresRepository } from "../store/postgres.js";
 import type { ChainEventRecord } from "../store/repository.js";
 
 interface ChildConfig {
@@ -15,10 +16,13 @@ interface ChildConfig {
   evalConcurrency?: number;
   limits?: Record<string, unknown>;
   announce?: ChainEventRecord;
+  /** postgres:// URL: store there instead of SQLite in the data dir. */
+  database?: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as ChildConfig;
 const server = await startServer({
+  repository: config.database ? await PostgresRepository.open(config.database) : undefined,
   dataDir: config.dataDir,
   port: 0,
   evaluatorKey: config.evaluatorKey,

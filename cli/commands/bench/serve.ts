@@ -17,6 +17,8 @@ export function benchServeCommand(): Command {
     .option("--params <n>", "model size in parameters (784-H-10 MLP)", "100000")
     .option("--validation <n>", "MNIST validation samples each update is evaluated on", "2000")
     .option("--duration <s>", "measured seconds of each phase (after a 2 s warm-up)", "10")
+    .option("--database <url>", "postgres:// URL of an empty scratch database to store in (default SQLite in the temp data dir)")
+    .option("--instances <n>", "orchestrator processes sharing --database, clients spread over them", "1")
     .option("--json", "one JSON object with the figures")
     .addHelpText(
       "after",
@@ -27,16 +29,22 @@ Two measured phases: "capacity" (every client sends back to back: the most updat
 the server answers) and "paced" (every client sends one update per second: latency at that
 offered load, e.g. 50 updates/s for 50 clients).
 
-Example:
-  $ quackmesh bench serve --clients 50 --params 100000 --validation 2000 --duration 10`,
+With --database the orchestrators store in PostgreSQL (give an empty database: the benchmark's
+job is job 1 there); --instances N starts N of them on it, sharing one data dir and evaluator key.
+
+Examples:
+  $ quackmesh bench serve --clients 50 --params 100000 --validation 2000 --duration 10
+  $ quackmesh bench serve --database postgres://postgres@127.0.0.1:5432/bench --instances 2`,
     )
-    .action(async (opts: { clients: string; params: string; validation: string; duration: string; json?: boolean }) => {
+    .action(async (opts: { clients: string; params: string; validation: string; duration: string; database?: string; instances: string; json?: boolean }) => {
       const out = makeOutput(Boolean(opts.json));
       const r = await runServeBench({
         clients: count(opts.clients, "--clients"),
         params: count(opts.params, "--params"),
         validation: count(opts.validation, "--validation"),
         durationSeconds: count(opts.duration, "--duration"),
+        database: opts.database,
+        instances: count(opts.instances, "--instances"),
         onProgress: (p) => out.info(`${p.phase}: ${p.detail ?? ""}`),
       });
       out.emit({ event: "bench-serve", ...r }, formatServeBench(r));
