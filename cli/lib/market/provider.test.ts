@@ -39,7 +39,7 @@ function agent(extra: Partial<ConstructorParameters<typeof ProviderAgent>[0]> = 
     ...extra,
   });
   const events: Array<{ name: keyof ProviderEvents; e: unknown }> = [];
-  for (const name of ["listed", "unlisted", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "error"] as const) {
+  for (const name of ["listed", "declined", "unlisted", "rented", "keyInstalled", "acknowledged", "keyRemoved", "withdrawn", "error"] as const) {
     a.on(name, (e) => events.push({ name, e }));
   }
   return { a, events, names: () => events.map((x) => x.name) };
@@ -159,26 +159,57 @@ t.test("the renter ends early: refund of the unserved part, key removed, earned 
   await t.rejects(endRental(renter.marketplace, rental.rentalId), { details: { error: "InvalidRentalStatus" } });
 });
 
-t.test("a malformed key on chain is never installed or acknowledged; the renter cancels for a full refund", async (t) => {
+t.test("a malformed key on chain is never installed or acknowledged: the provider declines, the renter gets everything back at once", async (t) => {
   const { a, events, names } = agent();
   t.teardown(() => a.stop());
   const machineId = await a.listMachine(specs, parseUnits("2", 18), endpoint, 0);
   await sendTx(renter.duck, "approve", [await renter.marketplace.getAddress(), 2n * DUCK]);
+  const before = (await renter.duck.getFunction("balanceOf")(renter.wallet.address)) as bigint;
   const receipt = await sendTx(renter.marketplace, "rentMachine", [machineId, 1, 0, 'ssh-ed25519 AAAA",no-restrict']);
   const rentalId = renter.marketplace.interface.parseLog(receipt.logs.find((l) => renter.marketplace.interface.parseLog(l)?.name === "MachineRented")!)!.args.rentalId as bigint;
   await a.poll();
-  t.same(names(), ["listed", "rented", "error"]);
-  t.match(events[2].e, { rentalId, error: { code: "BAD_SSH_KEY" } });
+  t.same(names(), ["listed", "rented", "declined"], "declined rather than left to lapse (which would cost the stake)");
+  t.match(events[2].e, { rentalId, reason: /SSH key cannot be installed/ });
   t.same(listRentalKeys(sshd.authorizedKeysFile), []);
-  t.equal((await getRentalInfo(renter.marketplace, rentalId)).status, "pending");
-  await t.rejects(cancelRental(renter.marketplace, rentalId), { details: { error: "AckWindowOpen" } });
-  await fx.travel(601);
-  const before = (await renter.duck.getFunction("balanceOf")(renter.wallet.address)) as bigint;
-  const cancelled = await cancelRental(renter.marketplace, rentalId);
-  t.equal(cancelled.refund, 2n * DUCK);
-  t.equal((await renter.duck.getFunction("balanceOf")(renter.wallet.address)) as bigint, before + 2n * DUCK);
+  t.equal((await getRentalInfo(renter.marketplace, rentalId)).status, "cancelled");
+  t.equal((await renter.duck.getFunction("balanceOf")(renter.wallet.address)) as bigint, before, "the whole rent came back");
+  t.same((await prov.marketplace.getFunction("getRecord")(machineId)).toArray().map(String), ["0", "0", "0", "0"], "a decline is no miss on the record");
+});
+
+t.test("a rental naming an arbiter the provider does not trust is declined; a trusted one is served", async (t) => {
+  const trusted = (await fx.as("operator")).wallet.address;
+  const { a, names } = agent({ arbiters: [trusted] });
+  t.teardown(() => a.stop());
+  const machineId = await a.listMachine(specs, parseUnits("1", 18), endpoint, 0);
+  const rentWith = async (arbiter: string) => {
+    await sendTx(renter.duck, "approve", [await renter.marketplace.getAddress(), DUCK]);
+    const receipt = await sendTx(renter.marketplace, "rentMachineWithArbiter", [machineId, 1, 0, pub, arbiter]);
+    return renter.marketplace.interface.parseLog(receipt.logs.find((l) => renter.marketplace.interface.parseLog(l)?.name === "MachineRented")!)!.args.rentalId as bigint;
+  };
+  const selfArbiter = await rentWith(renter.wallet.address);
   await a.poll();
-  t.equal(a.rentals()[0].status, "cancelled", "the refused rental is seen cancelled");
+  t.equal((await getRentalInfo(renter.marketplace, selfArbiter)).status, "cancelled", "a renter naming itself as arbiter is turned down");
+  const ok = await rentWith(trusted);
+  await a.poll();
+  t.equal((await getRentalInfo(renter.marketplace, ok)).status, "active");
+  t.same(names().filter((n) => n === "declined" || n === "acknowledged"), ["declined", "acknowledged"]);
+  await endRental(renter.marketplace, ok);
+});
+
+t.test("a restarted provider relists the same machine id under its key and serves a rental made while it was down", async (t) => {
+  const key = "0x" + "ab".repeat(32);
+  const first = agent();
+  const machineId = await first.a.listMachine(specs, parseUnits("1", 18), endpoint, 0, { machineKey: key });
+  await first.a.stop({ unlist: false });
+  const [rental] = await rent(1, 1, { maxPrice: parseUnits("1", 18) });
+  t.equal(rental.machineId, machineId);
+  const second = agent({ fromBlock: fx.fromBlock });
+  t.teardown(() => second.a.stop());
+  t.equal(await second.a.listMachine(specs, parseUnits("1", 18), endpoint, 0, { machineKey: key }), machineId, "same id after the restart");
+  t.match(second.events[0].e, { relisted: true });
+  await second.a.poll();
+  t.equal((await getRentalInfo(renter.marketplace, rental.rentalId)).status, "active", "the rental made meanwhile was acknowledged");
+  await endRental(renter.marketplace, rental.rentalId);
 });
 
 t.test("stop() removes the keys of running rentals and unlists", async (t) => {
