@@ -267,7 +267,8 @@ t.test("revoking a rental refuses its key at once and closes its open session an
   await running;
   for (const d of (await import("node:fs")).readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
     try {
-      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("--hold")) pid = Number(d);
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (cmd.includes("--hold") && cmd.includes(workerEntry)) pid = Number(d);
     } catch {
       // gone
     }
