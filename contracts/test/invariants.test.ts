@@ -10,7 +10,7 @@ import * as M from "./model.js";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import {
   ACK_WINDOW, DUCK, REWARD_LEAF, call, deploy, deploySystem, ethers, latestTime, revertData, send,
-  signAttestation, signJobFinished, signRoundCommitment, signUsage, type Signer,
+  signAttestation, signJobAborted, signJobFinished, signRoundCommitment, signUsage, type Signer,
 } from "./fixtures.js";
 
 const SEQUENCES = 1000;
@@ -126,7 +126,7 @@ function tree(jobId: number, round: number, leaves: [string, bigint][]) {
   return { root: merkle.root, proofs: leaves.map((_, i) => merkle.getProof(i)) };
 }
 const stats: Record<string, { ok: number; reverted: number }> = {};
-const TRAINING = new Set(["createJob", "submit", "commit", "claim", "finish"]);
+const TRAINING = new Set(["createJob", "submit", "commit", "claim", "finish", "abort"]);
 /** Whether a TrainingPool call succeeded in the current sequence (then its job state is compared at the end). */
 let trainingTouched = false;
 
@@ -240,6 +240,18 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const signer = mode === "evaluator" ? evaluator : mode === "forged" ? forger : undefined;
     const sig = signer ? await signJobFinished(signer, s.training, BigInt(id)) : "0x";
     return { label: "finish", outcome: M.finish(model, who.address, id, signer?.address, now), run: () => by(who).tp.finishJob(id, sig, GAS) };
+  },
+  abort: async () => {
+    const id = anyId(model.jobs.length);
+    const j = model.jobs[id - 1];
+    const who = someone(j?.requester ?? "");
+    const committed = j?.commitments.size ?? 0;
+    // Mostly between the committed rounds and the job's rounds; now and then one outside.
+    const rounds = Math.max(0, committed + int((j?.rounds ?? 3) - committed + 2) - (chance(0.1) ? 1 : 0));
+    const signer = chance(0.9) ? evaluator : forger;
+    const signedRounds = chance(0.95) ? rounds : rounds + 1;
+    const sig = await signJobAborted(signer, s.training, BigInt(id), signedRounds);
+    return { label: "abort", outcome: M.abort(model, who.address, id, rounds, signer.address, signedRounds), run: () => by(who).tp.abortJob(id, rounds, sig, GAS) };
   },
   createInference: async (now) => {
     const who = pick(actors);

@@ -297,6 +297,34 @@ export function finish(m: Model, caller: string, id: number, signer: string | un
   };
 }
 
+/**
+ * The requester stops job `id` after `rounds` rounds, with the evaluator's statement signed by
+ * `signer` for `signedRounds`: the free pool comes back but for a round budget per uncommitted kept
+ * round (all of it when the job pays a flat part); with nothing pending the job finishes.
+ */
+export function abort(m: Model, caller: string, id: number, rounds: number, signer: string, signedRounds: number): Outcome {
+  const j = m.jobs[id - 1];
+  if (!j) return fail("UnknownJob");
+  if (j.finished) return fail("JobAlreadyFinished");
+  if (caller !== j.requester) return fail("NotRequester");
+  const committed = j.commitments.size;
+  if (rounds < committed || rounds > j.rounds) return fail("InvalidAbortRounds");
+  if (signer !== j.evaluator || signedRounds !== rounds) return fail("InvalidAbortSignature");
+  return {
+    apply: () => {
+      const f = free(j);
+      const pending = rounds > committed;
+      let reserve = 0n;
+      if (pending) reserve = j.flat !== 0n ? f : BigInt(rounds - committed) * j.budget;
+      if (reserve > f) reserve = f;
+      j.remaining -= f - reserve;
+      j.rounds = rounds;
+      if (!pending) j.finished = true;
+      move(m, m.addresses.training, j.requester, f - reserve);
+    },
+  };
+}
+
 /** The TrainingPool invariants, on the model: a description of the first one broken, or null. */
 export function trainingInvariantProblem(m: Model): string | null {
   for (const [i, j] of m.jobs.entries()) {
