@@ -6,5 +6,5 @@
 export { startServe, type ServeHandle, type ServeOptions, type ServeReady } from "./serve.js";
 export { startServer, type RunningServer } from "./server.js";
 export { OrchestratorEmitter, type EventName, type OrchestratorEvents } from "./events.js";
-export { formatServeBench, runServeBench } from "./bench.js";
+export { formatServeBench, formatSoak, runServeBench, runSoak } from "./bench.js";
 export { replayRound, type ReplayInput, type ReplayResult } from "./rounds/replay.js";
