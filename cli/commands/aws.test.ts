@@ -61,6 +61,18 @@ function quiet(cmd: Command, write: (s: string) => void): void {
 
 const PKG = ["--package", "https://example.com/quackmesh-0.1.0.tgz"];
 
+t.test("plan and up refuse a deployment file of another chain before calling anything", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  t.teardown(() => ec2.restore());
+  const wrong = join(dir, "local-by-mistake.json");
+  writeFileSync(wrong, JSON.stringify(deploymentJson("local", 31337)));
+  for (const sub of ["plan", "up"]) {
+    const r = await run([sub, ...PKG, "--network", "duckchain-testnet", "--deployment", wrong, "--json"]);
+    t.match(r.error, { code: "WRONG_CHAIN", message: /chain 31337; duckchain-testnet is chain 202105/, fix: /deployments\/duckchain-testnet\.json/ }, sub);
+  }
+  t.equal(ec2.calls().length, 0, "nothing was asked of AWS");
+});
+
 t.test("plan prints the plan and its start script and calls nothing", async (t) => {
   const ec2 = mockClient(EC2Client);
   t.teardown(() => ec2.restore());

@@ -7,7 +7,7 @@ import { basename, dirname, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { resolveSettings } from "../../../protocol/config.js";
 import { readDeployment } from "../../../protocol/chain/deployments.js";
-import { isNetworkName } from "../../../protocol/chain/networks.js";
+import { NETWORKS, isNetworkName } from "../../../protocol/chain/networks.js";
 import { parsePort } from "../../../protocol/chain/units.js";
 import { QuackError } from "../../../protocol/errors.js";
 import { resolveConnection, type AwsConnection, type AwsFlags } from "./connection.js";
@@ -101,6 +101,12 @@ function deploymentFor(flags: StackFlags, env: NodeJS.ProcessEnv): { name: strin
   if (deployment === undefined) {
     throw new QuackError("NO_DEPLOYMENT", `No deployment of the contracts for ${network} (looked for ${resolve(dir, `${fileName}.json`)}).`, {
       fix: `Run \`quackmesh deploy --network ${network}\` first, or pass --deployment FILE.`,
+    });
+  }
+  // A file of another chain would have the instance restart forever with WRONG_CHAIN: refuse it before anything exists.
+  if (isNetworkName(network) && deployment.chainId !== NETWORKS[network].chainId) {
+    throw new QuackError("WRONG_CHAIN", `${resolve(dir, `${fileName}.json`)} is a deployment on chain ${deployment.chainId}; ${network} is chain ${NETWORKS[network].chainId}.`, {
+      fix: `Pass --deployment with the file \`quackmesh deploy --network ${network}\` wrote (deployments/${network}.json), or the --network that file was deployed on.`,
     });
   }
   // `serve` looks for deployments/<name>.json: the network's name, or chain-<id> for an RPC URL.
