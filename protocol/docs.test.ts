@@ -46,10 +46,10 @@ const isTestOnly = (rel: string) => /\.test\.tsx?$/.test(rel) || rel.startsWith(
 function envReads(opts: { tests?: boolean } = {}): Map<string, string> {
   const root = packageRoot();
   const found = new Map<string, string>();
-  // A quoted "process.env.X" is text (a bundler's define key), not a read.
-  const patterns = [/(?<!["'])\bprocess\.env\.([A-Za-z_][A-Za-z0-9_]*)/g, /\benv\.([A-Z_][A-Z0-9_]*)\b/g, /\benv\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]/g, /\bgetenv\(\s*"([A-Za-z_][A-Za-z0-9_]*)"/g, /\$ENV\{([A-Za-z_][A-Za-z0-9_]*)\}/g];
+  const patterns = [/\bprocess\.env\.([A-Za-z_][A-Za-z0-9_]*)/g, /\benv\.([A-Z_][A-Z0-9_]*)\b/g, /\benv\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]/g, /\bgetenv\(\s*"([A-Za-z_][A-Za-z0-9_]*)"/g, /\$ENV\{([A-Za-z_][A-Za-z0-9_]*)\}/g];
   const scan = (path: string) => {
-    const text = readFileSync(path, "utf8");
+    // A quoted "process.env.X" is text (a bundler's define key), not a read.
+    const text = readFileSync(path, "utf8").replace(/(["'])process\.env\.[A-Za-z_][A-Za-z0-9_]*\1/g, "");
     for (const re of patterns) for (const m of text.matchAll(re)) if (!found.has(m[1])) found.set(m[1], relative(root, path));
   };
   const walk = (dir: string) => {
