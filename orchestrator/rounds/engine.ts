@@ -370,7 +370,7 @@ export class RoundEngine {
     const required = await this.required(job);
     const { rt, global, scored } = await this.score(job, r, accepted, required.cluster);
     // Marked closing only once enough useful updates arrived (maybeClose) or at the deadline: close now.
-    const { bytes, modelHash } = encodeRoundModel(scored.model, global.layout);
+    const { bytes, modelHash } = encodeRoundModel(scored.model, global.layout, round);
     await this.d.blobs.put(bytes, modelHash);
     const ev = await rt.strategy.evaluate(round, unflatten(scored.model, global.layout));
     // The chain may have gone while this round was aggregated: sign nothing for it.

@@ -46,9 +46,13 @@ export async function roundModel(strategy: Strategy, round: number, members: Rou
   return global;
 }
 
-/** A round's model as stored and committed: pt-format safetensors in the input model's layout, and its hash. */
-export function encodeRoundModel(flat: Float32Array, layout: TensorLayout[]): { bytes: Buffer; modelHash: string } {
-  const bytes = encodeSafetensors(unflatten(flat, layout), { format: "pt" });
+/**
+ * A round's model as stored and committed: pt-format safetensors in the input model's layout, and
+ * its hash. The metadata names the round, so a round that keeps no update (the same weights) still
+ * gives a new model hash: clients that wait for the next round by the model's ETag see it open.
+ */
+export function encodeRoundModel(flat: Float32Array, layout: TensorLayout[], round: number): { bytes: Buffer; modelHash: string } {
+  const bytes = encodeSafetensors(unflatten(flat, layout), { format: "pt", round: String(round) });
   return { bytes, modelHash: sha256Hex(bytes) };
 }
 
@@ -83,7 +87,7 @@ export async function replayRound(input: ReplayInput): Promise<ReplayResult> {
   // Sorted by update hash, as the store lists them for the engine.
   const sorted = [...input.updates].sort((a, b) => (a.updateHash < b.updateHash ? -1 : a.updateHash > b.updateHash ? 1 : 0));
   const members: RoundMember[] = sorted.map((u) => ({ ...u, weights: flatten(decodeInLayout(u.bytes, layout)) }));
-  const model = encodeRoundModel(await roundModel(strategy, input.round, members, global), layout);
+  const model = encodeRoundModel(await roundModel(strategy, input.round, members, global), layout, input.round);
   return {
     modelHash: model.modelHash,
     model: model.bytes,
