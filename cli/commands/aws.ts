@@ -118,21 +118,26 @@ Examples:
 }
 
 function statusCommand(io: AwsCommandIo): Command {
-  const cmd = new Command("status").description("stacks in a region: instances, state, public IP, orchestrator URL");
+  const cmd = new Command("status").description("stacks in a region: instances, state, public IP, orchestrator URL and what it answers at /healthz and /api/info");
   addStackOption(cmd);
+  cmd.option("--no-probe", "do not ask the running orchestrators (/healthz, /api/info)");
   return addAwsOptions(cmd)
     .addHelpText(
       "after",
       `
+Each running orchestrator is asked for /healthz and /api/info (5 s at most each): healthy or why
+not (e.g. CHAIN_RESET with its fix), its version, evaluator address and chain id.
+
 Examples:
   $ quackmesh aws status --region eu-west-1
-  $ quackmesh aws status --region eu-west-1 --stack orch-eu --json`,
+  $ quackmesh aws status --region eu-west-1 --stack orch-eu --json
+  $ quackmesh aws status --no-probe          # instances only, no request to the orchestrators`,
     )
-    .action(async (flags: CommonFlags & { stack?: string }) => {
+    .action(async (flags: CommonFlags & { stack?: string; probe: boolean }) => {
       const out = output(io, flags);
       const conn = connectionFrom(flags, io.env ?? process.env);
       const stack = stackFlag(flags.stack);
-      const r = await status(ec2Client(conn), conn, stack);
+      const r = await status(ec2Client(conn), conn, stack, { probe: flags.probe });
       out.emit({ event: "status", ...r }, statusText(r, stack));
     });
 }

@@ -54,7 +54,18 @@ export function statusText(r: StatusResult, stack?: string): string {
   const rows = r.stacks.flatMap((s) => s.instances.map((i) => [s.stack, i.role, i.instanceId, i.state, i.instanceType ?? "-", i.publicIp ?? "-", i.url ?? "-"]));
   const head = ["STACK", "ROLE", "INSTANCE", "STATE", "TYPE", "PUBLIC IP", "URL"];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  return [head, ...rows].map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+  const table = [head, ...rows].map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  const answers = r.stacks.flatMap((s) => (s.orchestrator ? [`${s.stack}: ${orchestratorLine(s.orchestrator)}`] : []));
+  return [...table, ...(answers.length ? ["", ...answers] : [])].join("\n");
+}
+
+/** One line of what an orchestrator answered. */
+function orchestratorLine(a: NonNullable<StatusResult["stacks"][number]["orchestrator"]>): string {
+  if (a.healthz === null) return `orchestrator not answering (${a.error})`;
+  const info = a.info ?? {};
+  const about = [info.version && `version ${String(info.version)}`, info.evaluator && `evaluator ${String(info.evaluator)}`, info.chainId && `chain ${String(info.chainId)}`].filter(Boolean).join(", ");
+  const why = a.healthy ? "healthy" : `unhealthy (HTTP ${a.healthz}${typeof a.health === "object" && a.health && "reason" in a.health ? `: ${String((a.health as { reason: unknown }).reason)}` : ""})`;
+  return `orchestrator ${why}${about ? `; ${about}` : ""}`;
 }
 
 export function downText(r: DownResult): string {
