@@ -83,6 +83,9 @@ export const ERROR_CODES = {
   // ---- training jobs (CLI) ----
   BAD_SPEC: refused("The model spec cannot be read or is not a valid spec."),
   UNSUPPORTED_MODEL: refused("The job's model is not one this client can train."),
+  TRAINER_FAILED: refused("The external trainer (--trainer) could not start or exited with a non-zero status."),
+  TRAINER_TIMEOUT: refused("The external trainer (--trainer) ran past its time limit and was killed."),
+  TRAINER_BAD_UPDATE: refused("The external trainer (--trainer) wrote no update.safetensors, or one that does not match the global model (names, shapes, float32, finite values, size)."),
   UNKNOWN_JOB: refused("TrainingPool has no job with this id."),
   JOB_ALREADY_FINISHED: refused("The job is already finished on chain."),
   JOB_STILL_RUNNING: refused("The job cannot be ended yet: its deadline has not passed."),

@@ -6,7 +6,7 @@ import { addChainOptions, type ChainOptions } from "../lib/chain/options.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
 import { parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
-import { trainSettingsFrom } from "../lib/contribute/trainFlags.js";
+import { externalTrainerFrom, trainSettingsFrom, TRAINER_OPTIONS } from "../lib/contribute/trainFlags.js";
 import { onStopSignal } from "../lib/signals.js";
 import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
 import { stateFilePath } from "../lib/contribute/state.js";
@@ -22,6 +22,8 @@ interface ContributeFlags extends ChainOptions, OrchestratorFlags {
   momentum: string;
   device: string;
   holdout: string;
+  trainer?: string;
+  trainerTimeout?: string;
   rounds?: string;
   untilDone?: boolean;
 }
@@ -38,6 +40,8 @@ export function contributeCommand(): Command {
     .option(...TRAIN_OPTIONS.momentum())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the data kept aside to check each update", String(DEFAULT_TRAIN.holdout))
+    .option(...TRAINER_OPTIONS.trainer())
+    .option(...TRAINER_OPTIONS.timeout())
     .option("--rounds <n>", "stop after sending updates for this many rounds")
     .option("--until-done", "keep going until the job finishes (the default)")
     .addHelpText(
@@ -54,7 +58,15 @@ a network drop it resumes without sending or claiming twice.
 Examples:
   $ quackmesh contribute --data ./my-shard --job 1
   $ quackmesh contribute --data data.csv --job 1 --epochs 2 --lr 0.05 --rounds 3 --key ./me.key
-  $ quackmesh contribute --data ./shard --job 1 --account contributor2 --json`,
+  $ quackmesh contribute --data ./shard --job 1 --account contributor2 --json
+  $ quackmesh contribute --data ./shard --job 1 --trainer "/usr/bin/python3 scripts/trainers/pytorch_trainer.py"
+
+--trainer runs your own program each round instead of the engine, in a fresh folder holding
+model.safetensors, spec.json and round.json (data path, epochs, batch, lr, momentum, seed,
+device); it must write update.safetensors there. No shell: the command is split into words like
+a shell would ("…" or '…' keep spaces, \ escapes), arguments naming files relative to here are
+made absolute. A trainer that fails, runs past --trainer-timeout or writes a wrong file stops
+the contributor with TRAINER_FAILED, TRAINER_TIMEOUT or TRAINER_BAD_UPDATE; nothing is sent.`,
     )
     .action(async (flags: ContributeFlags) => {
       if (flags.data === undefined) throw new QuackError("MISSING_OPTION", "--data is required.", { fix: "Pass --data with the folder of your training data." });
@@ -64,6 +76,7 @@ Examples:
       }
       const jobId = parseJobId(flags.job, "--job");
       const train = trainSettingsFrom(flags);
+      const trainer = externalTrainerFrom(flags);
       const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
       const data = await loadDataset(flags.data);
       const conn = await connectJob(flags, "contributor1");
@@ -80,6 +93,7 @@ Examples:
           data,
           jobId,
           train,
+          trainer,
           submitOnChain: true,
           stateFile: stateFilePath(resolveSettings({}).home, conn.chain.network.chainId, jobId, address),
           maxRounds,

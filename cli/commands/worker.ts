@@ -13,7 +13,7 @@ import { onStopSignal } from "../lib/signals.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { loadOrCreateKey } from "../lib/contribute/key.js";
 import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
-import { trainSettingsFrom } from "../lib/contribute/trainFlags.js";
+import { externalTrainerFrom, trainSettingsFrom, TRAINER_OPTIONS } from "../lib/contribute/trainFlags.js";
 
 interface WorkerFlags extends OrchestratorFlags {
   job?: string;
@@ -26,6 +26,8 @@ interface WorkerFlags extends OrchestratorFlags {
   momentum: string;
   device: string;
   holdout: string;
+  trainer?: string;
+  trainerTimeout?: string;
   rounds?: string;
   heartbeat: string;
   version?: boolean;
@@ -50,6 +52,8 @@ export function workerCommand(): Command {
     .option(...TRAIN_OPTIONS.momentum())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the shard kept aside to check each update", "0")
+    .option(...TRAINER_OPTIONS.trainer())
+    .option(...TRAINER_OPTIONS.timeout())
     .option("--rounds <n>", "stop after this many rounds; default: until the job finishes")
     .option("--heartbeat <ms>", "a heartbeat line at least this often", "5000")
     .option("--version", "print the worker's version as a JSON line and exit")
@@ -64,6 +68,7 @@ round), done (at the end) or error (then exit code 1). SIGTERM or SIGHUP stops i
 
 Examples:
   $ quackmesh worker --job 1 --data shard --orchestrator http://10.0.0.5:8080
+  $ quackmesh worker --job 1 --data shard --trainer "python3 /opt/pytorch_trainer.py"
   $ quackmesh worker --version`,
     )
     .action(async (flags: WorkerFlags) => {
@@ -84,6 +89,7 @@ Examples:
         }
         const jobId = parseJobId(flags.job, "--job");
         const train = trainSettingsFrom(flags);
+        const trainer = externalTrainerFrom(flags);
         const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
         const data = await loadDataset(flags.data);
         const { wallet, created } = await loadOrCreateKey(resolve(flags.key));
@@ -95,6 +101,7 @@ Examples:
           data,
           jobId,
           train,
+          trainer,
           submitOnChain: false,
           stateFile: join(resolve(flags.state), `${jobId}-${wallet.address}.json`),
           maxRounds,

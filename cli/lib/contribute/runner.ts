@@ -7,6 +7,7 @@
  * hasSubmitted is asked before every claim. `quackmesh worker` runs it with submitOnChain false.
  */
 import { createHash } from "node:crypto";
+import { rm } from "node:fs/promises";
 import type { Contract, Provider } from "ethers";
 import { Network, validateSpec } from "../../../native/index.js";
 import { splitHoldout } from "../../../native/data.js";
@@ -24,6 +25,7 @@ import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
 import { specFromTensors } from "./spec.js";
 import { ContributorState } from "./state.js";
 import { checkJobTerms } from "./terms.js";
+import { makeTrainerRoot, runTrainerRound, writeTrainerData, type ExternalTrainer } from "./trainer.js";
 
 export interface TrainSettings extends TrainHyperparams {
   device: Device;
@@ -42,6 +44,8 @@ export interface ContributorOptions {
   data: Dataset;
   jobId: number;
   train?: Partial<TrainSettings>;
+  /** Train each round with this program instead of the engine (cli/lib/contribute/trainer.ts). */
+  trainer?: ExternalTrainer;
   /** Claim each attested update in TrainingPool (pool contributors); a rented worker does not. */
   submitOnChain: boolean;
   /** Where progress survives a crash; none = memory only. */
@@ -97,14 +101,22 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   const ctx = { client, jobId, address, state, signal, chain: opts.chain };
   const progress = { contributed: 0 };
   let reason: StopReason = "stopped";
+  let trainerRoot: string | null = null;
   try {
     reason = yield* resume(ctx, opts.submitOnChain);
-    if (reason === "continue") reason = yield* rounds(ctx, opts, train, parts, progress);
+    let external: External | null = null;
+    if (reason === "continue" && opts.trainer) {
+      trainerRoot = await makeTrainerRoot();
+      external = { trainer: opts.trainer, root: trainerRoot, data: await writeTrainerData(trainerRoot, parts.train) };
+    }
+    if (reason === "continue") reason = yield* rounds(ctx, opts, train, parts, progress, external);
     // Rewards are decided when a round closes: before leaving, wait for the rounds sent to close and claim.
     if ((reason === "rounds-done" || reason === "job-finished") && opts.submitOnChain && ctx.chain) yield* settleAll(ctx, opts.poll?.maxMs ?? 3000);
   } catch (err) {
     if ((err as QuackError).code !== "ABORTED") throw err;
     reason = "stopped";
+  } finally {
+    if (trainerRoot) await rm(trainerRoot, { recursive: true, force: true });
   }
   if (reason === "continue") reason = "stopped";
   yield { event: "finished", jobId, reason, rounds: progress.contributed, totalReward: state.paid };
@@ -113,6 +125,8 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
 /** job-closed: the contract pays no more (deadline passed, job finished on chain, pool spent). */
 type StopReason = "job-finished" | "job-closed" | "rounds-done" | "stopped" | "continue";
 type Ctx = LoopContext;
+/** An external trainer with its scratch folder and the training data written there once. */
+type External = { trainer: ExternalTrainer; root: string; data: Awaited<ReturnType<typeof writeTrainerData>> };
 
 /** After a restart: resend an update that got no answer, then claim attestations not yet claimed. */
 async function* resume(ctx: Ctx, submitOnChain: boolean): AsyncGenerator<ContributorEvent, StopReason> {
@@ -152,6 +166,7 @@ async function* rounds(
   train: TrainSettings,
   parts: { train: Dataset; holdout: Dataset | null },
   progress: { contributed: number },
+  external: External | null,
 ): AsyncGenerator<ContributorEvent, StopReason> {
   const { client, jobId, address, state, signal } = ctx;
   const wait = new Backoff(opts.poll?.minMs ?? 200, opts.poll?.maxMs ?? 3000);
@@ -213,8 +228,18 @@ async function* rounds(
     let spec = jobSpec ?? specs.get(layoutKey);
     if (!spec) specs.set(layoutKey, (spec = specFromTensors(tensors)));
     const started = Date.now();
-    const net = Network.fromWeights(spec, tensors, { device: train.device });
-    const fit = await net.train(parts.train, { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, seed: roundSeed(jobId, round, address) });
+    const settings = { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, seed: roundSeed(jobId, round, address) };
+    let net: Network;
+    let fit: { loss: number; accuracy: number };
+    if (external) {
+      // A trainer's failure throws like the engine's own: nothing pending, nothing sent.
+      const out = await runTrainerRound(external.trainer, { ...external, jobId, round, spec, modelBytes: model.bytes, global: tensors, train: { ...settings, device: train.device }, signal });
+      net = Network.fromWeights(spec, out.tensors, { device: train.device });
+      fit = out.metrics ?? (await net.evaluate(parts.train));
+    } else {
+      net = Network.fromWeights(spec, tensors, { device: train.device });
+      fit = await net.train(parts.train, settings);
+    }
     const check = parts.holdout ? await net.evaluate(parts.holdout) : null;
     const bytes = encodeSafetensors(net.weights(), { format: "pt" });
     yield {
