@@ -1,4 +1,5 @@
 /** Parsing of command-line values, one home for every command: whole numbers, fractions, devices, training flags. */
+import { deviceInfo } from "../../native/device.js";
 import { QuackError } from "../../protocol/errors.js";
 import { parseAmount } from "../../protocol/chain/units.js";
 import { DEVICES, TRAIN_DEFAULTS, TRAIN_LIMITS, type TrainDevice, type TrainHyperparams } from "../../protocol/train.js";
@@ -19,6 +20,17 @@ export function parseNumber(text: string | number, flag: string, ok: (v: number)
   const v = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) : NaN;
   if (!Number.isFinite(v) || !ok(v)) throw new QuackError("BAD_ARGUMENT", `${flag} '${text}' is not ${range}.`, { fix: `Pass ${flag} with ${range}.` });
   return v;
+}
+
+/**
+ * A trainer's device on this machine: `cuda` where no GPU (or no CUDA build of the addon) is
+ * present is refused at once, before anything is fetched or trained.
+ */
+export function localDevice(device: TrainDevice, flag = "--device"): TrainDevice {
+  if (device !== "cuda" || deviceInfo().cuda) return device;
+  throw new QuackError("CUDA_UNAVAILABLE", `${flag} cuda, but this machine has no usable CUDA GPU (or this build of the addon has no CUDA kernels).`, {
+    fix: `Pass ${flag} cpu, or ${flag} auto (CUDA when a GPU is there, else the CPU).`,
+  });
 }
 
 /** `--device`: auto, cpu or cuda. */
