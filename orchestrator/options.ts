@@ -84,6 +84,8 @@ export interface AppOptions {
   evalConcurrency?: number;
   /** A store other than SQLite in the data dir (e.g. PostgreSQL). */
   repository?: Repository;
+  /** Serve HTTPS with this PEM certificate and key (tls.ts loadTls) instead of plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
   events?: OrchestratorEmitter;
   version?: string;
   cluster?: ClusterOptions;

@@ -15,6 +15,7 @@ import { resolveInference } from "./inference/options.js";
 import { startServer, type RunningServer } from "./server.js";
 import { openStore, type StoreChoice } from "./store/open.js";
 import { parseDatabaseUrl } from "./store/postgres.js";
+import { loadTls } from "./tls.js";
 
 /** The line `serve` announces once it listens. */
 export interface ServeReady {
@@ -38,6 +39,9 @@ export interface ServeOptions {
   dataDir?: string;
   /** postgres:// URL of a shared PostgreSQL store (else QUACKMESH_DATABASE_URL, else SQLite in the data dir). */
   database?: string;
+  /** PEM files: serve HTTPS instead of HTTP. */
+  tlsCert?: string;
+  tlsKey?: string;
   network?: string;
   rpc?: string;
   confirmations?: number;
@@ -69,6 +73,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const database = opts.database ?? (env.QUACKMESH_DATABASE_URL || undefined);
   // A URL that can never work is refused before anything connects.
   if (database) parseDatabaseUrl(database);
+  const tls = loadTls(opts.tlsCert, opts.tlsKey);
   const settings = resolveSettings({ network: opts.network, rpc: opts.rpc }, env);
   const { provider, network } = await connectProvider(settings);
   try {
@@ -80,6 +85,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     const store: StoreChoice = await openStore({ database, dataDir });
     const server = await startServer({
       repository: store.repository,
+      tls,
       host: opts.host,
       port: opts.port,
       dataDir,

@@ -21,7 +21,7 @@ export async function startServer(opts: AppOptions & { host?: string; port?: num
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (opts.port ?? 8080);
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   app.events.emit("listening", { url });
   let closing: Promise<void> | undefined;
   return { app, url, port, close: () => (closing ??= app.close()) };

@@ -164,6 +164,7 @@ export const ERROR_CODES = {
   DATABASE_UNREACHABLE: transient("The PostgreSQL server does not answer, refused the connection or went away; nothing was written."),
   DATABASE_REFUSED: refused("The PostgreSQL server refused the login or has no such database."),
   DATABASE_SCHEMA_TOO_NEW: refused("The database was migrated by a newer QuackMesh than this one; this version cannot use it."),
+  TLS_UNUSABLE: refused("The --tls-cert/--tls-key files cannot be read or are not a PEM certificate and its matching key."),
 
   // ---- talking to the orchestrator ----
   ORCHESTRATOR_UNREACHABLE: transient("The orchestrator's URL does not answer."),

@@ -20,6 +20,8 @@ export function serveCommand(): Command {
     .option("--host <address>", "interface to bind", "127.0.0.1")
     .option("--data-dir <dir>", "SQLite store, model files and the evaluator key (default ~/.quackmesh/orchestrator)")
     .option("--database <url>", "postgres://USER:PASSWORD@HOST:5432/DB: keep the state in PostgreSQL, shared by every orchestrator given it (env QUACKMESH_DATABASE_URL; default SQLite in the data dir)")
+    .option("--tls-cert <file>", "PEM certificate (chain): serve HTTPS instead of HTTP (with --tls-key)")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--network <name>", "chain: local | duckchain-testnet | duckchain | an RPC URL (env QUACKMESH_NETWORK; default local)")
     .option("--rpc <url>", "JSON-RPC URL, overrides the network's default endpoint (env QUACKMESH_RPC_URL)")
     .option("--confirmations <n>", "blocks to wait before a contract event counts (default 0 on the local chain, 2 elsewhere)")
@@ -52,10 +54,11 @@ Examples:
   $ quackmesh serve                                   # local chain, 127.0.0.1:8080
   $ quackmesh serve --port 0 --data-dir /tmp/orch --json
   $ quackmesh serve --database postgres://quackmesh:secret@db.internal:5432/quackmesh --data-dir /mnt/efs/orch
+  $ quackmesh serve --host 0.0.0.0 --port 8443 --tls-cert fullchain.pem --tls-key privkey.pem
   $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02
   $ quackmesh serve --max-drafts 4 --max-stored 256 --max-dataset 32   # a public endpoint`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; maxDataset: string; maxDrafts: string; maxStored: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; tlsCert?: string; tlsKey?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; maxDataset: string; maxDrafts: string; maxStored: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -67,6 +70,8 @@ Examples:
           port: parsePort(opts.port),
           dataDir: opts.dataDir,
           database: opts.database,
+          tlsCert: opts.tlsCert,
+          tlsKey: opts.tlsKey,
           network: opts.network,
           rpc: opts.rpc,
           confirmations: opts.confirmations === undefined ? undefined : parseCount(opts.confirmations, "--confirmations"),
