@@ -82,6 +82,14 @@ t.test("a real server answers from the headers alone: bad signature, rate limit,
   t.equal(d.body.error, "RATE_LIMITED", "the fourth signed request of a burst of 3 is refused before its body");
   const other = await answerWithPartialBody(server.url, "PUT", weights, await signRequest(randomWallet(), "PUT", weights, Buffer.alloc(1000)), 1000, 10);
   t.equal(other.body.error, "DRAFT_NOT_FOUND", "another address has its own bucket");
+  // A small refused body is drained, not cut off: the client reads the answer, every time.
+  const small = Buffer.alloc(512 * 1024, 1);
+  for (let i = 0; i < 3; i++) {
+    const forgedSmall = { ...(await signRequest(randomWallet(), "POST", update, small)), "x-quackmesh-address": randomWallet().address };
+    const res = await fetch(server.url + update, { method: "POST", body: small, headers: { ...forgedSmall, "content-type": "application/octet-stream" } });
+    t.equal(res.status, 401);
+    t.equal(((await res.json()) as { error: string }).error, "SIGNATURE_INVALID", "the answer arrives whole");
+  }
   t.same(await watch.snapshot(), before, "nothing stored");
 });
 

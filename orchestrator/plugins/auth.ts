@@ -37,6 +37,9 @@ declare module "fastify" {
   }
 }
 
+/** A refused request's unread body up to this size is drained rather than cut off with the connection. */
+const DRAIN_BYTES = 1024 * 1024;
+
 function tooLarge(limit: number): ApiError {
   return new ApiError("BODY_TOO_LARGE", `The body is larger than ${limit} bytes, the most this endpoint accepts.`, { limit });
 }
@@ -74,8 +77,10 @@ export const authPlugin = definePlugin<{ limits: Limits; now: () => number }>(
       try {
         await admit(request);
       } catch (err) {
-        // The body is not read: close the connection rather than drain what the client still sends.
-        void reply.header("connection", "close");
+        // The body is not read. A small one is drained (the connection stays usable and the client
+        // surely reads the answer); a large or unsized one is not: the connection is closed.
+        const declared = Number(request.headers["content-length"]);
+        if (!(Number.isFinite(declared) && declared <= DRAIN_BYTES)) void reply.header("connection", "close");
         throw err;
       }
     }
