@@ -72,8 +72,10 @@ t.test("bad provide flags are refused before anything starts", async (t) => {
   const noPrice = await run(["provide", "--sshd", "--json"]);
   t.equal(noPrice.code, 1);
   t.match(JSON.parse(noPrice.stderr), { error: "MISSING_OPTION" });
-  const noEndpoint = await run(["provide", "--price", "5", "--json"]);
-  t.match(JSON.parse(noEndpoint.stderr), { error: "MISSING_OPTION", fix: /--sshd/ });
+  const badStake = await run(["provide", "--price", "5", "--stake", "lots", "--json"]);
+  t.match(JSON.parse(badStake.stderr.trim().split("\n").at(-1)!), { error: "BAD_AMOUNT", message: /--stake/ }, badStake.stderr);
+  const badArbiter = await run(["provide", "--price", "5", "--trust-arbiter", "0x123", "--json"]);
+  t.match(JSON.parse(badArbiter.stderr.trim().split("\n").at(-1)!), { error: "BAD_ADDRESS" }, badArbiter.stderr);
   const badEndpoint = await run(["provide", "--price", "5", "--endpoint", "host-without-port", "--json"]);
   t.match(JSON.parse(badEndpoint.stderr), { error: "BAD_ENDPOINT" });
   const zero = await run(["provide", "--price", "0", "--sshd", "--json"]);
