@@ -10,6 +10,7 @@ import { parseAddress } from "../../protocol/chain/networks.js";
 import { loadMachineKey, machineKeyFile } from "../lib/market/machineKey.js";
 import { startHeartbeats } from "../lib/market/liveness.js";
 import { orchestratorUrl } from "../lib/job/connect.js";
+import { OrchestratorClient } from "../../orchestrator/client.js";
 import { parsePrice, parseWhole } from "../lib/flags.js";
 import { addRentalServerOptions, checkRentalServerFlags, onGatewayEvent, startRentalServer, type RentalServer, type RentalServerFlags } from "../lib/market/gatewayChoice.js";
 import { ProviderAgent, type ProviderEvents } from "../lib/market/provider.js";
@@ -40,7 +41,7 @@ export function provideCommand(): Command {
     .option("--poll <seconds>", "how often to check the chain", "2")
     .option("--stake <duck>", "DUCK to add to this machine's stake (default: what it lacks of the marketplace's minimum)")
     .option("--orchestrator <url>", "where signed liveness records go every 15 s, so renters see this machine alive (env QUACKMESH_ORCHESTRATOR)")
-    .option("--trust-arbiter <address...>", "arbiters (orchestrators) whose downtime statements you accept, or 'any'; rentals naming another are declined")
+    .option("--trust-arbiter <address...>", "arbiters whose downtime statements you accept besides the --orchestrator's evaluator, or 'any'; rentals naming another are declined")
     .addHelpText(
       "after",
       `
@@ -53,7 +54,8 @@ SFTP is not confined to the rental's folder. Earnings are withdrawn as they
 accrue. The machine is listed under a key kept in $QUACKMESH_HOME/provider/machine-key, so a
 restart relists the same machine id with its record. A rental may name an arbiter whose signed
 downtime statement refunds the renter (from your stake once you withdrew); rentals naming an
-arbiter you do not trust (--trust-arbiter) are declined with a full refund and no penalty.
+arbiter you do not trust (your --orchestrator's evaluator, and --trust-arbiter) are declined
+with a full refund and no penalty.
 Ctrl-C unlists the machine, removes every renter key and stops the gateway (or dedicated sshd).
 
 Examples:
@@ -91,7 +93,7 @@ Examples:
           marketplace: contracts.marketplace,
           duck: contracts.duck,
           fromBlock: contracts.deployment.block,
-          arbiters: trustedArbiters(flags.trustArbiter),
+          arbiters: withOrchestrator(trustedArbiters(flags.trustArbiter), await orchestratorArbiter(orchestratorUrl(flags))),
           provider: ctx.provider,
           access: server.access,
           rentalsRoot,
@@ -145,6 +147,23 @@ Examples:
         ctx.close();
       }
     });
+}
+
+/**
+ * The orchestrator this provider reports its liveness to is trusted as an arbiter too: its
+ * evaluator address from GET /api/info, when it answers (nothing is trusted by default otherwise).
+ */
+async function orchestratorArbiter(url: string): Promise<string | undefined> {
+  try {
+    const info = (await new OrchestratorClient(url, { timeoutMs: 5000 }).info()) as { evaluator?: string };
+    return info.evaluator === undefined ? undefined : parseAddress(info.evaluator, "The orchestrator's evaluator address");
+  } catch {
+    return undefined;
+  }
+}
+
+function withOrchestrator(list: string[] | "any", arbiter: string | undefined): string[] | "any" {
+  return list === "any" || arbiter === undefined ? list : [...list, arbiter];
 }
 
 /** --trust-arbiter: addresses, or "any". */
