@@ -35,6 +35,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const limits = resolveLimits(opts.limits);
   const now = opts.now ?? Date.now;
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     logger: opts.logger ?? false,
     bodyLimit: limits.jsonBytes,
     return503OnClosing: true,

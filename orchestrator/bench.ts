@@ -24,6 +24,10 @@ export interface ServeBenchOptions {
   validation: number;
   durationSeconds: number;
   warmupSeconds?: number;
+  /** postgres:// URL of an empty scratch database to store in (else SQLite in a temp data dir). */
+  database?: string;
+  /** Orchestrator processes sharing that database and one data dir, clients spread over them (needs `database`). */
+  instances?: number;
   onProgress?: (p: { phase: string; detail?: string }) => void;
 }
 
@@ -42,6 +46,9 @@ export interface ServeBenchResult {
   validation: number;
   durationSeconds: number;
   updateBytes: number;
+  /** `sqlite` or `postgres`, and how many orchestrator processes shared it. */
+  store: string;
+  instances: number;
   /** Every client sending back to back: the most the server answers per second. */
   capacity: PhaseResult;
   /** Every client sending one update per second: latency at that offered load. */
@@ -65,6 +72,12 @@ async function cpuMs(pid: number | undefined): Promise<number | null> {
   }
 }
 
+/** CPU milliseconds of all the orchestrator processes together; null when one cannot be read. */
+async function cpuOf(pids: Array<number | undefined>): Promise<number | null> {
+  const each = await Promise.all(pids.map(cpuMs));
+  return each.some((v) => v === null) ? null : each.reduce((a: number, b) => a + (b ?? 0), 0);
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -74,14 +87,15 @@ function percentile(sorted: number[], p: number): number {
  * One measured phase: every client loops until the time is up, each update signed by a fresh
  * wallet; paced clients start their sends at a fixed rate (random phase), else back to back.
  */
-async function phase(p: { url: string; pid?: number; bodies: Buffer[]; wallet: () => Wallet; seconds: number; perClientPerSecond?: number }): Promise<PhaseResult> {
-  const cpuBefore = await cpuMs(p.pid);
+async function phase(p: { urls: string[]; pids: Array<number | undefined>; bodies: Buffer[]; wallet: () => Wallet; seconds: number; perClientPerSecond?: number }): Promise<PhaseResult> {
+  const cpuBefore = await cpuOf(p.pids);
   const latencies: number[] = [];
   const failed: Record<string, number> = {};
   const start = performance.now();
   const end = start + p.seconds * 1000;
   await Promise.all(
-    p.bodies.map(async (body) => {
+    p.bodies.map(async (body, c) => {
+      const url = p.urls[c % p.urls.length];
       const interval = p.perClientPerSecond ? 1000 / p.perClientPerSecond : 0;
       let due = start + Math.random() * interval;
       for (;;) {
@@ -93,7 +107,7 @@ async function phase(p: { url: string; pid?: number; bodies: Buffer[]; wallet: (
         const t0 = performance.now();
         if (t0 >= end) return;
         try {
-          await new OrchestratorClient(p.url, { signer: p.wallet() }).submitUpdate(1, 0, 100, body);
+          await new OrchestratorClient(url, { signer: p.wallet() }).submitUpdate(1, 0, 100, body);
           if (performance.now() <= end) latencies.push(performance.now() - t0);
         } catch (err) {
           const code = err instanceof QuackError ? err.code : "CLIENT_ERROR";
@@ -102,7 +116,7 @@ async function phase(p: { url: string; pid?: number; bodies: Buffer[]; wallet: (
       }
     }),
   );
-  const cpuAfter = await cpuMs(p.pid);
+  const cpuAfter = await cpuOf(p.pids);
   latencies.sort((a, b) => a - b);
   const round = (v: number) => Math.round(v * 10) / 10;
   return {
@@ -127,14 +141,23 @@ export async function runServeBench(o: ServeBenchOptions): Promise<ServeBenchRes
   if (o.validation > 10000) throw new QuackError("BAD_ARGUMENT", `--validation ${o.validation} exceeds the 10,000 MNIST test samples.`, { fix: "Pass --validation 10000 or less." });
   const progress = o.onProgress ?? (() => {});
   const warmupSeconds = o.warmupSeconds ?? 2;
+  const instances = o.instances ?? 1;
+  if (!Number.isSafeInteger(instances) || instances < 1) throw new QuackError("BAD_ARGUMENT", `--instances ${o.instances} is not a whole number ≥ 1.`, { fix: "Pass --instances 1 or more." });
+  if (instances > 1 && !o.database) throw new QuackError("MISSING_OPTION", "Several orchestrator instances need a shared database.", { fix: "Pass --database postgres://… (an empty scratch database) with --instances." });
   const spec = specFor(o.params);
   const initial = encodeSafetensors(Network.create(spec, { seed: 1 }).weights(), { format: "pt" });
   const params = decodeSafetensors(initial).tensors.reduce((n, x) => n + x.data.length, 0);
   const requester = new Wallet("0x" + randomBytes(32).toString("hex"));
   const dataDir = await mkdtemp(join(tmpdir(), "quackmesh-bench-serve-"));
-  const config = { dataDir, trainingPool: "0x" + "11".repeat(20), limits: { rate: { capacity: 1000, refillPerSecond: 1000 } } };
-  progress({ phase: "start", detail: `orchestrator in its own process, data in ${dataDir}` });
+  // Instances sharing a store share the evaluator key, as an operator's would.
+  const config = {
+    dataDir, trainingPool: "0x" + "11".repeat(20), limits: { rate: { capacity: 1000, refillPerSecond: 1000 } },
+    database: o.database, evaluatorKey: "0x" + randomBytes(32).toString("hex"),
+  };
+  const store = o.database ? "postgres" : "sqlite";
+  progress({ phase: "start", detail: `${instances} orchestrator process(es) on ${store}, data in ${dataDir}` });
   let child = await startChild(config);
+  const more: Awaited<ReturnType<typeof startChild>>[] = [];
   try {
     // Activation as the chain listener would store it: a TrainingJobCreated naming our evaluator.
     const announce: ChainEventRecord = {
@@ -151,7 +174,11 @@ export async function runServeBench(o: ServeBenchOptions): Promise<ServeBenchRes
     await client.uploadWeights(draft.draftId, initial);
     const { images, labels } = await mnistIdxPair("test", o.validation);
     const ready = await client.uploadValidation(draft.draftId, { images, labels });
-    if (ready.jobId !== 1) throw new Error(`the benchmark job did not activate (draft ${ready.status})`);
+    if (ready.jobId !== 1) throw new Error(`the benchmark job did not activate (draft ${ready.status}); --database must be an empty scratch database`);
+    for (let i = 1; i < instances; i++) more.push(await startChild(config));
+    const all = [child, ...more];
+    const urls = all.map((c) => c.url);
+    const pids = all.map((c) => c.process.pid);
 
     progress({ phase: "prepare", detail: `${o.clients} update bodies of ${params} parameters, wallets` });
     const base = decodeSafetensors(initial).tensors;
@@ -166,12 +193,13 @@ export async function runServeBench(o: ServeBenchOptions): Promise<ServeBenchRes
 
     const next = () => need();
     progress({ phase: "capacity", detail: `${warmupSeconds} s warm-up, then ${o.durationSeconds} s with every client sending back to back` });
-    await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: warmupSeconds });
-    const capacity = await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: o.durationSeconds });
+    await phase({ urls, pids, bodies, wallet: next, seconds: warmupSeconds });
+    const capacity = await phase({ urls, pids, bodies, wallet: next, seconds: o.durationSeconds });
     progress({ phase: "paced", detail: `${o.durationSeconds} s with each client sending one update per second (${o.clients} updates/s offered)` });
-    const paced = await phase({ url: child.url, pid: child.process.pid, bodies, wallet: next, seconds: o.durationSeconds, perClientPerSecond: 1 });
-    return { clients: o.clients, params, validation: o.validation, durationSeconds: o.durationSeconds, updateBytes: bodies[0].length, capacity, paced };
+    const paced = await phase({ urls, pids, bodies, wallet: next, seconds: o.durationSeconds, perClientPerSecond: 1 });
+    return { clients: o.clients, params, validation: o.validation, durationSeconds: o.durationSeconds, updateBytes: bodies[0].length, store, instances, capacity, paced };
   } finally {
+    for (const c of more) await stopChild(c);
     await stopChild(child);
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -183,7 +211,7 @@ export function formatServeBench(r: ServeBenchResult): string {
     `  ${name.padEnd(9)} ${String(p.updatesPerSecond).padStart(6)} updates/s (${p.accepted} accepted${p.serverCpuMsPerUpdate === null ? "" : `, server CPU ${p.serverCpuMsPerUpdate} ms each`}) · latency p50 ${p.latencyMs.p50} ms · p90 ${p.latencyMs.p90} ms · p99 ${p.latencyMs.p99} ms · max ${p.latencyMs.max} ms` +
     (Object.keys(p.failed).length ? ` · failed ${JSON.stringify(p.failed)}` : "");
   return (
-    `${r.clients} clients · ${r.params} parameters (${Math.round(r.updateBytes / 1024)} KiB updates) · ${r.validation} validation samples · ${r.durationSeconds} s per phase\n` +
+    `${r.store}, ${r.instances} orchestrator${r.instances === 1 ? "" : "s"} · ${r.clients} clients · ${r.params} parameters (${Math.round(r.updateBytes / 1024)} KiB updates) · ${r.validation} validation samples · ${r.durationSeconds} s per phase\n` +
     line("capacity", r.capacity) +
     "\n" +
     line("paced", r.paced) +

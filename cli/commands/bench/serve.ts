@@ -18,6 +18,8 @@ export function benchServeCommand(): Command {
     .option("--validation <n>", "MNIST validation samples each update is evaluated on", "2000")
     .option("--duration <s>", "measured seconds of each phase after a 2 s warm-up (default 10); with --soak the soak's length (default 120)")
     .option("--soak", "soak: every client a contributor with its own wallet following a many-round job (one update per round, rounds closing every 10 s); errors, latency and the orchestrator's RSS after warm-up and at the end")
+    .option("--database <url>", "postgres:// URL of an empty scratch database to store in (default SQLite in the temp data dir)")
+    .option("--instances <n>", "orchestrator processes sharing --database, clients spread over them", "1")
     .option("--json", "one JSON object with the figures")
     .addHelpText(
       "after",
@@ -28,6 +30,9 @@ Two measured phases: "capacity" (every client sends back to back: the most updat
 the server answers) and "paced" (every client sends one update per second: latency at that
 offered load, e.g. 50 updates/s for 50 clients).
 
+With --database the orchestrators store in PostgreSQL (give an empty database: the benchmark's
+job is job 1 there); --instances N starts N of them on it, sharing one data dir and evaluator key.
+
 With --soak: every client follows the job as a contributor would (fetch the round's model, send
 one signed update built from it, wait for the next round) for --duration seconds after a warm-up;
 prints errors, p50/p99 latency and the orchestrator's RSS after the warm-up and at the end.
@@ -35,9 +40,10 @@ prints errors, p50/p99 latency and the orchestrator's RSS after the warm-up and 
 Examples:
   $ quackmesh bench serve --clients 50 --params 100000 --validation 2000 --duration 10
   $ quackmesh bench serve --soak                       # 200 contributors for 120 s
-  $ quackmesh bench serve --soak --clients 20 --duration 30 --json`,
+  $ quackmesh bench serve --soak --clients 20 --duration 30 --json
+  $ quackmesh bench serve --database postgres://postgres@127.0.0.1:5432/bench --instances 2`,
     )
-    .action(async (opts: { clients?: string; params: string; validation: string; duration?: string; soak?: boolean; json?: boolean }) => {
+    .action(async (opts: { clients?: string; params: string; validation: string; duration?: string; soak?: boolean; database?: string; instances: string; json?: boolean }) => {
       const out = makeOutput(Boolean(opts.json));
       if (opts.soak) {
         const r = await runSoak({
@@ -55,6 +61,8 @@ Examples:
         params: count(opts.params, "--params"),
         validation: count(opts.validation, "--validation"),
         durationSeconds: count(opts.duration ?? "10", "--duration"),
+        database: opts.database,
+        instances: count(opts.instances, "--instances"),
         onProgress: (p) => out.info(`${p.phase}: ${p.detail ?? ""}`),
       });
       out.emit({ event: "bench-serve", ...r }, formatServeBench(r));
