@@ -30,6 +30,12 @@ export function loadMachineKey(file: string): string {
   }
   const key = "0x" + randomBytes(32).toString("hex");
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, key + "\n", { mode: 0o600, flag: "wx" });
+  try {
+    writeFileSync(file, key + "\n", { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    // Another provide on this home made it first (several wallets start together): use that one.
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadMachineKey(file);
+    throw err;
+  }
   return key;
 }
