@@ -67,6 +67,8 @@ const DUCK = 10n ** 18n;
 
 t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor killed mid-upload, then a chain restart under the orchestrator", async (t) => {
   const rnd = random(seed);
+  const began = Date.now();
+  const phase = (what: string) => t.comment(`${what} at ${((Date.now() - began) / 1000).toFixed(1)} s`);
   const dir = await mkdtemp(join(tmpdir(), "qm-chaos-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const chain = await startLocalChain({ port: 0 });
@@ -110,8 +112,9 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
   t.teardown(() => orchestrator.stop());
 
   const plan = await planJob({
-    model: specFile, validation, reward: "100", roundBudget: "30", flatPerUpdate: "1", rounds: String(ROUNDS), minUpdates: "2", threshold: "0", seed: "3", roundDeadline: "10", force: true,
+    model: specFile, validation, reward: "100", roundBudget: "30", flatPerUpdate: "1", rounds: String(ROUNDS), minUpdates: "2", threshold: "0", seed: "3", roundDeadline: "5", force: true,
   });
+  phase("chain, contracts and orchestrator up");
   const job = await createJob(plan, { signer: requester, provider, contracts, chainId: chain.chainId, client: new OrchestratorClient(url, { signer: requester }) }, { pollMs: 100 });
 
   // The schedule, drawn from the seed: the orchestrator dies after the n-th update trained or
@@ -140,6 +143,7 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
   let mark = 0;
   let victimKilled = false;
   const contributors: CliChild[] = [];
+  const tails = new Map<CliChild, string[]>();
   t.teardown(() => Promise.all(contributors.map((c) => c.stop())));
   const startContributor = (p: (typeof people)[number]): CliChild => {
     const child: CliChild = spawnCli(
@@ -148,6 +152,7 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
         name: p.account,
         env: { ...env, QUACKMESH_HOME: p.home },
         onStdout: (line) => {
+          tails.set(child, [...(tails.get(child) ?? []), line].slice(-4));
           let e: { event?: string; round?: number; updateHash?: string };
           try {
             e = JSON.parse(line);
@@ -182,12 +187,24 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
     return child;
   };
   for (const p of people) startContributor(p);
-  // Wait for every contributor run, including the reruns the chaos adds while waiting.
-  for (let seen = -1; seen < exits.length; ) {
-    seen = exits.length;
-    await Promise.all(exits);
-    await chaos;
+  // Wait for every contributor run, including the reruns the chaos adds while waiting; a run stuck
+  // for minutes fails the drill with what each run said last, instead of hanging the suite.
+  const all = (async () => {
+    for (let seen = -1; seen < exits.length; ) {
+      seen = exits.length;
+      await Promise.all(exits);
+      await chaos;
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = await Promise.race([all.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 150_000)))]);
+  clearTimeout(timer);
+  if (stuck) {
+    const said = contributors.map((c) => `${c.name} (pid ${c.pid}): ${(tails.get(c) ?? []).join(" | ")}`).join("\n");
+    t.fail(`contributors did not finish (seed ${seed}); their last lines:\n${said}`);
+    return;
   }
+  phase("job done");
   const last = people.map((p) => contributors.filter((c) => c.name === p.account).at(-1)!);
   for (const c of last) t.same(await c.exited, { code: 0, signal: null }, `${c.name}'s last run finished the job: ${c.stderrTail()}`);
   t.ok(victimKilled, `${victim.account} was killed mid-round`);
@@ -228,6 +245,7 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
   const restarted = await startLocalChain({ port: chain.port });
   t.teardown(() => restarted.stop());
   const reset = await health(url, 503, orchestrator);
+  phase("chain reset reported");
   t.match(reset, { error: "CHAIN_RESET", message: /restarted or replaced/, fix: /fresh --data-dir/ });
   while (!log.some((l) => l.includes("chain reset"))) await sleep(50);
   const line = JSON.parse(log.find((l) => l.includes("chain reset") && l.includes('"level"'))!) as { code?: string; fix?: string };
