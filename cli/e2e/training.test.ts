@@ -123,7 +123,7 @@ t.test("two contributor processes train a job to the end: accuracy rises, contri
   await copyFile(net.server.app.blobs.path(r0.updates[0].updateHash), net.server.app.blobs.path(swapped.updateHash));
   const lied = await verifyJob({ client: net.deps().client, pool: net.contracts.trainingPool, chainId: net.chain.chainId, caller: net.requester.address }, job.jobId, { round: 2 });
   t.equal(lied.ok, false, "the replay of the changed round fails");
-  t.same(lied.rounds[0].checks.filter((c) => !c.ok).map((c) => c.name), ["update files", "model", "on-chain model"], "the changed file, the model it gives and the chain's model hash disagree");
+  t.same(lied.rounds[0].checks.filter((c) => !c.ok).map((c) => c.name), ["update files", "model", "distances", "on-chain model"], "the changed file, the model and distance it gives and the chain's model hash disagree");
 
   const exported = await exportModel(client, job.jobId, join(net.dir, "final.safetensors"));
   t.same(exported.tensors.map((x) => x.name), ["0.weight", "0.bias", "2.weight", "2.bias"], "PyTorch nn.Sequential names");

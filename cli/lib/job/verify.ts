@@ -111,6 +111,9 @@ export async function verifyRound(deps: VerifyDeps, job: JobDetail, onChain: Cha
   );
   checks.push(check("model", replay.modelHash === r.modelHash, `aggregation replayed bit-exactly: ${r.modelHash}`, `replayed model ${replay.modelHash} ≠ published ${r.modelHash}`));
   checks.push(check("updates root", replay.updatesRoot === r.updatesRoot, "updates and weights give the published updates root", `replayed ${replay.updatesRoot} ≠ published ${r.updatesRoot}`));
+  const replayed = new Map(replay.updates.map((u) => [u.updateHash, u]));
+  const farther = r.updates.filter((u) => replayed.get(u.updateHash)?.deltaNorm !== u.deltaNorm);
+  checks.push(check("distances", farther.length === 0, "each update's distance to the input model is the published one (the outlier bound's input)", `published distances differ for ${farther.map((u) => u.contributor).join(", ")}`));
   const overClaimed = r.updates.filter((u) => u.weight > u.claimedSamples);
   checks.push(check("weights", overClaimed.length === 0, "no weight above its claimed sample count", `weight above the claim for ${overClaimed.map((u) => u.contributor).join(", ")}`));
 
