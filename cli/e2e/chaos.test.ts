@@ -112,7 +112,7 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
   t.teardown(() => orchestrator.stop());
 
   const plan = await planJob({
-    model: specFile, validation, reward: "100", roundBudget: "30", flatPerUpdate: "1", rounds: String(ROUNDS), minUpdates: "2", threshold: "0", seed: "3", roundDeadline: "5", force: true,
+    model: specFile, validation, reward: "100", roundBudget: "30", flatPerUpdate: "1", rounds: String(ROUNDS), minUpdates: "2", threshold: "0", seed: "3", roundDeadline: "8", force: true,
   });
   phase("chain, contracts and orchestrator up");
   const job = await createJob(plan, { signer: requester, provider, contracts, chainId: chain.chainId, client: new OrchestratorClient(url, { signer: requester }) }, { pollMs: 100 });
@@ -160,11 +160,12 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
             return;
           }
           if (e.event === "attested") attested.push({ address: p.address, round: e.round!, updateHash: e.updateHash! });
-          if (e.event === "trained" && p === victim && e.round === victimRound && !victimKilled) {
+          // Its first round from victimRound on (a round may close at its deadline before a slow start).
+          if (e.event === "trained" && p === victim && e.round! >= victimRound && !victimKilled) {
             victimKilled = true;
             // Straight after training: the update is being sent, or about to be.
             process.kill(child.pid, "SIGKILL");
-            act(`${p.account} killed -9 after training round ${victimRound}, and restarted`, async () => {
+            act(`${p.account} killed -9 after training round ${e.round}, and restarted`, async () => {
               await child.exited;
               startContributor(p);
             });
@@ -227,7 +228,10 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
   const once = (keys: string[]) => keys.length === new Set(keys).size;
   t.ok(once(submitted.map((e) => `${e.args.round}:${e.args.contributor}`)), "no update receipt was paid twice");
   t.ok(once(claimed.map((e) => `${e.args.round}:${e.args.contributor}`)), "no reward was claimed twice");
-  t.same(committed.map((e) => [Number(e.args.round), e.args.total as bigint]), rewards.map((r) => [r.round, BigInt(r.total)]), "each round committed once, with the orchestrator's total");
+  // A round commits when someone is owed (a contributor sends it before claiming).
+  t.ok(once(committed.map((e) => String(e.args.round))), "each round committed at most once");
+  for (const e of committed) t.equal(e.args.total as bigint, BigInt(rewards[Number(e.args.round)].total), `round ${e.args.round}: committed with the orchestrator's total`);
+  t.same(rewards.filter((r) => BigInt(r.total) > 0n).map((r) => r.round), committed.map((e) => Number(e.args.round)).sort(), "every round that owes anything is committed");
   for (const e of claimed) {
     const owed = rewards[Number(e.args.round)].updates.find((u) => u.contributor === e.args.contributor)?.amount;
     t.equal(e.args.amount as bigint, BigInt(owed ?? -1), `round ${e.args.round}: ${e.args.contributor} claimed what it is owed`);
