@@ -9,6 +9,9 @@ import { Wallet, parseUnits } from "ethers";
 import { devAccount } from "../lib/chain/accounts.js";
 import { marketFixture } from "../lib/market/testkit.js";
 import { SshSession } from "../../orchestrator/cluster/sshClient.js";
+import { testApp } from "../../orchestrator/testing/fixtures.js";
+import { marketplaceDomain, signLiveness } from "../../protocol/chain/eip712.js";
+import type { AddressInfo } from "node:net";
 
 // Runs the built CLI (npm run build:ts first): provide, market list and rent as a user would,
 // against a real chain, with `provide --sshd` starting real OpenSSH servers.
@@ -98,6 +101,33 @@ t.test("market list shows both machines, cheapest first, with specs and status",
   t.equal(JSON.parse((await run(["market", "list", "--max-price", "4", "--json"])).stdout).count, 1);
   t.equal(JSON.parse((await run(["market", "list", "--min-cores", "100000", "--json"])).stdout).count, 0);
   t.match((await run(["market", "list"])).stdout, /^ID\s+DUCK\/H\s+STATUS/);
+});
+
+t.test("liveness: machines whose providers sent no signed sign of life are stale and never rented", async (t) => {
+  const provider2 = await fx.as("provider2");
+  const { chainId } = await fx.provider.getNetwork();
+  const marketplace = provider2.deployment.contracts.ComputeMarketplace;
+  // These providers send their liveness elsewhere (the default URL): this orchestrator has none.
+  const { app } = await testApp(t, { chain: { chainId: Number(chainId), trainingPool: provider2.deployment.contracts.TrainingPool, rpcUrl: fx.chain.url, startBlock: fx.fromBlock, contracts: { ComputeMarketplace: marketplace } } });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const list = async () => JSON.parse((await run(["market", "list", "--orchestrator", url, "--json"])).stdout);
+  const before = await list();
+  t.equal(before.liveness, "checked");
+  t.same(before.machines.map((m: { status: string }) => m.status), ["stale", "stale"]);
+  const balance = await provider2.duck.getFunction("balanceOf")(devAccount("requester").address);
+  const refused = await run(["rent", "--count", "1", "--hours", "1", "--orchestrator", url, "--json"]);
+  t.equal(refused.code, 1);
+  t.match(JSON.parse(refused.stderr.trim().split("\n").at(-1)!), { error: "TOO_FEW_MACHINES", message: /2 stale/ });
+  t.equal(await provider2.duck.getFunction("balanceOf")(devAccount("requester").address), balance, "nothing paid");
+  // Provider 2 proves it is alive: its machine is available again, with the time it was seen.
+  const at = Math.floor(Date.now() / 1000);
+  const machineId = BigInt(String(listed2.machineId));
+  const signature = signLiveness(new Wallet(devAccount("provider2").privateKey), marketplaceDomain(chainId, marketplace), { machineId, at: BigInt(at) });
+  t.equal((await app.inject({ method: "POST", url: "/api/market/liveness", payload: { machineId: machineId.toString(), at, signature } })).statusCode, 200);
+  const after = await list();
+  t.match(after.machines, [{ machineId: machineId.toString(), status: "available", lastSeen: at }, { status: "stale", lastSeen: null }]);
+  t.equal(JSON.parse((await run(["market", "list", "--orchestrator", url, "--available", "--json"])).stdout).count, 1, "--available leaves the stale one out");
 });
 
 let rentals: Array<{ rentalId: string; machineId: string; host: string; port: number; user: string; acknowledged: boolean }> = [];
