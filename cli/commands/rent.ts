@@ -8,6 +8,7 @@ import { formatAmount } from "../../protocol/chain/units.js";
 import { parseEndpoint } from "../../protocol/market/endpoint.js";
 import { parseAddress } from "../../protocol/chain/networks.js";
 import { parseId, parsePrice, parseWhole, TRAIN_OPTIONS } from "../lib/flags.js";
+import { rentalCosts } from "../lib/history.js";
 import { cancelRental, endRental, listRentals, rentMachines, settleDowntime, waitForAcks, type DowntimeSettlement, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { chainNow, explainRentalError, type MarketMachine } from "../lib/market/marketplace.js";
@@ -302,6 +303,7 @@ function listCommand(): Command {
     try {
       const c = await ctx.contracts();
       const rentals = await listRentals(c.marketplace, ctx.provider, ctx.signer.address, c.deployment.block);
+      const costs = await rentalCosts(c.marketplace, ctx.provider, ctx.signer.address, c.deployment.block);
       const rows = rentals.map((r) => ({
         rentalId: r.rentalId.toString(),
         machineId: r.machineId.toString(),
@@ -309,6 +311,9 @@ function listCommand(): Command {
         status: r.status,
         hours: r.hours,
         amount: formatAmount(r.amount),
+        // The real cost once the rental is over (escrow less refunds); null while it runs.
+        cost: costs.get(r.rentalId.toString())?.cost == null ? null : formatAmount(costs.get(r.rentalId.toString())!.cost!),
+        refund: formatAmount(costs.get(r.rentalId.toString())?.refund ?? 0n),
         endpoint: r.endpoint,
         provider: r.provider,
         startedAt: r.startedAt || null,
@@ -316,7 +321,7 @@ function listCommand(): Command {
       }));
       out.emit(
         { renter: ctx.signer.address, count: rows.length, rentals: rows },
-        rows.length === 0 ? "No rentals." : rows.map((r) => `rental ${r.rentalId}  machine ${r.machineId}  job ${r.jobId}  ${r.status.padEnd(9)}  ${r.hours} h  ${r.amount} DUCK  ${r.endpoint}`).join("\n"),
+        rows.length === 0 ? "No rentals." : rows.map((r) => `rental ${r.rentalId}  machine ${r.machineId}  job ${r.jobId}  ${r.status.padEnd(9)}  ${r.hours} h  ${r.cost === null ? `${r.amount} DUCK escrowed` : `cost ${r.cost} DUCK, refund ${r.refund} DUCK`}  ${r.endpoint}`).join("\n"),
       );
     } finally {
       ctx.close();

@@ -4,6 +4,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
+import { formatAmount } from "../../protocol/chain/units.js";
 import { devAccount } from "../lib/chain/accounts.js";
 import { cliEntry } from "../lib/demo/processes.js";
 import { startTestNetwork } from "./network.js";
@@ -162,6 +163,10 @@ t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the res
     { rentalId: "1", jobId, hours: 2, escrowed: String(2n * DUCK), refund: String(rentalRefund), cost: String(2n * DUCK - rentalRefund), status: "ended" },
     { rentalId: "2", jobId, status: "running", cost: null },
   ], "history: the real cost and refund of each rental");
+  const rentList = await quackmesh(["rent", "list", "--rpc", net.chain.url, "--json"]);
+  const listed = rentList.lines[0].rentals as Array<Record<string, unknown>>;
+  t.match(listed.find((r) => r.rentalId === "1"), { amount: "2", cost: formatAmount(2n * DUCK - rentalRefund), refund: formatAmount(rentalRefund) }, "rent list: the real cost and refund of an ended rental");
+  t.match(listed.find((r) => r.rentalId === "2"), { cost: null, refund: "0" }, "rent list: a running rental has no cost yet");
   const asContributor = await quackmesh(["history", "--rpc", net.chain.url, "--account", "contributor1", "--json"]);
   t.match((asContributor.lines[0].updates as Array<Record<string, unknown>>).find((u) => u.jobId === jobId), { round: 0, accuracyBps: Number, claimed: String(10n * DUCK), txHash: /^0x/ }, "history: the update sent and what it earned");
   const asProvider = await quackmesh(["history", "--rpc", net.chain.url, "--account", "provider1", "--json"]);

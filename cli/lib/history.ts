@@ -185,6 +185,16 @@ function rentalOutcome(id: string, ends: RentalEnds): { refund: bigint; earned: 
   return { refund, earned: null, status: "running" };
 }
 
+/**
+ * What each rental of `renter` really cost: its escrow less every refund (early end,
+ * cancellation, downtime), once it is over; null while it runs. For `rent list`.
+ */
+export async function rentalCosts(market: Contract, provider: Provider, renter: string, fromBlock: number): Promise<Map<string, { refund: bigint; cost: bigint | null }>> {
+  const to = await provider.getBlockNumber();
+  const { made } = await rentals(market, renter, fromBlock, to);
+  return new Map(made.map((r) => [r.rentalId, { refund: r.refund, cost: r.cost }]));
+}
+
 async function rentals(market: Contract, me: string, from: number, to: number): Promise<{ made: RentalMadeEntry[]; served: RentalServedEntry[] }> {
   const rented = await events(market, "MachineRented", [null, null, me], from, to);
   const mine = await events(market, "MachineListed", [null, me], from, to);
