@@ -89,5 +89,15 @@ t.test("a trainer that fails, runs too long or writes a bad file is refused with
     t.ok(error.fix, `${cases[i].code}: with a fix`);
     t.notOk(r.events.some((e) => e.event === "trained" || e.event === "attested" || e.event === "submitted"), `${cases[i].code}: nothing trained, attested or claimed`);
   });
+  // The cluster worker takes the same flag: its protocol line names the code.
+  const lines: string[] = [];
+  const worker = spawnCli(["worker", "--job", String(job.jobId), "--data", shard, "--orchestrator", net.server.url, "--key", join(net.dir, "worker.key"), "--state", join(net.dir, "worker-state"), "--trainer", cases[0].trainer], {
+    name: "worker",
+    env: net.env,
+    onStdout: (l) => lines.push(l),
+  });
+  t.teardown(() => worker.stop());
+  t.equal((await worker.exited).code, 1, "the worker exits 1");
+  t.match(JSON.parse(lines.at(-1) ?? "{}"), { event: "error", code: "TRAINER_FAILED" }, "and reports TRAINER_FAILED");
   t.same(await net.server.app.repo.listJobUpdates(job.jobId), [], "the orchestrator received no update");
 });
