@@ -56,6 +56,11 @@ t.test("a trainer that copies the model back passes; the folder holds the protoc
   const { readFile } = await import("node:fs/promises");
   t.same((await readFile(seen, "utf8")).trim().split("\n").sort(), ["model.safetensors", "round.json", "spec.json"]);
   t.same((await readdir(root)).filter((n) => n.startsWith("job")), [], "the round folder is gone");
+
+  // A trainer is someone's program: it does not see the wallet key the contributor signs with.
+  process.env.QUACKMESH_PRIVATE_KEY = "0x" + "11".repeat(32);
+  t.teardown(() => void delete process.env.QUACKMESH_PRIVATE_KEY);
+  await t.resolves(round(await shTrainer("nokey", '[ -z "$QUACKMESH_PRIVATE_KEY" ] || exit 9; [ -n "$PATH" ] || exit 8; cp model.safetensors update.safetensors')), "the key is not in its environment, the rest is");
 });
 
 t.test("failures are refused with their code, the fix and the output tail", async (t) => {

@@ -13,6 +13,7 @@ import { writeIdx } from "../../../native/data.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import { allFinite, sameLayout } from "../../../native/tensors.js";
 import type { Dataset, ModelSpec, Tensor } from "../../../native/types.js";
+import { ENV_VARS } from "../../../protocol/config.js";
 import { QuackError } from "../../../protocol/errors.js";
 import { TRAINER_FILES, TRAINER_LIMITS, TRAINER_PROTOCOL, type TrainerRound } from "../../../protocol/trainer.js";
 
@@ -179,6 +180,13 @@ class Tail {
   }
 }
 
+/** The caller's environment less QuackMesh's keys: a trainer never needs the wallet that signs. */
+export function trainerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of Object.keys(ENV_VARS)) if (name.endsWith("_KEY")) delete out[name];
+  return out;
+}
+
 function runCommand(trainer: ExternalTrainer, dir: string, signal?: AbortSignal): Promise<void> {
   const [program, ...args] = trainer.argv;
   const shown = trainer.argv.join(" ");
@@ -186,7 +194,7 @@ function runCommand(trainer: ExternalTrainer, dir: string, signal?: AbortSignal)
     if (signal?.aborted) return reject(new QuackError("ABORTED", "Stopped before the trainer ran."));
     const tail = new Tail(TRAINER_LIMITS.outputTailBytes);
     // Its own process group: a timeout or Ctrl-C ends the trainer's children (data loaders) too.
-    const child = spawn(program, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(program, args, { cwd: dir, env: trainerEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
     child.stdout.on("data", (b: Buffer) => tail.push(b));
     child.stderr.on("data", (b: Buffer) => tail.push(b));
     let why: "timeout" | "aborted" | null = null;
