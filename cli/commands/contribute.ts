@@ -64,9 +64,10 @@ Examples:
 --trainer runs your own program each round instead of the engine, in a fresh folder holding
 model.safetensors, spec.json and round.json (data path, epochs, batch, lr, momentum, seed,
 device); it must write update.safetensors there. No shell: the command is split into words like
-a shell would ("…" or '…' keep spaces, \ escapes), arguments naming files relative to here are
-made absolute. A trainer that fails, runs past --trainer-timeout or writes a wrong file stops
-the contributor with TRAINER_FAILED, TRAINER_TIMEOUT or TRAINER_BAD_UPDATE; nothing is sent.`,
+a shell would ("…" or '…' keep spaces, \\ escapes one character); arguments naming files
+relative to here are made absolute. A trainer that fails, runs past --trainer-timeout or writes
+a wrong file stops the contributor with TRAINER_FAILED, TRAINER_TIMEOUT or TRAINER_BAD_UPDATE;
+nothing is sent. Its environment is yours without QUACKMESH_PRIVATE_KEY.`,
     )
     .action(async (flags: ContributeFlags) => {
       if (flags.data === undefined) throw new QuackError("MISSING_OPTION", "--data is required.", { fix: "Pass --data with the folder of your training data." });
