@@ -26,6 +26,7 @@ import { explorerRoutes } from "./routes/explorer.js";
 import { inferencePlugin } from "./routes/infer.js";
 import { infoRoutes } from "./routes/info.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { abortRoutes } from "./routes/abort.js";
 import { streamRoutes } from "./routes/stream.js";
 import { replayRoutes } from "./routes/replay.js";
 import { updateRoutes } from "./routes/updates.js";
@@ -74,6 +75,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });
   await app.register(updateRoutes, { uploadBytes: limits.uploadBytes });
   await app.register(jobRoutes);
+  await app.register(abortRoutes);
   await app.register(replayRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes, datasetBytes: limits.datasetBytes });
   await app.register(marketRoutes, { marketplace: opts.chain.contracts?.ComputeMarketplace });
