@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Network } from "../../../native/index.js";
 import { loadMnist, subset, writeIdx } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
-import { parseThreshold, planJob } from "./params.js";
+import { feasibilityProblems, parseThreshold, planJob, plausibleThresholdBps } from "./params.js";
 import { parseWhole } from "../flags.js";
 
 const spec = { input: [784], layers: [{ type: "dense", units: 8, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy" };
@@ -18,11 +18,12 @@ const valDir = join(dir, "val");
 await writeIdx(valDir, subset(mnist, [0, 1, 2, 3, 4]), "validation");
 const csv = join(dir, "val.csv");
 await writeFile(csv, "label,a,b\n1,0,255\n0,3,4\n");
-const input = { model: specFile, validation: valDir, reward: "100", flatPerUpdate: "2.5", rounds: "5", minUpdates: "2", threshold: "0.75", seed: "9" };
+// 5 rounds × 15 DUCK + 5 × 2 updates × 2.5 DUCK flat = 100 DUCK: exactly what the pool holds.
+const input = { model: specFile, validation: valDir, reward: "100", roundBudget: "15", flatPerUpdate: "2.5", rounds: "5", minUpdates: "2", threshold: "0.75", seed: "9" };
 
 t.test("a plan from good flags: amounts in wei, threshold in bps, the IDX pair to upload", async (t) => {
   const plan = await planJob(input);
-  t.match(plan, { reward: 100n * 10n ** 18n, roundBudget: 20n * 10n ** 18n, maxPerContributor: 20n * 10n ** 18n, flatPerUpdate: 25n * 10n ** 17n, trustNumSamples: false, rounds: 5, minUpdates: 2, thresholdBps: 7500, strategy: "fedavg", seed: 9, deadlineSeconds: 86400 });
+  t.match(plan, { reward: 100n * 10n ** 18n, roundBudget: 15n * 10n ** 18n, maxPerContributor: 15n * 10n ** 18n, flatPerUpdate: 25n * 10n ** 17n, trustNumSamples: false, rounds: 5, minUpdates: 2, thresholdBps: 7500, strategy: "fedavg", seed: 9, deadlineSeconds: 86400 });
   t.equal(plan.validation.samples, 5);
   t.ok("images" in plan.validation.upload && plan.validation.upload.images.length === 16 + 5 * 784);
   t.equal(plan.weights, undefined, "random initial weights from the seed");
@@ -41,7 +42,7 @@ t.test("initial weights are checked against the spec", async (t) => {
 t.test("each bad flag or file is named", async (t) => {
   await t.rejects(planJob({ ...input, reward: "0" }), { code: "BAD_AMOUNT", message: /--reward/ });
   await t.rejects(planJob({ ...input, roundBudget: "101" }), { code: "BAD_AMOUNT", message: /round budget/ });
-  await t.rejects(planJob({ ...input, maxPerContributor: "21" }), { code: "BAD_AMOUNT", message: /--max-per-contributor/ });
+  await t.rejects(planJob({ ...input, maxPerContributor: "16" }), { code: "BAD_AMOUNT", message: /--max-per-contributor/ });
   await t.rejects(planJob({ ...input, flatPerUpdate: "21" }), { code: "BAD_AMOUNT", message: /--flat-per-update/ });
   await t.rejects(planJob({ ...input, normMultiple: "0.5" }), { code: "BAD_ARGUMENT", message: /--norm-multiple/ });
   await t.rejects(planJob({ ...input, claimWindow: "99999999" }), { code: "BAD_ARGUMENT", message: /--claim-window/ });
@@ -54,4 +55,23 @@ t.test("each bad flag or file is named", async (t) => {
   t.equal(parseThreshold("1"), 10000);
   t.equal(parseThreshold(".7"), 7000);
   t.throws(() => parseWhole("3.5", "--rounds", 1, 10), { message: /--rounds '3\.5'/ });
+});
+
+t.test("settings that cannot complete are refused, or with force kept as warnings", async (t) => {
+  await t.rejects(planJob({ ...input, roundBudget: "16" }), { code: "BAD_ARGUMENT", message: /5 rounds × 16 DUCK \+ 5 × 2 updates × 2\.5 flat = 105 DUCK/, fix: /--reward to 105.*--force/ });
+  await t.rejects(planJob({ ...input, threshold: "0.99" }), { code: "BAD_ARGUMENT", message: /initial model scores/ });
+  await t.rejects(planJob({ ...input, deadlineHours: "0.5", roundDeadline: "600" }), { code: "BAD_ARGUMENT", message: /1800 s\) is shorter than 5 rounds/ });
+  const forced = await planJob({ ...input, roundBudget: "16", threshold: "0.99", force: true });
+  t.equal(forced.warnings.length, 2, "each problem becomes a warning");
+  t.ok(forced.initialAccuracy >= 0 && forced.initialAccuracy <= 1);
+  t.same((await planJob(input)).warnings, [], "feasible settings: no warning");
+});
+
+t.test("the threshold rule: the initial accuracy plus 90 % of its error", async (t) => {
+  t.equal(plausibleThresholdBps(0.1), 9100);
+  t.equal(plausibleThresholdBps(0), 9000);
+  t.equal(plausibleThresholdBps(0.9), 9900);
+  const base = { reward: 10n, roundBudget: 2n, flatPerUpdate: 0n, rounds: 5, minUpdates: 1, thresholdBps: 9100, initialAccuracy: 0.1, deadlineSeconds: 3000, roundDeadlineSeconds: 600 };
+  t.same(feasibilityProblems(base), [], "at the edges: pool = rounds × budget, threshold = the limit, deadline = rounds × round deadline");
+  t.equal(feasibilityProblems({ ...base, reward: 9n, thresholdBps: 9101, deadlineSeconds: 2999 }).length, 3, "one past each edge");
 });
