@@ -35,7 +35,7 @@ import type { JobSettings } from "../../protocol/settings.js";
 import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
 import type { UpdateReward } from "../store/repository.js";
 import type { GlobalModel } from "./checks.js";
-import { roundModel } from "./replay.js";
+import { distance, roundModel } from "./replay.js";
 
 export type Exclusion = "NORM_OUTLIER" | "HARMFUL" | "NO_CONTRIBUTION";
 
@@ -60,15 +60,6 @@ export interface ScoredRound {
 export function lowerMedian(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor((sorted.length - 1) / 2)];
-}
-
-function distance(a: Float32Array, b: Float32Array): number {
-  let sq = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    sq += d * d;
-  }
-  return Math.sqrt(sq);
 }
 
 export async function scoreRound(

@@ -97,7 +97,8 @@ export async function replayRound(input: ReplayInput): Promise<ReplayResult> {
   };
 }
 
-function distance(a: Float32Array, b: Float32Array): number {
+/** Euclidean distance ‖a − b‖ of two flat weight vectors of one layout. */
+export function distance(a: Float32Array, b: Float32Array): number {
   let sq = 0;
   for (let i = 0; i < a.length; i++) {
     const d = a[i] - b[i];
