@@ -144,9 +144,12 @@ t.test("stragglers get ROUND_CLOSED; the round closes at minUpdates", async (t) 
   await announceJob(app, { jobId: 4, requester: requester.address, modelHash: draft.modelHash!, rounds: 3 });
   const global = (await app.inject({ method: "GET", url: "/api/job/4/model" })).rawPayload;
   const data = await loadMnist("train", { limit: 300 });
+  const closing = app.events.waitFor("round:closing", (e) => e.jobId === 4 && e.round === 0);
   const closed = app.events.waitFor("round:closed", (e) => e.jobId === 4 && e.round === 0);
   const first = await signedInject(app, randomWallet(), { method: "POST", url: "/api/job/4/update?round=0&numSamples=300", body: await trainUpdate(SMALL_SPEC, global, data, 1) });
   t.equal(first.statusCode, 200, first.body);
+  // The round is scored after the answer; it stops taking updates once that check marks it closing.
+  await closing;
   const late = await signedInject(app, randomWallet(), { method: "POST", url: "/api/job/4/update?round=0&numSamples=300", body: perturbed(global, 0.001) });
   t.equal(late.statusCode, 409);
   t.equal(late.json().error, "ROUND_CLOSED");
