@@ -54,6 +54,7 @@ export const ENV_VARS = {
   QUACKMESH_CUDA_GRAPH: { doc: "`0`: no CUDA graph replay in GPU training" },
   QUACKMESH_CHILD_NODE_ARGS: { doc: "extra Node flags for the orchestrator process of the load benchmarks (e.g. `--cpu-prof`)" },
   QUACKMESH_CHAOS_SEED: { doc: "seed of the chaos drill's kill schedule (`cli/e2e/chaos.test.ts` prints the seed it used): replays a run", default: "random" },
+  QUACKMESH_CHAOS_PROVIDER_SEED: { doc: "seed of the provider chaos drill's kill moment (`cli/e2e/chaos-provider.test.ts` prints the seed it used): replays a run", default: "random" },
   SSH_ORIGINAL_COMMAND: { doc: "the command a renter's SSH session asked for; the SSH gate lets only `quackmesh worker` and SFTP through", setBy: "sshd" },
 } as const satisfies Record<string, EnvVarInfo>;
 

@@ -260,6 +260,8 @@ export class ProviderAgent extends EventEmitter {
       const info = await getRentalInfo(this.opts.marketplace, rentalId);
       if (info.status !== "pending" && info.status !== "active") {
         r.status = info.status === "none" ? "refused" : info.status;
+        // Over while this provider was down (killed -9, say): the folder its last run made goes.
+        if (!this.opts.keepFolders) rmSync(r.folder, { recursive: true, force: true });
         return;
       }
       if (info.status === "pending" && !this.trusts(info.arbiter)) {
