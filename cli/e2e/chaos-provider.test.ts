@@ -1,7 +1,7 @@
 import t from "tap";
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUnits, type EventLog } from "ethers";
@@ -153,10 +153,25 @@ t.test("provider killed -9 mid-rental: gateway gone, exact refund, no DUCK made 
   const session = await SshSession.open({ host: rental.host, port: rental.port, username: rental.user, privateKey: readFileSync(join(dir, "home-renter", "ssh", "id_ed25519")) });
   t.teardown(() => session.close());
   const lost = new Promise<unknown>((resolve) => session.once("closed", resolve));
-  await session.upload(Buffer.from("shard"), "shard.csv");
-  t.ok(existsSync(join(folder, "shard.csv")), "the renter's upload is in the rental's folder");
+  await session.upload(Buffer.from("a file of the renter's"), "notes.txt");
+  t.ok(existsSync(join(folder, "notes.txt")), "the renter's upload is in the rental's folder");
   const version = await session.run("quackmesh worker --version");
   t.equal(version.code, 0, version.stderr);
+  // A worker at work when the kill comes: its orchestrator accepts and never answers, so it waits.
+  const held: Socket[] = [];
+  const stalled = createServer((socket) => void held.push(socket));
+  await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => {
+    for (const socket of held) socket.destroy();
+    stalled.close();
+  });
+  await session.upload(Buffer.from("1,0.5\n0,0.25\n"), "shard.csv");
+  const working = new Promise<void>((resolve) => {
+    void session.exec(`quackmesh worker --job 1 --data shard.csv --heartbeat 100 --orchestrator http://127.0.0.1:${(stalled.address() as { port: number }).port}`, {
+      stdoutLine: (line) => line.includes('"identity"') && resolve(),
+    });
+  });
+  await working;
 
   // The seeded moment: 0-3600 s of chain time into the 2-hour rental (time travel, so the run stays
   // short), plus 0-500 ms of wall time after the acknowledgement.
@@ -172,6 +187,7 @@ t.test("provider killed -9 mid-rental: gateway gone, exact refund, no DUCK made 
   t.equal(await dial(gatewayPort), "ECONNREFUSED", "the gateway's port refuses connections");
   t.match(await lost, { code: "SSH_CONNECTION_LOST" }, "the renter's open connection was cut");
   for (let i = 0; i < 100 && children.some(alive); i++) await sleep(50);
+  t.ok(children.length > 0, "the worker ran as a child of the provider");
   t.same(children.filter(alive), [], `none of the provider's ${children.length} child processes is left`);
 
   // rent end through the CLI: the refund is escrow − earned, both read from chain events.
