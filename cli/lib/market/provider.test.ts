@@ -11,6 +11,8 @@ import { ProviderAgent, type ProviderEvents } from "./provider.js";
 import { cancelRental, endRental, listRentals, rentMachines } from "./renter.js";
 import { rentalGates } from "./sessions.js";
 import { detectSpecs } from "../../../protocol/market/specs.js";
+import { rentalFolder } from "./gate.js";
+import { SshGateway } from "./gateway.js";
 import { startSshd } from "./sshd.js";
 import { ensureKeyPair } from "../../../protocol/market/sshKeys.js";
 import { gateFromSources, marketFixture, writeWorkerEntry } from "./testkit.js";
@@ -210,6 +212,27 @@ t.test("a restarted provider relists the same machine id under its key and serve
   await second.a.poll();
   t.equal((await getRentalInfo(renter.marketplace, rental.rentalId)).status, "active", "the rental made meanwhile was acknowledged");
   await endRental(renter.marketplace, rental.rentalId);
+});
+
+t.test("a rental that ended while its provider was down (killed -9): the restarted provider removes the folder the last run left", async (t) => {
+  const rentalsRoot = join(dir, "rentals-killed");
+  const gateway = await SshGateway.start({ hostKeyFile: join(dir, "gateway-host-key"), rentalsRoot, workerEntry: writeWorkerEntry(dir) });
+  t.teardown(() => gateway.close());
+  const key = "0x" + "cd".repeat(32);
+  // The killed run: it acknowledged the rental and made its folder, and never stopped.
+  const killed = agent({ access: gateway, rentalsRoot, authorizedKeysFile: undefined, gate: undefined });
+  const machineId = await killed.a.listMachine(specs, parseUnits("0.5", 18), endpoint, 0, { machineKey: key });
+  const [rental] = await rent(1, 1, { maxPrice: parseUnits("0.5", 18) });
+  t.equal(rental.machineId, machineId);
+  await killed.a.poll();
+  const folder = rentalFolder(rentalsRoot, rental.rentalId.toString());
+  t.ok(existsSync(folder), "the killed run made the rental's folder");
+  await endRental(renter.marketplace, rental.rentalId);
+  const next = agent({ access: gateway, rentalsRoot, authorizedKeysFile: undefined, gate: undefined, fromBlock: fx.fromBlock });
+  t.teardown(() => next.a.stop());
+  t.equal(await next.a.listMachine(specs, parseUnits("0.5", 18), endpoint, 0, { machineKey: key }), machineId);
+  await next.a.poll();
+  t.notOk(existsSync(folder), "the ended rental's folder is gone");
 });
 
 t.test("stop() removes the keys of running rentals and unlists", async (t) => {
