@@ -235,6 +235,25 @@ t.test("a rental that ended while its provider was down (killed -9): the restart
   t.notOk(existsSync(folder), "the ended rental's folder is gone");
 });
 
+t.test("with OpenSSH's authorized_keys, a rental that ended while its provider was down loses its key at the restart", async (t) => {
+  const rentalsRoot = join(dir, "rentals-killed-sshd");
+  const key = "0x" + "ce".repeat(32);
+  const killed = agent({ rentalsRoot });
+  const machineId = await killed.a.listMachine(specs, parseUnits("0.5", 18), endpoint, 0, { machineKey: key });
+  const [rental] = await rent(1, 1, { maxPrice: parseUnits("0.5", 18) });
+  t.equal(rental.machineId, machineId);
+  await killed.a.poll();
+  const installed = () => listRentalKeys(sshd.authorizedKeysFile).map((k) => String(k.rentalId));
+  t.ok(installed().includes(rental.rentalId.toString()), "the killed run installed the renter's key");
+  await endRental(renter.marketplace, rental.rentalId);
+  const next = agent({ rentalsRoot, fromBlock: fx.fromBlock });
+  t.teardown(() => next.a.stop());
+  t.equal(await next.a.listMachine(specs, parseUnits("0.5", 18), endpoint, 0, { machineKey: key }), machineId);
+  await next.a.poll();
+  t.notOk(installed().includes(rental.rentalId.toString()), "the ended rental's key is no longer in authorized_keys");
+  t.notOk(existsSync(rentalFolder(rentalsRoot, rental.rentalId.toString())), "nor its folder");
+});
+
 t.test("stop() removes the keys of running rentals and unlists", async (t) => {
   const { a, names } = agent();
   await a.listMachine(specs, parseUnits("1", 18), endpoint, 0);

@@ -260,7 +260,9 @@ export class ProviderAgent extends EventEmitter {
       const info = await getRentalInfo(this.opts.marketplace, rentalId);
       if (info.status !== "pending" && info.status !== "active") {
         r.status = info.status === "none" ? "refused" : info.status;
-        // Over while this provider was down (killed -9, say): the folder its last run made goes.
+        // Over while this provider was down (killed -9, say): the key its last run installed
+        // (kept in an authorized_keys file when OpenSSH serves) and the folder it made go.
+        this.access.revoke(rentalId);
         if (!this.opts.keepFolders) rmSync(r.folder, { recursive: true, force: true });
         return;
       }
