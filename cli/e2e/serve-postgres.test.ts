@@ -1,18 +1,13 @@
 import t from "tap";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { loadMnist, subset, writeIdx } from "../../native/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { PostgresRepository } from "../../orchestrator/store/postgres.js";
-import { findPostgres, startPostgres } from "../../orchestrator/testing/postgres.js";
 import { connectContracts, contractAt } from "../../protocol/chain/contracts.js";
-import { makeProvider } from "../../protocol/chain/networks.js";
 import { devAccount } from "../lib/chain/accounts.js";
-import { deployAll } from "../lib/chain/deploy.js";
-import { startLocalChain } from "../lib/chain/localChain.js";
 import { faucet } from "../lib/chain/wallet.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { runContributor } from "../lib/contribute/runner.js";
@@ -20,25 +15,13 @@ import { spawnCli } from "../lib/demo/processes.js";
 import { createJob } from "../lib/job/create.js";
 import { planJob } from "../lib/job/params.js";
 import { TINY_SPEC } from "./network.js";
+import { postgresNetwork } from "./postgresNetwork.js";
 
 // `quackmesh serve --database postgres://…` (the built CLI) runs a job end to end: a Hardhat
 // node, the contracts, a real PostgreSQL server, a contributor paid through TrainingPool.
-const found = findPostgres();
-if ("missing" in found) {
-  t.pass(`skipped: ${found.missing}`);
-  process.exit(0);
-}
-
-const dir = await mkdtemp(join(tmpdir(), "qm-serve-pg-"));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-const pgServer = await startPostgres();
-t.teardown(() => pgServer.stop());
-const chain = await startLocalChain({ port: 0 });
-t.teardown(() => chain.stop());
-const provider = makeProvider(chain.url, chain.chainId);
-t.teardown(() => provider.destroy());
-const settings = { network: "local", rpc: chain.url, deploymentsDir: join(dir, "deployments"), duckToken: undefined };
-const deployment = await deployAll(settings, new Wallet(devAccount("operator").privateKey, provider));
+const net = await postgresNetwork(t, "qm-serve-pg-");
+if (!net) process.exit(0);
+const { dir, pgServer, chain, provider, settings, deployment } = net;
 const env = { QUACKMESH_DEPLOYMENTS: settings.deploymentsDir, QUACKMESH_HOME: join(dir, "home"), QUACKMESH_RPC_URL: chain.url, QUACKMESH_NETWORK: "local", QUACKMESH_PRIVATE_KEY: "" };
 
 function serve(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {

@@ -1,6 +1,5 @@
 import t from "tap";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { loadMnist, subset, writeIdx } from "../../native/data.js";
@@ -8,12 +7,8 @@ import { OrchestratorClient } from "../../orchestrator/client.js";
 import { replayRound } from "../../orchestrator/index.js";
 import { BlobStore } from "../../orchestrator/store/blobs.js";
 import { PostgresRepository } from "../../orchestrator/store/postgres.js";
-import { findPostgres, startPostgres } from "../../orchestrator/testing/postgres.js";
 import { connectContracts, contractAt } from "../../protocol/chain/contracts.js";
-import { makeProvider } from "../../protocol/chain/networks.js";
 import { devAccount } from "../lib/chain/accounts.js";
-import { deployAll } from "../lib/chain/deploy.js";
-import { startLocalChain } from "../lib/chain/localChain.js";
 import { faucet } from "../lib/chain/wallet.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { runContributor } from "../lib/contribute/runner.js";
@@ -21,25 +16,13 @@ import { spawnCli, type CliChild } from "../lib/demo/processes.js";
 import { createJob } from "../lib/job/create.js";
 import { planJob } from "../lib/job/params.js";
 import { TINY_SPEC } from "./network.js";
+import { postgresNetwork } from "./postgresNetwork.js";
 
 // Three `quackmesh serve` processes on one real PostgreSQL and one shared folder, contributors
 // spread over two of them, the chain reader killed with SIGKILL in the middle of the job.
-const found = findPostgres();
-if ("missing" in found) {
-  t.pass(`skipped: ${found.missing}`);
-  process.exit(0);
-}
-
-const dir = await mkdtemp(join(tmpdir(), "qm-serve-shared-"));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-const pgServer = await startPostgres();
-t.teardown(() => pgServer.stop());
-const chain = await startLocalChain({ port: 0 });
-t.teardown(() => chain.stop());
-const provider = makeProvider(chain.url, chain.chainId);
-t.teardown(() => provider.destroy());
-const settings = { network: "local", rpc: chain.url, deploymentsDir: join(dir, "deployments"), duckToken: undefined };
-const deployment = await deployAll(settings, new Wallet(devAccount("operator").privateKey, provider));
+const net = await postgresNetwork(t, "qm-serve-shared-");
+if (!net) process.exit(0);
+const { dir, pgServer, chain, provider, settings, deployment } = net;
 const url = await pgServer.createDatabase("shared");
 const shared = join(dir, "shared");
 const evaluator = Wallet.createRandom();
