@@ -29,7 +29,7 @@ import type {
 } from "./repository.js";
 import { PostgresCoordinator } from "./coordination.js";
 import { PG_MIGRATIONS } from "./postgres-schema.js";
-import { toClusterMachine } from "./sqlite-cluster.js";
+import { NO_EXTRAS, defined, machineValues, toClusterMachine, toClusterSpec, toMarketMachine } from "./sqlite-cluster.js";
 import { toInference } from "./sqlite-inference.js";
 import { num, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
 
@@ -525,18 +525,7 @@ export class PostgresRepository implements Repository {
   }
 
   async getClusterSpec(draftId: string): Promise<ClusterSpecRecord | null> {
-    return this.one("SELECT * FROM cluster_specs WHERE draft_id = $1", [draftId], (r) => ({
-      draftId: String(r.draft_id),
-      owner: String(r.owner),
-      machines: num(r.machines),
-      train: JSON.parse(String(r.train)) as ClusterSpecRecord["train"],
-      sshPrivateKey: strOrNull(r.ssh_private_key),
-      keyFingerprint: strOrNull(r.key_fingerprint),
-      trainHash: strOrNull(r.train_hash),
-      trainFormat: strOrNull(r.train_format),
-      trainSamples: r.train_samples == null ? null : num(r.train_samples),
-      updatedAt: num(r.updated_at),
-    }));
+    return this.one("SELECT * FROM cluster_specs WHERE draft_id = $1", [draftId], toClusterSpec);
   }
 
   async saveClusterSpec(s: ClusterSpecRecord): Promise<void> {
@@ -560,10 +549,7 @@ export class PostgresRepository implements Repository {
   }
 
   async getMarketMachine(machineId: number): Promise<MarketMachineRecord | null> {
-    return this.one("SELECT * FROM market_machines WHERE machine_id = $1", [machineId], (r) => ({
-      machineId: num(r.machine_id), provider: String(r.provider), endpoint: String(r.endpoint), specs: String(r.specs),
-      pricePerHour: String(r.price_per_hour), block: num(r.block),
-    }));
+    return this.one("SELECT * FROM market_machines WHERE machine_id = $1", [machineId], toMarketMachine);
   }
 
   async getInference(inferenceJobId: number): Promise<InferenceRecord | null> {
@@ -586,18 +572,6 @@ export class PostgresRepository implements Repository {
   }
 }
 
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-const NO_EXTRAS = {
-  username: null, renter: null, keyFingerprint: null, hostKey: null, workerAddress: null,
-  workerVersion: null, shard: null, lastHeartbeat: null, error: null,
-};
-
-/** The fields of `o` that are not undefined. */
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 /** SQLite's INSERT OR REPLACE: the row of this machine, or of this rental, is replaced. */
 async function writeMachine(c: Client, m: Required<ClusterMachineRecord>): Promise<void> {
   await c.query("DELETE FROM cluster_machines WHERE (job_id = $1 AND machine_id = $2) OR rental_id = $3", [m.jobId, m.machineId, m.rentalId]);
@@ -605,7 +579,6 @@ async function writeMachine(c: Client, m: Required<ClusterMachineRecord>): Promi
     `INSERT INTO cluster_machines (job_id, machine_id, rental_id, provider, host, port, status, updated_at, username, renter,
        key_fingerprint, host_key, worker_address, worker_version, shard, last_heartbeat, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-    [m.jobId, m.machineId, m.rentalId, m.provider, m.host, m.port, m.status, m.updatedAt, m.username, m.renter,
-      m.keyFingerprint, m.hostKey, m.workerAddress, m.workerVersion, m.shard, m.lastHeartbeat, m.error],
+    machineValues(m),
   );
 }

@@ -1,9 +1,10 @@
-/** The SQLite tables of clusters: machines of a job, the requester's cluster uploads, listings. */
+/**
+ * The SQLite tables of clusters: machines of a job, the requester's cluster uploads, listings.
+ * The row mappings and merge rules here serve the PostgreSQL store too (postgres.ts).
+ */
 import type Database from "better-sqlite3";
 import type { ClusterMachinePatch, ClusterMachineRecord, ClusterSpecRecord, MarketMachineRecord } from "./repository.js";
-import { num, numOrNull, type Row } from "./sqlite-rows.js";
-
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+import { num, numOrNull, strOrNull, type Row } from "./sqlite-rows.js";
 
 const MACHINE_COLUMNS = [
   "job_id", "machine_id", "rental_id", "provider", "host", "port", "status", "updated_at", "username", "renter",
@@ -32,7 +33,7 @@ export function toClusterMachine(r: Row): Required<ClusterMachineRecord> {
   };
 }
 
-function machineValues(m: Required<ClusterMachineRecord>): unknown[] {
+export function machineValues(m: Required<ClusterMachineRecord>): unknown[] {
   return [
     m.jobId, m.machineId, m.rentalId, m.provider, m.host, m.port, m.status, m.updatedAt, m.username, m.renter,
     m.keyFingerprint, m.hostKey, m.workerAddress, m.workerVersion, m.shard, m.lastHeartbeat, m.error,
@@ -40,11 +41,12 @@ function machineValues(m: Required<ClusterMachineRecord>): unknown[] {
 }
 
 /** The fields of `o` that are not undefined. */
-function defined<T extends object>(o: T): Partial<T> {
+export function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-const NO_EXTRAS = {
+/** A new machine's optional fields. */
+export const NO_EXTRAS = {
   username: null, renter: null, keyFingerprint: null, hostKey: null, workerAddress: null,
   workerVersion: null, shard: null, lastHeartbeat: null, error: null,
 };
@@ -94,19 +96,7 @@ export class SqliteClusterTables {
 
   getSpec(draftId: string): ClusterSpecRecord | null {
     const r = this.stmt("SELECT * FROM cluster_specs WHERE draft_id = ?").get(draftId) as Row | undefined;
-    if (!r) return null;
-    return {
-      draftId: String(r.draft_id),
-      owner: String(r.owner),
-      machines: num(r.machines),
-      train: JSON.parse(String(r.train)) as ClusterSpecRecord["train"],
-      sshPrivateKey: strOrNull(r.ssh_private_key),
-      keyFingerprint: strOrNull(r.key_fingerprint),
-      trainHash: strOrNull(r.train_hash),
-      trainFormat: strOrNull(r.train_format),
-      trainSamples: numOrNull(r.train_samples),
-      updatedAt: num(r.updated_at),
-    };
+    return r ? toClusterSpec(r) : null;
   }
 
   saveSpec(s: ClusterSpecRecord): void {
@@ -124,7 +114,25 @@ export class SqliteClusterTables {
 
   getMarketMachine(machineId: number): MarketMachineRecord | null {
     const r = this.stmt("SELECT * FROM market_machines WHERE machine_id = ?").get(machineId) as Row | undefined;
-    if (!r) return null;
-    return { machineId: num(r.machine_id), provider: String(r.provider), endpoint: String(r.endpoint), specs: String(r.specs), pricePerHour: String(r.price_per_hour), block: num(r.block) };
+    return r ? toMarketMachine(r) : null;
   }
+}
+
+export function toClusterSpec(r: Row): ClusterSpecRecord {
+  return {
+    draftId: String(r.draft_id),
+    owner: String(r.owner),
+    machines: num(r.machines),
+    train: JSON.parse(String(r.train)) as ClusterSpecRecord["train"],
+    sshPrivateKey: strOrNull(r.ssh_private_key),
+    keyFingerprint: strOrNull(r.key_fingerprint),
+    trainHash: strOrNull(r.train_hash),
+    trainFormat: strOrNull(r.train_format),
+    trainSamples: numOrNull(r.train_samples),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function toMarketMachine(r: Row): MarketMachineRecord {
+  return { machineId: num(r.machine_id), provider: String(r.provider), endpoint: String(r.endpoint), specs: String(r.specs), pricePerHour: String(r.price_per_hour), block: num(r.block) };
 }

@@ -7,7 +7,7 @@ export type Row = Record<string, unknown>;
 const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
 export const num = (v: unknown): number => Number(v);
 export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 export function toDraft(r: Row): DraftRecord {
   return {
