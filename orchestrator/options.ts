@@ -69,6 +69,8 @@ export interface ClusterOptions {
   keepaliveMs?: number;
   /** Heartbeat interval asked of workers (default 2 s). */
   workerHeartbeatMs?: number;
+  /** How often an orchestrator sharing its store tries to become, or checks it still is, the cluster manager (default 1 s). */
+  leadMs?: number;
 }
 
 export interface AppOptions {

@@ -2,6 +2,7 @@ import t from "tap";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
+import pg from "pg";
 import { loadMnist, subset, writeIdx } from "../../native/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { replayRound } from "../../orchestrator/index.js";
@@ -19,7 +20,8 @@ import { TINY_SPEC } from "./network.js";
 import { postgresNetwork } from "./postgresNetwork.js";
 
 // Three `quackmesh serve` processes on one real PostgreSQL and one shared folder, contributors
-// spread over two of them, the chain reader killed with SIGKILL in the middle of the job.
+// spread over two of them; killed with SIGKILL in the middle of the job: first the instance
+// holding a round's lock while it closes that round, then the chain reader.
 const net = await postgresNetwork(t, "qm-serve-shared-");
 if (!net) process.exit(0);
 const { dir, pgServer, chain, provider, settings, deployment } = net;
@@ -37,29 +39,70 @@ interface Instance {
   url: string;
   /** Whether it said last that it reads the chain. */
   reads: boolean;
+  /** Whether it said last that it manages the clusters. */
+  manages: boolean;
+  killed: boolean;
 }
 
-/** "job:round" of every round:closed line, from every instance. */
-const closes: string[] = [];
+/** Every round:closed line, from every instance: "job:round" and who said it. */
+const closes: Array<{ key: string; by: string }> = [];
 
 async function startInstance(name: string): Promise<Instance> {
   let onReady: (url: string) => void = () => undefined;
   const ready = new Promise<string>((resolve) => (onReady = resolve));
-  const inst = { name, reads: false } as Instance;
+  const inst = { name, reads: false, manages: false, killed: false } as Instance;
   inst.child = spawnCli(["serve", "--port", "0", "--poll", "100", "--data-dir", shared, "--json"], {
     name,
     env,
     onStdout: (l) => {
       if (process.env.QM_DEBUG) process.stderr.write(`[${name}] ${l.slice(0, 300)}\n`);
       if (l.includes('"event":"ready"')) onReady(String(JSON.parse(l).url));
-      if (l.includes('"event":"round:closed"')) closes.push(`${JSON.parse(l).jobId}:${JSON.parse(l).round}`);
+      if (l.includes('"event":"round:closed"')) closes.push({ key: `${JSON.parse(l).jobId}:${JSON.parse(l).round}`, by: name });
       const m = /"chainReader":(true|false)/.exec(l);
       if (m) inst.reads = m[1] === "true";
+      const c = /"clusterManager":(true|false)/.exec(l);
+      if (c) inst.manages = c[1] === "true";
     },
   });
   t.teardown(() => inst.child.stop());
   inst.url = await ready;
   return inst;
+}
+
+async function kill(inst: Instance): Promise<void> {
+  inst.killed = true;
+  process.kill(inst.child.pid, "SIGKILL");
+  await inst.child.exited;
+}
+
+/**
+ * What a load balancer in front of the instances does for a client: requests go to `first`
+ * until it stops answering, then to the next live instance. Signatures cover the path, not the host.
+ */
+function failover(instances: Instance[], first: Instance): typeof fetch {
+  let current = first;
+  return async (input, init) => {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await fetch(String(input).replace(/^https?:\/\/[^/]+/, current.url), init);
+      } catch (err) {
+        const live = instances.filter((i) => !i.killed);
+        if (tries >= instances.length || live.length === 0) throw err;
+        current = live.includes(current) ? live[(live.indexOf(current) + 1) % live.length] : live[0];
+      }
+    }
+  };
+}
+
+/** The `quackmesh serve` process holding the named lock now (its lock connection says its pid), or null. */
+async function lockHolder(admin: pg.Client, instances: Instance[], name: string): Promise<Instance | null> {
+  const { rows } = await admin.query<{ app: string }>(
+    `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 20813 AND l.objsubid = 2 AND l.objid::bigint = (hashtext($1)::bigint & 4294967295)`,
+    [name],
+  );
+  const pid = Number(/^quackmesh-locks (\d+)$/.exec(rows[0]?.app ?? "")?.[1]);
+  return instances.find((i) => i.child.pid === pid) ?? null;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
@@ -72,10 +115,12 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false> |
   }
 }
 
-t.test("three orchestrators, one PostgreSQL: one reads the chain, a SIGKILLed reader is replaced, no update lost, each round closed once, everyone paid once", async (t) => {
+t.test("three orchestrators, one PostgreSQL: the holder of a round lock and then the chain reader SIGKILLed; each round closed once, no update lost, everyone paid once", async (t) => {
   const instances = await Promise.all(["a", "b", "c"].map(startInstance));
   const reader = await until("a chain reader", () => instances.filter((i) => i.reads).length === 1 && instances.find((i) => i.reads));
   const others = instances.filter((i) => i !== reader);
+  const manager = await until("a cluster manager", () => instances.find((i) => i.manages));
+  t.equal(instances.filter((i) => i.manages).length, 1, `one instance manages the clusters (${manager.name})`);
 
   const requester = new Wallet(devAccount("requester").privateKey, provider);
   const contracts = await connectContracts(settings, requester);
@@ -96,6 +141,9 @@ t.test("three orchestrators, one PostgreSQL: one reads the chain, a SIGKILLed re
 
   const repo = await PostgresRepository.open(url);
   t.teardown(() => repo.close());
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  t.teardown(() => admin.end());
   const people = [
     { account: "contributor1", via: others[0], from: 0 },
     { account: "contributor2", via: others[1], from: 2000 },
@@ -106,7 +154,7 @@ t.test("three orchestrators, one PostgreSQL: one reads the chain, a SIGKILLed re
     const before = await duck(w.address);
     const events: ContributorEvent[] = [];
     for await (const e of runContributor({
-      client: new OrchestratorClient(p.via.url, { signer: w }),
+      client: new OrchestratorClient(p.via.url, { signer: w, fetch: failover(instances, p.via) }),
       address: w.address,
       chain: { trainingPool: contractAt("TrainingPool", deployment.contracts.TrainingPool, w), duck: contracts.duck, provider },
       data: subset(train, Array.from({ length: 1500 }, (_, i) => p.from + i)),
@@ -119,19 +167,34 @@ t.test("three orchestrators, one PostgreSQL: one reads the chain, a SIGKILLed re
   });
 
   await until("round 0 closed", async () => (await repo.getRound(job.jobId, 0))?.status === "closed");
-  process.kill(reader.child.pid, "SIGKILL");
-  await reader.child.exited;
-  const results = await Promise.all(runs);
+  // Holding the job's row stops round 1's close at its last write, with its round lock held.
+  await admin.query("BEGIN");
+  await admin.query("SELECT job_id FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE", [job.jobId]);
+  const lock = `round:${job.jobId}:1`;
+  const closer = await until("an instance closing round 1", () => lockHolder(admin, instances, lock));
+  t.equal((await repo.getRound(job.jobId, 1))?.status, "closing", `${closer.name} holds ${lock} in the middle of closing it`);
+  await kill(closer);
+  const taker = await until("another instance taking the round over", () => lockHolder(admin, instances, lock), 30_000);
+  await admin.query("ROLLBACK");
+  await until("round 1 closed", async () => (await repo.getRound(job.jobId, 1))?.status === "closed");
+  t.not(taker, closer, `${taker.name} took ${lock} over from the SIGKILLed ${closer.name}`);
+  t.same(closes.filter((c) => c.key === `${job.jobId}:1`), [{ key: `${job.jobId}:1`, by: taker.name }], "round 1 closed once, by the instance that took it over");
 
-  // Another instance reads the chain now: a job created after the kill is activated.
-  const next = await until("a new chain reader", () => others.find((i) => i.reads));
-  t.ok(next, `${next.name} took over reading the chain from ${reader.name}`);
-  const job2 = await newJob(others[1], 1);
+  // Then the chain reader of the day dies too; the last instance does everything.
+  const lastReader = await until("a chain reader", () => instances.find((i) => i.reads && !i.killed));
+  await kill(lastReader);
+  const survivor = instances.find((i) => !i.killed)!;
+  const results = await Promise.all(runs);
+  await until(`${survivor.name} reading the chain`, () => survivor.reads);
+  await until(`${survivor.name} managing the clusters`, () => survivor.manages);
+  t.pass(`${survivor.name} reads the chain and manages the clusters after ${closer.name} and ${lastReader.name} died (the first manager was ${manager.name})`);
+  // A job created after the kills is activated.
+  const job2 = await newJob(survivor, 1);
   t.match(await repo.getJob(job2.jobId), { status: "active" }, "activated after the reader died");
 
   const rounds = await repo.listRounds(job.jobId);
   t.same(rounds.map((r) => r.status), ["closed", "closed", "closed"], "every round closed");
-  t.same(closes.filter((c) => c.startsWith(`${job.jobId}:`)).sort(), ["0", "1", "2"].map((r) => `${job.jobId}:${r}`), "each by one instance, once");
+  t.same(closes.filter((c) => c.key.startsWith(`${job.jobId}:`)).map((c) => c.key).sort(), ["0", "1", "2"].map((r) => `${job.jobId}:${r}`), "each by one instance, once");
   t.match(await repo.getJob(job.jobId), { status: "finished", currentRound: 2 });
   const attested = results.flatMap((r) => r.events.filter((e) => e.event === "attested"));
   t.equal(attested.length, 6, "each contributor attested in each round");

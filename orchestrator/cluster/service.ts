@@ -61,6 +61,7 @@ export class ClusterService {
   private readonly shards = new Map<string, Promise<ShardFile[]>>();
   private readonly offs: Array<() => void> = [];
   private stopped = false;
+  private isLeading = false;
 
   constructor(private readonly d: ClusterServiceDeps) {}
 
@@ -68,12 +69,29 @@ export class ClusterService {
     return this.d.version;
   }
 
-  /** Follow the round engine, deploy what a restart interrupted, handle marketplace events left unhandled. */
+  /**
+   * Follow the round engine. Deploying and watching machines waits for lead(): of orchestrators
+   * sharing a store only the one holding the cluster-manager lock does it (plugins/cluster.ts).
+   */
   async start(): Promise<void> {
     this.offs.push(
       this.d.events.on("update:accepted", (e) => void this.checkRound(e.jobId).catch((err) => this.d.log.error({ err, jobId: e.jobId }, "cluster round check failed"))),
       this.d.events.on("job:activated", (e) => this.deploy(e.jobId)),
     );
+  }
+
+  /** Whether this orchestrator manages the clusters now. */
+  get leading(): boolean {
+    return this.isLeading;
+  }
+
+  /**
+   * This orchestrator manages the clusters from now on: handle marketplace events left
+   * unhandled, deploy again what the previous manager (or this process before a restart) ran.
+   */
+  async lead(): Promise<void> {
+    if (this.stopped) return;
+    this.isLeading = true;
     for (const name of MARKET_EVENTS) for (const ev of await this.d.repo.unhandledChainEvents(name)) await this.onChainEvent(ev);
     const jobs = new Set<number>();
     for (const m of await this.d.repo.clusterMachinesWithStatus(RESUME)) {
@@ -83,11 +101,39 @@ export class ClusterService {
     for (const jobId of jobs) this.deploy(jobId);
   }
 
+  /** Another orchestrator manages the clusters now: let go of every machine (its sessions end). */
+  async stepDown(): Promise<void> {
+    this.isLeading = false;
+    await this.closeAll();
+  }
+
+  /**
+   * While leading, now and then: deploy machines acknowledged through another orchestrator (its
+   * chain reader saw the rental, or it took the requester's upload), drop those whose rental ended.
+   */
+  async reconcile(): Promise<void> {
+    if (!this.isLeading || this.stopped) return;
+    const jobs = new Set<number>();
+    for (const m of await this.d.repo.clusterMachinesWithStatus(["acknowledged"])) {
+      if (!this.clusters.get(m.jobId)?.manager.has(String(m.rentalId))) jobs.add(m.jobId);
+    }
+    for (const [jobId, c] of this.clusters) {
+      for (const m of await this.d.repo.listClusterMachines(jobId)) if (m.status === "ended" && c.manager.has(String(m.rentalId))) c.manager.drop(String(m.rentalId));
+    }
+    for (const jobId of jobs) this.deploy(jobId);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.isLeading = false;
     for (const off of this.offs.splice(0)) off();
-    await Promise.all([...this.clusters.values()].map((c) => c.manager.close()));
+    await this.closeAll();
+  }
+
+  private async closeAll(): Promise<void> {
+    const all = [...this.clusters.values()];
     this.clusters.clear();
+    await Promise.all(all.map((c) => c.manager.close()));
   }
 
   /** A ComputeMarketplace event from the chain listener; marked handled once applied. */
@@ -126,21 +172,27 @@ export class ClusterService {
     });
   }
 
-  /** Deploy every acknowledged machine of the job that is not deployed yet (no-op until the uploads are in). */
+  /**
+   * Deploy every acknowledged machine of the job that is not deployed yet (no-op until the uploads
+   * are in, or while another orchestrator manages the clusters: its reconcile() picks it up).
+   */
   deploy(jobId: number): void {
+    if (!this.isLeading) return;
     void this.deployJob(jobId).catch((err) => this.d.log.error({ err, jobId }, "cluster deploy failed"));
   }
 
   private async deployJob(jobId: number): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || !this.isLeading) return;
     const job = await this.d.repo.getJob(jobId);
     if (!job || job.status !== "active") return;
     const spec = await this.d.repo.getClusterSpec(job.draftId);
     if (!spec || !spec.sshPrivateKey || !spec.trainHash) return;
     const rows = (await this.d.repo.listClusterMachines(jobId)).sort((a, b) => (a.rentalId ?? 0) - (b.rentalId ?? 0));
     const own = rows.filter((m) => same(m.renter, job.requester));
+    const known = this.clusters.get(jobId)?.manager;
     for (const m of rows) {
-      if (m.status !== "acknowledged") continue;
+      // A machine this manager already follows is being deployed or its new status is on its way to the store.
+      if (m.status !== "acknowledged" || known?.has(String(m.rentalId))) continue;
       const fail = (error: string) => this.d.repo.updateClusterMachine(jobId, m.machineId, { status: "failed", error, updatedAt: this.d.now() });
       // Anyone may tag a rental with this job: only the requester's, made with the uploaded key, get its data.
       if (!own.includes(m)) await fail(`NOT_REQUESTER_RENTAL: rental ${m.rentalId} was paid by ${m.renter}, not the job's requester ${job.requester}.`);
@@ -158,13 +210,15 @@ export class ClusterService {
       heartbeatTimeoutMs: this.d.heartbeatTimeoutMs,
       keepaliveMs: this.d.keepaliveMs,
     });
-    c = { manager, deploying: new Set() };
-    this.clusters.set(jobId, c);
+    const created: JobCluster = { manager, deploying: new Set() };
+    this.clusters.set(jobId, created);
     manager.on("status", (s) => {
+      // Connections closed by a step-down are no failures, and another manager owns these rows now.
+      if (!this.isLeading || this.clusters.get(jobId) !== created) return;
       this.downtime.observe(s.rentalId, s.status, this.d.now());
       void this.persist(jobId, s);
     });
-    return c;
+    return created;
   }
 
   private async persist(jobId: number, s: MachineStatus): Promise<void> {
@@ -192,6 +246,7 @@ export class ClusterService {
     c.deploying.add(id);
     void this.bringUp(c, job, spec, m, shard)
       .catch(async (err) => {
+        if (!this.isLeading) return;
         if (c.manager.has(id)) c.manager.markFailed(id, err);
         else await this.d.repo.updateClusterMachine(job.jobId, m.machineId, { status: "failed", error: `${(err as QuackError).code ?? "DEPLOY_FAILED"}: ${(err as Error).message}`, updatedAt: this.d.now() });
       })

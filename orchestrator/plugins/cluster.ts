@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { ClusterService } from "../cluster/service.js";
+import { LockFollower } from "../store/coordination.js";
 import type { ClusterOptions } from "../options.js";
 import { definePlugin } from "./define.js";
 
@@ -45,9 +46,29 @@ export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOp
     });
     app.decorate("clusters", service);
     app.engine.setLiveWorkers((jobId) => service.liveWorkers(jobId));
-    app.addHook("onReady", async () => service.start());
+    // Several orchestrators on one store: one manages the clusters; another takes over when it dies.
+    const manager = new LockFollower(
+      app.coordinator,
+      "cluster-manager",
+      {
+        changed: async (held) => {
+          app.log.info({ clusterManager: held }, held ? "this orchestrator manages the clusters" : "another orchestrator manages the clusters");
+          await (held ? service.lead() : service.stepDown());
+        },
+        held: () => service.reconcile(),
+        error: (err) => app.log.warn({ err }, "cluster manager lock check failed"),
+      },
+      o.leadMs ?? 1000,
+    );
+    app.addHook("onReady", async () => {
+      await service.start();
+      await manager.start();
+    });
     // Registered after the rounds plugin: stops before the engine and the store.
-    app.addHook("onClose", async () => service.stop());
+    app.addHook("onClose", async () => {
+      await manager.stop();
+      await service.stop();
+    });
   },
   { name: "quackmesh-cluster", dependencies: ["quackmesh-rounds", "quackmesh-store"] },
 );

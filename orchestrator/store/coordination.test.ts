@@ -1,7 +1,10 @@
 import t from "tap";
 import pg from "pg";
-import { LocalCoordinator, PostgresCoordinator } from "./coordination.js";
-import { findPostgres, startPostgres } from "../testing/postgres.js";
+import { LocalCoordinator, LockFollower, PostgresCoordinator } from "./coordination.js";
+import { PostgresRepository } from "./postgres.js";
+import { ClusterService } from "../cluster/service.js";
+import { OrchestratorEmitter } from "../events.js";
+import { findPostgres, startPostgres, type PostgresServer } from "../testing/postgres.js";
 
 t.test("one process, one store: every lock is its own", async (t) => {
   const c = new LocalCoordinator();
@@ -10,13 +13,25 @@ t.test("one process, one store: every lock is its own", async (t) => {
   t.equal(await c.tryHold("chain-reader"), true);
 });
 
+t.test("a role followed on a store of its own: taken at the first try, never polled", async (t) => {
+  const seen: boolean[] = [];
+  const f = new LockFollower(new LocalCoordinator(), "cluster-manager", { changed: (held) => void seen.push(held), held: () => void seen.push(true) }, 1);
+  await f.start();
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(seen, [true], "told once that it holds the role");
+  t.equal(f.holding, true);
+  await f.stop();
+  t.equal(f.holding, false);
+});
+
 const found = findPostgres();
-if ("missing" in found) {
+// One server for the file's tests, each on a database of its own.
+const server: PostgresServer | null = "missing" in found ? null : await startPostgres();
+t.teardown(() => server?.stop());
+if (!server) {
   t.pass(`skipped: ${found.missing}`);
 } else {
   t.test("PostgreSQL advisory locks: one holder at a time; released or dead, another takes over", async (t) => {
-    const server = await startPostgres();
-    t.teardown(() => server.stop());
     const url = await server.createDatabase("locks");
     const a = new PostgresCoordinator(url);
     const b = new PostgresCoordinator(url);
@@ -47,5 +62,61 @@ if ("missing" in found) {
     t.equal(await other.tryHold("round:1:0"), true, "it reconnects and takes what is free");
     await a.close();
     t.equal(await a.tryHold("x"), false, "a closed coordinator holds nothing");
+  });
+}
+
+async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+if (server) {
+  t.test("the cluster manager runs in one of two orchestrators on one store; when its holder's connection goes, the other takes over", async (t) => {
+    const url = await server.createDatabase("clusters");
+    const repo = await PostgresRepository.open(url);
+    t.teardown(() => repo.close());
+    // A machine the previous manager ran: whoever becomes the manager deploys it again (back to acknowledged first).
+    const machine = { jobId: 9, machineId: 1, rentalId: 41, provider: "0x0000000000000000000000000000000000000001", host: "127.0.0.1", port: 9, status: "running", updatedAt: 1 };
+    await repo.upsertClusterMachine(machine);
+    const status = async () => (await repo.listClusterMachines(9))[0].status;
+    const orchestrator = (name: string) => {
+      const coordinator = new PostgresCoordinator(url);
+      const service = new ClusterService({
+        repo, blobs: null as never, events: new OrchestratorEmitter(), engine: { reconsider: async () => undefined },
+        now: Date.now, log: { warn: () => undefined, error: () => undefined }, version: "test", workerUrl: () => "http://127.0.0.1:9",
+      });
+      const follower = new LockFollower(coordinator, "cluster-manager", { changed: (held) => (held ? service.lead() : service.stepDown()), held: () => service.reconcile() }, 100);
+      t.teardown(async () => {
+        await follower.stop();
+        await service.stop();
+        await coordinator.close();
+      });
+      return { name, coordinator, service, follower };
+    };
+    const both = [orchestrator("a"), orchestrator("b")];
+    for (const o of both) await o.service.start();
+    await Promise.all(both.map((o) => o.follower.start()));
+    const leaders = both.filter((o) => o.service.leading);
+    t.equal(leaders.length, 1, "exactly one of the two manages the clusters");
+    const [first, second] = leaders[0] === both[0] ? both : [both[1], both[0]];
+    t.equal(await status(), "acknowledged", `${first.name} took the machine the last manager ran, to deploy it again`);
+
+    // Now running under the first manager: the other leaves it alone, tick after tick.
+    await repo.updateClusterMachine(9, 1, { status: "running", updatedAt: 2 });
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(second.service.leading, false);
+    t.equal(await status(), "running", `${second.name} never touched it`);
+
+    // The manager's lock connection goes (its process died): the other takes over within seconds.
+    const started = Date.now();
+    await first.coordinator.close();
+    await until("the other orchestrator managing the clusters", () => second.service.leading);
+    t.comment(`took over in ${Date.now() - started} ms`);
+    await until("the machine handed to the new manager", async () => (await status()) === "acknowledged");
+    await until("the old manager stepping down", () => !first.service.leading);
+    t.pass(`${second.name} manages the clusters and redeploys the machine; ${first.name} stepped down`);
   });
 }

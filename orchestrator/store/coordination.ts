@@ -3,7 +3,9 @@
  * at a time (reading the chain, closing a given round, managing clusters). On PostgreSQL they are
  * session advisory locks on a connection of their own, so a process that dies (even SIGKILL)
  * drops them the moment its connection closes and another instance takes over on its next try.
- * A SQLite store belongs to one process: there, every lock is simply held.
+ * A SQLite store belongs to one process: there, every lock is simply held. The lock connection
+ * names its process (application_name "quackmesh-locks PID"), so pg_locks tells an operator
+ * which instance holds what.
  */
 import pg from "pg";
 
@@ -45,7 +47,7 @@ export class PostgresCoordinator implements Coordinator {
   private connection(): Promise<pg.Client> {
     if (this.client) return Promise.resolve(this.client);
     this.connecting ??= (async () => {
-      const c = new pg.Client({ connectionString: this.url, keepAlive: true, application_name: "quackmesh-locks", connectionTimeoutMillis: 5000 });
+      const c = new pg.Client({ connectionString: this.url, keepAlive: true, application_name: `quackmesh-locks ${process.pid}`, connectionTimeoutMillis: 5000 });
       // The connection is the locks: once it breaks none is held any more.
       const lost = (err?: Error) => {
         if (this.client === c) this.client = null;
@@ -85,5 +87,68 @@ export class PostgresCoordinator implements Coordinator {
     const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
     this.client = null;
     await c?.end().catch(() => undefined);
+  }
+}
+
+export interface LockFollowerHandlers {
+  /** The lock was taken (true) or lost (false); also called once after the first try, either way. */
+  changed(held: boolean): Promise<void> | void;
+  /** Each later try that finds the lock still held. */
+  held?(): Promise<void> | void;
+  error?(err: unknown): void;
+}
+
+/**
+ * Follows one named lock for a role that one orchestrator plays at a time (e.g. the cluster
+ * manager): tries to hold it every `everyMs` and says when this process gains or loses it. A
+ * holder that dies loses it with its connection, so another takes the role on its next try.
+ * With a store of its own (LocalCoordinator) it is held from the first try on: no timer.
+ */
+export class LockFollower {
+  private timer: NodeJS.Timeout | undefined;
+  private state: boolean | undefined;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly coordinator: Coordinator,
+    readonly name: string,
+    private readonly on: LockFollowerHandlers,
+    private readonly everyMs = 1000,
+  ) {}
+
+  get holding(): boolean {
+    return this.state === true;
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+    if (!this.coordinator.shared || this.stopped) return;
+    this.timer = setInterval(() => void this.tick(), this.everyMs);
+    this.timer.unref();
+  }
+
+  /** One try; concurrent calls share it. */
+  tick(): Promise<void> {
+    this.running ??= (async () => {
+      if (this.stopped) return;
+      const held = await this.coordinator.tryHold(this.name);
+      if (held !== this.state) {
+        this.state = held;
+        await this.on.changed(held);
+      } else if (held) await this.on.held?.();
+    })()
+      .catch((err: unknown) => this.on.error?.(err))
+      .finally(() => (this.running = null));
+    return this.running;
+  }
+
+  /** Stop trying and give the lock back if held (the caller leaves the role itself). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+    if (this.state) await this.coordinator.release(this.name);
+    this.state = false;
   }
 }
