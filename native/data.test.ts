@@ -79,6 +79,7 @@ t.test("IDX pairs load plain and gzipped, and loadDataset finds them in a folder
   const gz = await loadDataset(gzDir);
   t.same(Array.from(gz.x), Array.from(ds.x));
   t.same(Array.from(gz.y), Array.from(ds.y));
+  await t.rejects(loadDataset(gzDir, { scale: 255 }), { code: "BAD_ARGUMENT", message: /IDX pair.*CSV only/, fix: /Leave out --scale/ }, "a scale is for CSV only");
 });
 
 const malformed: [string, RegExp, (dir: string) => [string, string]][] = [
@@ -136,28 +137,36 @@ t.test("malformed IDX files are refused with BAD_DATA naming the file", async (t
   await t.rejects(loadIdx("/nonexistent/a-images-idx3-ubyte", "/nonexistent/b"), { code: "DATA_NOT_FOUND" });
 });
 
-t.test("CSV: header detection, auto scaling, explicit scale", async (t) => {
+t.test("CSV: header detection; values as written unless a scale is given; raw pixels warned about", async (t) => {
   const dir = tmp();
   const withHeader = join(dir, "h.csv");
   writeFileSync(withHeader, "label,p1,p2\r\n3,0,255\r\n\r\n7,51,102\r\n");
-  const a = await loadCsv(withHeader);
+  const warnings: string[] = [];
+  const a = await loadCsv(withHeader, { warn: (w) => warnings.push(w) });
   t.same([a.count, a.features], [2, 2]);
   t.same(Array.from(a.y), [3, 7]);
-  t.same(Array.from(a.x), [0, 1, 0.2, 0.4].map(Math.fround), "values above 1 → divided by 255");
+  t.same(Array.from(a.x), [0, 255, 51, 102], "values above 1 are kept as written");
+  t.equal(warnings.length, 1, "whole numbers in 0–255: one warning");
+  t.match(warnings[0], /h\.csv: .*up to 255, like raw 0–255 pixels.*--scale 255/);
+  const scaled = await loadCsv(withHeader, { scale: 255, warn: (w) => warnings.push(w) });
+  t.same(Array.from(scaled.x), [0, 1, 0.2, 0.4].map(Math.fround), "--scale 255 divides");
   const unit = join(dir, "u.csv");
   writeFileSync(unit, "1,0.5,0.25\n0,1,0\n");
-  const b = await loadCsv(unit);
-  t.same(Array.from(b.x), [0.5, 0.25, 1, 0], "values within [0, 1] are kept");
-  const c = await loadCsv(withHeader, { scale: 1 });
-  t.same(Array.from(c.x), [0, 255, 51, 102]);
+  const tabular = join(dir, "t.csv");
+  writeFileSync(tabular, "1,1.5,300\n0,-2,7\n");
+  t.same(Array.from((await loadCsv(unit, { warn: (w) => warnings.push(w) })).x), [0.5, 0.25, 1, 0], "values within [0, 1] are kept");
+  t.same(Array.from((await loadCsv(tabular, { warn: (w) => warnings.push(w) })).x), [1.5, 300, -2, 7], "tabular values are kept");
+  t.same(Array.from((await loadCsv(withHeader, { scale: 1, warn: (w) => warnings.push(w) })).x), [0, 255, 51, 102], "scale 1: as written, no warning");
+  t.equal(warnings.length, 1, "no warning for a scale, for values in [0, 1] or for values that are not pixels");
   const d = await loadCsv(withHeader, { scale: 2 });
   t.same(Array.from(d.x), [0, 127.5, 25.5, 51]);
-  await t.rejects(loadCsv(withHeader, { scale: 0 }), { code: "BAD_ARGUMENT" });
+  for (const bad of [0, -1, Infinity, NaN]) await t.rejects(loadCsv(withHeader, { scale: bad }), { code: "BAD_ARGUMENT", fix: /--scale/ }, `scale ${bad}`);
   const viaDir = join(dir, "set");
   mkdirSync(viaDir);
   writeFileSync(join(viaDir, "data.csv"), "2,1,1\n");
   t.same(Array.from((await loadDataset(viaDir)).y), [2]);
   t.same((await loadDataset(unit)).count, 2, "a .csv file path");
+  t.same(Array.from((await loadDataset(withHeader, { scale: 255 })).x), Array.from(scaled.x), "loadDataset passes the scale on");
 });
 
 t.test("CSV: quoted fields, CRLF line ends and a UTF-8 BOM", async (t) => {
@@ -167,7 +176,7 @@ t.test("CSV: quoted fields, CRLF line ends and a UTF-8 BOM", async (t) => {
   const q = await loadCsv(quoted);
   t.same([q.count, q.features], [2, 2], "a quoted header with a comma and quotes inside is one header row");
   t.same(Array.from(q.y), [3, 7]);
-  t.same(Array.from(q.x), [0, 1, 0.2, 0.4].map(Math.fround), "quoted numbers are numbers");
+  t.same(Array.from(q.x), [0, 255, 51, 102], "quoted numbers are numbers");
   const crlf = join(dir, "c.csv");
   writeFileSync(crlf, "1,0.5,0.25\r\n0,1,0\r\n\r\n");
   t.same(Array.from((await loadCsv(crlf)).x), [0.5, 0.25, 1, 0], "CRLF rows, a blank CRLF line skipped");

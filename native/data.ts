@@ -1,7 +1,8 @@
 /**
  * Labelled data sets from disk: MNIST IDX pairs (optionally gzipped) and CSV files with the label
  * in the first column, plus the seeded subsetting and splitting that contributors, the requester's
- * validation set and the data splitter share. Pixels are scaled to [0, 1].
+ * validation set and the data splitter share. IDX pixels are scaled to [0, 1]; CSV features are
+ * used as written unless the caller names a divisor (`scale`), never rescaled by guess.
  */
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -89,8 +90,16 @@ export async function loadIdx(imagesPath: string, labelsPath: string): Promise<D
 }
 
 export interface CsvOptions {
-  /** Divide every feature by this; "auto" (default) divides by 255 when any value exceeds 1. */
-  scale?: number | "auto";
+  /** Divide every CSV feature by this (default: none, the values as written). IDX refuses it. */
+  scale?: number;
+  /** Told once per CSV file whose features look like raw 0–255 pixels while no `scale` was given. */
+  warn?: (message: string) => void;
+}
+
+/** The warning for a CSV of whole numbers in 0–255 (raw pixels, most likely) read without a scale. */
+export function rawPixelWarning(file: string, max: number): string {
+  return `${file}: features are whole numbers up to ${max}, like raw 0–255 pixels; CSV values are used as written ` +
+    "(IDX images are read as 0–1). If they are pixels, pass --scale 255; --scale 1 keeps them as written and silences this.";
 }
 
 const isNumber = (s: string) => s.trim() !== "" && Number.isFinite(Number(s));
@@ -130,11 +139,14 @@ export function eachCsvRow(file: string, text: string, each: (fields: string[], 
   }
 }
 
-export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
-  const scale = opts.scale ?? "auto";
-  if (scale !== "auto" && !(typeof scale === "number" && Number.isFinite(scale) && scale > 0)) {
-    throw badArg(`CSV scale ${JSON.stringify(scale)} is not a positive number.`, 'Pass scale: 255 for 0–255 pixels, 1 to keep values, or "auto".');
+function checkScale(scale: unknown): void {
+  if (scale !== undefined && !(typeof scale === "number" && Number.isFinite(scale) && scale > 0)) {
+    throw badArg(`CSV scale ${JSON.stringify(scale)} is not a positive number.`, "Pass --scale 255 for 0–255 pixels, or leave it out to use the values as written.");
   }
+}
+
+export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
+  checkScale(opts.scale);
   const text = (await readMaybeGz(path)).toString("utf8");
   const rows = maxRows(text);
   let features = -1;
@@ -142,6 +154,7 @@ export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Data
   const y = new Uint8Array(rows);
   let count = 0;
   let max = -Infinity;
+  let pixelLike = true;
   eachCsvRow(path, text, (fields, line) => {
     if (features < 0) {
       if (fields.length < 2) throw badData(path, `line ${line} has ${fields.length} column; each row needs a label then at least one feature.`, "Write the label in the first column and the features after it, comma-separated.");
@@ -169,30 +182,41 @@ export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Data
       }
       x[base + j - 1] = v;
       if (v > max) max = v;
+      if (pixelLike && !(Number.isInteger(v) && v >= 0 && v <= 255)) pixelLike = false;
     }
     count++;
   });
   if (count === 0) throw badData(path, "holds no data rows.", "Add rows of: label,feature1,feature2,…");
-  const divisor = scale === "auto" ? (max > 1 ? 255 : 1) : scale;
   const data = x.slice(0, count * features);
+  const divisor = opts.scale ?? 1;
   if (divisor !== 1) for (let i = 0; i < data.length; i++) data[i] /= divisor;
+  else if (opts.scale === undefined && pixelLike && max > 1) opts.warn?.(rawPixelWarning(path, max));
   return { count, features, x: data, y: y.slice(0, count) };
 }
 
-/** A data set from a CSV file, a folder holding one IDX pair, or a folder holding data.csv. */
-export async function loadDataset(dirOrFile: string): Promise<Dataset> {
+/**
+ * A data set from a CSV file, a folder holding one IDX pair, or a folder holding data.csv (or CSV
+ * shards). `opts` applies to CSV only; a scale with IDX is refused (its pixels are always 0–1).
+ */
+export async function loadDataset(dirOrFile: string, opts: CsvOptions = {}): Promise<Dataset> {
+  checkScale(opts.scale);
   const path = resolve(dirOrFile);
   const st = await stat(path).catch((e: unknown) => {
     throw new QuackError("DATA_NOT_FOUND", `${path}: no such file or folder.`, { fix: `Pass ${LOOKED_FOR}.`, cause: e });
   });
   if (st.isFile()) {
-    if (/\.csv(\.gz)?$/i.test(path)) return loadCsv(path);
+    if (/\.csv(\.gz)?$/i.test(path)) return loadCsv(path, opts);
     throw badData(path, "is a file but not a .csv file.", `Pass ${LOOKED_FOR}.`);
   }
   const names = (await readdir(path)).sort();
   const images = names.filter((n) => /images.*idx3/i.test(n));
   const labels = names.filter((n) => /labels.*idx1/i.test(n));
-  if (images.length === 1 && labels.length === 1) return loadIdx(join(path, images[0]), join(path, labels[0]));
+  if (images.length === 1 && labels.length === 1) {
+    if (opts.scale !== undefined) {
+      throw badArg(`${path} is an MNIST IDX pair, whose pixels are always read as 0–1; a scale applies to CSV only.`, "Leave out --scale for IDX data.");
+    }
+    return loadIdx(join(path, images[0]), join(path, labels[0]));
+  }
   if (images.length > 1 || labels.length > 1) {
     throw badData(path, `holds several IDX files (${[...images, ...labels].join(", ")}).`, "Keep one images file and one labels file per folder.");
   }
@@ -201,8 +225,8 @@ export async function loadDataset(dirOrFile: string): Promise<Dataset> {
   }
   // Several CSV files are shards of one data set (e.g. what SageMaker's ShardedByS3Key hands one instance).
   const csvs = names.filter((n) => /\.csv(\.gz)?$/i.test(n));
-  if (csvs.length === 1) return loadCsv(join(path, csvs[0]));
-  if (csvs.length > 1) return concatDatasets(path, await Promise.all(csvs.map((n) => loadCsv(join(path, n)))), csvs);
+  if (csvs.length === 1) return loadCsv(join(path, csvs[0]), opts);
+  if (csvs.length > 1) return concatDatasets(path, await Promise.all(csvs.map((n) => loadCsv(join(path, n), opts))), csvs);
   const shown = names.length === 0 ? "nothing" : names.slice(0, 8).join(", ") + (names.length > 8 ? ", …" : "");
   throw new QuackError("DATA_NOT_FOUND", `${path}: no data set found (the folder holds ${shown}).`, { fix: `Pass ${LOOKED_FOR}.` });
 }

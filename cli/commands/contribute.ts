@@ -12,6 +12,8 @@ import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
 import { stateFilePath } from "../lib/contribute/state.js";
 import { ContributeView, contributeLine, initialContribute, reduceContribute } from "../views/ContributeView.js";
 import { eventSink } from "../views/live.js";
+import { makeOutput } from "../lib/output.js";
+import { csvOptions, SCALE_HELP, SCALE_OPTION } from "../lib/data/scale.js";
 
 interface ContributeFlags extends ChainOptions, OrchestratorFlags {
   data?: string;
@@ -26,6 +28,7 @@ interface ContributeFlags extends ChainOptions, OrchestratorFlags {
   trainerTimeout?: string;
   rounds?: string;
   untilDone?: boolean;
+  scale?: string;
 }
 
 export function contributeCommand(): Command {
@@ -34,6 +37,7 @@ export function contributeCommand(): Command {
   addOrchestratorOption(cmd)
     .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
     .option("--job <id>", "the job to contribute to")
+    .option(...SCALE_OPTION)
     .option(...TRAIN_OPTIONS.epochs())
     .option(...TRAIN_OPTIONS.batch())
     .option(...TRAIN_OPTIONS.lr())
@@ -54,10 +58,12 @@ receive the evaluator's attestation and claim the reward with TrainingPool.submi
 On a terminal a live view; piped, or with --json, one JSON event per line.
 Progress is kept in ~/.quackmesh/contribute/<chainId>-<jobId>-<address>.json: after a crash or
 a network drop it resumes without sending or claiming twice.
+${SCALE_HELP}
 
 Examples:
   $ quackmesh contribute --data ./my-shard --job 1
   $ quackmesh contribute --data data.csv --job 1 --epochs 2 --lr 0.05 --rounds 3 --key ./me.key
+  $ quackmesh contribute --data pixels.csv --job 1 --scale 255
   $ quackmesh contribute --data ./shard --job 1 --account contributor2 --json
   $ quackmesh contribute --data ./shard --job 1 --trainer "/usr/bin/python3 scripts/trainers/pytorch_trainer.py"
 
@@ -79,7 +85,8 @@ nothing is sent. Its environment is yours without QUACKMESH_PRIVATE_KEY.`,
       const train = trainSettingsFrom(flags);
       const trainer = externalTrainerFrom(flags);
       const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
-      const data = await loadDataset(flags.data);
+      const early = makeOutput(Boolean(flags.json));
+      const data = await loadDataset(flags.data, csvOptions(flags.scale, (w) => (early.json ? early.emit({ event: "warning", warning: w }) : early.info(`warning: ${w}`))));
       const conn = await connectJob(flags, "contributor1");
       const address = conn.chain.signer.address;
       const json = Boolean(flags.json);

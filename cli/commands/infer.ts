@@ -6,15 +6,18 @@ import { formatAmount, parseAmount } from "../../protocol/chain/units.js";
 import { parseJobId } from "../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../lib/job/connect.js";
 import { reclaimInference } from "../lib/infer/reclaim.js";
+import { parseScale, SCALE_HELP, SCALE_OPTION } from "../lib/data/scale.js";
 import { runInference, type InferEvent, type InferResult } from "../lib/infer/run.js";
 
-type InferFlags = ChainOptions & OrchestratorFlags & { job?: string; input?: string; maxPayment: string; out: string; resume?: string; reclaim?: string };
+type InferFlags = ChainOptions & OrchestratorFlags & { job?: string; input?: string; maxPayment: string; out: string; resume?: string; reclaim?: string; scale?: string };
 
 function describe(e: InferEvent): string {
   switch (e.event) {
     case "checked":
       return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK; job ${e.jobId}'s model ${e.modelHash} on ${e.orchestrator} (signs as ${e.signer}, ` +
-        `${formatAmount(BigInt(e.pricePerSecond))} DUCK/s, at least ${formatAmount(BigInt(e.minimumFee))} DUCK); ${e.samples} samples${e.labelled ? " with labels" : ""}.`;
+        `${formatAmount(BigInt(e.pricePerSecond))} DUCK/s, at least ${formatAmount(BigInt(e.minimumFee))} DUCK); ${e.roundsClosed} rounds closed; ${e.samples} samples${e.labelled ? " with labels" : ""}.`;
+    case "warning":
+      return `warning: ${e.warning}`;
     case "approved":
       return `Approved InferencePool to take ${formatAmount(e.amount)} DUCK (tx ${e.txHash}).`;
     case "escrowed":
@@ -43,6 +46,7 @@ export function inferCommand(): Command {
   addOrchestratorOption(cmd)
     .option("--job <id>", "training job whose model answers (its current model; the final one once finished)")
     .option("--input <path>", "samples: an MNIST IDX folder, a .csv of features, or a .csv with the label first (accuracy is reported)")
+    .option(...SCALE_OPTION)
     .option("--max-payment <duck>", "DUCK to escrow; the orchestrator is paid for compute time out of it, the rest comes back", "5")
     .option("--out <file>", "where to write the predictions (JSON: class and probabilities per sample)", "predictions.json")
     .option("--resume <inferenceJobId>", "send the input for an inference job escrowed earlier (after a failure) instead of paying again")
@@ -59,11 +63,17 @@ and answers the predictions with a signed usage statement: its price per second 
 written to --out, and the escrow settled on chain: the fee to the orchestrator's payout address,
 the rest back to you. A retry (--resume) gets the same answer and is never paid twice.
 
+A job that has not closed any round answers with its initial, untrained model: a warning says
+so before anything is paid (--json: a "warning" event, and roundsClosed in "checked" and "done").
+${SCALE_HELP} Use the scale the model was trained with: a model
+trained on IDX images expects 0-1, so a CSV of 0-255 pixels needs --scale 255.
+
 Inference runs on the orchestrator; running it on a rented cluster is not available yet.
 
 Examples:
   $ quackmesh infer --job 1 --input ./mnist-test
   $ quackmesh infer --job 1 --input features.csv --max-payment 2 --out predictions.json --json
+  $ quackmesh infer --job 1 --input pixels.csv --scale 255
   $ quackmesh infer --job 1 --input ./mnist-test --resume 4
   $ quackmesh infer --reclaim 4`,
     )
@@ -90,6 +100,7 @@ Examples:
         maxPayment: parseAmount(flags.maxPayment, "--max-payment"),
         out: flags.out,
         resume: flags.resume === undefined ? undefined : parseJobId(flags.resume, "Inference job id"),
+        scale: flags.scale === undefined ? undefined : parseScale(flags.scale),
       };
       if (plan.maxPayment === 0n) throw new QuackError("BAD_AMOUNT", "--max-payment must be above 0.", { fix: "Pass e.g. --max-payment 5." });
       const conn = await connectJob(flags, "requester");

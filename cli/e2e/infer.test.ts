@@ -100,7 +100,8 @@ t.test("pays for inference on the job's final model: predictions as here, exact 
   t.equal(r.code, 0, r.stderr);
   t.same(r.lines.map((l) => l.event), ["checked", "approved", "escrowed", "predicted", "settled", "done"]);
   const done = r.lines.at(-1)!;
-  t.match(done, { event: "done", jobId, modelHash: job.modelHash, count: SAMPLES, classes: 10, payout, maxPayment: String(2n * DUCK), settleTx: /^0x[0-9a-f]{64}$/ });
+  t.match(done, { event: "done", jobId, modelHash: job.modelHash, count: SAMPLES, classes: 10, payout, maxPayment: String(2n * DUCK), settleTx: /^0x[0-9a-f]{64}$/, roundsClosed: 1 });
+  t.match(r.lines[0], { event: "checked", roundsClosed: 1 }, "a trained job: no warning");
   const fee = BigInt(done.fee as string);
   t.equal(BigInt(done.paid as string), fee);
   t.equal(BigInt(done.refund as string), 2n * DUCK - fee);
@@ -138,18 +139,36 @@ t.test("pays for inference on the job's final model: predictions as here, exact 
   t.equal(await balance(payout), payoutBefore + fee, "still paid once");
 });
 
-t.test("a CSV of features without labels, scaled 0-255 like the IDX pixels", async (t) => {
-  const rows = Array.from({ length: 5 }, (_, i) => Array.from(inputData.x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255)).join(","));
-  const csv = join(dir, "features.csv");
-  await writeFile(csv, rows.join("\n") + "\n");
+const pixelRows = Array.from({ length: 5 }, (_, i) => Array.from(inputData.x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255)).join(","));
+const pixelCsv = join(dir, "features.csv");
+await writeFile(pixelCsv, pixelRows.join("\n") + "\n");
+
+t.test("a CSV of 0-255 pixels without labels, divided by --scale 255 like the IDX pixels", async (t) => {
   const out = join(dir, "csv-predictions.json");
-  const r = await quackmesh(["infer", ...base, "--job", String(jobId), "--input", csv, "--max-payment", "0.5", "--out", out, "--json"]);
+  const r = await quackmesh(["infer", ...base, "--job", String(jobId), "--input", pixelCsv, "--scale", "255", "--max-payment", "0.5", "--out", out, "--json"]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.lines[0], { event: "checked", samples: 5, labelled: false });
+  t.notOk(r.lines.some((l) => l.event === "warning"), "an explicit scale: no warning");
   const written = JSON.parse(await readFile(out, "utf8")) as Predictions;
   const probs = await local.predict(inputData.x.slice(0, 5 * 784), 5);
   t.same(written.predictions.map((p) => p.probabilities), [0, 1, 2, 3, 4].map((i) => Array.from(probs.subarray(i * 10, i * 10 + 10))));
   t.equal(written.accuracy, undefined, "no labels, no accuracy");
+});
+
+t.test("a job that closed no round and a CSV of raw pixels without --scale: both said before paying", async (t) => {
+  const untrained = await quackmesh(["job", "create", ...base, "--model", specFile, "--validation", validation, "--reward", "10", "--rounds", "1", "--min-updates", "1", "--threshold", "0.3", "--seed", "4", "--json"]);
+  t.equal(untrained.code, 0, untrained.stderr);
+  const id = Number(untrained.lines.at(-1)!.jobId);
+  const r = await quackmesh(["infer", ...base, "--job", String(id), "--input", pixelCsv, "--max-payment", "0.5", "--out", join(dir, "untrained.json"), "--json"]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.lines.slice(0, 4).map((l) => l.event), ["checked", "warning", "warning", "approved"], "the warnings come before the approval and the escrow");
+  t.match(r.lines[0], { roundsClosed: 0 });
+  t.match(r.lines[1], { warning: new RegExp(`Job ${id} has not closed any round \\(round 0 of rounds 0–0 is open\\).*untrained.*quackmesh job watch ${id}`) });
+  t.match(r.lines[2], { warning: /features\.csv: features are whole numbers up to 255, like raw 0–255 pixels.*--scale 255/ });
+  t.match(r.lines.at(-1), { event: "done", roundsClosed: 0 });
+  const human = await quackmesh(["infer", ...base, "--job", String(id), "--input", input, "--max-payment", "0.5", "--out", join(dir, "untrained2.json")]);
+  t.equal(human.code, 0, human.stderr);
+  t.match(human.stderr, /warning: Job \d+ has not closed any round/, "the text output says it too");
 });
 
 t.test("refusals before the escrow spend nothing", async (t) => {

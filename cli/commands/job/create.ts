@@ -10,6 +10,7 @@ import { planJob, type JobCreateInput } from "../../lib/job/params.js";
 import { parseWhole, TRAIN_OPTIONS } from "../../lib/flags.js";
 import { planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
 import type { KeyPairFiles } from "../../../protocol/market/sshKeys.js";
+import { SCALE_HELP, SCALE_OPTION } from "../../lib/data/scale.js";
 import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "../../views/clusterOutput.js";
 
 type CreateFlags = ChainOptions & OrchestratorFlags & Partial<JobCreateInput> & Partial<ClusterInput> & { activationTimeout: string; sshKey?: string; clusterTimeout: string };
@@ -21,6 +22,7 @@ export function jobCreateCommand(): Command {
     .option("--model <file>", "model spec (JSON), e.g. 784-128-10 dense")
     .option("--weights <file>", "initial weights (safetensors, PyTorch names); default: random, drawn by the orchestrator from --seed")
     .option("--validation <dir>", "validation set: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
+    .option(...SCALE_OPTION)
     .option("--reward <duck>", "reward pool to escrow, in DUCK")
     .option("--round-budget <duck>", "DUCK a round shares among its contributors by contribution (default: --reward / --rounds)")
     .option("--max-per-contributor <duck>", "most DUCK one contributor may get for one round (default: the round budget)")
@@ -60,6 +62,8 @@ validation accuracy a plus 90 % of its error, a + 0.9 × (1 − a) (measured her
 weights the orchestrator will use). Then the model and validation set go to the orchestrator, the pool is approved and
 escrowed in TrainingPool naming the orchestrator's evaluator, and the command waits until the
 orchestrator has opened round 0 (rounds count from 0 everywhere).
+${SCALE_HELP} A validation CSV read with --scale is uploaded with
+its features divided, so the orchestrator evaluates on exactly what was checked here.
 
 With --cluster N the job is trained by N rented machines: the job is created, then the N
 cheapest matching machines are rented for it; the orchestrator gets the rentals' SSH key and the
@@ -76,6 +80,7 @@ with a Merkle proof; what no one earned stays in the pool and comes back at \`jo
 
 Examples:
   $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
+  $ quackmesh job create --model mlp.json --validation pixels.csv --scale 255 --reward 100 --rounds 5
   $ quackmesh job create --model mlp.json --validation ./val --cluster 3 --hours 2 --train ./train --rounds 5
   $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
       --reward 500 --rounds 20 --max-per-contributor 10 --min-updates 3 --threshold 0.8 --json`,
@@ -88,6 +93,7 @@ Examples:
       }
       const timeout = parseWhole(flags.activationTimeout, "--activation-timeout", 1, 86400);
       const plan = await planJob(flags as JobCreateInput);
+      for (const w of plan.dataWarnings) out.json ? out.emit({ event: "warning", warning: w, force: false }) : out.info(`warning: ${w}`);
       for (const w of plan.warnings) out.json ? out.emit({ event: "warning", warning: w, force: true }) : out.info(`warning: ${w} (created anyway: --force)`);
       const cluster = clustered ? await planCluster(flags as ClusterInput, plan.spec) : undefined;
       const conn = await connectJob(flags, "requester");

@@ -1,13 +1,14 @@
 /**
  * The samples to run a model on, read on this machine: an MNIST IDX folder, a CSV with the label
  * first (labels are kept to report accuracy), or a CSV of features only. Which CSV it is follows
- * from the model's input size: F columns are features, F + 1 a label and features. Values are
- * scaled as training data is (0–255 pixels to [0, 1]); the model applies its own standardization.
+ * from the model's input size: F columns are features, F + 1 a label and features. IDX pixels are
+ * read as 0–1 and CSV values as written, divided by `scale` when given, as training data is; the
+ * model applies its own standardization.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { eachCsvRow, loadCsv, loadDataset } from "../../../native/data.js";
+import { eachCsvRow, loadCsv, loadDataset, rawPixelWarning, type CsvOptions } from "../../../native/data.js";
 import { QuackError } from "../../../protocol/errors.js";
 
 export interface InferenceInput {
@@ -54,9 +55,10 @@ async function firstRowColumns(file: string): Promise<{ columns: number; text: s
 }
 
 /** A CSV of `features` numbers per row (an optional header row first). */
-function parseFeatureCsv(file: string, text: string, features: number): Float32Array {
+function parseFeatureCsv(file: string, text: string, features: number, opts: CsvOptions): Float32Array {
   const rows: number[][] = [];
   let max = -Infinity;
+  let pixelLike = true;
   eachCsvRow(file, text, (fields, line) => {
     if (rows.length === 0 && !fields.every(isNumber)) return; // a header row
     if (fields.length !== features) {
@@ -66,34 +68,36 @@ function parseFeatureCsv(file: string, text: string, features: number): Float32A
       if (!isNumber(f)) throw badData(file, `line ${line}, column ${j + 1}: ${JSON.stringify(f)} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
       const v = Number(f);
       if (v > max) max = v;
+      if (pixelLike && !(Number.isInteger(v) && v >= 0 && v <= 255)) pixelLike = false;
       return v;
     });
     rows.push(row);
   });
   if (rows.length === 0) throw badData(file, "holds no data rows.", `Add rows of ${features} comma-separated features.`);
-  const divisor = max > 1 ? 255 : 1;
+  const divisor = opts.scale ?? 1;
+  if (opts.scale === undefined && pixelLike && max > 1) opts.warn?.(rawPixelWarning(file, max));
   const x = new Float32Array(rows.length * features);
   rows.forEach((r, i) => r.forEach((v, j) => (x[i * features + j] = v / divisor)));
   return x;
 }
 
 /** Load `--input` for a model taking `features` inputs; a refusal names the file and the fix. */
-export async function loadInferenceInput(input: string, features: number): Promise<InferenceInput> {
+export async function loadInferenceInput(input: string, features: number, opts: CsvOptions = {}): Promise<InferenceInput> {
   const path = resolve(input);
   const csv = await csvFile(path);
   if (csv) {
     const { columns, text } = await firstRowColumns(csv);
     if (columns === features) {
-      const x = parseFeatureCsv(csv, text, features);
+      const x = parseFeatureCsv(csv, text, features, opts);
       return { source: csv, count: x.length / features, features, x };
     }
     if (columns !== features + 1) {
       throw badData(csv, `has ${columns} columns, but the model takes ${features} features.`, `Write ${features} features per row, or a label then ${features} features.`);
     }
-    const ds = await loadCsv(csv);
+    const ds = await loadCsv(csv, opts);
     return { source: csv, count: ds.count, features, x: ds.x, labels: ds.y };
   }
-  const ds = await loadDataset(path);
+  const ds = await loadDataset(path, opts);
   if (ds.features !== features) {
     throw badData(path, `holds samples of ${ds.features} features, but the model takes ${features}.`, "Pass data of the model's input size (e.g. 28 × 28 MNIST images for a 784-input model).");
   }

@@ -5,7 +5,7 @@
  */
 import type { Provider, Wallet } from "ethers";
 import { inputFeatures } from "../../../native/index.js";
-import type { InferenceInfoReply, JobSummary, OrchestratorClient } from "../../../orchestrator/client.js";
+import type { InferenceInfoReply, JobDetail, OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError } from "../../../protocol/errors.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
@@ -31,11 +31,17 @@ export interface InferPlan {
   out: string;
   /** An inference job escrowed earlier, to run (again) instead of escrowing a new one. */
   resume?: number;
+  /** Divide the input CSV's features by this (--scale); absent: as written. */
+  scale?: number;
 }
 
 export interface Prechecked {
   info: InferenceInfoReply;
-  job: JobSummary;
+  job: JobDetail;
+  /** Rounds of the job that closed: 0 means its model is still the initial one. */
+  roundsClosed: number;
+  /** What the requester should know before paying (untrained model, raw-looking pixels). */
+  warnings: string[];
   input: InferenceInput;
   poolAddress: string;
   duck: bigint;
@@ -60,7 +66,10 @@ export async function precheckInference(plan: InferPlan, deps: InferDeps): Promi
     });
   }
   const job = await client.getJob(plan.jobId);
-  const input = await loadInferenceInput(plan.input, inputFeatures(job.spec));
+  const warnings: string[] = [];
+  const roundsClosed = job.history.filter((r) => r.status === "closed").length;
+  if (roundsClosed === 0) warnings.push(untrainedWarning(job));
+  const input = await loadInferenceInput(plan.input, inputFeatures(job.spec), { scale: plan.scale, warn: (w) => warnings.push(w) });
   const bytes = input.count * input.features * 4;
   if (bytes > info.inputBytes) {
     throw new QuackError("INPUT_TOO_LARGE", `${input.source} holds ${input.count} samples (${bytes} bytes as float32); the orchestrator accepts at most ${info.inputBytes} bytes per job.`, {
@@ -85,5 +94,12 @@ export async function precheckInference(plan: InferPlan, deps: InferDeps): Promi
       fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`).",
     });
   }
-  return { info, job, input, poolAddress, duck, eth };
+  return { info, job, roundsClosed, warnings, input, poolAddress, duck, eth };
+}
+
+/** Paying for the answers of weights nobody trained deserves a word first. */
+function untrainedWarning(job: JobDetail): string {
+  const where = job.status === "active" ? `round ${job.currentRound} of rounds 0–${job.rounds - 1} is open` : "it ended before any round closed";
+  return `Job ${job.jobId} has not closed any round (${where}): its model is the initial, untrained one and the predictions will be close to chance. ` +
+    `To pay for a trained model, wait until a round closed (quackmesh job watch ${job.jobId}).`;
 }

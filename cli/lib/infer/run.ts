@@ -16,7 +16,8 @@ import { precheckInference, type InferDeps, type InferPlan, type Prechecked } fr
 export type { InferDeps, InferPlan };
 
 export type InferEvent =
-  | { event: "checked"; requester: string; duck: bigint; eth: bigint; orchestrator: string; signer: string; jobId: number; modelHash: string; samples: number; labelled: boolean; pricePerSecond: string; minimumFee: string }
+  | { event: "checked"; requester: string; duck: bigint; eth: bigint; orchestrator: string; signer: string; jobId: number; modelHash: string; roundsClosed: number; samples: number; labelled: boolean; pricePerSecond: string; minimumFee: string }
+  | { event: "warning"; warning: string }
   | { event: "approved"; txHash: string; amount: bigint }
   | { event: "escrowed"; inferenceJobId: number; txHash: string; maxPayment: bigint; modelHash: string }
   | { event: "predicted"; inferenceJobId: number; count: number; computeMs: number; fee: bigint; out: string; accuracy?: number }
@@ -41,6 +42,8 @@ export interface InferResult {
   accuracy?: number;
   /** The first predicted classes, for a glance. */
   preview: number[];
+  /** Rounds of the training job closed when it was checked; 0: the model was the untrained initial one. */
+  roundsClosed: number;
 }
 
 /** A failure after the escrow: the job id and how to get the answer, or the DUCK, back. */
@@ -128,8 +131,9 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
   const { info, job, input } = checked;
   emit({
     event: "checked", requester: deps.signer.address, duck: checked.duck, eth: checked.eth, orchestrator: deps.client.baseUrl, signer: info.orchestrator,
-    jobId: job.jobId, modelHash: job.modelHash, samples: input.count, labelled: input.labels !== undefined, pricePerSecond: info.pricePerSecond, minimumFee: info.minimumFee,
+    jobId: job.jobId, modelHash: job.modelHash, roundsClosed: checked.roundsClosed, samples: input.count, labelled: input.labels !== undefined, pricePerSecond: info.pricePerSecond, minimumFee: info.minimumFee,
   });
+  for (const warning of checked.warnings) emit({ event: "warning", warning });
   const { id, max } = await escrow(plan, deps, checked, emit);
   const pool = deps.contracts.inferencePool;
   try {
@@ -151,7 +155,7 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
     return {
       inferenceJobId: id, jobId: reply.jobId, modelHash: reply.modelHash, count: reply.count, classes: reply.classes, out: written.file,
       computeMs: reply.computeMs, fee, maxPayment: max, paid, refund, payout: reply.payout, settleTx, accuracy: written.accuracy,
-      preview: reply.predictions.slice(0, 10).map((p) => p.class),
+      preview: reply.predictions.slice(0, 10).map((p) => p.class), roundsClosed: checked.roundsClosed,
     };
   } catch (err) {
     throw afterEscrow(err, plan, id);

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Network } from "../../../native/index.js";
-import { loadMnist, subset, writeIdx } from "../../../native/data.js";
+import { loadCsv, loadMnist, subset, writeIdx } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
 import { feasibilityProblems, parseThreshold, planJob, plausibleThresholdBps } from "./params.js";
 import { parseWhole } from "../flags.js";
@@ -74,4 +74,23 @@ t.test("the threshold rule: the initial accuracy plus 90 % of its error", async 
   const base = { reward: 10n, roundBudget: 2n, flatPerUpdate: 0n, rounds: 5, minUpdates: 1, thresholdBps: 9100, initialAccuracy: 0.1, deadlineSeconds: 3000, roundDeadlineSeconds: 600 };
   t.same(feasibilityProblems(base), [], "at the edges: pool = rounds × budget, threshold = the limit, deadline = rounds × round deadline");
   t.equal(feasibilityProblems({ ...base, reward: 9n, thresholdBps: 9101, deadlineSeconds: 2999 }).length, 3, "one past each edge");
+});
+
+t.test("a validation CSV is used as written; --scale divides it and the divided values are uploaded", async (t) => {
+  const small = join(dir, "small.json");
+  await writeFile(small, JSON.stringify({ input: [2], layers: [{ type: "dense", units: 2 }], loss: "cross-entropy" }));
+  const pixels = join(dir, "pixels.csv");
+  await writeFile(pixels, "label,a,b\n1,0,255\n0,3,4\n");
+  const asWritten = await planJob({ ...input, model: small, validation: pixels, force: true });
+  t.match(asWritten.dataWarnings, [/^Validation set: .*pixels\.csv: features are whole numbers up to 255, like raw 0–255 pixels.*--scale 255/]);
+  t.same(asWritten.validation.upload, { csv: Buffer.from("label,a,b\n1,0,255\n0,3,4\n") }, "the file as it is");
+  const scaled = await planJob({ ...input, model: small, validation: pixels, scale: "255", force: true });
+  t.same(scaled.dataWarnings, [], "an explicit scale: no warning");
+  const sent = join(dir, "sent.csv");
+  await writeFile(sent, (scaled.validation.upload as { csv: Buffer }).csv);
+  const back = await loadCsv(sent);
+  t.same(Array.from(back.x), [0, 1, 3 / 255, 4 / 255].map(Math.fround), "the upload reads back as the divided float32 values, exactly");
+  t.same(Array.from(back.y), [1, 0]);
+  await t.rejects(planJob({ ...input, model: small, validation: pixels, scale: "0" }), { code: "BAD_ARGUMENT", message: /--scale '0'/ });
+  await t.rejects(planJob({ ...input, scale: "255" }), { code: "BAD_ARGUMENT", message: /IDX pair.*CSV only/ }, "IDX takes no scale");
 });

@@ -6,8 +6,9 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { Network, inputFeatures, parameterShapes, validateSpec } from "../../../native/index.js";
-import { loadDataset } from "../../../native/data.js";
+import { Network, inputFeatures, outputCount, parameterShapes, validateSpec } from "../../../native/index.js";
+import { loadDataset, type CsvOptions } from "../../../native/data.js";
+import { csvOptions } from "../data/scale.js";
 import type { Dataset } from "../../../native/types.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
@@ -45,6 +46,8 @@ export interface JobCreateInput {
   roundDeadline?: string;
   /** Create the job even when the settings cannot complete (each problem becomes a warning). */
   force?: boolean;
+  /** Divide the validation CSV's features by this (--scale); absent: as written. */
+  scale?: string;
 }
 
 export interface JobPlan {
@@ -73,6 +76,8 @@ export interface JobPlan {
   initialAccuracy: number;
   /** Settings that cannot complete, accepted with --force (empty otherwise). */
   warnings: string[];
+  /** What the data looks like that the job may not expect (raw-looking pixels read without --scale). */
+  dataWarnings: string[];
 }
 
 function bad(code: ErrorCode, message: string, fix: string, cause?: unknown): QuackError {
@@ -142,14 +147,26 @@ export async function readWeights(file: string, spec: ModelSpec): Promise<Buffer
 
 const gunzipMaybe = (b: Buffer) => (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b);
 
+/** A data set as CSV text (label first), each feature written so that it reads back as the same float32. */
+export function datasetCsv(ds: Dataset): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; i < ds.count; i++) {
+    const row = [String(ds.y[i])];
+    for (let j = 0; j < ds.features; j++) row.push(String(Number(ds.x[i * ds.features + j].toPrecision(9))));
+    lines.push(row.join(","));
+  }
+  return Buffer.from(lines.join("\n") + "\n");
+}
+
 /**
  * The validation set: read and checked with the same loader contributors use, then the bytes to
- * upload (the CSV, or the IDX pair, unzipped) so the orchestrator sees exactly these samples.
+ * upload (the CSV, or the IDX pair, unzipped) so the orchestrator sees exactly these samples. A
+ * CSV read with a scale is uploaded as the scaled values, since the orchestrator reads CSV as written.
  */
-export async function readValidation(path: string, spec: ModelSpec): Promise<JobPlan["validation"] & { data: Dataset }> {
+export async function readValidation(path: string, spec: ModelSpec, csv: CsvOptions = {}): Promise<JobPlan["validation"] & { data: Dataset }> {
   let ds;
   try {
-    ds = await loadDataset(path);
+    ds = await loadDataset(path, csv);
   } catch (cause) {
     if (isQuackError(cause)) throw new QuackError(cause.code, `Validation set: ${cause.message}`, { fix: cause.fix, cause });
     throw cause;
@@ -158,12 +175,13 @@ export async function readValidation(path: string, spec: ModelSpec): Promise<Job
   if (ds.features !== features) {
     throw bad("BAD_DATA", `The validation set ${path} has ${ds.features} features per sample but the model takes ${features}.`, "Use validation data of the model's input size, or fix the spec's input.");
   }
-  const classes = spec.layers[spec.layers.length - 1].units;
+  const classes = outputCount(spec);
   const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
   if (maxLabel >= classes) {
     throw bad("BAD_DATA", `The validation set ${path} has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`, "Fix the labels or the last layer's units.");
   }
   const full = resolve(path);
+  if (csv.scale !== undefined) return { upload: { csv: datasetCsv(ds) }, samples: ds.count, source: full, data: ds };
   if ((await stat(full)).isFile()) return { upload: { csv: gunzipMaybe(await readFile(full)) }, samples: ds.count, source: full, data: ds };
   const names = (await readdir(full)).sort();
   const images = names.find((n) => /images.*idx3/i.test(n));
@@ -215,7 +233,8 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
   const roundDeadlineSeconds = input.roundDeadline === undefined ? undefined : parseWhole(input.roundDeadline, "--round-deadline", 1, 31536000);
   const spec = await readSpec(input.model);
   const weights = input.weights === undefined ? undefined : await readWeights(input.weights, spec);
-  const { data: validationData, ...validation } = await readValidation(input.validation, spec);
+  const dataWarnings: string[] = [];
+  const { data: validationData, ...validation } = await readValidation(input.validation, spec, csvOptions(input.scale, (w) => dataWarnings.push(`Validation set: ${w}`)));
   const initialAccuracy = await initialModelAccuracy(spec, weights, seed, validationData);
   const problems = feasibilityProblems({ reward, roundBudget, flatPerUpdate, rounds, minUpdates, thresholdBps, initialAccuracy, deadlineSeconds: Math.round(hours * 3600), roundDeadlineSeconds: roundDeadlineSeconds ?? DEFAULT_SETTINGS.roundDeadlineSeconds });
   if (problems.length > 0 && !input.force) {
@@ -243,6 +262,7 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
     roundDeadlineSeconds,
     initialAccuracy,
     warnings: problems.map((p) => p.problem),
+    dataWarnings,
   };
 }
 
