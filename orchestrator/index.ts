@@ -8,3 +8,5 @@ export { startServer, type RunningServer } from "./server.js";
 export { OrchestratorEmitter, type EventName, type OrchestratorEvents } from "./events.js";
 export { formatServeBench, formatSoak, runServeBench, runSoak } from "./bench.js";
 export { replayRound, type ReplayInput, type ReplayResult } from "./rounds/replay.js";
+export { SshSession, type ExecHandle, type SshTarget } from "./cluster/sshClient.js";
+export { KnownHosts } from "./cluster/knownHosts.js";

@@ -14,6 +14,7 @@ import type { ContributorEvent } from "../lib/contribute/events.js";
 import { loadOrCreateKey } from "../lib/contribute/key.js";
 import { DEFAULT_TRAIN, runContributor } from "../lib/contribute/runner.js";
 import { externalTrainerFrom, trainSettingsFrom, TRAINER_OPTIONS } from "../lib/contribute/trainFlags.js";
+import { serveParts } from "../lib/infer/serveParts.js";
 
 interface WorkerFlags extends OrchestratorFlags {
   job?: string;
@@ -31,6 +32,7 @@ interface WorkerFlags extends OrchestratorFlags {
   rounds?: string;
   heartbeat: string;
   version?: boolean;
+  infer?: string;
   json?: boolean;
 }
 
@@ -56,6 +58,7 @@ export function workerCommand(): Command {
     .option(...TRAINER_OPTIONS.timeout())
     .option("--rounds <n>", "stop after this many rounds; default: until the job finishes")
     .option("--heartbeat <ms>", "a heartbeat line at least this often", "5000")
+    .option("--infer <dir>", "inference instead of training: run the model in DIR on the parts named on stdin (what `infer --cluster` starts)")
     .option("--version", "print the worker's version as a JSON line and exit")
     .option("--json", "accepted for symmetry: the worker always writes JSON lines")
     .addHelpText(
@@ -66,9 +69,15 @@ fetch the global model, train on the shard, send the signed update. Writes one J
 line for the cluster manager: heartbeat (at least every --heartbeat ms), progress (each step of a
 round), done (at the end) or error (then exit code 1). SIGTERM or SIGHUP stops it cleanly.
 
+With --infer DIR it serves inference instead: DIR holds model.safetensors and spec.json; each
+stdin line {"part":K,"count":N} runs the model on DIR/part-K.f32 (N float32 rows), writes the
+class probabilities to DIR/out-K.f32 and answers a "part" line with the compute time it measured
+and the output's sha256; the end of stdin ends it (done).
+
 Examples:
   $ quackmesh worker --job 1 --data shard --orchestrator http://10.0.0.5:8080
   $ quackmesh worker --job 1 --data shard --trainer "python3 /opt/pytorch_trainer.py"
+  $ quackmesh worker --infer infer
   $ quackmesh worker --version`,
     )
     .action(async (flags: WorkerFlags) => {
@@ -84,6 +93,14 @@ Examples:
       let phase = "starting";
       const heartbeat = setInterval(() => line({ event: "heartbeat", round, phase, at: Date.now() }), parseWhole(flags.heartbeat, "--heartbeat", 100, 600_000));
       try {
+        if (flags.infer !== undefined) {
+          phase = "inference";
+          // A stop ends the input: the part in progress finishes, then the worker says done.
+          stop.signal.addEventListener("abort", () => process.stdin.destroy());
+          const served = await serveParts(flags.infer, process.stdin, line);
+          line({ event: "done", ...served });
+          return;
+        }
         if (flags.job === undefined || flags.data === undefined) {
           throw new QuackError("MISSING_OPTION", "--job and --data are required.", { fix: "Pass --job ID --data DIR." });
         }

@@ -33,6 +33,10 @@ export interface ExecHandle {
   done: Promise<ExecResult>;
   /** Close the channel (the gate passes the hang-up on to the worker). */
   close(): void;
+  /** Send text to the remote command's stdin (the gate passes it on to the worker). */
+  write(text: string): void;
+  /** Close the remote command's stdin (end of its input). */
+  end(): void;
 }
 
 /**
@@ -118,7 +122,7 @@ export class SshSession extends EventEmitter {
         splitLines(channel, on.stdoutLine);
         splitLines(channel.stderr, on.stderrLine);
         const done = new Promise<ExecResult>((r) => channel.once("close", () => r(result)));
-        resolve({ done, close: () => channel.close() });
+        resolve({ done, close: () => channel.close(), write: (text) => void channel.write(text), end: () => void channel.end() });
       });
     });
   }
