@@ -22,9 +22,30 @@ export interface RawNetwork {
   init(seed: number): void;
   setLayer(layer: number, weight: Float32Array, bias: Float32Array): void;
   getLayer(layer: number): [Float32Array, Float32Array];
-  train(x: Float32Array, y: Uint8Array, count: number, features: number, opts: { epochs: number; batchSize: number; lr: number; momentum: number; seed: number }, onProgress?: (p: { epoch: number; batch: number; batches: number; loss: number }) => void): Promise<RawStats>;
+  train(x: Float32Array, y: Uint8Array, count: number, features: number, opts: RawTrainOptions, onProgress?: (p: { epoch: number; batch: number; batches: number; loss: number }) => void): Promise<RawStats>;
   evaluate(x: Float32Array, y: Uint8Array, count: number, features: number): Promise<RawStats>;
   predict(x: Float32Array, count: number): Promise<Float32Array>;
+}
+
+export interface RawTrainOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  seed: number;
+  /** the Sequential engine only (the dense one refuses anything but plain or momentum SGD) */
+  optimizer?: "sgd" | "adam" | "adamw";
+  nesterov?: boolean;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+/** A model for the Sequential engine (CPU): modules in nn.Sequential order. */
+export interface RawSequentialSpec {
+  input: [number, number, number];
+  layers: { kind: string; units?: number; kernel?: [number, number]; stride?: [number, number]; padding?: [number, number]; p?: number }[];
 }
 
 export interface RawAddon {
@@ -35,7 +56,8 @@ export interface RawAddon {
   memcpyBandwidth(bytes: number, repeats: number): Promise<number>;
   fedAvgResident(k: number, n: number, runs: number): Promise<number>;
   Accumulator: new (length: number, device: NativeDevice) => { add(x: Float32Array, weight: number, checkFinite: boolean): Promise<void>; result(totalWeight: number): Promise<Float32Array> };
-  Network: new (layers: { in: number; out: number; relu: boolean }[], device: NativeDevice) => RawNetwork;
+  /** The dense engine (CPU or CUDA) from an array of layers, or the Sequential engine (CPU) from a spec. */
+  Network: new (layers: { in: number; out: number; relu: boolean }[] | RawSequentialSpec, device: NativeDevice) => RawNetwork;
 }
 
 let cached: RawAddon | undefined;

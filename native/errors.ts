@@ -28,8 +28,8 @@ export class NativeError extends QuackError {
   declare readonly code: NativeErrorCode;
   readonly argument?: string;
 
-  constructor(code: NativeErrorCode, message: string, argument?: string, cause?: unknown) {
-    super(code, message, { cause, details: argument === undefined ? undefined : { argument } });
+  constructor(code: NativeErrorCode, message: string, argument?: string, cause?: unknown, fix?: string) {
+    super(code, message, { cause, fix, details: argument === undefined ? undefined : { argument } });
     this.name = "NativeError";
     if (argument !== undefined) this.argument = argument;
   }

@@ -10,7 +10,7 @@ import type { Device } from "./types.js";
 
 export { NativeError, isNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from "./errors.js";
 export { deviceInfo, type DeviceInfo } from "./device.js";
-export { validateSpec, parameterShapes, inputFeatures, MNIST_NORMALIZE } from "./spec.js";
+export { validateSpec, parameterShapes, inputFeatures, outputCount, MNIST_NORMALIZE } from "./spec.js";
 export { Network } from "./network.js";
 export type * from "./types.js";
 

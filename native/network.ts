@@ -1,12 +1,39 @@
-/** Network: a dense model trained, evaluated and run by the addon. The native object stays private. */
+/**
+ * Network: a model trained, evaluated and run by the addon. The native object stays private.
+ * Dense-only specs run on the dense engine (CPU or CUDA, plain or momentum SGD); any other spec,
+ * or another optimizer, on the Sequential engine (CPU).
+ */
 import { randomInt } from "node:crypto";
-import { addon, call, callSync, type NativeDevice, type RawNetwork } from "./addon.js";
+import { addon, call, callSync, type NativeDevice, type RawNetwork, type RawTrainOptions } from "./addon.js";
 import { describe, fail, NativeError, requireFloat32Array, requireInteger, requireNumber, requireObject } from "./errors.js";
 import { resolveDevice } from "./device.js";
-import { denseLayout, inputFeatures, validateSpec, type DenseLayout } from "./spec.js";
+import { denseLayout, engineLayout, inputFeatures, isDenseOnly, outputCount, parameterLayout, validateSpec } from "./spec.js";
 import type { Dataset, Device, EvalResult, ModelSpec, Tensor, TrainOptions, TrainProgress } from "./types.js";
 
 const MAX_SEED = Number.MAX_SAFE_INTEGER;
+const OPTIMIZERS = ["sgd", "adam", "adamw"] as const;
+
+/** The dense engine's layers for a dense-only spec, else the Sequential engine's model. */
+function rawModel(spec: ModelSpec, dense: boolean) {
+  return dense ? denseLayout(spec).map((l) => ({ in: l.in, out: l.out, relu: l.relu })) : engineLayout(spec);
+}
+
+/** Checked optimizer settings; defaults as torch.optim's (AdamW's weight decay 0.01). */
+function readOptimizer(o: Record<string, unknown>, momentum: number): Pick<RawTrainOptions, "optimizer" | "nesterov" | "weightDecay" | "beta1" | "beta2" | "eps"> {
+  const optimizer = o.optimizer ?? "sgd";
+  if (!OPTIMIZERS.includes(optimizer as (typeof OPTIMIZERS)[number])) fail("BAD_ARGUMENT", "opts.optimizer", `opts.optimizer must be one of ${OPTIMIZERS.join(", ")}, got ${describe(optimizer)}`);
+  const kind = optimizer as (typeof OPTIMIZERS)[number];
+  if (o.nesterov !== undefined && typeof o.nesterov !== "boolean") fail("BAD_ARGUMENT", "opts.nesterov", `opts.nesterov must be a boolean, got ${describe(o.nesterov)}`);
+  const nesterov = o.nesterov === true;
+  if (nesterov && (kind !== "sgd" || momentum === 0)) fail("BAD_ARGUMENT", "opts.nesterov", "opts.nesterov needs the sgd optimizer with a momentum > 0");
+  const weightDecay = o.weightDecay === undefined ? (kind === "adamw" ? 0.01 : 0) : requireNumber(o.weightDecay, "opts.weightDecay", (v) => v >= 0, "a finite number >= 0");
+  const beta = (v: unknown, name: string, fallback: number) => (v === undefined ? fallback : requireNumber(v, name, (x) => x >= 0 && x < 1, "a number in [0, 1)"));
+  const beta1 = beta(o.beta1, "opts.beta1", 0.9);
+  const beta2 = beta(o.beta2, "opts.beta2", 0.999);
+  const eps = o.eps === undefined ? 1e-8 : requireNumber(o.eps, "opts.eps", (v) => v > 0, "a finite number > 0");
+  if (kind === "sgd" && (o.beta1 !== undefined || o.beta2 !== undefined || o.eps !== undefined)) fail("BAD_ARGUMENT", "opts.optimizer", "beta1, beta2 and eps are Adam settings: pass optimizer \"adam\" or \"adamw\"");
+  return { optimizer: kind, nesterov, weightDecay, beta1, beta2, eps };
+}
 
 function requireDataset(data: unknown, features: number, classes: number): Dataset {
   const d = requireObject(data, "data");
@@ -45,19 +72,22 @@ export class Network {
   readonly device: "cpu" | "cuda";
   readonly spec: ModelSpec;
   readonly #native: RawNetwork;
-  readonly #layout: DenseLayout[];
+  /** true: the dense engine (an Mlp, CPU or CUDA); false: the Sequential engine (CPU) */
+  readonly #dense: boolean;
+  readonly #params: ReturnType<typeof parameterLayout>;
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
   private constructor(spec: ModelSpec, device: NativeDevice) {
     this.spec = spec;
-    this.device = device;
-    this.#layout = denseLayout(spec);
+    this.#dense = isDenseOnly(spec);
+    this.device = this.#dense ? device : "cpu"; // the CUDA engine runs dense models only: others fall back to the CPU
+    this.#params = parameterLayout(spec);
     const Raw = addon().Network;
-    this.#native = callSync(() => new Raw(this.#layout.map((l) => ({ in: l.in, out: l.out, relu: l.relu })), device));
+    this.#native = callSync(() => new Raw(rawModel(spec, this.#dense), this.device));
   }
 
-  /** A fresh network, initialized like PyTorch's nn.Linear (uniform ±1/sqrt(fan_in)). */
+  /** A fresh network, initialized like PyTorch's nn.Linear and nn.Conv2d (uniform ±1/sqrt(fan_in)). */
   static create(spec: ModelSpec, opts: { seed?: number; device?: Device } = {}): Network {
     const o = requireObject(opts, "opts");
     const clean = validateSpec(spec);
@@ -79,8 +109,8 @@ export class Network {
       if (byName.has(obj.name)) fail("SHAPE_MISMATCH", obj.name, `tensor ${obj.name} appears twice`);
       byName.set(obj.name, t);
     });
-    const layout = denseLayout(clean);
-    const expected = new Set(layout.flatMap((l) => [`${l.index}.weight`, `${l.index}.bias`]));
+    const layout = parameterLayout(clean);
+    const expected = new Set(layout.flatMap((l) => [l.weight.name, l.bias.name]));
     for (const name of byName.keys()) if (!expected.has(name)) fail("SHAPE_MISMATCH", name, `tensor ${name} is not part of this model (expected ${[...expected].join(", ")})`);
     const take = (name: string, shape: number[]): Float32Array => {
       const t = byName.get(name);
@@ -92,7 +122,7 @@ export class Network {
       for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) fail("NON_FINITE", name, `tensor ${name} holds a non-finite value at index ${i}`);
       return data;
     };
-    const weights = layout.map((l) => [take(`${l.index}.weight`, [l.out, l.in]), take(`${l.index}.bias`, [l.out])] as const);
+    const weights = layout.map((l) => [take(l.weight.name, l.weight.shape), take(l.bias.name, l.bias.shape)] as const);
     const net = new Network(clean, resolveDevice(o.device));
     weights.forEach(([w, b], l) => callSync(() => net.#native.setLayer(l, w, b)));
     return net;
@@ -103,7 +133,7 @@ export class Network {
   }
 
   get classes(): number {
-    return this.#layout[this.#layout.length - 1].out;
+    return outputCount(this.spec);
   }
 
   /** A checked data set with inputs standardized as the spec asks. */
@@ -123,7 +153,11 @@ export class Network {
     return run;
   }
 
-  /** Mini-batch SGD (optional momentum) on softmax cross-entropy; returns mean loss and accuracy over the epochs. */
+  /**
+   * Mini-batch training on softmax cross-entropy: SGD (momentum, Nesterov, weight decay), Adam or
+   * AdamW as torch.optim defines them; the optimizer's state lives for this call only. Returns
+   * mean loss and accuracy over the epochs.
+   */
   async train(data: Dataset, opts: TrainOptions = {}): Promise<EvalResult> {
     const d = this.#prepare(data);
     const o = requireObject(opts, "opts");
@@ -132,6 +166,7 @@ export class Network {
     const lr = o.lr === undefined ? 0.01 : requireNumber(o.lr, "opts.lr", (v) => v > 0, "a finite number > 0");
     const momentum = o.momentum === undefined ? 0 : requireNumber(o.momentum, "opts.momentum", (v) => v >= 0 && v < 1, "a number in [0, 1)");
     const seed = o.seed === undefined ? randomInt(2 ** 47) : requireInteger(o.seed, "opts.seed", 0, MAX_SEED);
+    const optimizer = readOptimizer(o, momentum);
     if (o.onProgress !== undefined && typeof o.onProgress !== "function") fail("BAD_ARGUMENT", "opts.onProgress", "opts.onProgress must be a function");
     const onProgress = o.onProgress as ((p: TrainProgress) => void) | undefined;
     let settled = false;
@@ -139,7 +174,28 @@ export class Network {
       if (!settled) onProgress(p);
     });
     try {
-      return await this.#enqueue(() => call(() => this.#native.train(d.x, d.y, d.count, d.features, { epochs, batchSize, lr, momentum, seed }, progress)));
+      const settings: RawTrainOptions = { epochs, batchSize, lr, momentum, seed };
+      const plainSgd = optimizer.optimizer === "sgd" && !optimizer.nesterov && optimizer.weightDecay === 0;
+      if (!this.#dense || plainSgd) {
+        if (!this.#dense) Object.assign(settings, optimizer);
+        return await this.#enqueue(() => call(() => this.#native.train(d.x, d.y, d.count, d.features, settings, progress)));
+      }
+      // A dense model with an optimizer the dense engine lacks: trained by the Sequential engine
+      // (CPU) on a copy of its weights, which are copied back.
+      return await this.#enqueue(async () => {
+        const Raw = addon().Network;
+        const seq = callSync(() => new Raw(rawModel(this.spec, false), "cpu"));
+        this.#params.forEach((_, i) => {
+          const [w, b] = callSync(() => this.#native.getLayer(i));
+          callSync(() => seq.setLayer(i, w, b));
+        });
+        const result = await call(() => seq.train(d.x, d.y, d.count, d.features, { ...settings, ...optimizer }, progress));
+        this.#params.forEach((_, i) => {
+          const [w, b] = callSync(() => seq.getLayer(i));
+          callSync(() => this.#native.setLayer(i, w, b));
+        });
+        return result;
+      });
     } finally {
       settled = true;
     }
@@ -163,11 +219,11 @@ export class Network {
   /** The current weights as PyTorch-named tensors (copies). */
   weights(): Tensor[] {
     if (this.#pending > 0) throw new NativeError("BUSY", "the network is training or evaluating: await that call before reading weights()");
-    return this.#layout.flatMap((l, i) => {
+    return this.#params.flatMap((l, i) => {
       const [w, b] = callSync(() => this.#native.getLayer(i));
       return [
-        { name: `${l.index}.weight`, shape: [l.out, l.in], data: w },
-        { name: `${l.index}.bias`, shape: [l.out], data: b },
+        { name: l.weight.name, shape: [...l.weight.shape], data: w },
+        { name: l.bias.name, shape: [...l.bias.shape], data: b },
       ];
     });
   }

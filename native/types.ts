@@ -14,7 +14,7 @@ export interface Tensor {
   data: Float32Array;
 }
 
-export type { Activation, DenseLayerSpec, LayerSpec, ModelSpec } from "../protocol/spec.js";
+export type { Activation, Conv2dLayerSpec, DenseLayerSpec, DropoutLayerSpec, LayerSpec, LayerType, ModelSpec, PlainLayerSpec, Pool2dLayerSpec } from "../protocol/spec.js";
 
 /** A labelled data set in memory: `x` is count × features float32 (pixels scaled to [0, 1]). */
 export interface Dataset {
@@ -42,7 +42,18 @@ export interface TrainOptions {
   epochs?: number;
   batchSize?: number;
   lr?: number;
+  /** SGD momentum in [0, 1) */
   momentum?: number;
+  /** "sgd" (default), "adam" or "adamw", as torch.optim defines them */
+  optimizer?: "sgd" | "adam" | "adamw";
+  /** SGD with momentum: Nesterov's form */
+  nesterov?: boolean;
+  /** L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW, default 0.01) */
+  weightDecay?: number;
+  /** Adam and AdamW: moment decay rates (0.9, 0.999) and the denominator's epsilon (1e-8) */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
   /** shuffling seed; the same seed, data and weights give the same result on CPU */
   seed?: number;
   onProgress?: (p: TrainProgress) => void;

@@ -15,7 +15,7 @@ import { ApiError } from "../errors.js";
 import { EVAL_BLOCK, type Limits } from "../options.js";
 import { stagingParser } from "../plugins/body.js";
 import { resolveSettings } from "../../protocol/settings.js";
-import { parameterCount } from "../../protocol/spec.js";
+import { outputCount, parameterCount } from "../../protocol/spec.js";
 import type { SignedCaller } from "../auth.js";
 import type { DraftRecord } from "../store/repository.js";
 import { createJobBodySchema, draftIdParams, draftReplySchema, errorReplies, type CreateJobBody } from "./schemas.js";
@@ -199,7 +199,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       // Checked before it is committed: a refused set leaves nothing behind.
       const ds = await loadUpload(app.dataDir, app.blobs, file, format, opts.limits.datasetBytes, (ds) => {
         checkFeatures(ds, draft.spec.input);
-        const classes = draft.spec.layers[draft.spec.layers.length - 1].units;
+        const classes = outputCount(draft.spec);
         const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
         if (maxLabel >= classes) {
           throw new ApiError("INVALID_DATASET", `The validation set has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);

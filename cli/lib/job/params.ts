@@ -6,7 +6,7 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { Network, inputFeatures, parameterShapes, validateSpec } from "../../../native/index.js";
+import { Network, inputFeatures, outputCount, parameterShapes, validateSpec } from "../../../native/index.js";
 import { loadDataset, type CsvOptions } from "../../../native/data.js";
 import { csvOptions } from "../data/scale.js";
 import type { Dataset } from "../../../native/types.js";
@@ -175,7 +175,7 @@ export async function readValidation(path: string, spec: ModelSpec, csv: CsvOpti
   if (ds.features !== features) {
     throw bad("BAD_DATA", `The validation set ${path} has ${ds.features} features per sample but the model takes ${features}.`, "Use validation data of the model's input size, or fix the spec's input.");
   }
-  const classes = spec.layers[spec.layers.length - 1].units;
+  const classes = outputCount(spec);
   const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
   if (maxLabel >= classes) {
     throw bad("BAD_DATA", `The validation set ${path} has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`, "Fix the labels or the last layer's units.");

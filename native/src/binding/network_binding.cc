@@ -1,16 +1,21 @@
-// The Network class as seen from JavaScript: owns one qm::Mlp; train/evaluate/predict run on a
-// worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
+// The Network class as seen from JavaScript: owns one qm::Mlp (a dense model given as an array of
+// {in, out, relu}, which CUDA can run too) or one qm::Sequential (any model, given as {input,
+// layers}, on the CPU); train/evaluate/predict run on a worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
 // calls (the facade queues them, so callers never see it).
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <limits>
 #include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
 
 #include "binding/bindings.h"
 #include "binding/js.h"
 #include "core/gpu.h"
 #include "core/mlp.h"
+#include "core/sequential.h"
 
 namespace qmjs {
 namespace {
@@ -20,6 +25,60 @@ Napi::Uint8Array uint8Array(const Napi::Value& v, const std::string& name) {
     throwError(v.Env(), "BAD_ARGUMENT", name, name + " must be a Uint8Array");
   return v.As<Napi::Uint8Array>();
 }
+
+std::pair<size_t, size_t> pairOf(const Napi::Value& v, const std::string& name) {
+  if (v.IsUndefined()) return {0, 0};
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2) throwError(v.Env(), "BAD_SPEC", name, name + " must be [height, width]");
+  Napi::Array a = v.As<Napi::Array>();
+  return {count(a.Get(0u), name), count(a.Get(1u), name)};
+}
+
+qm::LayerKind layerKind(const Napi::Value& v, const std::string& name) {
+  static const std::pair<const char*, qm::LayerKind> kinds[] = {
+      {"dense", qm::LayerKind::Dense},         {"conv2d", qm::LayerKind::Conv2d},   {"maxpool2d", qm::LayerKind::MaxPool2d},
+      {"avgpool2d", qm::LayerKind::AvgPool2d}, {"flatten", qm::LayerKind::Flatten}, {"dropout", qm::LayerKind::Dropout},
+      {"relu", qm::LayerKind::Relu},           {"gelu", qm::LayerKind::Gelu},       {"tanh", qm::LayerKind::Tanh},
+      {"sigmoid", qm::LayerKind::Sigmoid}};
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  for (const auto& k : kinds)
+    if (s == k.first) return k.second;
+  throwError(v.Env(), "BAD_SPEC", name, name + " is not a known layer kind");
+}
+
+// {input: [c, h, w], layers: [{kind, units?, kernel?, stride?, padding?, p?}]}
+std::unique_ptr<qm::Sequential> makeSequential(Napi::Env env, Napi::Object o) {
+  Napi::Value input = o.Get("input");
+  if (!input.IsArray() || input.As<Napi::Array>().Length() != 3) throwError(env, "BAD_SPEC", "input", "input must be [channels, height, width]");
+  Napi::Array in = input.As<Napi::Array>();
+  qm::Dims dims{count(in.Get(0u), "input"), count(in.Get(1u), "input"), count(in.Get(2u), "input")};
+  if (!o.Get("layers").IsArray()) throwError(env, "BAD_SPEC", "layers", "layers must be an array");
+  Napi::Array arr = o.Get("layers").As<Napi::Array>();
+  std::vector<qm::LayerConfig> layers;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    const std::string where = "layers[" + std::to_string(i) + "]";
+    if (!arr.Get(i).IsObject()) throwError(env, "BAD_SPEC", where, where + " must be an object");
+    Napi::Object l = arr.Get(i).As<Napi::Object>();
+    qm::LayerConfig c;
+    c.kind = layerKind(l.Get("kind"), where + ".kind");
+    if (!l.Get("units").IsUndefined()) c.units = count(l.Get("units"), where + ".units");
+    std::tie(c.kh, c.kw) = pairOf(l.Get("kernel"), where + ".kernel");
+    if (!l.Get("stride").IsUndefined()) std::tie(c.sh, c.sw) = pairOf(l.Get("stride"), where + ".stride");
+    std::tie(c.ph, c.pw) = pairOf(l.Get("padding"), where + ".padding");
+    if (!l.Get("p").IsUndefined()) c.p = number(l.Get("p"), where + ".p");
+    layers.push_back(c);
+  }
+  return std::make_unique<qm::Sequential>(dims, layers);
+}
+
+qm::OptimizerKind optimizerKind(const Napi::Value& v) {
+  std::string s = v.IsUndefined() ? "sgd" : v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "sgd") return qm::OptimizerKind::Sgd;
+  if (s == "adam") return qm::OptimizerKind::Adam;
+  if (s == "adamw") return qm::OptimizerKind::AdamW;
+  throwError(v.Env(), "BAD_ARGUMENT", "optimizer", "optimizer must be \"sgd\", \"adam\" or \"adamw\"");
+}
+
+double numberOr(const Napi::Value& v, const std::string& name, double fallback) { return v.IsUndefined() ? fallback : number(v, name); }
 
 struct Progress {
   int epoch;
@@ -49,6 +108,12 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     guard(
         env,
         [&] {
+          cuda_ = deviceName(info[1]) == "cuda";
+          if (info[0].IsObject() && !info[0].IsArray()) {
+            if (cuda_) throwError(env, "CUDA_UNAVAILABLE", "device", "the CUDA engine runs dense models only: run this model on the CPU");
+            seq_ = makeSequential(env, info[0].As<Napi::Object>());
+            return;
+          }
           if (!info[0].IsArray()) throwError(env, "BAD_SPEC", "layers", "layers must be an array");
           Napi::Array arr = info[0].As<Napi::Array>();
           std::vector<qm::LayerDims> dims;
@@ -57,7 +122,6 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
             Napi::Object o = arr.Get(i).As<Napi::Object>();
             dims.push_back({count(o.Get("in"), "layers.in"), count(o.Get("out"), "layers.out"), flag(o.Get("relu"))});
           }
-          cuda_ = deviceName(info[1]) == "cuda";
           net_ = std::make_unique<qm::Mlp>(dims);
         },
         "BAD_SPEC");
@@ -75,28 +139,40 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
 
   Napi::Value Init(const Napi::CallbackInfo& info) {
     requireIdle(info.Env());
-    net_->initKaiming(static_cast<uint64_t>(number(info[0], "seed")));
+    const auto seed = static_cast<uint64_t>(number(info[0], "seed"));
+    if (seq_) seq_->initKaiming(seed);
+    else net_->initKaiming(seed);
     return info.Env().Undefined();
+  }
+
+  // Sizes of parameter layer l's weight and bias; BAD_ARGUMENT when there is no such layer.
+  std::pair<size_t, size_t> layerSizes(Napi::Env env, const Napi::Value& v) {
+    size_t l = count(v, "layer");
+    size_t layers = seq_ ? seq_->paramLayers() : net_->layers().size();
+    if (l >= layers) throwError(env, "BAD_ARGUMENT", "layer", "no such layer");
+    if (seq_) return {seq_->weightSize(l), seq_->biasSize(l)};
+    const qm::LayerDims& d = net_->layers()[l];
+    return {d.in * d.out, d.out};
   }
 
   Napi::Value SetLayer(const Napi::CallbackInfo& info) {
     requireIdle(info.Env());
+    auto [ws, bs] = layerSizes(info.Env(), info[0]);
     size_t l = count(info[0], "layer");
-    if (l >= net_->layers().size()) throwError(info.Env(), "BAD_ARGUMENT", "layer", "no such layer");
     Napi::Float32Array w = float32Array(info[1], "weight"), b = float32Array(info[2], "bias");
-    const qm::LayerDims& d = net_->layers()[l];
-    if (w.ElementLength() != d.in * d.out || b.ElementLength() != d.out) throwError(info.Env(), "SHAPE_MISMATCH", "weight", "tensor sizes do not match the layer");
-    net_->setLayer(l, w.Data(), b.Data());
+    if (w.ElementLength() != ws || b.ElementLength() != bs) throwError(info.Env(), "SHAPE_MISMATCH", "weight", "tensor sizes do not match the layer");
+    if (seq_) seq_->setLayer(l, w.Data(), b.Data());
+    else net_->setLayer(l, w.Data(), b.Data());
     return info.Env().Undefined();
   }
 
   Napi::Value GetLayer(const Napi::CallbackInfo& info) {
     requireIdle(info.Env());
+    auto [ws, bs] = layerSizes(info.Env(), info[0]);
     size_t l = count(info[0], "layer");
-    if (l >= net_->layers().size()) throwError(info.Env(), "BAD_ARGUMENT", "layer", "no such layer");
-    const qm::LayerDims& d = net_->layers()[l];
-    Napi::Float32Array w = Napi::Float32Array::New(info.Env(), d.in * d.out), b = Napi::Float32Array::New(info.Env(), d.out);
-    net_->getLayer(l, w.Data(), b.Data());
+    Napi::Float32Array w = Napi::Float32Array::New(info.Env(), ws), b = Napi::Float32Array::New(info.Env(), bs);
+    if (seq_) seq_->getLayer(l, w.Data(), b.Data());
+    else net_->getLayer(l, w.Data(), b.Data());
     Napi::Array pair = Napi::Array::New(info.Env(), 2);
     pair.Set(0u, w);
     pair.Set(1u, b);
@@ -108,6 +184,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     Napi::ObjectReference selfRef, xRef, yRef, outRef;
     qm::DataView data{};
     qm::TrainConfig cfg;
+    qm::OptimizerConfig optimizer;
     bool train = false;
     float* out = nullptr;  // predict only
     qm::Stats stats;
@@ -122,7 +199,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     RunBaton b{this, Napi::Persistent(Value()), Napi::Persistent(x.As<Napi::Object>())};
     b.data.x = x.Data();
     b.data.count = count(info[withLabels ? 2 : 1], "data.count");
-    b.data.features = withLabels ? count(info[3], "data.features") : net_->inputs();
+    b.data.features = withLabels ? count(info[3], "data.features") : inputs();
     size_t values = 0;
     if (__builtin_mul_overflow(b.data.count, b.data.features, &values) || x.ElementLength() != values)
       throwError(env, "LENGTH_MISMATCH", "data.x", "data.x has " + std::to_string(x.ElementLength()) + " values, expected count × features");
@@ -189,10 +266,16 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
       };
     }
     NetworkWrap* self = b.self;
+    if (self->seq_) {
+      qm::SequentialTrainConfig cfg{b.cfg.epochs, b.cfg.batch, b.cfg.seed, b.optimizer};
+      b.stats = self->seq_->train(b.data, cfg, report);
+      return;
+    }
     b.stats = self->cuda_ ? qm::gpu::train(*self->net_, b.data, b.cfg, report) : self->net_->train(b.data, b.cfg, report);
   }
 
-  // train(x, y, count, features, {epochs, batchSize, lr, momentum, seed}, onProgress?)
+  // train(x, y, count, features, {epochs, batchSize, lr, momentum, seed, optimizer?, nesterov?,
+  // weightDecay?, beta1?, beta2?, eps?}, onProgress?); the dense engine runs plain and momentum SGD only.
   Napi::Value Train(const Napi::CallbackInfo& info) {
     RunBaton b = baton(info, true);
     if (!info[4].IsObject()) throwError(info.Env(), "BAD_ARGUMENT", "opts", "opts must be an object");
@@ -205,6 +288,18 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     b.cfg.momentum = number(o.Get("momentum"), "momentum");
     b.cfg.seed = static_cast<uint64_t>(number(o.Get("seed"), "seed"));
     if (b.cfg.batch == 0) throwError(info.Env(), "BAD_ARGUMENT", "batchSize", "batchSize must be positive");
+    qm::OptimizerConfig& opt = b.optimizer;
+    opt.kind = optimizerKind(o.Get("optimizer"));
+    opt.lr = b.cfg.lr;
+    opt.momentum = b.cfg.momentum;
+    opt.nesterov = flag(o.Get("nesterov"));
+    opt.weightDecay = numberOr(o.Get("weightDecay"), "weightDecay", 0);
+    opt.beta1 = numberOr(o.Get("beta1"), "beta1", opt.beta1);
+    opt.beta2 = numberOr(o.Get("beta2"), "beta2", opt.beta2);
+    opt.eps = numberOr(o.Get("eps"), "eps", opt.eps);
+    if (!seq_ && (opt.kind != qm::OptimizerKind::Sgd || opt.nesterov || opt.weightDecay != 0))
+      throwError(info.Env(), "BAD_ARGUMENT", "optimizer", "the dense engine trains with plain or momentum SGD only: build the network as a Sequential model");
+    if (seq_) qm::Optimizer(opt, 0);  // checks the settings now, before any work is queued
     if (info[5].IsFunction()) b.progress = Napi::ThreadSafeFunction::New(info.Env(), info[5].As<Napi::Function>(), "quackmesh-progress", 0, 1);
     return start(info.Env(), std::move(b), runTrain, settleStats);
   }
@@ -213,16 +308,24 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     RunBaton b = baton(info, true);
     return start(
         info.Env(), std::move(b),
-        [](RunBaton& r) { r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->net_, r.data) : r.self->net_->evaluate(r.data); }, settleStats);
+        [](RunBaton& r) {
+          if (r.self->seq_) r.stats = r.self->seq_->evaluate(r.data);
+          else r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->net_, r.data) : r.self->net_->evaluate(r.data);
+        },
+        settleStats);
   }
 
   Napi::Value Predict(const Napi::CallbackInfo& info) {
     RunBaton b = baton(info, false);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), b.data.count * net_->classes());
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), b.data.count * classes());
     b.out = out.Data();
     b.outRef = Napi::Persistent(out.As<Napi::Object>());
     return start(
-        info.Env(), std::move(b), [](RunBaton& r) { r.self->net_->predict(r.data.x, r.data.count, r.out); },
+        info.Env(), std::move(b),
+        [](RunBaton& r) {
+          if (r.self->seq_) r.self->seq_->predict(r.data.x, r.data.count, r.out);
+          else r.self->net_->predict(r.data.x, r.data.count, r.out);
+        },
         [](Napi::Env, RunBaton& r) -> Napi::Value { return r.outRef.Value(); });
   }
 
@@ -233,7 +336,11 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     return p;
   }
 
+  size_t inputs() const { return seq_ ? seq_->inputs() : net_->inputs(); }
+  size_t classes() const { return seq_ ? seq_->classes() : net_->classes(); }
+
   std::unique_ptr<qm::Mlp> net_;
+  std::unique_ptr<qm::Sequential> seq_;
   bool cuda_ = false;
   std::atomic<bool> busy_{false};
 };

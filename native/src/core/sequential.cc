@@ -1,0 +1,207 @@
+#include "core/sequential.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace qm {
+namespace {
+
+size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+void checkLabels(const DataView& d, size_t classes) {
+  for (size_t i = 0; i < d.count; i++)
+    if (d.y[i] >= classes)
+      fail("BAD_ARGUMENT", "data.y", "data.y[" + std::to_string(i) + "] is " + std::to_string(d.y[i]) + " but the model has " + std::to_string(classes) + " classes");
+}
+
+// Samples a block in evaluation and prediction: bounds the activations held at once.
+constexpr size_t kBlock = 256;
+
+}  // namespace
+
+Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers) : input_(input) {
+  if (layers.empty()) fail("BAD_SPEC", "layers", "a network needs at least one layer");
+  checkedMul(checkedMul(input.c, input.h, "BAD_SPEC", "input", "the input"), input.w, "BAD_SPEC", "input", "the input");
+  Dims shape = input;
+  size_t total = 0;
+  for (size_t i = 0; i < layers.size(); i++) {
+    const std::string where = "layers[" + std::to_string(i) + "]";
+    layers_.push_back(makeLayer(layers[i], shape, where));
+    const Layer& l = *layers_.back();
+    checkedMul(checkedMul(l.out.c, l.out.h, "BAD_SPEC", where, where + "'s output"), l.out.w, "BAD_SPEC", where, where + "'s output");
+    offset_.push_back(total);
+    if (l.paramSize() > 0) withParams_.push_back(i);
+    if (__builtin_add_overflow(total, l.paramSize(), &total)) fail("BAD_SPEC", where, "the parameters overflow a 64-bit size");
+    shape = l.out;
+  }
+  if (layers.back().kind != LayerKind::Dense) fail("BAD_SPEC", "layers", "the last layer must be dense: it gives the logits");
+  if (total > std::vector<float>().max_size()) fail("BAD_SPEC", "layers", "the model has more parameters than this machine can address");
+  params_.assign(total, 0.0f);
+  for (auto& l : layers_) l->paramsChanged(params_.data() + offset_[&l - &layers_[0]]);
+}
+
+void Sequential::initKaiming(uint64_t seed) {
+  Rng rng(seed);
+  for (size_t i : withParams_) {
+    Layer& l = *layers_[i];
+    const double bound = 1.0 / std::sqrt(static_cast<double>(l.fanIn));
+    float* p = params_.data() + offset_[i];
+    for (size_t j = 0; j < l.paramSize(); j++) p[j] = static_cast<float>((rng.uniform() * 2 - 1) * bound);
+    l.paramsChanged(p);
+  }
+}
+
+void Sequential::setLayer(size_t l, const float* w, const float* b) {
+  const size_t i = withParams_.at(l);
+  Layer& layer = *layers_[i];
+  float* p = params_.data() + offset_[i];
+  std::memcpy(p, w, layer.weightSize * sizeof(float));
+  std::memcpy(p + layer.weightSize, b, layer.biasSize * sizeof(float));
+  layer.paramsChanged(p);
+}
+
+void Sequential::getLayer(size_t l, float* w, float* b) const {
+  const size_t i = withParams_.at(l);
+  const Layer& layer = *layers_[i];
+  const float* p = params_.data() + offset_[i];
+  std::memcpy(w, p, layer.weightSize * sizeof(float));
+  std::memcpy(b, p + layer.weightSize, layer.biasSize * sizeof(float));
+}
+
+void Sequential::forward(const float* x, size_t rows, const std::vector<float*>& outs, std::vector<Scratch>* train) const {
+  const float* in = x;
+  for (size_t l = 0; l < layers_.size(); l++) {
+    layers_[l]->forward(params_.data() + offset_[l], in, outs[l], rows, train ? &(*train)[l] : nullptr);
+    in = outs[l];
+  }
+}
+
+void Sequential::checkData(const DataView& data) const {
+  if (data.features != inputs()) fail("SHAPE_MISMATCH", "data.features", "data has " + std::to_string(data.features) + " features but the model takes " + std::to_string(inputs()));
+  if (data.count == 0) fail("EMPTY_INPUT", "data", "data holds no samples");
+  checkLabels(data, classes());
+}
+
+Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress) {
+  checkData(data);
+  if (cfg.batch == 0) fail("BAD_ARGUMENT", "batchSize", "batchSize must be positive");
+  if (data.count > 0xffffffffu) fail("BAD_ARGUMENT", "data.count", "training takes at most 2^32 - 1 samples a call");
+  Optimizer opt(cfg.optimizer, params_.size());
+  const size_t L = layers_.size(), B = std::min(cfg.batch, data.count), F = inputs(), C = classes();
+  std::vector<float> xb(checkedMul(B, F, "BAD_ARGUMENT", "batchSize", "a batch's inputs"));
+  std::vector<uint8_t> yb(B);
+  std::vector<std::vector<float>> act(L), grad(L);
+  std::vector<float*> outs(L);
+  for (size_t l = 0; l < L; l++) {
+    const size_t n = checkedMul(B, layers_[l]->out.size(), "BAD_ARGUMENT", "batchSize", "a batch's activations");
+    act[l].resize(n);
+    grad[l].resize(n);
+    outs[l] = act[l].data();
+  }
+  std::vector<float> g(params_.size(), 0.0f);
+  std::vector<Scratch> scratch(L);
+  std::vector<uint32_t> perm(data.count);
+  std::iota(perm.begin(), perm.end(), 0u);
+  Rng rng(cfg.seed);
+  const size_t batches = ceilDiv(data.count, B);
+  double lossSum = 0;
+  size_t correctSum = 0, seen = 0;
+
+  for (int epoch = 0; epoch < cfg.epochs; epoch++) {
+    for (size_t i = data.count - 1; i > 0; i--) std::swap(perm[i], perm[rng.below(i + 1)]);
+    for (size_t bi = 0; bi < batches; bi++) {
+      const size_t b0 = bi * B, rows = std::min(B, data.count - b0);
+      for (size_t r = 0; r < rows; r++) {
+        std::memcpy(&xb[r * F], data.x + static_cast<size_t>(perm[b0 + r]) * F, F * sizeof(float));
+        yb[r] = data.y[perm[b0 + r]];
+      }
+      for (size_t l = 0; l < L; l++) scratch[l].seed = rng.next();
+      forward(xb.data(), rows, outs, &scratch);
+
+      // Softmax cross-entropy, mean over the batch: dlogits = (p − onehot) / rows.
+      double batchLoss = 0;
+      const float invRows = 1.0f / static_cast<float>(rows);
+      float* dz = grad[L - 1].data();
+      std::memcpy(dz, act[L - 1].data(), rows * C * sizeof(float));
+      for (size_t r = 0; r < rows; r++) {
+        size_t best;
+        float* d = dz + r * C;
+        batchLoss += softmaxRow(d, C, yb[r], &best);
+        correctSum += best == yb[r];
+        d[yb[r]] -= 1.0f;
+        for (size_t j = 0; j < C; j++) d[j] *= invRows;
+      }
+
+      for (size_t l = L; l-- > 0;) {
+        const float* in = l == 0 ? xb.data() : act[l - 1].data();
+        float* dx = l == 0 ? nullptr : grad[l - 1].data();
+        layers_[l]->backward(params_.data() + offset_[l], in, act[l].data(), grad[l].data(), dx, g.data() + offset_[l], rows, scratch[l]);
+      }
+      opt.step(params_.data(), g.data());
+      for (size_t i : withParams_) layers_[i]->paramsChanged(params_.data() + offset_[i]);
+
+      lossSum += batchLoss;
+      seen += rows;
+      if (progress) progress(epoch, bi, batches, batchLoss / static_cast<double>(rows));
+    }
+  }
+  Stats s;
+  s.samples = seen;
+  s.loss = seen ? lossSum / static_cast<double>(seen) : 0;
+  s.accuracy = seen ? static_cast<double>(correctSum) / static_cast<double>(seen) : 0;
+  return s;
+}
+
+template <class Fn>
+void Sequential::forBlocks(const float* x, size_t count, Fn fn) const {
+  const size_t L = layers_.size(), F = inputs();
+  std::vector<std::vector<float>> bufs(L);
+  std::vector<float*> outs(L);
+  for (size_t l = 0; l < L; l++) {
+    bufs[l].resize(checkedMul(std::min(kBlock, count), layers_[l]->out.size(), "BAD_ARGUMENT", "data", "a block's activations"));
+    outs[l] = bufs[l].data();
+  }
+  for (size_t r0 = 0; r0 < count; r0 += kBlock) {
+    const size_t rows = std::min(kBlock, count - r0);
+    forward(x + r0 * F, rows, outs, nullptr);
+    fn(r0, rows, outs[L - 1]);
+  }
+}
+
+Stats Sequential::evaluate(const DataView& data) const {
+  checkData(data);
+  const size_t C = classes();
+  double loss = 0;
+  size_t correct = 0;
+  forBlocks(data.x, data.count, [&](size_t r0, size_t rows, float* logits) {
+    for (size_t r = 0; r < rows; r++) {
+      size_t best, y = data.y[r0 + r];
+      loss += softmaxRow(logits + r * C, C, y, &best);
+      correct += best == y;
+    }
+  });
+  Stats s;
+  s.samples = data.count;
+  s.loss = loss / static_cast<double>(data.count);
+  s.accuracy = static_cast<double>(correct) / static_cast<double>(data.count);
+  return s;
+}
+
+void Sequential::predict(const float* x, size_t count, float* probs) const {
+  const size_t C = classes();
+  forBlocks(x, count, [&](size_t r0, size_t rows, float* logits) {
+    for (size_t r = 0; r < rows; r++) {
+      size_t best;
+      softmaxRow(logits + r * C, C, 0, &best);
+    }
+    std::memcpy(probs + r0 * C, logits, rows * C * sizeof(float));
+  });
+}
+
+}  // namespace qm

@@ -1,0 +1,60 @@
+#pragma once
+// A model as a PyTorch nn.Sequential: dense, conv2d, pooling, flatten, dropout and activation
+// layers, softmax cross-entropy, trained by mini-batch SGD (momentum, Nesterov, weight decay),
+// Adam or AdamW on float32. Parameters are kept in PyTorch's layout, one flat vector; each
+// layer with parameters has a weight and a bias.
+#include <memory>
+#include <vector>
+
+#include "core/layers.h"
+#include "core/mlp.h"
+#include "core/optimizer.h"
+
+namespace qm {
+
+struct SequentialTrainConfig {
+  int epochs = 1;
+  size_t batch = 32;
+  uint64_t seed = 0;
+  OptimizerConfig optimizer;
+};
+
+class Sequential {
+ public:
+  /** Throws BAD_SPEC naming the layer (`layers[i]`) that cannot take what the one before gives. */
+  Sequential(const Dims& input, const std::vector<LayerConfig>& layers);
+
+  size_t inputs() const { return input_.size(); }
+  size_t classes() const { return layers_.back()->out.size(); }
+  /** Layers with parameters (weight and bias each), in order. */
+  size_t paramLayers() const { return withParams_.size(); }
+  size_t weightSize(size_t l) const { return layers_[withParams_[l]]->weightSize; }
+  size_t biasSize(size_t l) const { return layers_[withParams_[l]]->biasSize; }
+
+  /** PyTorch's defaults for nn.Linear and nn.Conv2d: weights and biases uniform in ±1/sqrt(fan_in). */
+  void initKaiming(uint64_t seed);
+  /** w and b in PyTorch's layout ([out][in] or [out][in][kh][kw]; [out]) for parameter layer l. */
+  void setLayer(size_t l, const float* w, const float* b);
+  void getLayer(size_t l, float* w, float* b) const;
+
+  Stats train(const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress);
+  Stats evaluate(const DataView& data) const;
+  /** probs is count × classes. */
+  void predict(const float* x, size_t count, float* probs) const;
+
+ private:
+  // Runs all layers over `rows` samples; outs[l] receives layer l's output. train: training mode.
+  void forward(const float* x, size_t rows, const std::vector<float*>& outs, std::vector<Scratch>* train) const;
+  // Calls fn(block start, rows, logits) over blocks of samples, evaluation mode.
+  template <class Fn>
+  void forBlocks(const float* x, size_t count, Fn fn) const;
+  void checkData(const DataView& data) const;
+
+  Dims input_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<size_t> offset_;     // each layer's parameters in params_
+  std::vector<size_t> withParams_;  // the layers that have parameters
+  std::vector<float> params_;
+};
+
+}  // namespace qm
