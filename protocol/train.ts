@@ -13,7 +13,23 @@ export const TRAIN_LIMITS = {
   batchSize: { min: 1, max: 65536 },
   lr: { exclusiveMin: 0, max: 10 },
   momentum: { min: 0, exclusiveMax: 1 },
+  weightDecay: { min: 0, max: 1 },
 } as const;
+
+/** The optimizers of local training, as torch.optim defines them (SGD, Adam, AdamW). */
+export const OPTIMIZERS = ["sgd", "adam", "adamw"] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/**
+ * A trainer's own optimizer choice beyond lr and momentum; absent fields take the engine's
+ * defaults (SGD; no weight decay, AdamW's 0.01). Its state lives for one local run only.
+ */
+export interface OptimizerSettings {
+  optimizer?: OptimizerName;
+  /** SGD with momentum: Nesterov's form */
+  nesterov?: boolean;
+  weightDecay?: number;
+}
 
 export const trainSettingsSchema = schema({
   type: "object",

@@ -2,7 +2,7 @@
 import { deviceInfo } from "../../native/device.js";
 import { QuackError } from "../../protocol/errors.js";
 import { parseAmount } from "../../protocol/chain/units.js";
-import { DEVICES, TRAIN_DEFAULTS, TRAIN_LIMITS, type TrainDevice, type TrainHyperparams } from "../../protocol/train.js";
+import { DEVICES, OPTIMIZERS, TRAIN_DEFAULTS, TRAIN_LIMITS, type OptimizerName, type OptimizerSettings, type TrainDevice, type TrainHyperparams } from "../../protocol/train.js";
 
 /** A whole number flag within [min, max]. */
 export function parseWhole(text: string | number, flag: string, min: number, max: number): number {
@@ -46,6 +46,9 @@ export interface TrainFlags {
   batch?: string;
   lr?: string;
   momentum?: string;
+  optimizer?: string;
+  weightDecay?: string;
+  nesterov?: boolean;
 }
 
 /** The training flags every trainer takes (`--epochs --batch --lr --momentum`), defaults from protocol/train.ts. */
@@ -59,12 +62,37 @@ export function parseTrainFlags(flags: TrainFlags): TrainHyperparams {
   };
 }
 
+/** --optimizer, --weight-decay and --nesterov; only the flags given (the engine's defaults otherwise). */
+export function parseOptimizerFlags(flags: TrainFlags): OptimizerSettings {
+  const out: OptimizerSettings = {};
+  if (flags.optimizer !== undefined) {
+    const name = String(flags.optimizer).trim().toLowerCase();
+    if (!(OPTIMIZERS as readonly string[]).includes(name)) {
+      throw new QuackError("BAD_ARGUMENT", `--optimizer '${flags.optimizer}' is not known.`, { fix: `Use one of: ${OPTIMIZERS.join(", ")}.` });
+    }
+    out.optimizer = name as OptimizerName;
+  }
+  if (flags.weightDecay !== undefined) {
+    const L = TRAIN_LIMITS.weightDecay;
+    out.weightDecay = parseNumber(flags.weightDecay, "--weight-decay", (v) => v >= L.min && v <= L.max, `a weight decay in [${L.min}, ${L.max}]`);
+  }
+  if (flags.nesterov) {
+    if ((out.optimizer ?? "sgd") !== "sgd") throw new QuackError("BAD_ARGUMENT", "--nesterov is a form of SGD momentum.", { fix: "Leave out --nesterov, or use --optimizer sgd with a --momentum above 0." });
+    if (!(Number(flags.momentum ?? TRAIN_DEFAULTS.momentum) > 0)) throw new QuackError("BAD_ARGUMENT", "--nesterov needs a --momentum above 0.", { fix: "Pass e.g. --momentum 0.9 with --nesterov." });
+    out.nesterov = true;
+  }
+  return out;
+}
+
 /** The training options as commander `.option(flags, description, default)` arguments, defaults from protocol/train.ts. */
 export const TRAIN_OPTIONS = {
   epochs: (prefix = "") => ["--epochs <n>", `${prefix}local epochs per round`, String(TRAIN_DEFAULTS.epochs)] as const,
   batch: (prefix = "") => ["--batch <n>", `${prefix}mini-batch size`, String(TRAIN_DEFAULTS.batchSize)] as const,
   lr: (prefix = "") => ["--lr <rate>", `${prefix}learning rate`, String(TRAIN_DEFAULTS.lr)] as const,
   momentum: (prefix = "") => ["--momentum <m>", `${prefix}SGD momentum (0 = plain SGD)`, String(TRAIN_DEFAULTS.momentum)] as const,
+  optimizer: (prefix = "") => ["--optimizer <name>", `${prefix}${OPTIMIZERS.join(" | ")} (as torch.optim; default sgd)`] as const,
+  weightDecay: (prefix = "") => ["--weight-decay <w>", `${prefix}weight decay (sgd, adam: L2 on the gradient; adamw: decoupled, default 0.01)`] as const,
+  nesterov: (prefix = "") => ["--nesterov", `${prefix}Nesterov momentum (sgd)`] as const,
 };
 
 /** A positive DUCK price per hour, in wei. */

@@ -18,7 +18,7 @@ import { QuackError } from "../../../protocol/errors.js";
 import { describeRevert } from "../../../protocol/chain/revert.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { claimReward } from "./claim.js";
-import { TRAIN_DEFAULTS, type TrainHyperparams } from "../../../protocol/train.js";
+import { TRAIN_DEFAULTS, type OptimizerSettings, type TrainHyperparams } from "../../../protocol/train.js";
 import type { ContributorEvent } from "./events.js";
 import { claimClosedRounds } from "./reward.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
@@ -27,7 +27,7 @@ import { ContributorState } from "./state.js";
 import { checkJobTerms } from "./terms.js";
 import { makeTrainerRoot, runTrainerRound, writeTrainerData, type ExternalTrainer } from "./trainer.js";
 
-export interface TrainSettings extends TrainHyperparams {
+export interface TrainSettings extends TrainHyperparams, OptimizerSettings {
   device: Device;
   /** Fraction of the local data held out to check each update (0 = none). */
   holdout: number;
@@ -228,7 +228,8 @@ async function* rounds(
     let spec = jobSpec ?? specs.get(layoutKey);
     if (!spec) specs.set(layoutKey, (spec = specFromTensors(tensors)));
     const started = Date.now();
-    const settings = { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, seed: roundSeed(jobId, round, address) };
+    const optimizer: OptimizerSettings = Object.fromEntries(Object.entries({ optimizer: train.optimizer, nesterov: train.nesterov, weightDecay: train.weightDecay }).filter(([, v]) => v !== undefined));
+    const settings = { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, ...optimizer, seed: roundSeed(jobId, round, address) };
     let net: Network;
     let fit: { loss: number; accuracy: number };
     if (external) {

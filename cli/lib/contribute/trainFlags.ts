@@ -1,5 +1,5 @@
 /** The flags of a trainer (`contribute`, `worker`): the shared training flags plus device, hold-out and an external trainer. */
-import { localDevice, parseDevice, parseNumber, parseTrainFlags, parseWhole, type TrainFlags } from "../flags.js";
+import { localDevice, parseDevice, parseNumber, parseOptimizerFlags, parseTrainFlags, parseWhole, type TrainFlags } from "../flags.js";
 import { TRAINER_LIMITS } from "../../../protocol/trainer.js";
 import type { TrainSettings } from "./runner.js";
 import { parseTrainerCommand, resolveTrainerArgv, type ExternalTrainer } from "./trainer.js";
@@ -14,6 +14,7 @@ export interface TrainerFlags extends TrainFlags {
 export function trainSettingsFrom(flags: TrainerFlags): TrainSettings {
   return {
     ...parseTrainFlags(flags),
+    ...parseOptimizerFlags(flags),
     device: localDevice(parseDevice(flags.device)),
     holdout: parseNumber(flags.holdout, "--holdout", (v) => v >= 0 && v < 1, "a fraction in [0, 1)"),
   };
