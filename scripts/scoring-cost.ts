@@ -1,6 +1,7 @@
 // What scoring a round costs the evaluator: the leave-one-out the engine runs
-// (orchestrator/rounds/contribution.ts scoreRound: one aggregation and one evaluation per kept
-// update, plus the base and the full aggregate) against a truncated Monte-Carlo Shapley estimate
+// (orchestrator/rounds/contribution.ts scoreRound: one evaluation of each update's own model for the
+// learned-nothing check, one aggregation and one evaluation per kept update, plus the base and the
+// full aggregate) against a truncated Monte-Carlo Shapley estimate
 // (P random orders, each adding the updates one by one: n aggregations and evaluations per order)
 // and exact Shapley (2^n subsets, extrapolated from the measured cost of one evaluation).
 // Real MNIST, an MLP 784-128-10, updates trained on different shards, the engine's own evaluator.
@@ -10,7 +11,7 @@ import { Network } from "../native/index.js";
 import { flatten, unflatten } from "../native/tensors.js";
 import type { Dataset, ModelSpec, Tensor } from "../native/types.js";
 import { scoreRound } from "../orchestrator/rounds/contribution.js";
-import { classAccuracy } from "../orchestrator/rounds/runtime.js";
+import { classAccuracy, classLoss } from "../orchestrator/rounds/runtime.js";
 import { globalModel } from "../orchestrator/rounds/checks.js";
 import { makeStrategy, type FitResult, type RoundEval } from "../orchestrator/strategy/index.js";
 import { DEFAULT_SETTINGS } from "../protocol/settings.js";
@@ -31,7 +32,8 @@ const evaluate = async (model: Tensor[]): Promise<RoundEval> => {
   evaluations++;
   const net = Network.fromWeights(spec, model);
   const ev = await net.evaluate(validation);
-  return { ...ev, classAccuracy: classAccuracy(await net.predict(validation.x, validation.count), validation.y, 10) };
+  const probabilities = await net.predict(validation.x, validation.count);
+  return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, 10), classLoss: classLoss(probabilities, validation.y, 10) };
 };
 const strategy = makeStrategy(DEFAULT_SETTINGS, evaluate);
 

@@ -2,7 +2,7 @@
 // listener, three honest `quackmesh contribute` processes on non-IID shards, and attackers with a
 // client that is not the project's (a mislabelled trainer, a near-copy free rider, five sybil
 // near-copies, and from round 1 a liar claiming 2^53 − 1 samples for a targeted 7 → 1 flip).
-// Over 3 rounds: the near-copies get nothing, each round's amounts add up to its on-chain
+// Over 3 rounds: the near-copies and the mislabelled model get nothing, each round's amounts add up to its on-chain
 // commitment and the honest processes claim exactly theirs, `job verify` reproduces every
 // commitment, the liar's weight stays under the median claim, a stranger holding the finish proof
 // cannot finish inside the claim window, and what is committed stays claimable after the finish.
@@ -27,15 +27,16 @@ import { TINY_SPEC, startTestNetwork } from "./network.js";
 
 const DUCK = 10n ** 18n;
 /**
- * Measured here (TINY_SPEC, 1,000 validation samples, three non-IID honest shards): a model trained
- * on shuffled labels passes the 30 % threshold from round 1 and lowers the loss of the aggregate, and
- * the 7 → 1 flip trained on otherwise correct data improves nine classes; leave-one-out pays both
- * (round 1: 13 % and 25 % of the budget) and the flip costs class 7 15-19 points. Leaving one honest
- * non-IID update out moves a class by as much (up to 23 points), so a per-class rule that would catch
- * the flip would also refuse honest contributors. Open: these assertions stay as todo until scoring
- * separates them.
+ * Measured here (TINY_SPEC, 1,000 validation samples, three non-IID honest shards): the 7 → 1 flip,
+ * trained on otherwise correct data, lowers the loss of nine classes and costs class 7 8-21 points
+ * in the round's model; leaving one honest non-IID update out moves a class by as much (up to 92
+ * points), and its own model sends a missing class to one other class as the flip does (96 % of
+ * the 1s to 3 for the shard without 0-2; 90-100 % of the 7s to 1 for the flip). On the validation
+ * set the flip looks like a contributor that lacks class 7: leave-one-out pays it (0-25 % of a
+ * round) whenever it lowers the loss, and the honest three's share and the class-7 accuracy follow.
+ * These assertions stay todo (scripts/experiments/payments-scoring.ts measures them).
  */
-const LIMIT = "known limit: validation-set leave-one-out pays a diluted targeted flip and a shuffled-label model";
+const LIMIT = "known limit: validation-set scoring pays a diluted targeted flip that looks like a contributor without class 7";
 const ROUNDS = 3;
 const net = await startTestNetwork(t.teardown);
 const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
@@ -149,13 +150,12 @@ t.test("three honest contributors, a mislabelled one, a free rider, five sybils 
     const paid = r.updates.reduce((a, u) => a + BigInt(u.amount), 0n);
     const toHonest = r.updates.filter((u) => honest.has(u.contributor)).reduce((a, u) => a + BigInt(u.amount), 0n);
     t.ok(paid > 0n && paid <= 30n * DUCK, `round ${round}: ${paid} wei paid, within the round budget`);
-    // From round 1 on the mislabelled model passes the threshold and the liar joins: see LIMIT.
+    // From round 1 on the liar joins: see LIMIT.
     t.ok(toHonest * 10n >= paid * 9n, `round ${round}: the honest three got ${toHonest} of ${paid}`, round > 0 ? { todo: LIMIT } : {});
     const names = new Map<string, string>([[mislabelled.wallet.address, "mislabelled"], [freeRider.wallet.address, "free rider"], [liar.wallet.address, "liar"], ...sybils.map((s, k) => [s.wallet.address, `sybil ${k}`] as [string, string])]);
     for (const u of r.updates) t.comment(`round ${round}: ${names.get(u.contributor) ?? "honest"} weight ${u.weight} norm ${u.deltaNorm.toFixed(3)} score ${u.score.toExponential(2)} gain ${u.gain.toExponential(2)} ${u.excluded ?? "counted"} ${u.amount}`);
     for (const u of r.updates.filter((u) => !honest.has(u.contributor))) {
-      const trainedAttack = u.contributor === liar.wallet.address || u.contributor === mislabelled.wallet.address;
-      t.equal(u.amount, "0", `round ${round}: the ${names.get(u.contributor)} (${u.excluded ?? "counted"}, score ${u.score.toExponential(2)}) is paid nothing`, trainedAttack ? { todo: LIMIT } : {});
+      t.equal(u.amount, "0", `round ${round}: the ${names.get(u.contributor)} (${u.excluded ?? "counted"}, score ${u.score.toExponential(2)}) is paid nothing`, u.contributor === liar.wallet.address ? { todo: LIMIT } : {});
     }
     const [, total, claimed] = (await pool.getFunction("getRoundCommitment")(jobId, round)) as bigint[];
     t.equal(total, paid, `round ${round}: the amounts add up to the total committed on chain`);

@@ -8,7 +8,12 @@
  *     sybil near-copies (distance ~0) cannot shrink the bound onto honest updates.
  *  2. Weights: a claimed sample count counts at most the round's lower-median claim, so no claim
  *     buys more than about 2/K of a round of K updates (unless the job trusts the claims).
- *  3. Leave-one-out, counterfactual "it did not train": with S the kept updates, each update's
+ *  3. Learned nothing: an update whose own model lowers the validation loss of no class the round's
+ *     input model recognizes, and makes no class it does not recognize well recognized, is left out
+ *     (LEARNED_NOTHING; rounds/learned.ts): a model trained on shuffled labels, a near-copy. It
+ *     would otherwise be paid where it makes an over-confident aggregate less sure (not more right).
+ *     Cost: one evaluation per update.
+ *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
  *     matters: removing a near-copy of the global model would enlarge the others' step, and when
@@ -21,7 +26,7 @@
  *     one class. (A class a non-IID contributor lacks does not meet all three; before the input
  *     model reaches TRAINED accuracy no update is judged harmful.) Harmful updates score at most 0
  *     and do not count. A change that lowers the validation accuracy scores at most 0 too.
- *  4. An update counts toward minUpdates (is useful) when its leave-one-out score, or its own
+ *  5. An update counts toward minUpdates (is useful) when its leave-one-out score, or its own
  *     gain over the global model (baseLoss − its validation loss, measured when it was accepted),
  *     is above MIN_CONTRIBUTION: near-copies and noise never count, so they cannot close a round.
  *     An update stays in the round's model only when it is useful and its score is not negative:
@@ -35,9 +40,10 @@ import type { JobSettings } from "../../protocol/settings.js";
 import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
 import type { UpdateReward } from "../store/repository.js";
 import type { GlobalModel } from "./checks.js";
+import { learnedSomething } from "./learned.js";
 import { distance, roundModel } from "./replay.js";
 
-export type Exclusion = "NORM_OUTLIER" | "HARMFUL" | "NO_CONTRIBUTION";
+export type Exclusion = "NORM_OUTLIER" | "LEARNED_NOTHING" | "HARMFUL" | "NO_CONTRIBUTION";
 
 /** Class-accuracy drop (against the round's input model, and given back without the update) that makes an update harmful. */
 export const HARM_CLASS = 0.15;
@@ -102,7 +108,12 @@ export async function scoreRound(
     return global.flat;
   };
   const all = results.map((_, i) => i);
-  const members = all.filter((i) => kept[i]);
+  const near = all.filter((i) => kept[i]);
+  // An update whose own model does no class better learned nothing (rounds/learned.ts): out before
+  // leave-one-out, so that it cannot lend the others' scores its effect either.
+  const nothing = new Set<number>();
+  for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
+  const members = near.filter((i) => !nothing.has(i));
   const full = await evalOf(await firstAggregate(members, all));
   const fullLoss = full.loss;
   const scores = new Map<number, number>();
@@ -141,7 +152,7 @@ export async function scoreRound(
       deltaNorm: norms[i],
       score: Number.isFinite(score) ? score : 0,
       gain: Number.isFinite(gains[i]) ? gains[i] : 0,
-      excluded: outlier(i) ?? (harmful.has(i) ? "HARMFUL" : isUseful.has(i) ? null : "NO_CONTRIBUTION"),
+      excluded: outlier(i) ?? (nothing.has(i) ? "LEARNED_NOTHING" : harmful.has(i) ? "HARMFUL" : isUseful.has(i) ? null : "NO_CONTRIBUTION"),
     };
   });
   // The kept model from the published weights and exclusions alone, so `job verify` can replay it.

@@ -34,6 +34,18 @@ export function classAccuracy(probabilities: Float32Array, labels: Uint8Array, c
   return seen.map((n, c) => (n === 0 ? 1 : right[c] / n));
 }
 
+/** Mean cross-entropy per class (index = label) from softmax probabilities, count × classes; 0 for a class with no samples. */
+export function classLoss(probabilities: Float32Array, labels: Uint8Array, classes: number): number[] {
+  const seen = new Array<number>(classes).fill(0);
+  const sum = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    seen[labels[i]]++;
+    // The floor keeps a confidently wrong sample finite (float32 probabilities underflow to 0).
+    sum[labels[i]] -= Math.log(Math.max(probabilities[i * classes + labels[i]], 1e-30));
+  }
+  return seen.map((n, c) => (n === 0 ? 0 : sum[c] / n));
+}
+
 export class RuntimeCache {
   private readonly runtimes = new Map<number, Promise<JobRuntime>>();
   private readonly models = new Map<string, Promise<GlobalModel>>();
@@ -50,7 +62,7 @@ export class RuntimeCache {
         const net = Network.fromWeights(spec, model);
         const ev = await net.evaluate(validation);
         const probabilities = await net.predict(validation.x, validation.count);
-        return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, classes) };
+        return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, classes), classLoss: classLoss(probabilities, validation.y, classes) };
       });
   }
 

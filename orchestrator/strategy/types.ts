@@ -42,6 +42,8 @@ export interface Strategy {
 /** A central evaluation: loss and accuracy, and the accuracy of each class (index = label). */
 export interface RoundEval extends EvalResult {
   classAccuracy: number[];
+  /** Mean cross-entropy of each class's samples (index = label), where the evaluator measures it. */
+  classLoss?: number[];
 }
 
 export type Evaluate = (model: Tensor[]) => Promise<RoundEval>;
