@@ -40,6 +40,8 @@ export interface RawTrainOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** FedProx μ (Sequential engine only) */
+  proximalMu?: number;
 }
 
 /** A model for the Sequential engine (CPU): modules in nn.Sequential order. */

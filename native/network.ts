@@ -155,7 +155,8 @@ export class Network {
 
   /**
    * Mini-batch training on softmax cross-entropy: SGD (momentum, Nesterov, weight decay), Adam or
-   * AdamW as torch.optim defines them; the optimizer's state lives for this call only. Returns
+   * AdamW as torch.optim defines them, with FedProx's proximal term when proximalMu > 0; the
+   * optimizer's state lives for this call only. Returns
    * mean loss and accuracy over the epochs.
    */
   async train(data: Dataset, opts: TrainOptions = {}): Promise<EvalResult> {
@@ -166,7 +167,7 @@ export class Network {
     const lr = o.lr === undefined ? 0.01 : requireNumber(o.lr, "opts.lr", (v) => v > 0, "a finite number > 0");
     const momentum = o.momentum === undefined ? 0 : requireNumber(o.momentum, "opts.momentum", (v) => v >= 0 && v < 1, "a number in [0, 1)");
     const seed = o.seed === undefined ? randomInt(2 ** 47) : requireInteger(o.seed, "opts.seed", 0, MAX_SEED);
-    const optimizer = readOptimizer(o, momentum);
+    const optimizer = { ...readOptimizer(o, momentum), proximalMu: o.proximalMu === undefined ? 0 : requireNumber(o.proximalMu, "opts.proximalMu", (v) => v >= 0, "a finite number >= 0") };
     if (o.onProgress !== undefined && typeof o.onProgress !== "function") fail("BAD_ARGUMENT", "opts.onProgress", "opts.onProgress must be a function");
     const onProgress = o.onProgress as ((p: TrainProgress) => void) | undefined;
     let settled = false;
@@ -175,7 +176,7 @@ export class Network {
     });
     try {
       const settings: RawTrainOptions = { epochs, batchSize, lr, momentum, seed };
-      const plainSgd = optimizer.optimizer === "sgd" && !optimizer.nesterov && optimizer.weightDecay === 0;
+      const plainSgd = optimizer.optimizer === "sgd" && !optimizer.nesterov && optimizer.weightDecay === 0 && optimizer.proximalMu === 0;
       if (!this.#dense || plainSgd) {
         if (!this.#dense) Object.assign(settings, optimizer);
         return await this.#enqueue(() => call(() => this.#native.train(d.x, d.y, d.count, d.features, settings, progress)));

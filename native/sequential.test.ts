@@ -73,6 +73,8 @@ t.test("conv2d, pooling, flatten and dropout map to nn.Sequential names and shap
   const net = Network.create(cnn, { seed: 1, device: "auto" });
   t.equal(net.device, "cpu", "a model the CUDA engine cannot run stays on the CPU");
   t.same(net.weights().map((w) => w.name), ["0.weight", "0.bias", "3.weight", "3.bias", "8.weight", "8.bias"]);
+  const flat = net.weights().map((w) => (w.name === "0.weight" ? { ...w, shape: [4, 18] } : w));
+  t.throws(() => Network.fromWeights(cnn, flat), { code: "SHAPE_MISMATCH", argument: "0.weight", message: /\[4,18\] but the model needs \[4, 2, 3, 3\]/ }, "a conv weight of the wrong rank is refused");
   const bound = 1 / Math.sqrt(2 * 9);
   t.ok(net.weights()[0].data.every((v) => Math.abs(v) <= bound), "conv weights within ±1/sqrt(fan_in) as nn.Conv2d");
 });
@@ -112,11 +114,12 @@ t.test("forward, loss and training steps agree with PyTorch", { skip: python ? f
     { steps: 3, lr: 0.1, momentum: 0.5 },
     { steps: 3, lr: 0.01, optimizer: "adam", weightDecay: 0.1 },
     { steps: 3, lr: 0.01, optimizer: "adamw", beta1: 0.8, beta2: 0.99, eps: 1e-6 },
+    { steps: 3, lr: 0.1, momentum: 0.9, proximalMu: 0.5 },
   ];
   const cases = [
     { name: "small CNN", spec: cnn, d: data(12, 200, 3, 7), runs: optimizers },
     ...(["relu", "gelu", "tanh", "sigmoid"] as const).map((a) => ({ name: a, spec: activation(a), d: data(10, 6, 3, 11), runs: [sgd] })),
-    { name: "dense only (the dense engine, Adam on a copy)", spec: { input: [6], layers: [{ type: "dense", units: 4, activation: "relu" }, { type: "dense", units: 3 }], loss: "cross-entropy" } as ModelSpec, d: data(10, 6, 3, 5), runs: [sgd, optimizers[1], optimizers[3]] },
+    { name: "dense only (the dense engine, Adam on a copy)", spec: { input: [6], layers: [{ type: "dense", units: 4, activation: "relu" }, { type: "dense", units: 3 }], loss: "cross-entropy" } as ModelSpec, d: data(10, 6, 3, 5), runs: [sgd, optimizers[1], optimizers[3], optimizers[5]] },
   ];
   const nets = cases.map((c, i) => Network.create(c.spec, { seed: 20 + i, device: "cpu" }));
   const input = {
@@ -125,7 +128,7 @@ t.test("forward, loss and training steps agree with PyTorch", { skip: python ? f
       weights: Object.fromEntries(nets[i].weights().map((w) => [w.name, Array.from(w.data)])),
       x: Array.from(c.d.x),
       y: Array.from(c.d.y),
-      runs: c.runs.map(({ steps, lr, momentum, nesterov, weightDecay, optimizer, beta1, beta2, eps }) => ({ steps, lr, momentum, nesterov, weightDecay: weightDecay ?? (optimizer === "adamw" ? 0.01 : 0), optimizer, beta1, beta2, eps })),
+      runs: c.runs.map(({ steps, lr, momentum, nesterov, weightDecay, optimizer, beta1, beta2, eps, proximalMu }) => ({ steps, lr, momentum, nesterov, weightDecay: weightDecay ?? (optimizer === "adamw" ? 0.01 : 0), optimizer, beta1, beta2, eps, proximalMu })),
     })),
   };
   const ran = spawnSync(python!, [REFERENCE], { input: JSON.stringify(input), encoding: "utf8", maxBuffer: 64 << 20 });

@@ -54,6 +54,8 @@ export interface TrainOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** FedProx: μ/2‖w − w₀‖² added to the loss, w₀ the weights this call starts from (default 0: off) */
+  proximalMu?: number;
   /** shuffling seed; the same seed, data and weights give the same result on CPU */
   seed?: number;
   onProgress?: (p: TrainProgress) => void;

@@ -3,7 +3,7 @@
 
 Reads JSON on stdin: {"cases": [{"spec", "weights": {name: [floats]}, "x": [floats], "y": [ints],
 "runs": [{"optimizer", "lr", "momentum", "nesterov", "weightDecay", "beta1", "beta2", "eps",
-"steps"}]}]} and writes, per case, the softmax outputs and mean cross-entropy of the model in
+"steps", "proximalMu"}]}]} and writes, per case, the softmax outputs and mean cross-entropy of the model in
 evaluation mode, and the weights after each run's full-batch optimizer steps (each run starts
 from the given weights). The nn.Sequential is built from the spec the way the engine reads it.
 """
@@ -87,9 +87,14 @@ def main():
             load(model, case["weights"])
             model.train()
             opt = optimizer(run, model.parameters())
+            start = [p.detach().clone() for p in model.parameters()]
+            mu = run.get("proximalMu", 0.0)
             for _ in range(run["steps"]):
                 opt.zero_grad()
-                nn.functional.cross_entropy(model(x), y).backward()
+                loss = nn.functional.cross_entropy(model(x), y)
+                if mu:  # FedProx
+                    loss = loss + mu / 2 * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
+                loss.backward()
                 opt.step()
             result["runs"].append({k: v.flatten().tolist() for k, v in model.state_dict().items()})
         out.append(result)

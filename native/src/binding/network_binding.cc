@@ -185,6 +185,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     qm::DataView data{};
     qm::TrainConfig cfg;
     qm::OptimizerConfig optimizer;
+    double proximalMu = 0;
     bool train = false;
     float* out = nullptr;  // predict only
     qm::Stats stats;
@@ -267,7 +268,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     }
     NetworkWrap* self = b.self;
     if (self->seq_) {
-      qm::SequentialTrainConfig cfg{b.cfg.epochs, b.cfg.batch, b.cfg.seed, b.optimizer};
+      qm::SequentialTrainConfig cfg{b.cfg.epochs, b.cfg.batch, b.cfg.seed, b.optimizer, b.proximalMu};
       b.stats = self->seq_->train(b.data, cfg, report);
       return;
     }
@@ -275,7 +276,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   }
 
   // train(x, y, count, features, {epochs, batchSize, lr, momentum, seed, optimizer?, nesterov?,
-  // weightDecay?, beta1?, beta2?, eps?}, onProgress?); the dense engine runs plain and momentum SGD only.
+  // weightDecay?, beta1?, beta2?, eps?, proximalMu?}, onProgress?); the dense engine runs plain and
+  // momentum SGD only.
   Napi::Value Train(const Napi::CallbackInfo& info) {
     RunBaton b = baton(info, true);
     if (!info[4].IsObject()) throwError(info.Env(), "BAD_ARGUMENT", "opts", "opts must be an object");
@@ -297,7 +299,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     opt.beta1 = numberOr(o.Get("beta1"), "beta1", opt.beta1);
     opt.beta2 = numberOr(o.Get("beta2"), "beta2", opt.beta2);
     opt.eps = numberOr(o.Get("eps"), "eps", opt.eps);
-    if (!seq_ && (opt.kind != qm::OptimizerKind::Sgd || opt.nesterov || opt.weightDecay != 0))
+    b.proximalMu = numberOr(o.Get("proximalMu"), "proximalMu", 0);
+    if (!seq_ && (opt.kind != qm::OptimizerKind::Sgd || opt.nesterov || opt.weightDecay != 0 || b.proximalMu != 0))
       throwError(info.Env(), "BAD_ARGUMENT", "optimizer", "the dense engine trains with plain or momentum SGD only: build the network as a Sequential model");
     if (seq_) qm::Optimizer(opt, 0);  // checks the settings now, before any work is queued
     if (info[5].IsFunction()) b.progress = Napi::ThreadSafeFunction::New(info.Env(), info[5].As<Napi::Function>(), "quackmesh-progress", 0, 1);

@@ -93,6 +93,9 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
   if (cfg.batch == 0) fail("BAD_ARGUMENT", "batchSize", "batchSize must be positive");
   if (data.count > 0xffffffffu) fail("BAD_ARGUMENT", "data.count", "training takes at most 2^32 - 1 samples a call");
   Optimizer opt(cfg.optimizer, params_.size());
+  if (!(std::isfinite(cfg.proximalMu) && cfg.proximalMu >= 0)) fail("BAD_ARGUMENT", "proximalMu", "proximalMu must be a finite number >= 0");
+  const float mu = static_cast<float>(cfg.proximalMu);
+  const std::vector<float> start = mu > 0 ? params_ : std::vector<float>();
   const size_t L = layers_.size(), B = std::min(cfg.batch, data.count), F = inputs(), C = classes();
   std::vector<float> xb(checkedMul(B, F, "BAD_ARGUMENT", "batchSize", "a batch's inputs"));
   std::vector<uint8_t> yb(B);
@@ -143,6 +146,8 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
         float* dx = l == 0 ? nullptr : grad[l - 1].data();
         layers_[l]->backward(params_.data() + offset_[l], in, act[l].data(), grad[l].data(), dx, g.data() + offset_[l], rows, scratch[l]);
       }
+      if (mu > 0)  // the gradient of μ/2‖w − w₀‖²
+        for (size_t j = 0; j < g.size(); j++) g[j] += mu * (params_[j] - start[j]);
       opt.step(params_.data(), g.data());
       for (size_t i : withParams_) layers_[i]->paramsChanged(params_.data() + offset_[i]);
 

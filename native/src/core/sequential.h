@@ -1,7 +1,7 @@
 #pragma once
 // A model as a PyTorch nn.Sequential: dense, conv2d, pooling, flatten, dropout and activation
 // layers, softmax cross-entropy, trained by mini-batch SGD (momentum, Nesterov, weight decay),
-// Adam or AdamW on float32. Parameters are kept in PyTorch's layout, one flat vector; each
+// Adam or AdamW on float32, optionally with FedProx's proximal term. Parameters are kept in PyTorch's layout, one flat vector; each
 // layer with parameters has a weight and a bias.
 #include <memory>
 #include <vector>
@@ -17,6 +17,8 @@ struct SequentialTrainConfig {
   size_t batch = 32;
   uint64_t seed = 0;
   OptimizerConfig optimizer;
+  /** FedProx: μ/2‖w − w₀‖² added to the loss, w₀ the weights this run started from (0 = off). */
+  double proximalMu = 0;
 };
 
 class Sequential {
