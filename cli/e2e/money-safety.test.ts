@@ -173,7 +173,7 @@ t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the res
   t.match(asProvider.lines[0].rentalsServed, [{ rentalId: "1", status: "ended", earned: ended.earned }, { rentalId: "2", status: "running", earned: "0" }], "history: the rentals served and their earnings");
 });
 
-t.test("findings 4 and 9: the local chain's clock follows the wall clock; a job cancelled on chain stops on the orchestrator", async (t) => {
+t.test("findings 2, 4 and 9: a job no update reaches is reported stalled; the local chain's clock follows the wall clock; a job cancelled on chain stops on the orchestrator", async (t) => {
   const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--rounds": "1", "--deadline-hours": "0.001", "--round-deadline": "2" }), "--json"]);
   t.equal(created.code, 0, created.stderr);
   const jobId = Number(created.lines.at(-1)!.jobId);
@@ -184,6 +184,16 @@ t.test("findings 4 and 9: the local chain's clock follows the wall clock; a job 
     if (e.jobId === jobId && finishedAt !== undefined) extended++;
   };
   t.teardown(net.server.app.events.on("round:extended", onExtended));
+  // Its round cannot close (no update came): job status, job list and history say so, with the fix.
+  await until("round 0's deadline to pass without updates", async () => ((await net.server.app.repo.getRound(jobId, 0))?.extensions ?? 0) > 0);
+  const status = await quackmesh(["job", "status", String(jobId), ...base, "--json"]);
+  t.match(status.lines[0].orchestrator, { progress: { state: "stalled", reason: "no-updates", round: 0, message: /Round 0 has had no update/, fix: new RegExp(`quackmesh job abort ${jobId}`) } }, "job status --json: stalled, why, the fix");
+  const text = await quackmesh(["job", "status", String(jobId), ...base]);
+  t.match(text.stdout, new RegExp(`progress    stalled \\(no-updates\\): Round 0 has had no update[^\\n]*\\n  fix         .*quackmesh job abort ${jobId}`), "job status: the same in words");
+  const list = await quackmesh(["job", "list", ...base]);
+  t.match(list.stdout, new RegExp(`\\n\\s+${jobId}  stalled `), "job list: the status column says stalled");
+  const hist = await quackmesh(["history", ...base, "--json"]);
+  t.match((hist.lines[0].jobsCreated as Array<Record<string, unknown>>).find((j) => j.jobId === jobId), { status: "running", progress: { state: "stalled", reason: "no-updates" } }, "history: the running job is stalled");
   // No transaction happens meanwhile: only the wall clock passes the deadline.
   await until("the wall clock to pass the deadline", async () => Date.now() / 1000 > deadline + 1, 30_000);
   const before = await duckOf(requester);

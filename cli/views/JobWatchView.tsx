@@ -16,10 +16,12 @@ export interface JobWatchState {
   paid: Record<string, bigint>;
   totalPaid: bigint;
   note: string | null;
+  /** A stalled or waiting job's verdict from the orchestrator, with its fix. */
+  progress: { state: string; message: string; fix: string | null } | null;
 }
 
 export function initialJobWatch(jobId: number): JobWatchState {
-  return { jobId, status: "waiting", currentRound: 0, rounds: 0, accepted: 0, rejected: 0, thresholdBps: 0, accuracy: [], paid: {}, totalPaid: 0n, note: null };
+  return { jobId, status: "waiting", currentRound: 0, rounds: 0, accepted: 0, rejected: 0, thresholdBps: 0, accuracy: [], paid: {}, totalPaid: 0n, note: null, progress: null };
 }
 
 export function reduceJobWatch(s: JobWatchState, e: WatchEvent): JobWatchState {
@@ -32,6 +34,8 @@ export function reduceJobWatch(s: JobWatchState, e: WatchEvent): JobWatchState {
       return { ...s, paid: { ...s.paid, [e.contributor]: (s.paid[e.contributor] ?? 0n) + e.amount }, totalPaid: s.totalPaid + e.amount };
     case "waiting":
       return { ...s, note: `waiting: ${e.reason}` };
+    case "progress":
+      return { ...s, progress: e.state === "running" || e.state === "finished" ? null : { state: e.state, message: e.message, fix: e.fix } };
     case "finished":
       return { ...s, status: "finished", note: null };
   }
@@ -47,6 +51,8 @@ export function jobWatchLine(e: WatchEvent): string | undefined {
       return `paid ${formatAmount(e.amount)} DUCK to ${e.contributor} (tx ${e.txHash})`;
     case "waiting":
       return `waiting ${Math.round(e.delayMs / 100) / 10} s: ${e.reason}`;
+    case "progress":
+      return `job ${e.jobId} ${e.state}${e.reason ? ` (${e.reason})` : ""}: ${e.message}${e.fix ? `\n  fix: ${e.fix}` : ""}`;
     case "finished":
       return `job ${e.jobId} finished after ${e.rounds} rounds: accuracy ${percent(e.finalAccuracy)}, ${formatAmount(e.totalPaid)} DUCK paid; final model ${e.modelHash}`;
   }
@@ -83,6 +89,12 @@ export function JobWatchView({ state: s }: { state: JobWatchState }) {
           </Text>
         ))}
       </Box>
+      {s.progress ? (
+        <Text color={s.progress.state === "stalled" ? "red" : "yellow"}>
+          {s.progress.state}: {s.progress.message}
+          {s.progress.fix ? `\n  fix: ${s.progress.fix}` : ""}
+        </Text>
+      ) : null}
       {s.note ? <Text dimColor>{s.note}</Text> : null}
     </Box>
   );

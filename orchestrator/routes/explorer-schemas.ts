@@ -3,6 +3,7 @@
  * reports, overview). DUCK amounts are wei as decimal strings; addresses are checksummed.
  */
 import { schema, type FromSchema } from "../../protocol/schema.js";
+import { progressSchema } from "./progress.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 const wei = { type: "string", pattern: "^[0-9]+$", description: "DUCK wei, decimal" } as const;
@@ -120,6 +121,7 @@ export const jobReportSchema = schema({
   required: ["jobId", "rounds", "contributors", "money"],
   properties: {
     jobId: { type: "integer" },
+    progress: progressSchema,
     rounds: {
       type: "array",
       items: {

@@ -28,6 +28,7 @@ import {
   type RentalsReply,
 } from "./explorer-schemas.js";
 import { requireJob } from "./jobs.js";
+import { jobProgress } from "./progress.js";
 import { errorReplies, jobIdParams } from "./schemas.js";
 
 /** Most events a ledger folds; far above what one deployment here produces (see README limits). */
@@ -100,7 +101,7 @@ export async function explorerRoutes(app: FastifyInstance, opts: { version: stri
     { schema: { tags, summary: "A job's rounds (accepted, rejected with codes, duration, commitment), its contributors' rewards and its pool", params: jobIdParams, response: { 200: jobReportSchema, ...errorReplies } } },
     async (request): Promise<JobReport> => {
       const job = await requireJob(app, request.params.jobId);
-      const [rounds, updates, ledger] = await Promise.all([app.repo.listRounds(job.jobId), app.repo.listJobUpdates(job.jobId), training(app)]);
+      const [rounds, updates, ledger, progress] = await Promise.all([app.repo.listRounds(job.jobId), app.repo.listJobUpdates(job.jobId), training(app), jobProgress(app.repo, job, app.now())]);
       const chainMoney = ledger.jobs.get(job.jobId);
       const people = new Map<string, { address: string; accepted: number; rejected: number; owed: bigint }>();
       const person = (address: string) => {
@@ -113,6 +114,7 @@ export async function explorerRoutes(app: FastifyInstance, opts: { version: stri
       for (const r of rounds) for (const u of r.rewards?.updates ?? []) person(u.contributor).owed += BigInt(u.amount);
       return {
         jobId: job.jobId,
+        progress,
         rounds: rounds.map((r) => {
           const mine = updates.filter((u) => u.round === r.round);
           return {

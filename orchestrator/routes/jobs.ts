@@ -16,6 +16,7 @@ import {
   type RoundRewardsReply,
 } from "./schemas.js";
 import { jobView, roundView } from "./views.js";
+import { jobProgress } from "./progress.js";
 
 type JobParams = { Params: { jobId: number } };
 
@@ -30,7 +31,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
 
   app.get("/api/jobs", { schema: { tags, summary: "All jobs", response: { 200: jobListSchema, ...errorReplies } } }, async () => {
     const jobs = await app.repo.listJobs();
-    return { jobs: await Promise.all(jobs.map(async (j) => jobView(j, await app.repo.countUpdates(j.jobId)))) };
+    return { jobs: await Promise.all(jobs.map(async (j) => ({ ...jobView(j, await app.repo.countUpdates(j.jobId)), progress: await jobProgress(app.repo, j, app.now()) }))) };
   });
 
   app.get<JobParams>(
@@ -38,8 +39,8 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     { schema: { tags, summary: "A job's status and per-round history", params: jobIdParams, response: { 200: jobDetailSchema, ...errorReplies } } },
     async (request): Promise<JobDetail> => {
       const job = await requireJob(app, request.params.jobId);
-      const [counts, rounds] = await Promise.all([app.repo.countUpdates(job.jobId), app.repo.listRounds(job.jobId)]);
-      return { ...jobView(job, counts), history: rounds.map(roundView) };
+      const [counts, rounds, progress] = await Promise.all([app.repo.countUpdates(job.jobId), app.repo.listRounds(job.jobId), jobProgress(app.repo, job, app.now())]);
+      return { ...jobView(job, counts), progress, history: rounds.map(roundView) };
     },
   );
 

@@ -6,6 +6,7 @@ import { trainSettingsPatchSchema } from "../../protocol/train.js";
 import { modelSpecSchema } from "../../protocol/spec.js";
 import { schema, type FromSchema } from "../../protocol/schema.js";
 import { settingsSchema, strategySchema } from "../../protocol/settings.js";
+import { progressSchema } from "./progress.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 const hash = { type: "string", pattern: "^0x[0-9a-f]{64}$" } as const;
@@ -101,6 +102,7 @@ export const jobSchema = schema({
     },
     createdAt: { type: "integer" },
     finishedAt: { type: ["integer", "null"] },
+    progress: progressSchema,
     chain: {
       type: "object",
       required: ["txHash", "blockNumber", "totalRewardPool", "roundBudget", "maxPerContributor", "flatPerUpdate", "deadline", "claimWindow"],

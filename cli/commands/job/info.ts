@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { OrchestratorClient, type JobDetail } from "../../../orchestrator/client.js";
+import { OrchestratorClient, type JobDetail, type JobSummary } from "../../../orchestrator/client.js";
 import { isQuackError } from "../../../protocol/errors.js";
 import { makeOutput } from "../../lib/output.js";
 import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
@@ -15,7 +15,7 @@ export function jobListCommand(): Command {
     .option("--mine", "only the jobs the wallet in use created (--account, --key or QUACKMESH_PRIVATE_KEY)")
     .addHelpText(
       "after",
-      "\nRounds count from 0; `rounds done` is how many have closed. `pool left` is TrainingPool's remaining\nescrow (committed, unclaimed rewards included); without the chain it shows `?`.\n\nExamples:\n  $ quackmesh job list\n  $ quackmesh job list --mine --account requester\n  $ quackmesh job list --orchestrator http://10.0.0.5:8080 --json",
+      "\nRounds count from 0; `rounds done` is how many have closed. A job whose open round cannot close as\nthings stand shows `stalled` (`job status ID` says why and what to do). `pool left` is TrainingPool's remaining\nescrow (committed, unclaimed rewards included); without the chain it shows `?`.\n\nExamples:\n  $ quackmesh job list\n  $ quackmesh job list --mine --account requester\n  $ quackmesh job list --orchestrator http://10.0.0.5:8080 --json",
     )
     .action(async (flags: ChainOptions & OrchestratorFlags & { mine?: boolean }) => {
       const out = makeOutput(Boolean(flags.json));
@@ -41,9 +41,10 @@ export function jobListCommand(): Command {
         );
         const rows = jobs.map(
           (j) =>
-            `${String(j.jobId).padStart(4)}  ${j.status.padEnd(8)}  ${`${j.roundsDone}/${j.rounds}`.padStart(11)}  ` +
+            `${String(j.jobId).padStart(4)}  ${shownStatus(j).padEnd(8)}  ${`${j.roundsDone}/${j.rounds}`.padStart(11)}  ` +
             `${String(j.updates.accepted).padStart(8)}  ${String(j.updates.rejected).padStart(8)}  ${formatAmount(BigInt(j.chain.totalRewardPool)).padStart(10)}  ${(j.poolLeft === null ? "?" : formatAmount(j.poolLeft)).padStart(10)}  ${j.requester}`,
         );
+        for (const j of jobs) if (j.progress?.state === "stalled") out.info(`job ${j.jobId} is stalled: ${j.progress.message}\n  fix: ${j.progress.fix}`);
         const none = flags.mine ? `No jobs of ${conn?.chain.signer.address} on ${client.baseUrl}.` : `No jobs on ${client.baseUrl} yet; create one with \`quackmesh job create\`.`;
         out.emit(
           { jobs },
@@ -55,11 +56,19 @@ export function jobListCommand(): Command {
     });
 }
 
+/** The status column: the orchestrator's stalled/waiting verdict where it has one. */
+function shownStatus(j: JobSummary): string {
+  return j.status === "active" && (j.progress?.state === "stalled" || j.progress?.state === "waiting") ? j.progress.state : j.status;
+}
+
 export function jobStatusCommand(): Command {
   const cmd = new Command("status").argument("<id>", "job id").description("a job's status: rounds with accuracy, updates, escrow left on chain");
   addChainOptions(cmd, { defaultAccount: "requester" });
   return addOrchestratorOption(cmd)
-    .addHelpText("after", "\nExamples:\n  $ quackmesh job status 1\n  $ quackmesh job status 1 --json")
+    .addHelpText(
+      "after",
+      "\nThe orchestrator's verdict on whether the job moves (--json: orchestrator.progress): `stalled` when its\nopen round cannot close as things stand (no updates, every update below the threshold, too few\naccepted at the deadline, or the pool spent), with the reason and the fix; `waiting` when updates\narrived but too few add to the model (the round closes at its deadline with what it has).\n\nExamples:\n  $ quackmesh job status 1\n  $ quackmesh job status 1 --json",
+    )
     .action(async (id: string, flags: ChainOptions & OrchestratorFlags) => {
       const jobId = parseJobId(id);
       const out = makeOutput(Boolean(flags.json));
@@ -92,6 +101,8 @@ function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): str
   const lines = [`Job ${jobId}`];
   if (job) {
     lines.push(job.status === "finished" ? `  status      finished after round ${job.rounds - 1} (rounds 0–${job.rounds - 1})` : `  status      active, round ${job.currentRound} open (rounds 0–${job.rounds - 1})`);
+    const p = job.progress;
+    if (p && p.state !== "finished") lines.push(`  progress    ${p.state}${p.reason ? ` (${p.reason})` : ""}: ${p.message}`, ...(p.fix ? [`  fix         ${p.fix}`] : []));
     lines.push(`  updates     ${job.updates.accepted} accepted, ${job.updates.rejected} rejected`);
     lines.push(`  model       ${job.modelHash}`);
     for (const r of job.history) if (r.accuracy !== null) lines.push(`  round ${String(r.round).padStart(3)}   accuracy ${percent(r.accuracy)}  (${r.contributors.length} updates)`);

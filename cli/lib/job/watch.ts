@@ -3,7 +3,7 @@
  * model's accuracy, each reward TrainingPool paid. Ends when the job finishes.
  */
 import type { Contract, Provider } from "ethers";
-import type { JobDetail, OrchestratorClient } from "../../../orchestrator/client.js";
+import type { JobDetail, JobProgress, OrchestratorClient } from "../../../orchestrator/client.js";
 import { rewardsBetween } from "./chainJob.js";
 import { Backoff, isTransient, sleep } from "./wait.js";
 
@@ -23,6 +23,8 @@ export type WatchEvent =
   | { event: "round"; jobId: number; round: number; accuracy: number; loss: number | null; contributors: number; modelHash: string | null }
   | { event: "reward"; jobId: number; contributor: string; amount: bigint; txHash: string; blockNumber: number }
   | { event: "waiting"; jobId: number; reason: string; delayMs: number }
+  /** The orchestrator's verdict on whether the job moves, when it changes (a stalled job says why and what to do). */
+  | { event: "progress"; jobId: number; state: JobProgress["state"]; reason: JobProgress["reason"]; round: number | null; message: string; fix: string | null }
   | { event: "finished"; jobId: number; modelHash: string; rounds: number; finalAccuracy: number | null; totalPaid: bigint };
 
 export interface WatchOptions {
@@ -47,6 +49,7 @@ export async function* watchJob(opts: WatchOptions): AsyncGenerator<WatchEvent> 
   const retry = new Backoff(pollMs, 15_000);
   const seenRounds = new Set<number>();
   let lastStatus = "";
+  let lastProgress = "running";
   let fromBlock: number | undefined;
   let totalPaid = 0n;
   let paidCount = 0;
@@ -79,6 +82,13 @@ export async function* watchJob(opts: WatchOptions): AsyncGenerator<WatchEvent> 
     if (key !== lastStatus) {
       lastStatus = key;
       yield status;
+    }
+    const p = job.progress;
+    // Only what departs from plain running is news (and the return to it).
+    const progressKey = p ? (p.state === "running" || p.state === "finished" ? "running" : `${p.state}:${p.reason}:${p.round}`) : "running";
+    if (p && progressKey !== lastProgress) {
+      lastProgress = progressKey;
+      yield { event: "progress", jobId, state: p.state, reason: p.reason, round: p.round, message: p.message, fix: p.fix };
     }
     for (const r of job.history) {
       if (r.status !== "closed" || r.accuracy === null || seenRounds.has(r.round)) continue;
