@@ -22,7 +22,7 @@ export interface RoundMember {
   /** Aggregation weight (the claimed sample count, capped). */
   weight: number;
   weights: Float32Array;
-  /** NORM_OUTLIER, HARMFUL, NO_CONTRIBUTION, or null when counted in the model. */
+  /** NORM_OUTLIER, LEARNED_NOTHING, HARMFUL, NO_CONTRIBUTION, or null when counted in the model. */
   excluded: string | null;
 }
 

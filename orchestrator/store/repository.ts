@@ -95,7 +95,7 @@ export interface UpdateReward {
   score: number;
   /** Its own gain over the round's input model (baseLoss − its validation loss). */
   gain: number;
-  /** Why it is not part of the round's model (NORM_OUTLIER, HARMFUL, NO_CONTRIBUTION), null when it is. */
+  /** Why it is not part of the round's model (NORM_OUTLIER, LEARNED_NOTHING, HARMFUL, NO_CONTRIBUTION), null when it is. */
   excluded: string | null;
   /** DUCK wei owed, decimal string. */
   amount: string;

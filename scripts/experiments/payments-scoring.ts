@@ -134,6 +134,28 @@ for (let round = 0; round < ROUNDS; round++) {
     const pct = total > 0n ? Number((shares[i].amount * 10000n) / total) / 100 : 0;
     console.log(`  ${u.contributor.padEnd(12)} w ${u.weight} norm ${u.deltaNorm.toFixed(3)} score ${u.score.toExponential(2)} gain ${u.gain.toExponential(2)} ${u.excluded ?? "counted"} paid ${pct}%`);
   }
+  if (process.env.ROWS) {
+    // Output layer rows: each trained update's change of class c's row against the others' weighted sum.
+    const kept = scored.updates.map((u, i) => ({ u, r: results[i] })).filter(({ u }) => u.deltaNorm > 1e-3);
+    let off = 0;
+    for (const l of g.layout) { if (l.name === "2.weight") break; off += l.shape.reduce((a, b) => a * b, 1); }
+    const H = 32;
+    for (const k of kept) {
+      const cos: number[] = [];
+      for (let c = 0; c < 10; c++) {
+        let dot = 0, a2 = 0, b2 = 0;
+        for (let h = 0; h < H; h++) {
+          const j = off + c * H + h;
+          const d = k.r.weights[j] - g.flat[j];
+          let o = 0;
+          for (const m of kept) if (m !== k) o += (m.r.weights[j] - g.flat[j]);
+          dot += d * o; a2 += d * d; b2 += o * o;
+        }
+        cos.push(dot / Math.sqrt(a2 * b2));
+      }
+      console.log(`  ${k.u.contributor.padEnd(12)} row cos ${cos.map((v) => v.toFixed(2).padStart(6)).join("")}`);
+    }
+  }
   if (process.env.LOO) {
     const kept = scored.updates.map((u, i) => ({ u, r: results[i] })).filter(({ u }) => u.deltaNorm > 1e-3);
     const agg = async (set: FitResult[]) => strategy.aggregate(round, set.map((r) => ({ ...r, numSamples: Math.min(r.numSamples, 1500) })), [], g.flat);
