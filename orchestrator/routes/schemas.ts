@@ -218,7 +218,7 @@ export const roundRewardsSchema = schema({
           deltaNorm: { type: "number", description: "L2 distance to the round's input model" },
           score: { type: "number", description: "leave-one-out gain in validation loss (what is paid)" },
           gain: { type: "number", description: "its own gain in validation loss over the round's input model" },
-          excluded: { type: ["string", "null"], description: "NORM_OUTLIER or NO_CONTRIBUTION when left out of the model" },
+          excluded: { type: ["string", "null"], description: "why it is left out of the model (NORM_OUTLIER, LEARNED_NOTHING, HARMFUL, NO_CONTRIBUTION), null when counted" },
           amount: { type: "string", description: "DUCK wei owed" },
           proof: { type: "array", items: { type: "string" }, description: "Merkle proof for TrainingPool.claim (empty when nothing is owed)" },
         },
