@@ -21,10 +21,9 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
 
     uint16 private constant MAX_BPS = 10_000;
     uint64 private constant MAX_CLAIM_WINDOW = 30 days;
-    /// @dev A contributor's marks for a job: two bits per round (SUBMITTED, CLAIMED), 128 rounds a
-    /// word, so that only its first submission or claim in a job (per 128 rounds) writes a fresh slot.
-    uint256 private constant SUBMITTED = 1;
-    uint256 private constant CLAIMED = 2;
+    /// @dev Leaves 0-63 of a round are marked claimed in the round's own total/claimed slot, which a
+    /// claim writes anyway: a first-time claimant then writes no fresh slot for its mark.
+    uint256 private constant INLINE_LEAVES = 64;
 
     /// @dev Storage form of {Job}, six slots. submitUpdate reads slots 0, 1, 3 (and 2 when the flat
     /// part is not 0) and writes slot 2 only; commitRound reads slots 0-2 and 4 and writes 1 and 2;
@@ -55,18 +54,26 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     }
 
     /// @dev A round's commitment, two slots; committed iff rewardsRoot != 0 (commitRound refuses a zero root).
+    /// total <= roundBudget < 2^96 (_checkTerms) and claimed <= total.
     struct RoundSlot {
+        // slot 0
         bytes32 rewardsRoot;
-        uint128 total;
-        uint128 claimed;
+        // slot 1: written by every claim
+        uint96 total;
+        uint96 claimed;
+        /// Bit i set: leaf i (< INLINE_LEAVES) was claimed.
+        uint64 claimedLeaves;
     }
 
     IERC20 private immutable _duck;
     uint256 private _jobCount;
     mapping(uint256 jobId => JobSlot) private _jobs;
     mapping(uint256 jobId => mapping(uint32 round => RoundSlot)) private _rounds;
-    /// @dev Round r's bits are (word >> 2 * (r % 128)) & 3 of word r / 128.
-    mapping(uint256 jobId => mapping(address contributor => mapping(uint256 word => uint256 bits))) private _marks;
+    /// @dev A contributor's submissions in a job: round r is bit r % 256 of word r / 256, so only its
+    /// first submission in a job (per 256 rounds) writes a fresh slot.
+    mapping(uint256 jobId => mapping(address contributor => mapping(uint256 word => uint256 bits))) private _submitted;
+    /// @dev Claimed leaves from INLINE_LEAVES on: leaf i is bit (i - 64) % 256 of word (i - 64) / 256.
+    mapping(uint256 jobId => mapping(uint32 round => mapping(uint256 word => uint256 bits))) private _claimedLeaves;
 
     /// @param duck_ The $DUCK token.
     constructor(IERC20 duck_) EIP712("QuackMesh TrainingPool", "1") {
@@ -124,8 +131,8 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
 
         // Effects before the payment: the submission is recorded and the pool reduced, so a
         // re-entrant call is refused as a duplicate and can never pay out more than is free.
-        (uint256 word, uint256 shift) = _markPosition(round);
-        _marks[jobId][msg.sender][word] |= SUBMITTED << shift;
+        (uint256 word, uint256 bit) = _bitPosition(round);
+        _submitted[jobId][msg.sender][word] |= bit;
         emit UpdateSubmitted(jobId, round, msg.sender, updateHash, accuracyBps, numSamples);
         if (reward != 0) {
             // reward <= remaining - outstanding (see _checkSubmission).
@@ -163,10 +170,10 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         uint256 outstanding = _checkCommitment(job, jobId, round, total);
 
         slot.rewardsRoot = rewardsRoot;
-        // total <= roundBudget < 2^128, and outstanding + total <= remaining < 2^128 (_checkCommitment);
+        // total <= roundBudget < 2^96, and outstanding + total <= remaining < 2^128 (_checkCommitment);
         // committedRounds < rounds before this commitment, as each round is committed once.
         unchecked {
-            if (total != 0) slot.total = uint128(total);
+            if (total != 0) slot.total = uint96(total);
             job.outstanding = uint128(outstanding + total);
             job.committedRounds += 1;
         }
@@ -175,14 +182,17 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc ITrainingPool
-    function claim(uint256 jobId, uint32 round, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+    function claim(uint256 jobId, uint32 round, uint32 index, uint256 amount, bytes32[] calldata proof)
+        external
+        nonReentrant
+    {
         RoundSlot storage slot = _rounds[jobId][round];
         bytes32 root = slot.rewardsRoot;
         if (root == bytes32(0)) revert RoundNotCommitted(jobId, round);
         // Marked first: every later check reverts the whole call, and a re-entrant claim is refused
-        // as a duplicate.
-        _markClaimed(jobId, round);
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(jobId, round, msg.sender, amount))));
+        // as a duplicate. The index is part of the leaf, so a leaf has one mark.
+        _markClaimed(slot, jobId, round, index);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(jobId, round, index, msg.sender, amount))));
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(jobId, round, msg.sender, amount);
         // The round is committed, so the job exists.
         JobSlot storage job = _jobs[jobId];
@@ -198,7 +208,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
 
         // amount <= total - claimed, which is part of outstanding, which is part of remaining.
         unchecked {
-            slot.claimed = uint128(claimed + amount);
+            slot.claimed = uint96(claimed + amount);
             job.outstanding -= uint128(amount);
             job.remaining -= uint128(amount);
         }
@@ -360,12 +370,14 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
 
     /// @inheritdoc ITrainingPool
     function hasSubmitted(uint256 jobId, uint32 round, address contributor) external view returns (bool) {
-        return _hasMark(jobId, round, contributor, SUBMITTED);
+        return _hasSubmitted(jobId, round, contributor);
     }
 
     /// @inheritdoc ITrainingPool
-    function hasClaimed(uint256 jobId, uint32 round, address contributor) external view returns (bool) {
-        return _hasMark(jobId, round, contributor, CLAIMED);
+    function isClaimed(uint256 jobId, uint32 round, uint32 index) external view returns (bool) {
+        if (index < INLINE_LEAVES) return (_rounds[jobId][round].claimedLeaves >> index) & 1 != 0;
+        (uint256 word, uint256 bit) = _bitPosition(index - INLINE_LEAVES);
+        return _claimedLeaves[jobId][round][word] & bit != 0;
     }
 
     /// @inheritdoc ITrainingPool
@@ -383,7 +395,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         uint256 pool = terms.totalRewardPool;
         if (pool == 0 || pool > type(uint128).max) revert InvalidRewardPool(pool);
         uint256 budget = terms.roundBudget;
-        if (budget == 0 || budget > pool) revert InvalidRoundBudget(budget, pool);
+        if (budget == 0 || budget > pool || budget > type(uint96).max) revert InvalidRoundBudget(budget, pool);
         uint256 max = terms.maxPerContributor;
         if (max == 0 || max > budget) revert InvalidMaxPerContributor(max, budget);
         if (terms.flatPerUpdate > budget) revert InvalidFlatPerUpdate(terms.flatPerUpdate, budget);
@@ -406,7 +418,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         if (block.timestamp > job.deadline) revert DeadlinePassed(jobId, job.deadline);
         if (round >= job.rounds) revert RoundOutOfRange(jobId, round, job.rounds);
         if (accuracyBps < job.accuracyThresholdBps) revert BelowThreshold(jobId, accuracyBps, job.accuracyThresholdBps);
-        if (_hasMark(jobId, round, msg.sender, SUBMITTED)) revert AlreadySubmitted(jobId, round, msg.sender);
+        if (_hasSubmitted(jobId, round, msg.sender)) revert AlreadySubmitted(jobId, round, msg.sender);
         reward = job.flatPerUpdate;
         if (reward != 0) {
             remaining = job.remaining;
@@ -438,28 +450,32 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         if (total > limit) revert CommitmentTooLarge(jobId, round, total, limit);
     }
 
-    /// @dev Word and bit offset of `round`'s two mark bits.
-    function _markPosition(uint32 round) private pure returns (uint256 word, uint256 shift) {
-        // round < 2^32: the shift is at most 254.
-        unchecked {
-            word = round >> 7;
-            shift = uint256(round & 127) << 1;
+    /// @dev Word and bit (a one-bit mask) of position `i` in a bitmap of 256 bits a word.
+    function _bitPosition(uint256 i) private pure returns (uint256 word, uint256 bit) {
+        word = i >> 8;
+        bit = 1 << (i & 255);
+    }
+
+    /// @dev Marks leaf `index` of the round claimed; reverts {AlreadyClaimed} when it was.
+    function _markClaimed(RoundSlot storage slot, uint256 jobId, uint32 round, uint32 index) private {
+        if (index < INLINE_LEAVES) {
+            uint64 bits = slot.claimedLeaves;
+            uint64 bit = uint64(1) << index;
+            if (bits & bit != 0) revert AlreadyClaimed(jobId, round, index);
+            slot.claimedLeaves = bits | bit;
+        } else {
+            (uint256 word, uint256 bit) = _bitPosition(index - INLINE_LEAVES);
+            mapping(uint256 => uint256) storage marks = _claimedLeaves[jobId][round];
+            uint256 bits = marks[word];
+            if (bits & bit != 0) revert AlreadyClaimed(jobId, round, index);
+            marks[word] = bits | bit;
         }
     }
 
-    /// @dev Sets the caller's CLAIMED bit for `round` of `jobId`; reverts {AlreadyClaimed} when set.
-    function _markClaimed(uint256 jobId, uint32 round) private {
-        (uint256 word, uint256 shift) = _markPosition(round);
-        mapping(uint256 => uint256) storage marks = _marks[jobId][msg.sender];
-        uint256 bits = marks[word];
-        if (bits & (CLAIMED << shift) != 0) revert AlreadyClaimed(jobId, round, msg.sender);
-        marks[word] = bits | (CLAIMED << shift);
-    }
-
-    /// @dev True when `contributor` has `mark` (SUBMITTED or CLAIMED) for `round` of `jobId`.
-    function _hasMark(uint256 jobId, uint32 round, address contributor, uint256 mark) private view returns (bool) {
-        (uint256 word, uint256 shift) = _markPosition(round);
-        return _marks[jobId][contributor][word] & (mark << shift) != 0;
+    /// @dev True when `contributor` submitted an update for `round` of `jobId`.
+    function _hasSubmitted(uint256 jobId, uint32 round, address contributor) private view returns (bool) {
+        (uint256 word, uint256 bit) = _bitPosition(round);
+        return _submitted[jobId][contributor][word] & bit != 0;
     }
 
     /// @dev lastCommitAt + claimWindow: a uint40 plus a value below 2^24 cannot overflow 64 bits.

@@ -6,8 +6,11 @@
  */
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
-/** Leaf types of TrainingPool's reward tree: (jobId, round, contributor, amount). */
-export const REWARD_LEAF_TYPES = ["uint256", "uint32", "address", "uint256"] as const;
+/**
+ * Leaf types of TrainingPool's reward tree: (jobId, round, index, contributor, amount). The index
+ * (0, 1, 2, ... in the order of the round's paid shares) is where TrainingPool marks the leaf claimed.
+ */
+export const REWARD_LEAF_TYPES = ["uint256", "uint32", "uint32", "address", "uint256"] as const;
 /** Leaf types of a round's accepted-updates tree: (updateHash, weight, counted). */
 export const UPDATE_LEAF_TYPES = ["bytes32", "uint256", "bool"] as const;
 
@@ -43,11 +46,17 @@ export function splitRewards(scored: ScoredContributor[], budget: bigint, cap: b
   });
 }
 
+/** A contributor's leaf: what TrainingPool.claim takes besides the amount. */
+export interface RewardLeaf {
+  index: number;
+  proof: string[];
+}
+
 export interface RewardTree {
   root: string;
   total: bigint;
-  /** Proof of each contributor's leaf (lowercase address → proof); only contributors with an amount. */
-  proofs: Map<string, string[]>;
+  /** Each contributor's leaf (lowercase address → leaf); only contributors with an amount. */
+  leaves: Map<string, RewardLeaf>;
 }
 
 /**
@@ -57,12 +66,12 @@ export interface RewardTree {
 export function rewardTree(jobId: number, round: number, shares: Array<{ contributor: string; amount: bigint }>): RewardTree {
   const paid = shares.filter((s) => s.amount > 0n);
   const values = paid.length
-    ? paid.map((s) => [String(jobId), String(round), s.contributor, s.amount.toString()])
-    : [[String(jobId), String(round), "0x0000000000000000000000000000000000000000", "0"]];
+    ? paid.map((s, i) => [String(jobId), String(round), String(i), s.contributor, s.amount.toString()])
+    : [[String(jobId), String(round), "0", "0x0000000000000000000000000000000000000000", "0"]];
   const tree = StandardMerkleTree.of(values, [...REWARD_LEAF_TYPES]);
-  const proofs = new Map<string, string[]>();
-  for (const [i, v] of tree.entries()) if (paid.length) proofs.set(String(v[2]).toLowerCase(), tree.getProof(i));
-  return { root: tree.root, total: paid.reduce((a, s) => a + s.amount, 0n), proofs };
+  const leaves = new Map<string, RewardLeaf>();
+  if (paid.length) paid.forEach((s, i) => leaves.set(s.contributor.toLowerCase(), { index: i, proof: tree.getProof(i) }));
+  return { root: tree.root, total: paid.reduce((a, s) => a + s.amount, 0n), leaves };
 }
 
 /** Root of the round's accepted updates with the weight each had and whether it was counted in the model. */

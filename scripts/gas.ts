@@ -17,6 +17,7 @@ const TARGETS: Record<string, number> = {
   "TrainingPool.submitUpdate": 120_000,
   "TrainingPool.commitRound": 120_000,
   "TrainingPool.claim": 90_000,
+  "TrainingPool.claim (no receipt, no DUCK yet)": 90_000,
   "ComputeMarketplace.rentMachine": 150_000,
   "ComputeMarketplace.listMachine": 180_000,
   "ComputeMarketplace.listStakedMachine": 180_000,
@@ -56,7 +57,7 @@ async function domain(contract: { getAddress(): Promise<string> }, name: string)
 }
 
 async function run(): Promise<void> {
-  const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3, carol, dave, erin, frank, grace] = await ethers.getSigners();
+  const [owner, provider, renter, requester, evaluator, alice, bob, orchestrator, p1, p2, p3, carol, dave, erin, frank, grace, henry] = await ethers.getSigners();
   const duck = await deploy("DuckToken");
   const duckAddress = await duck.getAddress();
   const market = await deploy("ComputeMarketplace", duckAddress, 600, 0n, 3600);
@@ -117,7 +118,8 @@ async function run(): Promise<void> {
   // contributors and claimed with proofs; someone else than the requester finishes it after the
   // claim window. Job 2 pays no flat part: two new addresses submit (so they hold no DUCK when
   // they claim), the requester finishes it with the evaluator's signature once all is claimed.
-  // Job 3 is reclaimed by its requester after the deadline.
+  // Job 3 is reclaimed by its requester after the deadline. Job 4 has more leaves than a round's
+  // own slot has claim marks for.
   const now = (await ethers.provider.getBlock("latest"))!.timestamp;
   const deadline = BigInt(now + 86_400);
   const model = ethers.keccak256(ethers.toUtf8Bytes("mnist-mlp-v1"));
@@ -140,22 +142,26 @@ async function run(): Promise<void> {
     const sig = await evaluator.signTypedData(trainingDomain, ATTESTATION_TYPES, a);
     await measure("TrainingPool.submitUpdate", as(training, who).submitUpdate(jobId, round, a.updateHash, a.accuracyBps, a.numSamples, sig));
   };
-  /** Commits `rewards` for the round, then every contributor claims; `fresh` ones hold neither a receipt nor DUCK. */
-  const commitAndClaim = async (jobId: bigint, round: number, rewards: [Who, bigint][], fresh: Who[]) => {
-    const tree = StandardMerkleTree.of(rewards.map(([who, amount]) => [jobId, round, who.address, amount]), ["uint256", "uint32", "address", "uint256"]);
+  /**
+   * Commits `rewards` for the round, then every contributor claims; `fresh` ones hold neither a
+   * receipt nor DUCK. `others` leaves (addresses that never claim) come before them in the tree.
+   */
+  const commitAndClaim = async (jobId: bigint, round: number, rewards: [Who, bigint][], fresh: Who[], others: string[] = [], name = "TrainingPool.claim") => {
+    const leaves = [...others.map((a) => [a, 1n] as const), ...rewards.map(([who, amount]) => [who.address, amount] as const)];
+    const tree = StandardMerkleTree.of(leaves.map(([who, amount], i) => [jobId, round, i, who, amount]), ["uint256", "uint32", "uint32", "address", "uint256"]);
     const c = {
       jobId,
       round,
       rewardsRoot: tree.root,
       updatesRoot: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/updates/${round}`)),
       modelHash: ethers.keccak256(ethers.toUtf8Bytes(`${jobId}/model/${round}`)),
-      total: rewards.reduce((sum, [, amount]) => sum + amount, 0n),
+      total: leaves.reduce((sum, [, amount]) => sum + amount, 0n),
     };
     const sig = await evaluator.signTypedData(trainingDomain, ROUND_COMMITMENT_TYPES, c);
     await measure("TrainingPool.commitRound", as(training, orchestrator).commitRound(jobId, round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig));
-    for (const [i, [who, amount]] of rewards.entries()) {
-      const name = fresh.includes(who) ? "TrainingPool.claim (no receipt, no DUCK yet)" : "TrainingPool.claim";
-      await measure(name, as(training, who).claim(jobId, round, amount, tree.getProof(i)));
+    for (const [j, [who, amount]] of rewards.entries()) {
+      const i = others.length + j;
+      await measure(fresh.includes(who) ? `${name} (no receipt, no DUCK yet)` : name, as(training, who).claim(jobId, round, i, amount, tree.getProof(i)));
     }
   };
   const finishedBy = (jobId: bigint) => evaluator.signTypedData(trainingDomain, { JobFinished: [{ name: "jobId", type: "uint256" }] }, { jobId });
@@ -176,6 +182,14 @@ async function run(): Promise<void> {
   await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(deadline + 86_400n, DUCK, 2)));
   await advance(2 * 86_400);
   await measure("TrainingPool.finishJob", as(training, requester).finishJob(3n, "0x"));
+
+  // Job 4: a round of 66 leaves whose last two (indexes 64 and 65) are claimed: past the 64 claim
+  // marks a round keeps in its own slot, so the first of them (by an address with no DUCK) writes a
+  // fresh bitmap word.
+  const later = BigInt((await ethers.provider.getBlock("latest"))!.timestamp + 86_400);
+  await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(later, 0n, 1)));
+  const unclaimed = Array.from({ length: 64 }, (_, i) => ethers.getAddress(ethers.zeroPadValue(ethers.toBeHex(i + 1), 20)));
+  await commitAndClaim(4n, 0, [[henry, 3n * DUCK], [alice, 2n * DUCK]], [henry], unclaimed, "TrainingPool.claim (leaf 64 or 65 of 66)");
 
   // Inference: escrow, then settle against the orchestrator's signed usage of three providers.
   await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 50n * DUCK, orchestrator.address));

@@ -6,7 +6,7 @@ pragma solidity ^0.8.24;
 /// evaluator's EIP-712 attestation (the receipt that an update was accepted) and get the optional
 /// flat part, `flatPerUpdate`. After each round the evaluator decides the rewards from each update's
 /// marginal contribution and signs a `RoundCommitment`: the Merkle root of (jobId, round,
-/// contributor, amount) leaves and their total. Anyone may send the commitment; it reserves the
+/// leaf index, contributor, amount) leaves and their total. Anyone may send the commitment; it reserves the
 /// total, and each contributor claims its own amount with a Merkle proof. Committed money is never
 /// refunded; the rest of the pool returns to the requester when the job finishes.
 /// @dev EIP-712 domain { name: "QuackMesh TrainingPool", version: "1", chainId, verifyingContract }.
@@ -15,14 +15,17 @@ pragma solidity ^0.8.24;
 /// `RoundCommitment(uint256 jobId,uint32 round,bytes32 rewardsRoot,bytes32 updatesRoot,bytes32 modelHash,uint256 total)`
 /// `JobFinished(uint256 jobId)` and `JobAborted(uint256 jobId,uint32 rounds)`.
 /// Reward leaves are OpenZeppelin StandardMerkleTree leaves of the types
-/// (uint256 jobId, uint32 round, address contributor, uint256 amount):
-/// `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, contributor, amount))))`;
-/// in TypeScript `StandardMerkleTree.of(values, ["uint256", "uint32", "address", "uint256"])`.
+/// (uint256 jobId, uint32 round, uint32 index, address contributor, uint256 amount):
+/// `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, index, contributor, amount))))`;
+/// in TypeScript `StandardMerkleTree.of(values, ["uint256", "uint32", "uint32", "address", "uint256"])`.
+/// `index` numbers a round's leaves 0, 1, 2, ...: a claim is marked by its leaf's index in a bitmap of
+/// the round (the first 64 in the word that also holds the round's total), so a first-time claimant
+/// writes no fresh storage slot of its own.
 interface ITrainingPool {
     /// @notice What a requester chooses when creating a job.
     /// @param modelHash sha256 of the initial model (safetensors bytes).
     /// @param totalRewardPool Escrow in DUCK wei, 1 to 2^128 - 1.
-    /// @param roundBudget Most one round may commit, 1 to totalRewardPool.
+    /// @param roundBudget Most one round may commit, 1 to min(totalRewardPool, 2^96 - 1).
     /// @param maxPerContributor Most one contributor may claim for one round, 1 to roundBudget.
     /// @param flatPerUpdate Paid at once for each accepted update, 0 to roundBudget (0 = none).
     /// @param rounds Number of rounds, at least 1; valid rounds are 0 to rounds - 1.
@@ -101,7 +104,7 @@ interface ITrainingPool {
     event RewardDistributed(uint256 indexed jobId, address indexed contributor, uint256 amount);
 
     /// @notice Emitted when the evaluator's rewards for `round` were committed and `total` reserved.
-    /// @param rewardsRoot Merkle root of the (jobId, round, contributor, amount) reward leaves.
+    /// @param rewardsRoot Merkle root of the (jobId, round, index, contributor, amount) reward leaves.
     /// @param updatesRoot The evaluator's root of the round's accepted updates (recorded, not checked).
     /// @param modelHash sha256 of the model the round produced (recorded, not checked).
     event RoundCommitted(
@@ -128,7 +131,7 @@ interface ITrainingPool {
     error UnknownJob(uint256 jobId);
     /// @notice The pool is zero or above 2^128 - 1.
     error InvalidRewardPool(uint256 totalRewardPool);
-    /// @notice The round budget is zero or above the pool.
+    /// @notice The round budget is zero, above the pool or above 2^96 - 1.
     error InvalidRoundBudget(uint256 roundBudget, uint256 totalRewardPool);
     /// @notice The per-contributor maximum is zero or above the round budget.
     error InvalidMaxPerContributor(uint256 maxPerContributor, uint256 roundBudget);
@@ -171,9 +174,9 @@ interface ITrainingPool {
     error InvalidCommitmentSignature(uint256 jobId, uint32 round, address signer);
     /// @notice No commitment exists for this round (or this job).
     error RoundNotCommitted(uint256 jobId, uint32 round);
-    /// @notice This contributor already claimed its reward for this round.
-    error AlreadyClaimed(uint256 jobId, uint32 round, address contributor);
-    /// @notice The proof does not show the leaf (jobId, round, contributor, amount) under the round's root.
+    /// @notice The leaf `index` of this round was already claimed.
+    error AlreadyClaimed(uint256 jobId, uint32 round, uint32 index);
+    /// @notice The proof does not show the leaf (jobId, round, index, contributor, amount) under the round's root.
     error InvalidProof(uint256 jobId, uint32 round, address contributor, uint256 amount);
     /// @notice `amount` is above the job's `maxPerContributor`.
     error ClaimAboveMaximum(uint256 jobId, uint256 amount, uint256 maxPerContributor);
@@ -230,8 +233,8 @@ interface ITrainingPool {
     /// `rewardsRoot != 0`; `total <= min(roundBudget, remaining - outstanding)`; the signature is the
     /// evaluator's EIP-712 `RoundCommitment`. Checked in this order: job known, not finished, round
     /// in range, not yet committed, root, signature, total.
-    /// @param rewardsRoot StandardMerkleTree root of (uint256 jobId, uint32 round, address contributor,
-    /// uint256 amount) leaves. A round that pays nothing is committed with total 0 and any non-zero root.
+    /// @param rewardsRoot StandardMerkleTree root of (uint256 jobId, uint32 round, uint32 index,
+    /// address contributor, uint256 amount) leaves, indexes 0 to n - 1. A round that pays nothing is committed with total 0 and any non-zero root.
     /// @param updatesRoot The evaluator's root of the round's accepted updates; recorded in the event only.
     /// @param modelHash sha256 of the model the round produced; recorded in the event only.
     /// @param total Sum of the leaves' amounts, reserved until claimed.
@@ -247,15 +250,17 @@ interface ITrainingPool {
     ) external;
 
     /// @notice Pays the caller its committed reward for `round`.
-    /// @dev The leaf is OpenZeppelin StandardMerkleTree's of the types (uint256, uint32, address,
-    /// uint256): `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, msg.sender, amount))))`,
-    /// verified against the round's rewards root. Once per (job, round, contributor);
+    /// @dev The leaf is OpenZeppelin StandardMerkleTree's of the types (uint256, uint32, uint32,
+    /// address, uint256):
+    /// `keccak256(bytes.concat(keccak256(abi.encode(jobId, round, index, msg.sender, amount))))`,
+    /// verified against the round's rewards root. Once per (job, round, leaf);
     /// `amount <= maxPerContributor`; the round's claims never exceed its committed total. Works
     /// after the job finished: committed money is never refunded. Checked in this order: round
-    /// committed, not yet claimed, proof, maximum, committed total.
+    /// committed, leaf not yet claimed, proof, maximum, committed total.
+    /// @param index The caller's leaf's index in the round's list of leaves.
     /// @param amount The amount in the caller's leaf.
     /// @param proof The leaf's Merkle proof (`tree.getProof(i)`).
-    function claim(uint256 jobId, uint32 round, uint256 amount, bytes32[] calldata proof) external;
+    function claim(uint256 jobId, uint32 round, uint32 index, uint256 amount, bytes32[] calldata proof) external;
 
     /// @notice Finishes a job and refunds `remaining - outstanding` to the requester; committed,
     /// unclaimed amounts stay claimable forever.
@@ -315,8 +320,8 @@ interface ITrainingPool {
     /// @notice True when `contributor` submitted an update for `round` of `jobId`.
     function hasSubmitted(uint256 jobId, uint32 round, address contributor) external view returns (bool);
 
-    /// @notice True when `contributor` claimed its reward for `round` of `jobId`.
-    function hasClaimed(uint256 jobId, uint32 round, address contributor) external view returns (bool);
+    /// @notice True when leaf `index` of `round` of `jobId` was claimed.
+    function isClaimed(uint256 jobId, uint32 round, uint32 index) external view returns (bool);
 
     /// @notice The EIP-712 domain separator of this contract.
     function domainSeparator() external view returns (bytes32);

@@ -68,7 +68,7 @@ t.test("stops after the round in progress, refunds the rest at once, keeps what 
   let job = await s.training.getJob(1n);
   t.same([job.rounds, job.remaining, job.outstanding, job.finished], [2n, 4n * DUCK, 2n * DUCK, false]);
 
-  await call(s.training, alice).claim(1n, 0, 2n * DUCK, round0.proof(alice.address));
+  await call(s.training, alice).claim(1n, 0, 0, 2n * DUCK, round0.proof(alice.address));
   t.equal(await balanceOf(s, alice) >= 2n * DUCK, true, "round 0's reward is still claimable after the abort");
   await expectRevert(t, submit(ctx, bob, 1n, 2), s.training, "RoundOutOfRange", [1n, 2n, 2n]);
   const round1 = rewardsTree(1n, 1, [[bob.address, (3n * DUCK) / 2n]]);
@@ -76,7 +76,7 @@ t.test("stops after the round in progress, refunds the rest at once, keeps what 
   const late = rewardsTree(1n, 2, [[bob.address, DUCK]]);
   await expectRevert(t, commit(ctx, 1n, 2, late), s.training, "RoundOutOfRange", [1n, 2n, 2n]);
 
-  await call(s.training, bob).claim(1n, 1, (3n * DUCK) / 2n, round1.proof(bob.address));
+  await call(s.training, bob).claim(1n, 1, 0, (3n * DUCK) / 2n, round1.proof(bob.address));
   const fin = await call(s.training, requester).finishJob(1n, await signJobFinished(ctx.evaluator, s.training, 1n));
   await expectEvent(t, fin, s.training, "TrainingJobFinished", [1n, DUCK / 2n]);
   job = await s.training.getJob(1n);
@@ -95,7 +95,7 @@ t.test("finishes at once when every kept round is committed; the owed part stays
   await expectEvent(t, tx, s.training, "TrainingJobFinished", [1n, 0n]);
   t.equal(await balanceOf(s, requester), before + 8n * DUCK);
   t.equal((await s.training.getJob(1n)).finished, true);
-  await call(s.training, alice).claim(1n, 0, 2n * DUCK, round0.proof(alice.address));
+  await call(s.training, alice).claim(1n, 0, 0, 2n * DUCK, round0.proof(alice.address));
   t.same([(await s.training.getJob(1n)).remaining], [0n], "alice was paid from what the abort kept");
   await expectRevert(t, abort(ctx, 1n, 1), s.training, "JobAlreadyFinished", [1n]);
 });

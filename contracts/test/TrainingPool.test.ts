@@ -39,6 +39,7 @@ const THRESHOLD = 9000;
 const WINDOW = 3600n;
 const MODEL = randomHash("model");
 const MAX128 = 2n ** 128n - 1n;
+const MAX96 = 2n ** 96n - 1n;
 const MAX40 = 2n ** 40n - 1n;
 const MAX64 = 2n ** 64n - 1n;
 const DAYS30 = 30n * 86_400n;
@@ -91,7 +92,7 @@ async function commit(ctx: Ctx, round: number, tree: RewardsTree, o: CommitOptio
 
 /** `who` claims its leaf of `tree` for `round`. */
 function claimFrom(ctx: Ctx, who: Signer, round: number, tree: RewardsTree, jobId = ctx.jobId) {
-  return call(ctx.s.training, who).claim(jobId, round, tree.amount(who.address), tree.proof(who.address));
+  return call(ctx.s.training, who).claim(jobId, round, tree.index(who.address), tree.amount(who.address), tree.proof(who.address));
 }
 
 /** A tree of four leaves: alice 2, bob 1.5, carol 0.5, stranger 0 DUCK (total 4). */
@@ -123,15 +124,15 @@ t.test("shouldBehaveLikeJobCreation", async (t) => {
     t.equal(await s.training.finishableAt(2n), MAX64, "not finishable by anyone before its rounds are committed");
   });
 
-  t.test("accepts the edges: flat = budget = max = pool, threshold 10000, a 30-day window", async (t) => {
+  t.test("accepts the edges: flat = budget = max = pool, threshold 10000, a 30-day window, the largest pool and round budget", async (t) => {
     const { s, requester, evaluator } = await load();
     const terms = jobTerms(evaluator.address, (await latestTime()) + 10n, { totalRewardPool: 1n, roundBudget: 1n, maxPerContributor: 1n, flatPerUpdate: 1n, accuracyThresholdBps: 10_000, claimWindow: DAYS30 });
     await call(s.training, requester).createTrainingJob(terms);
-    const big = jobTerms(evaluator.address, (await latestTime()) + 10n, { totalRewardPool: MAX128 });
+    const big = jobTerms(evaluator.address, (await latestTime()) + 10n, { totalRewardPool: MAX128, roundBudget: MAX96, maxPerContributor: MAX96 });
     const poor = s.users[9];
     await call(s.duck, s.owner).mint(poor.address, MAX128);
     await call(s.training, poor).createTrainingJob(big);
-    t.equal((await s.training.getJob(3n)).remaining, MAX128, "a pool of 2^128 - 1");
+    t.same([(await s.training.getJob(3n)).remaining, (await s.training.getJob(3n)).roundBudget], [MAX128, MAX96], "a pool of 2^128 - 1, rounds of 2^96 - 1");
   });
 
   t.test("keeps a deadline past 2^40 - 1 as 2^40 - 1", async (t) => {
@@ -152,6 +153,9 @@ t.test("shouldBehaveLikeJobCreation", async (t) => {
     await expectRevert(t, create({ totalRewardPool: MAX128 + 1n }), tp, "InvalidRewardPool", [MAX128 + 1n]);
     await expectRevert(t, create({ roundBudget: 0n }), tp, "InvalidRoundBudget", [0n, POOL]);
     await expectRevert(t, create({ roundBudget: POOL + 1n }), tp, "InvalidRoundBudget", [POOL + 1n, POOL]);
+    // A round's total and claims are kept in 96 bits each (79 billion DUCK).
+    const huge = 2n ** 96n;
+    await expectRevert(t, create({ totalRewardPool: huge, roundBudget: huge, maxPerContributor: DUCK }), tp, "InvalidRoundBudget", [huge, huge]);
     await expectRevert(t, create({ maxPerContributor: 0n }), tp, "InvalidMaxPerContributor", [0n, BUDGET]);
     await expectRevert(t, create({ maxPerContributor: BUDGET + 1n }), tp, "InvalidMaxPerContributor", [BUDGET + 1n, BUDGET]);
     await expectRevert(t, create({ flatPerUpdate: BUDGET + 1n }), tp, "InvalidFlatPerUpdate", [BUDGET + 1n, BUDGET]);
@@ -187,7 +191,6 @@ t.test("shouldBehaveLikeUpdateReceipts", async (t) => {
       await expectEvent(t, tx, s.training, "RewardDistributed", [jobId, who.address, FLAT]);
       t.equal(await balanceOf(s, who), before + FLAT, "flat part paid");
       t.ok(await s.training.hasSubmitted(jobId, 0, who.address), "recorded");
-      t.notOk(await s.training.hasClaimed(jobId, 0, who.address), "a submission is not a claim");
     }
     t.equal((await s.training.getJob(jobId)).remaining, POOL - 2n * FLAT);
     t.equal(await balanceOf(s, s.training), POOL - 2n * FLAT);
@@ -231,20 +234,20 @@ t.test("shouldBehaveLikeUpdateReceipts", async (t) => {
     t.ok(await s.training.hasSubmitted(2n, 1, bob.address), "recorded though nothing is free");
   });
 
-  t.test("keeps each round's submission and claim marks apart, across 128-round words", async (t) => {
+  t.test("keeps each round's submission mark apart, across 256-round words, and apart from claims", async (t) => {
     const ctx = await load();
     const { s, requester, evaluator, alice } = ctx;
-    await call(s.training, requester).createTrainingJob(jobTerms(evaluator.address, ctx.deadline, { rounds: 300 }));
-    const marked = [127, 128, 255, 256];
+    await call(s.training, requester).createTrainingJob(jobTerms(evaluator.address, ctx.deadline, { rounds: 600 }));
+    const marked = [255, 256, 511, 512];
     for (const round of marked) await submit(ctx, alice, round, 2n);
-    const tree = rewardsTree(2n, 128, [[alice.address, DUCK]]);
-    await commit(ctx, 128, tree, { jobId: 2n });
-    await claimFrom(ctx, alice, 128, tree, 2n);
-    for (const round of [0, 126, 127, 128, 129, 254, 255, 256, 257, 299]) {
+    const tree = rewardsTree(2n, 256, [[alice.address, DUCK]]);
+    await commit(ctx, 256, tree, { jobId: 2n });
+    await claimFrom(ctx, alice, 256, tree, 2n);
+    for (const round of [0, 254, 255, 256, 257, 510, 511, 512, 513, 599]) {
       t.equal(await s.training.hasSubmitted(2n, round, alice.address), marked.includes(round), `round ${round} submitted`);
-      t.equal(await s.training.hasClaimed(2n, round, alice.address), round === 128, `round ${round} claimed`);
+      t.equal(await s.training.isClaimed(2n, round, 0), round === 256, `round ${round} leaf 0 claimed`);
     }
-    await expectRevert(t, submit(ctx, alice, 256, 2n), s.training, "AlreadySubmitted", [2n, 256n, alice.address]);
+    await expectRevert(t, submit(ctx, alice, 512, 2n), s.training, "AlreadySubmitted", [2n, 512n, alice.address]);
     t.equal(await s.training.hasSubmitted(1n, 128, alice.address), false, "marks are per job");
   });
 
@@ -394,7 +397,7 @@ t.test("shouldBehaveLikeMerkleClaims", async (t) => {
       claimed += amount;
       await expectEvent(t, tx, s.training, "RewardClaimed", [jobId, 0n, who.address, amount]);
       t.equal(await balanceOf(s, who), before + amount, "paid the leaf's amount");
-      t.ok(await s.training.hasClaimed(jobId, 0, who.address));
+      t.ok(await s.training.isClaimed(jobId, 0, tree.index(who.address)));
       t.same([...(await s.training.getRoundCommitment(jobId, 0))].slice(1), [BUDGET, claimed]);
     }
     t.ok(await s.training.hasSubmitted(jobId, 0, alice.address), "a claim keeps the submission mark");
@@ -413,8 +416,8 @@ t.test("shouldBehaveLikeMerkleClaims", async (t) => {
     await claimFrom(ctx, ctx.bob, 1, tree);
     await submit(ctx, ctx.bob, 1);
     t.ok(await ctx.s.training.hasSubmitted(ctx.jobId, 1, ctx.bob.address));
-    t.ok(await ctx.s.training.hasClaimed(ctx.jobId, 1, ctx.bob.address));
-    await expectRevert(t, claimFrom(ctx, ctx.bob, 1, tree), ctx.s.training, "AlreadyClaimed", [ctx.jobId, 1n, ctx.bob.address]);
+    t.ok(await ctx.s.training.isClaimed(ctx.jobId, 1, tree.index(ctx.bob.address)));
+    await expectRevert(t, claimFrom(ctx, ctx.bob, 1, tree), ctx.s.training, "AlreadyClaimed", [ctx.jobId, 1n, BigInt(tree.index(ctx.bob.address))]);
   });
 
   t.test("refuses a second claim, an uncommitted round, a wrong proof, amount or sender", async (t) => {
@@ -427,16 +430,44 @@ t.test("shouldBehaveLikeMerkleClaims", async (t) => {
     const tp = s.training;
     const amount = tree.amount(alice.address);
     const proof = tree.proof(alice.address);
-    await expectRevert(t, call(tp, alice).claim(jobId, 0, amount + 1n, proof), tp, "InvalidProof", [jobId, 0n, alice.address, amount + 1n]);
-    await expectRevert(t, call(tp, stranger).claim(jobId, 0, amount, proof), tp, "InvalidProof", [jobId, 0n, stranger.address, amount]);
-    await expectRevert(t, call(tp, alice).claim(jobId, 0, amount, tree.proof(bob.address)), tp, "InvalidProof", [jobId, 0n, alice.address, amount]);
-    await expectRevert(t, call(tp, alice).claim(jobId, 0, amount, []), tp, "InvalidProof", [jobId, 0n, alice.address, amount]);
+    const i = tree.index(alice.address);
+    await expectRevert(t, call(tp, alice).claim(jobId, 0, i, amount + 1n, proof), tp, "InvalidProof", [jobId, 0n, alice.address, amount + 1n]);
+    await expectRevert(t, call(tp, stranger).claim(jobId, 0, i, amount, proof), tp, "InvalidProof", [jobId, 0n, stranger.address, amount]);
+    await expectRevert(t, call(tp, alice).claim(jobId, 0, i, amount, tree.proof(bob.address)), tp, "InvalidProof", [jobId, 0n, alice.address, amount]);
+    await expectRevert(t, call(tp, alice).claim(jobId, 0, i, amount, []), tp, "InvalidProof", [jobId, 0n, alice.address, amount]);
+    // The index is part of the leaf: alice's proof under bob's index (or any other) proves nothing.
+    for (const other of [tree.index(bob.address), 64, 2 ** 32 - 1]) {
+      await expectRevert(t, call(tp, alice).claim(jobId, 0, other, amount, proof), tp, "InvalidProof", [jobId, 0n, alice.address, amount]);
+    }
     // The same amounts for round 1 are a different tree: a round-0 proof is no round-1 proof.
     await commit(ctx, 1, fourLeaves(ctx, 1));
-    await expectRevert(t, call(tp, alice).claim(jobId, 1, amount, proof), tp, "InvalidProof", [jobId, 1n, alice.address, amount]);
+    await expectRevert(t, call(tp, alice).claim(jobId, 1, i, amount, proof), tp, "InvalidProof", [jobId, 1n, alice.address, amount]);
     await claimFrom(ctx, alice, 0, tree);
-    await expectRevert(t, claimFrom(ctx, alice, 0, tree), tp, "AlreadyClaimed", [jobId, 0n, alice.address]);
+    await expectRevert(t, claimFrom(ctx, alice, 0, tree), tp, "AlreadyClaimed", [jobId, 0n, BigInt(i)]);
     t.equal(await balanceOf(s, s.training), POOL - amount, "paid once");
+    t.notOk(await tp.isClaimed(jobId, 0, tree.index(bob.address)), "bob's leaf is still unclaimed");
+  });
+
+  t.test("marks leaves past the 64 kept in the round's slot in bitmap words of 256, each leaf once", async (t) => {
+    const ctx = await load();
+    const { s, alice, bob, carol, stranger, jobId } = ctx;
+    // 321 leaves: alice at 63 (the last kept in the round's slot), bob at 64 and carol at 319 (the
+    // first and last bit of the first bitmap word), the stranger at 320 (the next word); the rest
+    // belong to nobody and pay 0.
+    const owners = new Map<number, string>([[63, alice.address], [64, bob.address], [319, carol.address], [320, stranger.address]]);
+    const leaves = Array.from({ length: 321 }, (_, i): [string, bigint] =>
+      owners.has(i) ? [owners.get(i)!, DUCK / 4n] : [ethers.zeroPadValue(ethers.toBeHex(i + 1), 20), 0n]);
+    const tree = rewardsTree(jobId, 0, leaves);
+    await commit(ctx, 0, tree);
+    const tp = s.training;
+    for (const [i, who] of [[63, alice], [64, bob], [319, carol], [320, stranger]] as const) {
+      t.equal(tree.index(who.address), i);
+      await claimFrom(ctx, who, 0, tree);
+      await expectRevert(t, claimFrom(ctx, who, 0, tree), tp, "AlreadyClaimed", [jobId, 0n, BigInt(i)]);
+    }
+    for (const i of [0, 62, 63, 64, 65, 318, 319, 320, 321, 576]) t.equal(await tp.isClaimed(jobId, 0, i), owners.has(i), `leaf ${i}`);
+    t.same([...(await tp.getRoundCommitment(jobId, 0))].slice(1), [DUCK, DUCK], "four quarters claimed");
+    t.equal(await tp.isClaimed(jobId, 1, 64), false, "marks are per round");
   });
 
   t.test("never pays more than the per-contributor maximum or the committed total", async (t) => {
@@ -571,7 +602,8 @@ t.test("views", async (t) => {
   t.equal(await s.training.domainSeparator(), expected, "EIP-712 domain as agreed");
   t.equal(await s.training.duck(), await s.duck.getAddress());
   t.equal(await s.training.hasSubmitted(jobId, 0, s.users[0].address), false);
-  t.equal(await s.training.hasClaimed(jobId, 0, s.users[0].address), false);
+  t.equal(await s.training.isClaimed(jobId, 0, 0), false);
+  t.equal(await s.training.isClaimed(jobId, 0, 2 ** 32 - 1), false);
   t.equal(await s.training.isRoundCommitted(7n, 0), false);
   await expectRevert(t, s.training.getJob(0n), s.training, "UnknownJob", [0n]);
   await expectRevert(t, s.training.getRoundCommitment(0n, 0), s.training, "UnknownJob", [0n]);

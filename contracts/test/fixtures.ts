@@ -159,25 +159,29 @@ export async function recoverRoundCommitment(training: Deployed, c: RoundCommitm
 }
 
 /** The leaf types of a round's rewards tree, as TrainingPool.claim hashes them. */
-export const REWARD_LEAF = ["uint256", "uint32", "address", "uint256"];
-export type RewardLeaf = [bigint, number, string, bigint];
+export const REWARD_LEAF = ["uint256", "uint32", "uint32", "address", "uint256"];
+export type RewardLeaf = [bigint, number, number, string, bigint];
 
-/** A round's rewards: the StandardMerkleTree of its leaves, and each contributor's amount and proof. */
+/** A round's rewards: the StandardMerkleTree of its leaves, and each contributor's leaf index, amount and proof. */
 export interface RewardsTree {
   root: string;
   total: bigint;
+  /** Index of `contributor`'s leaf (its first leaf when it has several). */
+  index(contributor: string): number;
   /** Proof of `contributor`'s leaf (its first leaf when it has several). */
   proof(contributor: string): string[];
   amount(contributor: string): bigint;
 }
 
+/** Leaves are indexed by their position in `amounts`. */
 export function rewardsTree(jobId: bigint, round: number, amounts: [string, bigint][]): RewardsTree {
-  const values: RewardLeaf[] = amounts.map(([who, amount]) => [jobId, round, who, amount]);
+  const values: RewardLeaf[] = amounts.map(([who, amount], i) => [jobId, round, i, who, amount]);
   const tree = StandardMerkleTree.of(values, REWARD_LEAF);
   const index = (who: string) => amounts.findIndex(([a]) => a.toLowerCase() === who.toLowerCase());
   return {
     root: tree.root,
     total: amounts.reduce((sum, [, a]) => sum + a, 0n),
+    index,
     proof: (who) => tree.getProof(index(who)),
     amount: (who) => amounts[index(who)][1],
   };

@@ -120,13 +120,15 @@ async function trainingStateProblem(): Promise<string | null> {
   return (await Promise.all(checks)).find((p) => p !== null) ?? null;
 }
 
-/** A rewards tree over `leaves` ([contributor, amount]), with each leaf's proof. */
+/** A rewards tree over `leaves` ([contributor, amount], indexed by position), with each leaf's proof. */
 function tree(jobId: number, round: number, leaves: [string, bigint][]) {
-  const merkle = StandardMerkleTree.of(leaves.map(([who, amount]) => [BigInt(jobId), round, who, amount]), REWARD_LEAF);
+  const merkle = StandardMerkleTree.of(leaves.map(([who, amount], i) => [BigInt(jobId), round, i, who, amount]), REWARD_LEAF);
   return { root: merkle.root, proofs: leaves.map((_, i) => merkle.getProof(i)) };
 }
 const stats: Record<string, { ok: number; reverted: number }> = {};
-const TRAINING = new Set(["createJob", "submit", "commit", "claim", "finish", "abort"]);
+/** The label of claims of leaves past the 64 a round marks in its own slot (counted apart). */
+const CLAIM_PAST_64 = "claim (leaf 64 on)";
+const TRAINING = new Set(["createJob", "submit", "commit", "claim", CLAIM_PAST_64, "finish", "abort"]);
 /** Whether a TrainingPool call succeeded in the current sequence (then its job state is compared at the end). */
 let trainingTouched = false;
 
@@ -205,7 +207,13 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const job = model.jobs[id - 1];
     const round = int((job?.rounds ?? 2) + 1);
     const maxPer = job?.maxPer ?? 5n * DUCK;
-    const leaves: [string, bigint][] = Array.from({ length: 1 + int(4) }, () => [pick(actors).address, (maxPer * BigInt(int(chance(0.1) ? 130 : 100))) / 100n]);
+    // Now and then 64 leaves of nobody come first, so that claims also mark leaves past the 64 a
+    // round keeps in its own slot.
+    const filler: [string, bigint][] = chance(0.15) ? Array.from({ length: 64 }, (_, i) => nobody(i)) : [];
+    const leaves: [string, bigint][] = [
+      ...filler,
+      ...Array.from({ length: 1 + int(4) }, (): [string, bigint] => [pick(actors).address, (maxPer * BigInt(int(chance(0.1) ? 130 : 100))) / 100n]),
+    ];
     const sum = leaves.reduce((a, [, x]) => a + x, 0n);
     // Mostly the leaves' sum; sometimes less (a faulty evaluator), sometimes the whole budget.
     const total = chance(0.8) ? sum : chance(0.5) ? sum / 2n : (job?.budget ?? sum);
@@ -225,13 +233,21 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const rounds = [...(model.jobs[id - 1]?.commitments ?? new Map<number, M.CommitmentModel>())];
     const [round, c] = rounds.length > 0 && chance(0.9) ? pick(rounds) : [int(4), undefined];
     const leaves = c?.leaves ?? [[pick(actors).address, DUCK] as [string, bigint]];
-    const index = int(leaves.length);
-    // Without a chosen commitment no leaf is proven (-1); otherwise mostly the leaf's own proof.
+    // Mostly a leaf of an actor (fillers belong to nobody who can send).
+    const own = leaves.map((_, i) => i).filter((i) => actors.some((a) => a.address === leaves[i][0]));
+    const index = own.length > 0 && chance(0.9) ? pick(own) : int(leaves.length);
+    // Without a chosen commitment no leaf is proven (-1); otherwise mostly the leaf's own proof,
+    // sent with its own index (else another leaf's index: a proof for one leaf is no claim to another).
     const proofOf = !c ? -1 : chance(0.9) ? index : int(leaves.length + 1);
-    const who = chance(0.85) ? actors.find((a) => a.address === leaves[index][0])! : pick(actors);
+    const sentIndex = chance(0.92) ? index : int(leaves.length + 2);
+    const who = chance(0.85) ? actors.find((a) => a.address === leaves[index][0]) ?? pick(actors) : pick(actors);
     const amount = leaves[index][1] + (chance(0.1) ? 1n : 0n);
     const proof = c?.proofs[proofOf] ?? [ethers.ZeroHash];
-    return { label: "claim", outcome: M.claim(model, who.address, id, round, amount, proofOf), run: () => by(who).tp.claim(id, round, amount, proof, GAS) };
+    return {
+      label: sentIndex >= 64 ? CLAIM_PAST_64 : "claim",
+      outcome: M.claim(model, who.address, id, round, sentIndex, amount, proofOf),
+      run: () => by(who).tp.claim(id, round, sentIndex, amount, proof, GAS),
+    };
   },
   finish: async (now) => {
     const id = anyId(model.jobs.length);
@@ -282,13 +298,15 @@ function timeJump(): void {
 // ---- a common starting point: machines, a pending and an active rental, a job, an inference job ----
 const [a0, a1, a2, a3, a4, a5, a6] = actors;
 // Job 1: 25 DUCK, 10 per round, at most 6 per contributor, 1 flat per update, a 10-minute claim
-// window, and round 0 already committed (9 DUCK to four contributors, one of them 0).
+// window, and round 0 already committed (9 DUCK to four contributors, one of them 0; 64 leaves of nobody among them).
 const baseJob = { pool: 25n * DUCK, budget: 10n * DUCK, maxPer: 6n * DUCK, flat: DUCK, rounds: 3, threshold: 6000, evaluator: evaluator.address, claimWindow: 600n };
 const baseTerms = (deadline: bigint) => ({
   modelHash: ethers.ZeroHash, totalRewardPool: baseJob.pool, roundBudget: baseJob.budget, maxPerContributor: baseJob.maxPer, flatPerUpdate: baseJob.flat,
   rounds: baseJob.rounds, accuracyThresholdBps: baseJob.threshold, evaluator: baseJob.evaluator, deadline, claimWindow: baseJob.claimWindow,
 });
-const baseLeaves: [string, bigint][] = [[a0.address, 4n * DUCK], [a1.address, 3n * DUCK], [a2.address, 2n * DUCK], [a3.address, 0n]];
+// 64 leaves of nobody between a1's and a2's put a2's and a3's past the 64 marks kept in the round's slot.
+const nobody = (i: number): [string, bigint] => [ethers.zeroPadValue(ethers.toBeHex(i + 1), 20), 0n];
+const baseLeaves: [string, bigint][] = [[a0.address, 4n * DUCK], [a1.address, 3n * DUCK], ...Array.from({ length: 64 }, (_, i) => nobody(i)), [a2.address, 2n * DUCK], [a3.address, 0n]];
 const baseTree = tree(1, 0, baseLeaves);
 const fixed = (label: string, outcome: (now: bigint) => M.Outcome, run: () => Promise<unknown>) =>
   async (now: bigint): Promise<Action> => ({ label, outcome: outcome(now), run });
@@ -359,7 +377,7 @@ t.test("invariants hold across random call sequences", async (t) => {
   }
   t.equal(failures, 0, `${SEQUENCES} sequences, ${steps} calls: every outcome and balance as the model predicts`);
   t.comment(JSON.stringify(stats));
-  for (const name of names) {
+  for (const name of [...names, CLAIM_PAST_64]) {
     t.ok((stats[name]?.ok ?? 0) > 0, `${name} succeeded at least once`);
     t.ok((stats[name]?.reverted ?? 0) > 0, `${name} was refused at least once`);
   }

@@ -18,7 +18,7 @@ export interface JobModel {
   requester: string; evaluator: string; remaining: bigint; outstanding: bigint;
   budget: bigint; maxPer: bigint; flat: bigint; rounds: number; threshold: number;
   deadline: bigint; claimWindow: bigint; lastCommitAt: bigint; finished: boolean;
-  /** Keys "round/contributor". */
+  /** Keys "round/contributor" (submitted) and "round/leaf index" (claimed). */
   submitted: Set<string>; claimed: Set<string>;
   commitments: Map<number, CommitmentModel>;
 }
@@ -184,7 +184,7 @@ export interface JobParams {
 
 export function createJob(m: Model, requester: string, p: JobParams, now: bigint): Outcome {
   if (p.pool === 0n || p.pool >= 2n ** 128n) return fail("InvalidRewardPool");
-  if (p.budget === 0n || p.budget > p.pool) return fail("InvalidRoundBudget");
+  if (p.budget === 0n || p.budget > p.pool || p.budget >= 2n ** 96n) return fail("InvalidRoundBudget");
   if (p.maxPer === 0n || p.maxPer > p.budget) return fail("InvalidMaxPerContributor");
   if (p.flat > p.budget) return fail("InvalidFlatPerUpdate");
   if (p.rounds === 0) return fail("InvalidRounds");
@@ -251,15 +251,18 @@ export function commit(
   };
 }
 
-/** `who` claims `amount` for `round` with the proof of leaf `proofOf` of the committed tree. */
-export function claim(m: Model, who: string, id: number, round: number, amount: bigint, proofOf: number): Outcome {
+/**
+ * `who` claims `amount` for leaf `index` of `round` with the proof of leaf `proofOf` of the
+ * committed tree (a leaf's index is its position in `leaves`).
+ */
+export function claim(m: Model, who: string, id: number, round: number, index: number, amount: bigint, proofOf: number): Outcome {
   const j = m.jobs[id - 1];
   const c = j?.commitments.get(round);
   if (!j || !c) return fail("RoundNotCommitted");
-  const key = `${round}/${who}`;
+  const key = `${round}/${index}`;
   if (j.claimed.has(key)) return fail("AlreadyClaimed");
   const leaf = c.leaves[proofOf];
-  if (!leaf || leaf[0] !== who || leaf[1] !== amount) return fail("InvalidProof");
+  if (!leaf || proofOf !== index || leaf[0] !== who || leaf[1] !== amount) return fail("InvalidProof");
   if (amount > j.maxPer) return fail("ClaimAboveMaximum");
   if (c.claimed + amount > c.total) return fail("ClaimExceedsCommitment");
   return {

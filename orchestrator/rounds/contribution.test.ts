@@ -119,7 +119,7 @@ t.test("five contributors, five sybils: only the three honest ones are paid, and
       else if (u.contributor === mislabelled.wallet.address) t.equal(u.amount, "0", `round ${round}: the mislabelled party (${u.excluded ?? "kept"}, score ${u.score}) is paid nothing`);
       else t.equal(u.amount, "0", `round ${round}: ${u.excluded ?? "kept"} near-copy (score ${u.score}) is paid nothing`);
       if (BigInt(u.amount) > 0n) {
-        t.ok(StandardMerkleTree.verify(r.rewardsRoot, [...REWARD_LEAF_TYPES], ["1", String(round), u.contributor, u.amount], u.proof), "the proof verifies against the root");
+        t.ok(StandardMerkleTree.verify(r.rewardsRoot, [...REWARD_LEAF_TYPES], ["1", String(round), String(u.leaf), u.contributor, u.amount], u.proof), "the proof verifies against the root");
       }
     }
     t.ok(toHonest * 10n >= paid * 9n, `round ${round}: honest contributors got ${toHonest} of ${paid}`);

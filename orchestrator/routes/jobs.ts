@@ -131,7 +131,10 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
         trainingPool: app.evaluator.trainingPool,
         chainId: app.evaluator.chainId,
         baseLoss: r.baseLoss,
-        updates: r.updates.map((u) => ({ ...u, proof: tree.proofs.get(u.contributor.toLowerCase()) ?? [] })),
+        updates: r.updates.map((u) => {
+          const leaf = tree.leaves.get(u.contributor.toLowerCase());
+          return { ...u, leaf: leaf?.index ?? null, proof: leaf?.proof ?? [] };
+        }),
       };
     },
   );

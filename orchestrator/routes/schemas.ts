@@ -196,7 +196,7 @@ export const roundRewardsSchema = schema({
     jobId: { type: "integer" },
     round: { type: "integer" },
     modelHash: { ...hash, description: "the model the round produced" },
-    rewardsRoot: { ...hash, description: "Merkle root of (jobId, round, contributor, amount), OpenZeppelin StandardMerkleTree" },
+    rewardsRoot: { ...hash, description: "Merkle root of (jobId, round, leaf index, contributor, amount), OpenZeppelin StandardMerkleTree" },
     updatesRoot: { ...hash, description: "Merkle root of (updateHash, weight, counted)" },
     total: { type: "string", description: "DUCK wei committed: the sum of the amounts" },
     budget: { type: "string", description: "DUCK wei the split used: min(roundBudget, the pool surely free)" },
@@ -209,7 +209,7 @@ export const roundRewardsSchema = schema({
       type: "array",
       items: {
         type: "object",
-        required: ["contributor", "updateHash", "claimedSamples", "weight", "deltaNorm", "score", "gain", "excluded", "amount", "proof"],
+        required: ["contributor", "updateHash", "claimedSamples", "weight", "deltaNorm", "score", "gain", "excluded", "amount", "leaf", "proof"],
         properties: {
           contributor: address,
           updateHash: hash,
@@ -220,6 +220,7 @@ export const roundRewardsSchema = schema({
           gain: { type: "number", description: "its own gain in validation loss over the round's input model" },
           excluded: { type: ["string", "null"], description: "why it is left out of the model (NORM_OUTLIER, LEARNED_NOTHING, HARMFUL, NO_CONTRIBUTION), null when counted" },
           amount: { type: "string", description: "DUCK wei owed" },
+          leaf: { type: ["integer", "null"], description: "the leaf's index, for TrainingPool.claim (null when nothing is owed)" },
           proof: { type: "array", items: { type: "string" }, description: "Merkle proof for TrainingPool.claim (empty when nothing is owed)" },
         },
       },

@@ -1,7 +1,7 @@
 /**
  * Claiming a closed round's contribution reward: read the round's rewards from the orchestrator,
  * check the evaluator's commitment signature, send TrainingPool.commitRound if nobody did yet,
- * then TrainingPool.claim with this address's Merkle proof. hasClaimed is asked first, so a
+ * then TrainingPool.claim with this address's leaf and Merkle proof. isClaimed is asked first, so a
  * restart never claims twice; "none" is recorded when the round owes this address nothing.
  */
 import { getAddress } from "ethers";
@@ -46,7 +46,7 @@ export async function* claimContribution(ctx: LoopContext, round: number): Async
         });
       }
       let txHash: string | undefined;
-      if (!(await pool.getFunction("hasClaimed")(jobId, round, address))) {
+      if (!(await pool.getFunction("isClaimed")(jobId, round, mine!.leaf))) {
         if (!(await pool.getFunction("isRoundCommitted")(jobId, round))) {
           try {
             await sendTx(pool, "commitRound", [jobId, round, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.signature]);
@@ -55,7 +55,7 @@ export async function* claimContribution(ctx: LoopContext, round: number): Async
             if (revertName(err) !== "RoundAlreadyCommitted") throw err;
           }
         }
-        const receipt = await sendTx(pool, "claim", [jobId, round, amount, mine!.proof]);
+        const receipt = await sendTx(pool, "claim", [jobId, round, mine!.leaf, amount, mine!.proof]);
         txHash = receipt.hash;
       }
       const paid = BigInt(record.reward ?? "0") + amount;

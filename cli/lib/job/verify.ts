@@ -172,7 +172,7 @@ export async function verifyRound(deps: VerifyDeps, job: JobDetail, onChain: Cha
       weightShare: u.excluded === null && weightOf > 0 ? u.weight / weightOf : 0,
       score: u.score,
       amount: shares[mineIdx].amount,
-      claimed: committed && Boolean(await pool.getFunction("hasClaimed")(jobId, round, deps.caller)),
+      claimed: committed && u.leaf !== null && Boolean(await pool.getFunction("isClaimed")(jobId, round, u.leaf)),
     };
   }
   return {
