@@ -22,8 +22,9 @@ export interface RawNetwork {
   init(seed: number): void;
   setLayer(layer: number, weight: Float32Array, bias: Float32Array): void;
   getLayer(layer: number): [Float32Array, Float32Array];
-  train(x: Float32Array, y: Uint8Array, count: number, features: number, opts: RawTrainOptions, onProgress?: (p: { epoch: number; batch: number; batches: number; loss: number }) => void): Promise<RawStats>;
-  evaluate(x: Float32Array, y: Uint8Array, count: number, features: number): Promise<RawStats>;
+  /** y: labels (cross-entropy) or float targets, count × outputs (mse) */
+  train(x: Float32Array, y: Uint8Array | Float32Array, count: number, features: number, opts: RawTrainOptions, onProgress?: (p: { epoch: number; batch: number; batches: number; loss: number }) => void): Promise<RawStats>;
+  evaluate(x: Float32Array, y: Uint8Array | Float32Array, count: number, features: number): Promise<RawStats>;
   predict(x: Float32Array, count: number): Promise<Float32Array>;
 }
 
@@ -48,6 +49,7 @@ export interface RawTrainOptions {
 export interface RawSequentialSpec {
   input: [number, number, number];
   layers: { kind: string; units?: number; kernel?: [number, number]; stride?: [number, number]; padding?: [number, number]; p?: number }[];
+  loss: "cross-entropy" | "mse";
 }
 
 export interface RawAddon {

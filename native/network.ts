@@ -35,12 +35,20 @@ function readOptimizer(o: Record<string, unknown>, momentum: number): Pick<RawTr
   return { optimizer: kind, nesterov, weightDecay, beta1, beta2, eps };
 }
 
-function requireDataset(data: unknown, features: number, classes: number): Dataset {
+function requireDataset(data: unknown, features: number, classes: number, loss: ModelSpec["loss"]): Dataset {
   const d = requireObject(data, "data");
   const count = requireInteger(d.count, "data.count", 1);
   if (d.features !== features) fail("SHAPE_MISMATCH", "data.features", `data.features is ${describe(d.features)} but the model takes ${features} inputs`);
   const x = requireFloat32Array(d.x, "data.x");
   if (x.length !== count * features) fail("LENGTH_MISMATCH", "data.x", `data.x has ${x.length} values but count × features is ${count * features}`);
+  if (loss === "mse") {
+    if (!(d.targets instanceof Float32Array)) fail("BAD_ARGUMENT", "data.targets", `the model is a regression (loss "mse"): data.targets must be a Float32Array of count × ${classes} targets, got ${describe(d.targets)}`);
+    if (d.targets.length !== count * classes) fail("LENGTH_MISMATCH", "data.targets", `data.targets has ${d.targets.length} values but count × outputs is ${count * classes}`);
+    const t = d.targets;
+    for (let i = 0; i < t.length; i++) if (!Number.isFinite(t[i])) fail("NON_FINITE", "data.targets", `data.targets[${i}] is ${t[i]}`);
+    return { count, features, x, y: new Uint8Array(0), targets: t };
+  }
+  if (d.targets !== undefined) fail("BAD_ARGUMENT", "data.targets", "the model is a classifier (loss \"cross-entropy\"): it takes labels (data.y), not regression targets; use a spec with \"loss\":\"mse\" for regression");
   if (!(d.y instanceof Uint8Array)) fail("BAD_ARGUMENT", "data.y", `data.y must be a Uint8Array of labels, got ${describe(d.y)}`);
   if (d.y.length !== count) fail("LENGTH_MISMATCH", "data.y", `data.y has ${d.y.length} labels for ${count} samples`);
   const y = d.y;
@@ -90,7 +98,7 @@ export class Network {
   /** A fresh network, initialized like PyTorch's nn.Linear and nn.Conv2d (uniform ±1/sqrt(fan_in)). */
   static create(spec: ModelSpec, opts: { seed?: number; device?: Device } = {}): Network {
     const o = requireObject(opts, "opts");
-    const clean = validateSpec(spec);
+    const clean = validateSpec(spec, { regression: true });
     const seed = o.seed === undefined ? randomInt(2 ** 47) : requireInteger(o.seed, "opts.seed", 0, MAX_SEED);
     const net = new Network(clean, resolveDevice(o.device));
     callSync(() => net.#native.init(seed));
@@ -100,7 +108,7 @@ export class Network {
   /** A network holding the given tensors (names and shapes as parameterShapes(spec) lists them). */
   static fromWeights(spec: ModelSpec, tensors: Tensor[], opts: { device?: Device } = {}): Network {
     const o = requireObject(opts, "opts");
-    const clean = validateSpec(spec);
+    const clean = validateSpec(spec, { regression: true });
     if (!Array.isArray(tensors)) fail("BAD_ARGUMENT", "tensors", `tensors must be an array of {name, shape, data}, got ${describe(tensors)}`);
     const byName = new Map<string, Tensor>();
     tensors.forEach((t, i) => {
@@ -138,7 +146,7 @@ export class Network {
 
   /** A checked data set with inputs standardized as the spec asks. */
   #prepare(data: Dataset): Dataset {
-    const d = requireDataset(data, this.inputs, this.classes);
+    const d = requireDataset(data, this.inputs, this.classes, this.spec.loss);
     return { ...d, x: standardize(d.x, this.spec.normalize) };
   }
 
@@ -179,7 +187,7 @@ export class Network {
       const plainSgd = optimizer.optimizer === "sgd" && !optimizer.nesterov && optimizer.weightDecay === 0 && optimizer.proximalMu === 0;
       if (!this.#dense || plainSgd) {
         if (!this.#dense) Object.assign(settings, optimizer);
-        return await this.#enqueue(() => call(() => this.#native.train(d.x, d.y, d.count, d.features, settings, progress)));
+        return await this.#enqueue(() => call(() => this.#native.train(d.x, d.targets ?? d.y, d.count, d.features, settings, progress)));
       }
       // A dense model with an optimizer the dense engine lacks: trained by the Sequential engine
       // (CPU) on a copy of its weights, which are copied back.
@@ -205,10 +213,10 @@ export class Network {
   /** Mean loss and accuracy on a data set, without changing the weights. */
   async evaluate(data: Dataset): Promise<EvalResult> {
     const d = this.#prepare(data);
-    return this.#enqueue(() => call(() => this.#native.evaluate(d.x, d.y, d.count, d.features)));
+    return this.#enqueue(() => call(() => this.#native.evaluate(d.x, d.targets ?? d.y, d.count, d.features)));
   }
 
-  /** Softmax probabilities, count × classes, row-major. */
+  /** Softmax probabilities, count × classes, row-major (a regression's raw outputs). */
   async predict(x: Float32Array, count: number): Promise<Float32Array> {
     const input = requireFloat32Array(x, "x");
     const n = requireInteger(count, "count", 1);

@@ -119,15 +119,18 @@ t.test("forward, loss and training steps agree with PyTorch", { skip: python ? f
   const cases = [
     { name: "small CNN", spec: cnn, d: data(12, 200, 3, 7), runs: optimizers },
     ...(["relu", "gelu", "tanh", "sigmoid"] as const).map((a) => ({ name: a, spec: activation(a), d: data(10, 6, 3, 11), runs: [sgd] })),
+    { name: "regression (mse, 2 outputs)", spec: { input: [6], layers: [{ type: "dense", units: 5 }, { type: "tanh" }, { type: "dense", units: 2 }], loss: "mse" } as ModelSpec, d: { ...data(10, 6, 3, 13), y: new Uint8Array(0), targets: data(10, 2, 1, 17).x }, runs: [sgd, optimizers[3]] },
     { name: "dense only (the dense engine, Adam on a copy)", spec: { input: [6], layers: [{ type: "dense", units: 4, activation: "relu" }, { type: "dense", units: 3 }], loss: "cross-entropy" } as ModelSpec, d: data(10, 6, 3, 5), runs: [sgd, optimizers[1], optimizers[3], optimizers[5]] },
   ];
   const nets = cases.map((c, i) => Network.create(c.spec, { seed: 20 + i, device: "cpu" }));
   const input = {
     cases: cases.map((c, i) => ({
       spec: c.spec,
+      count: c.d.count,
       weights: Object.fromEntries(nets[i].weights().map((w) => [w.name, Array.from(w.data)])),
       x: Array.from(c.d.x),
       y: Array.from(c.d.y),
+      targets: c.d.targets && Array.from(c.d.targets),
       runs: c.runs.map(({ steps, lr, momentum, nesterov, weightDecay, optimizer, beta1, beta2, eps, proximalMu }) => ({ steps, lr, momentum, nesterov, weightDecay: weightDecay ?? (optimizer === "adamw" ? 0.01 : 0), optimizer, beta1, beta2, eps, proximalMu })),
     })),
   };
@@ -146,6 +149,24 @@ t.test("forward, loss and training steps agree with PyTorch", { skip: python ? f
       t.ok(worst < 2e-5 && moved > 100 * worst, `${c.name}, ${run.optimizer ?? "sgd"} ${JSON.stringify(run)}: weights after ${run.steps} step(s) within ${worst.toExponential(2)} of PyTorch's (moved ${moved.toExponential(2)})`);
     }
   }
+});
+
+t.test("a regression takes float targets and a classifier labels, each refusing the other", async (t) => {
+  const reg = Network.create({ input: [4], layers: [{ type: "dense", units: 3 }], loss: "mse" }, { seed: 1 });
+  const cls = Network.create({ input: [4], layers: [{ type: "dense", units: 3 }], loss: "cross-entropy" }, { seed: 1 });
+  const d = data(5, 4, 3, 3);
+  const targets = new Float32Array(15).fill(0.5);
+  await t.rejects(reg.train(d), { code: "BAD_ARGUMENT", argument: "data.targets", message: /regression \(loss "mse"\)/ });
+  await t.rejects(reg.train({ ...d, targets: targets.subarray(1) }), { code: "LENGTH_MISMATCH", argument: "data.targets" });
+  await t.rejects(reg.train({ ...d, targets: targets.map((v, i) => (i === 7 ? NaN : v)) }), { code: "NON_FINITE", argument: "data.targets" });
+  await t.rejects(cls.train({ ...d, targets }), { code: "BAD_ARGUMENT", argument: "data.targets", message: /classifier/ });
+  const before = await reg.evaluate({ ...d, targets });
+  await reg.train({ ...d, targets }, { epochs: 20, batchSize: 5, lr: 0.1 });
+  const after = await reg.evaluate({ ...d, targets });
+  t.ok(after.loss < before.loss / 2 && after.accuracy === 0, `mean squared error ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}`);
+  t.equal((await reg.predict(d.x, d.count)).length, 15, "predict gives the raw outputs");
+  t.throws(() => validateSpec({ input: [4], layers: [{ type: "dense", units: 1 }], loss: "mae" }), { code: "BAD_SPEC", argument: "spec.loss", message: /"mse" \(regression\)/ });
+  t.throws(() => validateSpec({ input: [4], layers: [{ type: "dense", units: 1 }], loss: "mse" }), { code: "BAD_SPEC", argument: "spec.loss", message: /jobs do not take yet/ }, "jobs (the validator's default) take classifiers only");
 });
 
 t.test("dropout is the identity at evaluation and drops values in training", async (t) => {

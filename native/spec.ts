@@ -89,15 +89,18 @@ export function validateSpec(spec: unknown, budget: SpecBudget = {}): ModelSpec 
   const input = spec.input;
   if (!Array.isArray(input) || input.length === 0 || input.length > SPEC_LIMITS.inputDims) badSpec("spec.input", `must be an array of 1 to ${SPEC_LIMITS.inputDims} positive integers, e.g. [784] or [1, 28, 28]`);
   input.forEach((d, i) => integer(d, `spec.input[${i}]`, 1));
-  if (spec.loss !== "cross-entropy") badSpec("spec.loss", `must be "cross-entropy", got ${describe(spec.loss)}`);
+  if (spec.loss !== "cross-entropy" && spec.loss !== "mse") badSpec("spec.loss", `must be "cross-entropy" (classification) or "mse" (regression), got ${describe(spec.loss)}`);
+  const loss = spec.loss;
+  if (loss === "mse" && !budget.regression) badSpec("spec.loss", `is "mse" (regression), which jobs do not take yet: their data sets carry class labels, not float targets`, `use "loss":"cross-entropy" with a dense last layer of one unit per class`);
   if (!Array.isArray(spec.layers) || spec.layers.length === 0 || spec.layers.length > SPEC_LIMITS.layers) badSpec("spec.layers", `must be an array of 1 to ${SPEC_LIMITS.layers} layers`);
   const layers = spec.layers.map((layer: unknown, i: number) => validateLayer(layer, `spec.layers[${i}]`));
   const last = layers.length - 1;
   const lastLayer = layers[last];
-  if (lastLayer.type !== "dense") badSpec(`spec.layers[${last}].type`, `must be "dense": the last layer gives the logits of the cross-entropy loss, got ${describe(lastLayer.type)}`, `end the model with {"type":"dense","units":<classes>}`);
-  if (lastLayer.activation !== "none") badSpec(`spec.layers[${last}].activation`, "must be \"none\": the last layer gives the logits of the cross-entropy loss");
-  if (lastLayer.units < 2 || lastLayer.units > MAX_CLASSES) badSpec(`spec.layers[${last}].units`, `must be between 2 and ${MAX_CLASSES} classes`);
-  const clean: ModelSpec = { input: [...(input as number[])], layers, loss: "cross-entropy" };
+  const gives = loss === "mse" ? "the outputs of the mean squared error" : "the logits of the cross-entropy loss";
+  if (lastLayer.type !== "dense") badSpec(`spec.layers[${last}].type`, `must be "dense": the last layer gives ${gives}, got ${describe(lastLayer.type)}`, `end the model with {"type":"dense","units":<${loss === "mse" ? "outputs" : "classes"}>}`);
+  if (lastLayer.activation !== "none") badSpec(`spec.layers[${last}].activation`, `must be "none": the last layer gives ${gives}`);
+  if (loss === "cross-entropy" && (lastLayer.units < 2 || lastLayer.units > MAX_CLASSES)) badSpec(`spec.layers[${last}].units`, `must be between 2 and ${MAX_CLASSES} classes`);
+  const clean: ModelSpec = { input: [...(input as number[])], layers, loss };
   try {
     planLayers(clean);
   } catch (e) {
@@ -137,9 +140,9 @@ export function inputFeatures(spec: ModelSpec): number {
   return spec.input.reduce((a, b) => a * b, 1);
 }
 
-/** True for the specs the dense engine (and its CUDA twin) runs: only dense layers. */
+/** True for the specs the dense engine (and its CUDA twin) runs: only dense layers, cross-entropy. */
 export function isDenseOnly(spec: ModelSpec): boolean {
-  return spec.layers.every((l) => l.type === "dense");
+  return spec.loss === "cross-entropy" && spec.layers.every((l) => l.type === "dense");
 }
 
 /** One dense layer as the dense engine sees it, with its PyTorch nn.Sequential index. */
@@ -169,7 +172,7 @@ export interface EngineLayer {
 }
 
 /** Input as [C, H, W] (a flat input is [features, 1, 1]) and the modules in order. */
-export function engineLayout(spec: ModelSpec): { input: [number, number, number]; layers: EngineLayer[] } {
+export function engineLayout(spec: ModelSpec): { input: [number, number, number]; layers: EngineLayer[]; loss: ModelSpec["loss"] } {
   const input: [number, number, number] = spec.input.length === 3 ? [spec.input[0], spec.input[1], spec.input[2]] : [inputFeatures(spec), 1, 1];
   const layers: EngineLayer[] = [];
   for (const l of spec.layers) {
@@ -192,7 +195,7 @@ export function engineLayout(spec: ModelSpec): { input: [number, number, number]
         layers.push({ kind: l.type });
     }
   }
-  return { input, layers };
+  return { input, layers, loss: spec.loss };
 }
 
 /** The layers with parameters, in order: their state-dict names and shapes. */
@@ -204,7 +207,7 @@ export function parameterLayout(spec: ModelSpec): { weight: { name: string; shap
 
 /** Tensor names and shapes as PyTorch's nn.Sequential state dict: Linear weight [out, in], Conv2d weight [out, in, kh, kw], each with bias [out]. */
 export function parameterShapes(spec: ModelSpec): { name: string; shape: number[] }[] {
-  return planLayers(validateSpec(spec)).flatMap((p) => p.params);
+  return planLayers(validateSpec(spec, { regression: true })).flatMap((p) => p.params);
 }
 
 export { outputCount };

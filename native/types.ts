@@ -21,12 +21,16 @@ export interface Dataset {
   count: number;
   features: number;
   x: Float32Array;
-  /** class labels, one per sample */
+  /** class labels, one per sample (classification; empty for regression) */
   y: Uint8Array;
+  /** regression targets, count × outputs (a model with the "mse" loss) */
+  targets?: Float32Array;
 }
 
 export interface EvalResult {
+  /** mean cross-entropy, or the mean squared error over every output */
   loss: number;
+  /** share of argmax predictions equal to the label; 0 for regression */
   accuracy: number;
   samples: number;
 }

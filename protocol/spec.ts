@@ -85,7 +85,8 @@ export const modelSpecSchema = schema({
       maxItems: SPEC_LIMITS.layers,
       items: { oneOf: [denseLayerSchema, conv2dLayerSchema, pool2dLayerSchema, dropoutLayerSchema, plainLayerSchema] },
     },
-    loss: { type: "string", enum: ["cross-entropy"] },
+    /** cross-entropy: classification (labels); mse: regression (float targets, one per output) */
+    loss: { type: "string", enum: ["cross-entropy", "mse"] },
     normalize: {
       type: "object",
       required: ["mean", "std"],
@@ -122,6 +123,11 @@ export interface SpecBudget {
   /** most bytes of float32 activations for one batch of `batch` samples (input, every layer's output and its gradient) */
   maxActivationBytes?: number;
   batch?: number;
+  /**
+   * Accept "loss":"mse" (regression). Off by default: jobs train classifiers only until the data
+   * loaders read float targets; the engine's own API turns it on.
+   */
+  regression?: boolean;
 }
 
 /** A spec whose layers do not chain: the field at fault, what is wrong and what to change. */

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch's answers for the engine's agreement test (native/sequential.test.ts).
 
-Reads JSON on stdin: {"cases": [{"spec", "weights": {name: [floats]}, "x": [floats], "y": [ints],
-"runs": [{"optimizer", "lr", "momentum", "nesterov", "weightDecay", "beta1", "beta2", "eps",
-"steps", "proximalMu"}]}]} and writes, per case, the softmax outputs and mean cross-entropy of the model in
-evaluation mode, and the weights after each run's full-batch optimizer steps (each run starts
-from the given weights). The nn.Sequential is built from the spec the way the engine reads it.
+Reads JSON on stdin: {"cases": [{"spec", "count", "weights": {name: [floats]}, "x": [floats],
+"y": [ints] or "targets": [floats], "runs": [{"optimizer", "lr", "momentum", "nesterov",
+"weightDecay", "beta1", "beta2", "eps", "proximalMu", "steps"}]}]} and writes, per case, the
+model's softmax outputs and mean cross-entropy (with "loss": "mse", its raw outputs and mean
+squared error) in evaluation mode, and the weights after each run's full-batch optimizer steps
+(each run starts from the given weights). The nn.Sequential is built from the spec the way the
+engine reads it.
 """
 import json
 import sys
@@ -73,16 +75,22 @@ def main():
     for case in json.load(sys.stdin)["cases"]:
         spec = case["spec"]
         model = build(spec)
-        n = len(case["y"])
+        n = case["count"]
         x = torch.tensor(case["x"], dtype=torch.float32).reshape(n, -1)
         if spec["layers"][0]["type"] != "dense":
             x = x.reshape(n, *spec["input"])
-        y = torch.tensor(case["y"], dtype=torch.long)
+        regression = spec["loss"] == "mse"
+        if regression:
+            y = torch.tensor(case["targets"], dtype=torch.float32).reshape(n, -1)
+            criterion, outputs = nn.functional.mse_loss, (lambda z: z)
+        else:
+            y = torch.tensor(case["y"], dtype=torch.long)
+            criterion, outputs = nn.functional.cross_entropy, (lambda z: torch.softmax(z, 1))
         load(model, case["weights"])
         model.eval()
         with torch.no_grad():
             logits = model(x)
-            result = {"probs": torch.softmax(logits, 1).flatten().tolist(), "loss": nn.functional.cross_entropy(logits, y).item(), "runs": []}
+            result = {"probs": outputs(logits).flatten().tolist(), "loss": criterion(logits, y).item(), "runs": []}
         for run in case.get("runs", []):
             load(model, case["weights"])
             model.train()
@@ -91,7 +99,7 @@ def main():
             mu = run.get("proximalMu", 0.0)
             for _ in range(run["steps"]):
                 opt.zero_grad()
-                loss = nn.functional.cross_entropy(model(x), y)
+                loss = criterion(model(x), y)
                 if mu:  # FedProx
                     loss = loss + mu / 2 * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
                 loss.backward()

@@ -45,7 +45,7 @@ qm::LayerKind layerKind(const Napi::Value& v, const std::string& name) {
   throwError(v.Env(), "BAD_SPEC", name, name + " is not a known layer kind");
 }
 
-// {input: [c, h, w], layers: [{kind, units?, kernel?, stride?, padding?, p?}]}
+// {input: [c, h, w], layers: [{kind, units?, kernel?, stride?, padding?, p?}], loss?: "cross-entropy" | "mse"}
 std::unique_ptr<qm::Sequential> makeSequential(Napi::Env env, Napi::Object o) {
   Napi::Value input = o.Get("input");
   if (!input.IsArray() || input.As<Napi::Array>().Length() != 3) throwError(env, "BAD_SPEC", "input", "input must be [channels, height, width]");
@@ -67,7 +67,10 @@ std::unique_ptr<qm::Sequential> makeSequential(Napi::Env env, Napi::Object o) {
     if (!l.Get("p").IsUndefined()) c.p = number(l.Get("p"), where + ".p");
     layers.push_back(c);
   }
-  return std::make_unique<qm::Sequential>(dims, layers);
+  Napi::Value loss = o.Get("loss");
+  std::string lossName = loss.IsUndefined() ? "cross-entropy" : loss.IsString() ? loss.As<Napi::String>().Utf8Value() : "";
+  if (lossName != "cross-entropy" && lossName != "mse") throwError(env, "BAD_SPEC", "loss", "loss must be \"cross-entropy\" or \"mse\"");
+  return std::make_unique<qm::Sequential>(dims, layers, lossName == "mse" ? qm::Loss::MeanSquaredError : qm::Loss::CrossEntropy);
 }
 
 qm::OptimizerKind optimizerKind(const Napi::Value& v) {
@@ -204,7 +207,14 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     size_t values = 0;
     if (__builtin_mul_overflow(b.data.count, b.data.features, &values) || x.ElementLength() != values)
       throwError(env, "LENGTH_MISMATCH", "data.x", "data.x has " + std::to_string(x.ElementLength()) + " values, expected count × features");
-    if (withLabels) {
+    if (withLabels && seq_ && seq_->loss() == qm::Loss::MeanSquaredError) {
+      Napi::Float32Array t = float32Array(info[1], "data.targets");
+      size_t want = 0;
+      if (__builtin_mul_overflow(b.data.count, seq_->classes(), &want) || t.ElementLength() != want)
+        throwError(env, "LENGTH_MISMATCH", "data.targets", "data.targets must hold count × outputs values");
+      b.yRef = Napi::Persistent(t.As<Napi::Object>());
+      b.data.t = t.Data();
+    } else if (withLabels) {
       Napi::Uint8Array y = uint8Array(info[1], "data.y");
       if (y.ElementLength() != b.data.count) throwError(env, "LENGTH_MISMATCH", "data.y", "data.y must hold one label per sample");
       b.yRef = Napi::Persistent(y.As<Napi::Object>());

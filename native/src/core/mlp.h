@@ -18,6 +18,8 @@ struct DataView {
   const float* x;
   const uint8_t* y;
   size_t count, features;
+  /** regression targets, count × outputs (the Sequential engine's mean squared error only) */
+  const float* t = nullptr;
 };
 
 struct TrainConfig {

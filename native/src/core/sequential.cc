@@ -25,7 +25,7 @@ constexpr size_t kBlock = 256;
 
 }  // namespace
 
-Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers) : input_(input) {
+Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers, Loss loss) : input_(input), loss_(loss) {
   if (layers.empty()) fail("BAD_SPEC", "layers", "a network needs at least one layer");
   checkedMul(checkedMul(input.c, input.h, "BAD_SPEC", "input", "the input"), input.w, "BAD_SPEC", "input", "the input");
   Dims shape = input;
@@ -85,7 +85,42 @@ void Sequential::forward(const float* x, size_t rows, const std::vector<float*>&
 void Sequential::checkData(const DataView& data) const {
   if (data.features != inputs()) fail("SHAPE_MISMATCH", "data.features", "data has " + std::to_string(data.features) + " features but the model takes " + std::to_string(inputs()));
   if (data.count == 0) fail("EMPTY_INPUT", "data", "data holds no samples");
-  checkLabels(data, classes());
+  if (loss_ == Loss::MeanSquaredError) {
+    if (!data.t) fail("BAD_ARGUMENT", "data.targets", "a model with mean squared error needs float targets (data.targets)");
+    for (size_t i = 0; i < data.count * classes(); i++)
+      if (!std::isfinite(data.t[i])) fail("NON_FINITE", "data.targets", "data.targets[" + std::to_string(i) + "] is not finite");
+  } else {
+    if (!data.y) fail("BAD_ARGUMENT", "data.y", "a classifier needs labels (data.y)");
+    checkLabels(data, classes());
+  }
+}
+
+double Sequential::lossAndGradient(const float* out, const uint8_t* y, const float* t, size_t rows, float* dz, size_t* correct) const {
+  const size_t C = classes();
+  double sum = 0;
+  if (loss_ == Loss::MeanSquaredError) {
+    // PyTorch's MSELoss: the mean over every value, so d/dout = 2 (out − t) / (rows × outputs).
+    const float scale = 2.0f / static_cast<float>(rows * C);
+    for (size_t j = 0; j < rows * C; j++) {
+      const float d = out[j] - t[j];
+      sum += static_cast<double>(d) * d / static_cast<double>(C);
+      if (dz) dz[j] = d * scale;
+    }
+    return sum;
+  }
+  const float invRows = 1.0f / static_cast<float>(rows);
+  std::vector<float> row(C);
+  for (size_t r = 0; r < rows; r++) {
+    size_t best;
+    float* p = dz ? dz + r * C : row.data();
+    std::memcpy(p, out + r * C, C * sizeof(float));
+    sum += softmaxRow(p, C, y[r], &best);
+    *correct += best == y[r];
+    if (!dz) continue;
+    p[y[r]] -= 1.0f;  // softmax cross-entropy, mean over the batch: (p − onehot) / rows
+    for (size_t j = 0; j < C; j++) p[j] *= invRows;
+  }
+  return sum;
 }
 
 Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress) {
@@ -98,7 +133,9 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
   const std::vector<float> start = mu > 0 ? params_ : std::vector<float>();
   const size_t L = layers_.size(), B = std::min(cfg.batch, data.count), F = inputs(), C = classes();
   std::vector<float> xb(checkedMul(B, F, "BAD_ARGUMENT", "batchSize", "a batch's inputs"));
-  std::vector<uint8_t> yb(B);
+  const bool regression = loss_ == Loss::MeanSquaredError;
+  std::vector<uint8_t> yb(regression ? 0 : B);
+  std::vector<float> tb(regression ? checkedMul(B, C, "BAD_ARGUMENT", "batchSize", "a batch's targets") : 0);
   std::vector<std::vector<float>> act(L), grad(L);
   std::vector<float*> outs(L);
   for (size_t l = 0; l < L; l++) {
@@ -122,24 +159,13 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
       const size_t b0 = bi * B, rows = std::min(B, data.count - b0);
       for (size_t r = 0; r < rows; r++) {
         std::memcpy(&xb[r * F], data.x + static_cast<size_t>(perm[b0 + r]) * F, F * sizeof(float));
-        yb[r] = data.y[perm[b0 + r]];
+        if (regression) std::memcpy(&tb[r * C], data.t + static_cast<size_t>(perm[b0 + r]) * C, C * sizeof(float));
+        else yb[r] = data.y[perm[b0 + r]];
       }
       for (size_t l = 0; l < L; l++) scratch[l].seed = rng.next();
       forward(xb.data(), rows, outs, &scratch);
 
-      // Softmax cross-entropy, mean over the batch: dlogits = (p − onehot) / rows.
-      double batchLoss = 0;
-      const float invRows = 1.0f / static_cast<float>(rows);
-      float* dz = grad[L - 1].data();
-      std::memcpy(dz, act[L - 1].data(), rows * C * sizeof(float));
-      for (size_t r = 0; r < rows; r++) {
-        size_t best;
-        float* d = dz + r * C;
-        batchLoss += softmaxRow(d, C, yb[r], &best);
-        correctSum += best == yb[r];
-        d[yb[r]] -= 1.0f;
-        for (size_t j = 0; j < C; j++) d[j] *= invRows;
-      }
+      const double batchLoss = lossAndGradient(act[L - 1].data(), yb.data(), tb.data(), rows, grad[L - 1].data(), &correctSum);
 
       for (size_t l = L; l-- > 0;) {
         const float* in = l == 0 ? xb.data() : act[l - 1].data();
@@ -184,12 +210,8 @@ Stats Sequential::evaluate(const DataView& data) const {
   const size_t C = classes();
   double loss = 0;
   size_t correct = 0;
-  forBlocks(data.x, data.count, [&](size_t r0, size_t rows, float* logits) {
-    for (size_t r = 0; r < rows; r++) {
-      size_t best, y = data.y[r0 + r];
-      loss += softmaxRow(logits + r * C, C, y, &best);
-      correct += best == y;
-    }
+  forBlocks(data.x, data.count, [&](size_t r0, size_t rows, float* out) {
+    loss += lossAndGradient(out, data.y ? data.y + r0 : nullptr, data.t ? data.t + r0 * C : nullptr, rows, nullptr, &correct);
   });
   Stats s;
   s.samples = data.count;
@@ -201,10 +223,11 @@ Stats Sequential::evaluate(const DataView& data) const {
 void Sequential::predict(const float* x, size_t count, float* probs) const {
   const size_t C = classes();
   forBlocks(x, count, [&](size_t r0, size_t rows, float* logits) {
-    for (size_t r = 0; r < rows; r++) {
-      size_t best;
-      softmaxRow(logits + r * C, C, 0, &best);
-    }
+    if (loss_ == Loss::CrossEntropy)
+      for (size_t r = 0; r < rows; r++) {
+        size_t best;
+        softmaxRow(logits + r * C, C, 0, &best);
+      }
     std::memcpy(probs + r0 * C, logits, rows * C * sizeof(float));
   });
 }

@@ -1,6 +1,6 @@
 #pragma once
 // A model as a PyTorch nn.Sequential: dense, conv2d, pooling, flatten, dropout and activation
-// layers, softmax cross-entropy, trained by mini-batch SGD (momentum, Nesterov, weight decay),
+// layers, softmax cross-entropy or mean squared error, trained by mini-batch SGD (momentum, Nesterov, weight decay),
 // Adam or AdamW on float32, optionally with FedProx's proximal term. Parameters are kept in PyTorch's layout, one flat vector; each
 // layer with parameters has a weight and a bias.
 #include <memory>
@@ -11,6 +11,8 @@
 #include "core/optimizer.h"
 
 namespace qm {
+
+enum class Loss { CrossEntropy, MeanSquaredError };
 
 struct SequentialTrainConfig {
   int epochs = 1;
@@ -24,7 +26,9 @@ struct SequentialTrainConfig {
 class Sequential {
  public:
   /** Throws BAD_SPEC naming the layer (`layers[i]`) that cannot take what the one before gives. */
-  Sequential(const Dims& input, const std::vector<LayerConfig>& layers);
+  Sequential(const Dims& input, const std::vector<LayerConfig>& layers, Loss loss = Loss::CrossEntropy);
+
+  Loss loss() const { return loss_; }
 
   size_t inputs() const { return input_.size(); }
   size_t classes() const { return layers_.back()->out.size(); }
@@ -41,7 +45,8 @@ class Sequential {
 
   Stats train(const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress);
   Stats evaluate(const DataView& data) const;
-  /** probs is count × classes. */
+  /** Stats.accuracy is 0 with mean squared error. */
+  // evaluate above; predict: probs is count × classes (softmax), or the raw outputs with mean squared error.
   void predict(const float* x, size_t count, float* probs) const;
 
  private:
@@ -52,7 +57,11 @@ class Sequential {
   void forBlocks(const float* x, size_t count, Fn fn) const;
   void checkData(const DataView& data) const;
 
+  // The loss of `rows` outputs against the batch's labels or targets (summed over samples), and its gradient into dz.
+  double lossAndGradient(const float* out, const uint8_t* y, const float* t, size_t rows, float* dz, size_t* correct) const;
+
   Dims input_;
+  Loss loss_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<size_t> offset_;     // each layer's parameters in params_
   std::vector<size_t> withParams_;  // the layers that have parameters
