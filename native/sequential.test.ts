@@ -1,7 +1,10 @@
 import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { loadMnist } from "./data.js";
+import { loadCsv, loadDataset, loadMnist, subset } from "./data.js";
 import { Network, parameterShapes, validateSpec } from "./index.js";
 import { MNIST_NORMALIZE } from "./spec.js";
 import type { Dataset, ModelSpec, TrainOptions } from "./types.js";
@@ -167,6 +170,28 @@ t.test("a regression takes float targets and a classifier labels, each refusing 
   t.equal((await reg.predict(d.x, d.count)).length, 15, "predict gives the raw outputs");
   t.throws(() => validateSpec({ input: [4], layers: [{ type: "dense", units: 1 }], loss: "mae" }), { code: "BAD_SPEC", argument: "spec.loss", message: /"mse" \(regression\)/ });
   t.throws(() => validateSpec({ input: [4], layers: [{ type: "dense", units: 1 }], loss: "mse" }), { code: "BAD_SPEC", argument: "spec.loss", message: /jobs do not take yet/ }, "jobs (the validator's default) take classifiers only");
+});
+
+t.test("CSV target columns load as regression targets", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "quackmesh-targets-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "data.csv");
+  // y1 = x1 + x2, y2 = x1 − x2, with a header row
+  const rows = ["y1,y2,x1,x2", ...Array.from({ length: 40 }, (_, i) => [(i % 7) / 7, (i % 5) / 5]).map(([a, b]) => [a + b, a - b, a, b].join(","))];
+  await writeFile(file, rows.join("\n"));
+  const ds = await loadDataset(file, { targetColumns: 2 });
+  t.match(ds, { count: 40, features: 2, y: new Uint8Array(0) });
+  t.same(Array.from(ds.targets!.subarray(0, 4)), [0, 0, Math.fround(1 / 7 + 1 / 5), Math.fround(1 / 7 - 1 / 5)]);
+  t.same(Array.from(subset(ds, [1]).targets!), Array.from(ds.targets!.subarray(2, 4)), "subset keeps the targets");
+  const net = Network.create({ input: [2], layers: [{ type: "dense", units: 2 }], loss: "mse" }, { seed: 1 });
+  await net.train(ds, { epochs: 200, batchSize: 40, lr: 0.5 });
+  t.ok((await net.evaluate(ds)).loss < 1e-4, "a linear model fits the linear targets");
+  await writeFile(file, "1.5,1,2\n1.5,x,2\n");
+  await t.rejects(loadCsv(file, { targetColumns: 1 }), { code: "BAD_DATA", message: /line 2, column 2: "x" is not a number/ });
+  await writeFile(file, "1.5,2\n");
+  await t.rejects(loadCsv(file, { targetColumns: 2 }), { code: "BAD_DATA", message: /each row needs 2 targets then at least one feature/ });
+  await t.rejects(loadCsv(file, { targetColumns: 0 }), { code: "BAD_ARGUMENT", message: /target columns 0/ });
+  await t.rejects(loadCsv(file), { code: "BAD_DATA", message: /label "1.5" is not a class number/, fix: /targetColumns/ }, "float targets read as labels are refused");
 });
 
 t.test("dropout is the identity at evaluation and drops values in training", async (t) => {
