@@ -42,7 +42,7 @@ export const ENV_VARS = {
   QUACKMESH_DATABASE_URL: { doc: "postgres:// URL of the orchestrator's store, shared by every `quackmesh serve` pointed at it (`serve --database`)", default: "SQLite in the data dir" },
   QUACKMESH_EVALUATOR_KEY: { doc: "the orchestrator's evaluator key", default: "generated into the data dir, mode 0600" },
   QUACKMESH_PAYOUT_ADDRESS: { doc: "where the orchestrator's inference earnings go", default: "the evaluator address" },
-  QUACKMESH_AWS_ENDPOINT: { doc: "EC2/SageMaker-compatible endpoint for `quackmesh aws`", default: "AWS's own" },
+  QUACKMESH_AWS_ENDPOINT: { doc: "EC2/RDS/SSM/SageMaker-compatible endpoint for `quackmesh aws`", default: "AWS's own" },
   QUACKMESH_AWS_PACKAGE: { doc: "what an EC2 instance installs with `npm install -g` (tarball URL, git URL or name@version)" },
   AWS_REGION: { doc: "AWS region for `quackmesh aws` without --region (credentials and `AWS_PROFILE`: the AWS SDK's default chain)" },
   AWS_DEFAULT_REGION: { doc: "AWS region when `AWS_REGION` is unset" },

@@ -273,6 +273,9 @@ export const ERROR_CODES = {
   AWS_NO_ORCHESTRATOR: refused("The stack has no running orchestrator."),
   AWS_NO_PACKAGE: refused("No --package says where the instance installs quackmesh from."),
   AWS_USER_DATA_TOO_LARGE: refused("The instance's start script is larger than EC2 accepts."),
+  AWS_DATABASE_NO_PASSWORD: refused("The stack's RDS database exists but its password is not in SSM Parameter Store."),
+  AWS_DATABASE_FAILED: refused("The stack's RDS database is in a state it cannot be used in (failed, deleting, storage full…)."),
+  AWS_BAD_SECRET: refused("An SSM parameter of the stack does not hold what QuackMesh keeps there."),
 
   // ---- demo ----
   KEEP_NOT_EMPTY: refused("The demo's --keep folder is not empty."),

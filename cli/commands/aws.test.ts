@@ -6,8 +6,11 @@ import { PassThrough } from "node:stream";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Command } from "commander";
 import {
+  AllocateAddressCommand,
+  AssociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  DescribeAddressesCommand,
   DeleteSecurityGroupCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -18,9 +21,11 @@ import {
   TerminateInstancesCommand,
   type DescribeInstancesCommandInput,
 } from "@aws-sdk/client-ec2";
+import { CreateDBInstanceCommand, DescribeDBInstancesCommand, RDSClient } from "@aws-sdk/client-rds";
 import { CreateProcessingJobCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { awsCommand } from "./aws.js";
-import { deploymentJson, instance, reservations, useFakeCredentials } from "../lib/aws/testkit.js";
+import { deploymentJson, instance, reservations, serviceError, useFakeCredentials } from "../lib/aws/testkit.js";
 
 // The commands in-process, as a user runs them, with every AWS client replaced by
 // aws-sdk-client-mock (it patches the client classes, so the commands' own clients are mocked).
@@ -131,7 +136,14 @@ t.test("up --json: progress events, then the instance, its IP and URL; --endpoin
 
 t.test("status and down", async (t) => {
   const ec2 = mockClient(EC2Client);
-  t.teardown(() => ec2.restore());
+  const rds = mockClient(RDSClient);
+  t.teardown(() => {
+    ec2.restore();
+    rds.restore();
+  });
+  // A stack without a database or an Elastic IP: down has nothing of its data to keep.
+  rds.on(DescribeDBInstancesCommand).rejects(serviceError("DBInstanceNotFoundFault"));
+  ec2.on(DescribeAddressesCommand).resolves({ Addresses: [] });
   let terminated = false;
   ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => {
     if (q.InstanceIds) {
@@ -155,11 +167,68 @@ t.test("status and down", async (t) => {
   t.match(human.stdout, /quackmesh\s+orchestrator\s+i-1\s+running/);
 
   const d = await run(["down", "--json"]);
-  t.match(d.lines.at(-1), { event: "down", terminated: ["i-1"], deletedSecurityGroups: ["sg-1"] });
+  t.match(d.lines.at(-1), { event: "down", terminated: ["i-1"], deletedSecurityGroups: ["sg-1"], kept: [] });
   const again = await run(["down"]);
   t.match(again.stdout, /Nothing of stack quackmesh left/);
   t.equal(ec2.commandCalls(TerminateInstancesCommand).length, 1, "the second down terminates nothing");
   t.match((await run(["down", "--stack", "Not_Valid"])).error, { code: "AWS_BAD_STACK" });
+});
+
+t.test("plan and up --database rds: the database and its cost in the plan; up makes it through the same --endpoint and prints the Elastic IP URL", async (t) => {
+  const ec2 = mockClient(EC2Client);
+  const rds = mockClient(RDSClient);
+  const ssm = mockClient(SSMClient);
+  t.teardown(() => {
+    ec2.restore();
+    rds.restore();
+    ssm.restore();
+  });
+  const RDS = ["--database", "rds", "--instance-profile", "qm-orchestrator"];
+  t.match((await run(["plan", ...PKG, "--database", "rds"])).error, { code: "BAD_ARGUMENT", message: /--instance-profile/ });
+  t.match((await run(["plan", ...PKG, "--database", "mysql"])).error, { code: "commander.invalidArgument" });
+  t.match((await run(["plan", ...PKG, "--db-subnet-group", "g"])).error, { code: "BAD_ARGUMENT", fix: /--database rds/ });
+  const plan = (await run(["plan", ...PKG, ...RDS, "--json"])).lines[0];
+  t.match(plan, {
+    database: { identifier: "quackmesh-quackmesh", instanceClass: "db.t4g.micro", storageGb: 20, engineVersion: "15", urlParam: "/quackmesh/quackmesh/database-url" },
+    evaluatorParam: "/quackmesh/quackmesh/evaluator-key",
+    elasticIp: true,
+    cost: { complete: true },
+  });
+  const cost = plan.cost as { perHour: number; lines: Array<{ what: string; perHour: number }> };
+  t.same(cost.lines.map((l) => l.what), ["EC2 t3.medium", "EBS gp3 20 GiB", "Elastic IP (public IPv4)", "RDS PostgreSQL db.t4g.micro", "RDS gp3 20 GiB"]);
+  t.equal(cost.perHour, cost.lines.reduce((a, l) => a + l.perHour, 0));
+  const human = await run(["plan", ...PKG, ...RDS, "--no-elastic-ip"]);
+  t.match(human.stdout, /RDS PostgreSQL 15 quackmesh-quackmesh: db\.t4g\.micro/);
+  t.match(human.stdout, /Cost, about \$0\.\d{4}\/h/);
+  t.notMatch(human.stdout, /Elastic IP of the stack/, "--no-elastic-ip");
+  t.equal(ec2.calls().length + rds.calls().length + ssm.calls().length, 0, "plan asks AWS nothing");
+
+  ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => (q.InstanceIds ? reservations(instance("i-9", "running", { ip: "203.0.113.9" })) : reservations()));
+  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-0aaaaaaaaaaaaaaaa", Architecture: "x86_64", RootDeviceName: "/dev/xvda" }] });
+  ec2.on(DescribeVpcsCommand).resolves({ Vpcs: [{ VpcId: "vpc-1", CidrBlock: "10.0.0.0/16" }] });
+  ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [] });
+  ec2.on(CreateSecurityGroupCommand).resolves({ GroupId: "sg-9" });
+  ec2.on(AuthorizeSecurityGroupIngressCommand).resolves({});
+  ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: "i-9" }] });
+  ec2.on(DescribeAddressesCommand).resolves({ Addresses: [] });
+  ec2.on(AllocateAddressCommand).resolves({ AllocationId: "eipalloc-9", PublicIp: "198.51.100.9" });
+  ec2.on(AssociateAddressCommand).resolves({});
+  rds.on(DescribeDBInstancesCommand)
+    .rejectsOnce(serviceError("DBInstanceNotFoundFault"))
+    .resolves({ DBInstances: [{ DBInstanceStatus: "available", DBInstanceClass: "db.t4g.micro", Endpoint: { Address: "db.example", Port: 5432 } }] });
+  rds.on(CreateDBInstanceCommand).resolves({});
+  ssm.on(GetParameterCommand).rejects(serviceError("ParameterNotFound"));
+  ssm.on(PutParameterCommand).resolves({});
+  const r = await run(["up", ...PKG, ...RDS, "--endpoint", "http://127.0.0.1:4566", "--json"]);
+  t.equal(r.error, undefined);
+  t.match(r.lines.at(-1), { event: "up", url: "http://198.51.100.9:8080", database: { identifier: "quackmesh-quackmesh", host: "db.example" }, evaluator: { created: true } });
+  t.equal(rds.commandCalls(CreateDBInstanceCommand).length, 1);
+  for (const mock of [rds, ssm]) {
+    const client = mock.call(0).thisValue as RDSClient | SSMClient;
+    t.match(await client.config.endpoint!(), { hostname: "127.0.0.1", port: 4566 }, "the same --endpoint");
+  }
+  t.notMatch(r.stdout, /postgres:\/\//, "no database URL printed");
+  t.notMatch(r.stdout, new RegExp(String(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value).slice(2)), "no evaluator key printed");
 });
 
 t.test("sagemaker-eval --dry-run prints the request and calls nothing; without it, the job is created", async (t) => {

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { makeOutput, type Output } from "../lib/output.js";
 import { QuackError } from "../../protocol/errors.js";
-import { ec2Client, sageMakerClient, type AwsConnection } from "../lib/aws/connection.js";
+import { ec2Client, rdsClient, sageMakerClient, ssmClient, type AwsConnection } from "../lib/aws/connection.js";
 import { down } from "../lib/aws/down.js";
 import { PERMISSIONS, withPermissions } from "../lib/aws/errors.js";
 import { parseDevice, parseWhole } from "../lib/flags.js";
@@ -31,12 +31,14 @@ export function awsCommand(io: AwsCommandIo = {}): Command {
       `
 Credentials come from the AWS SDK's default chain: AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY, SSO, or an instance role. Everything a stack creates is tagged
-quackmesh:stack=<name>; \`down\` removes exactly that. --endpoint (QUACKMESH_AWS_ENDPOINT) points
-the clients at any EC2/SageMaker-compatible API.
+quackmesh:stack=<name>; \`down\` removes exactly that, keeping the state (the RDS database, the
+Elastic IP) unless --delete-data. --endpoint (QUACKMESH_AWS_ENDPOINT) points the clients at any
+EC2/RDS/SSM/SageMaker-compatible API.
 
 Examples:
   $ quackmesh aws plan --region eu-west-1 --package https://example.com/quackmesh-0.1.0.tgz
   $ quackmesh aws up --region eu-west-1 --package https://example.com/quackmesh-0.1.0.tgz --key-name ops --ssh-cidr 203.0.113.7/32
+  $ quackmesh aws up --region eu-west-1 --package quackmesh@0.1.0 --database rds --instance-profile quackmesh-orchestrator
   $ quackmesh aws status --region eu-west-1
   $ quackmesh aws down --region eu-west-1
   $ quackmesh aws sagemaker-eval --region eu-west-1 --job 1 --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/quackmesh --role arn:aws:iam::123456789012:role/SageMakerProcessing --dry-run`,
@@ -72,11 +74,13 @@ function planCommand(io: AwsCommandIo): Command {
       `
 Makes no AWS call unless --resolve-ami is given. The start script (cloud-init user data) installs
 Node.js 20 and the --package, writes the contracts' deployment file, reads the evaluator key from
---evaluator-ssm-param (else \`serve\` generates one on the instance) and runs
-\`quackmesh serve --host 0.0.0.0\` as the systemd unit quackmesh-orchestrator.
+--evaluator-ssm-param (else \`serve\` generates one on the instance) and, with --database rds, the
+database URL from SSM, and runs \`quackmesh serve --host 0.0.0.0\` as the systemd unit
+quackmesh-orchestrator. Ends with what the stack costs per hour at list prices.
 
 Examples:
   $ quackmesh aws plan --region eu-west-1 --package https://example.com/quackmesh-0.1.0.tgz
+  $ quackmesh aws plan --region eu-west-1 --package quackmesh@0.1.0 --database rds --instance-profile quackmesh-orchestrator
   $ quackmesh aws plan --region eu-west-1 --instance-type t4g.medium --package git+https://github.com/org/quackmesh.git --json`,
     )
     .action(async (flags: StackFlags & { resolveAmi?: boolean }) => {
@@ -95,6 +99,7 @@ function upCommand(io: AwsCommandIo): Command {
   return addAwsOptions(cmd)
     .option("--replace", "terminate a stack of the same name first")
     .option("--timeout <seconds>", "how long to wait for the instance to run", "300")
+    .option("--db-timeout <seconds>", "how long to wait for the RDS database to be available (with --database rds)", "1800")
     .addHelpText(
       "after",
       `
@@ -102,17 +107,29 @@ Refuses when the stack already has instances (use --replace, or \`aws down\` fir
 group left by an earlier attempt is reused. When the instance runs, prints its id, public IP and
 the orchestrator's URL; the orchestrator answers once its start script has finished.
 
+With --database rds (needs --instance-profile whose role may read /quackmesh/<stack>/* in SSM):
+the evaluator key is kept in SSM Parameter Store as a SecureString (made there when missing,
+/quackmesh/<stack>/evaluator-key unless --evaluator-ssm-param); the RDS PostgreSQL instance
+quackmesh-<stack> is made (or the existing one taken), waited for, and its URL stored in SSM
+(/quackmesh/<stack>/database-url), where the instance reads it at boot: no secret is in the user
+data. An Elastic IP of the stack carries the public address, so the URL stays across --replace.
+RDS takes 5-15 minutes to make a database; if the wait runs out, run the same command again.
+
 Examples:
   $ quackmesh aws up --region eu-west-1 --package https://example.com/quackmesh-0.1.0.tgz
+  $ quackmesh aws up --region eu-west-1 --package quackmesh@0.1.0 --database rds --instance-profile quackmesh-orchestrator
+  $ quackmesh aws up --region eu-west-1 --package quackmesh@0.1.0 --database rds --instance-profile quackmesh-orchestrator --replace --json
   $ quackmesh aws up --region eu-west-1 --stack orch-eu --network duckchain --package quackmesh@0.1.0 \\
       --evaluator-ssm-param /quackmesh/evaluator-key --instance-profile quackmesh-orchestrator --json`,
     )
-    .action(async (flags: StackFlags & { replace?: boolean; timeout: string }) => {
+    .action(async (flags: StackFlags & { replace?: boolean; timeout: string; dbTimeout: string }) => {
       const env = io.env ?? process.env;
       const out = output(io, flags);
       const conn = connectionFrom(flags, env);
       const plan = buildPlan(planInputFrom(flags, conn, env));
-      const r = await up(ec2Client(conn), conn, plan, { replace: Boolean(flags.replace), wait: waitOptions(io, flags.timeout) }, progress(out));
+      const databaseWait = { ...waitOptions(io, flags.dbTimeout), pollMs: io.pollMs ?? 15_000 };
+      const services = plan.database ? { rds: rdsClient(conn), ssm: ssmClient(conn), databaseWait } : {};
+      const r = await up(ec2Client(conn), conn, plan, { replace: Boolean(flags.replace), wait: waitOptions(io, flags.timeout), ...services }, progress(out));
       out.emit({ event: "up", ...r, endpoint: conn.endpoint ?? null }, upText(r));
     });
 }
@@ -147,19 +164,26 @@ function downCommand(io: AwsCommandIo): Command {
   addStackOption(cmd, DEFAULT_STACK);
   return addAwsOptions(cmd)
     .option("--timeout <seconds>", "how long to wait for termination", "600")
+    .option("--delete-data", "also delete the RDS database (after a final snapshot), its SSM parameters and the Elastic IP")
     .addHelpText(
       "after",
       `
-Removes only what carries the tag quackmesh:stack=<name>. Nothing left is not an error.
+Removes only what carries the tag quackmesh:stack=<name>. Nothing left is not an error. The
+orchestrator's state and address stay for the next \`up\`: the RDS database with its security
+group and SSM parameters, and the Elastic IP (listed as kept). --delete-data removes them too,
+keeping a final snapshot of the database (quackmesh-<stack>-final-<time>). The evaluator key in
+SSM is never deleted here: jobs on chain name it (\`aws ssm delete-parameter\` once none does).
 
 Examples:
   $ quackmesh aws down --region eu-west-1
-  $ quackmesh aws down --region eu-west-1 --stack orch-eu --json`,
+  $ quackmesh aws down --region eu-west-1 --stack orch-eu --json
+  $ quackmesh aws down --region eu-west-1 --delete-data`,
     )
-    .action(async (flags: CommonFlags & { stack: string; timeout: string }) => {
+    .action(async (flags: CommonFlags & { stack: string; timeout: string; deleteData?: boolean }) => {
       const out = output(io, flags);
       const conn = connectionFrom(flags, io.env ?? process.env);
-      const r = await down(ec2Client(conn), conn, stackFlag(flags.stack)!, { wait: waitOptions(io, flags.timeout) }, progress(out));
+      const data = { rds: rdsClient(conn), ssm: ssmClient(conn), deleteData: Boolean(flags.deleteData), databaseWait: { ...waitOptions(io, "3600"), pollMs: io.pollMs ?? 15_000 } };
+      const r = await down(ec2Client(conn), conn, stackFlag(flags.stack)!, { wait: waitOptions(io, flags.timeout), data }, progress(out));
       out.emit({ event: "down", ...r }, downText(r));
     });
 }

@@ -1,10 +1,12 @@
 /**
- * Where the AWS clients point: region, an optional endpoint (any EC2/SageMaker-compatible API)
+ * Where the AWS clients point: region, an optional endpoint (any EC2/RDS/SSM/SageMaker-compatible API)
  * and an optional profile. Credentials always come from the SDK's default chain (env, profile,
  * SSO, instance role), so nothing secret passes through QuackMesh.
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { RDSClient } from "@aws-sdk/client-rds";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { QuackError } from "../../../protocol/errors.js";
 
 export interface AwsFlags {
@@ -25,7 +27,7 @@ export const AWS_ENV = {
   AWS_REGION: "region of the stack (or --region); AWS_DEFAULT_REGION is read too",
   AWS_PROFILE: "profile from ~/.aws/config and ~/.aws/credentials (or --profile)",
   AWS_ACCESS_KEY_ID: "access key, with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN when temporary)",
-  QUACKMESH_AWS_ENDPOINT: "EC2/SageMaker-compatible endpoint URL (or --endpoint)",
+  QUACKMESH_AWS_ENDPOINT: "EC2/RDS/SSM/SageMaker-compatible endpoint URL (or --endpoint)",
 } as const;
 
 // Partition prefixes and directions, e.g. eu-west-1, us-gov-west-1, ap-southeast-4, il-central-1.
@@ -75,7 +77,7 @@ function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === "" ? undefined : s.trim();
 }
 
-/** The config both SDK clients take: short connect timeout so an unreachable endpoint fails fast. */
+/** The config every SDK client takes: short connect timeout so an unreachable endpoint fails fast. */
 export function clientConfig(conn: AwsConnection): {
   region: string;
   endpoint?: string;
@@ -98,4 +100,12 @@ export function ec2Client(conn: AwsConnection): EC2Client {
 
 export function sageMakerClient(conn: AwsConnection): SageMakerClient {
   return new SageMakerClient(clientConfig(conn));
+}
+
+export function rdsClient(conn: AwsConnection): RDSClient {
+  return new RDSClient(clientConfig(conn));
+}
+
+export function ssmClient(conn: AwsConnection): SSMClient {
+  return new SSMClient(clientConfig(conn));
 }

@@ -1,8 +1,16 @@
 /**
  * `quackmesh aws down`: terminate the stack's instances, wait until they are gone, delete its
- * security groups. Safe to repeat: a stack with nothing left is a no-op.
+ * security groups. Safe to repeat: a stack with nothing left is a no-op. What holds the
+ * orchestrator's state and identity outlives it (the RDS database with its security group and
+ * its SSM parameters, the Elastic IP) unless `deleteData`; the evaluator key in SSM is never
+ * deleted here, because jobs on chain keep naming it.
  */
 import { DeleteSecurityGroupCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
+import type { RDSClient } from "@aws-sdk/client-rds";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { findAddress, releaseAddress } from "./address.js";
+import { databaseGroupName, databaseIdentifier, deleteDatabase, describeDatabase } from "./database.js";
+import { deleteSecrets, stackParam } from "./secrets.js";
 import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { PERMISSIONS, awsCall, awsErrorCode, withPermissions } from "./errors.js";
@@ -13,13 +21,26 @@ export interface DownResult {
   region: string;
   terminated: string[];
   deletedSecurityGroups: string[];
+  /** What stays for the next `up` (with `data`): the database, its security group, the Elastic IP. */
+  kept?: string[];
+  /** With `deleteData`: what went. */
+  deleted?: { database?: { identifier: string; snapshot: string }; elasticIp?: string; parameters: string[] };
 }
 
-export function down(ec2: EC2Client, conn: AwsConnection, stack: string, opts: { wait: WaitOptions }, emit: EmitAwsEvent = () => {}): Promise<DownResult> {
-  return withPermissions(PERMISSIONS.down, () => downSteps(ec2, conn, stack, opts.wait, emit));
+export interface DownData {
+  rds: RDSClient;
+  ssm: SSMClient;
+  /** Delete the database (after a final snapshot), its parameters and the Elastic IP too. */
+  deleteData: boolean;
+  /** Waiting for the database to be deleted (default: the instances' wait). */
+  databaseWait?: WaitOptions;
 }
 
-async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wait: WaitOptions, emit: EmitAwsEvent): Promise<DownResult> {
+export function down(ec2: EC2Client, conn: AwsConnection, stack: string, opts: { wait: WaitOptions; data?: DownData }, emit: EmitAwsEvent = () => {}): Promise<DownResult> {
+  return withPermissions(opts.data?.deleteData ? PERMISSIONS.downData : PERMISSIONS.down, () => downSteps(ec2, conn, stack, opts.wait, opts.data, emit));
+}
+
+async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wait: WaitOptions, data: DownData | undefined, emit: EmitAwsEvent): Promise<DownResult> {
   const instances = await findInstances(ec2, conn, stack);
   const ids = instances.map((i) => i.instanceId);
   if (ids.length > 0) {
@@ -29,12 +50,38 @@ async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wai
   }
   const groups = await findSecurityGroups(ec2, conn, stack);
   const deleted: string[] = [];
-  for (const g of groups) {
+  const dbGroups = groups.filter((g) => g.groupName === databaseGroupName(stack));
+  // The database's group goes only with the database.
+  for (const g of groups.filter((x) => !dbGroups.includes(x))) {
     emit({ event: "step", message: `Deleting security group ${g.groupId} (${g.groupName})` });
     await deleteGroup(ec2, conn, g.groupId, wait);
     deleted.push(g.groupId);
   }
-  return { stack, region: conn.region, terminated: ids, deletedSecurityGroups: deleted };
+  const result: DownResult = { stack, region: conn.region, terminated: ids, deletedSecurityGroups: deleted };
+  if (!data) return result;
+  const address = await findAddress(ec2, conn, stack);
+  if (!data.deleteData) {
+    const db = await describeDatabase(data.rds, conn, databaseIdentifier(stack));
+    result.kept = [
+      ...(db ? [`database ${databaseIdentifier(stack)} (${db.DBInstanceStatus ?? "unknown"})`] : []),
+      ...dbGroups.map((g) => `security group ${g.groupId} (${g.groupName})`),
+      ...(address ? [`Elastic IP ${address.publicIp}`] : []),
+    ];
+    return result;
+  }
+  const database = await deleteDatabase(data.rds, conn, databaseIdentifier(stack), data.databaseWait ?? wait, emit);
+  for (const g of dbGroups) {
+    emit({ event: "step", message: `Deleting security group ${g.groupId} (${g.groupName})` });
+    await deleteGroup(ec2, conn, g.groupId, wait);
+    deleted.push(g.groupId);
+  }
+  if (address) {
+    emit({ event: "step", message: `Releasing Elastic IP ${address.publicIp}` });
+    await releaseAddress(ec2, conn, address.allocationId);
+  }
+  const parameters = await deleteSecrets(data.ssm, conn, [stackParam(stack, "database-url"), stackParam(stack, "database-password")]);
+  result.deleted = { ...(database ? { database: { identifier: databaseIdentifier(stack), ...database } } : {}), ...(address ? { elasticIp: address.publicIp } : {}), parameters };
+  return result;
 }
 
 /**

@@ -33,6 +33,13 @@ export interface StackFlags extends CommonFlags {
   sshCidr?: string;
   allowCidr: string;
   deployment?: string;
+  database: string;
+  dbInstanceClass: string;
+  dbStorage: string;
+  dbEngineVersion: string;
+  dbSubnetGroup?: string;
+  /** undefined: on with --database rds. */
+  elasticIp?: boolean;
 }
 
 /** --region, --endpoint, --profile and --json. */
@@ -67,7 +74,14 @@ export function addStackPlanOptions(cmd: Command): Command {
     .option("--evaluator-ssm-param <name>", "SSM parameter (SecureString) holding the evaluator key; default: generated on the instance")
     .option("--instance-profile <name>", "IAM instance profile (needed for --evaluator-ssm-param: ssm:GetParameter)")
     .option("--subnet <id>", "subnet to start in (default: the region's default VPC)")
-    .addOption(new Option("--disk <GiB>", "root volume size").default("20"));
+    .addOption(new Option("--disk <GiB>", "root volume size").default("20"))
+    .addOption(new Option("--database <kind>", "where the orchestrator keeps its state: sqlite (on the instance) or rds (PostgreSQL on RDS, made by up)").choices(["sqlite", "rds"]).default("sqlite"))
+    .option("--db-instance-class <class>", "RDS instance class (with --database rds)", "db.t4g.micro")
+    .option("--db-storage <GiB>", "RDS storage (with --database rds)", "20")
+    .option("--db-engine-version <version>", "PostgreSQL version on RDS (with --database rds)", "15")
+    .option("--db-subnet-group <name>", "DB subnet group (with --database rds; default: the default VPC's)")
+    .option("--elastic-ip", "keep the public address in an Elastic IP of the stack, so the URL survives --replace (default with --database rds)")
+    .option("--no-elastic-ip", "use the instance's own public address");
 }
 
 export function connectionFrom(flags: AwsFlags, env: NodeJS.ProcessEnv = process.env): AwsConnection {
@@ -126,10 +140,25 @@ export function planInputFrom(flags: StackFlags, conn: AwsConnection, env: NodeJ
       fix: "Pass --instance-profile NAME of a profile whose role allows ssm:GetParameter on the parameter (and kms:Decrypt on its key).",
     });
   }
+  const rds = flags.database === "rds";
+  if (!rds && (flags.dbSubnetGroup !== undefined)) {
+    throw new QuackError("BAD_ARGUMENT", "--db-subnet-group is for --database rds.", { fix: "Add --database rds, or leave --db-subnet-group out." });
+  }
   return {
     stack: flags.stack,
     region: conn.region,
     instanceType: flags.instanceType,
+    ...(rds
+      ? {
+          database: {
+            instanceClass: flags.dbInstanceClass,
+            storageGb: parseWhole(flags.dbStorage, "--db-storage", 20, 65536),
+            engineVersion: flags.dbEngineVersion,
+            ...(flags.dbSubnetGroup === undefined ? {} : { subnetGroup: flags.dbSubnetGroup }),
+          },
+        }
+      : {}),
+    ...(flags.elasticIp === undefined ? {} : { elasticIp: flags.elasticIp }),
     ami: flags.ami,
     keyName: flags.keyName,
     subnet: flags.subnet,

@@ -2,15 +2,17 @@
  * What `quackmesh aws up` creates, as data: the security group and its rules, the instance and
  * its start script, the tags. Pure, apart from `resolveImage` (one DescribeImages call).
  */
-import { DescribeImagesCommand, type EC2Client, type IpPermission, type RunInstancesCommandInput, type Tag } from "@aws-sdk/client-ec2";
+import { DescribeImagesCommand, type EC2Client, type IpPermission, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import { QuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { awsCall } from "./errors.js";
+import { stackCost, type StackCost } from "./cost.js";
+import { ROLE_TAG, PORT_TAG, STACK_TAG, stackTags, toTagList } from "./tags.js";
+import { databasePlan, type DatabaseInput, type DatabasePlan } from "./database.js";
+import { stackParam } from "./secrets.js";
 import { renderUserData, type UserDataOptions } from "./userData.js";
 
-export const STACK_TAG = "quackmesh:stack";
-export const ROLE_TAG = "quackmesh:role";
-export const PORT_TAG = "quackmesh:port";
+export { PORT_TAG, ROLE_TAG, STACK_TAG, stackTags, toTagList } from "./tags.js";
 export const DEFAULT_STACK = "quackmesh";
 
 export interface PlanInput {
@@ -27,7 +29,11 @@ export interface PlanInput {
   allowCidr: string;
   /** Who may reach SSH (port 22); absent: no SSH rule. */
   sshCidr?: string;
-  userData: Omit<UserDataOptions, "region">;
+  userData: Omit<UserDataOptions, "region" | "databaseSsmParam">;
+  /** PostgreSQL on RDS for the orchestrator's state (`--database rds`); absent: SQLite on the instance. */
+  database?: DatabaseInput;
+  /** Keep the public address in an Elastic IP of the stack (default: with a database). */
+  elasticIp?: boolean;
 }
 
 export interface Ingress {
@@ -51,6 +57,12 @@ export interface StackPlan {
   port: number;
   userData: string;
   userDataBytes: number;
+  /** The RDS database `up` creates or takes, and where its URL is kept. */
+  database?: DatabasePlan;
+  /** SSM parameter of the evaluator key; `up` creates the key there when it is missing (with a database). */
+  evaluatorParam?: string;
+  elasticIp: boolean;
+  cost: StackCost;
 }
 
 export interface ImageInfo {
@@ -96,14 +108,6 @@ export function securityGroupName(stack: string): string {
   return `quackmesh-${stack}`;
 }
 
-export function stackTags(stack: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { Name: `quackmesh-${stack}`, [STACK_TAG]: stack, ...extra };
-}
-
-export function toTagList(tags: Record<string, string>): Tag[] {
-  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-}
-
 export function buildPlan(input: PlanInput): StackPlan {
   const stack = validateStackName(input.stack);
   validateInstanceType(input.instanceType);
@@ -117,7 +121,16 @@ export function buildPlan(input: PlanInput): StackPlan {
   const port = input.userData.port;
   const ingress: Ingress[] = [{ port, cidr: validateCidr(input.allowCidr, "--allow-cidr"), description: "QuackMesh orchestrator API" }];
   if (input.sshCidr !== undefined) ingress.push({ port: 22, cidr: validateCidr(input.sshCidr, "--ssh-cidr"), description: "SSH" });
-  const userData = renderUserData({ ...input.userData, region: input.region });
+  const database = input.database === undefined ? undefined : databasePlan(stack, input.database);
+  // With a database the state outlives the instance, so the key and the address must too.
+  const evaluatorParam = input.userData.evaluatorSsmParam ?? (database ? stackParam(stack, "evaluator-key") : undefined);
+  if (database && input.instanceProfile === undefined) {
+    throw new QuackError("BAD_ARGUMENT", "--database rds needs --instance-profile: the instance reads the database URL and the evaluator key from SSM Parameter Store with its own role.", {
+      fix: "Pass --instance-profile NAME of a profile whose role allows ssm:GetParameter on /quackmesh/<stack>/* (and kms:Decrypt on their key).",
+    });
+  }
+  const elasticIp = input.elasticIp ?? database !== undefined;
+  const userData = renderUserData({ ...input.userData, evaluatorSsmParam: evaluatorParam, databaseSsmParam: database?.urlParam, region: input.region });
   return {
     stack,
     region: input.region,
@@ -133,6 +146,10 @@ export function buildPlan(input: PlanInput): StackPlan {
     port,
     userData,
     userDataBytes: Buffer.byteLength(userData, "utf8"),
+    ...(database ? { database } : {}),
+    ...(evaluatorParam ? { evaluatorParam } : {}),
+    elasticIp,
+    cost: stackCost({ instanceType: input.instanceType, diskGb: input.diskGb, elasticIp, database }),
   };
 }
 

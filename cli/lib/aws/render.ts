@@ -1,5 +1,6 @@
 /** Text for people, from the values the aws logic returns (the --json output is those values). */
 import type { CreateProcessingJobCommandInput } from "@aws-sdk/client-sagemaker";
+import type { StackCost } from "./cost.js";
 import type { DownResult } from "./down.js";
 import type { EvaluationReport } from "./evaluate.js";
 import type { ImageInfo, StackPlan } from "./plan.js";
@@ -21,12 +22,31 @@ export function planText(plan: StackPlan, image?: ImageInfo): string {
     `  tags ${Object.entries(plan.tags)
       .map(([k, v]) => `${k}=${v}`)
       .join(", ")}`,
-    `  orchestrator at http://<public IP>:${plan.port} once cloud-init finishes`,
+    ...(plan.database
+      ? [
+          `  RDS PostgreSQL ${plan.database.engineVersion} ${plan.database.identifier}: ${plan.database.instanceClass}, ${plan.database.storageGb} GiB gp3, encrypted, not public, 7 days of backups (kept by \`down\`)`,
+          `    security group ${plan.database.securityGroupName}: tcp 5432 from the VPC`,
+          `    password and URL in SSM ${plan.database.passwordParam}, ${plan.database.urlParam}`,
+        ]
+      : []),
+    ...(plan.evaluatorParam ? [`  evaluator key in SSM ${plan.evaluatorParam}${plan.database ? " (made there if missing)" : ""}`] : []),
+    ...(plan.elasticIp ? ["  an Elastic IP of the stack (kept by `down`, moved on --replace)"] : []),
+    `  orchestrator at http://<${plan.elasticIp ? "Elastic IP" : "public IP"}>:${plan.port} once cloud-init finishes`,
+    "",
+    costText(plan.cost),
     "",
     `User data (${plan.userDataBytes} bytes):`,
     plan.userData,
   ];
   return lines.join("\n");
+}
+
+export function costText(c: StackCost): string {
+  const usd = (n: number) => `$${n.toFixed(4)}/h`;
+  return [
+    `Cost, about ${usd(c.perHour)}${c.complete ? "" : " plus the sizes without a listed price"} (${c.basis}):`,
+    ...c.lines.map((l) => `  ${l.what.padEnd(32)} ${l.perHour === null ? "no listed price here" : usd(l.perHour)}`),
+  ].join("\n");
 }
 
 export function eventText(e: AwsEvent): string {
@@ -44,6 +64,9 @@ export function upText(r: UpResult): string {
     `  public IP       ${r.publicIp ?? "none (private subnet?)"}${r.privateIp ? `, private ${r.privateIp}` : ""}`,
     `  security group  ${r.securityGroupId}${r.securityGroupCreated ? "" : " (reused)"}`,
     `  orchestrator    ${r.url ?? "-"}`,
+    ...(r.elasticIp ? [`  Elastic IP      ${r.elasticIp.publicIp} (${r.elasticIp.allocated ? "new" : "the stack's"}, ${r.elasticIp.allocationId})`] : []),
+    ...(r.evaluator ? [`  evaluator       ${r.evaluator.address} (key ${r.evaluator.created ? "made and stored" : "kept"} in SSM ${r.evaluator.param})`] : []),
+    ...(r.database ? [`  database        ${r.database.identifier} at ${r.database.host}:${r.database.port} (${r.database.created ? "new" : "kept"}; URL in SSM ${r.database.urlParam})`] : []),
     "The orchestrator answers once cloud-init has installed it (a few minutes): GET " + (r.url ? `${r.url}/api/info` : "/api/info") + " shows its evaluator.",
     "Log on the instance: /var/log/quackmesh-bootstrap.log and `journalctl -u quackmesh-orchestrator`.",
   ].join("\n");
@@ -69,8 +92,13 @@ function orchestratorLine(a: NonNullable<StatusResult["stacks"][number]["orchest
 }
 
 export function downText(r: DownResult): string {
-  if (r.terminated.length === 0 && r.deletedSecurityGroups.length === 0) return `Nothing of stack ${r.stack} left in ${r.region}.`;
-  return `Stack ${r.stack} removed from ${r.region}: terminated ${r.terminated.join(", ") || "no instances"}; deleted ${r.deletedSecurityGroups.join(", ") || "no security groups"}.`;
+  const kept = r.kept?.length ? `\nKept for the next \`up\` (\`down --delete-data\` removes them): ${r.kept.join("; ")}.` : "";
+  const d = r.deleted;
+  const deleted = d
+    ? `\nDeleted the data: ${[d.database ? `database ${d.database.identifier} (final snapshot ${d.database.snapshot})` : "no database", d.elasticIp ? `Elastic IP ${d.elasticIp}` : "no Elastic IP", `SSM parameters ${d.parameters.join(", ") || "none"}`].join("; ")}. The evaluator key stays in SSM.`
+    : "";
+  if (r.terminated.length === 0 && r.deletedSecurityGroups.length === 0) return `Nothing of stack ${r.stack} left to remove in ${r.region}.${kept}${deleted}`;
+  return `Stack ${r.stack} removed from ${r.region}: terminated ${r.terminated.join(", ") || "no instances"}; deleted ${r.deletedSecurityGroups.join(", ") || "no security groups"}.${kept}${deleted}`;
 }
 
 export function sageMakerText(request: CreateProcessingJobCommandInput, created?: EvalJobResult): string {

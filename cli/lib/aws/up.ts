@@ -2,6 +2,9 @@
  * `quackmesh aws up`: security group, instance, wait until running. Safe to repeat: a stack that
  * exists is refused (or replaced with `replace`), a leftover security group of the stack is
  * reused, and RunInstances carries a client token so an SDK retry never starts a second instance.
+ * With a database in the plan, first the evaluator key in SSM (made when missing) and the RDS
+ * database (made or taken, waited for, its URL put in SSM); with an Elastic IP, the stack's
+ * address (allocated once, kept by `down`) is moved to the new instance.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -13,8 +16,13 @@ import {
   RunInstancesCommand,
   type EC2Client,
 } from "@aws-sdk/client-ec2";
+import type { RDSClient } from "@aws-sdk/client-rds";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 import { QuackError } from "../../../protocol/errors.js";
+import { associateAddress, ensureAddress } from "./address.js";
 import type { AwsConnection } from "./connection.js";
+import { ensureDatabase, type DatabaseResult } from "./database.js";
+import { ensureEvaluatorKey, type EvaluatorKeyResult } from "./secrets.js";
 import { down } from "./down.js";
 import { PERMISSIONS, awsCall, awsErrorCode, toQuackError, withPermissions } from "./errors.js";
 import { STACK_TAG, ingressPermissions, resolveImage, runInstancesInput, toTagList, type ImageInfo, type StackPlan } from "./plan.js";
@@ -25,6 +33,11 @@ export interface UpOptions {
   wait: WaitOptions;
   /** Idempotency token for RunInstances; a fresh one per `up` by default. */
   clientToken?: string;
+  /** The RDS and SSM clients a plan with a database needs. */
+  rds?: RDSClient;
+  ssm?: SSMClient;
+  /** Waiting for the database (default: the instance's wait). */
+  databaseWait?: WaitOptions;
 }
 
 export interface UpResult {
@@ -40,6 +53,10 @@ export interface UpResult {
   privateIp?: string;
   url?: string;
   replaced: string[];
+  database?: DatabaseResult;
+  /** Where the evaluator key is kept, and its address (with a database). */
+  evaluator?: EvaluatorKeyResult;
+  elasticIp?: { allocationId: string; publicIp: string; allocated: boolean };
 }
 
 export function up(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opts: UpOptions, emit: EmitAwsEvent = () => {}): Promise<UpResult> {
@@ -69,6 +86,15 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
   }
   const vpcId = await targetVpc(ec2, conn, plan.subnet);
   const { groupId, created } = await ensureSecurityGroup(ec2, conn, plan, vpcId, emit);
+  let evaluator: EvaluatorKeyResult | undefined;
+  let database: DatabaseResult | undefined;
+  if (plan.database) {
+    const { rds, ssm } = opts;
+    if (!rds || !ssm || !plan.evaluatorParam) throw new QuackError("INTERNAL", "aws up with a database needs the RDS and SSM clients.");
+    evaluator = await ensureEvaluatorKey(ssm, conn, plan.evaluatorParam, plan.stack);
+    emit({ event: "step", message: `Evaluator ${evaluator.address}: key ${evaluator.created ? "made and stored" : "kept"} in SSM parameter ${evaluator.param}` });
+    database = await ensureDatabase({ ec2, rds, ssm }, conn, plan.stack, plan.database, vpcId, opts.databaseWait ?? opts.wait, emit);
+  }
 
   emit({ event: "step", message: `Starting ${plan.instanceType} from ${image.id}${image.name ? ` (${image.name})` : ""}` });
   let instanceId: string;
@@ -86,7 +112,16 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
 
   emit({ event: "step", message: `Waiting for ${instanceId} to run` });
   const [instance] = await waitForState(ec2, conn, [instanceId], "running", opts.wait, emit);
-  return result(plan, conn, image, groupId, created, vpcId, instance, replaced);
+  const r = result(plan, conn, image, groupId, created, vpcId, instance, replaced);
+  if (plan.elasticIp) {
+    const address = await ensureAddress(ec2, conn, plan.stack);
+    emit({ event: "step", message: `${address.allocated ? "Allocated" : "Moving"} Elastic IP ${address.publicIp} to ${instanceId}` });
+    await associateAddress(ec2, conn, address.allocationId, instanceId);
+    r.elasticIp = address;
+    r.publicIp = address.publicIp;
+    r.url = `http://${address.publicIp}:${plan.port}`;
+  }
+  return { ...r, ...(database ? { database } : {}), ...(evaluator ? { evaluator } : {}) };
 }
 
 function result(plan: StackPlan, conn: AwsConnection, image: ImageInfo, groupId: string, created: boolean, vpcId: string, i: StackInstance, replaced: string[]): UpResult {

@@ -77,6 +77,25 @@ t.test("the script is valid bash, and its key step really writes the env file", 
   t.equal(readFileSync(envFile, "utf8"), "QUACKMESH_EVALUATOR_KEY=0xabcdef\n");
 });
 
+t.test("with a database: both secrets from SSM into one env file, the key first, the URL appended", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "qm-userdata-db-"));
+  const script = renderUserData({ ...base, evaluatorSsmParam: "/quackmesh/s/evaluator-key", databaseSsmParam: "/quackmesh/s/database-url" });
+  t.notMatch(renderUserData(base), /QUACKMESH_DATABASE_URL/, "SQLite without one");
+  t.equal(script.match(/command -v aws/g)?.length, 1, "the AWS CLI is installed once");
+  const file = join(dir, "user-data.sh");
+  writeFileSync(file, script);
+  execFileSync("bash", ["-n", file]);
+  // Both steps with a stub `aws` that answers each parameter by name.
+  const steps = script.slice(script.indexOf('KEY="$(aws ssm'), script.indexOf("unset DB_URL"));
+  writeFileSync(join(dir, "aws"), '#!/bin/sh\ncase "$*" in *database-url*) echo "postgres://quackmesh:pw@db.example:5432/quackmesh?sslmode=no-verify";; *) echo 0x12ab;; esac\n', { mode: 0o755 });
+  const envFile = join(dir, "env");
+  execFileSync("bash", ["-c", steps.replaceAll("install -d -m 0750 -o root -g quackmesh /etc/quackmesh", "true").replaceAll("/etc/quackmesh/env", envFile)], {
+    env: { PATH: `${dir}:${process.env.PATH}` },
+  });
+  t.equal(readFileSync(envFile, "utf8"), "QUACKMESH_EVALUATOR_KEY=0x12ab\nQUACKMESH_DATABASE_URL=postgres://quackmesh:pw@db.example:5432/quackmesh?sslmode=no-verify\n");
+  t.throws(() => renderUserData({ ...base, databaseSsmParam: "x y" }), { code: "BAD_ARGUMENT" });
+});
+
 t.test("systemd accepts the unit", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "qm-unit-"));
   const file = join(dir, UNIT_NAME);

@@ -24,6 +24,8 @@ export interface UserDataOptions {
   region: string;
   /** SSM parameter (SecureString) holding the evaluator key; absent: generated on the instance. */
   evaluatorSsmParam?: string;
+  /** SSM parameter (SecureString) holding the PostgreSQL URL (`aws up --database rds`); absent: SQLite in the data dir. */
+  databaseSsmParam?: string;
   /** deployments/<name>.json to place on the instance, so `serve` finds the contracts. */
   deployment?: { name: string; json: string };
 }
@@ -66,6 +68,7 @@ function systemdUnit(opts: UserDataOptions): string {
 }
 
 const SAFE_ARG = /^[A-Za-z0-9._:/@%+=,~-]+$/;
+const SSM_NAME = /^[A-Za-z0-9_.\-/]{1,2048}$/;
 
 function check(opts: UserDataOptions): void {
   const bad = (what: string, value: string, fix: string): never => {
@@ -77,12 +80,21 @@ function check(opts: UserDataOptions): void {
   if (opts.packageSpec.trim() === "" || /\s/.test(opts.packageSpec)) {
     bad("--package", opts.packageSpec, "Pass a tarball URL, a git URL (git+https://…) or name@version.");
   }
-  if (opts.evaluatorSsmParam !== undefined && !/^[A-Za-z0-9_.\-/]{1,2048}$/.test(opts.evaluatorSsmParam)) {
+  if (opts.evaluatorSsmParam !== undefined && !SSM_NAME.test(opts.evaluatorSsmParam)) {
     bad("--evaluator-ssm-param", opts.evaluatorSsmParam, "Pass the parameter's name, e.g. /quackmesh/evaluator-key.");
   }
+  if (opts.databaseSsmParam !== undefined && !SSM_NAME.test(opts.databaseSsmParam)) bad("database parameter", opts.databaseSsmParam, "Use a stack name of letters, digits and dashes.");
   if (opts.deployment !== undefined && !/^[A-Za-z0-9_.-]+$/.test(opts.deployment.name)) {
     bad("deployment name", opts.deployment.name, "Name the deployment file after its network, e.g. duckchain-testnet.json.");
   }
+}
+
+function awsCliStep(): string[] {
+  return [
+    "if ! command -v aws >/dev/null 2>&1; then",
+    "  if command -v dnf >/dev/null 2>&1; then dnf install -y awscli-2 || dnf install -y awscli; else apt-get install -y awscli; fi",
+    "fi",
+  ];
 }
 
 function evaluatorKeyStep(opts: UserDataOptions): string[] {
@@ -91,14 +103,25 @@ function evaluatorKeyStep(opts: UserDataOptions): string[] {
   }
   return [
     "# Evaluator key from SSM Parameter Store (the instance profile needs ssm:GetParameter and kms:Decrypt).",
-    "if ! command -v aws >/dev/null 2>&1; then",
-    "  if command -v dnf >/dev/null 2>&1; then dnf install -y awscli-2 || dnf install -y awscli; else apt-get install -y awscli; fi",
-    "fi",
+    ...awsCliStep(),
     `KEY="$(aws ssm get-parameter --region ${shellQuote(opts.region)} --name ${shellQuote(opts.evaluatorSsmParam)} --with-decryption --query Parameter.Value --output text)"`,
     'case "$KEY" in 0x*|0X*) ;; *) KEY="0x$KEY" ;; esac',
     "install -d -m 0750 -o root -g quackmesh /etc/quackmesh",
     `( umask 077; printf 'QUACKMESH_EVALUATOR_KEY=%s\\n' "$KEY" > ${ENV_FILE} )`,
     "unset KEY",
+  ];
+}
+
+/** Appended to the env file the evaluator step wrote: the URL (with its password) never appears in user data. */
+function databaseStep(opts: UserDataOptions): string[] {
+  if (opts.databaseSsmParam === undefined) return ["# State: SQLite in the data dir."];
+  return [
+    "# State: PostgreSQL on RDS, its URL from SSM Parameter Store (written by `quackmesh aws up --database rds`).",
+    ...(opts.evaluatorSsmParam === undefined ? awsCliStep() : []),
+    `DB_URL="$(aws ssm get-parameter --region ${shellQuote(opts.region)} --name ${shellQuote(opts.databaseSsmParam)} --with-decryption --query Parameter.Value --output text)"`,
+    "install -d -m 0750 -o root -g quackmesh /etc/quackmesh",
+    `( umask 077; printf 'QUACKMESH_DATABASE_URL=%s\\n' "$DB_URL" >> ${ENV_FILE} )`,
+    "unset DB_URL",
   ];
 }
 
@@ -153,6 +176,7 @@ export function renderUserData(opts: UserDataOptions): string {
     ...deploymentStep(opts),
     "",
     ...evaluatorKeyStep(opts),
+    ...databaseStep(opts),
     "",
     `cat > /etc/systemd/system/${UNIT_NAME} <<'UNIT'`,
     systemdUnit(opts),
