@@ -17,8 +17,8 @@ function entry(): { file: string; execArgv: string[] } {
   const here = dirname(fileURLToPath(import.meta.url));
   const js = join(here, "child-server.js");
   if (import.meta.url.endsWith(".js") && existsSync(js)) return { file: js, execArgv: [] };
-  // Under tap: reuse only its TypeScript loader.
-  return { file: join(here, "child-server.ts"), execArgv: process.execArgv.filter((a) => a.includes("@tapjs/typescript")) };
+  // Under tap: reuse only the TypeScript loader (tsx), not tap's own instrumentation.
+  return { file: join(here, "child-server.ts"), execArgv: process.execArgv.filter((a) => a === "--import=tsx" || a.includes("@tapjs/typescript")) };
 }
 
 export async function startChild(config: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<Child> {

@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic @jsxImportSource react */
+// (the pragma: tsconfig.json leaves test files out, so the TypeScript loader would not see its "jsx" setting here)
 import t from "tap";
 import { render } from "ink-testing-library";
 import { QuackError } from "../../../protocol/errors.js";
