@@ -55,15 +55,18 @@ interface JobCluster {
 const same = (a: string | null | undefined, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
 
 export class ClusterService {
-  /** What this orchestrator, as the rentals' arbiter, saw of each machine's downtime. */
-  readonly downtime = new DowntimeLedger();
+  /** What this orchestrator, as the rentals' arbiter, saw of each machine's downtime (in the store). */
+  readonly downtime: DowntimeLedger;
   private readonly clusters = new Map<number, JobCluster>();
   private readonly shards = new Map<string, Promise<ShardFile[]>>();
   private readonly offs: Array<() => void> = [];
   private stopped = false;
   private isLeading = false;
 
-  constructor(private readonly d: ClusterServiceDeps) {}
+  constructor(private readonly d: ClusterServiceDeps) {
+    // A lost write under-counts the provider's downtime: said loudly.
+    this.downtime = new DowntimeLedger(d.repo, (err, rentalId) => d.log.error({ err, rentalId }, "storing a rental's downtime failed"));
+  }
 
   get version(): string {
     return this.d.version;
@@ -215,7 +218,7 @@ export class ClusterService {
     manager.on("status", (s) => {
       // Connections closed by a step-down are no failures, and another manager owns these rows now.
       if (!this.isLeading || this.clusters.get(jobId) !== created) return;
-      this.downtime.observe(s.rentalId, s.status, this.d.now());
+      void this.downtime.observe(s.rentalId, s.status, this.d.now());
       void this.persist(jobId, s);
     });
     return created;

@@ -1,40 +1,42 @@
 /**
  * The arbiter's measure of a rented machine's downtime, from what the cluster manager sees: a
  * machine is down from the moment it is marked failed (connection lost, worker exited, heartbeats
- * stopped) until it is connected again. Kept per rental as closed intervals plus an open one; the
- * downtime statement counts the part inside the rental's paid window. Wall-clock milliseconds.
+ * stopped) until it is connected again. The spans live in the store (a restart, or another
+ * orchestrator on the same database, loses none); the downtime statement counts the part inside
+ * the rental's paid window. Wall-clock milliseconds.
  */
+import type { DowntimeSpan, Repository } from "../store/repository.js";
+
+/** Statuses that mean the machine serves. */
+const SERVING = new Set(["ready", "running", "done"]);
+
+/** Whole seconds of `spans` within [from, until] (an open span counts up to `until`), rounded down. */
+export function secondsWithin(spans: DowntimeSpan[], from: number, until: number): number {
+  let ms = 0;
+  for (const s of spans) ms += Math.max(0, Math.min(s.to ?? until, until) - Math.max(s.from, from));
+  return Math.floor(ms / 1000);
+}
+
 export class DowntimeLedger {
-  private readonly intervals = new Map<string, Array<[number, number]>>();
-  private readonly downSince = new Map<string, number>();
+  /** Writes go to the store one after another, in the order the statuses came. */
+  private tail: Promise<void> = Promise.resolve();
 
-  /** The machine stopped serving at `at` (repeated calls while down change nothing). */
-  down(rentalId: string, at: number): void {
-    if (!this.downSince.has(rentalId)) this.downSince.set(rentalId, at);
+  constructor(
+    private readonly repo: Pick<Repository, "markRentalDown" | "markRentalUp" | "listRentalDowntime">,
+    private readonly onError: (err: unknown, rentalId: string) => void = () => {},
+  ) {}
+
+  /** Feed one cluster status: failed is down, ready/running/done is up; other statuses say nothing. */
+  observe(rentalId: string, status: string, at: number): Promise<void> {
+    const write =
+      status === "failed" ? () => this.repo.markRentalDown(rentalId, at) : SERVING.has(status) ? () => this.repo.markRentalUp(rentalId, at) : null;
+    if (write) this.tail = this.tail.then(write).catch((err: unknown) => this.onError(err, rentalId));
+    return this.tail;
   }
 
-  /** The machine serves again from `at`. */
-  up(rentalId: string, at: number): void {
-    const since = this.downSince.get(rentalId);
-    // Out of order (an older status arriving late) says nothing about now.
-    if (since === undefined || at < since) return;
-    this.downSince.delete(rentalId);
-    this.intervals.set(rentalId, [...(this.intervals.get(rentalId) ?? []), [since, at]]);
-  }
-
-  /** Whole seconds down within [from, until] (an open interval counts up to `until`), rounded down. */
-  secondsDown(rentalId: string, from: number, until: number): number {
-    const spans = [...(this.intervals.get(rentalId) ?? [])];
-    const since = this.downSince.get(rentalId);
-    if (since !== undefined) spans.push([since, until]);
-    let ms = 0;
-    for (const [a, b] of spans) ms += Math.max(0, Math.min(b, until) - Math.max(a, from));
-    return Math.floor(ms / 1000);
-  }
-
-  /** Feed one cluster status: failed is down, ready/running/done is up. */
-  observe(rentalId: string, status: string, at: number): void {
-    if (status === "failed") this.down(rentalId, at);
-    else if (status === "ready" || status === "running" || status === "done") this.up(rentalId, at);
+  /** Whole seconds the rental's machine was down within [from, until] ms, once every status fed so far is stored. */
+  async secondsDown(rentalId: string, from: number, until: number): Promise<number> {
+    await this.tail;
+    return secondsWithin(await this.repo.listRentalDowntime(rentalId), from, until);
   }
 }

@@ -1,7 +1,7 @@
 // The orchestrator's marketplace routes on a real Hardhat chain: providers' signed liveness
 // records (kept, served, checked by readers against the chain), and the arbiter's downtime
 // statement that ComputeMarketplace settles: a machine down for a third of the paid time
-// refunds exactly that third.
+// refunds exactly that third. Both are in the store: a restarted orchestrator serves the same.
 import t from "tap";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,9 +24,9 @@ const provider2 = await fx.as("provider2");
 const renter = await fx.as("requester");
 const marketplace = provider1.deployment.contracts.ComputeMarketplace;
 const { chainId } = await fx.provider.getNetwork();
-const { app } = await testApp(t, {
-  chain: { chainId: Number(chainId), trainingPool: provider1.deployment.contracts.TrainingPool, rpcUrl: fx.chain.url, startBlock: fx.fromBlock, contracts: { ComputeMarketplace: marketplace } },
-});
+const evaluatorKey = Wallet.createRandom().privateKey;
+const chainOptions = { chainId: Number(chainId), trainingPool: provider1.deployment.contracts.TrainingPool, rpcUrl: fx.chain.url, startBlock: fx.fromBlock, contracts: { ComputeMarketplace: marketplace } };
+const { app, dataDir } = await testApp(t, { evaluatorKey, chain: chainOptions });
 await app.listen({ host: "127.0.0.1", port: 0 });
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 const domain = marketplaceDomain(chainId, marketplace);
@@ -63,6 +63,9 @@ t.test("liveness: only the machine's provider's fresh signature is kept, and rea
   t.equal(wrong.size, 0);
 });
 
+/** The rental down for a third of its hour (the downtime test). */
+let thirdDown = 0n;
+
 t.test("downtime: signed only for its own rentals once over; settling it refunds exactly the down third", async (t) => {
   const arbiter = app.evaluator.address;
   const rent = async (machineId: bigint, who: string) => {
@@ -80,9 +83,10 @@ t.test("downtime: signed only for its own rentals once over; settling it refunds
   t.equal(early.statusCode, 409);
   t.match(early.json(), { error: "RENTAL_NOT_OVER" });
   // What the cluster manager reports: failed 20 minutes in, connected again 20 minutes later.
-  app.clusters.downtime.observe(rentalId.toString(), "running", started * 1000);
-  app.clusters.downtime.observe(rentalId.toString(), "failed", (started + 1200) * 1000);
-  app.clusters.downtime.observe(rentalId.toString(), "ready", (started + 2400) * 1000);
+  await app.clusters.downtime.observe(rentalId.toString(), "running", started * 1000);
+  await app.clusters.downtime.observe(rentalId.toString(), "failed", (started + 1200) * 1000);
+  await app.clusters.downtime.observe(rentalId.toString(), "ready", (started + 2400) * 1000);
+  thirdDown = rentalId;
   await fx.travel(3600);
   // ethers answers a repeated "latest block" from a 250 ms cache: let the orchestrator see the new block.
   await new Promise((r) => setTimeout(r, 300));
@@ -105,7 +109,7 @@ t.test("a renter that ends early settles the arbiter's statement in the same bre
   const rentalId = renter.marketplace.interface.parseLog(receipt.logs.find((l) => l.address.toLowerCase() === marketplace.toLowerCase())!)!.args.rentalId as bigint;
   await sendTx(provider1.marketplace, "acknowledgeRental", [rentalId]);
   const started = Number((await renter.marketplace.getFunction("getRental")(rentalId)).startedAt);
-  app.clusters.downtime.observe(rentalId.toString(), "failed", (started + 600) * 1000);
+  await app.clusters.downtime.observe(rentalId.toString(), "failed", (started + 600) * 1000);
   await fx.travel(1800);
   const ended = await endRental(renter.marketplace, rentalId);
   const endedAt = Number((await renter.marketplace.getFunction("getRental")(rentalId)).endedAt);
@@ -117,4 +121,14 @@ t.test("a renter that ends early settles the arbiter's statement in the same bre
   t.equal(ended.refund + ended.earned, PRICE);
   t.equal(await settleDowntime(renter.marketplace, rentalId, url), undefined, "nothing left to settle");
   await t.rejects(settleDowntime(renter.marketplace, 1n, url), { code: "NOT_ARBITER", message: /not this orchestrator/ });
+});
+
+t.test("a restarted orchestrator keeps the liveness records and the downtime it measured", async (t) => {
+  const records = (await app.inject({ url: "/api/market/liveness" })).json().records;
+  t.ok(records.length > 0, "it holds records");
+  await app.close();
+  const { app: again } = await testApp(t, { evaluatorKey, dataDir, chain: chainOptions });
+  t.same((await again.inject({ url: "/api/market/liveness" })).json().records, records, "the same records after the restart");
+  const statement = (await again.inject({ url: `/api/market/downtime/${thirdDown}` })).json();
+  t.match(statement, { rentalId: thirdDown.toString(), downtimeSeconds: 1200, servedSeconds: 3600 }, "the same downtime after the restart");
 });

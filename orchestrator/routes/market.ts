@@ -1,7 +1,7 @@
 /**
- * The marketplace as this orchestrator sees it: providers' signed liveness records (kept in
- * memory: after a restart machines look stale until their next heartbeat, which only makes
- * renters more careful), and, as the arbiter a rental named, its signed downtime statement.
+ * The marketplace as this orchestrator sees it: providers' signed liveness records (the latest
+ * per machine, in the store), and, as the arbiter a rental named, its signed downtime statement
+ * (from the down spans the cluster service stored).
  */
 import type { FastifyInstance } from "fastify";
 import { getAddress, type Contract, type Provider } from "ethers";
@@ -48,7 +48,7 @@ const MAX_RECORDS = 10_000;
 
 export async function marketRoutes(app: FastifyInstance, opts: { marketplace?: string }): Promise<void> {
   const tags = ["market"];
-  const records = new Map<string, LivenessRecord & { provider: string }>();
+  /** Chain reads cached: a machine's provider never changes. */
   const providers = new Map<string, string>();
 
   function marketplace(): Contract {
@@ -86,19 +86,14 @@ export async function marketRoutes(app: FastifyInstance, opts: { marketplace?: s
       if (signer === null || provider === null || signer !== provider) {
         throw new ApiError("BAD_LIVENESS", `The record of machine ${record.machineId} is not signed by its provider${provider ? ` ${provider}` : " (no such machine)"}.`);
       }
-      const seen = records.get(record.machineId);
-      if (!seen || seen.at < record.at) {
-        if (!seen && records.size >= MAX_RECORDS) dropOldest(records);
-        records.set(record.machineId, { ...record, provider });
-      }
-      return records.get(record.machineId)!;
+      return app.repo.saveLiveness({ machineId: record.machineId, provider, at: record.at, signature: record.signature }, MAX_RECORDS);
     },
   );
 
   app.get(
     "/api/market/liveness",
     { schema: { tags, summary: "Every machine's latest liveness record; check each signature against the machine's provider", response: { 200: livenessList, ...errorReplies } } },
-    async () => ({ staleAfterSeconds: LIVENESS_STALE_S, records: [...records.values()] }),
+    async () => ({ staleAfterSeconds: LIVENESS_STALE_S, records: await app.repo.listLiveness() }),
   );
 
   app.get(
@@ -128,15 +123,10 @@ export async function marketRoutes(app: FastifyInstance, opts: { marketplace?: s
       // Signed only once it is over: an earlier statement could be replayed to hide later downtime.
       if (!block || block.timestamp < end) throw new ApiError("RENTAL_NOT_OVER", `Rental ${rentalId} runs until ${new Date(end * 1000).toISOString()}; its statement is signed after that.`);
       const served = end - startedAt;
-      const downtimeSeconds = Math.min(served, app.clusters.downtime.secondsDown(rentalId.toString(), startedAt * 1000, end * 1000));
+      const downtimeSeconds = Math.min(served, await app.clusters.downtime.secondsDown(rentalId.toString(), startedAt * 1000, end * 1000));
       const signature = signDowntime(app.evaluatorWallet, domain(), { rentalId, downtimeSeconds: BigInt(downtimeSeconds) });
       return { rentalId: rentalId.toString(), arbiter, downtimeSeconds, servedSeconds: served, signature };
     },
   );
 }
 
-function dropOldest(records: Map<string, { at: number }>): void {
-  let oldest: string | undefined;
-  for (const [id, r] of records) if (oldest === undefined || r.at < records.get(oldest)!.at) oldest = id;
-  if (oldest !== undefined) records.delete(oldest);
-}

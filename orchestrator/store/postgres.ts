@@ -17,8 +17,10 @@ import type {
   ClusterMachineRecord,
   ClusterSpecRecord,
   CompleteRoundInput,
+  DowntimeSpan,
   DraftRecord,
   InferenceRecord,
+  LivenessRow,
   JobRecord,
   MarketMachineRecord,
   Repository,
@@ -31,6 +33,7 @@ import { PostgresCoordinator } from "./coordination.js";
 import { PG_MIGRATIONS } from "./postgres-schema.js";
 import { NO_EXTRAS, defined, machineValues, toClusterMachine, toClusterSpec, toMarketMachine } from "./sqlite-cluster.js";
 import { toInference } from "./sqlite-inference.js";
+import { MARKET_SQL, toDowntimeSpan, toLiveness } from "./sqlite-market.js";
 import { num, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
 
 type Client = pg.PoolClient;
@@ -552,6 +555,34 @@ export class PostgresRepository implements Repository {
     return this.one("SELECT * FROM market_machines WHERE machine_id = $1", [machineId], toMarketMachine);
   }
 
+  async saveLiveness(record: LivenessRow, maxMachines: number): Promise<LivenessRow> {
+    return this.tx(async (c) => {
+      // One writer at a time: the count and the eviction below must see every other writer's row.
+      await c.query("LOCK TABLE market_liveness IN SHARE ROW EXCLUSIVE MODE");
+      const seen = (await c.query<Row>(pgSql(MARKET_SQL.livenessOf), [record.machineId])).rows[0];
+      if (seen && num(seen.at) >= record.at) return toLiveness(seen);
+      if (!seen && num((await c.query<Row>(MARKET_SQL.livenessCount)).rows[0].n) >= maxMachines) await c.query(MARKET_SQL.dropOldestLiveness);
+      await c.query(pgSql(MARKET_SQL.putLiveness), [record.machineId, record.provider, record.at, record.signature]);
+      return toLiveness((await c.query<Row>(pgSql(MARKET_SQL.livenessOf), [record.machineId])).rows[0]);
+    });
+  }
+
+  async listLiveness(): Promise<LivenessRow[]> {
+    return this.many(MARKET_SQL.listLiveness, [], toLiveness);
+  }
+
+  async markRentalDown(rentalId: string, at: number): Promise<void> {
+    await this.q(pgSql(MARKET_SQL.down), [rentalId, at]);
+  }
+
+  async markRentalUp(rentalId: string, at: number): Promise<void> {
+    await this.q(pgSql(MARKET_SQL.up), [at, rentalId, at]);
+  }
+
+  async listRentalDowntime(rentalId: string): Promise<DowntimeSpan[]> {
+    return this.many(pgSql(MARKET_SQL.spans), [rentalId], toDowntimeSpan);
+  }
+
   async getInference(inferenceJobId: number): Promise<InferenceRecord | null> {
     return this.one("SELECT * FROM inferences WHERE inference_job_id = $1", [inferenceJobId], toInference);
   }
@@ -570,6 +601,12 @@ export class PostgresRepository implements Repository {
       return toInference(rows[0]);
     });
   }
+}
+
+/** SQLite's `?` placeholders as PostgreSQL's `$1, $2, …`. */
+function pgSql(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
 }
 
 /** SQLite's INSERT OR REPLACE: the row of this machine, or of this rental, is replaced. */

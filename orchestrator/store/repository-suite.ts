@@ -266,6 +266,44 @@ export function storeSuite(t: Test, backend: StoreBackend): void {
     t.equal(await again.getMarketMachine(8), null);
   });
 
+  t.test(`${backend.name}: liveness: the newest record per machine, the oldest machine dropped when full, kept across a reopen`, async (t) => {
+    const { repo, open } = await fresh(t);
+    const rec = (machineId: string, at: number, signature = "0x" + at.toString(16)) => ({ machineId, provider: "0xP" + machineId, at, signature });
+    t.same(await repo.saveLiveness(rec("1", 100), 3), rec("1", 100));
+    t.same(await repo.saveLiveness(rec("1", 90), 3), rec("1", 100), "an older record is not kept");
+    t.same(await repo.saveLiveness(rec("1", 100, "0xother"), 3), rec("1", 100), "nor another one of the same second");
+    t.same(await repo.saveLiveness(rec("1", 130), 3), rec("1", 130), "a newer one replaces it");
+    await repo.saveLiveness(rec("2", 110), 3);
+    await repo.saveLiveness(rec("3", 120), 3);
+    await repo.saveLiveness(rec("4", 125), 3);
+    t.same((await repo.listLiveness()).map((r) => r.machineId), ["1", "3", "4"], "a fourth machine replaced the one heard from longest ago");
+    await repo.saveLiveness(rec("3", 140), 3);
+    t.equal((await repo.listLiveness()).length, 3, "a known machine's newer record drops nobody");
+    await repo.close();
+    const again = await open();
+    t.same(await again.listLiveness(), [rec("1", 130), rec("3", 140), rec("4", 125)], "survives a reopen");
+  });
+
+  t.test(`${backend.name}: rental downtime: spans opened once, closed by the next up, per rental, kept across a reopen`, async (t) => {
+    const { repo, open } = await fresh(t);
+    t.same(await repo.listRentalDowntime("5"), []);
+    await repo.markRentalUp("5", 1_000); // up while never down: nothing
+    await repo.markRentalDown("5", 10_000);
+    await repo.markRentalDown("5", 15_000); // still down: the first time counts
+    await repo.markRentalUp("5", 9_000); // an up from before the span began: nothing
+    t.same(await repo.listRentalDowntime("5"), [{ from: 10_000, to: null }], "one open span");
+    await repo.markRentalUp("5", 40_000);
+    await repo.markRentalUp("5", 50_000); // already up: nothing
+    await repo.markRentalDown("5", 90_000);
+    await repo.markRentalDown("6", 20_000);
+    await repo.close();
+    const again = await open();
+    t.same(await again.listRentalDowntime("5"), [{ from: 10_000, to: 40_000 }, { from: 90_000, to: null }], "a closed and an open span survive a reopen");
+    t.same(await again.listRentalDowntime("6"), [{ from: 20_000, to: null }], "rentals apart");
+    await again.markRentalUp("5", 95_000);
+    t.same((await again.listRentalDowntime("5"))[1], { from: 90_000, to: 95_000 }, "the open span closes after the reopen");
+  });
+
   t.test(`${backend.name}: an inference result is stored once, exactly, and survives a reopen`, async (t) => {
     const { repo, open } = await fresh(t);
     t.equal(await repo.getInference(7), null);

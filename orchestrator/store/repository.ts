@@ -221,6 +221,22 @@ export interface MarketMachineRecord {
   block: number;
 }
 
+/** A provider's latest signed Liveness(machineId, at), kept per machine. */
+export interface LivenessRow {
+  machineId: string;
+  /** The machine's provider on chain, who signed the record. */
+  provider: string;
+  /** Unix seconds the provider signed at. */
+  at: number;
+  signature: string;
+}
+
+/** A span a rented machine did not serve, as the rental's arbiter saw it: ms; `to` is null while it is still down. */
+export interface DowntimeSpan {
+  from: number;
+  to: number | null;
+}
+
 /**
  * One inference job this orchestrator ran: its predictions and the usage statement it signed,
  * kept so that a retry gets the very same answer.
@@ -357,6 +373,21 @@ export interface Repository {
   saveClusterSpec(spec: ClusterSpecRecord): Promise<void>;
   saveMarketMachine(machine: MarketMachineRecord): Promise<void>;
   getMarketMachine(machineId: number): Promise<MarketMachineRecord | null>;
+
+  /**
+   * Keep `record` as its machine's latest unless the stored one is as new or newer. A machine not
+   * yet stored, when `maxMachines` are, replaces the one heard from longest ago (a flood of machine
+   * ids cannot grow the table). Returns the machine's stored record. One transaction.
+   */
+  saveLiveness(record: LivenessRow, maxMachines: number): Promise<LivenessRow>;
+  /** Every machine's latest liveness record. */
+  listLiveness(): Promise<LivenessRow[]>;
+  /** The rental's machine stopped serving at `at` (ms); nothing changes while it is already down. */
+  markRentalDown(rentalId: string, at: number): Promise<void>;
+  /** The rental's machine serves again from `at` (ms): ends its open down span, unless that began after `at`. */
+  markRentalUp(rentalId: string, at: number): Promise<void>;
+  /** The rental's down spans, oldest first. */
+  listRentalDowntime(rentalId: string): Promise<DowntimeSpan[]>;
 
   getInference(inferenceJobId: number): Promise<InferenceRecord | null>;
   /**

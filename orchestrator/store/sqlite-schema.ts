@@ -146,4 +146,21 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE rounds ADD COLUMN rewards TEXT;
   `,
+  // Market: each machine's latest liveness record, and the down spans of rentals this orchestrator arbitrates.
+  `
+  CREATE TABLE market_liveness (
+    machine_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    signature TEXT NOT NULL
+  );
+  CREATE INDEX market_liveness_at ON market_liveness (at);
+  CREATE TABLE rental_downtime (
+    rental_id TEXT NOT NULL,
+    down_at INTEGER NOT NULL,
+    up_at INTEGER,
+    PRIMARY KEY (rental_id, down_at)
+  );
+  CREATE UNIQUE INDEX rental_downtime_open ON rental_downtime (rental_id) WHERE up_at IS NULL;
+  `,
 ];

@@ -17,8 +17,10 @@ import type {
   ClusterMachineRecord,
   ClusterSpecRecord,
   CompleteRoundInput,
+  DowntimeSpan,
   DraftRecord,
   InferenceRecord,
+  LivenessRow,
   JobRecord,
   MarketMachineRecord,
   Repository,
@@ -29,6 +31,7 @@ import type {
 } from "./repository.js";
 import { SqliteClusterTables } from "./sqlite-cluster.js";
 import { SqliteInferenceTable } from "./sqlite-inference.js";
+import { SqliteMarketTables } from "./sqlite-market.js";
 import { MIGRATIONS } from "./sqlite-schema.js";
 
 import { num, toDraft, toEvent, toJob, toRound, toUpdate, type Row } from "./sqlite-rows.js";
@@ -42,6 +45,7 @@ export class SqliteRepository implements Repository {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly cluster: SqliteClusterTables;
   private readonly inference: SqliteInferenceTable;
+  private readonly market: SqliteMarketTables;
 
   constructor(private readonly file: string) {
     this.db = new Database(file);
@@ -52,6 +56,7 @@ export class SqliteRepository implements Repository {
     this.migrate();
     this.cluster = new SqliteClusterTables(this.db, (sql) => this.stmt(sql));
     this.inference = new SqliteInferenceTable(this.db, (sql) => this.stmt(sql));
+    this.market = new SqliteMarketTables(this.db, (sql) => this.stmt(sql));
   }
 
   private migrate(): void {
@@ -429,6 +434,27 @@ export class SqliteRepository implements Repository {
 
   async getMarketMachine(machineId: number): Promise<MarketMachineRecord | null> {
     return this.cluster.getMarketMachine(machineId);
+  }
+
+  async saveLiveness(record: LivenessRow, maxMachines: number): Promise<LivenessRow> {
+    return this.market.saveLiveness(record, maxMachines);
+  }
+
+  async listLiveness(): Promise<LivenessRow[]> {
+    return this.market.listLiveness();
+  }
+
+  async markRentalDown(rentalId: string, at: number): Promise<void> {
+    // Durable: a downtime statement that pays out is signed from these rows.
+    this.durably(() => this.market.markDown(rentalId, at));
+  }
+
+  async markRentalUp(rentalId: string, at: number): Promise<void> {
+    this.durably(() => this.market.markUp(rentalId, at));
+  }
+
+  async listRentalDowntime(rentalId: string): Promise<DowntimeSpan[]> {
+    return this.market.spans(rentalId);
   }
 
   async getInference(inferenceJobId: number): Promise<InferenceRecord | null> {
