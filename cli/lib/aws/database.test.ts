@@ -371,6 +371,12 @@ t.test("down keeps the state; down --delete-data removes it after a final snapsh
   t.equal(w.params.get("/quackmesh/orch/evaluator-key"), key, "the evaluator key stays: jobs on chain name it");
   t.match(gone, { terminated: [], deletedSecurityGroups: ["sg-db"], deleted: { database: { identifier: "quackmesh-orch" }, elasticIp: "198.51.100.7", parameters: ["/quackmesh/orch/database-url", "/quackmesh/orch/database-password"] } });
 
+  // Credentials without RDS rights still take a stack down; what could not be looked at is said.
+  w.rds.on(DescribeDBInstancesCommand).rejects(serviceError("AccessDenied"));
+  const blind = await down(c.ec2, CONN, "orch", { wait: wait(), data: { rds: c.rds, ssm: c.ssm, deleteData: false } });
+  t.match(blind.kept, [/^database: not checked \(AWS refused rds:DescribeDBInstances/]);
+  w.rds.on(DescribeDBInstancesCommand).rejects(serviceError("DBInstanceNotFoundFault"));
+
   const again = await down(c.ec2, CONN, "orch", { wait: wait(), data: { rds: c.rds, ssm: c.ssm, deleteData: true } });
   t.match(again, { terminated: [], deletedSecurityGroups: [], deleted: { parameters: [] } }, "a second run finds nothing and is no error");
   t.equal(w.rds.commandCalls(DeleteDBInstanceCommand).length, 1);

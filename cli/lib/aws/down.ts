@@ -11,7 +11,7 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { findAddress, releaseAddress } from "./address.js";
 import { databaseGroupName, databaseIdentifier, deleteDatabase, describeDatabase } from "./database.js";
 import { deleteSecrets, stackParam } from "./secrets.js";
-import { QuackError } from "../../../protocol/errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { PERMISSIONS, awsCall, awsErrorCode, withPermissions } from "./errors.js";
 import { findInstances, findSecurityGroups, waitForState, type EmitAwsEvent, type WaitOptions } from "./stack.js";
@@ -59,16 +59,26 @@ async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wai
   }
   const result: DownResult = { stack, region: conn.region, terminated: ids, deletedSecurityGroups: deleted };
   if (!data) return result;
-  const address = await findAddress(ec2, conn, stack);
   if (!data.deleteData) {
-    const db = await describeDatabase(data.rds, conn, databaseIdentifier(stack));
+    // Only to say what stays: credentials that may not look (a stack without RDS) still get their instances removed.
+    const look = async <T>(what: string, fn: () => Promise<T>): Promise<T | string> => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isQuackError(err) && err.code === "AWS_UNAUTHORIZED") return `${what}: not checked (${err.message})`;
+        throw err;
+      }
+    };
+    const db = await look("database", () => describeDatabase(data.rds, conn, databaseIdentifier(stack)));
+    const kept = await look("Elastic IP", () => findAddress(ec2, conn, stack));
     result.kept = [
-      ...(db ? [`database ${databaseIdentifier(stack)} (${db.DBInstanceStatus ?? "unknown"})`] : []),
+      ...(typeof db === "string" ? [db] : db ? [`database ${databaseIdentifier(stack)} (${db.DBInstanceStatus ?? "unknown"})`] : []),
       ...dbGroups.map((g) => `security group ${g.groupId} (${g.groupName})`),
-      ...(address ? [`Elastic IP ${address.publicIp}`] : []),
+      ...(typeof kept === "string" ? [kept] : kept ? [`Elastic IP ${kept.publicIp}`] : []),
     ];
     return result;
   }
+  const address = await findAddress(ec2, conn, stack);
   const database = await deleteDatabase(data.rds, conn, databaseIdentifier(stack), data.databaseWait ?? wait, emit);
   for (const g of dbGroups) {
     emit({ event: "step", message: `Deleting security group ${g.groupId} (${g.groupName})` });
