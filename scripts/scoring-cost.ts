@@ -11,7 +11,7 @@ import { Network } from "../native/index.js";
 import { flatten, unflatten } from "../native/tensors.js";
 import type { Dataset, ModelSpec, Tensor } from "../native/types.js";
 import { scoreRound } from "../orchestrator/rounds/contribution.js";
-import { classAccuracy, classLoss } from "../orchestrator/rounds/runtime.js";
+import { classAccuracy, sampleFigures } from "../orchestrator/rounds/runtime.js";
 import { globalModel } from "../orchestrator/rounds/checks.js";
 import { makeStrategy, type FitResult, type RoundEval } from "../orchestrator/strategy/index.js";
 import { DEFAULT_SETTINGS } from "../protocol/settings.js";
@@ -33,7 +33,7 @@ const evaluate = async (model: Tensor[]): Promise<RoundEval> => {
   const net = Network.fromWeights(spec, model);
   const ev = await net.evaluate(validation);
   const probabilities = await net.predict(validation.x, validation.count);
-  return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, 10), classLoss: classLoss(probabilities, validation.y, 10) };
+  return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, 10), perSample: sampleFigures(probabilities, validation.y, 10) };
 };
 const strategy = makeStrategy(DEFAULT_SETTINGS, evaluate);
 

@@ -8,11 +8,12 @@
  *     sybil near-copies (distance ~0) cannot shrink the bound onto honest updates.
  *  2. Weights: a claimed sample count counts at most the round's lower-median claim, so no claim
  *     buys more than about 2/K of a round of K updates (unless the job trusts the claims).
- *  3. Learned nothing: an update whose own model lowers the validation loss of no class the round's
- *     input model recognizes, and makes no class it does not recognize well recognized, is left out
- *     (LEARNED_NOTHING; rounds/learned.ts): a model trained on shuffled labels, a near-copy. It
- *     would otherwise be paid where it makes an over-confident aggregate less sure (not more right).
- *     Cost: one evaluation per update.
+ *  3. Learned nothing: an update whose own model, on no class, lowers the validation loss both of
+ *     the samples the round's input model gets right and of those it gets wrong, and makes no class
+ *     it does not recognize well recognized, is left out (LEARNED_NOTHING; rounds/learned.ts): a
+ *     model trained on shuffled labels, the input model with its outputs scaled, a near-copy. Such
+ *     a confidence change would otherwise be paid wherever it suits an over- or under-confident
+ *     aggregate. Cost: one evaluation per update.
  *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
@@ -109,8 +110,8 @@ export async function scoreRound(
   };
   const all = results.map((_, i) => i);
   const near = all.filter((i) => kept[i]);
-  // An update whose own model does no class better learned nothing (rounds/learned.ts): out before
-  // leave-one-out, so that it cannot lend the others' scores its effect either.
+  // An update whose own model separates no class better learned nothing (rounds/learned.ts): out
+  // before leave-one-out, so that it cannot lend the others' scores its effect either.
   const nothing = new Set<number>();
   for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
   const members = near.filter((i) => !nothing.has(i));

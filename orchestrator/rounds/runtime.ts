@@ -8,7 +8,7 @@ import type { Dataset, Tensor } from "../../native/types.js";
 import { loadValidation, type ValidationFormat } from "../data/validation.js";
 import type { BlobStore } from "../store/blobs.js";
 import type { DraftRecord, JobRecord, Repository } from "../store/repository.js";
-import { makeStrategy, type RoundEval, type Strategy } from "../strategy/index.js";
+import { makeStrategy, type RoundEval, type SampleFigures, type Strategy } from "../strategy/index.js";
 import { decodeInLayout, globalModel, type GlobalModel } from "./checks.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { Semaphore } from "./semaphore.js";
@@ -34,16 +34,19 @@ export function classAccuracy(probabilities: Float32Array, labels: Uint8Array, c
   return seen.map((n, c) => (n === 0 ? 1 : right[c] / n));
 }
 
-/** Mean cross-entropy per class (index = label) from softmax probabilities, count × classes; 0 for a class with no samples. */
-export function classLoss(probabilities: Float32Array, labels: Uint8Array, classes: number): number[] {
-  const seen = new Array<number>(classes).fill(0);
-  const sum = new Array<number>(classes).fill(0);
+/** Per sample: cross-entropy and whether the top class is the label, from softmax probabilities, count × classes. */
+export function sampleFigures(probabilities: Float32Array, labels: Uint8Array, classes: number): SampleFigures {
+  const loss = new Float32Array(labels.length);
+  const correct = new Uint8Array(labels.length);
   for (let i = 0; i < labels.length; i++) {
-    seen[labels[i]]++;
+    const row = probabilities.subarray(i * classes, (i + 1) * classes);
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+    correct[i] = best === labels[i] ? 1 : 0;
     // The floor keeps a confidently wrong sample finite (float32 probabilities underflow to 0).
-    sum[labels[i]] -= Math.log(Math.max(probabilities[i * classes + labels[i]], 1e-30));
+    loss[i] = -Math.log(Math.max(row[labels[i]], 1e-30));
   }
-  return seen.map((n, c) => (n === 0 ? 0 : sum[c] / n));
+  return { labels, loss, correct };
 }
 
 export class RuntimeCache {
@@ -62,7 +65,7 @@ export class RuntimeCache {
         const net = Network.fromWeights(spec, model);
         const ev = await net.evaluate(validation);
         const probabilities = await net.predict(validation.x, validation.count);
-        return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, classes), classLoss: classLoss(probabilities, validation.y, classes) };
+        return { ...ev, classAccuracy: classAccuracy(probabilities, validation.y, classes), perSample: sampleFigures(probabilities, validation.y, classes) };
       });
   }
 

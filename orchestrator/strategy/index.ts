@@ -6,7 +6,7 @@ import { Median } from "./median.js";
 import { TrimmedMean } from "./trimmed-mean.js";
 import type { Evaluate, Strategy } from "./types.js";
 
-export type { Strategy, FitResult, FitFailure, RoundConfig, Evaluate, RoundEval } from "./types.js";
+export type { Strategy, FitResult, FitFailure, RoundConfig, Evaluate, RoundEval, SampleFigures } from "./types.js";
 
 /** The strategy a job's settings name, wrapped with clipping when maxUpdateNorm is set. */
 export function makeStrategy(settings: JobSettings, evaluate: Evaluate): Strategy {

@@ -42,8 +42,14 @@ export interface Strategy {
 /** A central evaluation: loss and accuracy, and the accuracy of each class (index = label). */
 export interface RoundEval extends EvalResult {
   classAccuracy: number[];
-  /** Mean cross-entropy of each class's samples (index = label), where the evaluator measures it. */
-  classLoss?: number[];
+  /** Per validation sample, where the evaluator gives them: its label, cross-entropy and whether the model classifies it correctly. */
+  perSample?: SampleFigures;
+}
+
+export interface SampleFigures {
+  labels: Uint8Array;
+  loss: Float32Array;
+  correct: Uint8Array;
 }
 
 export type Evaluate = (model: Tensor[]) => Promise<RoundEval>;

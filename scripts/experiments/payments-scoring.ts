@@ -12,7 +12,7 @@ import { Network } from "../../native/index.js";
 import { flatten, unflatten } from "../../native/tensors.js";
 import type { Dataset, Tensor } from "../../native/types.js";
 import { scoreRound } from "../../orchestrator/rounds/contribution.js";
-import { classAccuracy, classLoss as classLossOf } from "../../orchestrator/rounds/runtime.js";
+import { classAccuracy, sampleFigures } from "../../orchestrator/rounds/runtime.js";
 import { globalModel, type GlobalModel } from "../../orchestrator/rounds/checks.js";
 import { makeStrategy, type FitResult, type RoundEval } from "../../orchestrator/strategy/index.js";
 import { DEFAULT_SETTINGS } from "../../protocol/settings.js";
@@ -36,7 +36,7 @@ const evaluateOn = (ds: Dataset) => async (model: Tensor[]): Promise<RoundEval> 
   const net = Network.fromWeights(spec, model);
   const ev = await net.evaluate(ds);
   const p = await net.predict(ds.x, ds.count);
-  return { ...ev, classAccuracy: classAccuracy(p, ds.y, 10), classLoss: classLossOf(p, ds.y, 10) };
+  return { ...ev, classAccuracy: classAccuracy(p, ds.y, 10), perSample: sampleFigures(p, ds.y, 10) };
 };
 const evaluate = evaluateOn(validation);
 const strategy = makeStrategy({ ...DEFAULT_SETTINGS }, evaluate);
@@ -73,6 +73,11 @@ async function predictOf(flat: Float32Array): Promise<number[]> {
   const p = await net.predict(validation.x, validation.count);
   return Array.from({ length: validation.count }, (_, k) => { let b = 0; for (let c = 1; c < 10; c++) if (p[k * 10 + c] > p[k * 10 + b]) b = c; return b; });
 }
+async function sampleLoss(flat: Float32Array): Promise<number[]> {
+  const net = Network.fromWeights(spec, unflatten(flat, g.layout));
+  const p = await net.predict(validation.x, validation.count);
+  return Array.from({ length: validation.count }, (_, k) => -Math.log(Math.max(p[k * 10 + validation.y[k]], 1e-30)));
+}
 async function classLoss(flat: Float32Array): Promise<number[]> {
   const net = Network.fromWeights(spec, unflatten(flat, g.layout));
   const p = await net.predict(validation.x, validation.count);
@@ -96,6 +101,30 @@ for (let round = 0; round < ROUNDS; round++) {
   }
   console.log(`\n=== round ${round}: base acc ${(base.accuracy * 100).toFixed(1)} loss ${base.loss.toFixed(4)} classes ${fmt(base.classAccuracy)}`);
   const basePred = await predictOf(g.flat);
+  if (process.env.SPLIT) {
+    // Synthetic temperature attackers: the global model with its output layer scaled.
+    let off = 0;
+    for (const l of g.layout) { if (l.name === "2.weight") break; off += l.shape.reduce((a, b) => a * b, 1); }
+    const scaled = [0.7, 1.5].map((k) => ({ name: `scale${k}`, numSamples: 1500, weights: g.flat.map((v, j) => (j >= off ? v * k : v)) }));
+    const baseSL = await sampleLoss(g.flat);
+    for (const u of [...all, ...scaled]) {
+      if (u.name.startsWith("sybil") || u.name === "freerider") continue;
+      const sl = await sampleLoss(u.weights);
+      const cells: string[] = [];
+      let both = false;
+      for (let c = 0; c < 10; c++) {
+        let r = 0, rn = 0, w = 0, wn = 0;
+        for (let k = 0; k < validation.count; k++) {
+          if (validation.y[k] !== c) continue;
+          if (basePred[k] === c) { r += sl[k] - baseSL[k]; rn++; } else { w += sl[k] - baseSL[k]; wn++; }
+        }
+        const dr = rn ? r / rn : NaN, dw = wn ? w / wn : NaN;
+        if (dr < -1e-3 && dw < -1e-3) both = true;
+        cells.push(`${Number.isNaN(dr) ? "  -  " : dr.toFixed(2).padStart(5)}/${Number.isNaN(dw) ? "  -  " : dw.toFixed(2).padStart(5)}`);
+      }
+      console.log(`   ${u.name.padEnd(12)} right/wrong dLoss ${both ? "BOTH " : "none "} ${cells.join(" ")}`);
+    }
+  }
   const baseCL = await classLoss(g.flat);
 
   for (const u of all) {
