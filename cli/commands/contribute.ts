@@ -35,7 +35,7 @@ export function contributeCommand(): Command {
   const cmd = new Command("contribute").description("train a job's model on your local data and earn $DUCK");
   addChainOptions(cmd, { defaultAccount: "contributor1" });
   addOrchestratorOption(cmd)
-    .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
+    .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, a .csv file (label first), or a named set (mnist, fashion-mnist)")
     .option("--job <id>", "the job to contribute to")
     .option(...SCALE_OPTION)
     .option(...TRAIN_OPTIONS.epochs())

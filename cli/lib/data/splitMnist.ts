@@ -1,5 +1,5 @@
 /**
- * Splits MNIST into the folders of a federated run: one per contributor (IID, or non-IID with
+ * Splits MNIST (or Fashion-MNIST) into the folders of a federated run: one per contributor (IID, or non-IID with
  * Dirichlet(α) label proportions), a validation set for the requester taken from train and
  * disjoint from every contributor, and the MNIST test set for the final evaluation.
  *
@@ -8,10 +8,12 @@
  */
 import { resolve, join } from "node:path";
 import { QuackError } from "../../../protocol/errors.js";
-import { labelHistogram, loadMnist, makeRng, permutation, subset, writeIdx, type Rng } from "../../../native/data.js";
+import { IMAGE_SETS, labelHistogram, loadImageSet, makeRng, permutation, subset, writeIdx, type ImageSetName, type Rng } from "../../../native/data.js";
 
 export interface SplitOptions {
   out: string;
+  /** The image set split (default "mnist"); "fashion-mnist" from Debian's dataset-fashion-mnist. */
+  dataset?: ImageSetName;
   clients: number;
   /** IID is the default when no alpha is given. */
   iid?: boolean;
@@ -34,6 +36,7 @@ export interface PartSummary {
 
 export interface SplitSummary {
   out: string;
+  dataset: ImageSetName;
   mode: "iid" | "dirichlet";
   alpha: number | null;
   seed: number;
@@ -97,6 +100,7 @@ export function sampleDirichlet(alpha: number, k: number, rng: Rng): number[] {
 
 function checkOptions(o: SplitOptions): void {
   if (typeof o.out !== "string" || o.out === "") throw badArg("no output folder given.", "Pass --out DIR.");
+  if (o.dataset !== undefined && !IMAGE_SETS.includes(o.dataset)) throw badArg(`--dataset ${JSON.stringify(o.dataset)} is not a known image set.`, `Pass one of ${IMAGE_SETS.join(", ")}.`);
   if (!isCount(o.clients, 1)) throw badArg(`--clients ${o.clients} is not a whole number ≥ 1.`, "Pass --clients 3, for example.");
   if (o.iid && o.alpha !== undefined) throw badArg("both --iid and --alpha were given.", "Pick one: --iid for identical label mixes, --alpha for Dirichlet skew.");
   if (o.alpha !== undefined && !(o.alpha > 0 && Number.isFinite(o.alpha))) throw badArg(`--alpha ${o.alpha} is not a positive number.`, "Pass --alpha 0.5, for example (smaller is more skewed).");
@@ -171,8 +175,9 @@ export async function splitMnist(opts: SplitOptions): Promise<SplitSummary> {
   checkOptions(opts);
   const out = resolve(opts.out);
   const seed = opts.seed ?? 1;
-  const train = await loadMnist("train");
-  const test = await loadMnist("test");
+  const dataset = opts.dataset ?? "mnist";
+  const train = await loadImageSet(dataset, "train");
+  const test = await loadImageSet(dataset, "test");
   const plan = planSplit(train.y, opts);
 
   const write = async (name: string, indices: Uint32Array | null, prefix: string): Promise<PartSummary> => {
@@ -191,6 +196,7 @@ export async function splitMnist(opts: SplitOptions): Promise<SplitSummary> {
   const skew = clients.reduce((s, c) => s + totalVariation(c.labels, poolHist), 0) / clients.length;
   return {
     out,
+    dataset,
     mode: opts.alpha === undefined ? "iid" : "dirichlet",
     alpha: opts.alpha ?? null,
     seed,
