@@ -109,11 +109,13 @@ class Conv2d : public Layer {
       for (size_t s = s0; s < s1; s++) {
         const float* dys = dy + s * osz;
         im2col(x + s * isz, col.data());
-        for (size_t o = 0; o < O; o++)
-          for (size_t p = 0; p < p_; p++) {
-            dyT[p * O + o] = dys[o * p_ + p];
-            gb[t][o] += dys[o * p_ + p];
-          }
+        for (size_t o = 0; o < O; o++) {
+          float sum = 0;
+          for (size_t p = 0; p < p_; p++) sum += dys[o * p_ + p];
+          gb[t][o] += sum;
+        }
+        for (size_t p = 0; p < p_; p++)
+          for (size_t o = 0; o < O; o++) dyT[p * O + o] = dys[o * p_ + p];
         // dWᵀ[k][o] += Σ_p col[k][p] dy[o][p]
         kernels().gemm(GemmArgs{k_, O, p_, col.data(), p_, 1, dyT.data(), O, gwT[t].data(), O, true});
         if (dx) {
@@ -138,31 +140,49 @@ class Conv2d : public Layer {
   }
 
  private:
-  // col[(c·kh + i)·kw + j][oy·OW + ox] = x[c][oy·sh + i − ph][ox·sw + j − pw] (0 outside the image)
+  // col[(c·kh + i)·kw + j][oy·OW + ox] = x[c][oy·sh + i − ph][ox·sw + j − pw] (0 outside the image).
+  // visit(col row, input row or null, first and end ox inside the image, j − pw) per output row:
+  // the bounds are worked out once a row, so the inner loops are plain strided copies.
   template <class Visit>
   void unfold(Visit visit) const {
     const LayerConfig& c = cfg_;
+    const ptrdiff_t W = static_cast<ptrdiff_t>(in.w), OW = static_cast<ptrdiff_t>(out.w), sw = static_cast<ptrdiff_t>(c.sw);
     for (size_t ch = 0; ch < in.c; ch++)
       for (size_t i = 0; i < c.kh; i++)
         for (size_t j = 0; j < c.kw; j++) {
-          size_t row = ((ch * c.kh + i) * c.kw + j) * p_;
+          const size_t row = ((ch * c.kh + i) * c.kw + j) * p_;
+          const ptrdiff_t shift = static_cast<ptrdiff_t>(j) - static_cast<ptrdiff_t>(c.pw);  // ix = ox·sw + shift
+          // ox inside: 0 <= ox·sw + shift < W
+          const ptrdiff_t lo = std::min(OW, shift >= 0 ? 0 : (-shift + sw - 1) / sw);
+          const ptrdiff_t hi = std::max(lo, std::min(OW, W - shift <= 0 ? 0 : (W - shift - 1) / sw + 1));
           for (size_t oy = 0; oy < out.h; oy++) {
             const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * c.sh + i) - static_cast<ptrdiff_t>(c.ph);
-            const bool rowIn = iy >= 0 && iy < static_cast<ptrdiff_t>(in.h);
-            for (size_t ox = 0; ox < out.w; ox++) {
-              const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * c.sw + j) - static_cast<ptrdiff_t>(c.pw);
-              const bool inside = rowIn && ix >= 0 && ix < static_cast<ptrdiff_t>(in.w);
-              visit(row + oy * out.w + ox, inside ? (ch * in.h + static_cast<size_t>(iy)) * in.w + static_cast<size_t>(ix) : SIZE_MAX);
-            }
+            const bool inside = iy >= 0 && iy < static_cast<ptrdiff_t>(in.h);
+            visit(row + oy * out.w, inside ? (ch * in.h + static_cast<size_t>(iy)) * in.w : SIZE_MAX, static_cast<size_t>(lo), static_cast<size_t>(hi), shift);
           }
         }
   }
   void im2col(const float* x, float* col) const {
-    unfold([&](size_t at, size_t from) { col[at] = from == SIZE_MAX ? 0.0f : x[from]; });
+    const size_t sw = cfg_.sw, ow = out.w;
+    unfold([&](size_t at, size_t from, size_t lo, size_t hi, ptrdiff_t shift) {
+      float* dst = col + at;
+      if (from == SIZE_MAX) return static_cast<void>(std::fill(dst, dst + ow, 0.0f));
+      std::fill(dst, dst + lo, 0.0f);
+      std::fill(dst + hi, dst + ow, 0.0f);
+      if (lo == hi) return;
+      const float* src = x + static_cast<size_t>(static_cast<ptrdiff_t>(from + lo * sw) + shift);  // the input at ox = lo
+      if (sw == 1) std::memcpy(dst + lo, src, (hi - lo) * sizeof(float));
+      else
+        for (size_t ox = lo; ox < hi; ox++) dst[ox] = src[(ox - lo) * sw];
+    });
   }
   void col2imAdd(const float* col, float* dx) const {
-    unfold([&](size_t at, size_t to) {
-      if (to != SIZE_MAX) dx[to] += col[at];
+    const size_t sw = cfg_.sw;
+    unfold([&](size_t at, size_t to, size_t lo, size_t hi, ptrdiff_t shift) {
+      if (to == SIZE_MAX || lo == hi) return;
+      float* dst = dx + static_cast<size_t>(static_cast<ptrdiff_t>(to + lo * sw) + shift);  // the input at ox = lo
+      const float* src = col + at;
+      for (size_t ox = lo; ox < hi; ox++) dst[(ox - lo) * sw] += src[ox];
     });
   }
 
@@ -187,20 +207,35 @@ class Pool2d : public Layer {
         const float* xs = x + s * isz;
         float* ys = y + s * osz;
         uint32_t* arg = train && max_ ? train->argmax.data() + s * osz : nullptr;
-        eachWindow([&](size_t o, size_t first, const auto& cells) {
-          if (max_) {
-            size_t best = first;
-            cells([&](size_t at) {
-              if (xs[at] > xs[best] || std::isnan(xs[at])) best = at;
-            });
-            ys[o] = xs[best];
-            if (arg) arg[o] = static_cast<uint32_t>(best);
-          } else {
-            float sum = 0;
-            cells([&](size_t at) { sum += xs[at]; });
-            ys[o] = sum * inv;
-          }
-        });
+        const LayerConfig& c = cfg_;
+        size_t o = 0;
+        for (size_t ch = 0; ch < out.c; ch++)
+          for (size_t oy = 0; oy < out.h; oy++)
+            for (size_t ox = 0; ox < out.w; ox++, o++) {
+              const float* win = xs + (ch * in.h + oy * c.sh) * in.w + ox * c.sw;
+              if (max_ && c.kh == 2 && c.kw == 2) {  // the common case, unrolled
+                const size_t cand[4] = {0, 1, in.w, in.w + 1};
+                size_t best = 0;
+                for (size_t q = 1; q < 4; q++)
+                  if (win[cand[q]] > win[best] || win[cand[q]] != win[cand[q]]) best = cand[q];
+                ys[o] = win[best];
+                if (arg) arg[o] = static_cast<uint32_t>(win - xs + best);
+              } else if (max_) {
+                size_t best = 0;  // the first maximum, as PyTorch (a NaN wins)
+                for (size_t i = 0; i < c.kh; i++)
+                  for (size_t j = 0; j < c.kw; j++) {
+                    const float v = win[i * in.w + j];
+                    if (v > win[best] || v != v) best = i * in.w + j;
+                  }
+                ys[o] = win[best];
+                if (arg) arg[o] = static_cast<uint32_t>(win - xs + best);
+              } else {
+                float sum = 0;
+                for (size_t i = 0; i < c.kh; i++)
+                  for (size_t j = 0; j < c.kw; j++) sum += win[i * in.w + j];
+                ys[o] = sum * inv;
+              }
+            }
       }
     });
   }
