@@ -106,6 +106,10 @@ export const ERROR_CODES = {
   // ---- inference (CLI) ----
   BAD_STATEMENT: refused("The orchestrator's usage statement for an inference job cannot be used."),
   RECLAIM_TOO_EARLY: refused("The inference escrow cannot be reclaimed yet."),
+  INFERENCE_INCOMPLETE: refused("infer --cluster: no machine was left to answer some parts of the input; what was returned is paid, nothing is written."),
+  RENTAL_NOT_USABLE: refused("infer --rentals: a rental is not this wallet's, not active, or its machine has no endpoint."),
+  WORKER_TIMEOUT: refused("The inference worker on a rented machine did not answer in time."),
+  BAD_WORKER_ANSWER: refused("The inference worker on a rented machine answered a part wrongly (size, checksum or part number)."),
 
   // ---- orchestrator API: request shape ----
   VALIDATION_FAILED: refused("The request does not match the expected schema."),

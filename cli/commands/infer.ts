@@ -8,8 +8,9 @@ import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../li
 import { reclaimInference } from "../lib/infer/reclaim.js";
 import { parseScale, SCALE_HELP, SCALE_OPTION } from "../lib/data/scale.js";
 import { runInference, type InferEvent, type InferResult } from "../lib/infer/run.js";
+import { addClusterOptions, CLUSTER_EXAMPLES, CLUSTER_HELP, inferOnCluster, wantsCluster, type ClusterFlags } from "../lib/infer/clusterCommand.js";
 
-type InferFlags = ChainOptions & OrchestratorFlags & { job?: string; input?: string; maxPayment: string; out: string; resume?: string; reclaim?: string; scale?: string };
+type InferFlags = ChainOptions & OrchestratorFlags & ClusterFlags & { job?: string; input?: string; maxPayment: string; out: string; resume?: string; reclaim?: string; scale?: string };
 
 function describe(e: InferEvent): string {
   switch (e.event) {
@@ -41,9 +42,9 @@ function emitResult(out: Output, r: InferResult): void {
 }
 
 export function inferCommand(): Command {
-  const cmd = new Command("infer").description("run a trained model on your data, paid through InferencePool (runs on the orchestrator)");
+  const cmd = new Command("infer").description("run a trained model on your data, paid through InferencePool (on the orchestrator, or on rented machines with --cluster)");
   addChainOptions(cmd, { defaultAccount: "requester" });
-  addOrchestratorOption(cmd)
+  addClusterOptions(addOrchestratorOption(cmd))
     .option("--job <id>", "training job whose model answers (its current model; the final one once finished)")
     .option("--input <path>", "samples: an MNIST IDX folder, a .csv of features, or a .csv with the label first (accuracy is reported)")
     .option(...SCALE_OPTION)
@@ -68,14 +69,14 @@ so before anything is paid (--json: a "warning" event, and roundsClosed in "chec
 ${SCALE_HELP} Use the scale the model was trained with: a model
 trained on IDX images expects 0-1, so a CSV of 0-255 pixels needs --scale 255.
 
-Inference runs on the orchestrator; running it on a rented cluster is not available yet.
+${CLUSTER_HELP}
 
 Examples:
   $ quackmesh infer --job 1 --input ./mnist-test
   $ quackmesh infer --job 1 --input features.csv --max-payment 2 --out predictions.json --json
   $ quackmesh infer --job 1 --input pixels.csv --scale 255
   $ quackmesh infer --job 1 --input ./mnist-test --resume 4
-  $ quackmesh infer --reclaim 4`,
+  $ quackmesh infer --reclaim 4${CLUSTER_EXAMPLES}`,
     )
     .action(async (flags: InferFlags) => {
       const out = makeOutput(Boolean(flags.json));
@@ -94,6 +95,7 @@ Examples:
       for (const [key, flag] of [["job", "--job"], ["input", "--input"]] as const) {
         if (flags[key] === undefined) throw new QuackError("MISSING_OPTION", `${flag} is required.`, { fix: "See `quackmesh infer --help` for an example." });
       }
+      if (wantsCluster(flags)) return inferOnCluster({ ...flags, job: flags.job!, input: flags.input! }, out);
       const plan = {
         jobId: parseJobId(flags.job!),
         input: flags.input!,

@@ -42,7 +42,7 @@ function line(message: Record<string, unknown>): void {
 }
 
 export function workerCommand(): Command {
-  const cmd = new Command("worker").description("the training worker a cluster manager starts on a rented machine");
+  const cmd = new Command("worker").description("the worker a rented machine runs: training for a cluster job, or inference parts for infer --cluster");
   return addOrchestratorOption(cmd)
     .option("--job <id>", "the job whose rounds to train")
     .option("--data <dir>", "this machine's shard of the requester's data (a folder or .csv)")

@@ -4,14 +4,14 @@
 // The workers are `quackmesh worker` processes started through each provider's embedded SSH
 // gateway; they train MNIST shards; one provider's gateway dies mid-job and the cluster goes on
 // without it.
-import t from "tap";
-import { execFile } from "node:child_process";
+import t, { type Test } from "tap";
+import { execFile, spawn } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { Network } from "../../native/index.js";
-import { loadMnist } from "../../native/data.js";
+import { loadMnist, writeIdx } from "../../native/data.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import type { ModelSpec } from "../../native/types.js";
 import { OrchestratorClient, type ClusterReply } from "../../orchestrator/client.js";
@@ -248,6 +248,127 @@ t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
   const workers = new Set((await client.cluster(second)).machines.map((m) => m.workerAddress));
   t.same(job.history.map((r) => r.contributors.filter((c) => workers.has(c)).length), [2, 2], "both rounds trained by the two rented machines");
   for (const m of last.machines as Array<{ rentalId: string }>) t.equal((await quackmesh(["rent", "end", m.rentalId])).code, 0);
+});
+
+// ---- inference on rented machines (infer --cluster), on the finished job's model ----
+
+/** provider3's gateway died above: it comes back on a new gateway and agent, listed afresh. */
+async function reviveProvider3(): Promise<void> {
+  const old = providers[2];
+  await old.agent.stop();
+  const gateway = await SshGateway.start({ hostKeyFile: join(net.dir, `${old.name}-host-key`, "ssh_host_ed25519_key"), rentalsRoot: old.root, workerEntry: cliEntry() });
+  const sshd = Object.assign(gateway, { user: "quackmesh", stop: () => gateway.close() });
+  t.teardown(() => sshd.stop());
+  const wallet = new Wallet(devAccount(old.name).privateKey, net.provider);
+  const c = await connectContracts({ network: "local", rpc: net.chain.url, deploymentsDir: join(net.dir, "deployments") }, wallet);
+  const agent = new ProviderAgent({ marketplace: c.marketplace, provider: net.provider, access: gateway, rentalsRoot: old.root, pollMs: 200 });
+  t.teardown(() => agent.stop());
+  await agent.listMachine({ ...specs, hostKey: sshd.hostKeyFingerprint }, 5n * DUCK, `${sshd.user}@${sshd.host}:${sshd.port}`, 5);
+  agent.start();
+  providers[2] = { ...old, sshd, agent };
+}
+
+/** The DUCK InferencePool sent to each address in a transaction (its Transfer logs). */
+async function poolTransfers(txHash: string): Promise<Map<string, bigint>> {
+  const receipt = await net.provider.getTransactionReceipt(txHash);
+  const pool = (await net.contracts.inferencePool.getAddress()).toLowerCase();
+  const duck = net.contracts.duck;
+  const out = new Map<string, bigint>();
+  for (const log of receipt!.logs) {
+    const ev = log.address.toLowerCase() === (await duck.getAddress()).toLowerCase() ? duck.interface.parseLog(log) : null;
+    if (ev?.name === "Transfer" && String(ev.args.from).toLowerCase() === pool) out.set(String(ev.args.to).toLowerCase(), (out.get(String(ev.args.to).toLowerCase()) ?? 0n) + (ev.args.value as bigint));
+  }
+  return out;
+}
+
+type Line = Record<string, unknown>;
+const predictionsOf = (file: string) => (JSON.parse(readFileSync(file, "utf8")) as { predictions: unknown[] }).predictions;
+
+/** The statement in the settled line matches the rentals' compute and price, and the chain paid exactly it. */
+async function checkPayments(t: Test, lines: Line[], done: Line): Promise<void> {
+  const settled = lines.find((l) => l.event === "settled")!;
+  const usage = done.usage as { rentals: Array<{ rentalId: string; provider: string; rows: number; computeMs: number; amount: string; pricePerHour: string }>; providers: string[]; amounts: string[] };
+  t.equal(usage.rentals.reduce((n, r) => n + r.rows, 0), 10_000, "every row paid for once");
+  for (const r of usage.rentals) {
+    const price = BigInt(r.pricePerHour);
+    t.equal(BigInt(r.amount), (BigInt(r.computeMs) * price + 3_599_999n) / 3_600_000n, `rental ${r.rentalId}: ${r.computeMs} ms at ${formatAmount(price)} DUCK/h = ${formatAmount(BigInt(r.amount))} DUCK`);
+  }
+  t.same(settled.providers, usage.providers, "one statement line per provider");
+  const paid = await poolTransfers(String(settled.txHash));
+  for (const [i, address] of usage.providers.entries()) {
+    t.equal(paid.get(address.toLowerCase()) ?? 0n, BigInt(usage.amounts[i]), `${address} received exactly its line of the statement`);
+  }
+  const job = await net.contracts.inferencePool.getFunction("getInferenceJob")(done.inferenceJobId);
+  t.equal(job.paid as bigint, usage.amounts.reduce((s, a) => s + BigInt(a), 0n), "InferencePool paid the statement's total");
+  t.equal(paid.get(net.requester.address.toLowerCase()), (job.maxPayment as bigint) - (job.paid as bigint), "the rest of the escrow came back to the requester");
+  for (const e of lines.filter((l) => l.event === "ended")) t.equal(((await getRentalInfo(marketplace, BigInt((e.rental as Line).rentalId as string))).status), "ended", `rental ${(e.rental as Line).rentalId} ended for its refund`);
+}
+
+t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer on the orchestrator; each provider paid for what it returned", async (t) => {
+  await reviveProvider3();
+  const testDir = join(net.dir, "data", "mnist-test");
+  await writeIdx(testDir, await loadMnist("test"), "test");
+  const base = ["infer", "--orchestrator", net.server.url, "--job", String(jobId), "--input", testDir];
+  const alone = await quackmesh([...base, "--out", join(net.dir, "single.json")]);
+  t.equal(alone.code, 0, alone.stderr);
+  const single = predictionsOf(join(net.dir, "single.json"));
+  t.equal(single.length, 10_000);
+
+  const victim = providers[2];
+  const started = Date.now();
+  const args = [...base, "--cluster", "3", "--hours", "1", "--max-price", "10", "--max-payment", "1", "--part-rows", "2000", "--out", join(net.dir, "cluster.json")];
+  const child = spawn(process.execPath, [cliEntry(), ...args, "--rpc", net.chain.url, "--json"], { env: { ...process.env, ...net.env } });
+  t.teardown(() => void child.kill());
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  // The moment a second part lands in the victim's rental folder, its gateway dies: that part is
+  // in flight (uploading or running), so it cannot have been returned.
+  let killed = false;
+  const seen = new Set<string>();
+  const watch = setInterval(() => {
+    for (const rental of readdirSync(victim.root).filter((d) => d.startsWith("rental-"))) {
+      try {
+        for (const n of readdirSync(join(victim.root, rental, "infer"))) if (/^part-\d+\.f32$/.test(n)) seen.add(n);
+      } catch {
+        // not made yet
+      }
+    }
+    if (seen.size >= 2 && !killed) {
+      killed = true;
+      void victim.sshd.stop();
+    }
+  }, 2);
+  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? 1)));
+  clearInterval(watch);
+  t.equal(code, 0, stderr);
+  t.ok(killed, "the victim's gateway was killed once its second part arrived");
+  const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Line);
+  const done = lines.at(-1)!;
+  t.match(done, { event: "done", count: 10_000, classes: 10 });
+  t.same(predictionsOf(join(net.dir, "cluster.json")), single, "the same 10 000 predictions, probabilities and order as on the orchestrator");
+
+  const rented = lines.filter((l) => l.event === "rented").map((l) => l.rental as Line);
+  t.same(rented.map((r) => r.provider).sort(), providers.map((p) => p.address).sort(), "one rental on each provider");
+  const victimRental = String(rented.find((r) => r.provider === victim.address)!.rentalId);
+  const failed = lines.filter((l) => l.event === "machine-failed");
+  t.match(failed, [{ rentalId: victimRental, requeued: Number }], "only the victim failed, with a part in flight");
+  const redone = lines.find((l) => l.event === "part" && l.part === failed[0].requeued)!;
+  t.not(redone.rentalId, victimRental, `part ${failed[0].requeued} was redone on rental ${redone.rentalId}`);
+  const usage = done.usage as { rentals: Array<{ rentalId: string; rows: number; computeMs: number }> };
+  t.ok(usage.rentals.every((r) => r.rows > 0), `each machine answered parts: ${usage.rentals.map((r) => r.rows).join(" + ")} rows`);
+  const returned = lines.filter((l) => l.event === "part" && l.rentalId === victimRental);
+  t.equal(returned.length, 1, "the victim returned its first part only");
+  const line = usage.rentals.find((r) => r.rentalId === victimRental)!;
+  t.equal(line.rows, returned.reduce((n, l) => n + (l.rows as number), 0), "its statement line counts only the rows it returned");
+  t.equal(line.computeMs, returned.reduce((n, l) => n + (l.computeMs as number), 0), "and only their compute time");
+  t.equal(lines.filter((l) => l.event === "ended").length, 3, "the three rentals were ended for their refund, the victim's too");
+  await checkPayments(t, lines, done);
+  figures.push(
+    `infer --cluster 3 (10 000 rows, one provider killed; CLI wall incl. renting and settling): ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `rows per rental ${usage.rentals.map((r) => `${r.rentalId}:${r.rows}`).join(" ")}; part ${failed[0].requeued} redone on rental ${redone.rentalId}`,
+  );
 });
 
 t.test("nothing is left running", async (t) => {
