@@ -4,6 +4,7 @@ import { makeOutput } from "../lib/output.js";
 import { parseWhole } from "../lib/flags.js";
 import { onStopSignal } from "../lib/signals.js";
 import { runDemo } from "../lib/demo/run.js";
+import { parseDemoModel } from "../lib/demo/model.js";
 import { DEFAULT_DEMO, type DemoResult } from "../lib/demo/types.js";
 import { DemoView, demoLine, demoSummary, initialDemo, reduceDemo } from "../views/DemoView.js";
 import { eventSink } from "../views/live.js";
@@ -18,6 +19,7 @@ interface DemoFlags {
   batch: string;
   momentum: string;
   threshold: string;
+  model: string;
   hidden: string;
   normalize: boolean;
   market: boolean;
@@ -44,7 +46,8 @@ export function demoCommand(): Command {
     .option("--batch <n>", "mini-batch size", String(d.batch))
     .option("--momentum <m>", "SGD momentum", String(d.momentum))
     .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid", String(d.threshold))
-    .option("--hidden <units>", "hidden units of the 784-H-10 model", String(d.hidden))
+    .option("--model <mlp|cnn>", "the job's model: mlp (784-H-10, fast) or cnn (a small convolutional network, slower)", d.model)
+    .option("--hidden <units>", "hidden units of the 784-H-10 model (--model mlp)", String(d.hidden))
     .option("--no-normalize", "train on raw pixels (the spec standardizes them by default)")
     .option("--no-market", "skip the compute marketplace part (3 providers with their own sshd, rent, refund)")
     .option("--keep-open", "after the demo, keep the chain, orchestrator and dashboard running until Ctrl-C")
@@ -55,7 +58,8 @@ export function demoCommand(): Command {
 Starts a local chain, deploys the contracts, starts the orchestrator, funds the accounts, starts
 3 compute providers (\`quackmesh provide --sshd\`, a real sshd each), lists the market, rents the
 3 machines and ends the rentals at once for a refund (skip with --no-market), splits
-MNIST train non-IID across the contributors, creates the job (MLP 784-128-10), runs one
+MNIST train non-IID across the contributors, creates the job (MLP 784-128-10; with --model cnn
+a small CNN: conv 8 5×5 stride 2, conv 16 3×3 stride 2, dense 10), runs one
 \`quackmesh contribute\` process per contributor, evaluates each round's global model on the
 MNIST test set, finishes the job and shows the DUCK paid and the requester's refund.
 The dashboard's URL is printed once the orchestrator is up (open it to watch the rounds live).
@@ -68,6 +72,7 @@ followed by {"event":"open","dashboard":URL} while everything stays up.
 
 Examples:
   $ quackmesh demo
+  $ quackmesh demo --model cnn --no-market   # the federated rounds with a small CNN
   $ npm run demo -- --contributors 4 --rounds 5 --json
   $ npm run demo -- --keep-open        # then open the printed dashboard URL`,
     )
@@ -83,6 +88,7 @@ Examples:
         batch: parseWhole(flags.batch, "--batch", 1, 60000),
         momentum: Number(flags.momentum),
         threshold: Number(flags.threshold),
+        model: parseDemoModel(flags.model),
         hidden: parseWhole(flags.hidden, "--hidden", 1, 4096),
         normalize: flags.normalize,
         market: flags.market,

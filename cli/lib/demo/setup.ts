@@ -3,7 +3,6 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { Network } from "../../../native/index.js";
-import { MNIST_NORMALIZE } from "../../../native/spec.js";
 import { loadMnist } from "../../../native/data.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import { OrchestratorClient } from "../../../orchestrator/client.js";
@@ -19,6 +18,7 @@ import { formatAmount, parseAmount } from "../../../protocol/chain/units.js";
 import { faucet } from "../chain/wallet.js";
 import { createJob } from "../job/create.js";
 import { planJob } from "../job/params.js";
+import { demoSpec, describeDemoModel } from "./model.js";
 import type { DemoContext } from "./types.js";
 
 function need<T>(value: T | undefined, what: string): T {
@@ -101,13 +101,8 @@ export async function dataStep(ctx: DemoContext): Promise<string> {
 
 export async function jobStep(ctx: DemoContext): Promise<string> {
   const o = ctx.opts;
-  ctx.spec = {
-    input: [784],
-    layers: [{ type: "dense", units: o.hidden, activation: "relu" }, { type: "dense", units: 10, activation: "none" }],
-    loss: "cross-entropy",
-    ...(o.normalize ? { normalize: { ...MNIST_NORMALIZE } } : {}),
-  };
-  const specFile = join(ctx.workDir, "mlp.json");
+  ctx.spec = demoSpec(o.model, o);
+  const specFile = join(ctx.workDir, `${o.model}.json`);
   await writeFile(specFile, JSON.stringify(ctx.spec, null, 2) + "\n");
   const plan = await planJob({
     model: specFile,
@@ -127,7 +122,7 @@ export async function jobStep(ctx: DemoContext): Promise<string> {
     { signer: need(ctx.requester, "the requester"), provider: need(ctx.provider, "the chain"), contracts: need(ctx.contracts, "the contracts"), chainId: chain.chainId, client: need(ctx.client, "the orchestrator") },
     { pollMs: 100, signal: o.signal },
   );
-  return `job ${ctx.job.jobId}: MLP 784-${o.hidden}-10${o.normalize ? " (standardized input)" : ""}, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, up to ${o.roundBudget} a round by contribution`;
+  return `job ${ctx.job.jobId}: ${describeDemoModel(o.model, o.hidden)}${o.normalize ? " (standardized input)" : ""}, ${o.rounds} rounds, ${o.contributors} updates a round, threshold ${o.threshold * 100} %, ${o.reward} DUCK pool, up to ${o.roundBudget} a round by contribution`;
 }
 
 /** Evaluate each round's global model, as the orchestrator publishes it, on the MNIST test set. */

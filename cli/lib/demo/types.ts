@@ -9,6 +9,7 @@ import type { Deployment } from "../../../protocol/chain/deployments.js";
 import type { LocalChain } from "../chain/localChain.js";
 import type { CreatedJob } from "../job/create.js";
 import type { DemoProvider } from "./market.js";
+import type { DemoModel } from "./model.js";
 import type { CliChild } from "./processes.js";
 
 export interface DemoOptions {
@@ -24,6 +25,9 @@ export interface DemoOptions {
   momentum: number;
   /** Least validation accuracy an update must reach to be paid (fraction). */
   threshold: number;
+  /** The job's model: "mlp" (MLP 784-hidden-10, the default) or "cnn" (a small CNN; see model.ts). */
+  model: DemoModel;
+  /** Hidden units of the MLP. */
   hidden: number;
   /** Standardize the pixels in the model spec (MNIST's mean 0.1307 and std 0.3081). */
   normalize: boolean;
@@ -59,6 +63,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "signal" | "keep" | "keepOpen"> = {
   batch: 64,
   momentum: 0.9,
   threshold: 0.7,
+  model: "mlp",
   hidden: 128,
   normalize: true,
   reward: "1000",
