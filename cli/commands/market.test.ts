@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Wallet, parseUnits } from "ethers";
 import { devAccount } from "../lib/chain/accounts.js";
 import { marketFixture } from "../lib/market/testkit.js";
+import { fixCommand } from "../testkit/runCli.js";
 import { SshSession } from "../../orchestrator/cluster/sshClient.js";
 import { testApp } from "../../orchestrator/testing/fixtures.js";
 import { marketplaceDomain, signLiveness } from "../../protocol/chain/eip712.js";
@@ -142,7 +143,12 @@ t.test("rent refuses what cannot be met, then rents two machines that get acknow
   const { writeFileSync } = await import("node:fs");
   writeFileSync(poorKey, Wallet.createRandom().privateKey);
   const poor = await run(["rent", "--no-liveness", "--count", "1", "--hours", "1", "--key", poorKey, "--json"]);
-  t.match(JSON.parse(poor.stderr.trim().split("\n").at(-1)!), { error: "NOT_ENOUGH_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() } });
+  const short = JSON.parse(poor.stderr.trim().split("\n").at(-1)!);
+  const poorAddress = new Wallet(readFileSync(poorKey, "utf8").trim()).address;
+  t.match(short, { error: "NOT_ENOUGH_DUCK", details: { have: "0", need: parseUnits("3", 18).toString() }, fix: new RegExp(`\`quackmesh wallet faucet --to ${poorAddress} --amount 3\``) });
+  const funded = await run([...fixCommand(short.fix), "--json"]);
+  t.equal(funded.code, 0, funded.stderr);
+  t.equal(await (await fx.as("requester")).duck.getFunction("balanceOf")(poorAddress), parseUnits("3", 18), "the printed fix funds the wallet that came short (its --key), not the default account");
 
   const r = await run(["rent", "--no-liveness", "--count", "2", "--hours", "2", "--job", "4", "--json", "--ack-timeout", "60"]);
   t.equal(r.code, 0, r.stderr);

@@ -12,6 +12,7 @@ import { rentalCosts } from "../lib/history.js";
 import { cancelRental, endRental, listRentals, rentMachines, settleDowntime, waitForAcks, type DowntimeSettlement, type RentEvent, type RentedMachine } from "../lib/market/renter.js";
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { chainNow, explainRentalError, type MarketMachine } from "../lib/market/marketplace.js";
+import { chainClock } from "../lib/chain/clock.js";
 import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
@@ -61,6 +62,8 @@ export function rentCommand(): Command {
       `
 Renting approves the marketplace for the total and escrows hours × price per machine. The
 providers install your SSH key (worker and SFTP only) and acknowledge; the clock starts then.
+On the local chain, \`rent cancel\` and \`rent settle\` mine an empty block first, so the chain's
+clock is the wall clock when they check the acknowledgement window or the paid time.
 
 Examples:
   $ quackmesh rent --count 3 --hours 2 --max-price 10 --job 1
@@ -221,6 +224,8 @@ function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
     const ctx = await openChain(flags, { defaultAccount: "requester" });
     try {
       const { marketplace } = await ctx.contracts();
+      // Cancelling and settling wait for a deadline: on the local chain, mine first so its clock is the wall clock (as job cancel does).
+      if (name !== "end") await chainClock(ctx.provider, ctx.network.chainId);
       const failed: Array<{ rentalId: bigint; error: QuackError }> = [];
       for (const rentalId of rentalIds) {
         try {

@@ -1,6 +1,7 @@
 import t from "tap";
 import { execFile } from "node:child_process";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { Wallet } from "ethers";
 import { join } from "node:path";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
@@ -8,6 +9,7 @@ import { formatAmount } from "../../protocol/chain/units.js";
 import { devAccount } from "../lib/chain/accounts.js";
 import { cliEntry } from "../lib/demo/processes.js";
 import { startTestNetwork } from "./network.js";
+import { fixCommand } from "../testkit/runCli.js";
 
 // Issue 16's requester findings, reproduced through the built CLI on a real chain and orchestrator
 // (npm run build:ts first): settings that cannot complete, stopping a job early, rentals that keep
@@ -82,6 +84,16 @@ t.test("finding 6: the faucet hint names the wallet actually used, and running i
   const ran = await quackmesh([...hint![1].split(" "), "--rpc", net.chain.url, "--json"]);
   t.equal(ran.code, 0, ran.stderr);
   t.ok((await duckOf(who)) >= 5000n * DUCK, "after the hint, the wallet holds the pool");
+
+  // A contributor whose key holds no ETH for the claims: the hint funds that key's address.
+  const keyFile = join(net.dir, "fresh.key");
+  const fresh = Wallet.createRandom();
+  await writeFile(keyFile, fresh.privateKey);
+  const broke = await quackmesh(["contribute", ...base, "--data", shard, "--job", String(await net.contracts.trainingPool.getFunction("jobCount")()), "--key", keyFile, "--json"]);
+  t.match(errorOf(broke), { error: "NO_FUNDS", message: new RegExp(fresh.address), fix: new RegExp(`\`quackmesh wallet faucet --to ${fresh.address} --amount 0\``) });
+  const gas = await quackmesh([...fixCommand(errorOf(broke).fix), "--rpc", net.chain.url, "--json"]);
+  t.equal(gas.code, 0, gas.stderr);
+  t.ok((await net.provider.getBalance(fresh.address)) > 0n, "after the hint, the contributor's own address has ETH for gas");
 });
 
 t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the rest at once, ends the job's rentals", async (t) => {
@@ -209,4 +221,17 @@ t.test("findings 2, 4 and 9: a job no update reaches is reported stalled; the lo
   t.equal(job.status, "finished", "the orchestrator ends a job finished on chain");
   await new Promise((r) => setTimeout(r, 2500));
   t.equal(extended, 0, "and extends none of its rounds afterwards");
+});
+
+// Last, as it moves the node's clock ahead of the wall clock for good.
+t.test("finding 4 for rentals: rent cancel brings the local chain's clock up first, then refunds a never-acknowledged rental in full", async (t) => {
+  // Rental 2 (above) was never acknowledged; its window passes on the node's clock, no block mined since.
+  const market = net.contracts.marketplace;
+  await net.provider.send("evm_increaseTime", [Number(await market.getFunction("ackWindow")()) + 5]);
+  const [blockBefore, duckBefore] = [await net.provider.getBlockNumber(), await duckOf(requester)];
+  const cancelled = await quackmesh(["rent", "cancel", "2", "--rpc", net.chain.url, "--json"]);
+  t.equal(cancelled.code, 0, cancelled.stderr);
+  t.match(cancelled.lines[0], { event: "cancelled", rentalId: "2", refund: formatAmount(2n * DUCK) });
+  t.equal(await net.provider.getBlockNumber(), blockBefore + 2, "an empty block to bring the clock up, then the cancel");
+  t.equal(await duckOf(requester), duckBefore + 2n * DUCK, "the whole escrow back");
 });

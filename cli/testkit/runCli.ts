@@ -21,10 +21,18 @@ export interface CliRunner {
   run(args: string[]): Promise<CliResult>;
 }
 
-export function cliRunner(): CliRunner {
+/** The first `quackmesh …` command a fix hint names (between backticks), as CLI arguments. */
+export function fixCommand(fix: string | undefined): string[] {
+  const m = /`quackmesh ([^`]+)`/.exec(fix ?? "");
+  if (!m) throw new Error(`the fix names no quackmesh command: ${fix}`);
+  return m[1].split(" ");
+}
+
+/** `deploymentsDir`: an existing deployments folder to use (default: a new empty one). */
+export function cliRunner(opts: { deploymentsDir?: string } = {}): CliRunner {
   const root = packageRoot();
   const cli = join(root, "dist", "cli", "index.js");
-  const deploymentsDir = mkdtempSync(join(tmpdir(), "qm-deployments-"));
+  const deploymentsDir = opts.deploymentsDir ?? mkdtempSync(join(tmpdir(), "qm-deployments-"));
   const env: NodeJS.ProcessEnv = { ...process.env, QUACKMESH_HOME: mkdtempSync(join(tmpdir(), "qm-home-")), QUACKMESH_DEPLOYMENTS: deploymentsDir };
   delete env.QUACKMESH_PRIVATE_KEY;
   delete env.QUACKMESH_NETWORK;

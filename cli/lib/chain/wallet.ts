@@ -5,6 +5,7 @@ import { contractAt, type Contracts } from "../../../protocol/chain/contracts.js
 import { LOCAL_CHAIN_ID } from "../../../protocol/chain/networks.js";
 import { describeRevert } from "../../../protocol/chain/revert.js";
 import { sendTx } from "./tx.js";
+import { formatAmount } from "../../../protocol/chain/units.js";
 
 export interface Balances {
   address: string;
@@ -30,6 +31,17 @@ export interface FaucetResult {
   eth: bigint;
   mintTx?: string;
   ethTx?: string;
+}
+
+/**
+ * The faucet command for a fix hint: `--to` names the wallet that came short, so it funds that one
+ * whichever --account, --key or QUACKMESH_PRIVATE_KEY chose it (a bare `wallet faucet` funds the
+ * default account). `duck`: the DUCK wei missing (0: only ETH for gas, which the faucet always
+ * sends; absent: the faucet's default amount).
+ */
+export function faucetHint(to: string, duck?: bigint): string {
+  const amount = duck === undefined ? "" : ` --amount ${duck > 0n ? formatAmount(duck) : "0"}`;
+  return `quackmesh wallet faucet --to ${to}${amount}`;
 }
 
 export function faucetLocalOnly(): QuackError {

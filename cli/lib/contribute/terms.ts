@@ -8,6 +8,7 @@ import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError } from "../../../protocol/errors.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { readChainJob, type ChainJob } from "../job/chainJob.js";
+import { faucetHint } from "../chain/wallet.js";
 
 export interface JobTerms extends ChainJob {
   /** The evaluator the orchestrator signs with (equal to the job's). */
@@ -25,7 +26,7 @@ export async function checkJobTerms(deps: { pool: Contract; provider: Provider; 
   ]);
   if (eth === 0n) {
     throw new QuackError("NO_FUNDS", `${deps.address} holds no ETH to pay the gas of claiming rewards.`, {
-      fix: "Fund it with a little ETH (on the local chain: `quackmesh wallet faucet --to <address> --amount 0`).",
+      fix: `Fund it with a little ETH (on the local chain: \`${faucetHint(deps.address, 0n)}\`).`,
     });
   }
   const now = Number(block?.timestamp ?? Math.floor(Date.now() / 1000));

@@ -10,6 +10,7 @@ import { QuackError } from "../../../protocol/errors.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { loadInferenceInput, type InferenceInput } from "./input.js";
+import { faucetHint } from "../chain/wallet.js";
 
 /** What running inference needs: the requester's wallet on a chain with the deployment, and the orchestrator. */
 export interface InferDeps {
@@ -84,14 +85,14 @@ export async function precheckInference(plan: InferPlan, deps: InferDeps): Promi
   ]);
   if (plan.resume === undefined && duck < plan.maxPayment) {
     throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(duck)} DUCK; the escrow needs ${formatAmount(plan.maxPayment)} DUCK.`, {
-      fix: "Lower --max-payment, or get more DUCK (on the local chain: `quackmesh wallet faucet --account requester --amount 100`).",
+      fix: `Lower --max-payment, or get more DUCK for this wallet (on the local chain: \`${faucetHint(me, plan.maxPayment - duck)}\`).`,
       details: { address: me, balance: duck.toString(), needed: plan.maxPayment.toString() },
     });
   }
   const gasPrice = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
   if (eth < INFER_GAS * gasPrice) {
     throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; escrowing and settling need about ${formatAmount(INFER_GAS * gasPrice)} ETH for gas.`, {
-      fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`).",
+      fix: `Fund this address with ETH (on the local chain: \`${faucetHint(me, 0n)}\`).`,
     });
   }
   return { info, job, roundsClosed, warnings, input, poolAddress, duck, eth };

@@ -2,6 +2,7 @@ import type { Contract, EventLog, Log, Provider } from "ethers";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { describeRevert } from "../../../protocol/chain/revert.js";
 import { parseSpecs, type MachineSpecs } from "../../../protocol/market/specs.js";
+import { faucetHint } from "../chain/wallet.js";
 
 /** Rental status as the contract's enum numbers it. */
 export const RENTAL_STATUS = ["none", "pending", "active", "ended", "cancelled"] as const;
@@ -15,7 +16,7 @@ export const MARKET_FIXES: Record<string, string> = {
   MachineBusy: "Pick another machine (`quackmesh market list`), or wait until its rental is over.",
   MachineNotListed: "The provider unlisted it; pick another machine (`quackmesh market list`).",
   InvalidHours: "Rent for fewer hours: at most the machine's maxHours (`quackmesh market list` shows it).",
-  InsufficientEscrow: "Get more DUCK or approve the marketplace for the rent (on the local chain: `quackmesh wallet faucet`).",
+  InsufficientEscrow: "Get more DUCK for the renting wallet, or approve the marketplace for the rent.",
   UnknownMachine: "Check the machine id with `quackmesh market list`.",
   UnknownRental: "Check the rental id with `quackmesh rent list`.",
   NotRenter: "Only the wallet that rented can do this; pass its --key.",
@@ -32,6 +33,11 @@ export const MARKET_FIXES: Record<string, string> = {
   AlreadySettled: "The downtime of this rental was already settled; nothing more is owed.",
   InvalidArbiterSignature: "Ask the rental's arbiter (the orchestrator named at `rent`) for its statement again.",
 };
+
+/** MARKET_FIXES for transactions `wallet` sends: a shortfall names the faucet command that funds that wallet. */
+export function marketFixes(wallet: string): Record<string, string> {
+  return { ...MARKET_FIXES, InsufficientEscrow: `Get more DUCK for ${wallet}, or approve the marketplace for the rent (on the local chain: \`${faucetHint(wallet)}\`).` };
+}
 
 /** "in 7 min" / "3 min ago" from the chain's clock. */
 function fromNow(at: number, now: number): string {

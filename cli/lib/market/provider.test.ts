@@ -2,7 +2,9 @@ import t from "tap";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseUnits } from "ethers";
+import { Wallet, parseUnits } from "ethers";
+import { connectContracts } from "../../../protocol/chain/contracts.js";
+import { cliRunner, fixCommand } from "../../testkit/runCli.js";
 import { sendTx } from "../chain/tx.js";
 import { SshSession } from "../../../orchestrator/cluster/sshClient.js";
 import { listRentalKeys } from "./authorizedKeys.js";
@@ -140,6 +142,19 @@ t.test("refusals: beyond maxHours, already rented, unlisted, too few matches, to
   await t.rejects(rent(1, 1, { key: `command="bash" ${pub}` }), { code: "BAD_SSH_KEY" });
   await t.rejects(rent(0, 1), { code: "BAD_ARGUMENT" });
   await t.rejects(rent(1, 0), { code: "BAD_ARGUMENT" });
+});
+
+t.test("a stake the wallet cannot pay: the fix is the faucet command for that very wallet, and running it is enough", async (t) => {
+  const poor = new Wallet(Wallet.createRandom().privateKey, fx.provider);
+  const contracts = await connectContracts(fx.settings, poor);
+  const a = new ProviderAgent({ marketplace: contracts.marketplace, duck: contracts.duck, provider: fx.provider, authorizedKeysFile: sshd.authorizedKeysFile, rentalsRoot: join(dir, "rentals-poor"), gate });
+  t.teardown(() => a.stop());
+  const err = await a.listMachine(specs, DUCK, endpoint, 2, { stake: 5n * DUCK }).then(() => null, (e: { code: string; fix?: string }) => e);
+  t.match(err, { code: "NOT_ENOUGH_DUCK", fix: new RegExp(`\`quackmesh wallet faucet --to ${poor.address} --amount 5\``) });
+  const ran = await cliRunner({ deploymentsDir: fx.settings.deploymentsDir }).run([...fixCommand(err?.fix), "--rpc", fx.chain.url, "--json"]);
+  t.equal(ran.code, 0, ran.stderr);
+  t.equal(await contracts.duck.getFunction("balanceOf")(poor.address), 5n * DUCK, "the wallet that came short got what it lacked");
+  t.ok((await a.listMachine(specs, DUCK, endpoint, 2, { stake: 5n * DUCK })) > 0n, "and now lists with its stake");
 });
 
 t.test("the renter ends early: refund of the unserved part, key removed, earned part withdrawn", async (t) => {

@@ -4,6 +4,7 @@ import { hexlify, randomBytes, ZeroAddress, type Contract, type EventLog, type P
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
+import { faucetHint } from "../chain/wallet.js";
 import { rentalFolder } from "./gate.js";
 import { authorizedKeysAccess, type RentalAccess } from "./gateAccess.js";
 import type { GateLaunch } from "./gateLaunch.js";
@@ -141,7 +142,7 @@ export class ProviderAgent extends EventEmitter {
     const [balance, allowance] = (await Promise.all([duck.getFunction("balanceOf")(owner), duck.getFunction("allowance")(owner, spender)])) as [bigint, bigint];
     if (balance < stake) {
       throw new QuackError("NOT_ENOUGH_DUCK", `Listing needs a stake of ${formatAmount(stake)} DUCK; the wallet ${owner} holds ${formatAmount(balance)} DUCK.`, {
-        fix: "Get DUCK for the stake (on the local chain: `quackmesh wallet faucet --to <this address>`), or stake less with --stake (at least the marketplace's minimum).",
+        fix: `Get DUCK for the stake (on the local chain: \`${faucetHint(owner, stake - balance)}\`), or stake less with --stake (at least the marketplace's minimum).`,
         details: { have: balance.toString(), need: stake.toString() },
       });
     }

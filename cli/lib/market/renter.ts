@@ -1,9 +1,11 @@
 import { ZeroAddress, type Contract, type Provider, type TransactionReceipt } from "ethers";
 import { QuackError, isErrorCode, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
+import { faucetHint } from "../chain/wallet.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import {
   MARKET_FIXES,
+  marketFixes,
   filterMachines,
   getRentalInfo,
   queryChunked,
@@ -105,7 +107,7 @@ export async function rentMachines(
   const have = (await c.duck.getFunction("balanceOf")(renter)) as bigint;
   if (have < need) {
     throw new QuackError("NOT_ENOUGH_DUCK", `Renting ${req.count} machine${req.count === 1 ? "" : "s"} for ${req.hours} h costs ${formatAmount(need)} DUCK; the wallet ${renter} holds ${formatAmount(have)} DUCK.`, {
-      fix: "Get more DUCK (on the local chain: `quackmesh wallet faucet`), or rent fewer machines or hours.",
+      fix: `Get more DUCK for this wallet (on the local chain: \`${faucetHint(renter, need - have)}\`), or rent fewer machines or hours.`,
       details: { have: have.toString(), need: need.toString() },
     });
   }
@@ -122,7 +124,7 @@ export async function rentMachines(
       await ensureAllowance(c.duck, renter, marketplaceAddress, price, onEvent);
       let receipt: TransactionReceipt;
       try {
-        receipt = await sendTx(c.marketplace, "rentMachineWithArbiter", [m.machineId, req.hours, req.jobId ?? 0n, key, req.arbiter ?? ZeroAddress], { fixes: MARKET_FIXES });
+        receipt = await sendTx(c.marketplace, "rentMachineWithArbiter", [m.machineId, req.hours, req.jobId ?? 0n, key, req.arbiter ?? ZeroAddress], { fixes: marketFixes(renter) });
       } catch (err) {
         // Lost a race for this machine: try the next cheapest match.
         const name = isQuackError(err) ? (err.details?.error as string | undefined) : undefined;
