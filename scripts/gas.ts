@@ -7,7 +7,7 @@ import path from "node:path";
 // Types only: brings hre.ethers into HardhatRuntimeEnvironment; the config loads the plugin itself.
 import type {} from "@nomicfoundation/hardhat-ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ATTESTATION_TYPES, DOWNTIME_TYPES, ROUND_COMMITMENT_TYPES } from "../protocol/chain/eip712.js";
+import { ATTESTATION_TYPES, DOWNTIME_TYPES, JOB_ABORTED_TYPES, ROUND_COMMITMENT_TYPES } from "../protocol/chain/eip712.js";
 
 const hre = (await import("hardhat")).default;
 const { ethers } = hre;
@@ -190,6 +190,15 @@ async function run(): Promise<void> {
   await measure("TrainingPool.createTrainingJob", as(training, requester).createTrainingJob(terms(later, 0n, 1)));
   const unclaimed = Array.from({ length: 64 }, (_, i) => ethers.getAddress(ethers.zeroPadValue(ethers.toBeHex(i + 1), 20)));
   await commitAndClaim(4n, 0, [[henry, 3n * DUCK], [alice, 2n * DUCK]], [henry], unclaimed, "TrainingPool.claim (leaf 64 or 65 of 66)");
+
+  // Aborts (their jobs created unmeasured, so the createTrainingJob row keeps its own flow): job 5
+  // keeps the round in progress (one round budget reserved, the rest refunded); job 6 stops before
+  // any round, so it finishes at once with the whole pool back.
+  for (const [jobId, rounds] of [[5n, 1], [6n, 0]] as const) {
+    await (await as(training, requester).createTrainingJob(terms(later, 0n, 3))).wait();
+    const sig = await evaluator.signTypedData(trainingDomain, JOB_ABORTED_TYPES, { jobId, rounds });
+    await measure("TrainingPool.abortJob", as(training, requester).abortJob(jobId, rounds, sig));
+  }
 
   // Inference: escrow, then settle against the orchestrator's signed usage of three providers.
   await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 50n * DUCK, orchestrator.address));
