@@ -2,6 +2,7 @@
  * Command-line wrapper of the MNIST splitter (cli/lib/data/splitMnist.ts):
  *   node dist/scripts/split-mnist.js --out DIR --clients 3 [--iid | --alpha 0.5] [--seed 1]
  */
+import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -54,4 +55,5 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void main(process.argv.slice(2));
+// Node runs a script by its real path: compare real paths, so the script also runs through a link to dist/.
+if (process.argv[1] && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url))) void main(process.argv.slice(2));
