@@ -37,6 +37,18 @@ t.test("job watch: status, accuracy per round, rewards", async (t) => {
   t.match(jobWatchLine({ event: "finished", jobId: 4, modelHash: "0x02", rounds: 3, finalAccuracy: 0.95, totalPaid: 30n * DUCK }), /finished after 3 rounds: accuracy 95\.00 %, 30 DUCK paid/);
 });
 
+t.test("job watch: a stalled job says why and what to do, until it moves again", async (t) => {
+  const stalled: WatchEvent = { event: "progress", jobId: 4, state: "stalled", reason: "no-updates", round: 1, message: "Round 1 has had no update in the 130 s it has been open.", fix: "Start contributors, or `quackmesh job abort 4`." };
+  const state = reduceJobWatch(initialJobWatch(4), stalled);
+  const frame = frameOf(<JobWatchView state={state} />);
+  t.match(frame, /stalled: Round 1 has had no update in the 130 s it has been open\./);
+  t.match(frame, /fix: Start contributors, or `quackmesh job abort 4`\./);
+  t.equal(jobWatchLine(stalled), "job 4 stalled (no-updates): Round 1 has had no update in the 130 s it has been open.\n  fix: Start contributors, or `quackmesh job abort 4`.");
+  const moving = reduceJobWatch(state, { ...stalled, state: "running", reason: null, message: "Round 1 is open.", fix: null });
+  t.equal(moving.progress, null, "back to running: the note goes");
+  t.notMatch(frameOf(<JobWatchView state={moving} />), /stalled/);
+});
+
 t.test("contribute: phases, local and attested accuracy, rewards", async (t) => {
   const events: ContributorEvent[] = [
     { event: "started", jobId: 2, address: alice, samples: 900, holdout: 100, stateFile: null, submitOnChain: true },
