@@ -3,10 +3,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import t from "tap";
 import { loadCsv, loadDataset, loadMnist, subset } from "./data.js";
 import { Network, parameterShapes, validateSpec } from "./index.js";
 import { MNIST_NORMALIZE } from "./spec.js";
+import { parameterCount } from "../protocol/spec.js";
 import type { Dataset, ModelSpec, TrainOptions } from "./types.js";
 
 const REFERENCE = fileURLToPath(new URL("./testing/torch_reference.py", import.meta.url));
@@ -107,6 +109,50 @@ t.test("specs that do not chain are refused naming the field and the fix", async
   }
   t.throws(() => validateSpec(image([conv, { type: "relu" }, { type: "flatten" }, { type: "dense", units: 64 }, dense]), { maxParameters: 1_000_000 }), { code: "BAD_SPEC", argument: "spec.layers", message: /1\.607e\+6 parameters/ }, "the parameter budget counts conv and dense weights");
   t.throws(() => validateSpec(image([conv, { type: "flatten" }, dense]), { maxActivationBytes: 8 << 20, batch: 64 }), { code: "BAD_SPEC", argument: "spec.layers", message: /MiB of activations for a batch of 64/ }, "and the activation budget each layer's output");
+});
+
+t.test("any spec is refused with BAD_SPEC or trains and predicts finite probabilities", async (t) => {
+  const seed = Number(process.env.QUACKMESH_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const n = (min: number, max: number) => fc.integer({ min, max });
+  const side = fc.oneof(n(0, 4), fc.tuple(n(0, 4), n(0, 4)).map(([a, b]) => [a, b]));
+  const layer = fc.oneof(
+    fc.record({ type: fc.constant("conv2d"), outChannels: n(0, 4), kernel: side, stride: side, padding: side }, { requiredKeys: ["type", "outChannels", "kernel"] }),
+    fc.record({ type: fc.constantFrom("maxpool2d", "avgpool2d"), kernel: side, stride: side }, { requiredKeys: ["type", "kernel"] }),
+    fc.record({ type: fc.constant("dropout"), p: fc.double({ min: 0, max: 1, noNaN: true }) }, { requiredKeys: ["type"] }),
+    fc.record({ type: fc.constantFrom("flatten", "relu", "gelu", "tanh", "sigmoid") }),
+    fc.record({ type: fc.constant("dense"), units: n(1, 6), activation: fc.constantFrom("relu", "none") }),
+  );
+  const spec = fc.record({
+    input: fc.oneof(fc.tuple(n(1, 3), n(1, 9), n(1, 9)).map((d) => [...d]), fc.tuple(n(1, 20)).map((d) => [...d])),
+    layers: fc.tuple(fc.array(layer, { maxLength: 5 }), n(2, 3)).map(([ls, classes]) => [...ls, { type: "dense", units: classes }]),
+    loss: fc.constant("cross-entropy"),
+  });
+  let accepted = 0;
+  await fc.assert(
+    fc.asyncProperty(spec, async (s) => {
+      let clean: ModelSpec;
+      try {
+        clean = validateSpec(s);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "BAD_SPEC") throw e;
+        return;
+      }
+      accepted++;
+      const net = Network.create(clean, { seed: 1, device: "cpu" });
+      t.equal(net.weights().reduce((sum, w) => sum + w.data.length, 0), parameterCount(clean));
+      const d = data(3, net.inputs, net.classes, 5);
+      await net.train(d, { batchSize: 2, lr: 0.1, momentum: 0.5, seed: 2 });
+      const probs = await net.predict(d.x, d.count);
+      for (let r = 0; r < d.count; r++) {
+        const row = probs.subarray(r * net.classes, (r + 1) * net.classes);
+        if (!row.every(Number.isFinite) || Math.abs(row.reduce((a, b) => a + b, 0) - 1) > 1e-4) throw new Error(`row ${r}: ${Array.from(row)}`);
+      }
+    }),
+    { seed, numRuns: 300 },
+  ).catch((e: Error) => {
+    throw new Error(`replay: QUACKMESH_FUZZ_SEED=${seed} npx tap native/sequential.test.ts\n${e.message}`);
+  });
+  t.ok(accepted > 30, `${accepted} of 300 random specs accepted and run (seed ${seed})`);
 });
 
 t.test("forward, loss and training steps agree with PyTorch", { skip: python ? false : noTorch }, async (t) => {

@@ -380,7 +380,6 @@ std::unique_ptr<Layer> makeLayer(const LayerConfig& c, const Dims& in, const std
       if (conv && c.units == 0) fail("BAD_SPEC", where, where + " needs at least one output channel");
       if (c.kh == 0 || c.kw == 0 || c.sh == 0 || c.sw == 0) fail("BAD_SPEC", where, where + "'s kernel and stride must be positive");
       if (!conv && (c.ph || c.pw)) fail("BAD_SPEC", where, where + ": pooling takes no padding");
-      if (c.ph > in.h || c.pw > in.w) fail("BAD_SPEC", where, where + "'s padding is larger than its input");
       if (c.kh > in.h + 2 * c.ph || c.kw > in.w + 2 * c.pw)
         fail("BAD_SPEC", where, where + "'s kernel " + std::to_string(c.kh) + "×" + std::to_string(c.kw) + " is larger than its input " + std::to_string(in.h + 2 * c.ph) + "×" + std::to_string(in.w + 2 * c.pw));
       if (conv) return std::make_unique<Conv2d>(c, in, where);
