@@ -10,7 +10,10 @@ import {
   AssociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  AttachVolumeCommand,
+  CreateVolumeCommand,
   DescribeAddressesCommand,
+  DescribeVolumesCommand,
   DeleteSecurityGroupCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -144,6 +147,7 @@ t.test("status and down", async (t) => {
   // A stack without a database or an Elastic IP: down has nothing of its data to keep.
   rds.on(DescribeDBInstancesCommand).rejects(serviceError("DBInstanceNotFoundFault"));
   ec2.on(DescribeAddressesCommand).resolves({ Addresses: [] });
+  ec2.on(DescribeVolumesCommand).resolves({ Volumes: [] });
   let terminated = false;
   ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => {
     if (q.InstanceIds) {
@@ -195,7 +199,8 @@ t.test("plan and up --database rds: the database and its cost in the plan; up ma
     cost: { complete: true },
   });
   const cost = plan.cost as { perHour: number; lines: Array<{ what: string; perHour: number }> };
-  t.same(cost.lines.map((l) => l.what), ["EC2 t3.medium", "EBS gp3 20 GiB", "Elastic IP (public IPv4)", "RDS PostgreSQL db.t4g.micro", "RDS gp3 20 GiB"]);
+  t.same(cost.lines.map((l) => l.what), ["EC2 t3.medium", "EBS gp3 20 GiB", "EBS gp3 20 GiB data volume", "Elastic IP (public IPv4)", "RDS PostgreSQL db.t4g.micro", "RDS gp3 20 GiB"]);
+  t.match((await run(["plan", ...PKG, "--data-volume", "50", "--json"])).lines[0], { dataVolumeGb: 50, elasticIp: false, cost: { lines: [{}, {}, { what: "EBS gp3 50 GiB data volume" }] } }, "a data volume without a database");
   t.equal(cost.perHour, cost.lines.reduce((a, l) => a + l.perHour, 0));
   const human = await run(["plan", ...PKG, ...RDS, "--no-elastic-ip"]);
   t.match(human.stdout, /RDS PostgreSQL 15 quackmesh-quackmesh: db\.t4g\.micro/);
@@ -203,7 +208,12 @@ t.test("plan and up --database rds: the database and its cost in the plan; up ma
   t.notMatch(human.stdout, /Elastic IP of the stack/, "--no-elastic-ip");
   t.equal(ec2.calls().length + rds.calls().length + ssm.calls().length, 0, "plan asks AWS nothing");
 
-  ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => (q.InstanceIds ? reservations(instance("i-9", "running", { ip: "203.0.113.9" })) : reservations()));
+  ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) =>
+    q.InstanceIds ? reservations({ ...instance("i-9", "running", { ip: "203.0.113.9" }), Placement: { AvailabilityZone: "eu-west-1c" } }) : reservations(),
+  );
+  ec2.on(DescribeVolumesCommand).callsFake((q: { VolumeIds?: string[] }) => ({ Volumes: q.VolumeIds ? [{ VolumeId: "vol-9", State: "available", AvailabilityZone: "eu-west-1c" }] : [] }));
+  ec2.on(CreateVolumeCommand).resolves({ VolumeId: "vol-9" });
+  ec2.on(AttachVolumeCommand).resolves({});
   ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-0aaaaaaaaaaaaaaaa", Architecture: "x86_64", RootDeviceName: "/dev/xvda" }] });
   ec2.on(DescribeVpcsCommand).resolves({ Vpcs: [{ VpcId: "vpc-1", CidrBlock: "10.0.0.0/16" }] });
   ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [] });
@@ -221,7 +231,13 @@ t.test("plan and up --database rds: the database and its cost in the plan; up ma
   ssm.on(PutParameterCommand).resolves({});
   const r = await run(["up", ...PKG, ...RDS, "--endpoint", "http://127.0.0.1:4566", "--json"]);
   t.equal(r.error, undefined);
-  t.match(r.lines.at(-1), { event: "up", url: "http://198.51.100.9:8080", database: { identifier: "quackmesh-quackmesh", host: "db.example" }, evaluator: { created: true } });
+  t.match(r.lines.at(-1), {
+    event: "up",
+    url: "http://198.51.100.9:8080",
+    database: { identifier: "quackmesh-quackmesh", host: "db.example" },
+    evaluator: { created: true },
+    dataVolume: { volumeId: "vol-9", sizeGb: 20, availabilityZone: "eu-west-1c", created: true },
+  });
   t.equal(rds.commandCalls(CreateDBInstanceCommand).length, 1);
   for (const mock of [rds, ssm]) {
     const client = mock.call(0).thisValue as RDSClient | SSMClient;

@@ -112,7 +112,9 @@ the evaluator key is kept in SSM Parameter Store as a SecureString (made there w
 /quackmesh/<stack>/evaluator-key unless --evaluator-ssm-param); the RDS PostgreSQL instance
 quackmesh-<stack> is made (or the existing one taken), waited for, and its URL stored in SSM
 (/quackmesh/<stack>/database-url), where the instance reads it at boot: no secret is in the user
-data. An Elastic IP of the stack carries the public address, so the URL stays across --replace.
+data. The stack's EBS data volume (--data-volume, 20 GiB) is mounted at the data dir for the model
+and update files, and an Elastic IP of the stack carries the public address: both stay across
+--replace (the new instance starts in the volume's availability zone).
 RDS takes 5-15 minutes to make a database; if the wait runs out, run the same command again.
 
 Examples:
@@ -164,13 +166,14 @@ function downCommand(io: AwsCommandIo): Command {
   addStackOption(cmd, DEFAULT_STACK);
   return addAwsOptions(cmd)
     .option("--timeout <seconds>", "how long to wait for termination", "600")
-    .option("--delete-data", "also delete the RDS database (after a final snapshot), its SSM parameters and the Elastic IP")
+    .option("--delete-data", "also delete the RDS database (after a final snapshot), its SSM parameters, the data volume and the Elastic IP")
     .addHelpText(
       "after",
       `
 Removes only what carries the tag quackmesh:stack=<name>. Nothing left is not an error. The
 orchestrator's state and address stay for the next \`up\`: the RDS database with its security
-group and SSM parameters, and the Elastic IP (listed as kept). --delete-data removes them too,
+group and SSM parameters, the data volume and the Elastic IP (listed as kept). --delete-data
+removes them too,
 keeping a final snapshot of the database (quackmesh-<stack>-final-<time>). The evaluator key in
 SSM is never deleted here: jobs on chain name it (\`aws ssm delete-parameter\` once none does).
 

@@ -48,10 +48,11 @@ export interface StackCost {
   basis: string;
 }
 
-export function stackCost(s: { instanceType: string; diskGb: number; elasticIp: boolean; database?: { instanceClass: string; storageGb: number } }): StackCost {
+export function stackCost(s: { instanceType: string; diskGb: number; elasticIp: boolean; database?: { instanceClass: string; storageGb: number }; dataVolumeGb?: number }): StackCost {
   const lines: CostLine[] = [
     { what: `EC2 ${s.instanceType}`, perHour: EC2_HOURLY[s.instanceType] ?? null },
     { what: `EBS gp3 ${s.diskGb} GiB`, perHour: (s.diskGb * EBS_GP3) / HOURS_PER_MONTH },
+    ...(s.dataVolumeGb ? [{ what: `EBS gp3 ${s.dataVolumeGb} GiB data volume`, perHour: (s.dataVolumeGb * EBS_GP3) / HOURS_PER_MONTH }] : []),
     { what: s.elasticIp ? "Elastic IP (public IPv4)" : "public IPv4 address", perHour: PUBLIC_IPV4 },
   ];
   if (s.database) {

@@ -5,13 +5,18 @@ import { mockClient } from "aws-sdk-client-mock";
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
+  AttachVolumeCommand,
   AuthorizeSecurityGroupIngressCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeVolumesCommand,
   CreateSecurityGroupCommand,
   DeleteSecurityGroupCommand,
   DescribeAddressesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
   DescribeVpcsCommand,
   EC2Client,
   ReleaseAddressCommand,
@@ -40,6 +45,7 @@ const input: PlanInput = {
   instanceProfile: "qm-orchestrator",
   userData: { packageSpec: "quackmesh@0.1.0", port: 8080, network: "duckchain-testnet", deployment: { name: "duckchain-testnet", json: "{}\n" } },
   database: { instanceClass: "db.t4g.micro", storageGb: 20, engineVersion: "15" },
+  dataVolumeGb: 20,
 };
 
 const available = (over: Partial<DBInstance> = {}): DBInstance => ({
@@ -65,7 +71,10 @@ interface World {
  * its Elastic IP, its database (going through `dbStates`, one per DescribeDBInstances after
  * CreateDBInstance) and SSM parameters.
  */
-function world(t: Test, start: { instances?: Instance[]; db?: DBInstance; params?: Record<string, string>; address?: boolean; groups?: Array<{ GroupId: string; GroupName: string }>; dbStates?: string[] } = {}): World {
+function world(
+  t: Test,
+  start: { instances?: Instance[]; db?: DBInstance; params?: Record<string, string>; address?: boolean; groups?: Array<{ GroupId: string; GroupName: string }>; dbStates?: string[]; volume?: string } = {},
+): World {
   const log: string[] = [];
   const ec2 = mockClient(EC2Client);
   const rds = mockClient(RDSClient);
@@ -84,7 +93,7 @@ function world(t: Test, start: { instances?: Instance[]; db?: DBInstance; params
   const note = (name: string) => log.push(name);
   ec2.on(DescribeInstancesCommand).callsFake((q: DescribeInstancesCommandInput) => {
     note("EC2:DescribeInstances");
-    if (q.InstanceIds?.includes("i-new")) return reservations(instance("i-new", "running", { ip: "203.0.113.9", stack: "orch" }));
+    if (q.InstanceIds?.includes("i-new")) return reservations({ ...instance("i-new", "running", { ip: "203.0.113.9", stack: "orch" }), Placement: { AvailabilityZone: "eu-west-1a" } });
     if (q.InstanceIds) {
       instances = [];
       return reservations(...q.InstanceIds.map((id) => instance(id, "terminated", { stack: "orch" })));
@@ -118,6 +127,26 @@ function world(t: Test, start: { instances?: Instance[]; db?: DBInstance; params
   ec2.on(ReleaseAddressCommand).callsFake(() => {
     note("EC2:ReleaseAddress");
     address = false;
+    return {};
+  });
+  // The data volume: "in-use" while an instance of the stack runs, "available" once it is terminated.
+  let volume: { id: string; zone: string; attached: boolean } | null = start.volume ? { id: start.volume, zone: "eu-west-1b", attached: instances.length > 0 } : null;
+  ec2.on(DescribeVolumesCommand).callsFake((q: { VolumeIds?: string[] }) => {
+    note("EC2:DescribeVolumes");
+    if (volume && instances.length === 0 && !q.VolumeIds?.length) volume.attached = false;
+    if (!volume) return { Volumes: [] };
+    return { Volumes: [{ VolumeId: volume.id, AvailabilityZone: volume.zone, Size: 20, State: volume.attached && instances.length > 0 ? "in-use" : "available" }] };
+  });
+  ec2.on(CreateVolumeCommand).callsFake((q: { AvailabilityZone: string }) => {
+    note(`EC2:CreateVolume ${q.AvailabilityZone}`);
+    volume = { id: "vol-new", zone: q.AvailabilityZone, attached: false };
+    return { VolumeId: "vol-new", State: "creating" };
+  });
+  ec2.on(AttachVolumeCommand).callsFake(() => (note("EC2:AttachVolume"), {}));
+  ec2.on(DescribeSubnetsCommand).callsFake(() => (note("EC2:DescribeSubnets"), { Subnets: [{ SubnetId: "subnet-a", VpcId: "vpc-1", AvailabilityZone: "eu-west-1a" }] }));
+  ec2.on(DeleteVolumeCommand).callsFake(() => {
+    note("EC2:DeleteVolume");
+    volume = null;
     return {};
   });
   rds.on(DescribeDBInstancesCommand).callsFake(() => {
@@ -174,6 +203,7 @@ t.test("up --database rds on a new stack: key and password in SSM first, then th
     "EC2:DescribeInstances",
     "EC2:DescribeImages",
     "EC2:DescribeVpcs",
+    "EC2:DescribeVolumes",
     "EC2:DescribeSecurityGroups",
     "EC2:CreateSecurityGroup quackmesh-orch",
     "EC2:AuthorizeSecurityGroupIngress",
@@ -193,6 +223,9 @@ t.test("up --database rds on a new stack: key and password in SSM first, then th
     "SSM:PutParameter /quackmesh/orch/database-url",
     "EC2:RunInstances",
     "EC2:DescribeInstances",
+    "EC2:CreateVolume eu-west-1a",
+    "EC2:DescribeVolumes",
+    "EC2:AttachVolume",
     "EC2:DescribeAddresses",
     "EC2:AllocateAddress",
     "EC2:AssociateAddress",
@@ -250,11 +283,21 @@ t.test("up --database rds on a new stack: key and password in SSM first, then th
 
   const run = w.ec2.commandCalls(RunInstancesCommand)[0].args[0].input;
   t.same(run.IamInstanceProfile, { Name: "qm-orchestrator" });
+  t.equal(run.Placement, undefined, "no zone asked for: the volume is made where the instance runs");
+  t.same(w.ec2.commandCalls(CreateVolumeCommand)[0].args[0].input, {
+    AvailabilityZone: "eu-west-1a",
+    Size: 20,
+    VolumeType: "gp3",
+    Encrypted: true,
+    TagSpecifications: [{ ResourceType: "volume", Tags: [{ Key: "Name", Value: "quackmesh-orch-data" }, { Key: "quackmesh:stack", Value: "orch" }, { Key: "quackmesh:role", Value: "data" }] }],
+  });
+  t.same(w.ec2.commandCalls(AttachVolumeCommand)[0].args[0].input, { VolumeId: "vol-new", InstanceId: "i-new", Device: "/dev/sdf" });
   const script = Buffer.from(run.UserData!, "base64").toString("utf8");
   t.match(script, "--name '/quackmesh/orch/evaluator-key' --with-decryption");
   t.match(script, "--name '/quackmesh/orch/database-url' --with-decryption");
   t.notMatch(script, password, "no password in the user data");
   t.notMatch(script, key.Value!.slice(2), "no key in the user data");
+  t.match(script, "mkfs.ext4 -q -L quackmesh-data", "the start script mounts the data volume");
 
   t.same(w.ec2.commandCalls(AllocateAddressCommand)[0].args[0].input, {
     Domain: "vpc",
@@ -281,18 +324,29 @@ t.test("up --replace on a stack with a database: the old instance goes; database
       { GroupId: "sg-orch", GroupName: "quackmesh-orch" },
       { GroupId: "sg-db", GroupName: "quackmesh-orch-db" },
     ],
+    volume: "vol-kept",
   });
   const c = clients();
   const r = await up(c.ec2, CONN, buildPlan(input), { replace: true, wait: wait(), rds: c.rds, ssm: c.ssm });
+  t.same(w.ec2.commandCalls(RunInstancesCommand)[0].args[0].input.Placement, { AvailabilityZone: "eu-west-1b" }, "started where the kept volume is");
+  t.same(w.ec2.commandCalls(AttachVolumeCommand)[0].args[0].input, { VolumeId: "vol-kept", InstanceId: "i-new", Device: "/dev/sdf" });
+  t.equal(w.ec2.commandCalls(CreateVolumeCommand).length, 0, "no new volume");
   t.ok(w.log.includes("EC2:DeleteSecurityGroup sg-orch"), "the orchestrator's group is made again");
   t.notOk(w.log.includes("EC2:DeleteSecurityGroup sg-db"), "the database's group stays");
-  for (const never of ["RDS:CreateDBInstance", "RDS:DeleteDBInstance", "EC2:AllocateAddress", "EC2:ReleaseAddress", "SSM:PutParameter /quackmesh/orch/evaluator-key", "SSM:PutParameter /quackmesh/orch/database-password"]) {
+  for (const never of ["RDS:CreateDBInstance", "RDS:DeleteDBInstance", "EC2:AllocateAddress", "EC2:ReleaseAddress", "EC2:DeleteVolume", "SSM:PutParameter /quackmesh/orch/evaluator-key", "SSM:PutParameter /quackmesh/orch/database-password"]) {
     t.notOk(w.log.includes(never), `no ${never}`);
   }
   t.equal(w.params.get("/quackmesh/orch/evaluator-key"), key, "the same evaluator key");
   t.equal(w.params.get("/quackmesh/orch/database-url"), `postgres://quackmesh:${"f".repeat(48)}@quackmesh-orch.abc123.eu-west-1.rds.amazonaws.com:5432/quackmesh?sslmode=no-verify`);
   t.same(w.ec2.commandCalls(AssociateAddressCommand)[0].args[0].input, { AllocationId: "eipalloc-1", InstanceId: "i-new", AllowReassociation: true });
-  t.match(r, { replaced: ["i-old"], url: "http://198.51.100.7:8080", evaluator: { address: new Wallet(key).address, created: false }, database: { created: false }, elasticIp: { allocated: false } });
+  t.match(r, {
+    replaced: ["i-old"],
+    url: "http://198.51.100.7:8080",
+    evaluator: { address: new Wallet(key).address, created: false },
+    database: { created: false },
+    elasticIp: { allocated: false },
+    dataVolume: { volumeId: "vol-kept", created: false },
+  });
 });
 
 t.test("refusals before any instance starts", async (t) => {
@@ -329,11 +383,22 @@ t.test("refusals before any instance starts", async (t) => {
     });
     t.notOk(w.log.includes("EC2:RunInstances"));
   });
+  t.test("a subnet in another zone than the kept data volume", async (t) => {
+    const w = world(t, { db: available(), params: { "/quackmesh/orch/evaluator-key": Wallet.createRandom().privateKey, "/quackmesh/orch/database-password": "p" }, volume: "vol-kept" });
+    const c = clients();
+    await t.rejects(up(c.ec2, CONN, buildPlan({ ...input, subnet: "subnet-a" }), { wait: wait(), rds: c.rds, ssm: c.ssm }), {
+      code: "BAD_ARGUMENT",
+      message: /vol-kept is in eu-west-1b; subnet subnet-a is in eu-west-1a/,
+      fix: /subnet in eu-west-1b/,
+    });
+    t.notOk(w.log.includes("EC2:RunInstances"));
+  });
   t.test("--database rds without an instance profile, a bad class or size", async (t) => {
     t.throws(() => buildPlan({ ...input, instanceProfile: undefined }), { code: "BAD_ARGUMENT", message: /--instance-profile/, fix: /ssm:GetParameter/ });
     t.throws(() => buildPlan({ ...input, database: { ...input.database!, instanceClass: "t3.micro" } }), { code: "BAD_ARGUMENT", message: /--db-instance-class/ });
     t.throws(() => buildPlan({ ...input, database: { ...input.database!, storageGb: 5 } }), { code: "BAD_ARGUMENT", message: /--db-storage/ });
     t.throws(() => buildPlan({ ...input, database: { ...input.database!, engineVersion: "15; drop" } }), { code: "BAD_ARGUMENT", message: /--db-engine-version/ });
+    t.throws(() => buildPlan({ ...input, dataVolumeGb: 20_000 }), { code: "BAD_ARGUMENT", message: /--data-volume/ });
   });
 });
 
@@ -348,6 +413,7 @@ t.test("down keeps the state; down --delete-data removes it after a final snapsh
       { GroupId: "sg-orch", GroupName: "quackmesh-orch" },
       { GroupId: "sg-db", GroupName: "quackmesh-orch-db" },
     ],
+    volume: "vol-kept",
   });
   const c = clients();
   const kept = await down(c.ec2, CONN, "orch", { wait: wait(), data: { rds: c.rds, ssm: c.ssm, deleteData: false } });
@@ -356,9 +422,9 @@ t.test("down keeps the state; down --delete-data removes it after a final snapsh
     region: "eu-west-1",
     terminated: ["i-1"],
     deletedSecurityGroups: ["sg-orch"],
-    kept: ["database quackmesh-orch (available)", "security group sg-db (quackmesh-orch-db)", "Elastic IP 198.51.100.7"],
+    kept: ["database quackmesh-orch (available)", "security group sg-db (quackmesh-orch-db)", "Elastic IP 198.51.100.7", "data volume vol-kept (20 GiB, eu-west-1b)"],
   });
-  t.notOk(w.log.some((l) => /Delete(DBInstance|Parameters)|ReleaseAddress/.test(l)), "nothing of the data deleted");
+  t.notOk(w.log.some((l) => /Delete(DBInstance|Parameters|Volume)|ReleaseAddress/.test(l)), "nothing of the data deleted");
 
   const gone = await down(c.ec2, CONN, "orch", { wait: wait(), data: { rds: c.rds, ssm: c.ssm, deleteData: true } }, () => {}, );
   const del = w.rds.commandCalls(DeleteDBInstanceCommand)[0].args[0].input;
@@ -367,9 +433,14 @@ t.test("down keeps the state; down --delete-data removes it after a final snapsh
   const order = w.log;
   t.ok(order.indexOf("RDS:DeleteDBInstance") < order.indexOf("EC2:DeleteSecurityGroup sg-db"), "its group goes once the database is gone");
   t.same(w.ec2.commandCalls(ReleaseAddressCommand)[0].args[0].input, { AllocationId: "eipalloc-1" });
+  t.same(w.ec2.commandCalls(DeleteVolumeCommand)[0].args[0].input, { VolumeId: "vol-kept" });
   t.same(w.ssm.commandCalls(DeleteParametersCommand)[0].args[0].input.Names, ["/quackmesh/orch/database-url", "/quackmesh/orch/database-password"]);
   t.equal(w.params.get("/quackmesh/orch/evaluator-key"), key, "the evaluator key stays: jobs on chain name it");
-  t.match(gone, { terminated: [], deletedSecurityGroups: ["sg-db"], deleted: { database: { identifier: "quackmesh-orch" }, elasticIp: "198.51.100.7", parameters: ["/quackmesh/orch/database-url", "/quackmesh/orch/database-password"] } });
+  t.match(gone, {
+    terminated: [],
+    deletedSecurityGroups: ["sg-db"],
+    deleted: { database: { identifier: "quackmesh-orch" }, elasticIp: "198.51.100.7", dataVolume: "vol-kept", parameters: ["/quackmesh/orch/database-url", "/quackmesh/orch/database-password"] },
+  });
 
   // Credentials without RDS rights still take a stack down; what could not be looked at is said.
   w.rds.on(DescribeDBInstancesCommand).rejects(serviceError("AccessDenied"));

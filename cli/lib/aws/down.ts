@@ -2,7 +2,7 @@
  * `quackmesh aws down`: terminate the stack's instances, wait until they are gone, delete its
  * security groups. Safe to repeat: a stack with nothing left is a no-op. What holds the
  * orchestrator's state and identity outlives it (the RDS database with its security group and
- * its SSM parameters, the Elastic IP) unless `deleteData`; the evaluator key in SSM is never
+ * its SSM parameters, the Elastic IP, the data volume) unless `deleteData`; the evaluator key in SSM is never
  * deleted here, because jobs on chain keep naming it.
  */
 import { DeleteSecurityGroupCommand, TerminateInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
@@ -11,6 +11,7 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { findAddress, releaseAddress } from "./address.js";
 import { databaseGroupName, databaseIdentifier, deleteDatabase, describeDatabase } from "./database.js";
 import { deleteSecrets, stackParam } from "./secrets.js";
+import { deleteDataVolume, findDataVolume, waitForVolume } from "./volume.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import type { AwsConnection } from "./connection.js";
 import { PERMISSIONS, awsCall, awsErrorCode, withPermissions } from "./errors.js";
@@ -21,16 +22,16 @@ export interface DownResult {
   region: string;
   terminated: string[];
   deletedSecurityGroups: string[];
-  /** What stays for the next `up` (with `data`): the database, its security group, the Elastic IP. */
+  /** What stays for the next `up` (with `data`): the database, its security group, the Elastic IP, the data volume. */
   kept?: string[];
   /** With `deleteData`: what went. */
-  deleted?: { database?: { identifier: string; snapshot: string }; elasticIp?: string; parameters: string[] };
+  deleted?: { database?: { identifier: string; snapshot: string }; elasticIp?: string; dataVolume?: string; parameters: string[] };
 }
 
 export interface DownData {
   rds: RDSClient;
   ssm: SSMClient;
-  /** Delete the database (after a final snapshot), its parameters and the Elastic IP too. */
+  /** Delete the database (after a final snapshot), its parameters, the Elastic IP and the data volume too. */
   deleteData: boolean;
   /** Waiting for the database to be deleted (default: the instances' wait). */
   databaseWait?: WaitOptions;
@@ -71,12 +72,21 @@ async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wai
     };
     const db = await look("database", () => describeDatabase(data.rds, conn, databaseIdentifier(stack)));
     const kept = await look("Elastic IP", () => findAddress(ec2, conn, stack));
+    const volume = await look("data volume", () => findDataVolume(ec2, conn, stack));
     result.kept = [
       ...(typeof db === "string" ? [db] : db ? [`database ${databaseIdentifier(stack)} (${db.DBInstanceStatus ?? "unknown"})`] : []),
       ...dbGroups.map((g) => `security group ${g.groupId} (${g.groupName})`),
       ...(typeof kept === "string" ? [kept] : kept ? [`Elastic IP ${kept.publicIp}`] : []),
+      ...(typeof volume === "string" ? [volume] : volume ? [`data volume ${volume.volumeId} (${volume.sizeGb} GiB, ${volume.availabilityZone})`] : []),
     ];
     return result;
+  }
+  const volume = await findDataVolume(ec2, conn, stack);
+  if (volume) {
+    // Let go by the terminated instance first.
+    await waitForVolume(ec2, conn, volume.volumeId, wait, emit);
+    emit({ event: "step", message: `Deleting data volume ${volume.volumeId}` });
+    await deleteDataVolume(ec2, conn, volume.volumeId);
   }
   const address = await findAddress(ec2, conn, stack);
   const database = await deleteDatabase(data.rds, conn, databaseIdentifier(stack), data.databaseWait ?? wait, emit);
@@ -90,7 +100,12 @@ async function downSteps(ec2: EC2Client, conn: AwsConnection, stack: string, wai
     await releaseAddress(ec2, conn, address.allocationId);
   }
   const parameters = await deleteSecrets(data.ssm, conn, [stackParam(stack, "database-url"), stackParam(stack, "database-password")]);
-  result.deleted = { ...(database ? { database: { identifier: databaseIdentifier(stack), ...database } } : {}), ...(address ? { elasticIp: address.publicIp } : {}), parameters };
+  result.deleted = {
+    ...(database ? { database: { identifier: databaseIdentifier(stack), ...database } } : {}),
+    ...(address ? { elasticIp: address.publicIp } : {}),
+    ...(volume ? { dataVolume: volume.volumeId } : {}),
+    parameters,
+  };
   return result;
 }
 

@@ -40,6 +40,8 @@ export interface StackFlags extends CommonFlags {
   dbSubnetGroup?: string;
   /** undefined: on with --database rds. */
   elasticIp?: boolean;
+  /** GiB; undefined: 20 with --database rds, else none. */
+  dataVolume?: string;
 }
 
 /** --region, --endpoint, --profile and --json. */
@@ -80,6 +82,7 @@ export function addStackPlanOptions(cmd: Command): Command {
     .option("--db-storage <GiB>", "RDS storage (with --database rds)", "20")
     .option("--db-engine-version <version>", "PostgreSQL version on RDS (with --database rds)", "15")
     .option("--db-subnet-group <name>", "DB subnet group (with --database rds; default: the default VPC's)")
+    .option("--data-volume <GiB>", "an EBS volume of the stack mounted at the data dir, kept by `down` (default 20 with --database rds; 0: none)")
     .option("--elastic-ip", "keep the public address in an Elastic IP of the stack, so the URL survives --replace (default with --database rds)")
     .option("--no-elastic-ip", "use the instance's own public address");
 }
@@ -159,6 +162,7 @@ export function planInputFrom(flags: StackFlags, conn: AwsConnection, env: NodeJ
         }
       : {}),
     ...(flags.elasticIp === undefined ? {} : { elasticIp: flags.elasticIp }),
+    ...(flags.dataVolume !== undefined ? { dataVolumeGb: parseWhole(flags.dataVolume, "--data-volume", 0, 16384) } : rds ? { dataVolumeGb: 20 } : {}),
     ami: flags.ami,
     keyName: flags.keyName,
     subnet: flags.subnet,

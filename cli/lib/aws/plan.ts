@@ -29,7 +29,9 @@ export interface PlanInput {
   allowCidr: string;
   /** Who may reach SSH (port 22); absent: no SSH rule. */
   sshCidr?: string;
-  userData: Omit<UserDataOptions, "region" | "databaseSsmParam">;
+  userData: Omit<UserDataOptions, "region" | "databaseSsmParam" | "dataVolume">;
+  /** Size of the stack's data volume, mounted at the data dir and kept by `down`; absent or 0: none. */
+  dataVolumeGb?: number;
   /** PostgreSQL on RDS for the orchestrator's state (`--database rds`); absent: SQLite on the instance. */
   database?: DatabaseInput;
   /** Keep the public address in an Elastic IP of the stack (default: with a database). */
@@ -62,6 +64,8 @@ export interface StackPlan {
   /** SSM parameter of the evaluator key; `up` creates the key there when it is missing (with a database). */
   evaluatorParam?: string;
   elasticIp: boolean;
+  /** GiB of the stack's data volume (made once, kept by `down`); absent: none. */
+  dataVolumeGb?: number;
   cost: StackCost;
 }
 
@@ -130,7 +134,11 @@ export function buildPlan(input: PlanInput): StackPlan {
     });
   }
   const elasticIp = input.elasticIp ?? database !== undefined;
-  const userData = renderUserData({ ...input.userData, evaluatorSsmParam: evaluatorParam, databaseSsmParam: database?.urlParam, region: input.region });
+  const dataVolumeGb = input.dataVolumeGb || undefined;
+  if (dataVolumeGb !== undefined && (!Number.isInteger(dataVolumeGb) || dataVolumeGb < 1 || dataVolumeGb > 16384)) {
+    throw new QuackError("BAD_ARGUMENT", `--data-volume '${dataVolumeGb}' is not a size from 1 to 16384 GiB.`, { fix: "Pass --data-volume 20 (GiB), or 0 for none." });
+  }
+  const userData = renderUserData({ ...input.userData, evaluatorSsmParam: evaluatorParam, databaseSsmParam: database?.urlParam, dataVolume: dataVolumeGb !== undefined, region: input.region });
   return {
     stack,
     region: input.region,
@@ -149,7 +157,8 @@ export function buildPlan(input: PlanInput): StackPlan {
     ...(database ? { database } : {}),
     ...(evaluatorParam ? { evaluatorParam } : {}),
     elasticIp,
-    cost: stackCost({ instanceType: input.instanceType, diskGb: input.diskGb, elasticIp, database }),
+    ...(dataVolumeGb !== undefined ? { dataVolumeGb } : {}),
+    cost: stackCost({ instanceType: input.instanceType, diskGb: input.diskGb, elasticIp, database, dataVolumeGb }),
   };
 }
 
@@ -186,7 +195,7 @@ export async function resolveImage(ec2: EC2Client, conn: AwsConnection, plan: Pi
 }
 
 /** The RunInstances request for a plan, once the image and the security group are known. */
-export function runInstancesInput(plan: StackPlan, image: ImageInfo, securityGroupId: string, clientToken: string): RunInstancesCommandInput {
+export function runInstancesInput(plan: StackPlan, image: ImageInfo, securityGroupId: string, clientToken: string, availabilityZone?: string): RunInstancesCommandInput {
   const tags = toTagList(plan.tags);
   return {
     ImageId: image.id,
@@ -195,6 +204,8 @@ export function runInstancesInput(plan: StackPlan, image: ImageInfo, securityGro
     MaxCount: 1,
     ...(plan.keyName === undefined ? {} : { KeyName: plan.keyName }),
     ...(plan.subnet === undefined ? {} : { SubnetId: plan.subnet }),
+    // Where the stack's data volume is: EBS attaches only within one zone.
+    ...(availabilityZone === undefined || plan.subnet !== undefined ? {} : { Placement: { AvailabilityZone: availabilityZone } }),
     ...(plan.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: plan.instanceProfile } }),
     SecurityGroupIds: [securityGroupId],
     UserData: Buffer.from(plan.userData, "utf8").toString("base64"),

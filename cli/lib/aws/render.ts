@@ -31,6 +31,7 @@ export function planText(plan: StackPlan, image?: ImageInfo): string {
       : []),
     ...(plan.evaluatorParam ? [`  evaluator key in SSM ${plan.evaluatorParam}${plan.database ? " (made there if missing)" : ""}`] : []),
     ...(plan.elasticIp ? ["  an Elastic IP of the stack (kept by `down`, moved on --replace)"] : []),
+    ...(plan.dataVolumeGb ? [`  a ${plan.dataVolumeGb} GiB gp3 data volume mounted at the data dir, encrypted (kept by \`down\`, attached to each new instance)`] : []),
     `  orchestrator at http://<${plan.elasticIp ? "Elastic IP" : "public IP"}>:${plan.port} once cloud-init finishes`,
     "",
     costText(plan.cost),
@@ -67,6 +68,7 @@ export function upText(r: UpResult): string {
     ...(r.elasticIp ? [`  Elastic IP      ${r.elasticIp.publicIp} (${r.elasticIp.allocated ? "new" : "the stack's"}, ${r.elasticIp.allocationId})`] : []),
     ...(r.evaluator ? [`  evaluator       ${r.evaluator.address} (key ${r.evaluator.created ? "made and stored" : "kept"} in SSM ${r.evaluator.param})`] : []),
     ...(r.database ? [`  database        ${r.database.identifier} at ${r.database.host}:${r.database.port} (${r.database.created ? "new" : "kept"}; URL in SSM ${r.database.urlParam})`] : []),
+    ...(r.dataVolume ? [`  data volume     ${r.dataVolume.volumeId} (${r.dataVolume.sizeGb} GiB, ${r.dataVolume.availabilityZone}, ${r.dataVolume.created ? "new" : "kept"})`] : []),
     "The orchestrator answers once cloud-init has installed it (a few minutes): GET " + (r.url ? `${r.url}/api/info` : "/api/info") + " shows its evaluator.",
     "Log on the instance: /var/log/quackmesh-bootstrap.log and `journalctl -u quackmesh-orchestrator`.",
   ].join("\n");
@@ -95,7 +97,7 @@ export function downText(r: DownResult): string {
   const kept = r.kept?.length ? `\nKept for the next \`up\` (\`down --delete-data\` removes them): ${r.kept.join("; ")}.` : "";
   const d = r.deleted;
   const deleted = d
-    ? `\nDeleted the data: ${[d.database ? `database ${d.database.identifier} (final snapshot ${d.database.snapshot})` : "no database", d.elasticIp ? `Elastic IP ${d.elasticIp}` : "no Elastic IP", `SSM parameters ${d.parameters.join(", ") || "none"}`].join("; ")}. The evaluator key stays in SSM.`
+    ? `\nDeleted the data: ${[d.database ? `database ${d.database.identifier} (final snapshot ${d.database.snapshot})` : "no database", d.elasticIp ? `Elastic IP ${d.elasticIp}` : "no Elastic IP", d.dataVolume ? `data volume ${d.dataVolume}` : "no data volume", `SSM parameters ${d.parameters.join(", ") || "none"}`].join("; ")}. The evaluator key stays in SSM.`
     : "";
   if (r.terminated.length === 0 && r.deletedSecurityGroups.length === 0) return `Nothing of stack ${r.stack} left to remove in ${r.region}.${kept}${deleted}`;
   return `Stack ${r.stack} removed from ${r.region}: terminated ${r.terminated.join(", ") || "no instances"}; deleted ${r.deletedSecurityGroups.join(", ") || "no security groups"}.${kept}${deleted}`;

@@ -3,8 +3,9 @@
  * exists is refused (or replaced with `replace`), a leftover security group of the stack is
  * reused, and RunInstances carries a client token so an SDK retry never starts a second instance.
  * With a database in the plan, first the evaluator key in SSM (made when missing) and the RDS
- * database (made or taken, waited for, its URL put in SSM); with an Elastic IP, the stack's
- * address (allocated once, kept by `down`) is moved to the new instance.
+ * database (made or taken, waited for, its URL put in SSM); with a data volume, the instance
+ * starts in the kept volume's zone and gets it attached (made the first time); with an Elastic
+ * IP, the stack's address (allocated once, kept by `down`) is moved to the new instance.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -23,6 +24,7 @@ import { associateAddress, ensureAddress } from "./address.js";
 import type { AwsConnection } from "./connection.js";
 import { ensureDatabase, type DatabaseResult } from "./database.js";
 import { ensureEvaluatorKey, type EvaluatorKeyResult } from "./secrets.js";
+import { attachDataVolume, createDataVolume, findDataVolume, waitForVolume, type DataVolume } from "./volume.js";
 import { down } from "./down.js";
 import { PERMISSIONS, awsCall, awsErrorCode, toQuackError, withPermissions } from "./errors.js";
 import { STACK_TAG, ingressPermissions, resolveImage, runInstancesInput, toTagList, type ImageInfo, type StackPlan } from "./plan.js";
@@ -57,6 +59,7 @@ export interface UpResult {
   /** Where the evaluator key is kept, and its address (with a database). */
   evaluator?: EvaluatorKeyResult;
   elasticIp?: { allocationId: string; publicIp: string; allocated: boolean };
+  dataVolume?: DataVolume & { created: boolean };
 }
 
 export function up(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opts: UpOptions, emit: EmitAwsEvent = () => {}): Promise<UpResult> {
@@ -84,7 +87,14 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
       fix: `Pass an ${plan.architecture} AMI with --ami, or an instance type of the AMI's architecture.`,
     });
   }
-  const vpcId = await targetVpc(ec2, conn, plan.subnet);
+  const { vpcId, availabilityZone: subnetZone } = await targetVpc(ec2, conn, plan.subnet);
+  // A kept data volume decides the zone: EBS attaches only within one.
+  const kept = plan.dataVolumeGb ? await findDataVolume(ec2, conn, plan.stack) : null;
+  if (kept && subnetZone !== undefined && kept.availabilityZone !== subnetZone) {
+    throw new QuackError("BAD_ARGUMENT", `The stack's data volume ${kept.volumeId} is in ${kept.availabilityZone}; subnet ${plan.subnet} is in ${subnetZone}.`, {
+      fix: `Pass --subnet with a subnet in ${kept.availabilityZone}, or leave --subnet out.`,
+    });
+  }
   const { groupId, created } = await ensureSecurityGroup(ec2, conn, plan, vpcId, emit);
   let evaluator: EvaluatorKeyResult | undefined;
   let database: DatabaseResult | undefined;
@@ -99,7 +109,7 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
   emit({ event: "step", message: `Starting ${plan.instanceType} from ${image.id}${image.name ? ` (${image.name})` : ""}` });
   let instanceId: string;
   try {
-    const input = runInstancesInput(plan, image, groupId, opts.clientToken ?? `${plan.stack}-${randomUUID()}`);
+    const input = runInstancesInput(plan, image, groupId, opts.clientToken ?? `${plan.stack}-${randomUUID()}`, kept?.availabilityZone);
     const reply = await awsCall({ conn, action: "ec2:RunInstances" }, () => ec2.send(new RunInstancesCommand(input)));
     const id = reply.Instances?.[0]?.InstanceId;
     if (id === undefined) throw new QuackError("AWS_REQUEST_FAILED", "ec2:RunInstances answered without an instance id.", { fix: "Check the EC2 console, then retry." });
@@ -113,6 +123,7 @@ async function upSteps(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, opt
   emit({ event: "step", message: `Waiting for ${instanceId} to run` });
   const [instance] = await waitForState(ec2, conn, [instanceId], "running", opts.wait, emit);
   const r = result(plan, conn, image, groupId, created, vpcId, instance, replaced);
+  if (plan.dataVolumeGb) r.dataVolume = await dataVolumeFor(ec2, conn, plan, kept, instance, opts.wait, emit);
   if (plan.elasticIp) {
     const address = await ensureAddress(ec2, conn, plan.stack);
     emit({ event: "step", message: `${address.allocated ? "Allocated" : "Moving"} Elastic IP ${address.publicIp} to ${instanceId}` });
@@ -141,13 +152,29 @@ function result(plan: StackPlan, conn: AwsConnection, image: ImageInfo, groupId:
   };
 }
 
-/** The subnet's VPC, or the region's default VPC. */
-async function targetVpc(ec2: EC2Client, conn: AwsConnection, subnet: string | undefined): Promise<string> {
+/** The stack's data volume, made in the instance's zone when it has none, attached to the instance (its start script waits for it). */
+async function dataVolumeFor(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, kept: DataVolume | null, instance: StackInstance, wait: WaitOptions, emit: EmitAwsEvent): Promise<DataVolume & { created: boolean }> {
+  let volume = kept;
+  if (!volume) {
+    const zone = instance.availabilityZone;
+    if (zone === undefined) throw new QuackError("AWS_REQUEST_FAILED", `ec2:DescribeInstances did not say where ${instance.instanceId} runs.`, { fix: "Run the same `aws up` again." });
+    emit({ event: "step", message: `Creating the ${plan.dataVolumeGb} GiB data volume in ${zone}` });
+    volume = await createDataVolume(ec2, conn, plan.stack, zone, plan.dataVolumeGb!);
+  }
+  // A new volume is being made; a kept one may still be let go by the instance it served.
+  await waitForVolume(ec2, conn, volume.volumeId, wait, emit);
+  emit({ event: "step", message: `Attaching data volume ${volume.volumeId} to ${instance.instanceId}` });
+  await attachDataVolume(ec2, conn, volume.volumeId, instance.instanceId);
+  return { ...volume, state: "in-use", instanceId: instance.instanceId, created: !kept };
+}
+
+/** The subnet's VPC (and zone), or the region's default VPC. */
+async function targetVpc(ec2: EC2Client, conn: AwsConnection, subnet: string | undefined): Promise<{ vpcId: string; availabilityZone?: string }> {
   if (subnet !== undefined) {
     const reply = await awsCall({ conn, action: "ec2:DescribeSubnets" }, () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] })));
     const vpc = reply.Subnets?.[0]?.VpcId;
     if (vpc === undefined) throw new QuackError("BAD_ARGUMENT", `Subnet ${subnet} was not found in ${conn.region}.`, { fix: "Pass an existing subnet id with --subnet." });
-    return vpc;
+    return { vpcId: vpc, availabilityZone: reply.Subnets?.[0]?.AvailabilityZone };
   }
   const reply = await awsCall({ conn, action: "ec2:DescribeVpcs" }, () =>
     ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: "is-default", Values: ["true"] }] })),
@@ -156,7 +183,7 @@ async function targetVpc(ec2: EC2Client, conn: AwsConnection, subnet: string | u
   if (vpc === undefined) {
     throw new QuackError("AWS_NO_DEFAULT_VPC", `Region ${conn.region} has no default VPC.`, { fix: "Pass --subnet with a public subnet of the VPC to use." });
   }
-  return vpc;
+  return { vpcId: vpc };
 }
 
 async function ensureSecurityGroup(ec2: EC2Client, conn: AwsConnection, plan: StackPlan, vpcId: string, emit: EmitAwsEvent): Promise<{ groupId: string; created: boolean }> {

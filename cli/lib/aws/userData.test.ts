@@ -96,6 +96,35 @@ t.test("with a database: both secrets from SSM into one env file, the key first,
   t.throws(() => renderUserData({ ...base, databaseSsmParam: "x y" }), { code: "BAD_ARGUMENT" });
 });
 
+t.test("with a data volume: the disk that is neither root nor instance storage gets a file system once, and is mounted by label", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "qm-userdata-vol-"));
+  const script = renderUserData({ ...base, dataVolume: true });
+  t.notMatch(renderUserData(base), /mkfs/, "none without one");
+  t.ok(script.indexOf("mkfs.ext4") < script.indexOf(`install -d -m 0700 -o quackmesh -g quackmesh ${DATA_DIR}`), "mounted before the data dir is set up");
+  const step = script.slice(script.indexOf('ROOT_DISK="$('), script.indexOf(`install -d -m 0700 -o quackmesh`));
+  const calls = join(dir, "calls");
+  const stub = (name: string, body: string) => writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  // A Nitro instance: root on nvme0n1, an instance-storage disk, and the attached EBS volume.
+  stub("findmnt", "echo /dev/nvme0n1p1");
+  stub("lsblk", `case "$*" in *PKNAME*) echo nvme0n1;; *) printf '%s\\n' '/dev/nvme0n1 disk Amazon Elastic Block Store' '/dev/nvme2n1 disk Amazon EC2 NVMe Instance Storage' '/dev/nvme1n1 disk Amazon Elastic Block Store';; esac`);
+  stub("blkid", `[ -f ${dir}/formatted ]`);
+  stub("mkfs.ext4", `echo "mkfs $*" >> ${calls}; touch ${dir}/formatted`);
+  stub("mountpoint", "exit 1");
+  stub("mount", `echo "mount $*" >> ${calls}`);
+  const fstab = join(dir, "fstab");
+  writeFileSync(fstab, "UUID=root / xfs defaults 0 0\n");
+  const data = join(dir, "data");
+  const run = () =>
+    execFileSync("bash", ["-euo", "pipefail", "-c", step.replaceAll("/etc/fstab", fstab).replaceAll(DATA_DIR, data)], { env: { PATH: `${dir}:${process.env.PATH}` } });
+  run();
+  t.equal(readFileSync(calls, "utf8"), `mkfs -q -L quackmesh-data /dev/nvme1n1\nmount ${data}\n`, "the EBS volume is formatted, never the instance storage");
+  t.equal(readFileSync(fstab, "utf8"), `UUID=root / xfs defaults 0 0\nLABEL=quackmesh-data ${data} ext4 defaults,nofail 0 2\n`);
+  // The next instance gets the same volume: its data stays, its fstab line is written once.
+  run();
+  t.equal(readFileSync(calls, "utf8"), `mkfs -q -L quackmesh-data /dev/nvme1n1\nmount ${data}\nmount ${data}\n`, "not formatted again");
+  t.equal(readFileSync(fstab, "utf8").match(/quackmesh-data/g)?.length, 1);
+});
+
 t.test("systemd accepts the unit", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "qm-unit-"));
   const file = join(dir, UNIT_NAME);

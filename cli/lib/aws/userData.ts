@@ -11,6 +11,8 @@ export const ENV_FILE = "/etc/quackmesh/env";
 export const UNIT_NAME = "quackmesh-orchestrator.service";
 /** EC2 refuses user-data over 16 KiB (before base64). */
 export const USER_DATA_LIMIT = 16 * 1024;
+/** The data volume's file system label (see volume.ts). */
+export const DATA_LABEL = "quackmesh-data";
 
 export interface UserDataOptions {
   /** npm install spec: a tarball URL, a git URL, or name@version from a registry. */
@@ -26,6 +28,8 @@ export interface UserDataOptions {
   evaluatorSsmParam?: string;
   /** SSM parameter (SecureString) holding the PostgreSQL URL (`aws up --database rds`); absent: SQLite in the data dir. */
   databaseSsmParam?: string;
+  /** Mount the stack's data volume (attached by `aws up` after the instance runs) at the data dir. */
+  dataVolume?: boolean;
   /** deployments/<name>.json to place on the instance, so `serve` finds the contracts. */
   deployment?: { name: string; json: string };
 }
@@ -125,6 +129,30 @@ function databaseStep(opts: UserDataOptions): string[] {
   ];
 }
 
+/**
+ * The data volume is the one disk that is neither the root disk nor instance storage. It gets a
+ * file system only when it has none (a volume kept from an earlier instance keeps its data), and
+ * is mounted by label, whatever the kernel calls the device (xvdf, nvme1n1).
+ */
+function dataVolumeStep(opts: UserDataOptions): string[] {
+  if (!opts.dataVolume) return ["# Data dir on the root volume (deleted with the instance)."];
+  return [
+    "# The stack's data volume (EBS, attached by `quackmesh aws up` once this instance runs).",
+    'ROOT_DISK="$(lsblk -no PKNAME "$(findmnt -no SOURCE /)" | head -n1)"',
+    'DATA_DEV=""',
+    "for _ in $(seq 1 300); do",
+    `  DATA_DEV="$(lsblk -dpno NAME,TYPE,MODEL | awk -v root="/dev/$ROOT_DISK" '$2 == "disk" && $1 != root && $0 !~ /Instance Storage/ { print $1; exit }')"`,
+    '  [ -n "$DATA_DEV" ] && break',
+    "  sleep 2",
+    "done",
+    'if [ -z "$DATA_DEV" ]; then echo "quackmesh: no data volume was attached within 10 minutes" >&2; exit 1; fi',
+    `blkid "$DATA_DEV" >/dev/null 2>&1 || mkfs.ext4 -q -L ${DATA_LABEL} "$DATA_DEV"`,
+    `install -d ${DATA_DIR}`,
+    `grep -q '^LABEL=${DATA_LABEL} ' /etc/fstab || echo 'LABEL=${DATA_LABEL} ${DATA_DIR} ext4 defaults,nofail 0 2' >> /etc/fstab`,
+    `mountpoint -q ${DATA_DIR} || mount ${DATA_DIR}`,
+  ];
+}
+
 function deploymentStep(opts: UserDataOptions): string[] {
   if (opts.deployment === undefined) return [];
   const b64 = Buffer.from(opts.deployment.json, "utf8").toString("base64");
@@ -172,6 +200,7 @@ export function renderUserData(opts: UserDataOptions): string {
     "",
     "# A system user owns the data dir: SQLite store, models, evaluator key.",
     "id quackmesh >/dev/null 2>&1 || useradd --system --home-dir " + DATA_DIR + " --shell /usr/sbin/nologin quackmesh",
+    ...dataVolumeStep(opts),
     `install -d -m 0700 -o quackmesh -g quackmesh ${DATA_DIR}`,
     ...deploymentStep(opts),
     "",
