@@ -240,6 +240,28 @@ t.test("CSV target columns load as regression targets", async (t) => {
   await t.rejects(loadCsv(file), { code: "BAD_DATA", message: /label "1.5" is not a class number/, fix: /targetColumns/ }, "float targets read as labels are refused");
 });
 
+t.test("training is seeded and its settings checked before any work", async (t) => {
+  const d = data(40, 200, 3, 21);
+  const runs = await Promise.all(
+    [0, 1].map(async () => {
+      const net = Network.create(cnn, { seed: 4 });
+      await net.train(d, { batchSize: 8, lr: 0.05, optimizer: "adam", seed: 6 });
+      return net.weights().map((w) => Array.from(w.data));
+    }),
+  );
+  t.same(runs[0], runs[1], "same seed, data and weights: the same CNN weights after training");
+  const net = Network.create(cnn, { seed: 4 });
+  const before = net.weights().map((w) => Array.from(w.data));
+  await t.rejects(net.train(d, { lr: NaN }), { code: "BAD_ARGUMENT", argument: "opts.lr" });
+  await t.rejects(net.train(d, { optimizer: "rmsprop" as "sgd" }), { code: "BAD_ARGUMENT", argument: "opts.optimizer", message: /sgd, adam, adamw/ });
+  await t.rejects(net.train(d, { optimizer: "adam", nesterov: true }), { code: "BAD_ARGUMENT", argument: "opts.nesterov" });
+  await t.rejects(net.train(d, { optimizer: "adam", beta2: 1 }), { code: "BAD_ARGUMENT", argument: "opts.beta2" });
+  await t.rejects(net.train(d, { weightDecay: -0.1 }), { code: "BAD_ARGUMENT", argument: "opts.weightDecay" });
+  await t.rejects(net.train(d, { proximalMu: Infinity }), { code: "BAD_ARGUMENT", argument: "opts.proximalMu" });
+  await t.rejects(net.train(d, { beta1: 0.5 }), { code: "BAD_ARGUMENT", argument: "opts.optimizer", message: /Adam settings/ });
+  t.same(net.weights().map((w) => Array.from(w.data)), before, "refused settings change nothing");
+});
+
 t.test("dropout is the identity at evaluation and drops values in training", async (t) => {
   const withDropout: ModelSpec = { input: [8], layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dropout", p: 0.5 }, { type: "dense", units: 2 }], loss: "cross-entropy" };
   const plain: ModelSpec = { input: [8], layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dense", units: 2 }], loss: "cross-entropy" };
