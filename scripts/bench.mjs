@@ -5,9 +5,15 @@
 //       64, lr 0.1: ours vs PyTorch CPU (if installed).
 //   --device cuda: (a) FedAvg 10 × 25M with inputs resident on the GPU vs PyTorch, and CPU/GPU
 //       agreement; (b) the MNIST epoch on the GPU vs PyTorch eager on the GPU, accuracy vs CPU.
-// Options: --json (one JSON object at the end), --quick (smaller sizes, for a smoke test).
+//       (c) the issue's CNN on MNIST, one epoch (batch 64, SGD momentum 0.9, lr 0.05): ours vs PyTorch
+//       CPU at the same thread count, on the first --cnn-samples training images (default 6,400: a
+//       full 60,000-image epoch of PyTorch takes tens of minutes on a loaded 2-core machine).
+// Options: --json (one JSON object at the end), --quick (smaller sizes, for a smoke test),
+//   --cnn-samples N (60000: the full epoch), --cnn-threads T (default: the engine's threads), --no-cnn,
+//   --cnn-only (just (c)).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -156,6 +162,48 @@ async function cudaTrain() {
   }
 }
 
+// The CNN's two sides each in a process of their own, at the same thread count. Wall time is the
+// target's measure; CPU time (all threads) is printed beside it because on a shared machine the
+// wall time is mostly what the scheduler grants.
+async function cpuCnn() {
+  const flag = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+  const samples = flag("--cnn-samples", quick ? 640 : 6400);
+  const threads = flag("--cnn-threads", info.threads);
+  if (!(Number.isSafeInteger(samples) && samples >= 64 && samples <= 60000) || !(Number.isSafeInteger(threads) && threads >= 1)) {
+    console.error("error: --cnn-samples takes 64-60000 and --cnn-threads a whole number >= 1\nfix: e.g. npm run bench -- --cnn-samples 60000 --cnn-threads 2");
+    process.exit(1);
+  }
+  const [batch, lr, momentum] = [64, 0.05, 0.9];
+  const load = os.loadavg()[0];
+  log(`\n(c) MNIST CNN conv(1→32,3×3,pad 1)-relu-maxpool2-conv(32→64,3×3,pad 1)-relu-maxpool2-flatten-dense(128)-relu-dense(10)`);
+  log(`    one epoch over the first ${samples.toLocaleString("en-US")} of 60,000 training images${samples < 60000 ? " (a subset: both sides the same)" : ""}, batch ${batch}, SGD lr ${lr} momentum ${momentum}, ${threads} thread${threads > 1 ? "s" : ""} each; load average ${load.toFixed(1)} on ${os.cpus().length} cores`);
+  const r = spawnSync(process.execPath, [join(root, "scripts", "bench", "cnn.mjs"), "--samples", samples, "--batch", batch, "--lr", lr, "--momentum", momentum].map(String), {
+    encoding: "utf8", env: { ...process.env, QUACKMESH_THREADS: String(threads) }, timeout: 60 * 60 * 1000,
+  });
+  const ours = r.status === 0 ? JSON.parse(r.stdout.trim().split("\n").pop()) : { error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop() };
+  summary.cnn = { samples, threads, batch, lr, momentum, loadAverage: load, ours };
+  const row = (label, x) => log(`  ${label.padEnd(36)} ${(x.ms / 1000).toFixed(1).padStart(7)} s wall ${(x.cpu_ms / 1000).toFixed(1).padStart(7)} s CPU   test accuracy ${(100 * x.test_accuracy).toFixed(2)}%`);
+  if (ours.error) return log(`  quackmesh: failed: ${ours.error}`);
+  row(`quackmesh (cpu, ${ours.threads} threads, ${ours.simd})`, ours);
+  if (!torchPython) {
+    summary.cnn.torch = "not installed";
+    return log("  torch not installed, skip (apt-get install python3-torch libopenblas0-pthread)");
+  }
+  const t = String(threads);
+  const peer = python(torchPython, "torch_cnn.py", [mnist, samples, batch, lr, momentum, threads], { OMP_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, MKL_NUM_THREADS: t });
+  summary.cnn.torch = peer;
+  if (peer.error) return log(`  PyTorch: failed: ${peer.error}`);
+  row(`PyTorch ${peer.torch} CPU, ${peer.threads} threads`, peer);
+  log(`  (PyTorch: BLAS ${peer.blas}, oneDNN ${peer.mkldnn ? "available" : "absent"})`);
+  if (peer.blas === "reference") {
+    summary.cnn.ratio = null;
+    return log("  → no ratio: PyTorch runs on the reference BLAS here (apt-get install libopenblas0-pthread, then rerun)");
+  }
+  summary.cnn.ratio = ours.ms / peer.ms;
+  summary.cnn.cpuRatio = ours.cpu_ms / peer.cpu_ms;
+  log(`  → ours takes ${ratio(ours.ms / peer.ms)} its wall time (target ≤ 1.0×: ${mark(ours.ms <= peer.ms)}), ${ratio(ours.cpu_ms / peer.cpu_ms)} its CPU time`);
+}
+
 if (device === "cuda") {
   if (!info.cuda) {
     console.error("error: --device cuda needs a CUDA GPU and an addon built with CUDA");
@@ -164,7 +212,10 @@ if (device === "cuda") {
   await cudaFedAvg();
   await cudaTrain();
 } else {
-  await cpuFedAvg();
-  await cpuTrain();
+  if (!args.includes("--cnn-only")) {
+    await cpuFedAvg();
+    await cpuTrain();
+  }
+  if (!args.includes("--no-cnn")) await cpuCnn();
 }
 if (json) process.stdout.write(JSON.stringify(summary) + "\n");

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The engine's side of the CNN benchmark (scripts/bench.mjs runs it in its own process, so that
+// QUACKMESH_THREADS, read when the addon loads, sets its threads; the PyTorch side is torch_cnn.py):
+// conv(1→32, 3×3, pad 1)-relu-maxpool2-conv(32→64, 3×3, pad 1)-relu-maxpool2-flatten-dense(128)-relu-
+// dense(10) on the first SAMPLES MNIST training images, one epoch, SGD with momentum, batch 64; then
+// the MNIST test accuracy. Prints one JSON line.
+//   node scripts/bench/cnn.mjs [--samples 60000] [--batch 64] [--lr 0.05] [--momentum 0.9]
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const dist = (f) => pathToFileURL(join(root, "dist", "native", f)).href;
+const { Network, deviceInfo } = await import(dist("index.js"));
+const { loadMnist, subset } = await import(dist("data.js"));
+
+export const ISSUE_CNN = {
+  input: [1, 28, 28],
+  layers: [
+    { type: "conv2d", outChannels: 32, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
+    { type: "conv2d", outChannels: 64, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
+    { type: "flatten" }, { type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 },
+  ],
+  loss: "cross-entropy",
+  normalize: { mean: 0.1307, std: 0.3081 },
+};
+
+const { values } = parseArgs({ options: { samples: { type: "string" }, batch: { type: "string" }, lr: { type: "string" }, momentum: { type: "string" } } });
+const samples = Number(values.samples ?? 60000), batchSize = Number(values.batch ?? 64), lr = Number(values.lr ?? 0.05), momentum = Number(values.momentum ?? 0.9);
+const [train, test] = await Promise.all([loadMnist("train"), loadMnist("test")]);
+const data = samples === train.count ? train : subset(train, Array.from({ length: samples }, (_, i) => i));
+const warm = Network.create(ISSUE_CNN, { seed: 0, device: "cpu" });
+await warm.train(subset(train, Array.from({ length: 512 }, (_, i) => i)), { batchSize, lr, momentum, seed: 0 });
+const net = Network.create(ISSUE_CNN, { seed: 1, device: "cpu" });
+const t0 = performance.now();
+const cpu0 = process.cpuUsage();
+await net.train(data, { epochs: 1, batchSize, lr, momentum, seed: 1 });
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0); // every thread of the process, in µs: less at the mercy of other load than wall time
+const cpuMs = (cpu.user + cpu.system) / 1000;
+const { accuracy } = await net.evaluate(test);
+const info = deviceInfo();
+process.stdout.write(JSON.stringify({ ms, cpu_ms: cpuMs, samples: data.count, test_accuracy: accuracy, threads: info.threads, simd: info.simd, version: info.version }) + "\n");
