@@ -67,6 +67,7 @@ Examples:
   $ quackmesh contribute --data ./my-shard --job 1
   $ quackmesh contribute --data data.csv --job 1 --epochs 2 --lr 0.05 --rounds 3 --key ./me.key
   $ quackmesh contribute --data pixels.csv --job 1 --scale 255
+  $ quackmesh contribute --data ./shard --job 1 --optimizer adamw --lr 0.001 --weight-decay 0.01
   $ quackmesh contribute --data ./shard --job 1 --account contributor2 --json
   $ quackmesh contribute --data ./shard --job 1 --trainer "/usr/bin/python3 scripts/trainers/pytorch_trainer.py"
 
