@@ -183,6 +183,8 @@ t.test("refusals before the escrow spend nothing", async (t) => {
     { what: "an input of the wrong size", args: args({ "--input": wrongCsv }), error: "BAD_DATA", message: /3 columns, but the model takes 784/ },
     { what: "more DUCK than the wallet holds", args: args({ "--max-payment": "100000" }), error: "NOT_ENOUGH_DUCK", message: /100000 DUCK/ },
     { what: "a bad amount", args: args({ "--max-payment": "lots" }), error: "BAD_AMOUNT", message: /--max-payment/ },
+    { what: "a scale that is no number above 0", args: args({ "--scale": "0" }), error: "BAD_ARGUMENT", message: /--scale '0'/ },
+    { what: "a scale for IDX images", args: args({ "--scale": "255" }), error: "BAD_ARGUMENT", message: /IDX pair.*CSV only/ },
     { what: "no --input", args: ["--job", String(jobId)], error: "MISSING_OPTION", message: /--input/ },
   ];
   for (const c of cases) {
