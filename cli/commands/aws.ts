@@ -137,7 +137,7 @@ Examples:
 }
 
 function statusCommand(io: AwsCommandIo): Command {
-  const cmd = new Command("status").description("stacks in a region: instances, state, public IP, orchestrator URL and what it answers at /healthz and /api/info");
+  const cmd = new Command("status").description("stacks in a region: instances, state, public IP, orchestrator URL, what it answers at /healthz and /api/info, and its database, data volume and Elastic IP");
   addStackOption(cmd);
   cmd.option("--no-probe", "do not ask the running orchestrators (/healthz, /api/info)");
   return addAwsOptions(cmd)
@@ -156,7 +156,7 @@ Examples:
       const out = output(io, flags);
       const conn = connectionFrom(flags, io.env ?? process.env);
       const stack = stackFlag(flags.stack);
-      const r = await status(ec2Client(conn), conn, stack, { probe: flags.probe });
+      const r = await status(ec2Client(conn), conn, stack, { probe: flags.probe, rds: rdsClient(conn) });
       out.emit({ event: "status", ...r }, statusText(r, stack));
     });
 }

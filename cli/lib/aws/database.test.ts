@@ -29,6 +29,8 @@ import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCo
 import { DeleteParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient, type PutParameterCommandInput } from "@aws-sdk/client-ssm";
 import { Wallet } from "ethers";
 import { down } from "./down.js";
+import { statusText } from "./render.js";
+import { status } from "./status.js";
 import { buildPlan, type PlanInput } from "./plan.js";
 import type { AwsEvent } from "./stack.js";
 import { up } from "./up.js";
@@ -347,6 +349,28 @@ t.test("up --replace on a stack with a database: the old instance goes; database
     elasticIp: { allocated: false },
     dataVolume: { volumeId: "vol-kept", created: false },
   });
+});
+
+t.test("status shows what outlives the instances: database, data volume, Elastic IP; or that it could not look", async (t) => {
+  const w = world(t, { instances: [instance("i-1", "running", { stack: "orch", ip: "198.51.100.7" })], db: available(), address: true, volume: "vol-kept" });
+  const c = clients();
+  const r = await status(c.ec2, CONN, "orch", { rds: c.rds });
+  t.same(r.stacks[0].data, {
+    database: { identifier: "quackmesh-orch", state: "available", endpoint: "quackmesh-orch.abc123.eu-west-1.rds.amazonaws.com:5432" },
+    dataVolume: { volumeId: "vol-kept", state: "in-use", availabilityZone: "eu-west-1b", sizeGb: 20 },
+    elasticIp: { publicIp: "198.51.100.7" },
+    unchecked: [],
+  });
+  t.match(statusText(r, "orch"), /orch: database quackmesh-orch available at .*; data volume vol-kept \(20 GiB, eu-west-1b, in-use\); Elastic IP 198\.51\.100\.7/);
+  w.rds.on(DescribeDBInstancesCommand).rejects(serviceError("AccessDenied"));
+  const blind = await status(c.ec2, CONN, "orch", { rds: c.rds });
+  t.match(blind.stacks[0].data, { unchecked: [/^database: AWS refused rds:DescribeDBInstances/], dataVolume: { volumeId: "vol-kept" } }, "the rest is still shown");
+  // Its instances gone, a stack asked for by name still shows what it kept.
+  w.ec2.on(DescribeInstancesCommand).resolves(reservations());
+  w.rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [available()] });
+  const idle = await status(c.ec2, CONN, "orch", { rds: c.rds });
+  t.match(idle.stacks, [{ stack: "orch", instances: [], data: { database: { state: "available" } } }]);
+  t.match(statusText(idle, "orch"), /orch: database quackmesh-orch available/);
 });
 
 t.test("refusals before any instance starts", async (t) => {

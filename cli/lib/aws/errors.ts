@@ -169,7 +169,7 @@ export const PERMISSIONS = {
     "ec2:DescribeVolumes, ec2:CreateVolume, ec2:AttachVolume (with a data volume)",
     "rds:DescribeDBInstances, rds:CreateDBInstance, rds:AddTagsToResource, ssm:GetParameter, ssm:PutParameter, ssm:AddTagsToResource, kms:Encrypt/Decrypt of the SSM key (with --database rds)",
   ],
-  status: ["ec2:DescribeInstances"],
+  status: ["ec2:DescribeInstances", "ec2:DescribeVolumes, ec2:DescribeAddresses and rds:DescribeDBInstances to show a stack's data (listed as not checked without them)"],
   down: ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:TerminateInstances", "ec2:DeleteSecurityGroup", "ec2:DescribeAddresses", "ec2:DescribeVolumes", "rds:DescribeDBInstances"],
   downData: [
     "ec2:DescribeInstances",

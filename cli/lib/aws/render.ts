@@ -75,13 +75,25 @@ export function upText(r: UpResult): string {
 }
 
 export function statusText(r: StatusResult, stack?: string): string {
-  if (r.stacks.length === 0) return stack ? `No stack ${stack} in ${r.region}.` : `No QuackMesh stacks in ${r.region}.`;
+  if (r.stacks.length === 0 || r.stacks.every((s) => s.instances.length === 0 && !s.data?.database && !s.data?.dataVolume && !s.data?.elasticIp)) return stack ? `No stack ${stack} in ${r.region}.` : `No QuackMesh stacks in ${r.region}.`;
   const rows = r.stacks.flatMap((s) => s.instances.map((i) => [s.stack, i.role, i.instanceId, i.state, i.instanceType ?? "-", i.publicIp ?? "-", i.url ?? "-"]));
   const head = ["STACK", "ROLE", "INSTANCE", "STATE", "TYPE", "PUBLIC IP", "URL"];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const table = [head, ...rows].map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
   const answers = r.stacks.flatMap((s) => (s.orchestrator ? [`${s.stack}: ${orchestratorLine(s.orchestrator)}`] : []));
-  return [...table, ...(answers.length ? ["", ...answers] : [])].join("\n");
+  const data = r.stacks.flatMap((s) => (s.data ? [`${s.stack}: ${dataLine(s.data)}`] : []));
+  return [...table, ...(answers.length ? ["", ...answers] : []), ...(data.length ? ["", ...data] : [])].join("\n");
+}
+
+/** What outlives a stack's instances, in one line. */
+function dataLine(d: NonNullable<StatusResult["stacks"][number]["data"]>): string {
+  const parts = [
+    d.database ? `database ${d.database.identifier} ${d.database.state}${d.database.endpoint ? ` at ${d.database.endpoint}` : ""}` : "no database",
+    d.dataVolume ? `data volume ${d.dataVolume.volumeId} (${d.dataVolume.sizeGb} GiB, ${d.dataVolume.availabilityZone}, ${d.dataVolume.state})` : "no data volume",
+    d.elasticIp ? `Elastic IP ${d.elasticIp.publicIp}${d.elasticIp.instanceId ? ` → ${d.elasticIp.instanceId}` : " (not associated)"}` : "no Elastic IP",
+    ...d.unchecked.map((u) => `not checked: ${u}`),
+  ];
+  return parts.join("; ");
 }
 
 /** One line of what an orchestrator answered. */
