@@ -20,7 +20,7 @@ import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { inferencePoolDomain, signUsage } from "../../../protocol/chain/eip712.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
-import { QuackError } from "../../../protocol/errors.js";
+import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { parseEndpoint } from "../../../protocol/market/endpoint.js";
 import { ensureKeyPair, formatPublicKey } from "../../../protocol/market/sshKeys.js";
 import { sendTx } from "../chain/tx.js";
@@ -132,9 +132,11 @@ async function givenRentals(deps: ClusterInferDeps, ids: bigint[], market: Marke
   const now = await chainNow(deps.provider);
   const out: InferMachine[] = [];
   for (const id of ids) {
-    const r = await getRentalInfo(deps.contracts.marketplace, id);
     const refuse = (why: string) =>
       new QuackError("RENTAL_NOT_USABLE", `Rental ${id} ${why}.`, { fix: "Pass active rentals of this wallet (`quackmesh rent list`), or --cluster N to rent machines.", details: { rentalId: id.toString() } });
+    const r = await getRentalInfo(deps.contracts.marketplace, id).catch((err: unknown) => {
+      throw isQuackError(err) && err.details?.error === "UnknownRental" ? refuse("does not exist") : err;
+    });
     if (r.status === "none") throw refuse("does not exist");
     if (!same(r.renter, deps.signer.address)) throw refuse(`was rented by ${r.renter}, not by ${deps.signer.address}`);
     if (r.status !== "active" || r.endsAt <= now) throw refuse(`is ${r.status === "active" ? "over" : r.status}, not active`);
