@@ -16,7 +16,7 @@ import { chainClock } from "../lib/chain/clock.js";
 import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
-import { planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
+import { clusterLiveness, planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
 import { orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
 import { emitCluster, notAcknowledged, renderClusterEvent } from "../views/clusterOutput.js";
 
@@ -47,7 +47,7 @@ export function rentCommand(): Command {
     .option("--min-cores <n>", "only machines with at least this many CPU cores")
     .option("--gpu", "only machines with a GPU")
     .option("--job <id>", "training job the machines serve", "0")
-    .option("--arbiter <address|orchestrator>", "who signs the rentals' downtime statements: an address, or the orchestrator's evaluator (default: none)")
+    .option("--arbiter <address|orchestrator>", "who signs the rentals' downtime statements: an address, or the orchestrator's evaluator (default: none; with --train always the orchestrator, which also rents only machines it has liveness records of)")
     .option("--no-liveness", "rent by the chain alone, without the orchestrator's liveness records (a dead machine then holds the rent until its acknowledgement window closes)")
     .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
     .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
@@ -149,7 +149,7 @@ async function rentJobCluster(flags: RentFlags, out: Output, r: { count: number;
       throw new QuackError("NOT_REQUESTER", `Job ${r.jobId} was requested by ${job.requester}; only that wallet can give it a cluster.`, { fix: "Pass the requester's --key." });
     }
     const plan = await planCluster({ cluster: String(r.count), hours: String(r.hours), train: flags.train!, maxPrice: flags.maxPrice, epochs: flags.epochs, batch: flags.batch, lr: flags.lr, momentum: flags.momentum }, job.spec as ModelSpec);
-    await precheckCluster(c, ctx.provider, ctx.signer.address, c.deployment.block, plan, 0n);
+    await precheckCluster(c, ctx.provider, ctx.signer.address, c.deployment.block, plan, 0n, clusterLiveness(client, c.marketplace, ctx.provider));
     const keyFile = resolve(flags.sshKey ?? join(ctx.settings.home, "ssh", `cluster-job-${r.jobId}_ed25519`));
     const pair = await uploadCluster(client, { jobId: r.jobId }, keyFile, plan);
     out.info(`Handed the cluster key ${keyFile} and ${plan.train.samples} training samples to the orchestrator.`);

@@ -3,7 +3,9 @@
 // and the requester's `quackmesh job create --cluster 3` (built CLI: npm run build:ts first).
 // The workers are `quackmesh worker` processes started through each provider's embedded SSH
 // gateway; they train MNIST shards; one provider's gateway dies mid-job and the cluster goes on
-// without it.
+// without it. The rentals name the orchestrator as arbiter: ending them settles its downtime
+// statement, and the renter gets the dead machine's down time back pro rata (the providers are
+// staked, so a provider that already withdrew pays it from its stake).
 import t, { type Test } from "tap";
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
@@ -20,6 +22,8 @@ import { connectContracts } from "../../protocol/chain/contracts.js";
 import { formatAmount } from "../../protocol/chain/units.js";
 import { cliEntry } from "../lib/demo/processes.js";
 import { getRentalInfo } from "../lib/market/marketplace.js";
+import { startHeartbeats } from "../lib/market/liveness.js";
+import { faucet } from "../lib/chain/wallet.js";
 import { ProviderAgent } from "../lib/market/provider.js";
 import { detectSpecs } from "../../protocol/market/specs.js";
 import { SshGateway } from "../lib/market/gateway.js";
@@ -46,8 +50,12 @@ const client = new OrchestratorClient(net.server.url);
 const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
 const marketplace = net.contracts.marketplace;
 
-// Three providers: an embedded gateway each (announcing its host key), an agent polling the chain.
+// Three providers: an embedded gateway each (announcing its host key), an agent polling the chain
+// that trusts the orchestrator as arbiter, a stake of 10 DUCK, and signed liveness records.
 const specs = await detectSpecs({ runNvidiaSmi: async () => "" });
+const STAKE = 10n * DUCK;
+const arbiter = (await client.info()).evaluator;
+const livenessTarget = { url: net.server.url, chainId: net.chain.chainId, marketplace: await marketplace.getAddress() };
 const providers: Array<{ name: string; address: string; sshd: SshGateway & { user: string }; agent: ProviderAgent; root: string }> = [];
 for (const [i, name] of ["provider1", "provider2", "provider3"].entries()) {
   const root = join(net.dir, name);
@@ -56,11 +64,14 @@ for (const [i, name] of ["provider1", "provider2", "provider3"].entries()) {
   t.teardown(() => sshd.stop());
   const wallet = new Wallet(devAccount(name).privateKey, net.provider);
   const c = await connectContracts({ network: "local", rpc: net.chain.url, deploymentsDir: join(net.dir, "deployments") }, wallet);
-  const agent = new ProviderAgent({ marketplace: c.marketplace, provider: net.provider, access: gateway, rentalsRoot: root, pollMs: 200 });
+  const agent = new ProviderAgent({ marketplace: c.marketplace, duck: c.duck, provider: net.provider, access: gateway, rentalsRoot: root, pollMs: 200, arbiters: [arbiter] });
   agent.on("error", ({ error }) => t.comment(`${name}: ${error.code} ${error.message}`));
   t.teardown(() => agent.stop());
-  await agent.listMachine({ ...specs, hostKey: sshd.hostKeyFingerprint }, BigInt(3 + i) * DUCK, `${sshd.user}@${sshd.host}:${sshd.port}`, 5);
+  await faucet(net.contracts, net.provider, wallet.address, { duck: STAKE, eth: 0n });
+  const machineId = await agent.listMachine({ ...specs, hostKey: sshd.hostKeyFingerprint }, BigInt(3 + i) * DUCK, `${sshd.user}@${sshd.host}:${sshd.port}`, 5, { stake: STAKE });
   agent.start();
+  const stopBeats = startHeartbeats(livenessTarget, wallet, machineId, { intervalMs: 5000 });
+  t.teardown(() => stopBeats());
   providers.push({ name, address: wallet.address, sshd, agent, root });
 }
 
@@ -100,6 +111,8 @@ function leftovers(): number[] {
 
 let jobId = 0;
 let cluster: ClusterReply;
+/** When provider3's gateway was stopped (unix seconds). */
+let stoppedAt = 0;
 const rentalOf = new Map<string, bigint>();
 const figures: string[] = [];
 
@@ -144,6 +157,7 @@ t.test("job create --cluster 3 rents three machines and the orchestrator starts 
   t.same(created.lines.filter((l) => l.event === "rented").length, 3, "three rentals");
   t.same((last.machines as Array<{ status: string }>).map((m) => m.status), ["running", "running", "running"]);
   for (const m of last.machines as Array<{ rentalId: string; endpoint: string }>) rentalOf.set(m.endpoint, BigInt(m.rentalId));
+  for (const id of rentalOf.values()) t.equal((await getRentalInfo(marketplace, id)).arbiter, arbiter, `rental ${id} names the orchestrator as arbiter`);
   t.equal(await duckOf(net.requester.address), requesterBefore - 1n * DUCK - 24n * DUCK, "1 DUCK pool + 2 h × (3 + 4 + 5) DUCK of rent");
 
   cluster = await client.cluster(jobId);
@@ -165,6 +179,7 @@ t.test("rounds close with the workers' updates; a provider's gateway dies: faile
 
   const dying = providers[2];
   const dyingRental = cluster.machines.find((m) => m.port === dying.sshd.port)!;
+  stoppedAt = Math.floor(Date.now() / 1000);
   await dying.sshd.stop();
   const failed = await until("the machine to be failed", async () => (await client.cluster(jobId)).machines.find((m) => m.rentalId === dyingRental.rentalId && m.status === "failed"));
   t.match(failed.error, /SSH_CONNECTION_LOST|WORKER_EXITED|HEARTBEAT_LOST/);
@@ -200,27 +215,68 @@ t.test("an address the orchestrator did not make is refused for a cluster job", 
   await t.rejects(other.uploadClusterKey({ jobId }, { privateKey: "x", machines: 1 }), { code: "NOT_REQUESTER" });
 });
 
-t.test("the renter ends the rentals: exact refunds, providers withdraw exactly what was earned", async (t) => {
+t.test("the renter ends the rentals: exact refunds, the dead machine's down time back pro rata, providers withdraw what was earned", async (t) => {
   const providersBefore = await Promise.all(providers.map((p) => duckOf(p.address)));
   let refunds = 0n;
   const requesterBefore = await duckOf(net.requester.address);
   for (const [i, p] of providers.entries()) {
     const rentalId = rentalOf.get(`${p.sshd.user}@${p.sshd.host}:${p.sshd.port}`)!;
-    const ended = await quackmesh(["rent", "end", String(rentalId)]);
+    const ended = await quackmesh(["rent", "--orchestrator", net.server.url, "end", String(rentalId)]);
     t.equal(ended.code, 0, ended.stderr);
     const r = await getRentalInfo(marketplace, rentalId);
     const total = BigInt(r.hours * 3600);
     const earned = (r.amount * BigInt(r.endedAt - r.startedAt)) / total;
     t.equal(r.status, "ended");
     t.equal(r.amount, BigInt(3 + i) * 2n * DUCK);
-    t.equal(ended.lines.at(-1)!.refund, formatAmount(r.amount - earned), `rental ${rentalId}: refund = amount − earned`);
-    refunds += r.amount - earned;
-    await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned);
-    t.equal(await duckOf(p.address), providersBefore[i] + earned, `${p.name} got exactly what rental ${rentalId} earned`);
-    figures.push(`${p.name}: rent ${formatAmount(r.amount)} DUCK, earned ${formatAmount(earned)} in ${r.endedAt - r.startedAt} s, refunded ${formatAmount(r.amount - earned)}`);
+    const line = ended.lines.at(-1)! as { refund: string; downtime: { seconds: number; refund: string; fromStake: string; txHash: string } | null };
+    t.equal(line.refund, formatAmount(r.amount - earned), `rental ${rentalId}: refund = amount − earned`);
+    // The arbiter's statement was settled with the end: nothing for the live machines, the down time for the dead one.
+    t.ok(line.downtime, `rental ${rentalId}: its arbiter's downtime statement was settled`);
+    const down = BigInt(line.downtime!.seconds);
+    const downRefund = (r.amount * down) / total;
+    t.equal(line.downtime!.refund, formatAmount(downRefund), `rental ${rentalId}: ${down} s down refund ${formatAmount(downRefund)} DUCK, pro rata`);
+    // What the settlement paid the renter: the down share, plus the stake's penalty when down for more than half the time.
+    const settled = await duckTransfers(line.downtime!.txHash, net.requester.address);
+    refunds += r.amount - earned + settled;
+    const record = await marketplace.getFunction("getRecord")(p.agent.machineId);
+    if (p === providers[2]) {
+      const downFor = r.endedAt - stoppedAt;
+      t.ok(down > 0n && down <= BigInt(downFor) && down >= BigInt(downFor - 30), `down ${down} s of the ${downFor} s since its gateway stopped`);
+      t.ok(settled >= downRefund, `the renter was paid ${formatAmount(settled)} DUCK for it, at least the down share`);
+      t.equal(record.downtimeSeconds, down, "the machine's on-chain record shows the downtime");
+      // Its agent withdrew at the end, before or after the statement: what it kept is earned less the down share, the rest came from its stake.
+      await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned || p.agent.earnings() === earned - downRefund);
+      const stake = (await marketplace.getFunction("getMachine")(p.agent.machineId)).stake as bigint;
+      const shortfall = p.agent.earnings() === earned ? downRefund : 0n;
+      const served = BigInt(r.endedAt - r.startedAt);
+      const penalty = 2n * down > served ? ((STAKE - shortfall) * 2500n) / 10_000n : 0n;
+      t.equal(settled, downRefund + penalty, "the renter got the down share, and a quarter of the stake left when down for more than half the time");
+      t.equal(STAKE - stake, shortfall + penalty, "the stake paid what the provider had withdrawn of the down share, and the penalty");
+      t.equal(await duckOf(p.address), providersBefore[i] + p.agent.earnings(), `${p.name} got what it withdrew`);
+    } else {
+      t.equal(down, 0n, `rental ${rentalId}: its machine was never down`);
+      t.equal(record.downtimeSeconds, 0n);
+      await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned);
+      t.equal(await duckOf(p.address), providersBefore[i] + earned, `${p.name} got exactly what rental ${rentalId} earned`);
+    }
+    figures.push(`${p.name}: rent ${formatAmount(r.amount)} DUCK, earned ${formatAmount(earned)} in ${r.endedAt - r.startedAt} s, refunded ${formatAmount(r.amount - earned)}, down ${down} s: ${formatAmount(settled)} DUCK back`);
   }
   t.equal(await duckOf(net.requester.address), requesterBefore + refunds, "the requester got every refund, to the wei");
 });
+
+/** DUCK the marketplace sent `to` in transaction `txHash`. */
+async function duckTransfers(txHash: string, to: string): Promise<bigint> {
+  const receipt = await net.provider.getTransactionReceipt(txHash);
+  const duck = net.contracts.duck;
+  const market = (await marketplace.getAddress()).toLowerCase();
+  let sum = 0n;
+  for (const log of receipt!.logs) {
+    if (log.address.toLowerCase() !== (await duck.getAddress()).toLowerCase()) continue;
+    const ev = duck.interface.parseLog(log);
+    if (ev?.name === "Transfer" && String(ev.args.from).toLowerCase() === market && String(ev.args.to).toLowerCase() === to.toLowerCase()) sum += ev.args.value as bigint;
+  }
+  return sum;
+}
 
 t.test("the pool paid nobody: job finish returns all of it", async (t) => {
   const before = await duckOf(net.requester.address);
@@ -247,7 +303,7 @@ t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
   });
   const workers = new Set((await client.cluster(second)).machines.map((m) => m.workerAddress));
   t.same(job.history.map((r) => r.contributors.filter((c) => workers.has(c)).length), [2, 2], "both rounds trained by the two rented machines");
-  for (const m of last.machines as Array<{ rentalId: string }>) t.equal((await quackmesh(["rent", "end", m.rentalId])).code, 0);
+  for (const m of last.machines as Array<{ rentalId: string }>) t.equal((await quackmesh(["rent", "--orchestrator", net.server.url, "end", m.rentalId])).code, 0);
 });
 
 // ---- inference on rented machines (infer --cluster), on the finished job's model ----

@@ -8,7 +8,7 @@ import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../..
 import { createJob, type CreateEvent } from "../../lib/job/create.js";
 import { planJob, type JobCreateInput } from "../../lib/job/params.js";
 import { parseWhole, TRAIN_OPTIONS } from "../../lib/flags.js";
-import { planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
+import { clusterLiveness, planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
 import type { KeyPairFiles } from "../../../protocol/market/sshKeys.js";
 import { SCALE_HELP, SCALE_OPTION } from "../../lib/data/scale.js";
 import { clusterDefaults, emitCluster, notAcknowledged, renderClusterEvent } from "../../views/clusterOutput.js";
@@ -66,7 +66,9 @@ ${SCALE_HELP} A validation CSV read with --scale is uploaded with
 its features divided, so the orchestrator evaluates on exactly what was checked here.
 
 With --cluster N the job is trained by N rented machines: the job is created, then the N
-cheapest matching machines are rented for it; the orchestrator gets the rentals' SSH key and the
+cheapest matching machines the orchestrator has fresh liveness records of are rented for it,
+naming the orchestrator as arbiter (its downtime statement, settled when the rentals end,
+refunds the time a machine did not serve); the orchestrator gets the rentals' SSH key and the
 training data (sharded, one shard per machine) and runs a worker on each. Workers are paid by
 rent, not by the pool, so --reward defaults to 1 DUCK (returned by \`job finish\`) and
 --min-updates to N. The rentals keep running (and charging) until \`job finish\` or \`job abort\`
@@ -99,7 +101,10 @@ Examples:
       const conn = await connectJob(flags, "requester");
       try {
         let pair: KeyPairFiles | undefined;
-        if (cluster) await precheckCluster(conn.contracts, conn.chain.provider, conn.chain.signer.address, conn.contracts.deployment.block, cluster, plan.reward);
+        if (cluster) {
+          const liveness = clusterLiveness(conn.client, conn.contracts.marketplace, conn.chain.provider);
+          await precheckCluster(conn.contracts, conn.chain.provider, conn.chain.signer.address, conn.contracts.deployment.block, cluster, plan.reward, liveness);
+        }
         const created = await createJob(plan, { signer: conn.chain.signer, provider: conn.chain.provider, contracts: conn.contracts, chainId: conn.chain.network.chainId, client: conn.client }, {
           activationTimeoutMs: timeout * 1000,
           onEvent: (e) => (out.json ? out.emit({ ...e }) : out.info(describe(e))),

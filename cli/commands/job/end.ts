@@ -50,7 +50,7 @@ function emitFinished(out: Output, r: FinishedJob): void {
  * refund of the unserved time, and whatever is still running is named. A wallet that is not the
  * requester ends nothing (it rented nothing for the job) and is told so when rentals run.
  */
-async function settleRentals(out: Output, chain: ChainContext, contracts: Contracts, jobId: number, requester: string, keep: boolean): Promise<void> {
+async function settleRentals(out: Output, chain: ChainContext, contracts: Contracts, jobId: number, requester: string, keep: boolean, orchestrator?: string): Promise<void> {
   const mine = chain.signer.address.toLowerCase() === requester.toLowerCase();
   let r: JobRentals;
   if (keep || !mine) {
@@ -59,10 +59,16 @@ async function settleRentals(out: Output, chain: ChainContext, contracts: Contra
     );
     r = { ended: [], running: running.map((x) => ({ rentalId: String(x.rentalId), status: x.status, reason: keep ? "--keep-rentals" : `rented by ${requester}, not this wallet` })) };
   } else {
-    r = await endJobRentals({ marketplace: contracts.marketplace, provider: chain.provider, renter: chain.signer.address, fromBlock: contracts.deployment.block }, jobId);
+    r = await endJobRentals({ marketplace: contracts.marketplace, provider: chain.provider, renter: chain.signer.address, fromBlock: contracts.deployment.block, orchestrator }, jobId);
   }
   for (const e of r.ended) {
-    out.emit({ event: "rental-ended", jobId, ...e }, `Ended rental ${e.rentalId} of job ${jobId}: ${formatAmount(e.refund)} DUCK refunded for the unserved time, ${formatAmount(e.earned)} earned by its provider (tx ${e.txHash}).`);
+    const downtime = e.downtime ? { seconds: e.downtime.downtimeSeconds, refund: formatAmount(e.downtime.refund), fromStake: formatAmount(e.downtime.fromStake), txHash: e.downtime.txHash } : null;
+    out.emit(
+      { event: "rental-ended", jobId, ...e, downtime },
+      `Ended rental ${e.rentalId} of job ${jobId}: ${formatAmount(e.refund)} DUCK refunded for the unserved time, ${formatAmount(e.earned)} earned by its provider (tx ${e.txHash}).` +
+        (e.downtime ? ` Downtime ${e.downtime.downtimeSeconds} s settled: ${formatAmount(e.downtime.refund)} DUCK back.` : "") +
+        (e.settleError ? ` Its downtime was not settled: ${e.settleError}.` : ""),
+    );
   }
   if (r.running.length > 0) {
     out.emit(
@@ -89,7 +95,7 @@ export function jobFinishCommand(): Command {
         const clock = () => chainClock(conn.chain.provider, conn.chain.network.chainId);
         const r = await finishJob({ client: conn.client, pool: conn.contracts.trainingPool, clock }, jobId);
         emitFinished(out, r);
-        await settleRentals(out, conn.chain, conn.contracts, jobId, r.requester, Boolean(flags.keepRentals));
+        await settleRentals(out, conn.chain, conn.contracts, jobId, r.requester, Boolean(flags.keepRentals), conn.client.baseUrl);
       } finally {
         conn.close();
       }
@@ -126,7 +132,7 @@ Examples:
           ? "Every kept round is committed: the job finished."
           : `${formatAmount(r.reserved)} DUCK stay for the round${r.rounds - 1 > 0 ? "s" : ""} still to be committed; what they do not pay comes back with \`quackmesh job finish ${jobId}\` once round ${last} is committed.`;
         out.emit({ event: "aborted", ...r }, `Job ${jobId} aborted: it ends ${ends}. ${formatAmount(r.refund)} DUCK refunded to ${r.requester} now (tx ${r.txHash}). ${rest}`);
-        await settleRentals(out, conn.chain, conn.contracts, jobId, r.requester, Boolean(flags.keepRentals));
+        await settleRentals(out, conn.chain, conn.contracts, jobId, r.requester, Boolean(flags.keepRentals), conn.client.baseUrl);
       } finally {
         conn.close();
       }

@@ -36,7 +36,8 @@ function startProvider(ctx: DemoContext, n: number, price: string): Promise<Demo
     let provider: DemoProvider | undefined;
     let timer: NodeJS.Timeout | undefined;
     const child = spawnCli(
-      ["provide", "--price", price, "--hours-max", "24", "--account", name, "--rpc", rpc, "--rentals-dir", join(dir, "rentals"), "--gateway-key", join(dir, "gateway", "ssh_host_ed25519_key"), "--json"],
+      // --orchestrator: its liveness records let the cluster rent the machine, and its evaluator is the arbiter cluster rentals name.
+      ["provide", "--price", price, "--hours-max", "24", "--account", name, "--rpc", rpc, "--orchestrator", need(ctx.server, "the orchestrator").url, "--rentals-dir", join(dir, "rentals"), "--gateway-key", join(dir, "gateway", "ssh_host_ed25519_key"), "--json"],
       {
         name,
         env: ctx.childEnv,

@@ -2,8 +2,10 @@
  * A job trained on rented machines: `job create --cluster N --hours H --train DIR` (and
  * `rent --job ID --train DIR` for a job that exists). The SSH key of the rentals is made for the
  * job and handed, signed, to the orchestrator with the training data; the machines are rented
- * tagged with the job id; the orchestrator's cluster service deploys the workers. Every check
- * that can refuse runs before anything is spent.
+ * tagged with the job id, among those the orchestrator has fresh liveness records of, and name
+ * the orchestrator (its evaluator address) as arbiter: it watches the workers' heartbeats, and
+ * its signed downtime statement refunds the time a machine did not serve. The orchestrator's
+ * cluster service deploys the workers. Every check that can refuse runs before anything is spent.
  */
 import { readFile } from "node:fs/promises";
 import type { Contract, Provider } from "ethers";
@@ -13,7 +15,8 @@ import { QuackError } from "../../../protocol/errors.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import type { TrainHyperparams } from "../../../protocol/train.js";
 import { parsePrice, parseTrainFlags, parseWhole } from "../flags.js";
-import { filterMachines, readMarket } from "../market/marketplace.js";
+import { filterMachines, readMarket, type MarketMachine } from "../market/marketplace.js";
+import { readLiveness, withLiveness } from "../market/liveness.js";
 import { rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../market/renter.js";
 import { ensureKeyPair, formatPublicKey, type KeyPairFiles } from "../../../protocol/market/sshKeys.js";
 import { readValidation, type JobPlan } from "./params.js";
@@ -66,12 +69,29 @@ export async function planCluster(input: ClusterInput, spec: ModelSpec): Promise
   return { machines, hours, maxPrice, train, settings };
 }
 
+/** Marks the machines the orchestrator at `client` has no fresh liveness record of as stale (never rented). */
+export function clusterLiveness(client: OrchestratorClient, marketplace: Contract, provider: Provider): (machines: MarketMachine[]) => Promise<MarketMachine[]> {
+  return async (machines) => {
+    const target = { url: client.baseUrl, chainId: (await provider.getNetwork()).chainId, marketplace: await marketplace.getAddress() };
+    return withLiveness(machines, await readLiveness(target, new Map(machines.map((m) => [m.machineId, m.provider]))));
+  };
+}
+
 /**
- * Refuse before spending when the market has too few matching machines or the wallet cannot
- * pay the reward pool plus the rent of the cheapest matches.
+ * Refuse before spending when the market has too few matching machines (live ones, given
+ * `liveness`) or the wallet cannot pay the reward pool plus the rent of the cheapest matches.
  */
-export async function precheckCluster(c: { marketplace: Contract; duck: Contract }, provider: Provider, renter: string, fromBlock: number, plan: ClusterPlan, alsoNeeded: bigint): Promise<{ rent: bigint }> {
-  const market = await readMarket(c.marketplace, provider, fromBlock);
+export async function precheckCluster(
+  c: { marketplace: Contract; duck: Contract },
+  provider: Provider,
+  renter: string,
+  fromBlock: number,
+  plan: ClusterPlan,
+  alsoNeeded: bigint,
+  liveness?: (machines: MarketMachine[]) => Promise<MarketMachine[]>,
+): Promise<{ rent: bigint }> {
+  const onChain = await readMarket(c.marketplace, provider, fromBlock);
+  const market = liveness ? await liveness(onChain) : onChain;
   const matches = filterMachines(market, { maxPrice: plan.maxPrice, hours: plan.hours });
   if (matches.length < plan.machines) {
     throw new QuackError("TOO_FEW_MACHINES", `Only ${matches.length} available machine${matches.length === 1 ? "" : "s"} match; the cluster needs ${plan.machines}.`, {
@@ -107,8 +127,9 @@ export type ClusterEvent =
 const SETTLED = new Set(["running", "done", "failed", "ended"]);
 
 /**
- * Rent the machines for `jobId` with the cluster key, wait for the providers to acknowledge and
- * for the orchestrator to start a worker on each (or give up on it); resolves with the cluster.
+ * Rent the machines for `jobId` with the cluster key (live machines only, the orchestrator named
+ * as arbiter), wait for the providers to acknowledge and for the orchestrator to start a worker
+ * on each (or give up on it); resolves with the cluster.
  */
 export async function rentCluster(
   deps: { marketplace: Contract; duck: Contract; provider: Provider; renter: string; fromBlock: number; client: OrchestratorClient },
@@ -118,12 +139,22 @@ export async function rentCluster(
   opts: { timeoutMs?: number; pollMs?: number; onEvent?: (e: ClusterEvent) => void } = {},
 ): Promise<{ rentals: RentedMachine[]; cluster: ClusterReply; pending: bigint[] }> {
   const emit = opts.onEvent ?? (() => {});
+  // The orchestrator that runs the cluster watches its heartbeats: it is the arbiter.
+  const arbiter = (await deps.client.info()).evaluator;
   const rentals = await rentMachines(
     { marketplace: deps.marketplace, duck: deps.duck },
     deps.provider,
     deps.renter,
     deps.fromBlock,
-    { count: plan.machines, hours: plan.hours, jobId: BigInt(jobId), sshPublicKey: formatPublicKey(pair.publicKey), filter: { maxPrice: plan.maxPrice } },
+    {
+      count: plan.machines,
+      hours: plan.hours,
+      jobId: BigInt(jobId),
+      sshPublicKey: formatPublicKey(pair.publicKey),
+      filter: { maxPrice: plan.maxPrice },
+      arbiter,
+      liveness: clusterLiveness(deps.client, deps.marketplace, deps.provider),
+    },
     emit,
   );
   const until = Date.now() + (opts.timeoutMs ?? 120_000);

@@ -238,11 +238,16 @@ export async function settleDowntime(marketplace: Contract, rentalId: bigint, ur
   const fix = `Ask the arbiter's orchestrator (--orchestrator URL) again within the dispute window: \`quackmesh rent settle ${rentalId}\`.`;
   let res: Response;
   let body: { downtimeSeconds: number; signature: string; error?: string; message?: string };
-  try {
-    res = await fetch(`${url}/api/market/downtime/${rentalId}`, { signal: AbortSignal.timeout(10_000) });
-    body = (await res.json()) as typeof body;
-  } catch (err) {
-    throw new QuackError("ORCHESTRATOR_UNREACHABLE", `Rental ${rentalId}'s downtime statement could not be had from ${url}: ${(err as Error).message}`, { fix });
+  // Right after an end, the orchestrator's view of the latest block may lag a moment: RENTAL_NOT_OVER is asked again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(`${url}/api/market/downtime/${rentalId}`, { signal: AbortSignal.timeout(10_000) });
+      body = (await res.json()) as typeof body;
+    } catch (err) {
+      throw new QuackError("ORCHESTRATOR_UNREACHABLE", `Rental ${rentalId}'s downtime statement could not be had from ${url}: ${(err as Error).message}`, { fix });
+    }
+    if (res.ok || body.error !== "RENTAL_NOT_OVER" || attempt === 4) break;
+    await new Promise((r) => setTimeout(r, 500));
   }
   // The orchestrator's refusal keeps its code (NOT_ARBITER, RENTAL_NOT_OVER, …).
   if (!res.ok) throw new QuackError(isErrorCode(body.error) ? body.error : "TX_FAILED", `${url} refused rental ${rentalId}'s downtime statement: ${body.message ?? `HTTP ${res.status}`}`, { fix });
