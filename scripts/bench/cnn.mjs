@@ -13,25 +13,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const dist = (f) => pathToFileURL(join(root, "dist", "native", f)).href;
 const { Network, deviceInfo } = await import(dist("index.js"));
 const { loadMnist, subset } = await import(dist("data.js"));
+const { ISSUE_CNN_SPEC } = await import(pathToFileURL(join(root, "dist", "scripts", "bench", "cnn-spec.js")).href);
 
-export const ISSUE_CNN = {
-  input: [1, 28, 28],
-  layers: [
-    { type: "conv2d", outChannels: 32, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
-    { type: "conv2d", outChannels: 64, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
-    { type: "flatten" }, { type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 },
-  ],
-  loss: "cross-entropy",
-  normalize: { mean: 0.1307, std: 0.3081 },
-};
 
 const { values } = parseArgs({ options: { samples: { type: "string" }, batch: { type: "string" }, lr: { type: "string" }, momentum: { type: "string" } } });
 const samples = Number(values.samples ?? 60000), batchSize = Number(values.batch ?? 64), lr = Number(values.lr ?? 0.05), momentum = Number(values.momentum ?? 0.9);
 const [train, test] = await Promise.all([loadMnist("train"), loadMnist("test")]);
 const data = samples === train.count ? train : subset(train, Array.from({ length: samples }, (_, i) => i));
-const warm = Network.create(ISSUE_CNN, { seed: 0, device: "cpu" });
+const warm = Network.create(ISSUE_CNN_SPEC, { seed: 0, device: "cpu" });
 await warm.train(subset(train, Array.from({ length: 512 }, (_, i) => i)), { batchSize, lr, momentum, seed: 0 });
-const net = Network.create(ISSUE_CNN, { seed: 1, device: "cpu" });
+const net = Network.create(ISSUE_CNN_SPEC, { seed: 1, device: "cpu" });
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 await net.train(data, { epochs: 1, batchSize, lr, momentum, seed: 1 });
