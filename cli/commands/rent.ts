@@ -13,6 +13,7 @@ import { cancelRental, endRental, listRentals, rentMachines, settleDowntime, wai
 import { ensureKeyPair } from "../../protocol/market/sshKeys.js";
 import { chainNow, explainRentalError, type MarketMachine } from "../lib/market/marketplace.js";
 import { chainClock } from "../lib/chain/clock.js";
+import { SCALE_OPTION } from "../lib/data/scale.js";
 import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
@@ -30,6 +31,7 @@ interface RentFlags extends ChainOptions, OrchestratorFlags {
   sshKey?: string;
   ackTimeout: string;
   train?: string;
+  scale?: string;
   epochs?: string;
   batch?: string;
   lr?: string;
@@ -52,6 +54,7 @@ export function rentCommand(): Command {
     .option("--ssh-key <file>", "your SSH private key (its .pub is sent); default $QUACKMESH_HOME/ssh/id_ed25519, generated if absent")
     .option("--ack-timeout <seconds>", "how long to wait for the providers to acknowledge (with --train: and for the workers)", "120")
     .option("--train <dir>", "make the machines --job's cluster: hand this training data and the rentals' key to the orchestrator")
+    .option(SCALE_OPTION[0], `with --train: ${SCALE_OPTION[1]}`)
     .option("--orchestrator <url>", "with --train: the orchestrator running the job (env QUACKMESH_ORCHESTRATOR)")
     .option(...TRAIN_OPTIONS.epochs("with --train: "))
     .option(...TRAIN_OPTIONS.batch("with --train: "))
@@ -148,7 +151,7 @@ async function rentJobCluster(flags: RentFlags, out: Output, r: { count: number;
     if (job.requester.toLowerCase() !== ctx.signer.address.toLowerCase()) {
       throw new QuackError("NOT_REQUESTER", `Job ${r.jobId} was requested by ${job.requester}; only that wallet can give it a cluster.`, { fix: "Pass the requester's --key." });
     }
-    const plan = await planCluster({ cluster: String(r.count), hours: String(r.hours), train: flags.train!, maxPrice: flags.maxPrice, epochs: flags.epochs, batch: flags.batch, lr: flags.lr, momentum: flags.momentum }, job.spec as ModelSpec);
+    const plan = await planCluster({ cluster: String(r.count), hours: String(r.hours), train: flags.train!, maxPrice: flags.maxPrice, epochs: flags.epochs, batch: flags.batch, lr: flags.lr, momentum: flags.momentum, scale: flags.scale }, job.spec as ModelSpec);
     await precheckCluster(c, ctx.provider, ctx.signer.address, c.deployment.block, plan, 0n, clusterLiveness(client, c.marketplace, ctx.provider));
     const keyFile = resolve(flags.sshKey ?? join(ctx.settings.home, "ssh", `cluster-job-${r.jobId}_ed25519`));
     const pair = await uploadCluster(client, { jobId: r.jobId }, keyFile, plan);

@@ -62,8 +62,9 @@ validation accuracy a plus 90 % of its error, a + 0.9 × (1 − a) (measured her
 weights the orchestrator will use). Then the model and validation set go to the orchestrator, the pool is approved and
 escrowed in TrainingPool naming the orchestrator's evaluator, and the command waits until the
 orchestrator has opened round 0 (rounds count from 0 everywhere).
-${SCALE_HELP} A validation CSV read with --scale is uploaded with
-its features divided, so the orchestrator evaluates on exactly what was checked here.
+${SCALE_HELP} A validation CSV (and with --cluster the --train CSV)
+read with --scale is uploaded with its features divided, so the orchestrator and the machines see
+exactly what was checked here.
 
 With --cluster N the job is trained by N rented machines: the job is created, then the N
 cheapest matching machines the orchestrator has fresh liveness records of are rented for it,

@@ -20,6 +20,7 @@ import { readLiveness, withLiveness } from "../market/liveness.js";
 import { rentMachines, waitForAcks, type RentEvent, type RentedMachine } from "../market/renter.js";
 import { ensureKeyPair, formatPublicKey, type KeyPairFiles } from "../../../protocol/market/sshKeys.js";
 import { readValidation, type JobPlan } from "./params.js";
+import { parseScale } from "../data/scale.js";
 import { sleep } from "./wait.js";
 
 export interface ClusterInput {
@@ -31,6 +32,8 @@ export interface ClusterInput {
   batch?: string;
   lr?: string;
   momentum?: string;
+  /** Divide the training CSV's features by this (--scale, as for the validation set). */
+  scale?: string;
 }
 
 export interface ClusterPlan {
@@ -54,7 +57,7 @@ export async function planCluster(input: ClusterInput, spec: ModelSpec): Promise
   const settings = parseTrainFlags(input);
   let train: JobPlan["validation"];
   try {
-    train = await readValidation(input.train, spec);
+    train = await readValidation(input.train, spec, input.scale === undefined ? {} : { scale: parseScale(input.scale) });
   } catch (err) {
     // The same reader as the validation set; its messages name the training data here.
     const e = err as QuackError;

@@ -6,6 +6,7 @@ import { Network } from "../../../native/index.js";
 import { loadCsv, loadMnist, subset, writeIdx } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
 import { feasibilityProblems, parseThreshold, planJob, plausibleThresholdBps } from "./params.js";
+import { planCluster } from "./cluster.js";
 import { parseWhole } from "../flags.js";
 
 const spec = { input: [784], layers: [{ type: "dense", units: 8, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy" };
@@ -93,4 +94,8 @@ t.test("a validation CSV is used as written; --scale divides it and the divided 
   t.same(Array.from(back.y), [1, 0]);
   await t.rejects(planJob({ ...input, model: small, validation: pixels, scale: "0" }), { code: "BAD_ARGUMENT", message: /--scale '0'/ });
   await t.rejects(planJob({ ...input, scale: "255" }), { code: "BAD_ARGUMENT", message: /IDX pair.*CSV only/ }, "IDX takes no scale");
+  // A cluster's training CSV follows the same --scale, so its machines train on what validation measures.
+  const cluster = await planCluster({ cluster: "1", hours: "1", train: pixels, scale: "255" }, asWritten.spec);
+  await writeFile(sent, (cluster.train.upload as { csv: Buffer }).csv);
+  t.same(Array.from((await loadCsv(sent)).x), Array.from(back.x), "the cluster's training data is divided alike");
 });
