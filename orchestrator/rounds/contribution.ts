@@ -13,7 +13,7 @@
  *     it does not recognize well recognized, is left out (LEARNED_NOTHING; rounds/learned.ts): a
  *     model trained on shuffled labels, the input model with its outputs scaled, a near-copy. Such
  *     a confidence change would otherwise be paid wherever it suits an over- or under-confident
- *     aggregate. Cost: one evaluation per update.
+ *     aggregate. Judged once the input model reaches TRAINED accuracy. Cost: one evaluation per update.
  *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
@@ -110,10 +110,13 @@ export async function scoreRound(
   };
   const all = results.map((_, i) => i);
   const near = all.filter((i) => kept[i]);
-  // An update whose own model separates no class better learned nothing (rounds/learned.ts): out
-  // before leave-one-out, so that it cannot lend the others' scores its effect either.
+  // Once the input model is trained, an update whose own model separates no class better learned
+  // nothing (rounds/learned.ts): out before leave-one-out, so that it cannot lend the others'
+  // scores its effect either. (A random model gets each class all right or all wrong: nothing to judge by.)
   const nothing = new Set<number>();
-  for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
+  if (base.accuracy >= TRAINED) {
+    for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
+  }
   const members = near.filter((i) => !nothing.has(i));
   const full = await evalOf(await firstAggregate(members, all));
   const fullLoss = full.loss;
