@@ -28,6 +28,9 @@ import { ProviderAgent } from "../lib/market/provider.js";
 import { detectSpecs } from "../../protocol/market/specs.js";
 import { SshGateway } from "../lib/market/gateway.js";
 import { startTestNetwork } from "./network.js";
+import { runClusterInference } from "../lib/infer/cluster.js";
+import { inferOnCluster } from "../lib/infer/clusterCommand.js";
+import { makeOutput } from "../lib/output.js";
 
 const started = Date.now();
 const net = await startTestNetwork(t.teardown);
@@ -360,10 +363,34 @@ async function checkPayments(t: Test, lines: Line[], done: Line): Promise<void> 
   for (const e of lines.filter((l) => l.event === "ended")) t.equal(((await getRentalInfo(marketplace, BigInt((e.rental as Line).rentalId as string))).status), "ended", `rental ${(e.rental as Line).rentalId} ended for its refund`);
 }
 
-t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer on the orchestrator; each provider paid for what it returned", async (t) => {
+const testDir = join(net.dir, "data", "mnist-test");
+
+t.test("infer --cluster refuses before spending anything", async (t) => {
   await reviveProvider3();
-  const testDir = join(net.dir, "data", "mnist-test");
   await writeIdx(testDir, await loadMnist("test"), "test");
+  const me = net.requester.address;
+  const snapshot = async () => ({ nonce: await net.provider.getTransactionCount(me), duck: await duckOf(me), inference: await net.contracts.inferencePool.getFunction("jobCount")() });
+  const before = await snapshot();
+  const narrow = join(net.dir, "narrow.csv");
+  await writeFile(narrow, "0.5,0.5\n0.1,0.2\n");
+  const flags = { job: String(jobId), input: testDir, out: join(net.dir, "never.json"), maxPayment: "1", partRows: "1000", hours: "1", orchestrator: net.server.url, rpc: net.chain.url, account: "requester" };
+  const plan = { jobId, input: testDir, out: join(net.dir, "never.json"), maxPayment: DUCK, machines: 3, hours: 1, partRows: 1000, sshKeyFile: join(net.dir, "infer-key") };
+  const cases: Array<[string, () => Promise<unknown>, string, RegExp]> = [
+    ["--cluster with --rentals", () => inferOnCluster({ ...flags, cluster: "3", rentals: "1" }, makeOutput(true)), "BAD_ARGUMENT", /cannot be used together/],
+    ["--resume with --cluster", () => inferOnCluster({ ...flags, cluster: "3", resume: "1" }, makeOutput(true)), "BAD_ARGUMENT", /--resume applies to inference on the orchestrator/],
+    ["--part-rows 0", () => inferOnCluster({ ...flags, cluster: "3", partRows: "0" }, makeOutput(true)), "BAD_ARGUMENT", /--part-rows/],
+    ["more machines than listed", () => runClusterInference({ ...plan, machines: 4 }, net.deps()), "TOO_FEW_MACHINES", /Only 3 available machines match; the inference needs 4/],
+    ["a price cap two machines exceed", () => runClusterInference({ ...plan, maxPrice: (7n * DUCK) / 2n }, net.deps()), "TOO_FEW_MACHINES", /Only 1 available machine match/],
+    ["an escrow above the balance", () => runClusterInference({ ...plan, maxPayment: 10_000n * DUCK }, net.deps()), "NOT_ENOUGH_DUCK", /the escrow \(10000\) and the rent \(12\)/],
+    ["input of another width", () => runClusterInference({ ...plan, input: narrow }, net.deps()), "BAD_DATA", /2 columns, but the model takes 784/],
+    ["a rental that does not exist", () => runClusterInference({ ...plan, machines: 0, rentals: [999n] }, net.deps()), "RENTAL_NOT_USABLE", /Rental 999 does not exist/],
+    ["a rental that ended", () => runClusterInference({ ...plan, machines: 0, rentals: [1n] }, net.deps()), "RENTAL_NOT_USABLE", /Rental 1 is ended, not active/],
+  ];
+  for (const [what, run, code, message] of cases) await t.rejects(run(), { code, message, fix: /\S/ }, `${what}: ${code}`);
+  t.same(await snapshot(), before, "no transaction, no DUCK moved, no inference job");
+});
+
+t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer on the orchestrator; each provider paid for what it returned", async (t) => {
   const base = ["infer", "--orchestrator", net.server.url, "--job", String(jobId), "--input", testDir];
   const alone = await quackmesh([...base, "--out", join(net.dir, "single.json")]);
   t.equal(alone.code, 0, alone.stderr);
