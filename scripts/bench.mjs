@@ -184,7 +184,7 @@ async function cpuCnn() {
   summary.cnn = { samples, threads, batch, lr, momentum, loadAverage: load, ours };
   const row = (label, x) => log(`  ${label.padEnd(36)} ${(x.ms / 1000).toFixed(1).padStart(7)} s wall ${(x.cpu_ms / 1000).toFixed(1).padStart(7)} s CPU   test accuracy ${(100 * x.test_accuracy).toFixed(2)}%`);
   if (ours.error) return log(`  quackmesh: failed: ${ours.error}`);
-  row(`quackmesh (cpu, ${ours.threads} threads, ${ours.simd})`, ours);
+  row(`quackmesh (cpu, ${ours.threads} thread${ours.threads > 1 ? "s" : ""}, ${ours.simd})`, ours);
   if (!torchPython) {
     summary.cnn.torch = "not installed";
     return log("  torch not installed, skip (apt-get install python3-torch libopenblas0-pthread)");
@@ -193,7 +193,7 @@ async function cpuCnn() {
   const peer = python(torchPython, "torch_cnn.py", [mnist, samples, batch, lr, momentum, threads], { OMP_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, MKL_NUM_THREADS: t });
   summary.cnn.torch = peer;
   if (peer.error) return log(`  PyTorch: failed: ${peer.error}`);
-  row(`PyTorch ${peer.torch} CPU, ${peer.threads} threads`, peer);
+  row(`PyTorch ${peer.torch} CPU, ${peer.threads} thread${peer.threads > 1 ? "s" : ""}`, peer);
   log(`  (PyTorch: BLAS ${peer.blas}, oneDNN ${peer.mkldnn ? "available" : "absent"})`);
   if (peer.blas === "reference") {
     summary.cnn.ratio = null;
