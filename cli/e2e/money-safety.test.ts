@@ -102,6 +102,18 @@ t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the res
   const jobId = Number(created.lines.at(-1)!.jobId);
   t.match(created.lines.find((l) => l.event === "activated"), { currentRound: 0, rounds: 3 }, "rounds count from 0: round 0 is the first");
 
+  // The job's rentals: one acknowledged (ended for its refund), one the provider never acknowledged
+  // (named as still running). Made first, so that round 1 is still open when the abort comes.
+  const market = net.contracts.marketplace;
+  const provider = net.wallet("provider1");
+  const listArgs = market.interface.getFunction("listMachine")!.inputs.length === 4 ? [1000] : [];
+  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:22", ...listArgs)).wait();
+  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:23", ...listArgs)).wait();
+  const machineIds = [1n, 2n];
+  await (await net.contracts.duck.getFunction("approve")(await market.getAddress(), 10n * DUCK)).wait();
+  for (const m of machineIds) await (await market.getFunction("rentMachine")(m, 2, jobId, "ssh-ed25519 AAAA test")).wait();
+  await (await market.connect(provider).getFunction("acknowledgeRental")(1n)).wait();
+
   // Round 0: a real contributor trains, is paid its share by contribution and claims it.
   const contributor = devAccount("contributor1").address;
   const c0 = await duckOf(contributor);
@@ -118,17 +130,6 @@ t.test("findings 1, 2, 7, 10: abort keeps the round in progress, refunds the res
   const { tensors } = decodeSafetensors((model as { bytes: Buffer }).bytes);
   tensors[0].data[0] += 1e-4;
   await client.submitUpdate(jobId, 1, 100, encodeSafetensors(tensors, { format: "pt" }));
-
-  // The job's rentals: one acknowledged (ended for its refund), one the provider never acknowledged (named as still running).
-  const market = net.contracts.marketplace;
-  const provider = net.wallet("provider1");
-  const listArgs = market.interface.getFunction("listMachine")!.inputs.length === 4 ? [1000] : [];
-  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:22", ...listArgs)).wait();
-  await (await market.connect(provider).getFunction("listMachine")('{"cpuCores":2}', DUCK, "worker@127.0.0.1:23", ...listArgs)).wait();
-  const machineIds = [1n, 2n];
-  await (await net.contracts.duck.getFunction("approve")(await market.getAddress(), 10n * DUCK)).wait();
-  for (const m of machineIds) await (await market.getFunction("rentMachine")(m, 2, jobId, "ssh-ed25519 AAAA test")).wait();
-  await (await market.connect(provider).getFunction("acknowledgeRental")(1n)).wait();
 
   const before = await duckOf(requester);
   const aborted = await quackmesh(["job", "abort", String(jobId), ...base, "--json"]);
