@@ -14,6 +14,7 @@ export const TRAIN_LIMITS = {
   lr: { exclusiveMin: 0, max: 10 },
   momentum: { min: 0, exclusiveMax: 1 },
   weightDecay: { min: 0, max: 1 },
+  proximalMu: { min: 0, max: 100 },
 } as const;
 
 /** The optimizers of local training, as torch.optim defines them (SGD, Adam, AdamW). */
@@ -29,6 +30,8 @@ export interface OptimizerSettings {
   /** SGD with momentum: Nesterov's form */
   nesterov?: boolean;
   weightDecay?: number;
+  /** FedProx: μ/2‖w − w_global‖² added to the local loss (0 or absent: off) */
+  proximalMu?: number;
 }
 
 export const trainSettingsSchema = schema({

@@ -4,7 +4,7 @@
  * and reads back UPDATE. One home for the names, so the CLI, the shipped PyTorch trainer and the
  * README say the same thing.
  */
-import type { TrainDevice, TrainHyperparams } from "./train.js";
+import type { OptimizerSettings, TrainDevice, TrainHyperparams } from "./train.js";
 
 export const TRAINER_FILES = {
   /** The global model: float32 safetensors with PyTorch nn.Sequential names (0.weight, 0.bias, …). */
@@ -45,5 +45,6 @@ export interface TrainerRound {
    * 0–255, divide by 255) or a CSV file (label first; features already scaled, use them as they are).
    */
   data: { path: string; format: "idx" | "csv"; count: number; features: number };
-  train: TrainHyperparams & { seed: number; device: TrainDevice };
+  /** Absent optimizer fields: torch.optim's defaults (SGD; weight decay 0, AdamW's 0.01); proximalMu absent or 0: no FedProx term. */
+  train: TrainHyperparams & OptimizerSettings & { seed: number; device: TrainDevice };
 }

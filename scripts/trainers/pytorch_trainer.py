@@ -2,10 +2,12 @@
 """QuackMesh external trainer for PyTorch (`quackmesh contribute --trainer "python3 pytorch_trainer.py"`).
 
 Runs in the round's folder (README: External trainers): reads model.safetensors, spec.json and
-round.json, builds the nn.Sequential of the spec (nn.Linear + nn.ReLU entries, so the state-dict
-names are the model's), loads the global weights with strict=True, trains with the round's
-settings (SGD with momentum, softmax cross-entropy, the seed for the shuffling) on CPU or CUDA, and
-writes update.safetensors (float32) and metrics.json. Exits non-zero with a message on any error.
+round.json, builds the nn.Sequential of the spec (one entry per spec layer, as the engine numbers
+them, so the state-dict names are the model's: "0.weight" of a conv2d is [out, in, kh, kw]), loads
+the global weights with strict=True, trains with the round's settings (the optimizer: SGD with
+momentum, Nesterov and weight decay, Adam or AdamW; FedProx's proximal term when proximalMu > 0;
+softmax cross-entropy; the seed for the shuffling) on CPU or CUDA, and writes update.safetensors
+(float32) and metrics.json. Exits non-zero with a message on any error.
 """
 import glob
 import gzip
@@ -67,21 +69,83 @@ def write_safetensors(path, tensors):
     os.replace(path + ".part", path)
 
 
+def pair(v):
+    """A kernel, stride or padding field: one integer for both sides, or [height, width]."""
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
 def build_model(spec):
-    """nn.Sequential of the spec: each dense layer an nn.Linear, each relu its own nn.ReLU entry."""
-    if len(spec["input"]) < 1:
+    """nn.Sequential of the spec, one entry per layer (a dense layer's relu is its own nn.ReLU entry),
+    numbered as the engine numbers them (protocol/spec.ts planLayers), so the state dict matches."""
+    shape, layers = list(spec["input"]), []
+    if not shape:
         fail("spec.input is empty")
-    width, layers = 1, []
-    for d in spec["input"]:
-        width *= d
     for i, layer in enumerate(spec["layers"]):
-        if layer.get("type") != "dense":
-            fail(f"spec.layers[{i}]: type {layer.get('type')!r} is not supported by this trainer (dense only)")
-        layers.append(nn.Linear(width, layer["units"]))
-        if layer.get("activation", "none") == "relu":
-            layers.append(nn.ReLU())
-        width = layer["units"]
+        kind, where = layer.get("type"), f"spec.layers[{i}]"
+        if kind == "dense":
+            width = 1
+            for d in shape:
+                width *= d
+            layers.append(nn.Linear(width, layer["units"]))
+            if layer.get("activation", "none") == "relu":
+                layers.append(nn.ReLU())
+            shape = [layer["units"]]
+        elif kind in ("conv2d", "maxpool2d", "avgpool2d"):
+            if len(shape) != 3:
+                fail(f"{where} {kind} needs a [C, H, W] image, gets {shape}")
+            c, h, w = shape
+            kh, kw = pair(layer["kernel"])
+            if kind == "conv2d":
+                (sh, sw), (ph, pw) = pair(layer.get("stride", 1)), pair(layer.get("padding", 0))
+                layers.append(nn.Conv2d(c, layer["outChannels"], (kh, kw), stride=(sh, sw), padding=(ph, pw)))
+                c = layer["outChannels"]
+            else:
+                (sh, sw), ph, pw = pair(layer.get("stride", layer["kernel"])), 0, 0
+                pool = nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d
+                layers.append(pool((kh, kw), stride=(sh, sw)))
+            shape = [c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1]
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+            width = 1
+            for d in shape:
+                width *= d
+            shape = [width]
+        elif kind == "dropout":
+            layers.append(nn.Dropout(layer.get("p", 0.5)))
+        elif kind in ACTIVATIONS:
+            layers.append(ACTIVATIONS[kind]())
+        else:
+            fail(f"{where}: type {kind!r} is not known to this trainer; update it")
     return nn.Sequential(*layers)
+
+
+def input_shape(spec):
+    """Rows reach the model as images when a conv2d or pool comes before any dense or flatten layer
+    (the engine feeds a dense layer the flat row, which nn.Linear on an image would not do)."""
+    for layer in spec["layers"]:
+        if layer.get("type") in ("conv2d", "maxpool2d", "avgpool2d"):
+            return list(spec["input"])
+        if layer.get("type") in ("dense", "flatten"):
+            break
+    return None
+
+
+def make_optimizer(params, train):
+    """The round's optimizer, as the engine reads the same settings (torch.optim's defaults)."""
+    name = train.get("optimizer", "sgd")
+    lr, momentum = train["lr"], train["momentum"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=bool(train.get("nesterov", False)), weight_decay=train.get("weightDecay", 0.0))
+    betas = (train.get("beta1", 0.9), train.get("beta2", 0.999))
+    eps = train.get("eps", 1e-8)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=train.get("weightDecay", 0.0))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=train.get("weightDecay", 0.01))
+    fail(f"round.json train.optimizer {name!r} is not one of sgd, adam, adamw")
 
 
 def open_maybe_gz(path):
@@ -149,14 +213,23 @@ def main():
     model.to(device)
 
     x, y = load_idx(data["path"]) if data["format"] == "idx" else load_csv(data["path"])
-    if x.shape[1] != model[0].in_features:
-        fail(f"the data has {x.shape[1]} features, the model takes {model[0].in_features}")
+    features = 1
+    for d in spec["input"]:
+        features *= d
+    if x.shape[1] != features:
+        fail(f"the data has {x.shape[1]} features, the model takes {features} ({spec['input']})")
     norm = spec.get("normalize")
     if norm:
         x = (x - norm["mean"]) / norm["std"]
+    image = input_shape(spec)
+    if image:
+        x = x.reshape([x.shape[0]] + image)
     x, y = x.to(device), y.to(device)
 
-    opt = torch.optim.SGD(model.parameters(), lr=train["lr"], momentum=train["momentum"])
+    opt = make_optimizer(model.parameters(), train)
+    mu = float(train.get("proximalMu", 0.0))
+    # FedProx: the gradient of mu/2 ||w - w0||^2, w0 the round's global weights, added before the step.
+    anchor = [p.detach().clone() for p in model.parameters()] if mu > 0 else None
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(train["seed"] % (2**63))
     total_loss, correct, seen = 0.0, 0, 0
@@ -169,6 +242,10 @@ def main():
             loss = loss_fn(logits, y[idx])
             opt.zero_grad()
             loss.backward()
+            if anchor is not None:
+                with torch.no_grad():
+                    for p, p0 in zip(model.parameters(), anchor):
+                        p.grad.add_(p - p0, alpha=mu)
             opt.step()
             total_loss += loss.item() * idx.numel()
             correct += (logits.argmax(1) == y[idx]).sum().item()
@@ -177,7 +254,7 @@ def main():
     write_safetensors(files["update"], model.state_dict())
     with open(files["metrics"], "w") as f:
         json.dump({"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}, f)
-    print(f"pytorch_trainer: {train['epochs']} epoch(s) on {x.shape[0]} samples, {device}, loss {total_loss / max(seen, 1):.4f}")
+    print(f"pytorch_trainer: {train['epochs']} epoch(s) on {x.shape[0]} samples, {device}, {train.get('optimizer', 'sgd')}, mu {mu}, loss {total_loss / max(seen, 1):.4f}")
 
 
 if __name__ == "__main__":

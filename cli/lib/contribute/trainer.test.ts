@@ -156,4 +156,57 @@ t.test("scripts/trainers/pytorch_trainer.py trains the same model as the engine"
   const after = await Network.fromWeights(SPEC, fit.tensors).evaluate({ ...holdout, x: Float32Array.from(holdout.x, (v) => v * 0.5 + 0.001) });
   t.ok(after.accuracy > before.accuracy + 0.3, `held-out accuracy ${before.accuracy.toFixed(3)} → ${after.accuracy.toFixed(3)}`);
 });
+t.test("pytorch_trainer.py builds a CNN layer by layer and trains it with the round's optimizer and FedProx μ", { skip: python ? false : "no Python with `import torch` here (Debian: apt-get install python3-torch)" }, async (t) => {
+  const trainer = { argv: [python!, TRAINER_SCRIPT], timeoutMs: 120_000 };
+  // Every layer kind the engine has, so each maps to its nn.Sequential entry and state-dict names.
+  const cnn: ModelSpec = {
+    input: [1, 28, 28],
+    layers: [
+      { type: "conv2d", outChannels: 4, kernel: 3, padding: 1 },
+      { type: "relu" },
+      { type: "maxpool2d", kernel: 2 },
+      { type: "conv2d", outChannels: 6, kernel: [3, 3], stride: 2 },
+      { type: "gelu" },
+      { type: "avgpool2d", kernel: 2, stride: 1 },
+      { type: "sigmoid" },
+      { type: "flatten" },
+      { type: "dense", units: 16, activation: "relu" },
+      { type: "tanh" },
+      { type: "dense", units: 10 },
+    ],
+    loss: "cross-entropy",
+    normalize: { mean: 0.13, std: 0.31 },
+  };
+  const cnnGlobal = Network.create(cnn, { seed: 3 }).weights();
+  t.same(cnnGlobal.map((x) => x.name), ["0.weight", "0.bias", "3.weight", "3.bias", "8.weight", "8.bias", "11.weight", "11.bias"], "the engine's names: a dense relu is its own entry");
+  const cnnRound = (train: Parameters<typeof runTrainerRound>[1]["train"]) =>
+    round(trainer, { spec: cnn, global: cnnGlobal, modelBytes: encodeSafetensors(cnnGlobal, { format: "pt" }), train });
+  const sample = subset(mnist, Array.from({ length: 1000 }, (_, i) => i));
+
+  // Full-batch steps do not depend on the shuffling: Adam with weight decay and FedProx's term as
+  // the engine takes them, so PyTorch and the engine must end at the same weights.
+  const settings = { ...TRAIN, epochs: 3, batchSize: 1000, lr: 0.01, optimizer: "adam" as const, weightDecay: 0.001, proximalMu: 0.5 };
+  const out = await cnnRound(settings);
+  t.same(out.tensors.map((x) => [x.name, x.shape]), cnnGlobal.map((x) => [x.name, x.shape]), "the update has the model's names and shapes");
+  const engine = Network.fromWeights(cnn, cnnGlobal);
+  await engine.train(sample, settings);
+  const ours = engine.weights();
+  let worst = 0;
+  out.tensors.forEach((x, k) => x.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - ours[k].data[i])))));
+  t.ok(worst < 1e-4, `three full-batch Adam steps with weight decay and μ: PyTorch and the engine differ by at most ${worst.toExponential(2)}`);
+
+  // Mini-batches with Nesterov SGD, dropout and μ on a plain CNN: the update loads back into the engine and lowers the loss.
+  const small: ModelSpec = {
+    input: [1, 28, 28],
+    layers: [{ type: "conv2d", outChannels: 4, kernel: 5, stride: 2 }, { type: "relu" }, { type: "flatten" }, { type: "dropout", p: 0.2 }, { type: "dense", units: 10 }],
+    loss: "cross-entropy",
+    normalize: { mean: 0.13, std: 0.31 },
+  };
+  const smallGlobal = Network.create(small, { seed: 3 }).weights();
+  const before = await Network.fromWeights(small, smallGlobal).evaluate(sample);
+  const fit = await round(trainer, { spec: small, global: smallGlobal, modelBytes: encodeSafetensors(smallGlobal, { format: "pt" }), train: { ...TRAIN, epochs: 1, batchSize: 32, lr: 0.05, nesterov: true, weightDecay: 1e-4, proximalMu: 0.01 } });
+  t.same(fit.tensors.map((x) => [x.name, x.shape]), [["0.weight", [4, 1, 5, 5]], ["0.bias", [4]], ["4.weight", [10, 576]], ["4.bias", [10]]]);
+  const after = await Network.fromWeights(small, fit.tensors).evaluate(sample);
+  t.ok(after.loss < before.loss * 0.5, `training loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}`);
+});
 if (!python) console.log("# skipped the PyTorch trainer test: no Python with `import torch` here (Debian: apt-get install python3-torch)");
