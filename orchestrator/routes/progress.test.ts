@@ -43,6 +43,7 @@ t.test("a spent pool is a stall whatever the round holds", async (t) => {
   t.match(judgeProgress(facts({ job: flat, committed: 80n * DUCK, acceptedTotal: 4 })), { reason: "pool-exhausted" }, "the flat part of each accepted update counts");
   t.match(judgeProgress(facts({ job: flat, committed: 75n * DUCK, acceptedTotal: 4 })), { state: "running" }, "5 DUCK left");
   t.match(judgeProgress(facts({ job: { ...job, status: "finished" } as JobRecord, committed: 100n * DUCK })), { state: "finished", reason: null, round: null });
+  t.match(judgeProgress(facts({ round: null })), { state: "running", round: 2, message: /Round 2 of job 7 is opening/ }, "an active job whose round is not stored yet is not called finished");
 });
 
 t.test("the API: job status, job list and the dashboard's report carry the same verdict", async (t) => {

@@ -61,8 +61,12 @@ const pct = (bps: number) => `${(bps / 100).toFixed(2)} %`;
 export function judgeProgress(f: ProgressFacts): JobProgress {
   const { job } = f;
   const id = job.jobId;
-  if (job.status !== "active" || !f.round) {
+  if (job.status !== "active") {
     return { state: "finished", reason: null, round: null, since: null, message: `Job ${id} is finished.`, fix: null };
+  }
+  if (!f.round) {
+    // Between the job's activation and its round's row (or a round lost to a crash mid-write): nothing to judge yet.
+    return { state: "running", reason: null, round: job.currentRound, since: null, message: `Round ${job.currentRound} of job ${id} is opening.`, fix: null };
   }
   const r = f.round;
   const base = { round: r.round, since: r.openedAt };
