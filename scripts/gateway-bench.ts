@@ -16,12 +16,13 @@ import { forcedCommand } from "../cli/lib/market/gateLaunch.js";
 import { SshGateway } from "../cli/lib/market/gateway.js";
 import { startSshd } from "../cli/lib/market/sshd.js";
 import { gateFromSources, writeWorkerEntry } from "../cli/lib/market/testkit.js";
+import { generateSshKeyPair } from "../protocol/market/sshKeys.js";
 
 const { utils } = ssh2;
 const MIB = 1024 * 1024;
 const SIZE = 64 * MIB;
 const dir = mkdtempSync(join(tmpdir(), "qm-gateway-bench-"));
-const pair = utils.generateKeyPairSync("ed25519");
+const pair = generateSshKeyPair();
 const workerEntry = writeWorkerEntry(dir);
 const payload = join(dir, "payload.bin");
 writeFileSync(payload, Buffer.alloc(SIZE, 7));

@@ -23,6 +23,7 @@ import { cliEntry } from "../cli/lib/demo/processes.js";
 import { dispatchParts, type InferMachine } from "../cli/lib/infer/dispatch.js";
 import { splitRows } from "../cli/lib/infer/parts.js";
 import { SshGateway } from "../cli/lib/market/gateway.js";
+import { generateSshKeyPair } from "../protocol/market/sshKeys.js";
 
 const arg = (name: string, fallback: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : fallback);
 const MACHINES = arg("--machines", 3);
@@ -45,7 +46,7 @@ try {
   const whole = await served.predict(x, ROWS);
   const orchestratorMs = performance.now() - started;
 
-  const pair = ssh2.utils.generateKeyPairSync("ed25519");
+  const pair = generateSshKeyPair();
   for (let i = 0; i < MACHINES; i++) {
     const g = await SshGateway.start({ hostKeyFile: join(dir, `host-${i}`), rentalsRoot: join(dir, `rentals-${i}`), workerEntry: cliEntry() });
     g.grant(BigInt(i + 1), pair.public);

@@ -82,6 +82,22 @@ export interface KeyPairFiles {
 }
 
 /**
+ * A new ed25519 key pair in OpenSSH's format, by ssh2 (no ssh-keygen needed). ssh2 strips every
+ * leading zero byte of the raw public key, so about one key in 256 (a public key starting with
+ * 0x00) comes out malformed and its own parseKey refuses both halves (mscdex/ssh2#1390, #1513):
+ * such a pair is drawn again.
+ */
+export function generateSshKeyPair(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync("ed25519", comment === undefined ? {} : { comment });
+    const pub = ssh2.utils.parseKey(pair.public);
+    const priv = ssh2.utils.parseKey(pair.private);
+    if (pub instanceof Error || priv instanceof Error || Array.isArray(pub) || Array.isArray(priv)) continue;
+    if (priv.getPublicSSH().equals(pub.getPublicSSH())) return pair;
+  }
+}
+
+/**
  * The ed25519 key pair at `privateKeyFile` (+ `.pub`); generated when absent (by ssh2, in
  * OpenSSH's format, so no ssh-keygen is needed). The folder is made private (0700) and the
  * private key 0600.
@@ -91,7 +107,7 @@ export async function ensureKeyPair(privateKeyFile: string, comment = "quackmesh
   let created = false;
   if (!existsSync(privateKeyFile)) {
     mkdirSync(dirname(privateKeyFile), { recursive: true, mode: 0o700 });
-    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
+    const pair = generateSshKeyPair(comment);
     writeFileSync(privateKeyFile, pair.private, { mode: 0o600, flag: "wx" });
     chmodSync(privateKeyFile, 0o600);
     writeFileSync(publicKeyFile, `${pair.public}\n`, { mode: 0o644 });

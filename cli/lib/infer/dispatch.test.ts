@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import ssh2 from "ssh2";
+import { generateSshKeyPair } from "../../../protocol/market/sshKeys.js";
 import { Network } from "../../../native/index.js";
 import { loadMnist } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
@@ -73,7 +73,7 @@ const ROWS = 1200;
 const x = (await loadMnist("test")).x.subarray(0, ROWS * 784);
 const whole = await net.predict(x, ROWS);
 
-const pair = ssh2.utils.generateKeyPairSync("ed25519");
+const pair = generateSshKeyPair();
 const machines: InferMachine[] = [];
 for (const [i, [name, workerEntry]] of Object.entries(entries).entries()) {
   const g = await SshGateway.start({ hostKeyFile: join(dir, `${name}-host`), rentalsRoot: join(dir, name), workerEntry });

@@ -9,6 +9,7 @@ import ssh2, { Client } from "ssh2";
 import { SshGateway, type GatewayEvent, type GatewayLimits } from "./gateway.js";
 import { ensureHostKey } from "./gatewayHostKey.js";
 import { writeWorkerEntry } from "./testkit.js";
+import { generateSshKeyPair } from "../../../protocol/market/sshKeys.js";
 
 const { utils } = ssh2;
 const dir = mkdtempSync(join(tmpdir(), "qm-gateway-"));
@@ -16,7 +17,7 @@ const workerEntry = writeWorkerEntry(dir);
 const root = join(dir, "rentals");
 
 function keyPair(name: string): { privateFile: string; privateKey: string; publicKey: string } {
-  const pair = utils.generateKeyPairSync("ed25519", { comment: name });
+  const pair = generateSshKeyPair(name);
   const privateFile = join(dir, name);
   writeFileSync(privateFile, pair.private, { mode: 0o600 });
   return { privateFile, privateKey: pair.private, publicKey: pair.public };

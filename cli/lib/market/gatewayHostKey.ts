@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { dirname } from "node:path";
 import ssh2 from "ssh2";
 import { QuackError } from "../../../protocol/errors.js";
-import { fingerprintOf } from "../../../protocol/market/sshKeys.js";
+import { fingerprintOf, generateSshKeyPair } from "../../../protocol/market/sshKeys.js";
 
 const { utils } = ssh2; // CommonJS: Node sees only some of its names as named exports
 
@@ -26,7 +26,7 @@ export function ensureHostKey(file: string): GatewayHostKey {
   let created = false;
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const pair = utils.generateKeyPairSync("ed25519", { comment: "quackmesh-gateway" });
+    const pair = generateSshKeyPair("quackmesh-gateway");
     writeFileSync(file, pair.private, { mode: 0o600, flag: "wx" });
     chmodSync(file, 0o600);
     created = true;

@@ -13,6 +13,7 @@ import { ProviderAgent } from "./provider.js";
 import { endRental, rentMachines } from "./renter.js";
 import { detectSpecs } from "../../../protocol/market/specs.js";
 import { marketFixture, writeWorkerEntry } from "./testkit.js";
+import { generateSshKeyPair } from "../../../protocol/market/sshKeys.js";
 
 const { utils } = ssh2;
 const dir = mkdtempSync(join(tmpdir(), "qm-gateway-rental-"));
@@ -20,7 +21,7 @@ const fx = await marketFixture(dir, ["requester"]);
 t.teardown(() => fx.stop());
 const gateway = await SshGateway.start({ hostKeyFile: join(dir, "host-key"), rentalsRoot: join(dir, "rentals"), workerEntry: writeWorkerEntry(dir) });
 t.teardown(() => gateway.close());
-const pair = utils.generateKeyPairSync("ed25519", { comment: "renter" });
+const pair = generateSshKeyPair("renter");
 const keyFile = join(dir, "renter-key");
 writeFileSync(keyFile, pair.private, { mode: 0o600 });
 const known = join(dir, "known_hosts");

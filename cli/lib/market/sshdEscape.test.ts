@@ -11,6 +11,7 @@ import { addRentalKey } from "./authorizedKeys.js";
 import { forcedCommand } from "./gateLaunch.js";
 import { startSshd } from "./sshd.js";
 import { gateFromSources, writeWorkerEntry } from "./testkit.js";
+import { generateSshKeyPair } from "../../../protocol/market/sshKeys.js";
 
 const { utils } = ssh2;
 const dir = mkdtempSync(join(tmpdir(), "qm-sshd-escape-"));
@@ -18,7 +19,7 @@ const sshd = await startSshd();
 t.teardown(() => sshd.stop());
 const gate = await gateFromSources(dir, writeWorkerEntry(dir));
 const root = join(dir, "rentals");
-const pair = utils.generateKeyPairSync("ed25519");
+const pair = generateSshKeyPair();
 addRentalKey(sshd.authorizedKeysFile, 3n, pair.public, forcedCommand(gate, 3n, root));
 const secret = join(dir, "provider-wallet.key");
 writeFileSync(secret, "0xprovider-secret\n", { mode: 0o600 });
