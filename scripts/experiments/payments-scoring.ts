@@ -2,11 +2,12 @@
 // shards, a shuffled-label model, near-copies, a 7 → 1 flip claiming 2^53 − 1 samples) to measure
 // scoring rules, in seconds: per round, each update's own accuracy per class, what the engine's
 // scoreRound decides and pays, and the round model's test accuracy per class. The next round starts
-// from that model. Optional: KNOWN=1 each update's loss change on the classes the input model
-// recognizes (the learned-nothing rule's input), LOO=1 each trained update's per-class effect on the
-// round's model (its training replaced by none, and removed), CONCENTRATION=1 where its own model
-// sends each class the input model got right.
-// Run: SEED=0 ROUNDS=3 node --loader ts-node/esm/transpile-only scripts/experiments/payments-scoring.ts
+// from that model. Optional: --known each update's loss change on the classes the input model
+// recognizes (the learned-nothing rule's input), --loo each trained update's per-class effect on the
+// round's model (its training replaced by none, and removed), --concentration where its own model
+// sends each class the input model got right, --rows output-row similarity, --split the split rule.
+// Run: npx tsx scripts/experiments/payments-scoring.ts --seed 0 --rounds 3 [--known] [--loo] ...
+import { parseArgs } from "node:util";
 import { loadMnist, splitHoldout, subset } from "../../native/data.js";
 import { Network } from "../../native/index.js";
 import { flatten, unflatten } from "../../native/tensors.js";
@@ -86,8 +87,20 @@ async function classLoss(flat: Float32Array): Promise<number[]> {
   return sum.map((v, c) => v / Math.max(1, n[c]));
 }
 const fmt = (a: number[]) => a.map((v) => (v * 100).toFixed(0).padStart(4)).join("");
-const SEED = Number(process.env.SEED ?? 0);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+// Flags, not environment variables: this is a measurement, not a setting of the product.
+const { values: opt } = parseArgs({
+  options: {
+    seed: { type: "string", default: "0" },
+    rounds: { type: "string", default: "3" },
+    split: { type: "boolean", default: false },
+    known: { type: "boolean", default: false },
+    concentration: { type: "boolean", default: false },
+    rows: { type: "boolean", default: false },
+    loo: { type: "boolean", default: false },
+  },
+});
+const SEED = Number(opt.seed);
+const ROUNDS = Number(opt.rounds);
 let g = globalModel("0x" + "0".repeat(64), Network.create(spec, { seed: 3 }).weights());
 for (let round = 0; round < ROUNDS; round++) {
   const base = await evaluate(g.tensors);
@@ -101,7 +114,7 @@ for (let round = 0; round < ROUNDS; round++) {
   }
   console.log(`\n=== round ${round}: base acc ${(base.accuracy * 100).toFixed(1)} loss ${base.loss.toFixed(4)} classes ${fmt(base.classAccuracy)}`);
   const basePred = await predictOf(g.flat);
-  if (process.env.SPLIT) {
+  if (opt.split) {
     // Synthetic temperature attackers: the global model with its output layer scaled.
     let off = 0;
     for (const l of g.layout) { if (l.name === "2.weight") break; off += l.shape.reduce((a, b) => a * b, 1); }
@@ -146,8 +159,8 @@ for (let round = 0; round < ROUNDS; round++) {
     const gainsC = known.map((c) => baseCL[c] - cl[c]);
     const rel = known.map((c) => (baseCL[c] - cl[c]) / baseCL[c]);
     const accG = known.map((c) => ev.classAccuracy[c] - base.classAccuracy[c]);
-    if (process.env.KNOWN) console.log(`   ${u.name.padEnd(12)} known-class loss gain max ${Math.max(...gainsC).toFixed(3)} rel ${Math.max(...rel).toFixed(2)} accgain ${(Math.max(...accG) * 100).toFixed(0)} | ${gainsC.map((v) => v.toFixed(2)).join(" ")}`);
-    if (process.env.CONCENTRATION) console.log(`   ${u.name.padEnd(12)} concentration ${conc.join(" ")}`);
+    if (opt.known) console.log(`   ${u.name.padEnd(12)} known-class loss gain max ${Math.max(...gainsC).toFixed(3)} rel ${Math.max(...rel).toFixed(2)} accgain ${(Math.max(...accG) * 100).toFixed(0)} | ${gainsC.map((v) => v.toFixed(2)).join(" ")}`);
+    if (opt.concentration) console.log(`   ${u.name.padEnd(12)} concentration ${conc.join(" ")}`);
     console.log(`${u.name.padEnd(12)} own acc ${(ev.accuracy * 100).toFixed(1)} loss ${ev.loss.toFixed(4)} ${accepted.includes(u) ? "accepted" : "refused "} classes ${fmt(ev.classAccuracy)}`);
   }
   // Sort by a pseudo hash (name) as the store does by update hash.
@@ -163,7 +176,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const pct = total > 0n ? Number((shares[i].amount * 10000n) / total) / 100 : 0;
     console.log(`  ${u.contributor.padEnd(12)} w ${u.weight} norm ${u.deltaNorm.toFixed(3)} score ${u.score.toExponential(2)} gain ${u.gain.toExponential(2)} ${u.excluded ?? "counted"} paid ${pct}%`);
   }
-  if (process.env.ROWS) {
+  if (opt.rows) {
     // Output layer rows: each trained update's change of class c's row against the others' weighted sum.
     const kept = scored.updates.map((u, i) => ({ u, r: results[i] })).filter(({ u }) => u.deltaNorm > 1e-3);
     let off = 0;
@@ -185,7 +198,7 @@ for (let round = 0; round < ROUNDS; round++) {
       console.log(`  ${k.u.contributor.padEnd(12)} row cos ${cos.map((v) => v.toFixed(2).padStart(6)).join("")}`);
     }
   }
-  if (process.env.LOO) {
+  if (opt.loo) {
     const kept = scored.updates.map((u, i) => ({ u, r: results[i] })).filter(({ u }) => u.deltaNorm > 1e-3);
     const agg = async (set: FitResult[]) => strategy.aggregate(round, set.map((r) => ({ ...r, numSamples: Math.min(r.numSamples, 1500) })), [], g.flat);
     const evalFlat = (f: Float32Array) => evaluate(unflatten(f, g.layout));
