@@ -49,6 +49,8 @@ export interface ClusterInferPlan {
   sshKeyFile: string;
   /** Rows per part at most. */
   partRows: number;
+  /** Divide the input CSV's features by this (--scale); absent: as written. */
+  scale?: number;
   /** How long the providers have to acknowledge new rentals. */
   ackTimeoutMs?: number;
 }
@@ -69,6 +71,7 @@ export interface EndedRental {
 }
 
 export type ClusterInferEvent =
+  | { event: "warning"; warning: string }
   | { event: "checked"; requester: string; duck: bigint; jobId: number; modelHash: string; samples: number; labelled: boolean; machines: number; parts: number; rent: bigint }
   | RentEvent
   | { event: "acknowledged"; acknowledged: string[]; pending: string[] }
@@ -147,10 +150,10 @@ async function givenRentals(deps: ClusterInferDeps, ids: bigint[], market: Marke
   return out;
 }
 
-async function check(plan: ClusterInferPlan, deps: ClusterInferDeps, privateKey: string): Promise<Checked> {
+async function check(plan: ClusterInferPlan, deps: ClusterInferDeps, privateKey: string, warn: (warning: string) => void): Promise<Checked> {
   const job = await deps.client.getJob(plan.jobId);
   const spec = job.spec as unknown as ModelSpec;
-  const input = await loadInferenceInput(plan.input, inputFeatures(spec));
+  const input = await loadInferenceInput(plan.input, inputFeatures(spec), { scale: plan.scale, warn });
   const download = await deps.client.getModel(plan.jobId);
   if (download.notModified) throw new QuackError("INTERNAL", "The orchestrator answered 304 to a model download without an etag.");
   const modelHash = "0x" + createHash("sha256").update(download.bytes).digest("hex");
@@ -258,7 +261,7 @@ export async function runClusterInference(plan: ClusterInferPlan, deps: ClusterI
   const emit = opts.onEvent ?? (() => {});
   const pair = await ensureKeyPair(plan.sshKeyFile);
   const privateKey = await readFile(pair.privateKeyFile, "utf8");
-  const c = await check(plan, deps, privateKey);
+  const c = await check(plan, deps, privateKey, (warning) => emit({ event: "warning", warning }));
   const machineCount = plan.rentals ? c.given.length : plan.machines;
   const parts = splitRows(c.count, machineCount, plan.partRows);
   emit({ event: "checked", requester: deps.signer.address, duck: c.duck, jobId: plan.jobId, modelHash: c.modelHash, samples: c.count, labelled: c.labels !== undefined, machines: machineCount, parts: parts.length, rent: c.rent });

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { QuackError } from "../../../protocol/errors.js";
 import { formatAmount, parseAmount } from "../../../protocol/chain/units.js";
 import { parsePrice, parseWhole } from "../flags.js";
+import { parseScale } from "../data/scale.js";
 import type { ChainOptions } from "../chain/options.js";
 import { parseJobId } from "../job/chainJob.js";
 import { connectJob, type OrchestratorFlags } from "../job/connect.js";
@@ -19,8 +20,7 @@ export interface ClusterFlags {
   partRows: string;
 }
 
-export const CLUSTER_HELP = `
-With --cluster N the model runs on N machines rented from the marketplace for --hours (cheapest
+export const CLUSTER_HELP = `With --cluster N the model runs on N machines rented from the marketplace for --hours (cheapest
 first, at most --max-price per hour), or with --rentals on active rentals of yours: the job's
 model goes to each machine over SSH (its provider's gateway), the input is cut into parts of at
 most --part-rows rows, and each machine's \`quackmesh worker --infer\` takes the next part until
@@ -34,7 +34,8 @@ given with --rentals keep running.`;
 
 export const CLUSTER_EXAMPLES = `
   $ quackmesh infer --job 1 --input ./mnist-test --cluster 3 --hours 1 --max-price 10
-  $ quackmesh infer --job 1 --input ./mnist-test --rentals 4,5,6 --json`;
+  $ quackmesh infer --job 1 --input pixels.csv --scale 255 --cluster 2
+  $ quackmesh infer --job 1 --input ./mnist-test --rentals 4,5,6 --ssh-key ~/.quackmesh/ssh/cluster-job-1_ed25519 --json`;
 
 export function addClusterOptions(cmd: Command): Command {
   return cmd
@@ -61,6 +62,8 @@ function parseRentals(text: string): bigint[] {
 
 function describe(e: ClusterInferEvent): string | undefined {
   switch (e.event) {
+    case "warning":
+      return `warning: ${e.warning}`;
     case "checked":
       return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK; job ${e.jobId}'s model ${e.modelHash}; ${e.samples} samples${e.labelled ? " with labels" : ""} in ${e.parts} parts for ${e.machines} machines${e.rent > 0n ? ` (rent ${formatAmount(e.rent)} DUCK)` : ""}.`;
     case "matched":
@@ -107,7 +110,7 @@ function emitResult(out: Output, r: ClusterInferResult): void {
 }
 
 /** `infer --cluster N` / `infer --rentals IDS`, after the common flags are checked. */
-export async function inferOnCluster(flags: ChainOptions & OrchestratorFlags & ClusterFlags & { job: string; input: string; out: string; maxPayment: string; resume?: string }, out: Output): Promise<void> {
+export async function inferOnCluster(flags: ChainOptions & OrchestratorFlags & ClusterFlags & { job: string; input: string; out: string; maxPayment: string; resume?: string; scale?: string }, out: Output): Promise<void> {
   if (flags.resume !== undefined) {
     throw new QuackError("BAD_ARGUMENT", "--resume applies to inference on the orchestrator; a cluster run settles before it ends.", { fix: "Drop --resume, or drop --cluster/--rentals to resume an orchestrator job." });
   }
@@ -126,6 +129,7 @@ export async function inferOnCluster(flags: ChainOptions & OrchestratorFlags & C
     maxPrice: flags.maxPrice === undefined ? undefined : parsePrice(flags.maxPrice, "--max-price"),
     rentals: flags.rentals === undefined ? undefined : parseRentals(flags.rentals),
     partRows: parseWhole(flags.partRows, "--part-rows", 1, 1_000_000),
+    scale: flags.scale === undefined ? undefined : parseScale(flags.scale),
   };
   const conn = await connectJob(flags, "requester");
   try {

@@ -114,7 +114,11 @@ class RemoteWorker {
     return Promise.race([op, this.dead]);
   }
 
+  /** When the worker last wrote a line (heartbeats included). */
+  lastLine = Date.now();
+
   onStdout = (line: string): void => {
+    this.lastLine = Date.now();
     const m = parseWorkerLine(line);
     if (!m || m.event === "heartbeat") return;
     if (m.event === "error") return this.fail(new QuackError("WORKER_ERROR", `The worker on rental ${this.rentalId} reported: ${String(m.message ?? "an error")}`, { details: m }));
@@ -147,6 +151,10 @@ class RemoteWorker {
   }
 }
 
+/** The worker writes a heartbeat line this often; silence for SILENCE_MS means it is gone. */
+const HEARTBEAT_MS = 2000;
+const SILENCE_MS = 10_000;
+
 const asQuack = (err: unknown): QuackError => (isQuackError(err) ? err : new QuackError("MACHINE_FAILED", (err as Error)?.message ?? String(err), { cause: err }));
 
 /** Run every part on the machines; resolves when each part is answered or no machine is left. */
@@ -173,6 +181,7 @@ export async function dispatchParts(input: DispatchInput, opts: DispatchOptions 
     let session: SshSession | undefined;
     let handle: ExecHandle | undefined;
     let current: number | null = null;
+    let watchdog: NodeJS.Timeout | undefined;
     const worker = new RemoteWorker(m.rentalId);
     const late = (what: string) => new QuackError("WORKER_TIMEOUT", `Rental ${m.rentalId} did not ${what} within ${partTimeoutMs / 1000} s.`);
     try {
@@ -182,8 +191,14 @@ export async function dispatchParts(input: DispatchInput, opts: DispatchOptions 
       await worker.guard(session.mkdir(INFER_DIR));
       await worker.guard(session.upload(Buffer.from(input.model.safetensors), `${INFER_DIR}/${MODEL_FILE}`));
       await worker.guard(session.upload(specBytes, `${INFER_DIR}/${SPEC_FILE}`));
-      handle = await worker.guard(session.exec(`quackmesh worker --infer ${INFER_DIR} --heartbeat 5000`, { stdoutLine: worker.onStdout, stderrLine: worker.onStderr }));
+      handle = await worker.guard(session.exec(`quackmesh worker --infer ${INFER_DIR} --heartbeat ${HEARTBEAT_MS}`, { stdoutLine: worker.onStdout, stderrLine: worker.onStderr }));
       void handle.done.then((r) => worker.onExit(r.code));
+      // A worker that falls silent (killed, or its connection stalled without closing) fails its
+      // machine within seconds instead of at the part timeout.
+      worker.lastLine = Date.now();
+      watchdog = setInterval(() => {
+        if (Date.now() - worker.lastLine > SILENCE_MS) worker.fail(new QuackError("WORKER_TIMEOUT", `The worker on rental ${m.rentalId} sent nothing for ${SILENCE_MS / 1000} s.`));
+      }, 1000);
       const loaded = await timeout(worker.next(), opts.readyTimeoutMs ?? 60_000, () => new QuackError("WORKER_TIMEOUT", `The worker on rental ${m.rentalId} did not load the model in time.`));
       if (loaded.event !== "ready" || loaded.modelSha256 !== input.model.sha256) {
         throw new QuackError("WORKER_ERROR", `The worker on rental ${m.rentalId} did not load the model it was sent (it answered ${JSON.stringify(loaded).slice(0, 200)}).`);
@@ -227,6 +242,7 @@ export async function dispatchParts(input: DispatchInput, opts: DispatchOptions 
       failed.push({ rentalId: m.rentalId, provider: m.provider, code: e.code, message: e.message });
       emit({ event: "machine-failed", rentalId: m.rentalId, provider: m.provider, code: e.code, message: e.message, requeued: current });
     } finally {
+      clearInterval(watchdog);
       handle?.close();
       session?.close();
     }
