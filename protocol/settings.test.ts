@@ -6,13 +6,16 @@ import { gzipSync } from "node:zlib";
 
 t.test("settings: defaults, krum's floor, relations between fields", async (t) => {
   const d = resolveSettings({});
-  t.same("settings" in d && d.settings, { rounds: 3, minUpdates: 2, minUpdatesAtDeadline: 1, roundDeadlineSeconds: 600, strategy: { name: "fedavg" }, thresholdBps: 0, normBound: null, normMultiple: 3, trustNumSamples: false, maxUpdateNorm: null });
+  t.same("settings" in d && d.settings, { rounds: 3, minUpdates: 2, minUpdatesAtDeadline: 1, roundDeadlineSeconds: 600, strategy: { name: "fedavg" }, thresholdBps: 0, normBound: null, normMultiple: 3, trustNumSamples: false, maxUpdateNorm: null, train: {} });
   const k = resolveSettings({ minUpdates: 7, strategy: { name: "krum", f: 2 } });
   t.equal("settings" in k && k.settings.minUpdatesAtDeadline, 7, "krum keeps n > 2f + 2 at deadlines too");
   t.match(resolveSettings({ minUpdates: 6, strategy: { name: "krum", f: 2 } }), { error: /needs at least 7/ });
   t.match(resolveSettings({ minUpdates: 5, strategy: { name: "krum", f: 1, m: 5 } }), { error: /m=5/ });
   t.match(resolveSettings({ minUpdates: 2, minUpdatesAtDeadline: 3 }), { error: /cannot exceed/ });
   t.match(resolveSettings({ strategy: { name: "median", f: 1 } }), { error: /only to the krum/ });
+  // The local training a job asks for: Nesterov is SGD's.
+  t.match(resolveSettings({ train: { optimizer: "adam", nesterov: true } }), { error: /nesterov/ });
+  t.match(resolveSettings({ train: { optimizer: "sgd", nesterov: true, proximalMu: 0.01 } }), { settings: { train: { optimizer: "sgd", nesterov: true, proximalMu: 0.01 } } });
 });
 
 t.test("jsonDepth skips strings and stops early", async (t) => {

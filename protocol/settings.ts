@@ -4,6 +4,7 @@
  * because those are what the contract enforces and pays for.
  */
 import { schema, type FromSchema } from "./schema.js";
+import { OPTIMIZERS, TRAIN_LIMITS } from "./train.js";
 
 export const STRATEGY_NAMES = ["fedavg", "median", "trimmed-mean", "krum"] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
@@ -19,6 +20,23 @@ export const strategySchema = schema({
     m: { type: "integer", minimum: 1, maximum: 1000, description: "krum: updates averaged (multi-Krum); 1 = Krum" },
   },
 });
+
+/**
+ * How the job asks its contributors and cluster workers to train locally: the optimizer and
+ * FedProx's μ. Each field absent: the trainer's own choice. A contributor's own flag for a field
+ * wins (the orchestrator cannot see how an update was trained; it measures what it adds).
+ */
+export const jobTrainSchema = schema({
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    optimizer: { type: "string", enum: OPTIMIZERS, description: "local optimizer, as torch.optim: sgd, adam or adamw" },
+    nesterov: { type: "boolean", description: "sgd: Nesterov momentum" },
+    weightDecay: { type: "number", minimum: TRAIN_LIMITS.weightDecay.min, maximum: TRAIN_LIMITS.weightDecay.max, description: "sgd, adam: L2 on the gradient; adamw: decoupled (its default 0.01)" },
+    proximalMu: { type: "number", minimum: TRAIN_LIMITS.proximalMu.min, maximum: TRAIN_LIMITS.proximalMu.max, description: "FedProx: μ of the proximal term μ/2‖w − w_global‖² (0: plain FedAvg)" },
+  },
+});
+export type JobTrainSettings = FromSchema<typeof jobTrainSchema>;
 
 const settingsProperties = {
   rounds: { type: "integer", minimum: 1, maximum: 100000, description: "number of rounds (the chain's value wins)" },
@@ -36,6 +54,7 @@ const settingsProperties = {
   },
   trustNumSamples: { type: "boolean", description: "weigh updates by their claimed sample counts as given; by default no claim counts above the round's (lower) median claim" },
   maxUpdateNorm: { type: "number", exclusiveMinimum: 0, description: "clip each update's distance to the global model to this norm before aggregating" },
+  train: jobTrainSchema,
 } as const;
 
 /** Settings as a requester sends them: every field optional. */
@@ -45,7 +64,7 @@ export const settingsSchema = schema({ type: "object", additionalProperties: fal
 export const jobSettingsSchema = schema({
   type: "object",
   additionalProperties: false,
-  required: ["rounds", "minUpdates", "minUpdatesAtDeadline", "roundDeadlineSeconds", "strategy", "thresholdBps", "normBound", "normMultiple", "trustNumSamples", "maxUpdateNorm"],
+  required: ["rounds", "minUpdates", "minUpdatesAtDeadline", "roundDeadlineSeconds", "strategy", "thresholdBps", "normBound", "normMultiple", "trustNumSamples", "maxUpdateNorm", "train"],
   properties: {
     ...settingsProperties,
     normBound: { ...settingsProperties.normBound, type: ["number", "null"] },
@@ -67,6 +86,7 @@ export const DEFAULT_SETTINGS: JobSettings = {
   normMultiple: 3,
   trustNumSamples: false,
   maxUpdateNorm: null,
+  train: {},
 };
 
 /** Fill defaults and check what a schema cannot (relations between fields). Returns an error text or the settings. */
@@ -86,10 +106,12 @@ export function resolveSettings(input: JobSettingsInput = {}): { settings: JobSe
     normMultiple: input.normMultiple ?? DEFAULT_SETTINGS.normMultiple,
     trustNumSamples: input.trustNumSamples ?? DEFAULT_SETTINGS.trustNumSamples,
     maxUpdateNorm: input.maxUpdateNorm ?? null,
+    train: input.train ?? {},
   };
   if (s.minUpdatesAtDeadline > s.minUpdates) {
     return { error: `minUpdatesAtDeadline (${s.minUpdatesAtDeadline}) cannot exceed minUpdates (${s.minUpdates}).` };
   }
+  if (s.train.nesterov && (s.train.optimizer ?? "sgd") !== "sgd") return { error: `train.nesterov is a form of SGD momentum; train.optimizer is ${s.train.optimizer}.` };
   const st = s.strategy;
   if (st.name === "krum") {
     const f = st.f ?? 0;

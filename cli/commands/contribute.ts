@@ -45,6 +45,7 @@ export function contributeCommand(): Command {
     .option(...TRAIN_OPTIONS.optimizer())
     .option(...TRAIN_OPTIONS.weightDecay())
     .option(...TRAIN_OPTIONS.nesterov())
+    .option(...TRAIN_OPTIONS.proxMu())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the data kept aside to check each update", String(DEFAULT_TRAIN.holdout))
     .option(...TRAINER_OPTIONS.trainer())
@@ -62,6 +63,12 @@ On a terminal a live view; piped, or with --json, one JSON event per line.
 Progress is kept in ~/.quackmesh/contribute/<chainId>-<jobId>-<address>.json: after a crash or
 a network drop it resumes without sending or claiming twice.
 ${SCALE_HELP}
+
+Training settings: the job may ask for an optimizer, weight decay, Nesterov and FedProx's μ
+(\`job status\` shows them); each of --optimizer, --weight-decay, --nesterov and --prox-mu given
+here wins over the job's value, and --optimizer (or --nesterov, which is SGD) naming another
+optimizer than the job's also drops the job's weight decay and Nesterov. --trainer programs get
+the result in round.json.
 
 Examples:
   $ quackmesh contribute --data ./my-shard --job 1

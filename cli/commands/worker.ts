@@ -55,6 +55,7 @@ export function workerCommand(): Command {
     .option(...TRAIN_OPTIONS.optimizer())
     .option(...TRAIN_OPTIONS.weightDecay())
     .option(...TRAIN_OPTIONS.nesterov())
+    .option(...TRAIN_OPTIONS.proxMu())
     .option("--device <d>", "auto | cpu | cuda", DEFAULT_TRAIN.device)
     .option("--holdout <fraction>", "part of the shard kept aside to check each update", "0")
     .option(...TRAINER_OPTIONS.trainer())
@@ -76,6 +77,12 @@ With --infer DIR it serves inference instead: DIR holds model.safetensors and sp
 stdin line {"part":K,"count":N} runs the model on DIR/part-K.f32 (N float32 rows), writes the
 class probabilities to DIR/out-K.f32 and answers a "part" line with the compute time it measured
 and the output's sha256; the end of stdin ends it (done).
+
+Training settings: the job may ask for an optimizer, weight decay, Nesterov and FedProx's μ
+(\`job status\` shows them); each of --optimizer, --weight-decay, --nesterov and --prox-mu given
+here wins over the job's value, and --optimizer (or --nesterov, which is SGD) naming another
+optimizer than the job's also drops the job's weight decay and Nesterov. --trainer programs get
+the result in round.json.
 
 Examples:
   $ quackmesh worker --job 1 --data shard --orchestrator http://10.0.0.5:8080

@@ -61,15 +61,18 @@ t.test("job create refuses before spending anything", async (t) => {
 });
 
 t.test("create, contribute, watch, status, list, finish, export and cancel through the CLI", async (t) => {
-  const created = await quackmesh(["job", "create", ...base, ...createArgs(), "--json"]);
+  // The job asks its contributors for Adam with FedProx's term.
+  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--optimizer": "adam", "--prox-mu": "0.01" }), "--json"]);
   t.equal(created.code, 0, created.stderr);
   const result = created.lines.at(-1)!;
   t.match(result, { event: "created", jobId: Number, txHash: /^0x[0-9a-f]{64}$/, modelHash: /^0x[0-9a-f]{64}$/, requester: devAccount("requester").address });
+  t.same(result.train, { optimizer: "adam", proximalMu: 0.01 }, "the training settings asked");
   t.same(created.lines.map((l) => l.event), ["checked", "uploaded", "approved", "escrowed", "activated", "created"]);
   const jobId = String(result.jobId);
 
-  const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", jobId, "--account", "contributor1", "--rounds", "1", "--json"]);
+  const contributed = await quackmesh(["contribute", ...base, "--data", shard, "--job", jobId, "--account", "contributor1", "--rounds", "1", "--lr", "0.003", "--json"]);
   t.equal(contributed.code, 0, contributed.stderr);
+  t.same(contributed.lines.find((l) => l.event === "trained")?.training, { optimizer: "adam", proximalMu: 0.01 }, "the contributor trained with the job's optimizer and μ");
   t.match(contributed.lines.find((l) => l.event === "submitted"), { round: 0, reward: "0" });
   t.match(contributed.lines.find((l) => l.event === "rewarded"), { round: 0, amount: "30000000000000000000", excluded: null }, "the only useful update earns the whole round budget");
 
@@ -80,7 +83,7 @@ t.test("create, contribute, watch, status, list, finish, export and cancel throu
   t.match(watched.lines.at(-1), { event: "finished", rounds: 1, totalPaid: "30000000000000000000" });
 
   const status = await quackmesh(["job", "status", jobId, ...base, "--json"]);
-  t.match(status.lines[0], { jobId: Number(jobId), orchestrator: { status: "finished" }, chain: { finished: false, remaining: "0" } });
+  t.match(status.lines[0], { jobId: Number(jobId), orchestrator: { status: "finished", settings: { train: { optimizer: "adam", proximalMu: 0.01 } } }, chain: { finished: false, remaining: "0" } });
   const list = await quackmesh(["job", "list", "--orchestrator", net.server.url, "--json"]);
   t.match(list.lines[0], { jobs: [{ jobId: Number(jobId), status: "finished" }] });
 
@@ -120,7 +123,7 @@ t.test("contribute checks the job on chain before any work", async (t) => {
 });
 
 t.test("cluster workers train a job without claiming on chain and speak the worker protocol", async (t) => {
-  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--min-updates": "2" }), "--json"]);
+  const created = await quackmesh(["job", "create", ...base, ...createArgs({ "--min-updates": "2", "--optimizer": "sgd", "--weight-decay": "0.0001" }), "--nesterov", "--json"]);
   const jobId = String(created.lines.at(-1)!.jobId);
   const rentals = await Promise.all(["r1", "r2"].map(async (name, i) => {
     const cwd = join(net.dir, "rentals", name);
@@ -143,6 +146,7 @@ t.test("cluster workers train a job without claiming on chain and speak the work
     t.equal(r.code, 0);
     t.ok(r.lines.every((l) => typeof l.event === "string"), "every line is a protocol object");
     t.match(r.lines.find((l) => l.step === "attested"), { event: "progress", round: 0, accuracyBps: Number });
+    t.same(r.lines.find((l) => l.step === "trained")?.training, { optimizer: "sgd", nesterov: true, weightDecay: 0.0001 }, "the worker trained with the job's settings");
     t.notOk(r.lines.some((l) => l.step === "submitted"), "no claim on chain");
     t.match(r.lines.at(-1), { event: "done", reason: "job-finished", rounds: 1 });
     const key = await stat(join(rentals[i], "worker.key"));

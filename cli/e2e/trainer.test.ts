@@ -1,6 +1,6 @@
 import t from "tap";
 import { spawnSync } from "node:child_process";
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Network } from "../../native/index.js";
 import { loadDataset } from "../../native/data.js";
@@ -19,9 +19,9 @@ const shard = await net.dataDir("a", 0, 3000);
 const python = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import torch"], { stdio: "ignore" }).status === 0);
 const PYTORCH_TRAINER = resolve("scripts/trainers/pytorch_trainer.py");
 
-const newJob = async (rounds: number) =>
+const newJob = async (rounds: number, train: { optimizer?: string; proxMu?: string } = {}) =>
   createJob(
-    await planJob({ model: net.specFile, validation, reward: "30", roundBudget: "10", flatPerUpdate: "2", rounds: String(rounds), minUpdates: "1", threshold: "0.5", seed: "3" }),
+    await planJob({ model: net.specFile, validation, reward: "30", roundBudget: "10", flatPerUpdate: "2", rounds: String(rounds), minUpdates: "1", threshold: "0.5", seed: "3", ...train }),
     net.deps(),
     { pollMs: 100 },
   );
@@ -69,7 +69,9 @@ t.test("a contributor training with PyTorch is attested and paid each round, and
 });
 
 t.test("a trainer that fails, runs too long or writes a bad file is refused with its code, and nothing is sent", async (t) => {
-  const job = await newJob(1);
+  // The job asks for AdamW with FedProx's term: round.json carries it, under the contributor's own --prox-mu.
+  const job = await newJob(1, { optimizer: "adamw", proxMu: "0.01" });
+  const seen = join(net.dir, "round-seen.json");
   const script = async (name: string, body: string) => {
     const path = join(net.dir, `${name}.sh`);
     await writeFile(path, `#!/bin/sh\n${body}\n`);
@@ -77,7 +79,7 @@ t.test("a trainer that fails, runs too long or writes a bad file is refused with
     return path;
   };
   const cases = [
-    { account: "contributor3", code: "TRAINER_FAILED", trainer: await script("fails", 'echo "Traceback: no module named torch" >&2; exit 2'), extra: [] },
+    { account: "contributor3", code: "TRAINER_FAILED", trainer: await script("fails", `cp round.json ${seen}; echo "Traceback: no module named torch" >&2; exit 2`), extra: ["--prox-mu", "0.5"] },
     { account: "contributor4", code: "TRAINER_TIMEOUT", trainer: await script("slow", "sleep 60"), extra: ["--trainer-timeout", "1"] },
     { account: "15", code: "TRAINER_BAD_UPDATE", trainer: await script("bad", "cp model.safetensors update.safetensors; printf 'xx' >> update.safetensors"), extra: [] },
   ];
@@ -89,6 +91,7 @@ t.test("a trainer that fails, runs too long or writes a bad file is refused with
     t.ok(error.fix, `${cases[i].code}: with a fix`);
     t.notOk(r.events.some((e) => e.event === "trained" || e.event === "attested" || e.event === "submitted"), `${cases[i].code}: nothing trained, attested or claimed`);
   });
+  t.match(JSON.parse(await readFile(seen, "utf8")), { train: { optimizer: "adamw", proximalMu: 0.5, lr: 0.1, seed: Number } }, "round.json: the job's optimizer, the contributor's own μ");
   // The cluster worker takes the same flag: its protocol line names the code.
   const lines: string[] = [];
   const worker = spawnCli(["worker", "--job", String(job.jobId), "--data", shard, "--orchestrator", net.server.url, "--key", join(net.dir, "worker.key"), "--state", join(net.dir, "worker-state"), "--trainer", cases[0].trainer], {

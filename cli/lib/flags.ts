@@ -49,6 +49,7 @@ export interface TrainFlags {
   optimizer?: string;
   weightDecay?: string;
   nesterov?: boolean;
+  proxMu?: string;
 }
 
 /** The training flags every trainer takes (`--epochs --batch --lr --momentum`), defaults from protocol/train.ts. */
@@ -62,7 +63,7 @@ export function parseTrainFlags(flags: TrainFlags): TrainHyperparams {
   };
 }
 
-/** --optimizer, --weight-decay and --nesterov; only the flags given (the engine's defaults otherwise). */
+/** --optimizer, --weight-decay, --nesterov and --prox-mu; only the flags given (the engine's defaults otherwise). */
 export function parseOptimizerFlags(flags: TrainFlags): OptimizerSettings {
   const out: OptimizerSettings = {};
   if (flags.optimizer !== undefined) {
@@ -81,6 +82,10 @@ export function parseOptimizerFlags(flags: TrainFlags): OptimizerSettings {
     if (!(Number(flags.momentum ?? TRAIN_DEFAULTS.momentum) > 0)) throw new QuackError("BAD_ARGUMENT", "--nesterov needs a --momentum above 0.", { fix: "Pass e.g. --momentum 0.9 with --nesterov." });
     out.nesterov = true;
   }
+  if (flags.proxMu !== undefined) {
+    const L = TRAIN_LIMITS.proximalMu;
+    out.proximalMu = parseNumber(flags.proxMu, "--prox-mu", (v) => v >= L.min && v <= L.max, `a FedProx μ in [${L.min}, ${L.max}] (0: off)`);
+  }
   return out;
 }
 
@@ -93,6 +98,7 @@ export const TRAIN_OPTIONS = {
   optimizer: (prefix = "") => ["--optimizer <name>", `${prefix}${OPTIMIZERS.join(" | ")} (as torch.optim; default sgd)`] as const,
   weightDecay: (prefix = "") => ["--weight-decay <w>", `${prefix}weight decay (sgd, adam: L2 on the gradient; adamw: decoupled, default 0.01)`] as const,
   nesterov: (prefix = "") => ["--nesterov", `${prefix}Nesterov momentum (sgd)`] as const,
+  proxMu: (prefix = "") => ["--prox-mu <mu>", `${prefix}FedProx: add μ/2‖w − w_global‖² to the local loss (0 = off)`] as const,
 };
 
 /** A positive DUCK price per hour, in wei. */

@@ -18,6 +18,10 @@ t.test("draft creation: the body is checked before anything is stored", async (t
     ["krum without enough updates", { spec: SMALL_SPEC, settings: { minUpdates: 4, strategy: { name: "krum", f: 1 } } }, 400, "INVALID_SETTINGS"],
     ["beta on fedavg", { spec: SMALL_SPEC, settings: { strategy: { name: "fedavg", beta: 0.1 } } }, 400, "INVALID_SETTINGS"],
     ["unknown strategy", { spec: SMALL_SPEC, settings: { strategy: { name: "mean-ish" } } }, 400, "VALIDATION_FAILED"],
+    ["unknown optimizer", { spec: SMALL_SPEC, settings: { train: { optimizer: "rmsprop" } } }, 400, "VALIDATION_FAILED"],
+    ["negative FedProx μ", { spec: SMALL_SPEC, settings: { train: { proximalMu: -0.1 } } }, 400, "VALIDATION_FAILED"],
+    ["unknown training field", { spec: SMALL_SPEC, settings: { train: { lr: 0.1 } } }, 400, "VALIDATION_FAILED"],
+    ["Nesterov with Adam", { spec: SMALL_SPEC, settings: { train: { optimizer: "adam", nesterov: true } } }, 400, "INVALID_SETTINGS"],
   ];
   for (const [what, body, status, code] of cases) {
     const res = await post(body);

@@ -5,7 +5,7 @@
 import { trainSettingsPatchSchema } from "../../protocol/train.js";
 import { modelSpecSchema } from "../../protocol/spec.js";
 import { schema, type FromSchema } from "../../protocol/schema.js";
-import { settingsSchema, strategySchema } from "../../protocol/settings.js";
+import { jobTrainSchema, settingsSchema, strategySchema } from "../../protocol/settings.js";
 import { progressSchema } from "./progress.js";
 
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
@@ -36,6 +36,7 @@ const resolvedSettingsSchema = schema({
     thresholdBps: { type: "integer" },
     normBound: { type: ["number", "null"] },
     maxUpdateNorm: { type: ["number", "null"] },
+    train: { ...jobTrainSchema, description: "the local training the job asks for (optimizer, FedProx μ); absent fields: each trainer's own" },
   },
 });
 

@@ -6,7 +6,7 @@ import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { addOrchestratorOption, connectJob, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { createJob, type CreateEvent } from "../../lib/job/create.js";
-import { planJob, type JobCreateInput } from "../../lib/job/params.js";
+import { describeTraining, planJob, type JobCreateInput } from "../../lib/job/params.js";
 import { parseWhole, TRAIN_OPTIONS } from "../../lib/flags.js";
 import { clusterLiveness, planCluster, precheckCluster, rentCluster, uploadCluster, type ClusterInput } from "../../lib/job/cluster.js";
 import type { KeyPairFiles } from "../../../protocol/market/sshKeys.js";
@@ -38,6 +38,10 @@ export function jobCreateCommand(): Command {
     .option("--deadline-hours <h>", "after this the requester may reclaim what is left", "24")
     .option("--round-deadline <seconds>", "a round closes at this age with fewer updates (orchestrator default 600)")
     .option("--seed <n>", "seed of the random initial weights (without --weights)")
+    .option(...TRAIN_OPTIONS.optimizer("local training asked of contributors and workers: "))
+    .option(...TRAIN_OPTIONS.weightDecay("asked of trainers: "))
+    .option(...TRAIN_OPTIONS.nesterov("asked of trainers: "))
+    .option(...TRAIN_OPTIONS.proxMu("asked of trainers: "))
     .option("--force", "create the job even when its settings cannot complete (each problem is printed as a warning)")
     .option("--activation-timeout <seconds>", "how long to wait for the orchestrator to start the job", "120")
     .option("--cluster <n>", "train on N rented machines instead of pool contributors (with --hours and --train)")
@@ -75,6 +79,12 @@ rent, not by the pool, so --reward defaults to 1 DUCK (returned by \`job finish\
 --min-updates to N. The rentals keep running (and charging) until \`job finish\` or \`job abort\`
 ends them, or \`quackmesh rent end ID\`.
 
+--optimizer, --weight-decay, --nesterov and --prox-mu are stored with the job's settings (\`job
+status\` shows them) and used by every contributor's and cluster worker's local training (and
+written into round.json for a --trainer program); a contributor's own flag for a setting wins,
+since only what an update adds to the model is measured and paid. --prox-mu adds FedProx's
+proximal term μ/2‖w − w_global‖², which keeps non-IID contributors near the global model.
+
 How contributors are paid: when a round closes, the evaluator measures what each accepted update
 adds to the model on the validation set (leave-one-out). The round budget is split in proportion
 to positive contributions (each share at most --max-per-contributor); near-copies of the model,
@@ -85,6 +95,7 @@ Examples:
   $ quackmesh job create --model mlp.json --validation ./val --reward 1000 --rounds 10
   $ quackmesh job create --model mlp.json --validation pixels.csv --scale 255 --reward 100 --rounds 5
   $ quackmesh job create --model mlp.json --validation ./val --cluster 3 --hours 2 --train ./train --rounds 5
+  $ quackmesh job create --model cnn.json --validation ./val --reward 100 --rounds 5 --optimizer adam --prox-mu 0.01
   $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
       --reward 500 --rounds 20 --max-per-contributor 10 --min-updates 3 --threshold 0.8 --json`,
     )
@@ -132,10 +143,12 @@ Examples:
             flatPerUpdate: plan.flatPerUpdate,
             rounds: plan.rounds,
             thresholdBps: plan.thresholdBps,
+            train: plan.train,
             orchestrator: conn.client.baseUrl,
           },
           `Job ${created.jobId} created\n  tx          ${created.txHash}\n  model hash  ${created.modelHash}\n  evaluator   ${created.evaluator}\n` +
             `  pool        ${formatAmount(plan.reward)} DUCK, up to ${formatAmount(plan.roundBudget)} a round by contribution, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
+            (Object.keys(plan.train).length > 0 ? `  training    ${describeTraining(plan.train)}\n` : "") +
             `Watch it: quackmesh job watch ${created.jobId}`,
         );
         if (cluster && pair) {

@@ -7,6 +7,7 @@ import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId, readChainJob, type ChainJob } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
 import { percent } from "../../views/charts.js";
+import { describeTraining } from "../../lib/job/params.js";
 
 export function jobListCommand(): Command {
   const cmd = new Command("list").description("the jobs the orchestrator runs or ran, with what is left of each pool on chain");
@@ -105,6 +106,8 @@ function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): str
     if (p && p.state !== "finished") lines.push(`  progress    ${p.state}${p.reason ? ` (${p.reason})` : ""}: ${p.message}`, ...(p.fix ? [`  fix         ${p.fix}`] : []));
     lines.push(`  updates     ${job.updates.accepted} accepted, ${job.updates.rejected} rejected`);
     lines.push(`  model       ${job.modelHash}`);
+    const train = job.settings.train;
+    if (train && Object.keys(train).length > 0) lines.push(`  training    ${describeTraining(train)} (a contributor's own flags win)`);
     for (const r of job.history) if (r.accuracy !== null) lines.push(`  round ${String(r.round).padStart(3)}   accuracy ${percent(r.accuracy)}  (${r.contributors.length} updates)`);
   }
   if (c) {

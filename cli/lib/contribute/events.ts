@@ -1,4 +1,5 @@
 /** What the contributor loop reports; views and --json render these, the loop never prints. */
+import type { RoundTraining } from "./jobTraining.js";
 import type { JobTerms } from "./terms.js";
 
 export type RefusalStage = "orchestrator" | "chain";
@@ -20,6 +21,8 @@ export type ContributorEvent =
       /** On the held-out part of the local data (null without a hold-out). */
       holdoutLoss: number | null;
       holdoutAccuracy: number | null;
+      /** The optimizer and FedProx μ this round trained with: the job's settings under the trainer's own flags (empty: plain SGD). */
+      training: RoundTraining;
       ms: number;
     }
   | { event: "attested"; jobId: number; round: number; accuracyBps: number; updateHash: string; numSamples: number; evaluator: string }

@@ -26,6 +26,8 @@ import { specFromTensors } from "./spec.js";
 import { ContributorState } from "./state.js";
 import { checkJobTerms } from "./terms.js";
 import { makeTrainerRoot, runTrainerRound, writeTrainerData, type ExternalTrainer } from "./trainer.js";
+import { roundTraining } from "./jobTraining.js";
+import type { JobTrainSettings } from "../../../protocol/settings.js";
 
 export interface TrainSettings extends TrainHyperparams, OptimizerSettings {
   device: Device;
@@ -174,13 +176,19 @@ async function* rounds(
   let round: number | null = null;
   const specs = new Map<string, ModelSpec>();
   let jobSpec: ModelSpec | null | undefined;
+  let jobTrain: JobTrainSettings | undefined;
   for (;;) {
     if (signal?.aborted) return "stopped";
     let model;
     try {
       model = await client.getModel(jobId, { etag });
       // The job's own spec carries what the weights do not (input standardization).
-      if (!model.notModified && jobSpec === undefined) jobSpec = specOfJob(await client.getJob(jobId));
+      // and the local training it asks for (optimizer, FedProx μ).
+      if (!model.notModified && jobSpec === undefined) {
+        const job = await client.getJob(jobId);
+        jobSpec = specOfJob(job);
+        jobTrain = job.settings?.train;
+      }
     } catch (err) {
       const code = (err as QuackError).code;
       if (!isTransient(err) && code !== "JOB_NOT_FOUND") throw err;
@@ -228,7 +236,7 @@ async function* rounds(
     let spec = jobSpec ?? specs.get(layoutKey);
     if (!spec) specs.set(layoutKey, (spec = specFromTensors(tensors)));
     const started = Date.now();
-    const optimizer: OptimizerSettings = Object.fromEntries(Object.entries({ optimizer: train.optimizer, nesterov: train.nesterov, weightDecay: train.weightDecay }).filter(([, v]) => v !== undefined));
+    const optimizer = roundTraining(jobTrain, { optimizer: train.optimizer, nesterov: train.nesterov, weightDecay: train.weightDecay, proximalMu: train.proximalMu }, train.momentum);
     const settings = { epochs: train.epochs, batchSize: train.batchSize, lr: train.lr, momentum: train.momentum, ...optimizer, seed: roundSeed(jobId, round, address) };
     let net: Network;
     let fit: { loss: number; accuracy: number };
@@ -252,6 +260,7 @@ async function* rounds(
       accuracy: fit.accuracy,
       holdoutLoss: check?.loss ?? null,
       holdoutAccuracy: check?.accuracy ?? null,
+      training: optimizer,
       ms: Date.now() - started,
     };
 

@@ -129,6 +129,7 @@ export async function createJob(plan: JobPlan, deps: JobDeps, opts: CreateOption
     ...(plan.roundDeadlineSeconds === undefined ? {} : { roundDeadlineSeconds: plan.roundDeadlineSeconds }),
     ...(plan.normBound === undefined ? {} : { normBound: plan.normBound }),
     ...(plan.normMultiple === undefined ? {} : { normMultiple: plan.normMultiple }),
+    ...(Object.keys(plan.train).length === 0 ? {} : { train: plan.train }),
   };
   let draft = await client.createJob({ spec: plan.spec, settings, ...(plan.weights ? {} : { seed: plan.seed }) });
   if (plan.weights) draft = await client.uploadWeights(draft.draftId, plan.weights);

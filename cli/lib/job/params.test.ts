@@ -28,6 +28,10 @@ t.test("a plan from good flags: amounts in wei, threshold in bps, the IDX pair t
   t.equal(plan.validation.samples, 5);
   t.ok("images" in plan.validation.upload && plan.validation.upload.images.length === 16 + 5 * 784);
   t.equal(plan.weights, undefined, "random initial weights from the seed");
+  t.same(plan.train, {}, "no training settings asked: each trainer's own");
+  const asked = await planJob({ ...input, optimizer: " Adam ", proxMu: "0.01", weightDecay: "1e-4" });
+  t.same(asked.train, { optimizer: "adam", weightDecay: 0.0001, proximalMu: 0.01 }, "--optimizer, --weight-decay and --prox-mu become the job's training settings");
+  t.same((await planJob({ ...input, nesterov: true, momentum: "0.9" })).train, { nesterov: true });
 });
 
 t.test("initial weights are checked against the spec", async (t) => {
@@ -52,6 +56,11 @@ t.test("each bad flag or file is named", async (t) => {
   await t.rejects(planJob({ ...input, deadlineHours: "-1" }), { code: "BAD_ARGUMENT", message: /--deadline-hours/ });
   await t.rejects(planJob({ ...input, model: join(dir, "missing.json") }), { code: "BAD_SPEC", message: /Cannot read/ });
   await t.rejects(planJob({ ...input, validation: csv }), { code: "BAD_DATA", message: /2 features per sample but the model takes 784/ });
+  await t.rejects(planJob({ ...input, optimizer: "rmsprop" }), { code: "BAD_ARGUMENT", message: /--optimizer 'rmsprop'/, fix: /sgd, adam, adamw/ });
+  for (const mu of ["NaN", "-0.1", "101", "1e999", "0x1", ""]) await t.rejects(planJob({ ...input, proxMu: mu }), { code: "BAD_ARGUMENT", message: /--prox-mu/, fix: /--prox-mu/ }, `--prox-mu '${mu}'`);
+  await t.rejects(planJob({ ...input, weightDecay: "2" }), { code: "BAD_ARGUMENT", message: /--weight-decay '2'/ });
+  await t.rejects(planJob({ ...input, optimizer: "adam", nesterov: true }), { code: "BAD_ARGUMENT", message: /--nesterov/, fix: /--optimizer sgd/ });
+  await t.rejects(planJob({ ...input, nesterov: true, momentum: "0" }), { code: "BAD_ARGUMENT", message: /--nesterov needs a --momentum above 0/ });
   t.throws(() => parseThreshold("1.5"), { code: "BAD_ARGUMENT", fix: /0\.7/ });
   t.equal(parseThreshold("1"), 10000);
   t.equal(parseThreshold(".7"), 7000);

@@ -13,10 +13,10 @@ import type { Dataset } from "../../../native/types.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
 import type { ValidationUpload } from "../../../orchestrator/client.js";
-import { DEFAULT_SETTINGS, STRATEGY_NAMES, type StrategyName } from "../../../protocol/settings.js";
+import { DEFAULT_SETTINGS, STRATEGY_NAMES, type JobTrainSettings, type StrategyName } from "../../../protocol/settings.js";
 import { QuackError, isQuackError, type ErrorCode } from "../../../protocol/errors.js";
 import { formatAmount, parseAmount } from "../../../protocol/chain/units.js";
-import { parseWhole } from "../flags.js";
+import { parseOptimizerFlags, parseWhole } from "../flags.js";
 
 export interface JobCreateInput {
   model: string;
@@ -48,6 +48,13 @@ export interface JobCreateInput {
   force?: boolean;
   /** Divide the validation CSV's features by this (--scale); absent: as written. */
   scale?: string;
+  /** The local training the job asks for (--optimizer, --weight-decay, --nesterov, --prox-mu). */
+  optimizer?: string;
+  weightDecay?: string;
+  nesterov?: boolean;
+  proxMu?: string;
+  /** Cluster: the workers' momentum (--nesterov needs one above 0). */
+  momentum?: string;
 }
 
 export interface JobPlan {
@@ -72,6 +79,8 @@ export interface JobPlan {
   strategy: StrategyName;
   deadlineSeconds: number;
   roundDeadlineSeconds?: number;
+  /** The local training asked of contributors and workers; empty: each trainer's own. */
+  train: JobTrainSettings;
   /** Accuracy of the initial model on the validation set (what round 0 starts from). */
   initialAccuracy: number;
   /** Settings that cannot complete, accepted with --force (empty otherwise). */
@@ -82,6 +91,15 @@ export interface JobPlan {
 
 function bad(code: ErrorCode, message: string, fix: string, cause?: unknown): QuackError {
   return new QuackError(code, message, { fix, cause });
+}
+
+/** A job's training settings in one line, e.g. "adam, weight decay 0.001, FedProx μ 0.01". */
+export function describeTraining(t: JobTrainSettings): string {
+  const parts = [t.optimizer ?? "optimizer: each trainer's own"];
+  if (t.nesterov) parts.push("Nesterov");
+  if (t.weightDecay !== undefined) parts.push(`weight decay ${t.weightDecay}`);
+  if (t.proximalMu !== undefined) parts.push(`FedProx μ ${t.proximalMu}`);
+  return parts.join(", ");
 }
 
 /** Accuracy threshold as a fraction (0.7) → basis points (7000). */
@@ -231,6 +249,7 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
   }
   const seed = input.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : parseWhole(input.seed, "--seed", 0, 4294967295);
   const roundDeadlineSeconds = input.roundDeadline === undefined ? undefined : parseWhole(input.roundDeadline, "--round-deadline", 1, 31536000);
+  const train: JobTrainSettings = parseOptimizerFlags({ optimizer: input.optimizer, weightDecay: input.weightDecay, nesterov: input.nesterov, proxMu: input.proxMu, momentum: input.momentum });
   const spec = await readSpec(input.model);
   const weights = input.weights === undefined ? undefined : await readWeights(input.weights, spec);
   const dataWarnings: string[] = [];
@@ -260,6 +279,7 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
     strategy,
     deadlineSeconds: Math.round(hours * 3600),
     roundDeadlineSeconds,
+    train,
     initialAccuracy,
     warnings: problems.map((p) => p.problem),
     dataWarnings,
