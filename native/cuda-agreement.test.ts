@@ -140,3 +140,96 @@ t.test("training and evaluation agree between CPU and CUDA", { skip }, async (t)
     t.ok(Math.abs(e1.accuracy - e2.accuracy) <= 1 / data.count + 1e-12, "evaluation accuracy agrees to one sample");
   }
 });
+
+// The Sequential engine (conv2d, both poolings, dropout, the activations, dense; SGD, Adam, MSE):
+// the same batches and dropout masks on both devices, so the weights differ only by float32
+// rounding (GEMMs summed in another order; exp/erf/tanh in double on both), carried through the steps.
+// A wrong kernel (an index, a missed window, a stale mask) moves them by 1e-2 or more.
+const CNN_WEIGHT_TOL = 1e-4;
+
+const cnnSpec: ModelSpec = {
+  input: [2, 12, 12],
+  layers: [
+    { type: "conv2d", outChannels: 4, kernel: 3, padding: 1 },
+    { type: "relu" },
+    { type: "maxpool2d", kernel: 3, stride: 2 }, // overlapping windows: 4×5×5
+    { type: "conv2d", outChannels: 6, kernel: 3, stride: 2, padding: 1 }, // 6×3×3
+    { type: "gelu" },
+    { type: "avgpool2d", kernel: 2, stride: 1 }, // 6×2×2
+    { type: "flatten" },
+    { type: "dropout", p: 0.25 },
+    { type: "dense", units: 16 },
+    { type: "tanh" },
+    { type: "dense", units: 8 },
+    { type: "sigmoid" },
+    { type: "dense", units: 5 },
+  ],
+  loss: "cross-entropy",
+};
+
+function worstWeightDiff(a: Network, b: Network): number {
+  const wa = a.weights();
+  const wb = b.weights();
+  let worst = wa.length === wb.length ? 0 : Infinity;
+  for (let i = 0; i < wa.length; i++) worst = Math.max(worst, maxAbsDiff(wa[i].data, wb[i].data));
+  return worst;
+}
+
+t.test("a CNN trains and evaluates alike on CPU and CUDA", { skip }, async (t) => {
+  const data = dataset(200, 2 * 12 * 12, 5, 17);
+  const runs = [
+    { name: "SGD momentum 0.9, batch 32 (7 batches, the last partial), 2 epochs", opts: { epochs: 2, batchSize: 32, lr: 0.05, momentum: 0.9, seed: 4 } },
+    { name: "Adam, batch 50, 2 epochs", opts: { epochs: 2, batchSize: 50, lr: 0.003, optimizer: "adam" as const, seed: 5 } },
+    { name: "AdamW + FedProx, batch 64", opts: { epochs: 1, batchSize: 64, lr: 0.003, optimizer: "adamw" as const, proximalMu: 0.1, seed: 6 } },
+  ];
+  for (const { name, opts } of runs) {
+    const cpu = Network.create(cnnSpec, { seed: 31, device: "cpu" });
+    const cuda = Network.create(cnnSpec, { seed: 31, device: "cuda" });
+    t.equal(cuda.device, "cuda", "the CNN runs on the CUDA engine");
+    t.equal(worstWeightDiff(cpu, cuda), 0, "the same seed gives the same initial weights");
+    const [cs, gs] = [await cpu.train(data, opts), await cuda.train(data, opts)];
+    const worst = worstWeightDiff(cpu, cuda);
+    const moved = worstWeightDiff(cuda, Network.create(cnnSpec, { seed: 31, device: "cpu" }));
+    t.comment(`CNN ${name}: train loss cpu ${cs.loss.toFixed(6)} cuda ${gs.loss.toFixed(6)}; max |w_cpu − w_cuda| = ${worst.toExponential(3)} (training moved weights by up to ${moved.toExponential(2)})`);
+    t.ok(moved >= 100 * CNN_WEIGHT_TOL, `${name}: training changed the weights far beyond the tolerance`);
+    t.ok(worst <= CNN_WEIGHT_TOL, `${name}: weights agree within ${CNN_WEIGHT_TOL} (${worst.toExponential(3)})`);
+    t.ok(Math.abs(cs.loss - gs.loss) <= 1e-4 * cs.loss, `${name}: the mean training loss agrees`);
+    t.ok(Math.abs(gs.accuracy - cs.accuracy) <= 1 / cs.samples + 1e-12, `${name}: the training accuracy agrees to one sample`);
+
+    const onCuda = Network.fromWeights(cnnSpec, cpu.weights(), { device: "cuda" });
+    const [e1, e2] = [await cpu.evaluate(data), await onCuda.evaluate(data)];
+    const rel = Math.abs(e1.loss - e2.loss) / e1.loss;
+    t.comment(`CNN ${name}: eval loss cpu ${e1.loss.toFixed(7)} cuda ${e2.loss.toFixed(7)} (rel ${rel.toExponential(2)}); accuracy ${e1.accuracy} vs ${e2.accuracy}`);
+    t.ok(rel <= LOSS_REL_TOL, "evaluation of identical weights: loss agrees");
+    t.ok(Math.abs(e1.accuracy - e2.accuracy) <= 1 / data.count + 1e-12, "evaluation accuracy agrees to one sample");
+  }
+  // No atomics in the gradients: a second CUDA run gives the same weights bit for bit.
+  const opts = runs[0].opts;
+  const [a, b] = [Network.create(cnnSpec, { seed: 8, device: "cuda" }), Network.create(cnnSpec, { seed: 8, device: "cuda" })];
+  await a.train(data, opts);
+  await b.train(data, opts);
+  t.equal(worstWeightDiff(a, b), 0, "CUDA training is reproducible");
+});
+
+t.test("a convolutional regression (mean squared error) agrees between CPU and CUDA", { skip }, async (t) => {
+  const spec: ModelSpec = {
+    input: [1, 8, 8],
+    layers: [{ type: "conv2d", outChannels: 3, kernel: 3 }, { type: "relu" }, { type: "flatten" }, { type: "dense", units: 2 }],
+    loss: "mse",
+  };
+  const next = random(23);
+  const count = 96;
+  const x = Float32Array.from({ length: count * 64 }, next);
+  const targets = Float32Array.from({ length: count * 2 }, (_, i) => x[(i >> 1) * 64 + (i & 1)] * 0.5 + x[(i >> 1) * 64 + 9]);
+  const data: Dataset = { count, features: 64, x, y: new Uint8Array(0), targets };
+  const opts = { epochs: 3, batchSize: 16, lr: 0.02, momentum: 0.5, nesterov: true, weightDecay: 1e-3, seed: 3 };
+  const cpu = Network.create(spec, { seed: 2, device: "cpu" });
+  const cuda = Network.create(spec, { seed: 2, device: "cuda" });
+  const [cs, gs] = [await cpu.train(data, opts), await cuda.train(data, opts)];
+  const worst = worstWeightDiff(cpu, cuda);
+  t.comment(`regression: train loss cpu ${cs.loss.toFixed(7)} cuda ${gs.loss.toFixed(7)}; max |w_cpu − w_cuda| = ${worst.toExponential(3)}`);
+  t.ok(worst <= CNN_WEIGHT_TOL, `weights agree within ${CNN_WEIGHT_TOL}`);
+  t.ok(Math.abs(cs.loss - gs.loss) <= 1e-4 * cs.loss, "the mean training loss agrees");
+  const [e1, e2] = [await cpu.evaluate(data), await Network.fromWeights(spec, cpu.weights(), { device: "cuda" }).evaluate(data)];
+  t.ok(Math.abs(e1.loss - e2.loss) <= LOSS_REL_TOL * e1.loss, `evaluation loss agrees (${e1.loss} vs ${e2.loss})`);
+});

@@ -1,7 +1,8 @@
 /**
  * Network: a model trained, evaluated and run by the addon. The native object stays private.
- * Dense-only specs run on the dense engine (CPU or CUDA, plain or momentum SGD); any other spec,
- * or another optimizer, on the Sequential engine (CPU).
+ * Dense-only specs run on the dense engine (CPU or CUDA, plain or momentum SGD); any other spec
+ * on the Sequential engine (CPU or CUDA; its predictions on the CPU); a dense model with another
+ * optimizer on a Sequential copy on the CPU.
  */
 import { randomInt } from "node:crypto";
 import { addon, call, callSync, type NativeDevice, type RawNetwork, type RawTrainOptions } from "./addon.js";
@@ -80,7 +81,7 @@ export class Network {
   readonly device: "cpu" | "cuda";
   readonly spec: ModelSpec;
   readonly #native: RawNetwork;
-  /** true: the dense engine (an Mlp, CPU or CUDA); false: the Sequential engine (CPU) */
+  /** true: the dense engine (an Mlp); false: the Sequential engine (both on CPU or CUDA) */
   readonly #dense: boolean;
   readonly #params: ReturnType<typeof parameterLayout>;
   #tail: Promise<unknown> = Promise.resolve();
@@ -89,7 +90,7 @@ export class Network {
   private constructor(spec: ModelSpec, device: NativeDevice) {
     this.spec = spec;
     this.#dense = isDenseOnly(spec);
-    this.device = this.#dense ? device : "cpu"; // the CUDA engine runs dense models only: others fall back to the CPU
+    this.device = device;
     this.#params = parameterLayout(spec);
     const Raw = addon().Network;
     this.#native = callSync(() => new Raw(rawModel(spec, this.#dense), this.device));

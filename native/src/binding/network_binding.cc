@@ -1,6 +1,6 @@
 // The Network class as seen from JavaScript: owns one qm::Mlp (a dense model given as an array of
-// {in, out, relu}, which CUDA can run too) or one qm::Sequential (any model, given as {input,
-// layers}, on the CPU); train/evaluate/predict run on a worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
+// {in, out, relu}) or one qm::Sequential (any model, given as {input, layers}); both train and
+// evaluate on the CPU or CUDA (a Sequential model predicts on the CPU); train/evaluate/predict run on a worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
 // calls (the facade queues them, so callers never see it).
 #include <atomic>
 #include <chrono>
@@ -113,7 +113,6 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
         [&] {
           cuda_ = deviceName(info[1]) == "cuda";
           if (info[0].IsObject() && !info[0].IsArray()) {
-            if (cuda_) throwError(env, "CUDA_UNAVAILABLE", "device", "the CUDA engine runs dense models only: run this model on the CPU");
             seq_ = makeSequential(env, info[0].As<Napi::Object>());
             return;
           }
@@ -279,7 +278,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     NetworkWrap* self = b.self;
     if (self->seq_) {
       qm::SequentialTrainConfig cfg{b.cfg.epochs, b.cfg.batch, b.cfg.seed, b.optimizer, b.proximalMu};
-      b.stats = self->seq_->train(b.data, cfg, report);
+      b.stats = self->cuda_ ? qm::gpu::train(*self->seq_, b.data, cfg, report) : self->seq_->train(b.data, cfg, report);
       return;
     }
     b.stats = self->cuda_ ? qm::gpu::train(*self->net_, b.data, b.cfg, report) : self->net_->train(b.data, b.cfg, report);
@@ -322,7 +321,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     return start(
         info.Env(), std::move(b),
         [](RunBaton& r) {
-          if (r.self->seq_) r.stats = r.self->seq_->evaluate(r.data);
+          if (r.self->seq_) r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->seq_, r.data) : r.self->seq_->evaluate(r.data);
           else r.stats = r.self->cuda_ ? qm::gpu::evaluate(*r.self->net_, r.data) : r.self->net_->evaluate(r.data);
         },
         settleStats);

@@ -10,6 +10,7 @@
 
 #include "core/aggregate.h"
 #include "core/mlp.h"
+#include "core/sequential.h"
 
 namespace qm {
 namespace gpu {
@@ -38,6 +39,10 @@ std::unique_ptr<Accumulator> makeAccumulator(size_t length);
 /** Trains `net` on the device: uploads weights and data, runs the epochs, downloads the weights. */
 Stats train(Mlp& net, const DataView& data, const TrainConfig& cfg, const ProgressFn& progress);
 Stats evaluate(const Mlp& net, const DataView& data);
+
+/** The Sequential engine on the device: the CPU's batches, dropout masks and optimizer, kernel by kernel. */
+Stats train(Sequential& net, const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress);
+Stats evaluate(const Sequential& net, const DataView& data);
 
 }  // namespace gpu
 }  // namespace qm

@@ -21,6 +21,8 @@ double fedAvgResidentMs(size_t, size_t, int, std::vector<float>*) { unavailable(
 std::unique_ptr<Accumulator> makeAccumulator(size_t) { unavailable(); }
 Stats train(Mlp&, const DataView&, const TrainConfig&, const ProgressFn&) { unavailable(); }
 Stats evaluate(const Mlp&, const DataView&) { unavailable(); }
+Stats train(Sequential&, const DataView&, const SequentialTrainConfig&, const ProgressFn&) { unavailable(); }
+Stats evaluate(const Sequential&, const DataView&) { unavailable(); }
 }  // namespace gpu
 }  // namespace qm
 #endif

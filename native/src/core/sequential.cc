@@ -25,7 +25,7 @@ constexpr size_t kBlock = 256;
 
 }  // namespace
 
-Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers, Loss loss) : input_(input), loss_(loss) {
+Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers, Loss loss) : input_(input), loss_(loss), configs_(layers) {
   if (layers.empty()) fail("BAD_SPEC", "layers", "a network needs at least one layer");
   checkedMul(checkedMul(input.c, input.h, "BAD_SPEC", "input", "the input"), input.w, "BAD_SPEC", "input", "the input");
   Dims shape = input;
@@ -64,6 +64,12 @@ void Sequential::setLayer(size_t l, const float* w, const float* b) {
   std::memcpy(p, w, layer.weightSize * sizeof(float));
   std::memcpy(p + layer.weightSize, b, layer.biasSize * sizeof(float));
   layer.paramsChanged(p);
+}
+
+void Sequential::setParams(const std::vector<float>& p) {
+  if (p.size() != params_.size()) fail("SHAPE_MISMATCH", "params", "the parameter vector does not match the model");
+  params_ = p;
+  for (size_t i : withParams_) layers_[i]->paramsChanged(params_.data() + offset_[i]);
 }
 
 void Sequential::getLayer(size_t l, float* w, float* b) const {

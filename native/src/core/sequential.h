@@ -49,13 +49,23 @@ class Sequential {
   // evaluate above; predict: probs is count × classes (softmax), or the raw outputs with mean squared error.
   void predict(const float* x, size_t count, float* probs) const;
 
+  // For the CUDA engine (native/src/cuda/sequential.cu), which mirrors train() kernel by kernel.
+  size_t layerCount() const { return layers_.size(); }
+  const Layer& layer(size_t l) const { return *layers_[l]; }
+  const LayerConfig& layerConfig(size_t l) const { return configs_[l]; }
+  size_t paramOffset(size_t l) const { return offset_[l]; }
+  const std::vector<float>& params() const { return params_; }
+  /** Replaces every parameter (same size as params()). */
+  void setParams(const std::vector<float>& p);
+  /** Throws what train/evaluate throw for data this model cannot take. */
+  void checkData(const DataView& data) const;
+
  private:
   // Runs all layers over `rows` samples; outs[l] receives layer l's output. train: training mode.
   void forward(const float* x, size_t rows, const std::vector<float*>& outs, std::vector<Scratch>* train) const;
   // Calls fn(block start, rows, logits) over blocks of samples, evaluation mode.
   template <class Fn>
   void forBlocks(const float* x, size_t count, Fn fn) const;
-  void checkData(const DataView& data) const;
 
   // The loss of `rows` outputs against the batch's labels or targets (summed over samples), and its gradient into dz.
   double lossAndGradient(const float* out, const uint8_t* y, const float* t, size_t rows, float* dz, size_t* correct) const;
@@ -63,6 +73,7 @@ class Sequential {
   Dims input_;
   Loss loss_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<LayerConfig> configs_;
   std::vector<size_t> offset_;     // each layer's parameters in params_
   std::vector<size_t> withParams_;  // the layers that have parameters
   std::vector<float> params_;
