@@ -91,9 +91,11 @@ class PartQueue {
   }
 }
 
+/** `promise`, or `err` after `ms`. The timer never keeps the process alive: an SFTP call on a
+ * dropped connection may never settle, and its timer would otherwise hold the CLI's exit. */
 function timeout<T>(promise: Promise<T>, ms: number, err: () => QuackError): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(err()), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(err()), ms).unref()))]).finally(() => clearTimeout(timer));
 }
 
 /** One machine's worker: its JSON lines turned into awaited answers, its end into a failure. */
