@@ -30,6 +30,8 @@ import { SshGateway } from "../lib/market/gateway.js";
 import { startTestNetwork } from "./network.js";
 import { runClusterInference } from "../lib/infer/cluster.js";
 import { inferOnCluster } from "../lib/infer/clusterCommand.js";
+import { endRental, rentMachines, waitForAcks } from "../lib/market/renter.js";
+import { ensureKeyPair, formatPublicKey } from "../../protocol/market/sshKeys.js";
 import { makeOutput } from "../lib/output.js";
 
 const started = Date.now();
@@ -404,7 +406,12 @@ t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer
   t.teardown(() => void child.kill());
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  // When each kind of progress line first arrived (seconds from the start), for the figures.
+  const firstSeen = new Map<string, string>();
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d;
+    for (const m of String(d).matchAll(/"event":"([a-z-]+)"/g)) if (!firstSeen.has(m[1])) firstSeen.set(m[1], ((Date.now() - started) / 1000).toFixed(1));
+  });
   child.stderr.on("data", (d: Buffer) => (stderr += d));
   // The moment a second part lands in the victim's rental folder, its gateway dies: that part is
   // in flight (uploading or running), so it cannot have been returned.
@@ -450,8 +457,26 @@ t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer
   await checkPayments(t, lines, done);
   figures.push(
     `infer --cluster 3 (10 000 rows, one provider killed; CLI wall incl. renting and settling): ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-      `rows per rental ${usage.rentals.map((r) => `${r.rentalId}:${r.rows}`).join(" ")}; part ${failed[0].requeued} redone on rental ${redone.rentalId}`,
+      `rows per rental ${usage.rentals.map((r) => `${r.rentalId}:${r.rows}`).join(" ")}; part ${failed[0].requeued} redone on rental ${redone.rentalId} ` +
+      `(the victim: ${String(failed[0].code)}); first seen at s: ${[...firstSeen].map(([e, at]) => `${e} ${at}`).join(", ")}`,
   );
+});
+
+t.test("infer --rentals runs on rentals the requester already has and leaves them running", async (t) => {
+  const keyFile = join(net.dir, "own-rentals-key");
+  const pair = await ensureKeyPair(keyFile);
+  const rented = await rentMachines({ marketplace, duck: net.contracts.duck }, net.provider, net.requester.address, net.deployment.block, { count: 2, hours: 1, sshPublicKey: formatPublicKey(pair.publicKey), filter: { maxPrice: 4n * DUCK } });
+  const ids = rented.map((r) => r.rentalId);
+  const acks = await waitForAcks(marketplace, ids, { timeoutMs: 30_000 });
+  t.same(acks.acknowledged, ids, "both acknowledged");
+  const out = join(net.dir, "rentals.json");
+  const r = await runClusterInference({ jobId, input: testDir, out, maxPayment: DUCK, machines: 0, hours: 1, rentals: ids, partRows: 2500, sshKeyFile: keyFile }, net.deps());
+  t.same(r.usage.rentals.map((u) => u.rentalId).sort(), ids.map(String).sort());
+  t.ok(r.usage.rentals.every((u) => u.rows > 0), `both rentals answered parts: ${r.usage.rentals.map((u) => u.rows).join(" + ")} rows`);
+  t.same(predictionsOf(out), predictionsOf(join(net.dir, "single.json")), "the same predictions as on the orchestrator");
+  t.same(r.ended, [], "nothing ended");
+  for (const id of ids) t.equal((await getRentalInfo(marketplace, id)).status, "active", `rental ${id} keeps running`);
+  for (const id of ids) await endRental(marketplace, id);
 });
 
 t.test("nothing is left running", async (t) => {
