@@ -233,3 +233,18 @@ t.test("a convolutional regression (mean squared error) agrees between CPU and C
   const [e1, e2] = [await cpu.evaluate(data), await Network.fromWeights(spec, cpu.weights(), { device: "cuda" }).evaluate(data)];
   t.ok(Math.abs(e1.loss - e2.loss) <= LOSS_REL_TOL * e1.loss, `evaluation loss agrees (${e1.loss} vs ${e2.loss})`);
 });
+
+t.test("a dense model with Adam (the Sequential engine's copy) agrees between CPU and CUDA", { skip }, async (t) => {
+  const spec: ModelSpec = { input: [24], layers: [{ type: "dense", units: 32, activation: "relu" }, { type: "dense", units: 6 }], loss: "cross-entropy" };
+  const data = dataset(256, 24, 6, 7);
+  const opts = { epochs: 2, batchSize: 32, lr: 0.01, optimizer: "adam" as const, weightDecay: 1e-4, seed: 12 };
+  const cpu = Network.create(spec, { seed: 3, device: "cpu" });
+  const cuda = Network.create(spec, { seed: 3, device: "cuda" });
+  const [cs, gs] = [await cpu.train(data, opts), await cuda.train(data, opts)];
+  const worst = worstWeightDiff(cpu, cuda);
+  const moved = worstWeightDiff(cuda, Network.create(spec, { seed: 3, device: "cpu" }));
+  t.comment(`dense + Adam: train loss cpu ${cs.loss.toFixed(7)} cuda ${gs.loss.toFixed(7)}; max |w_cpu − w_cuda| = ${worst.toExponential(3)} (moved ${moved.toExponential(2)})`);
+  t.ok(moved >= 100 * CNN_WEIGHT_TOL, "training changed the weights far beyond the tolerance");
+  t.ok(worst <= CNN_WEIGHT_TOL, `weights agree within ${CNN_WEIGHT_TOL}`);
+  t.ok(Math.abs(cs.loss - gs.loss) <= 1e-4 * cs.loss, "the mean training loss agrees");
+});

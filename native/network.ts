@@ -2,7 +2,7 @@
  * Network: a model trained, evaluated and run by the addon. The native object stays private.
  * Dense-only specs run on the dense engine (CPU or CUDA, plain or momentum SGD); any other spec
  * on the Sequential engine (CPU or CUDA; its predictions on the CPU); a dense model with another
- * optimizer on a Sequential copy on the CPU.
+ * optimizer on a Sequential copy on the same device.
  */
 import { randomInt } from "node:crypto";
 import { addon, call, callSync, type NativeDevice, type RawNetwork, type RawTrainOptions } from "./addon.js";
@@ -191,10 +191,10 @@ export class Network {
         return await this.#enqueue(() => call(() => this.#native.train(d.x, d.targets ?? d.y, d.count, d.features, settings, progress)));
       }
       // A dense model with an optimizer the dense engine lacks: trained by the Sequential engine
-      // (CPU) on a copy of its weights, which are copied back.
+      // (on the same device) on a copy of its weights, which are copied back.
       return await this.#enqueue(async () => {
         const Raw = addon().Network;
-        const seq = callSync(() => new Raw(rawModel(this.spec, false), "cpu"));
+        const seq = callSync(() => new Raw(rawModel(this.spec, false), this.device));
         this.#params.forEach((_, i) => {
           const [w, b] = callSync(() => this.#native.getLayer(i));
           callSync(() => seq.setLayer(i, w, b));
