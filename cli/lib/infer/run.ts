@@ -3,14 +3,13 @@
  * send the input, check the signed usage statement, write the predictions, settle on chain (the
  * fee to the orchestrator's payout address, the rest back to the requester).
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
 import type { InferenceReply } from "../../../orchestrator/client.js";
 import { inferencePoolDomain, recoverUsageSigner } from "../../../protocol/chain/eip712.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { eventArgs, readInference } from "./chain.js";
 import type { InferenceInput } from "./input.js";
+import { writePredictions } from "./predictions.js";
 import { precheckInference, type InferDeps, type InferPlan, type Prechecked } from "./precheck.js";
 
 export type { InferDeps, InferPlan };
@@ -74,29 +73,6 @@ function checkReply(reply: InferenceReply, id: number, input: InferenceInput, or
   return total;
 }
 
-async function writePredictions(out: string, reply: InferenceReply, labels: Uint8Array | undefined): Promise<{ file: string; accuracy?: number }> {
-  const accuracy = labels ? reply.predictions.filter((p, i) => p.class === labels[i]).length / reply.count : undefined;
-  const doc = {
-    inferenceJobId: reply.inferenceJobId,
-    jobId: reply.jobId,
-    modelHash: reply.modelHash,
-    count: reply.count,
-    classes: reply.classes,
-    ...(accuracy === undefined ? {} : { accuracy }),
-    predictions: reply.predictions.map((p, i) => (labels ? { ...p, label: labels[i] } : p)),
-  };
-  const file = resolve(out);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, JSON.stringify(doc) + "\n");
-    await rename(tmp, file);
-  } catch (cause) {
-    throw new QuackError("WRITE_FAILED", `Cannot write ${file}: ${(cause as Error).message}.`, { fix: "Pass --out with a writable path.", cause });
-  }
-  return { file, accuracy };
-}
-
 /** Escrow (or take the escrowed job to resume), checking who it names; returns its id and escrow. */
 async function escrow(plan: InferPlan, deps: InferDeps, checked: Prechecked, emit: (e: InferEvent) => void): Promise<{ id: number; max: bigint }> {
   const pool = deps.contracts.inferencePool;
@@ -139,7 +115,8 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
   try {
     const reply = await deps.client.infer({ inferenceJobId: id, jobId: plan.jobId, x: input.x, count: input.count });
     const fee = checkReply(reply, id, input, info.orchestrator, max, deps.chainId, checked.poolAddress);
-    const written = await writePredictions(plan.out, reply, input.labels);
+    const { inferenceJobId, jobId, modelHash, classes } = reply;
+    const written = await writePredictions(plan.out, { inferenceJobId, jobId, modelHash, classes }, reply.predictions, input.labels);
     emit({ event: "predicted", inferenceJobId: id, count: reply.count, computeMs: reply.computeMs, fee, out: written.file, accuracy: written.accuracy });
 
     const onChain = await readInference(pool, id);
