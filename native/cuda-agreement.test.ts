@@ -202,6 +202,10 @@ t.test("a CNN trains and evaluates alike on CPU and CUDA", { skip }, async (t) =
     t.comment(`CNN ${name}: eval loss cpu ${e1.loss.toFixed(7)} cuda ${e2.loss.toFixed(7)} (rel ${rel.toExponential(2)}); accuracy ${e1.accuracy} vs ${e2.accuracy}`);
     t.ok(rel <= LOSS_REL_TOL, "evaluation of identical weights: loss agrees");
     t.ok(Math.abs(e1.accuracy - e2.accuracy) <= 1 / data.count + 1e-12, "evaluation accuracy agrees to one sample");
+    const [p1, p2] = [await cpu.predict(data.x, data.count), await onCuda.predict(data.x, data.count)];
+    const dp = maxAbsDiff(p1, p2);
+    t.comment(`CNN ${name}: predictions of identical weights: max |p_cpu − p_cuda| = ${dp.toExponential(3)}`);
+    t.ok(dp <= 1e-6, "predicted probabilities agree within 1e-6");
   }
   // No atomics in the gradients: a second CUDA run gives the same weights bit for bit.
   const opts = runs[0].opts;
@@ -230,8 +234,12 @@ t.test("a convolutional regression (mean squared error) agrees between CPU and C
   t.comment(`regression: train loss cpu ${cs.loss.toFixed(7)} cuda ${gs.loss.toFixed(7)}; max |w_cpu − w_cuda| = ${worst.toExponential(3)}`);
   t.ok(worst <= CNN_WEIGHT_TOL, `weights agree within ${CNN_WEIGHT_TOL}`);
   t.ok(Math.abs(cs.loss - gs.loss) <= 1e-4 * cs.loss, "the mean training loss agrees");
-  const [e1, e2] = [await cpu.evaluate(data), await Network.fromWeights(spec, cpu.weights(), { device: "cuda" }).evaluate(data)];
+  const onCuda = Network.fromWeights(spec, cpu.weights(), { device: "cuda" });
+  const [e1, e2] = [await cpu.evaluate(data), await onCuda.evaluate(data)];
   t.ok(Math.abs(e1.loss - e2.loss) <= LOSS_REL_TOL * e1.loss, `evaluation loss agrees (${e1.loss} vs ${e2.loss})`);
+  const dp = maxAbsDiff(await cpu.predict(x, count), await onCuda.predict(x, count));
+  t.comment(`regression: predictions of identical weights: max |cpu − cuda| = ${dp.toExponential(3)}`);
+  t.ok(dp <= 1e-5, "predicted outputs agree within 1e-5");
 });
 
 t.test("a dense model with Adam (the Sequential engine's copy) agrees between CPU and CUDA", { skip }, async (t) => {

@@ -1,7 +1,7 @@
 /**
  * Network: a model trained, evaluated and run by the addon. The native object stays private.
  * Dense-only specs run on the dense engine (CPU or CUDA, plain or momentum SGD); any other spec
- * on the Sequential engine (CPU or CUDA; its predictions on the CPU); a dense model with another
+ * on the Sequential engine (CPU or CUDA); a dense model with another
  * optimizer on a Sequential copy on the same device.
  */
 import { randomInt } from "node:crypto";

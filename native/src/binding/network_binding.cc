@@ -1,6 +1,6 @@
 // The Network class as seen from JavaScript: owns one qm::Mlp (a dense model given as an array of
 // {in, out, relu}) or one qm::Sequential (any model, given as {input, layers}); both train and
-// evaluate on the CPU or CUDA (a Sequential model predicts on the CPU); train/evaluate/predict run on a worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
+// evaluate on the CPU or CUDA (a dense model predicts on the CPU); train/evaluate/predict run on a worker thread while the JS object is held by a reference, and a busy flag refuses overlapping
 // calls (the facade queues them, so callers never see it).
 #include <atomic>
 #include <chrono>
@@ -335,7 +335,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     return start(
         info.Env(), std::move(b),
         [](RunBaton& r) {
-          if (r.self->seq_) r.self->seq_->predict(r.data.x, r.data.count, r.out);
+          if (r.self->seq_ && r.self->cuda_) qm::gpu::predict(*r.self->seq_, r.data.x, r.data.count, r.out);
+          else if (r.self->seq_) r.self->seq_->predict(r.data.x, r.data.count, r.out);
           else r.self->net_->predict(r.data.x, r.data.count, r.out);
         },
         [](Napi::Env, RunBaton& r) -> Napi::Value { return r.outRef.Value(); });

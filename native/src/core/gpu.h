@@ -43,6 +43,8 @@ Stats evaluate(const Mlp& net, const DataView& data);
 /** The Sequential engine on the device: the CPU's batches, dropout masks and optimizer, kernel by kernel. */
 Stats train(Sequential& net, const DataView& data, const SequentialTrainConfig& cfg, const ProgressFn& progress);
 Stats evaluate(const Sequential& net, const DataView& data);
+/** As Sequential::predict: the forward pass on the device, the softmax on the host. */
+void predict(const Sequential& net, const float* x, size_t count, float* probs);
 
 }  // namespace gpu
 }  // namespace qm

@@ -23,6 +23,7 @@ Stats train(Mlp&, const DataView&, const TrainConfig&, const ProgressFn&) { unav
 Stats evaluate(const Mlp&, const DataView&) { unavailable(); }
 Stats train(Sequential&, const DataView&, const SequentialTrainConfig&, const ProgressFn&) { unavailable(); }
 Stats evaluate(const Sequential&, const DataView&) { unavailable(); }
+void predict(const Sequential&, const float*, size_t, float*) { unavailable(); }
 }  // namespace gpu
 }  // namespace qm
 #endif

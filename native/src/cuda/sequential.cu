@@ -5,7 +5,8 @@
 // order), so a run is reproducible. The batches come from the CPU's generator and the dropout
 // masks from the same per-sample xoshiro streams as the CPU, so both devices train on the same
 // values and differ only by float32 rounding. Parameters and gradients are flat vectors on the
-// device in the CPU's (PyTorch's) layout. Prediction stays on the CPU.
+// device in the CPU's (PyTorch's) layout. Prediction runs the forward pass here and the
+// softmax on the host, with the CPU's function.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -646,6 +647,29 @@ Stats evaluate(const Sequential& net, const DataView& data) {
   out.loss = es.loss / static_cast<double>(data.count);
   out.accuracy = static_cast<double>(es.correct) / static_cast<double>(data.count);
   return out;
+}
+
+void predict(const Sequential& net, const float* x, size_t count, float* probs) {
+  if (count == 0) return;
+  const size_t block = std::min(kEvalBlock, count), F = net.inputs(), C = net.classes();
+  checkSizes(net, block);
+  requireDevice();
+  Stream s;
+  DeviceModel dm(net, block, false, s);
+  DeviceBuffer<float> xd(block * F);
+  for (size_t r0 = 0; r0 < count; r0 += block) {
+    const size_t rows = std::min(block, count - r0);
+    upload(xd.get(), x + r0 * F, rows * F, s);
+    dm.forward(xd.get(), static_cast<i64>(rows), nullptr, s);
+    float* out = probs + r0 * C;
+    QM_CUDA(cudaMemcpyAsync(out, dm.out(), rows * C * sizeof(float), cudaMemcpyDeviceToHost, s));
+    s.sync();
+    if (net.loss() == Loss::CrossEntropy)
+      for (size_t r = 0; r < rows; r++) {
+        size_t best;
+        softmaxRow(out + r * C, C, 0, &best);
+      }
+  }
 }
 
 }  // namespace gpu
