@@ -7,6 +7,7 @@
 # On the GPU machine, from the repository root:
 #   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.gpu/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
 #   (cd .gpu/app && /tmp/node native/cuda-agreement.test.js && /tmp/node native/errors.test.js)
+#   /tmp/node scripts/gpu-cnn-epoch.mjs .gpu/app       (one CNN epoch, CUDA and CPU)
 #   .gpu/bin/qm_agree; compute-sanitizer --tool memcheck .gpu/bin/qm_agree --small
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +17,7 @@ cd "$root"
 rm -rf "$out/app" "$out/bin"
 mkdir -p "$out/app/build/Release" "$out/app/node_modules/tap" "$out/bin"
 
-tests=(native/cuda-agreement.test.ts native/errors.test.ts)
+tests=(native/cuda-agreement.test.ts native/errors.test.ts scripts/bench/cnn-spec.ts)  # the spec: for scripts/gpu-cnn-epoch.mjs
 npx tsc --outDir "$out/app" --rootDir . --module NodeNext --moduleResolution NodeNext --target ES2022 --strict \
   --esModuleInterop --skipLibCheck --resolveJsonModule "${tests[@]}"
 cp build/Release/quackmesh_native.node "$out/app/build/Release/"

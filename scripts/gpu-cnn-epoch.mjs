@@ -1,6 +1,7 @@
 // Times one training epoch of the issue's MNIST CNN (scripts/bench/cnn-spec.ts) on CUDA and on the
 // CPU, on synthetic MNIST-shaped data (the GPU machine has no MNIST files: timing only, no accuracy).
-// Run where the native tests were compiled to JavaScript (scripts/gpu-bundle.sh puts them in .gpu/app):
+// APP_DIR holds the native facade and the spec compiled to JavaScript (scripts/gpu-bundle.sh's .gpu/app;
+// `dist` here, after npm run build:ts, has the facade but not the bench spec):
 //   node scripts/gpu-cnn-epoch.mjs APP_DIR [SAMPLES] [CPU_SAMPLES]
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
