@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/package-copy.sh" asan
 
-npx --no-install cmake-js compile --out build --CDQM_SANITIZE=ON --CDQM_CUDA=OFF >cmake.log 2>&1 || { tail -n 40 cmake.log; exit 1; }
+npx --no-install cmake-js compile --out build --CDQM_SANITIZE=ON --CDQUACKMESH_NO_CUDA=ON >cmake.log 2>&1 || { tail -n 40 cmake.log; exit 1; }
 grep -q "C++ built with -fsanitize" cmake.log || { echo "the sanitizer build flags were not applied"; exit 1; }
 
 # Node itself is not instrumented: the ASan runtime must be loaded first. Leak checking is off
