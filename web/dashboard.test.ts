@@ -1,12 +1,13 @@
 import t from "tap";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Interface, type EventLog } from "ethers";
+import { Interface, keccak256, toUtf8Bytes, type EventLog } from "ethers";
 import { OrchestratorClient } from "../orchestrator/client.js";
 import { contractAt, loadArtifact } from "../protocol/chain/contracts.js";
 import { specsToString } from "../protocol/market/specs.js";
 import { packageRoot } from "../protocol/package.js";
 import { sendTx } from "../cli/lib/chain/tx.js";
+import { faucet } from "../cli/lib/chain/wallet.js";
 import { spawnCli } from "../cli/lib/demo/processes.js";
 import { createJob } from "../cli/lib/job/create.js";
 import { planJob } from "../cli/lib/job/params.js";
@@ -29,11 +30,13 @@ if (typeof browser === "string") {
   const origin = net.server.url;
   const DUCK = 10n ** 18n;
 
-  // A provider lists a machine, straight on the contract.
+  // A provider lists a machine with a stake of 7 DUCK, straight on the contract.
   const provider = net.wallet("provider1");
   const market = contractAt("ComputeMarketplace", net.deployment.contracts.ComputeMarketplace, provider);
   const specs = { v: 1 as const, cpu: "Test CPU", cores: 8, ramMiB: 16384, gpus: [{ name: "NVIDIA H200", memoryMiB: 143771 }], bench: 42, os: "linux", arch: "x64" };
-  const listed = await sendTx(market, "listMachine", [specsToString(specs), 5n * DUCK, "127.0.0.1:2222", 0]);
+  await faucet(net.contracts, net.provider, provider.address, { duck: 7n * DUCK, eth: 0n });
+  await sendTx(net.contracts.duck.connect(provider) as typeof net.contracts.duck, "approve", [market.target, 7n * DUCK]);
+  const listed = await sendTx(market, "listStakedMachine", [keccak256(toUtf8Bytes("dashboard-machine")), specsToString(specs), 5n * DUCK, "127.0.0.1:2222", 0, 7n * DUCK]);
   const machineId = Number(new Interface(loadArtifact("ComputeMarketplace").abi).parseLog(listed.logs.find((l) => l.address === market.target)!)!.args.machineId);
 
   const validation = await net.dataDir("validation", 50_000, 1000);
@@ -125,6 +128,8 @@ if (typeof browser === "string") {
     await row.waitFor();
     const text = await row.innerText();
     t.match(text, /5 DUCK/, "price per hour");
+    t.equal(await row.locator(".stake").innerText(), duck(((await market.getFunction("getMachine")(machineId)) as { stake: bigint }).stake), "the stake the contract holds (7 DUCK)");
+    t.equal(await row.locator(".downtime").innerText(), "0 s", "no downtime settled");
     t.match(text, /NVIDIA H200/);
     t.match(text, /free/);
     t.match(await row.locator(".addr").getAttribute("title"), provider.address, "full provider address on hover");

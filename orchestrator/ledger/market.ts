@@ -44,8 +44,20 @@ export interface ListingView {
   rentalsServed: number;
   /** DUCK wei earned over all its rentals (accrued so far for running ones). */
   earned: string;
+  /** DUCK wei staked now, and taken from the stake for renters so far (the on-chain record's stakeLost). */
+  stake: string;
+  stakeLost: string;
+  /** Seconds of downtime settled by arbiters' statements (the on-chain record's downtimeSeconds). */
+  downtimeSeconds: number;
   blockNumber: number;
   txHash: string;
+}
+
+/** A machine's stake and record, kept apart from its listing: a relist (same id) keeps them. */
+interface MachineAccount {
+  stake: bigint;
+  stakeLost: bigint;
+  downtimeSeconds: number;
 }
 
 const str = (v: unknown) => String(v ?? "");
@@ -63,6 +75,12 @@ function accrued(escrow: bigint, startedAt: number, hours: number, nowSec: numbe
 export function foldMarket(events: ChainEventRecord[], nowSec: number): { listings: ListingView[]; rentals: RentalView[] } {
   const listings = new Map<number, ListingView>();
   const rentals = new Map<number, RentalView>();
+  const accounts = new Map<number, MachineAccount>();
+  const account = (machineId: number): MachineAccount => {
+    let acc = accounts.get(machineId);
+    if (!acc) accounts.set(machineId, (acc = { stake: 0n, stakeLost: 0n, downtimeSeconds: 0 }));
+    return acc;
+  };
   for (const e of events) {
     const a = e.args;
     switch (e.name) {
@@ -83,6 +101,9 @@ export function foldMarket(events: ChainEventRecord[], nowSec: number): { listin
           status: "free",
           rentalsServed: 0,
           earned: "0",
+          stake: "0",
+          stakeLost: "0",
+          downtimeSeconds: 0,
           blockNumber: e.blockNumber,
           txHash: e.txHash,
         });
@@ -125,7 +146,29 @@ export function foldMarket(events: ChainEventRecord[], nowSec: number): { listin
         if (r) Object.assign(r, { status: "ended", refunded: str(a.refund), earned: str(a.earned) });
         break;
       }
+      case "StakeDeposited":
+        account(int(a.machineId)).stake = BigInt(str(a.stake) || "0");
+        break;
+      case "StakeWithdrawn":
+        account(int(a.machineId)).stake = 0n;
+        break;
+      case "StakeSlashed": {
+        const acc = account(int(a.machineId));
+        const taken = BigInt(str(a.amount) || "0");
+        acc.stake = acc.stake > taken ? acc.stake - taken : 0n;
+        acc.stakeLost += taken;
+        break;
+      }
+      case "DowntimeSettled": {
+        const r = rentals.get(int(a.rentalId));
+        if (r) account(r.machineId).downtimeSeconds += int(a.downtimeSeconds);
+        break;
+      }
     }
+  }
+  for (const [machineId, acc] of accounts) {
+    const l = listings.get(machineId);
+    if (l) Object.assign(l, { stake: acc.stake.toString(), stakeLost: acc.stakeLost.toString(), downtimeSeconds: acc.downtimeSeconds });
   }
   for (const r of rentals.values()) {
     if (r.status === "active" && r.startedAt !== null) {

@@ -55,7 +55,7 @@ export type PageQuery = FromSchema<typeof pageQuerySchema>;
 
 const listingSchema = schema({
   type: "object",
-  required: ["machineId", "provider", "pricePerHour", "maxHours", "endpoint", "cores", "ramMiB", "gpus", "bench", "cpu", "specsValid", "status", "rentalsServed", "earned", "blockNumber", "txHash"],
+  required: ["machineId", "provider", "pricePerHour", "maxHours", "endpoint", "cores", "ramMiB", "gpus", "bench", "cpu", "specsValid", "status", "rentalsServed", "earned", "stake", "stakeLost", "downtimeSeconds", "blockNumber", "txHash"],
   properties: {
     machineId: { type: "integer" },
     provider: address,
@@ -71,6 +71,9 @@ const listingSchema = schema({
     status: { type: "string", enum: ["free", "rented", "unlisted"] },
     rentalsServed: { type: "integer" },
     earned: wei,
+    stake: { ...wei, description: "DUCK wei staked on the machine now" },
+    stakeLost: { ...wei, description: "DUCK wei taken from its stake for renters (its on-chain record)" },
+    downtimeSeconds: { type: "integer", description: "downtime settled by arbiters' statements (its on-chain record)" },
     blockNumber: { type: "integer" },
     txHash: { type: "string" },
   },

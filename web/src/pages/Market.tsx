@@ -50,7 +50,7 @@ export function Market() {
           </Empty>
         ) : null}
         {listings.data && listings.data.listings.length > 0 ? (
-          <Table label="listings" head={["machine", "provider", "cores", "RAM", "GPU", "bench", "price / hour", "status", "rentals served", "earned"]}>
+          <Table label="listings" head={["machine", "provider", "cores", "RAM", "GPU", "bench", "price / hour", "status", "rentals served", "earned", "stake", "stake lost", "downtime"]}>
             {listings.data.listings.map((l) => (
               <tr key={l.machineId} data-machine={l.machineId}>
                 <td>#{l.machineId}</td>
@@ -71,6 +71,13 @@ export function Market() {
                 <td>
                   <Duck wei={l.earned} />
                 </td>
+                <td className="stake">
+                  <Duck wei={l.stake} />
+                </td>
+                <td className="stake-lost">
+                  <Duck wei={l.stakeLost} />
+                </td>
+                <td className="downtime">{l.downtimeSeconds} s</td>
               </tr>
             ))}
           </Table>
