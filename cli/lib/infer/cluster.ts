@@ -24,6 +24,7 @@ import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { parseEndpoint } from "../../../protocol/market/endpoint.js";
 import { ensureKeyPair, formatPublicKey } from "../../../protocol/market/sshKeys.js";
 import { sendTx } from "../chain/tx.js";
+import { faucetHint } from "../chain/wallet.js";
 import { chainNow, filterMachines, getRentalInfo, readMarket, type MarketMachine } from "../market/marketplace.js";
 import { endRental, rentMachines, waitForAcks, type RentEvent } from "../market/renter.js";
 import { eventArgs } from "./chain.js";
@@ -182,14 +183,14 @@ async function check(plan: ClusterInferPlan, deps: ClusterInferDeps, privateKey:
   const [have, eth, fees] = await Promise.all([duck.getFunction("balanceOf")(me) as Promise<bigint>, deps.provider.getBalance(me), deps.provider.getFeeData()]);
   if (have < rent + plan.maxPayment) {
     throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(have)} DUCK; the escrow (${formatAmount(plan.maxPayment)}) and the rent (${formatAmount(rent)}) need ${formatAmount(rent + plan.maxPayment)} DUCK.`, {
-      fix: "Lower --max-payment, rent fewer machines or hours, or get more DUCK (on the local chain: `quackmesh wallet faucet --account requester --amount 100`). Nothing was spent.",
+      fix: `Lower --max-payment, rent fewer machines or hours, or get more DUCK (on the local chain: \`${faucetHint(me, rent + plan.maxPayment - have)}\`). Nothing was spent.`,
       details: { have: have.toString(), need: (rent + plan.maxPayment).toString() },
     });
   }
   const gas = (BASE_GAS + GAS_PER_MACHINE * BigInt(plan.machines || given.length)) * (fees.maxFeePerGas ?? fees.gasPrice ?? 0n);
   if (eth < gas) {
     throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; renting, escrowing and settling need about ${formatAmount(gas)} ETH for gas.`, {
-      fix: "Fund this address with ETH (on the local chain: `quackmesh wallet faucet --to <address>`). Nothing was spent.",
+      fix: `Fund ${me} with ETH (on the local chain: \`${faucetHint(me)}\`). Nothing was spent.`,
     });
   }
   return { spec, model: download.bytes, modelHash, x: input.x, features: input.features, count: input.count, labels: input.labels, market, given, rent, duck: have };
