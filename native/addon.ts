@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { packageRoot } from "../protocol/package.js";
 import { fromAddon, NativeError } from "./errors.js";
+import type { TrainOptions } from "./types.js";
 
 export type NativeDevice = "cpu" | "cuda";
 
@@ -28,21 +29,16 @@ export interface RawNetwork {
   predict(x: Float32Array, count: number): Promise<Float32Array>;
 }
 
-export interface RawTrainOptions {
+/**
+ * The optimizer and FedProx fields pass through as the facade's TrainOptions name them; the
+ * Sequential engine only (the dense one refuses anything but plain or momentum SGD).
+ */
+export interface RawTrainOptions extends Pick<TrainOptions, "optimizer" | "nesterov" | "weightDecay" | "beta1" | "beta2" | "eps" | "proximalMu"> {
   epochs: number;
   batchSize: number;
   lr: number;
   momentum: number;
   seed: number;
-  /** the Sequential engine only (the dense one refuses anything but plain or momentum SGD) */
-  optimizer?: "sgd" | "adam" | "adamw";
-  nesterov?: boolean;
-  weightDecay?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** FedProx μ (Sequential engine only) */
-  proximalMu?: number;
 }
 
 /** A model for the Sequential engine (CPU): modules in nn.Sequential order. */
