@@ -18,7 +18,7 @@ import { readLiveness, withLiveness } from "../lib/market/liveness.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import type { ModelSpec } from "../../native/types.js";
 import { clusterLiveness, planCluster, precheckCluster, rentCluster, uploadCluster } from "../lib/job/cluster.js";
-import { orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
+import { addOrchestratorOption, orchestratorUrl, type OrchestratorFlags } from "../lib/job/connect.js";
 import { emitCluster, notAcknowledged, renderClusterEvent } from "../views/clusterOutput.js";
 
 interface RentFlags extends ChainOptions, OrchestratorFlags {
@@ -220,7 +220,10 @@ function rentalActionCommand<R extends { refund: bigint; txHash: string }>(
   report: (rentalId: bigint, r: R) => [Record<string, unknown>, string],
 ): Command {
   const cmd = new Command(name).argument("<rentals...>", "rental ids (one or more)").description(description);
-  return addChainOptions(cmd, { defaultAccount: "requester" }).action(async (ids: string[], _own: ChainOptions, self: Command) => {
+  addChainOptions(cmd, { defaultAccount: "requester" });
+  // The arbiter's orchestrator also after the ids (`rent settle 4 --orchestrator URL`), as job cancel's hint names it.
+  if (name !== "cancel") addOrchestratorOption(cmd);
+  return cmd.action(async (ids: string[], _own: ChainOptions, self: Command) => {
     const flags = chainFlags(self);
     const out = makeOutput(Boolean(flags.json));
     const rentalIds = [...new Set(ids.map((id) => parseId(id, "Rental")))];

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { Wallet } from "ethers";
 import { join } from "node:path";
+import { createServer, type AddressInfo } from "node:net";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { formatAmount } from "../../protocol/chain/units.js";
@@ -34,6 +35,15 @@ const createArgs = (over: Record<string, string> = {}) =>
   Object.entries({ "--model": net.specFile, "--validation": validation, "--reward": "30", "--rounds": "3", "--min-updates": "1", "--threshold": "0.5", "--seed": "1", ...over }).flat();
 const duckOf = async (address: string) => (await net.contracts.duck.getFunction("balanceOf")(address)) as bigint;
 const requester = net.requester.address;
+
+/** A URL nothing listens on: a port taken from the system, then given back. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
 
 async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
@@ -191,6 +201,15 @@ t.test("findings 2, 4 and 9: a job no update reaches is reported stalled; the lo
   t.equal(created.code, 0, created.stderr);
   const jobId = Number(created.lines.at(-1)!.jobId);
   const deadline = Number(created.lines.at(-1)!.deadline);
+  // Issue 11: a rental of the job naming the orchestrator as arbiter, its machine down from its
+  // second second on (what the cluster manager would report), for cancel to end and settle.
+  const market = net.contracts.marketplace;
+  await (await net.contracts.duck.getFunction("approve")(await market.getAddress(), DUCK)).wait();
+  const rentTx = await (await market.getFunction("rentMachineWithArbiter")(1n, 1, jobId, "ssh-ed25519 AAAA test", net.server.app.evaluator.address)).wait();
+  const rentalId = market.interface.parseLog(rentTx!.logs.find((l) => l.address.toLowerCase() === rentTx!.to!.toLowerCase())!)!.args.rentalId as bigint;
+  await (await market.connect(net.wallet("provider1")).getFunction("acknowledgeRental")(rentalId)).wait();
+  const startedAt = Number((await market.getFunction("getRental")(rentalId)).startedAt);
+  await net.server.app.clusters.downtime.observe(String(rentalId), "failed", (startedAt + 1) * 1000);
   let extended = 0;
   let finishedAt: number | undefined;
   const onExtended = (e: { jobId: number }) => {
@@ -210,10 +229,27 @@ t.test("findings 2, 4 and 9: a job no update reaches is reported stalled; the lo
   // No transaction happens meanwhile: only the wall clock passes the deadline.
   await until("the wall clock to pass the deadline", async () => Date.now() / 1000 > deadline + 1, 30_000);
   const before = await duckOf(requester);
-  const cancelled = await quackmesh(["job", "cancel", String(jobId), "--rpc", net.chain.url, "--json"]);
+  // The orchestrator does not answer at the URL cancel is given: cancel works all the same.
+  const gone = await closedPortUrl();
+  const cancelled = await quackmesh(["job", "cancel", String(jobId), "--rpc", net.chain.url, "--orchestrator", gone, "--json"]);
   t.equal(cancelled.code, 0, cancelled.stderr);
   t.match(cancelled.lines[0], { jobId, how: "deadline", refund: "30000000000000000000" });
-  t.equal(await duckOf(requester), before + 30n * DUCK);
+  const rental = await market.getFunction("getRental")(rentalId);
+  const rentalRefund = (rental.amount as bigint) - ((rental.amount as bigint) * (rental.endedAt - rental.startedAt)) / 3600n;
+  t.match(cancelled.lines.find((l) => l.event === "rental-ended"), { rentalId: String(rentalId), refund: String(rentalRefund), downtime: null, unsettled: { code: "ORCHESTRATOR_UNREACHABLE" } }, "the job's rental is ended for its refund");
+  t.equal(await duckOf(requester), before + 30n * DUCK + rentalRefund, "the pool and the unserved rent came back");
+  t.notOk(rental.settled, "its downtime is not settled");
+  const unsettled = cancelled.lines.find((l) => l.event === "rentals-unsettled")!;
+  t.match(unsettled, { rentals: [{ rentalId: String(rentalId), code: "ORCHESTRATOR_UNREACHABLE", settleBy: Number(rental.endedAt) + Number(await market.getFunction("disputeWindow")()) }], command: `quackmesh rent settle ${rentalId} --orchestrator ${gone}` }, "and named with the command that settles it");
+  // That command settles it once the orchestrator answers (here at its own address): the down time back, to the wei.
+  const settle = fixCommand(`\`${unsettled.command as string}\``).map((w) => (w === gone ? net.server.url : w));
+  const beforeSettle = await duckOf(requester);
+  const settled = await quackmesh([...settle, "--rpc", net.chain.url, "--json"]);
+  t.equal(settled.code, 0, settled.stderr);
+  const down = rental.endedAt - rental.startedAt - 1n;
+  t.match(settled.lines[0], { event: "settled", rentalId: String(rentalId), downtimeSeconds: Number(down) });
+  t.equal(await duckOf(requester), beforeSettle + ((rental.amount as bigint) * down) / 3600n, `${down} s down: that share of the rent back`);
+  t.equal((await market.getFunction("getRecord")(1n)).downtimeSeconds, down, "the machine's record shows it");
   const job = await until("the orchestrator to stop the job", async () => {
     const j = await net.server.app.repo.getJob(jobId);
     return j?.status === "finished" ? j : null;

@@ -5,36 +5,55 @@ import { addChainOptions, openChain, type ChainOptions } from "../../lib/chain/o
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
-import { abortJob, cancelJob, exportModel, finishJob, type FinishedJob } from "../../lib/job/finish.js";
-import { endJobRentals, type JobRentals } from "../../lib/job/rentals.js";
+import { EXPORT_FORMATS, abortJob, cancelJob, exportModel, finishJob, type ExportFormat, type FinishedJob } from "../../lib/job/finish.js";
+import { QuackError } from "../../../protocol/errors.js";
+import { endJobRentals, settleCommand, type JobRentals } from "../../lib/job/rentals.js";
 import { listRentals } from "../../lib/market/renter.js";
 import { chainClock } from "../../lib/chain/clock.js";
 import type { ChainContext } from "../../lib/chain/options.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import type { Output } from "../../lib/output.js";
 
+/** `--format`: refused before anything is fetched or written. */
+function parseExportFormat(text: string): ExportFormat {
+  if ((EXPORT_FORMATS as readonly string[]).includes(text)) return text as ExportFormat;
+  throw new QuackError("BAD_ARGUMENT", `--format '${text}' is not a model format job export writes.`, {
+    fix: "Pass --format safetensors (PyTorch state dict, the default) or --format onnx (the whole network, for onnxruntime).",
+  });
+}
+
 export function jobExportCommand(): Command {
-  const cmd = new Command("export").argument("<id>", "job id").description("save the job's global model (the final one once finished) as safetensors");
+  const cmd = new Command("export").argument("<id>", "job id").description("save the job's global model (the final one once finished) as safetensors or ONNX");
   return addOrchestratorOption(cmd)
-    .option("--out <file>", "where to write the safetensors file (default ./job-<id>-round-<r>.safetensors, r the round that produced the model; ./job-<id>-initial.safetensors before any)")
-    .option("--json", "machine-readable output: one JSON object")
+    .option("--format <format>", `${EXPORT_FORMATS.join(" | ")}`, "safetensors")
+    .option("--out <file>", "where to write the file (default ./job-<id>-round-<r>.<format>, r the round that produced the model; ./job-<id>-initial.<format> before any)")
+    .option("--json", "machine-readable output: one JSON object (format, out, bytes, sha256, round, tensors)")
     .addHelpText(
       "after",
       `
-Tensor names are PyTorch nn.Sequential's (0.weight, 0.bias, 2.weight, …), so in Python:
+safetensors: tensor names are PyTorch nn.Sequential's (0.weight, 0.bias, 2.weight, …), so in Python:
   model.load_state_dict(safetensors.torch.load_file("job-1-round-9.safetensors"))
+
+onnx: the whole network (opset 13) as quackmesh infer runs it, for onnxruntime and other ONNX
+runtimes. Input "input" [batch, ...the spec's input] takes raw features (the spec's normalize
+is inside the graph); output "probabilities" [batch, classes] is the softmax of the logits
+(dropout is left out: the identity at inference).
+  sess = onnxruntime.InferenceSession("job-1-round-9.onnx"); sess.run(None, {"input": x})
 
 Examples:
   $ quackmesh job export 1
-  $ quackmesh job export 1 --out model.safetensors`,
+  $ quackmesh job export 1 --out model.safetensors
+  $ quackmesh job export 1 --format onnx --out model.onnx --json`,
     )
-    .action(async (id: string, flags: OrchestratorFlags & { out?: string; json?: boolean }) => {
+    .action(async (id: string, flags: OrchestratorFlags & { out?: string; json?: boolean; format: string }) => {
       const jobId = parseJobId(id);
+      const format = parseExportFormat(flags.format);
       const out = makeOutput(Boolean(flags.json));
-      const r = await exportModel(new OrchestratorClient(orchestratorUrl(flags)), jobId, flags.out);
+      const r = await exportModel(new OrchestratorClient(orchestratorUrl(flags)), jobId, flags.out, format);
       const made = r.round === null ? "the initial model" : `the model of round ${r.round}`;
       if (r.status !== "finished") out.info(`Job ${jobId} is still running; this is the current global model, ${made}.`);
-      out.emit({ ...r }, `Wrote ${r.out} (${made}, ${r.bytes} bytes, model ${r.modelHash}): ${r.tensors.map((t) => `${t.name} [${t.shape.join("×")}]`).join(", ")}`);
+      const what = r.format === "onnx" ? `ONNX, sha256 ${r.sha256}` : `model ${r.modelHash}`;
+      out.emit({ ...r }, `Wrote ${r.out} (${made}, ${r.bytes} bytes, ${what}): ${r.tensors.map((t) => `${t.name} [${t.shape.join("×")}]`).join(", ")}`);
     });
 }
 
@@ -47,10 +66,12 @@ function emitFinished(out: Output, r: FinishedJob): void {
 
 /**
  * The job's rentals follow it: the requester's active rentals for the job are ended for the
- * refund of the unserved time, and whatever is still running is named. A wallet that is not the
- * requester ends nothing (it rented nothing for the job) and is told so when rentals run.
+ * refund of the unserved time and their downtime settled with the arbiter's statement from
+ * `orchestrator`; whatever is still running, or still to settle, is named with the command for it.
+ * A wallet that is not the requester ends nothing (it rented nothing for the job) and is told so
+ * when rentals run.
  */
-async function settleRentals(out: Output, chain: ChainContext, contracts: Contracts, jobId: number, requester: string, keep: boolean, orchestrator?: string): Promise<void> {
+async function settleRentals(out: Output, chain: ChainContext, contracts: Contracts, jobId: number, requester: string, keep: boolean, orchestrator: string): Promise<void> {
   const mine = chain.signer.address.toLowerCase() === requester.toLowerCase();
   let r: JobRentals;
   if (keep || !mine) {
@@ -67,7 +88,19 @@ async function settleRentals(out: Output, chain: ChainContext, contracts: Contra
       { event: "rental-ended", jobId, ...e, downtime },
       `Ended rental ${e.rentalId} of job ${jobId}: ${formatAmount(e.refund)} DUCK refunded for the unserved time, ${formatAmount(e.earned)} earned by its provider (tx ${e.txHash}).` +
         (e.downtime ? ` Downtime ${e.downtime.downtimeSeconds} s settled: ${formatAmount(e.downtime.refund)} DUCK back.` : "") +
-        (e.settleError ? ` Its downtime was not settled: ${e.settleError}.` : ""),
+        (e.unsettled ? ` Its downtime was not settled: ${e.unsettled.reason}` : ""),
+    );
+  }
+  const unsettled = r.ended.filter((e) => e.unsettled);
+  if (unsettled.length > 0) {
+    const ids = unsettled.map((e) => e.rentalId);
+    const by = Math.min(...unsettled.map((e) => e.unsettled!.settleBy));
+    const command = settleCommand(ids, orchestrator);
+    const codes = [...new Set(unsettled.map((e) => e.unsettled!.code))].join(", ");
+    out.emit(
+      { event: "rentals-unsettled", jobId, rentals: unsettled.map((e) => ({ rentalId: e.rentalId, ...e.unsettled })), command },
+      `Not settled: the downtime of rental${ids.length === 1 ? "" : "s"} ${ids.join(", ")} of job ${jobId} (${codes}); the end${ids.length === 1 ? "" : "s"} and refund${ids.length === 1 ? "" : "s"} above stand. ` +
+        `Once the orchestrator answers, and before ${new Date(by * 1000).toISOString()} (the dispute window), settle ${ids.length === 1 ? "it" : "them"} with \`${command}\`.`,
     );
   }
   if (r.running.length > 0) {
@@ -140,10 +173,24 @@ Examples:
 }
 
 export function jobCancelCommand(): Command {
-  const cmd = new Command("cancel").argument("<id>", "job id").description("requester only, after the deadline: take back what is left of the pool");
-  return addChainOptions(cmd, { defaultAccount: "requester" })
-    .addHelpText("after", "\nOn the local chain an empty block is mined first, so the chain's clock is the wall clock.\nBefore the deadline: `quackmesh job abort ID`.\n\nExamples:\n  $ quackmesh job cancel 1\n  $ quackmesh job cancel 1 --key ./requester.key --json")
-    .action(async (id: string, flags: ChainOptions) => {
+  const cmd = new Command("cancel").argument("<id>", "job id").description("requester only, after the deadline: take back what is left of the pool and end the job's rentals");
+  addChainOptions(cmd, { defaultAccount: "requester" });
+  return addOrchestratorOption(cmd)
+    .addHelpText(
+      "after",
+      `
+On the local chain an empty block is mined first, so the chain's clock is the wall clock.
+Needs no orchestrator: the requester's rentals for the job are ended for the refund of their
+unserved time either way, and their downtime is settled with the orchestrator's statement when it
+answers; when it does not, the rentals left to settle are named with the command that settles
+them later (\`quackmesh rent settle ID --orchestrator URL\`, within the marketplace's dispute window).
+Before the deadline: \`quackmesh job abort ID\`.
+
+Examples:
+  $ quackmesh job cancel 1
+  $ quackmesh job cancel 1 --key ./requester.key --orchestrator http://10.0.0.5:8080 --json`,
+    )
+    .action(async (id: string, flags: ChainOptions & OrchestratorFlags) => {
       const jobId = parseJobId(id);
       const out = makeOutput(Boolean(flags.json));
       const chain = await openChain(flags, { defaultAccount: "requester" });
@@ -151,7 +198,7 @@ export function jobCancelCommand(): Command {
         const contracts = await chain.contracts();
         const r = await cancelJob({ pool: contracts.trainingPool, signer: chain.signer, provider: chain.provider, chainId: chain.network.chainId }, jobId);
         emitFinished(out, r);
-        await settleRentals(out, chain, contracts, jobId, r.requester, false);
+        await settleRentals(out, chain, contracts, jobId, r.requester, false, orchestratorUrl(flags));
       } finally {
         chain.close();
       }
