@@ -6,7 +6,8 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Contract, JsonRpcProvider, Wallet } from "ethers";
-import { decodeSafetensors } from "../../../native/safetensors.js";
+import { decodeSafetensors, sha256Hex } from "../../../native/safetensors.js";
+import type { Tensor } from "../../../native/types.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { chainClock } from "../chain/clock.js";
@@ -145,10 +146,17 @@ export async function cancelJob(deps: { pool: Contract; signer: Wallet; provider
   return { jobId, txHash: receipt.hash, refund: BigInt(ev.args.refund as bigint), requester: job.requester, how: "deadline" };
 }
 
+/** The files `job export` writes: PyTorch state-dict tensors, or the whole network for onnxruntime. */
+export const EXPORT_FORMATS = ["safetensors", "onnx"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export interface ExportedModel {
   jobId: number;
+  format: ExportFormat;
   out: string;
   bytes: number;
+  /** sha256 of the file written (for safetensors, the model hash itself) */
+  sha256: string;
   modelHash: string;
   /** The round whose aggregation produced this model (rounds count from 0); null for the initial model. */
   round: number | null;
@@ -156,31 +164,43 @@ export interface ExportedModel {
   tensors: Array<{ name: string; shape: number[] }>;
 }
 
-/** Where `job export` writes without --out: ./job-<id>-round-<r>.safetensors, or ./job-<id>-initial.safetensors. */
-export function defaultExportName(jobId: number, round: number | null): string {
-  return round === null ? `job-${jobId}-initial.safetensors` : `job-${jobId}-round-${round}.safetensors`;
+/** Where `job export` writes without --out: ./job-<id>-round-<r>.<format>, or ./job-<id>-initial.<format>. */
+export function defaultExportName(jobId: number, round: number | null, format: ExportFormat = "safetensors"): string {
+  return round === null ? `job-${jobId}-initial.${format}` : `job-${jobId}-round-${round}.${format}`;
 }
 
-/** The current global model (the final one once finished) to `out`, as safetensors with PyTorch names. */
-export async function exportModel(client: OrchestratorClient, jobId: number, out?: string): Promise<ExportedModel> {
+/** The job's network as ONNX; the writer (and protobufjs) load only here, not at every CLI start. */
+async function toOnnx(client: OrchestratorClient, jobId: number, tensors: Tensor[], docString: string): Promise<Uint8Array> {
+  const { encodeOnnx } = await import("../../../native/onnx.js");
+  return encodeOnnx((await client.getJob(jobId)).spec, tensors, { docString });
+}
+
+/**
+ * The current global model (the final one once finished) to `out`: as the orchestrator serves it
+ * (safetensors with PyTorch names), or as ONNX built from those tensors and the job's spec.
+ */
+export async function exportModel(client: OrchestratorClient, jobId: number, out?: string, format: ExportFormat = "safetensors"): Promise<ExportedModel> {
   const model = await client.getModel(jobId);
   if (model.notModified) throw new QuackError("INTERNAL", "The orchestrator answered 304 to an unconditional request.");
   const { tensors } = decodeSafetensors(model.bytes);
   // The orchestrator's round header counts the rounds closed so far (the model is the last one's output).
   const round = model.round > 0 ? model.round - 1 : null;
-  const file = resolve(out ?? defaultExportName(jobId, round));
+  const bytes = format === "onnx" ? await toOnnx(client, jobId, tensors, `QuackMesh job ${jobId}, ${round === null ? "initial model" : `round ${round}`}, model hash ${model.modelHash}`) : model.bytes;
+  const file = resolve(out ?? defaultExportName(jobId, round, format));
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await writeFile(tmp, model.bytes);
+    await writeFile(tmp, bytes);
     await rename(tmp, file);
   } catch (cause) {
     throw new QuackError("WRITE_FAILED", `Cannot write ${file}: ${(cause as Error).message}.`, { fix: "Pass --out with a writable path.", cause });
   }
   return {
     jobId,
+    format,
     out: file,
-    bytes: model.bytes.length,
+    bytes: bytes.length,
+    sha256: sha256Hex(bytes),
     modelHash: model.modelHash,
     round,
     status: model.status,
