@@ -4,14 +4,15 @@
 // The workers are `quackmesh worker` processes started through each provider's embedded SSH
 // gateway; they train MNIST shards; one provider's gateway dies mid-job and the cluster goes on
 // without it. The rentals name the orchestrator as arbiter: ending them settles its downtime
-// statement, and the renter gets the dead machine's down time back pro rata (the providers are
-// staked, so a provider that already withdrew pays it from its stake).
+// statement (`rent end` for the live machines, `job finish` for the dead one's rental, `job abort`
+// for a second job's), and the renter gets the dead machine's down time back pro rata (the
+// providers are staked, so a provider that already withdrew pays it from its stake).
 import t, { type Test } from "tap";
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Wallet } from "ethers";
+import { Wallet, parseUnits } from "ethers";
 import { Network } from "../../native/index.js";
 import { loadMnist, writeIdx } from "../../native/data.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
@@ -220,51 +221,69 @@ t.test("an address the orchestrator did not make is refused for a cluster job", 
   await t.rejects(other.uploadClusterKey({ jobId }, { privateKey: "x", machines: 1 }), { code: "NOT_REQUESTER" });
 });
 
-t.test("the renter ends the rentals: exact refunds, the dead machine's down time back pro rata, providers withdraw what was earned", async (t) => {
-  const providersBefore = await Promise.all(providers.map((p) => duckOf(p.address)));
+/** The dead machine's rental (provider3's gateway stopped mid-job): left running for `job finish` to end and settle. */
+const deadRental = () => rentalOf.get(`${providers[2].sshd.user}@${providers[2].sshd.host}:${providers[2].sshd.port}`)!;
+
+/** The downtime part of an ended rental's line (rent end's and job finish's alike). */
+type Downtime = { seconds: number; refund: string; fromStake: string; txHash: string } | null;
+
+/**
+ * Checks one ended rental of the first job against the chain: the refund of the unserved time, the
+ * arbiter's statement settled with it (0 s for a live machine; for the dead one its down time back
+ * pro rata, and a quarter of the stake left when down for more than half the time), the machine's
+ * record, and what its provider withdrew. Returns what the renter got back, to the wei.
+ */
+async function checkEnded(t: Test, i: number, rentalId: bigint, line: { refund: bigint; downtime: Downtime }, providerBefore: bigint): Promise<bigint> {
+  const p = providers[i];
+  const r = await getRentalInfo(marketplace, rentalId);
+  const total = BigInt(r.hours * 3600);
+  const earned = (r.amount * BigInt(r.endedAt - r.startedAt)) / total;
+  t.equal(r.status, "ended");
+  t.equal(r.amount, BigInt(3 + i) * 2n * DUCK);
+  t.equal(line.refund, r.amount - earned, `rental ${rentalId}: refund = amount − earned`);
+  // The arbiter's statement was settled with the end: nothing for the live machines, the down time for the dead one.
+  t.ok(line.downtime, `rental ${rentalId}: its arbiter's downtime statement was settled`);
+  t.ok(r.settled, `rental ${rentalId}: settled on chain`);
+  const down = BigInt(line.downtime!.seconds);
+  const downRefund = (r.amount * down) / total;
+  t.equal(line.downtime!.refund, formatAmount(downRefund), `rental ${rentalId}: ${down} s down refund ${formatAmount(downRefund)} DUCK, pro rata`);
+  // What the settlement paid the renter: the down share, plus the stake's penalty when down for more than half the time.
+  const settled = await duckTransfers(line.downtime!.txHash, net.requester.address);
+  const record = await marketplace.getFunction("getRecord")(p.agent.machineId);
+  if (i === 2) {
+    const downFor = r.endedAt - stoppedAt;
+    t.ok(down > 0n && down <= BigInt(downFor) && down >= BigInt(downFor - 30), `down ${down} s of the ${downFor} s since its gateway stopped`);
+    t.ok(settled >= downRefund, `the renter was paid ${formatAmount(settled)} DUCK for it, at least the down share`);
+    t.equal(record.downtimeSeconds, down, "the machine's on-chain record shows the downtime");
+    // Its agent withdrew at the end, before or after the statement: what it kept is earned less the down share, the rest came from its stake.
+    await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned || p.agent.earnings() === earned - downRefund);
+    const stake = (await marketplace.getFunction("getMachine")(p.agent.machineId)).stake as bigint;
+    const shortfall = p.agent.earnings() === earned ? downRefund : 0n;
+    const served = BigInt(r.endedAt - r.startedAt);
+    const penalty = 2n * down > served ? ((STAKE - shortfall) * 2500n) / 10_000n : 0n;
+    t.equal(settled, downRefund + penalty, "the renter got the down share, and a quarter of the stake left when down for more than half the time");
+    t.equal(STAKE - stake, shortfall + penalty, "the stake paid what the provider had withdrawn of the down share, and the penalty");
+    t.equal(await duckOf(p.address), providerBefore + p.agent.earnings(), `${p.name} got what it withdrew`);
+  } else {
+    t.equal(down, 0n, `rental ${rentalId}: its machine was never down`);
+    t.equal(record.downtimeSeconds, 0n);
+    await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned);
+    t.equal(await duckOf(p.address), providerBefore + earned, `${p.name} got exactly what rental ${rentalId} earned`);
+  }
+  figures.push(`${p.name}: rent ${formatAmount(r.amount)} DUCK, earned ${formatAmount(earned)} in ${r.endedAt - r.startedAt} s, refunded ${formatAmount(r.amount - earned)}, down ${down} s: ${formatAmount(settled)} DUCK back`);
+  return r.amount - earned + settled;
+}
+
+t.test("the renter ends the live machines' rentals: exact refunds, no down time, providers withdraw what was earned", async (t) => {
   let refunds = 0n;
   const requesterBefore = await duckOf(net.requester.address);
-  for (const [i, p] of providers.entries()) {
+  for (const [i, p] of providers.slice(0, 2).entries()) {
+    const before = await duckOf(p.address);
     const rentalId = rentalOf.get(`${p.sshd.user}@${p.sshd.host}:${p.sshd.port}`)!;
     const ended = await quackmesh(["rent", "--orchestrator", net.server.url, "end", String(rentalId)]);
     t.equal(ended.code, 0, ended.stderr);
-    const r = await getRentalInfo(marketplace, rentalId);
-    const total = BigInt(r.hours * 3600);
-    const earned = (r.amount * BigInt(r.endedAt - r.startedAt)) / total;
-    t.equal(r.status, "ended");
-    t.equal(r.amount, BigInt(3 + i) * 2n * DUCK);
-    const line = ended.lines.at(-1)! as { refund: string; downtime: { seconds: number; refund: string; fromStake: string; txHash: string } | null };
-    t.equal(line.refund, formatAmount(r.amount - earned), `rental ${rentalId}: refund = amount − earned`);
-    // The arbiter's statement was settled with the end: nothing for the live machines, the down time for the dead one.
-    t.ok(line.downtime, `rental ${rentalId}: its arbiter's downtime statement was settled`);
-    const down = BigInt(line.downtime!.seconds);
-    const downRefund = (r.amount * down) / total;
-    t.equal(line.downtime!.refund, formatAmount(downRefund), `rental ${rentalId}: ${down} s down refund ${formatAmount(downRefund)} DUCK, pro rata`);
-    // What the settlement paid the renter: the down share, plus the stake's penalty when down for more than half the time.
-    const settled = await duckTransfers(line.downtime!.txHash, net.requester.address);
-    refunds += r.amount - earned + settled;
-    const record = await marketplace.getFunction("getRecord")(p.agent.machineId);
-    if (p === providers[2]) {
-      const downFor = r.endedAt - stoppedAt;
-      t.ok(down > 0n && down <= BigInt(downFor) && down >= BigInt(downFor - 30), `down ${down} s of the ${downFor} s since its gateway stopped`);
-      t.ok(settled >= downRefund, `the renter was paid ${formatAmount(settled)} DUCK for it, at least the down share`);
-      t.equal(record.downtimeSeconds, down, "the machine's on-chain record shows the downtime");
-      // Its agent withdrew at the end, before or after the statement: what it kept is earned less the down share, the rest came from its stake.
-      await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned || p.agent.earnings() === earned - downRefund);
-      const stake = (await marketplace.getFunction("getMachine")(p.agent.machineId)).stake as bigint;
-      const shortfall = p.agent.earnings() === earned ? downRefund : 0n;
-      const served = BigInt(r.endedAt - r.startedAt);
-      const penalty = 2n * down > served ? ((STAKE - shortfall) * 2500n) / 10_000n : 0n;
-      t.equal(settled, downRefund + penalty, "the renter got the down share, and a quarter of the stake left when down for more than half the time");
-      t.equal(STAKE - stake, shortfall + penalty, "the stake paid what the provider had withdrawn of the down share, and the penalty");
-      t.equal(await duckOf(p.address), providersBefore[i] + p.agent.earnings(), `${p.name} got what it withdrew`);
-    } else {
-      t.equal(down, 0n, `rental ${rentalId}: its machine was never down`);
-      t.equal(record.downtimeSeconds, 0n);
-      await until(`${p.name} to withdraw`, async () => p.agent.earnings() === earned);
-      t.equal(await duckOf(p.address), providersBefore[i] + earned, `${p.name} got exactly what rental ${rentalId} earned`);
-    }
-    figures.push(`${p.name}: rent ${formatAmount(r.amount)} DUCK, earned ${formatAmount(earned)} in ${r.endedAt - r.startedAt} s, refunded ${formatAmount(r.amount - earned)}, down ${down} s: ${formatAmount(settled)} DUCK back`);
+    const line = ended.lines.at(-1)! as { refund: string; downtime: Downtime };
+    refunds += await checkEnded(t, i, rentalId, { refund: parseUnits(line.refund, 18), downtime: line.downtime }, before);
   }
   t.equal(await duckOf(net.requester.address), requesterBefore + refunds, "the requester got every refund, to the wei");
 });
@@ -283,13 +302,18 @@ async function duckTransfers(txHash: string, to: string): Promise<bigint> {
   return sum;
 }
 
-t.test("the pool paid nobody: job finish returns all of it", async (t) => {
+t.test("job finish returns the pool nobody was paid from, ends the dead machine's rental and settles its down time", async (t) => {
   const before = await duckOf(net.requester.address);
+  const providerBefore = await duckOf(providers[2].address);
   const finished = await quackmesh(["job", "finish", String(jobId), "--orchestrator", net.server.url]);
   t.equal(finished.code, 0, finished.stderr);
-  t.equal(await duckOf(net.requester.address), before + 1n * DUCK, "the 1 DUCK pool came back whole");
+  t.match(finished.lines[0], { jobId, refund: String(1n * DUCK), how: "proof" }, "the 1 DUCK pool came back whole");
+  const ended = finished.lines.filter((l) => l.event === "rental-ended");
+  t.same(ended.map((l) => l.rentalId), [String(deadRental())], "the one rental of the job still running is ended");
+  t.notOk(finished.lines.some((l) => l.event === "rentals-unsettled" || l.event === "rentals-running"), "nothing left to settle or running");
+  const back = await checkEnded(t, 2, deadRental(), { refund: BigInt(ended[0].refund as string), downtime: ended[0].downtime as Downtime }, providerBefore);
+  t.equal(await duckOf(net.requester.address), before + 1n * DUCK + back, "the requester got the pool, the unserved rent and the down time back, to the wei");
 });
-
 t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
   const created = await quackmesh([
     "job", "create", "--orchestrator", net.server.url, "--model", specFile, "--validation", validation,
@@ -308,7 +332,23 @@ t.test("rent --job ID --train gives an existing job a cluster", async (t) => {
   });
   const workers = new Set((await client.cluster(second)).machines.map((m) => m.workerAddress));
   t.same(job.history.map((r) => r.contributors.filter((c) => workers.has(c)).length), [2, 2], "both rounds trained by the two rented machines");
-  for (const m of last.machines as Array<{ rentalId: string }>) t.equal((await quackmesh(["rent", "--orchestrator", net.server.url, "end", m.rentalId])).code, 0);
+
+  // The job's rentals follow it: job abort ends both and settles their arbiter's statements (never down: 0 s).
+  const before = await duckOf(net.requester.address);
+  const aborted = await quackmesh(["job", "abort", String(second), "--orchestrator", net.server.url]);
+  t.equal(aborted.code, 0, aborted.stderr);
+  const ended = aborted.lines.filter((l) => l.event === "rental-ended");
+  t.same(ended.map((l) => l.rentalId).sort(), (last.machines as Array<{ rentalId: string }>).map((m) => m.rentalId).sort(), "both rentals ended by the abort");
+  let back = BigInt(aborted.lines.find((l) => l.event === "aborted")!.refund as string);
+  for (const l of ended) {
+    const r = await getRentalInfo(marketplace, BigInt(l.rentalId as string));
+    const earned = (r.amount * BigInt(r.endedAt - r.startedAt)) / BigInt(r.hours * 3600);
+    t.equal(BigInt(l.refund as string), r.amount - earned, `rental ${r.rentalId}: refund = amount − earned`);
+    t.match(l.downtime, { seconds: 0, refund: "0", fromStake: "0" }, `rental ${r.rentalId}: its arbiter's statement settled, 0 s down`);
+    t.ok(r.settled && r.status === "ended", `rental ${r.rentalId}: ended and settled on chain`);
+    back += r.amount - earned;
+  }
+  t.equal(await duckOf(net.requester.address), before + back, "the requester got the abort's refund and the unserved rent, to the wei");
 });
 
 // ---- inference on rented machines (infer --cluster), on the finished job's model ----
