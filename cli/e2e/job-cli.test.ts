@@ -2,12 +2,16 @@ import t from "tap";
 import { execFile } from "node:child_process";
 import { cp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { decodeSafetensors } from "../../native/safetensors.js";
+import ort from "onnxruntime-node";
+import { Network } from "../../native/index.js";
+import { loadDataset } from "../../native/data.js";
+import { decodeSafetensors, sha256Hex } from "../../native/safetensors.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { freePort } from "../lib/chain/localChain.js";
 import { devAccount } from "../lib/chain/accounts.js";
 import { cliEntry } from "../lib/demo/processes.js";
-import { startTestNetwork } from "./network.js";
+import { buildProgram } from "../program.js";
+import { TINY_SPEC, startTestNetwork } from "./network.js";
 
 // `quackmesh job …` and `quackmesh contribute` as a user runs them (the built CLI: npm run build:ts).
 const net = await startTestNetwork(t.teardown);
@@ -97,6 +101,20 @@ t.test("create, contribute, watch, status, list, finish, export and cancel throu
   const exported = await quackmesh(["job", "export", jobId, "--orchestrator", net.server.url, "--out", out, "--json"]);
   t.equal(exported.code, 0, exported.stderr);
   t.same(decodeSafetensors(await readFile(out)).tensors.map((x) => x.name), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+  // The same model as ONNX: onnxruntime runs the file and gives the engine's class probabilities.
+  const onnxFile = join(net.dir, "model.onnx");
+  const onnx = await quackmesh(["job", "export", jobId, "--orchestrator", net.server.url, "--format", "onnx", "--out", onnxFile, "--json"]);
+  t.equal(onnx.code, 0, onnx.stderr);
+  const onnxBytes = await readFile(onnxFile);
+  t.match(onnx.lines[0], { format: "onnx", out: onnxFile, bytes: onnxBytes.length, sha256: sha256Hex(onnxBytes), round: 0 });
+  const rows = await loadDataset(validation);
+  const session = await ort.InferenceSession.create(onnxBytes);
+  const theirs = (await session.run({ input: new ort.Tensor("float32", rows.x, [rows.count, 784]) })).probabilities.data as Float32Array;
+  const ours = await Network.fromWeights(TINY_SPEC, decodeSafetensors(await readFile(out)).tensors).predict(rows.x, rows.count);
+  t.ok(ours.every((p, i) => Math.abs(p - theirs[i]) <= 1e-4), "onnxruntime's probabilities are the engine's within 1e-4");
+  const badFormat = buildProgram().parseAsync(["job", "export", jobId, "--orchestrator", net.server.url, "--format", "pt", "--out", join(net.dir, "model.pt")], { from: "user" });
+  await t.rejects(badFormat, { code: "BAD_ARGUMENT", message: /--format 'pt'/, fix: /--format onnx/ });
+  await t.rejects(stat(join(net.dir, "model.pt")), { code: "ENOENT" }, "an unknown format writes nothing");
 
   // A job nobody trains: the requester takes the pool back after the deadline, not before.
   const idle = await quackmesh(["job", "create", ...base, ...createArgs({ "--deadline-hours": "1" }), "--json"]);
