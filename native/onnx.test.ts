@@ -69,6 +69,21 @@ t.test("a CNN with conv, both pools, relu, gelu, tanh, sigmoid, flatten and drop
   t.ok(accuracy > 0.8 && Math.max(...theirs) > 0.99, "trained: confident predictions, not a near-uniform softmax");
 });
 
+t.test("the benchmark CNN of issue 12 (conv 32-pool-conv 64-pool-dense 128-dense 10, untrained)", async (t) => {
+  const spec: ModelSpec = {
+    input: [1, 28, 28],
+    layers: [
+      { type: "conv2d", outChannels: 32, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
+      { type: "conv2d", outChannels: 64, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
+      { type: "flatten" }, { type: "dense", units: 128, activation: "relu" }, { type: "dense", units: 10 },
+    ],
+    loss: "cross-entropy",
+    normalize: MNIST_NORMALIZE,
+  };
+  const { ours, theirs } = await bothSides(t, spec, Network.create(spec, { seed: 5 }), test.x.subarray(0, 100 * 784), 100);
+  agree(t, ours, theirs, 10);
+});
+
 t.test("a regression on an image input that a dense layer takes flattened: raw outputs", async (t) => {
   const spec: ModelSpec = { input: [2, 4, 4], layers: [{ type: "dense", units: 5 }, { type: "tanh" }, { type: "dense", units: 3 }], loss: "mse" };
   const net = Network.create(spec, { seed: 3 });
