@@ -1,9 +1,14 @@
 /**
  * The ONNX export runs in onnxruntime (npm onnxruntime-node, CPU) and gives the engine's own
  * predictions (Network.predict) within 1e-4 on MNIST test rows, for an MLP and a CNN with every
- * kind of layer, and for a regression; weights that do not fit the spec are refused.
+ * kind of layer, and for a regression; the ONNX checker accepts the files; weights that do not
+ * fit the spec are refused.
  */
 import t, { type Test } from "tap";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import ort from "onnxruntime-node";
 import { Network, validateSpec } from "./index.js";
 import { loadMnist, subset } from "./data.js";
@@ -11,9 +16,28 @@ import { encodeOnnx, onnxModelType, ONNX_OPSET } from "./onnx.js";
 import { MNIST_NORMALIZE } from "./spec.js";
 import type { Dataset, ModelSpec, TrainOptions } from "./types.js";
 
+const onnxChecker = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import onnx.checker"], { stdio: "ignore" }).status === 0);
+const noChecker = "no Python with `import onnx` here (Debian: apt-get install python3-onnx)";
+if (!onnxChecker) console.log(`# skipped the ONNX checker test: ${noChecker}`);
+
 const ROWS = 300;
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 const [train, test] = [await loadMnist("train", { limit: 2000 }), subset(await loadMnist("test"), range(ROWS))];
+
+/** A CNN with every layer type the engine trains. */
+const EVERY_LAYER: ModelSpec = {
+  input: [1, 28, 28],
+  layers: [
+    { type: "conv2d", outChannels: 4, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
+    { type: "conv2d", outChannels: 6, kernel: [3, 2], stride: [1, 2] }, { type: "gelu" }, { type: "avgpool2d", kernel: 2, stride: 1 }, { type: "tanh" },
+    { type: "flatten" }, { type: "dropout", p: 0.25 }, { type: "dense", units: 24 }, { type: "sigmoid" }, { type: "dense", units: 10 },
+  ],
+  loss: "cross-entropy",
+  normalize: MNIST_NORMALIZE,
+};
+
+/** A regression whose dense layer takes an image input flattened. */
+const REGRESSION: ModelSpec = { input: [2, 4, 4], layers: [{ type: "dense", units: 5 }, { type: "tanh" }, { type: "dense", units: 3 }], loss: "mse" };
 
 /** onnxruntime's output for `x` (count rows of the spec's input shape) next to the engine's predict. */
 async function bothSides(t: Test, spec: ModelSpec, net: Network, x: Float32Array, count: number): Promise<{ ours: Float32Array; theirs: Float32Array }> {
@@ -51,16 +75,7 @@ t.test("an MLP: class probabilities as the engine's, and any batch size", async 
 });
 
 t.test("a CNN with conv, both pools, relu, gelu, tanh, sigmoid, flatten and dropout", async (t) => {
-  const spec: ModelSpec = {
-    input: [1, 28, 28],
-    layers: [
-      { type: "conv2d", outChannels: 4, kernel: 3, padding: 1 }, { type: "relu" }, { type: "maxpool2d", kernel: 2 },
-      { type: "conv2d", outChannels: 6, kernel: [3, 2], stride: [1, 2] }, { type: "gelu" }, { type: "avgpool2d", kernel: 2, stride: 1 }, { type: "tanh" },
-      { type: "flatten" }, { type: "dropout", p: 0.25 }, { type: "dense", units: 24 }, { type: "sigmoid" }, { type: "dense", units: 10 },
-    ],
-    loss: "cross-entropy",
-    normalize: MNIST_NORMALIZE,
-  };
+  const spec = EVERY_LAYER;
   const net = await trained(spec, train, { epochs: 2, batchSize: 16, lr: 0.1 });
   const { ours, theirs } = await bothSides(t, spec, net, test.x, ROWS);
   agree(t, ours, theirs, 10);
@@ -85,7 +100,7 @@ t.test("the benchmark CNN of issue 12 (conv 32-pool-conv 64-pool-dense 128-dense
 });
 
 t.test("a regression on an image input that a dense layer takes flattened: raw outputs", async (t) => {
-  const spec: ModelSpec = { input: [2, 4, 4], layers: [{ type: "dense", units: 5 }, { type: "tanh" }, { type: "dense", units: 3 }], loss: "mse" };
+  const spec = REGRESSION;
   const net = Network.create(spec, { seed: 3 });
   const x = Float32Array.from(range(40 * 32), (i) => Math.sin(i * 0.37) * 2);
   const { ours, theirs } = await bothSides(t, spec, net, x, 40);
@@ -103,6 +118,19 @@ t.test("the file: opset, a dynamic batch dimension, the spec in its metadata", a
   t.same(model.graph.input[0].type.tensor_type.shape.dim, [{ dim_param: "batch" }, { dim_value: 6 }]);
   t.same(model.graph.node.map((n) => n.op_type), ["Gemm", "Relu", "Gemm", "Softmax"]);
   t.same(JSON.parse(model.metadata_props[0].value), validateSpec(spec), "the spec as the engine reads it");
+});
+
+t.test("the ONNX checker (python3-onnx, full check with shape inference) accepts the files", { skip: onnxChecker ? false : noChecker }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "qm-onnx-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const files = [EVERY_LAYER, REGRESSION].map((spec, i) => {
+    const file = join(dir, `model-${i}.onnx`);
+    writeFileSync(file, encodeOnnx(spec, Network.create(spec, { seed: 1 }).weights()));
+    return file;
+  });
+  const check = "import onnx, sys\nfor f in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(f), full_check=True)\nprint(onnx.__version__)";
+  const ran = spawnSync(onnxChecker!, ["-c", check, ...files], { encoding: "utf8" });
+  t.equal(ran.status, 0, `onnx ${ran.stdout.trim()} checked both files: ${ran.stderr.trim().split("\n").pop() ?? ""}`);
 });
 
 t.test("weights that do not fit the spec, and bad specs, are refused with a fix", async (t) => {
