@@ -11,7 +11,8 @@ import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { CsvError, parse as parseCsv } from "csv-parse/sync";
 import { QuackError } from "../protocol/errors.js";
-import type { Dataset } from "./types.js";
+import { inputFeatures, outputCount } from "./spec.js";
+import type { Dataset, ModelSpec } from "./types.js";
 
 const gunzipAsync = promisify(gunzip);
 const PIXEL = Float32Array.from({ length: 256 }, (_, i) => i / 255);
@@ -99,6 +100,45 @@ export interface CsvOptions {
    * the "mse" loss) instead of one class label. Default: a label in the first column.
    */
   targetColumns?: number;
+}
+
+/**
+ * How a job's data is read, from its model alone: a regression model ("loss":"mse") of N outputs
+ * takes its N float targets from the first N CSV columns, a classifier its label from the first.
+ * The spec is the one home of this contract: every reader (contribute, worker, job create, the
+ * orchestrator, infer) already holds it, and a separate setting could disagree with the outputs.
+ */
+export function csvForModel(spec: Pick<ModelSpec, "loss" | "layers">, opts: CsvOptions = {}): CsvOptions {
+  const { targetColumns: _, ...rest } = opts;
+  return spec.loss === "mse" ? { ...rest, targetColumns: outputCount(spec) } : rest;
+}
+
+/** What a regression model reads from a CSV, for messages: "1 target column" / "3 target columns". */
+const targetColumnsText = (n: number) => `${n} target column${n === 1 ? "" : "s"}`;
+
+/**
+ * Refuses data that does not fit the model (BAD_DATA naming the spec's field): another feature
+ * count than spec.input, labels of a class the last layer lacks, or labels where a regression
+ * needs float targets and the reverse. `what` names the data in the message ("The validation set").
+ */
+export function checkFitsModel(ds: Dataset, spec: ModelSpec, what: string): void {
+  const features = inputFeatures(spec);
+  const outputs = outputCount(spec);
+  const fail = (message: string, fix: string): never => {
+    throw new QuackError("BAD_DATA", `${what} ${message}`, { fix });
+  };
+  if (ds.features !== features) {
+    const lead = spec.loss === "mse" ? targetColumnsText(outputs) : "the label column";
+    fail(`has ${ds.features} features per sample but the model takes ${features} (spec.input).`, `Write ${lead} then ${features} features per row, or fix spec.input.`);
+  }
+  if (spec.loss === "mse") {
+    if (!ds.targets) fail("holds class labels, but the model is a regression (spec.loss \"mse\") that needs float targets.", `Use a CSV with ${targetColumnsText(outputs)} first, or "loss":"cross-entropy" for a classifier.`);
+    else if (ds.targets.length !== ds.count * outputs) fail(`has ${ds.targets.length / ds.count} targets per sample but the model has ${outputs} outputs (spec.layers[${spec.layers.length - 1}].units).`, "Give one target column per output.");
+    return;
+  }
+  if (ds.targets) fail("holds float targets, but the model is a classifier (spec.loss \"cross-entropy\") that needs class labels.", 'Put the class label in the first column, or use "loss":"mse" for regression.');
+  const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
+  if (maxLabel >= outputs) fail(`has label ${maxLabel} but the model has ${outputs} outputs (labels 0–${outputs - 1}, spec.layers[${spec.layers.length - 1}].units).`, "Fix the labels or the last layer's units.");
 }
 
 /** The warning for a CSV of whole numbers in 0–255 (raw pixels, most likely) read without a scale. */
@@ -194,7 +234,7 @@ export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Data
     } else {
       const label = Number(fields[0]);
       if (!isNumber(fields[0]) || !Number.isInteger(label) || label < 0 || label > 255) {
-        throw badData(path, `line ${line}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column (or read regression targets with targetColumns).");
+        throw badData(path, `line ${line}: label ${JSON.stringify(fields[0])} is not a class number 0–255.`, "Put the integer class label in the first column; float targets need a regression model (\"loss\":\"mse\" in the spec, one output per target column; targetColumns in loadCsv).");
       }
       y[count] = label;
     }
@@ -229,6 +269,7 @@ export async function loadDataset(dirOrFile: string, opts: CsvOptions = {}): Pro
   });
   if (st === null) {
     const named = parseImageSetName(dirOrFile)!;
+    refuseLabelsForTargets(dirOrFile, opts);
     if (opts.scale !== undefined) throw badArg(`${dirOrFile} is an IDX data set, whose pixels are always read as 0–1; a scale applies to CSV only.`, "Leave out --scale for IDX data.");
     const f = await imageSetFiles(named.name, named.split);
     return loadIdx(f.images, f.labels); // a fresh copy: callers of loadDataset own what they get
@@ -241,6 +282,7 @@ export async function loadDataset(dirOrFile: string, opts: CsvOptions = {}): Pro
   const images = names.filter((n) => /images.*idx3/i.test(n));
   const labels = names.filter((n) => /labels.*idx1/i.test(n));
   if (images.length === 1 && labels.length === 1) {
+    refuseLabelsForTargets(path, opts);
     if (opts.scale !== undefined) {
       throw badArg(`${path} is an MNIST IDX pair, whose pixels are always read as 0–1; a scale applies to CSV only.`, "Leave out --scale for IDX data.");
     }
@@ -258,6 +300,13 @@ export async function loadDataset(dirOrFile: string, opts: CsvOptions = {}): Pro
   if (csvs.length > 1) return concatDatasets(path, await Promise.all(csvs.map((n) => loadCsv(join(path, n), opts))), csvs);
   const shown = names.length === 0 ? "nothing" : names.slice(0, 8).join(", ") + (names.length > 8 ? ", …" : "");
   throw new QuackError("DATA_NOT_FOUND", `${path}: no data set found (the folder holds ${shown}).`, { fix: `Pass ${LOOKED_FOR}.` });
+}
+
+/** IDX data carries class labels: a regression read (targetColumns) of it is refused. */
+function refuseLabelsForTargets(source: string, opts: CsvOptions): void {
+  if (opts.targetColumns === undefined) return;
+  throw badData(source, `is an MNIST IDX data set, whose labels are classes; a regression model (spec.loss "mse") needs float targets.`,
+    `Use a CSV with ${targetColumnsText(opts.targetColumns)} first, then the features.`);
 }
 
 /** CSV shards of one data set, in file-name order; every shard must have the same columns. */

@@ -99,7 +99,7 @@ export class Network {
   /** A fresh network, initialized like PyTorch's nn.Linear and nn.Conv2d (uniform ±1/sqrt(fan_in)). */
   static create(spec: ModelSpec, opts: { seed?: number; device?: Device } = {}): Network {
     const o = requireObject(opts, "opts");
-    const clean = validateSpec(spec, { regression: true });
+    const clean = validateSpec(spec);
     const seed = o.seed === undefined ? randomInt(2 ** 47) : requireInteger(o.seed, "opts.seed", 0, MAX_SEED);
     const net = new Network(clean, resolveDevice(o.device));
     callSync(() => net.#native.init(seed));
@@ -109,7 +109,7 @@ export class Network {
   /** A network holding the given tensors (names and shapes as parameterShapes(spec) lists them). */
   static fromWeights(spec: ModelSpec, tensors: Tensor[], opts: { device?: Device } = {}): Network {
     const o = requireObject(opts, "opts");
-    const clean = validateSpec(spec, { regression: true });
+    const clean = validateSpec(spec);
     if (!Array.isArray(tensors)) fail("BAD_ARGUMENT", "tensors", `tensors must be an array of {name, shape, data}, got ${describe(tensors)}`);
     const byName = new Map<string, Tensor>();
     tensors.forEach((t, i) => {

@@ -91,7 +91,6 @@ export function validateSpec(spec: unknown, budget: SpecBudget = {}): ModelSpec 
   input.forEach((d, i) => integer(d, `spec.input[${i}]`, 1));
   if (spec.loss !== "cross-entropy" && spec.loss !== "mse") badSpec("spec.loss", `must be "cross-entropy" (classification) or "mse" (regression), got ${describe(spec.loss)}`);
   const loss = spec.loss;
-  if (loss === "mse" && !budget.regression) badSpec("spec.loss", `is "mse" (regression), which jobs do not take yet: their data sets carry class labels, not float targets`, `use "loss":"cross-entropy" with a dense last layer of one unit per class`);
   if (!Array.isArray(spec.layers) || spec.layers.length === 0 || spec.layers.length > SPEC_LIMITS.layers) badSpec("spec.layers", `must be an array of 1 to ${SPEC_LIMITS.layers} layers`);
   const layers = spec.layers.map((layer: unknown, i: number) => validateLayer(layer, `spec.layers[${i}]`));
   const last = layers.length - 1;
@@ -207,7 +206,7 @@ export function parameterLayout(spec: ModelSpec): { weight: { name: string; shap
 
 /** Tensor names and shapes as PyTorch's nn.Sequential state dict: Linear weight [out, in], Conv2d weight [out, in, kh, kw], each with bias [out]. */
 export function parameterShapes(spec: ModelSpec): { name: string; shape: number[] }[] {
-  return planLayers(validateSpec(spec, { regression: true })).flatMap((p) => p.params);
+  return planLayers(validateSpec(spec)).flatMap((p) => p.params);
 }
 
 export { outputCount };

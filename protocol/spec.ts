@@ -123,10 +123,7 @@ export interface SpecBudget {
   /** most bytes of float32 activations for one batch of `batch` samples (input, every layer's output and its gradient) */
   maxActivationBytes?: number;
   batch?: number;
-  /**
-   * Accept "loss":"mse" (regression). Off by default: jobs train classifiers only until the data
-   * loaders read float targets; the engine's own API turns it on.
-   */
+  /** @deprecated Every spec may say "loss":"mse" now (job data loads float targets); no effect. */
   regression?: boolean;
 }
 

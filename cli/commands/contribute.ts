@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { loadDataset } from "../../native/data.js";
+import { jobDataLoader } from "../lib/contribute/data.js";
 import { QuackError, isQuackError } from "../../protocol/errors.js";
 import { resolveSettings } from "../../protocol/config.js";
 import { addChainOptions, type ChainOptions } from "../lib/chain/options.js";
@@ -35,7 +35,7 @@ export function contributeCommand(): Command {
   const cmd = new Command("contribute").description("train a job's model on your local data and earn $DUCK");
   addChainOptions(cmd, { defaultAccount: "contributor1" });
   addOrchestratorOption(cmd)
-    .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, a .csv file (label first), or a named set (mnist, fashion-mnist)")
+    .option("--data <dir>", "your training data: a folder with an MNIST IDX pair or data.csv, a .csv file (label first; for a regression job its target columns first), or a named set (mnist, fashion-mnist)")
     .option("--job <id>", "the job to contribute to")
     .option(...SCALE_OPTION)
     .option(...TRAIN_OPTIONS.epochs())
@@ -63,6 +63,9 @@ On a terminal a live view; piped, or with --json, one JSON event per line.
 Progress is kept in ~/.quackmesh/contribute/<chainId>-<jobId>-<address>.json: after a crash or
 a network drop it resumes without sending or claiming twice.
 ${SCALE_HELP}
+The job's model says how a CSV is read: a classifier's label in the first column, a regression's
+("loss":"mse", N outputs) N float targets in the first N columns, then the features; data that
+does not fit the model (labels for a regression, other input size) is refused before training.
 
 Training settings: the job may ask for an optimizer, weight decay, Nesterov and FedProx's μ
 (\`job status\` shows them); each of --optimizer, --weight-decay, --nesterov and --prox-mu given
@@ -97,7 +100,8 @@ nothing is sent. Its environment is yours without QUACKMESH_PRIVATE_KEY.`,
       const trainer = externalTrainerFrom(flags);
       const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
       const early = makeOutput(Boolean(flags.json));
-      const data = await loadDataset(flags.data, csvOptions(flags.scale, (w) => (early.json ? early.emit({ event: "warning", warning: w }) : early.info(`warning: ${w}`))));
+      // Read once the job's spec says how: a regression's target columns, or a label (lib/contribute/data.ts).
+      const data = jobDataLoader(flags.data, csvOptions(flags.scale, (w) => (early.json ? early.emit({ event: "warning", warning: w }) : early.info(`warning: ${w}`))));
       const conn = await connectJob(flags, "contributor1");
       const address = conn.chain.signer.address;
       const json = Boolean(flags.json);

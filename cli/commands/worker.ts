@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { join, resolve } from "node:path";
-import { loadDataset } from "../../native/data.js";
+import { jobDataLoader } from "../lib/contribute/data.js";
 import { OrchestratorClient } from "../../orchestrator/client.js";
 import { workerLine } from "../../protocol/worker.js";
 import { QuackError, isQuackError } from "../../protocol/errors.js";
@@ -118,9 +118,10 @@ Examples:
         const train = trainSettingsFrom(flags);
         const trainer = externalTrainerFrom(flags);
         const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
-        const data = await loadDataset(flags.data);
+        // Read once the job's spec says how (a regression's targets or labels); its sample count comes with "started".
+        const data = jobDataLoader(flags.data);
         const { wallet, created } = await loadOrCreateKey(resolve(flags.key));
-        line({ event: "progress", step: "identity", address: wallet.address, keyCreated: created, samples: data.count });
+        line({ event: "progress", step: "identity", address: wallet.address, keyCreated: created });
         const client = new OrchestratorClient(orchestratorUrl(flags), { signer: wallet });
         const events = runContributor({
           client,

@@ -16,6 +16,8 @@ import { isAlive, spawnCli } from "../lib/demo/processes.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import { roundSeed, runContributor } from "../lib/contribute/runner.js";
 import { ContributorState } from "../lib/contribute/state.js";
+import { jobDataLoader } from "../lib/contribute/data.js";
+import { AUTO_MPG_SPEC, autoMpgRows, writeRegressionCsv } from "../testkit/autoMpg.js";
 import { TINY_SPEC, startTestNetwork } from "./network.js";
 
 // The real flow: Hardhat node, contracts, orchestrator with its chain listener, contributors as
@@ -270,4 +272,59 @@ t.test("the contributor trains the job's own spec, input standardization include
   const n = Network.fromWeights(normalized, decodeSafetensors(initial.bytes).tensors);
   await n.train(data, { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, seed: roundSeed(job.jobId, 0, dave.address) });
   t.match(attested, { round: 0, updateHash: sha256Hex(encodeSafetensors(n.weights(), { format: "pt" })) });
+});
+
+t.test("a regression job (Auto MPG, \"loss\":\"mse\"): two contributor processes, 2 rounds, R² rises, paid by contribution; labels refused before any work", async (t) => {
+  const rows = await autoMpgRows();
+  const rest = rows.filter((_, i) => i % 4 !== 0);
+  const mpgValidation = await writeRegressionCsv(join(net.dir, "mpg-validation.csv"), rows.filter((_, i) => i % 4 === 0));
+  const halves = await Promise.all([0, 1].map((k) => writeRegressionCsv(join(net.dir, `mpg-${k}.csv`), rest.filter((_, i) => i % 2 === k))));
+  const specFile = join(net.dir, "mpg.json");
+  await writeFile(specFile, JSON.stringify(AUTO_MPG_SPEC));
+  const input = { model: specFile, validation: mpgValidation, reward: "20", rounds: "2", minUpdates: "2", threshold: "0.3", seed: "3" };
+  // Refusals before anything is spent: class labels for a regression, float targets for a classifier.
+  await t.rejects(planJob({ ...input, validation }), { code: "BAD_DATA", message: /IDX data set, whose labels are classes; a regression model \(spec\.loss "mse"\)/ });
+  await t.rejects(planJob({ ...input, model: net.specFile }), { code: "BAD_DATA", message: /label "\d+(\.\d+)?" is not a class number/, fix: /"loss":"mse"/ });
+  const plan = await planJob(input);
+  t.equal(plan.initialAccuracy, 0, "the random initial model's R² is below 0: 0 as the threshold reads it");
+  const job = await createJob(plan, net.deps(), { pollMs: 100 });
+  const client = new OrchestratorClient(net.server.url);
+  const people = ["contributor1", "contributor2"].map((account, i) => ({ account, data: halves[i], address: net.wallet(account).address }));
+  const before = await Promise.all(people.map((p) => duckOf(p.address)));
+  // MNIST's labels are not this job's targets: refused once the job's spec is read, before training.
+  const labelled = collect(runContributor({ client, address: people[0].address, data: jobDataLoader(shardA), jobId: job.jobId, submitOnChain: false }));
+  await t.rejects(labelled, { code: "BAD_DATA", message: /IDX data set, whose labels are classes/ });
+
+  const outputs: string[][] = people.map(() => []);
+  const children = people.map((p, i) =>
+    spawnCli(["contribute", "--data", p.data, "--job", String(job.jobId), "--rpc", net.chain.url, "--orchestrator", net.server.url, "--account", p.account, "--json",
+      "--epochs", "5", "--batch", "16", "--lr", "0.001", "--momentum", "0.9"], { name: p.account, env: net.env, onStdout: (line) => outputs[i].push(line) }),
+  );
+  t.teardown(() => Promise.all(children.map((c) => c.stop())));
+  const exits = await Promise.all(children.map((c) => c.exited));
+  exits.forEach((e, i) => t.same(e, { code: 0, signal: null }, `${people[i].account} exited cleanly: ${children[i].stderrTail()}`));
+
+  const done = await client.getJob(job.jobId);
+  const r2 = done.history.map((r) => r.accuracy!);
+  t.equal(done.status, "finished");
+  t.ok(r2[0] > 0.3 && r2[1] > r2[0], `R² rises: initial < 0 → ${r2.map((v) => v.toFixed(3)).join(" → ")}`);
+  let committed = 0n;
+  for (let round = 0; round < 2; round++) {
+    const r = await client.roundRewards(job.jobId, round);
+    committed += BigInt(r.total);
+    t.same(r.updates.map((u) => u.excluded), [null, null], `round ${round}: both updates kept`);
+    const [u, v] = r.updates;
+    t.ok(u.score > 0 && v.score > 0 && BigInt(u.amount) > 0n && BigInt(v.amount) > 0n, `round ${round}: both paid, ${u.amount} and ${v.amount} wei for scores ${u.score.toFixed(4)} and ${v.score.toFixed(4)}`);
+    t.equal((BigInt(u.amount) > BigInt(v.amount)) === (u.score > v.score), true, `round ${round}: the larger contribution is paid more`);
+  }
+  t.ok(committed > 0n && committed <= 20n * DUCK);
+  for (const [i, p] of people.entries()) {
+    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; amount?: string; accuracyBps?: number });
+    const attested = events.filter((e) => e.event === "attested");
+    t.ok(attested.length === 2 && attested.every((e) => e.accuracyBps! >= 3000 && e.accuracyBps! <= 10000), `${p.account}: each update attested with R² in basis points ≥ the threshold (${attested.map((e) => e.accuracyBps).join(", ")})`);
+    const claimed = events.filter((e) => e.event === "rewarded").reduce((s, e) => s + BigInt(e.amount!), 0n);
+    t.equal((await duckOf(p.address)) - before[i], claimed, `${p.account} was paid its claims: ${claimed} wei`);
+  }
+  const verified = await verifyJob({ client: net.deps().client, pool: net.contracts.trainingPool, chainId: net.chain.chainId, caller: net.requester.address }, job.jobId, {});
+  t.equal(verified.ok, true, "job verify replays both rounds: model, roots, split, signatures, chain");
 });

@@ -8,8 +8,10 @@ import { gunzipSync } from "node:zlib";
 import { link, mkdir, readFile, rename, rm, stat, writeFile, copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { loadDataset } from "../../native/data.js";
-import type { Dataset } from "../../native/types.js";
+import { checkFitsModel, csvForModel, loadDataset } from "../../native/data.js";
+import type { Dataset, ModelSpec } from "../../native/types.js";
+import { isQuackError } from "../../protocol/errors.js";
+import { checkTargetsVary } from "../evaluator/regression.js";
 import { ApiError } from "../errors.js";
 import type { BlobStore } from "../store/blobs.js";
 
@@ -91,9 +93,9 @@ async function materialize(dataDir: string, source: string, hash: string, format
   return dir;
 }
 
-/** Load a stored validation set; bad content becomes INVALID_DATASET without server paths. */
-export async function loadValidation(dataDir: string, blobs: BlobStore, hash: string, format: ValidationFormat): Promise<Dataset> {
-  return loadFrom(dataDir, blobs.path(hash), hash, format, Infinity);
+/** Load a stored validation set as `spec` reads it (regression targets or labels); bad content becomes INVALID_DATASET without server paths. */
+export async function loadValidation(dataDir: string, blobs: BlobStore, hash: string, format: ValidationFormat, spec: ModelSpec): Promise<Dataset> {
+  return loadFrom(dataDir, blobs.path(hash), hash, format, Infinity, spec);
 }
 
 /**
@@ -107,11 +109,12 @@ export async function loadUpload(
   upload: { file: string; hash: string },
   format: ValidationFormat,
   maxBytes: number,
+  spec: ModelSpec,
   check: (ds: Dataset) => void,
 ): Promise<Dataset> {
   const known = await blobs.has(upload.hash);
   try {
-    const ds = await loadFrom(dataDir, upload.file, upload.hash, format, maxBytes);
+    const ds = await loadFrom(dataDir, upload.file, upload.hash, format, maxBytes, spec);
     check(ds);
     return ds;
   } catch (e) {
@@ -120,10 +123,10 @@ export async function loadUpload(
   }
 }
 
-async function loadFrom(dataDir: string, source: string, hash: string, format: ValidationFormat, maxBytes: number): Promise<Dataset> {
+async function loadFrom(dataDir: string, source: string, hash: string, format: ValidationFormat, maxBytes: number, spec: ModelSpec): Promise<Dataset> {
   const dir = await materialize(dataDir, source, hash, format, maxBytes);
   try {
-    return await loadDataset(dir);
+    return await loadDataset(dir, csvForModel(spec));
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     const msg = e instanceof Error ? e.message.split(dir).join("validation set") : String(e);
@@ -131,10 +134,16 @@ async function loadFrom(dataDir: string, source: string, hash: string, format: V
   }
 }
 
-/** Check a validation set against the model's input size. */
-export function checkFeatures(ds: Dataset, inputShape: number[]): void {
-  const want = inputShape.reduce((a, d) => a * d, 1);
-  if (ds.features !== want) {
-    throw invalid(`The validation set has ${ds.features} features per sample but the model's input is [${inputShape.join(", ")}] (${want} values).`);
+/**
+ * Check uploaded data against the model (native/data.ts checkFitsModel: input size, labels or
+ * regression targets); a validation set for a regression also needs targets that vary (R²).
+ */
+export function checkFits(ds: Dataset, spec: ModelSpec, what: "The validation set" | "The training data"): void {
+  try {
+    checkFitsModel(ds, spec, what);
+    if (what === "The validation set" && spec.loss === "mse") checkTargetsVary(ds.targets!, ds.targets!.length / ds.count, what);
+  } catch (e) {
+    if (isQuackError(e)) throw new ApiError("INVALID_DATASET", e.fix ? `${e.message} ${e.fix}` : e.message);
+    throw e;
   }
 }

@@ -13,7 +13,9 @@
  *     it does not recognize well recognized, is left out (LEARNED_NOTHING; rounds/learned.ts): a
  *     model trained on shuffled labels, the input model with its outputs scaled, a near-copy. Such
  *     a confidence change would otherwise be paid wherever it suits an over- or under-confident
- *     aggregate. Judged once the input model reaches TRAINED accuracy. Cost: one evaluation per update.
+ *     aggregate. Judged once the input model reaches TRAINED accuracy. A regression's analogue: the
+ *     update's own model must lower the input model's validation MSE by LEARNED_MSE_SHARE of it,
+ *     judged from round 0 on. Cost: one evaluation per update.
  *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
@@ -114,7 +116,7 @@ export async function scoreRound(
   // nothing (rounds/learned.ts): out before leave-one-out, so that it cannot lend the others'
   // scores its effect either. (A random model gets each class all right or all wrong: nothing to judge by.)
   const nothing = new Set<number>();
-  if (base.accuracy >= TRAINED) {
+  if (base.regression || base.accuracy >= TRAINED) {
     for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
   }
   const members = near.filter((i) => !nothing.has(i));

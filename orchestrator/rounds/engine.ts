@@ -9,6 +9,7 @@ import { unflatten } from "../../native/tensors.js";
 import { sha256HexOf } from "../auth.js";
 import { ApiError } from "../errors.js";
 import type { AttestationValues } from "../../protocol/chain/eip712.js";
+import { r2Bps } from "../evaluator/regression.js";
 import type { EvaluatorSigner } from "../evaluator/signer.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { Metrics } from "../metrics.js";
@@ -249,7 +250,8 @@ export class RoundEngine {
       throw this.refuse(input, e as ApiError);
     }
     const ev = await rt.evaluate(checked.tensors);
-    const accuracyBps = toBps(ev.accuracy, ev.samples);
+    // A regression's "accuracy" is R², attested in basis points clipped to [0, 10000].
+    const accuracyBps = ev.regression ? r2Bps(ev.regression.r2) : toBps(ev.accuracy, ev.samples);
     const record: UpdateRecord = {
       jobId, round, contributor, updateHash, numSamples, accuracyBps, loss: ev.loss,
       status: "accepted", reason: null, signature: null, receivedAt: this.d.now(),

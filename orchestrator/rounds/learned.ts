@@ -18,6 +18,12 @@
  * model with its output layer scaled ×0.7 or ×1.5 nothing. Known limit (learned.test.ts, todo): on
  * an under-trained model that under-predicts a class, uniform shuffled labels teach that class's
  * prior, which lowers both parts of its loss.
+ *
+ * A regression ("loss":"mse") has no classes and no confidence to play with: its analogue is that
+ * the update's own model lowers the validation MSE of the round's input model by at least
+ * LEARNED_MSE_SHARE of it. Near-copies of the input model (and anything that only adds noise)
+ * do not, and are left out unpaid; judged from round 0 on, as an MSE has no untrained phase in
+ * which it means nothing.
  */
 import type { RoundEval } from "../strategy/index.js";
 
@@ -30,8 +36,12 @@ export const LEARNED_MARGIN = 1e-3;
 export const NEW_CLASS_ACCURACY = 0.75;
 export const NEW_CLASS_RISE = 0.25;
 
+/** The share of the input model's validation MSE a regression update's own model must take off to count as learning. */
+export const LEARNED_MSE_SHARE = 1e-3;
+
 /** Whether `own` learned something over `base` (see the file comment); true when the evaluator gave no per-sample figures. */
 export function learnedSomething(base: RoundEval, own: RoundEval, trained: number): boolean {
+  if (base.regression && own.regression) return own.regression.mse < base.regression.mse * (1 - LEARNED_MSE_SHARE);
   if (!base.perSample || !own.perSample) return true;
   const { labels, loss, correct } = base.perSample;
   const ownLoss = own.perSample.loss;

@@ -12,6 +12,7 @@ import { makeStrategy, type RoundEval, type SampleFigures, type Strategy } from 
 import { decodeInLayout, globalModel, type GlobalModel } from "./checks.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { Semaphore } from "./semaphore.js";
+import { regressionEval, totalSquares } from "../evaluator/regression.js";
 
 export interface JobRuntime {
   job: JobRecord;
@@ -60,6 +61,12 @@ export class RuntimeCache {
   /** Evaluate weights of `spec` on a data set, at most `evalSlots` at a time. */
   evaluator(spec: JobRecord["spec"], validation: Dataset): (model: Tensor[]) => Promise<RoundEval> {
     const classes = outputCount(spec);
+    if (spec.loss === "mse") {
+      const targets = validation.targets!;
+      const sst = totalSquares(targets, classes);
+      return (model) =>
+        this.deps.evalSlots.run(async () => regressionEval(await Network.fromWeights(spec, model).predict(validation.x, validation.count), targets, classes, sst));
+    }
     return (model) =>
       this.deps.evalSlots.run(async () => {
         const net = Network.fromWeights(spec, model);
@@ -74,7 +81,7 @@ export class RuntimeCache {
     if (!p) {
       p = (async () => {
         const draft = (await this.deps.repo.getDraft(job.draftId)) as DraftRecord;
-        const validation = await loadValidation(this.deps.dataDir, this.deps.blobs, job.validationHash, (draft.validationFormat ?? "csv") as ValidationFormat);
+        const validation = await loadValidation(this.deps.dataDir, this.deps.blobs, job.validationHash, (draft.validationFormat ?? "csv") as ValidationFormat, job.spec);
         const evaluate = this.evaluator(job.spec, validation);
         return { job, validation, evaluate, strategy: makeStrategy(job.settings, evaluate) };
       })();

@@ -10,12 +10,12 @@ import { Network, parameterShapes, validateSpec } from "../../native/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { allFinite, flatten, sameLayout } from "../../native/tensors.js";
 import type { ModelSpec } from "../../native/types.js";
-import { checkFeatures, formatFromContentType, loadUpload } from "../data/validation.js";
+import { checkFits, formatFromContentType, loadUpload } from "../data/validation.js";
 import { ApiError } from "../errors.js";
 import { EVAL_BLOCK, type Limits } from "../options.js";
 import { stagingParser } from "../plugins/body.js";
 import { resolveSettings } from "../../protocol/settings.js";
-import { outputCount, parameterCount } from "../../protocol/spec.js";
+import { parameterCount } from "../../protocol/spec.js";
 import type { SignedCaller } from "../auth.js";
 import type { DraftRecord } from "../store/repository.js";
 import { createJobBodySchema, draftIdParams, draftReplySchema, errorReplies, type CreateJobBody } from "./schemas.js";
@@ -186,7 +186,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       config: { uploadBudget: validationBudget },
       schema: {
         tags,
-        summary: "Upload the validation set: text/csv (label first), or application/octet-stream = images IDX then labels IDX (signed)",
+        summary: "Upload the validation set: text/csv (label first; a regression model's N targets first), or application/octet-stream = images IDX then labels IDX (signed)",
         params: draftIdParams,
         response: { 200: draftReplySchema, ...errorReplies },
       },
@@ -197,14 +197,7 @@ export async function draftRoutes(app: FastifyInstance, opts: { uploadBytes: num
       const file = staged(request);
       const format = formatFromContentType(request.headers["content-type"])!;
       // Checked before it is committed: a refused set leaves nothing behind.
-      const ds = await loadUpload(app.dataDir, app.blobs, file, format, opts.limits.datasetBytes, (ds) => {
-        checkFeatures(ds, draft.spec.input);
-        const classes = outputCount(draft.spec);
-        const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
-        if (maxLabel >= classes) {
-          throw new ApiError("INVALID_DATASET", `The validation set has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
-        }
-      });
+      const ds = await loadUpload(app.dataDir, app.blobs, file, format, opts.limits.datasetBytes, draft.spec, (ds) => checkFits(ds, draft.spec, "The validation set"));
       const hash = await app.blobs.commit(file);
       await app.repo.setDraftValidation(draft.id, { hash, format, samples: ds.count });
       return afterUpload(draft.id);

@@ -21,7 +21,7 @@ export function jobCreateCommand(): Command {
   addOrchestratorOption(cmd)
     .option("--model <file>", "model spec (JSON), e.g. 784-128-10 dense")
     .option("--weights <file>", "initial weights (safetensors, PyTorch names); default: random, drawn by the orchestrator from --seed")
-    .option("--validation <dir>", "validation set: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first)")
+    .option("--validation <dir>", "validation set: a folder with an MNIST IDX pair or data.csv, or a .csv file (label first; a regression's target columns first)")
     .option(...SCALE_OPTION)
     .option("--reward <duck>", "reward pool to escrow, in DUCK")
     .option("--round-budget <duck>", "DUCK a round shares among its contributors by contribution (default: --reward / --rounds)")
@@ -33,7 +33,7 @@ export function jobCreateCommand(): Command {
     .option("--trust-num-samples", "weigh updates by their claimed sample counts as given (default: no claim counts above the round's median)")
     .option("--rounds <n>", "federated rounds", "10")
     .option("--min-updates <n>", "useful updates (contribution above zero) that close a round", "2")
-    .option("--threshold <fraction>", "least validation accuracy an update must reach to be paid (0-1)", "0.7")
+    .option("--threshold <fraction>", "least validation accuracy (a regression: R²) an update must reach to be paid (0-1)", "0.7")
     .option("--strategy <name>", "aggregation: fedavg | median | trimmed-mean | krum", "fedavg")
     .option("--deadline-hours <h>", "after this the requester may reclaim what is left", "24")
     .option("--round-deadline <seconds>", "a round closes at this age with fewer updates (orchestrator default 600)")
@@ -85,6 +85,13 @@ written into round.json for a --trainer program); a contributor's own flag for a
 since only what an update adds to the model is measured and paid. --prox-mu adds FedProx's
 proximal term μ/2‖w − w_global‖², which keeps non-IID contributors near the global model.
 
+Regression: a spec with "loss":"mse" and a last dense layer of N units is a regression of N
+targets. Its CSVs (--validation, --train, contributors' data) hold the N float targets in the
+first N columns, then the features; IDX data (class labels) is refused, and so is a validation
+set whose targets do not vary. The evaluator scores it by mean squared error and R² = 1 − SSE/SST:
+"accuracy" is R² throughout (--threshold 0.6 asks every update for R² ≥ 0.6; the attestation
+carries R² in basis points, clipped to 0-10000).
+
 How contributors are paid: when a round closes, the evaluator measures what each accepted update
 adds to the model on the validation set (leave-one-out). The round budget is split in proportion
 to positive contributions (each share at most --max-per-contributor); near-copies of the model,
@@ -96,6 +103,7 @@ Examples:
   $ quackmesh job create --model mlp.json --validation pixels.csv --scale 255 --reward 100 --rounds 5
   $ quackmesh job create --model mlp.json --validation ./val --cluster 3 --hours 2 --train ./train --rounds 5
   $ quackmesh job create --model cnn.json --validation ./val --reward 100 --rounds 5 --optimizer adam --prox-mu 0.01
+  $ quackmesh job create --model regression.json --validation targets-first.csv --reward 100 --rounds 5 --threshold 0.5
   $ quackmesh job create --model mlp.json --weights init.safetensors --validation val.csv \\
       --reward 500 --rounds 20 --max-per-contributor 10 --min-updates 3 --threshold 0.8 --json`,
     )

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { Contract, Provider } from "ethers";
-import { Network, validateSpec } from "../../../native/index.js";
+import { Network } from "../../../native/index.js";
 import { splitHoldout } from "../../../native/data.js";
 import { decodeSafetensors, encodeSafetensors } from "../../../native/safetensors.js";
 import type { Dataset, Device, ModelSpec } from "../../../native/types.js";
@@ -22,7 +22,8 @@ import { TRAIN_DEFAULTS, type OptimizerSettings, type TrainHyperparams } from ".
 import type { ContributorEvent } from "./events.js";
 import { claimClosedRounds } from "./reward.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
-import { specFromTensors } from "./spec.js";
+import { resolveJobData, type JobData } from "./data.js";
+import { specFromTensors, specOfJob } from "./spec.js";
 import { ContributorState } from "./state.js";
 import { checkJobTerms } from "./terms.js";
 import { makeTrainerRoot, runTrainerRound, writeTrainerData, type ExternalTrainer } from "./trainer.js";
@@ -43,7 +44,8 @@ export interface ContributorOptions {
   address: string;
   /** TrainingPool bound to the contributor's wallet (and $DUCK for the balance); needed to claim. */
   chain?: { trainingPool: Contract; duck?: Contract; provider: Provider };
-  data: Dataset;
+  /** The local data, or its loader, called with the job's spec once the orchestrator has the job (data.ts). */
+  data: JobData;
   jobId: number;
   train?: Partial<TrainSettings>;
   /** Train each round with this program instead of the engine (cli/lib/contribute/trainer.ts). */
@@ -56,19 +58,6 @@ export interface ContributorOptions {
   maxRounds?: number;
   poll?: { minMs?: number; maxMs?: number };
   signal?: AbortSignal;
-}
-
-/** The spec the orchestrator publishes with the job, checked; null from an orchestrator that publishes none. */
-export function specOfJob(job: { spec?: unknown }): ModelSpec | null {
-  if (job.spec === undefined) return null;
-  try {
-    return validateSpec(job.spec);
-  } catch (cause) {
-    throw new QuackError("UNSUPPORTED_MODEL", `The job's model spec is not one this client can train: ${(cause as Error).message}`, {
-      fix: "Update quackmesh.",
-      cause,
-    });
-  }
 }
 
 /** Training seed of a round: the same job, round and address retrain to the same bytes on CPU. */
@@ -89,7 +78,13 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
     const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client, address }, jobId);
     yield { event: "terms", jobId, terms };
   }
-  const parts = train.holdout > 0 ? splitHoldout(opts.data, train.holdout, HOLDOUT_SEED) : { train: opts.data, holdout: null };
+  const data = yield* resolveJobData(opts.data, { client, jobId, signal, poll: opts.poll });
+  if (opts.trainer && data.targets) {
+    throw new QuackError("UNSUPPORTED_MODEL", `Job ${jobId} is a regression ("loss":"mse"); --trainer programs are handed class labels only.`, {
+      fix: "Leave out --trainer: the engine trains regression models.",
+    });
+  }
+  const parts = train.holdout > 0 ? splitHoldout(data, train.holdout, HOLDOUT_SEED) : { train: data, holdout: null };
   const state = await ContributorState.open(opts.stateFile, { jobId, address });
   yield {
     event: "started",

@@ -49,3 +49,16 @@ export function specFromTensors(tensors: readonly Tensor[]): ModelSpec {
     throw unsupported((cause as Error).message);
   }
 }
+
+/** The spec the orchestrator publishes with the job, checked; null from an orchestrator that publishes none. */
+export function specOfJob(job: { spec?: unknown }): ModelSpec | null {
+  if (job.spec === undefined) return null;
+  try {
+    return validateSpec(job.spec);
+  } catch (cause) {
+    throw new QuackError("UNSUPPORTED_MODEL", `The job's model spec is not one this client can train: ${(cause as Error).message}`, {
+      fix: "Update quackmesh.",
+      cause,
+    });
+  }
+}

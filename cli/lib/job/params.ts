@@ -6,8 +6,9 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { Network, inputFeatures, outputCount, parameterShapes, validateSpec } from "../../../native/index.js";
-import { loadDataset, type CsvOptions } from "../../../native/data.js";
+import { Network, outputCount, parameterShapes, validateSpec } from "../../../native/index.js";
+import { checkFitsModel, csvForModel, loadDataset, type CsvOptions } from "../../../native/data.js";
+import { checkTargetsVary, r2Bps, regressionFit } from "../../../orchestrator/evaluator/regression.js";
 import { csvOptions } from "../data/scale.js";
 import type { Dataset } from "../../../native/types.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
@@ -128,7 +129,7 @@ export async function readSpec(file: string): Promise<ModelSpec> {
   try {
     return validateSpec(json);
   } catch (cause) {
-    throw bad("BAD_SPEC", `${file} is not a valid model spec: ${(cause as Error).message}`, "Fix the spec: dense layers with positive units, an input shape, loss cross-entropy.", cause);
+    throw bad("BAD_SPEC", `${file} is not a valid model spec: ${(cause as Error).message}`, "Fix the spec: dense layers with positive units, an input shape, loss cross-entropy (classification) or mse (regression).", cause);
   }
 }
 
@@ -165,12 +166,14 @@ export async function readWeights(file: string, spec: ModelSpec): Promise<Buffer
 
 const gunzipMaybe = (b: Buffer) => (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b);
 
-/** A data set as CSV text (label first), each feature written so that it reads back as the same float32. */
+/** A data set as CSV text (label, or a regression's targets, first), each value written so that it reads back as the same float32. */
 export function datasetCsv(ds: Dataset): Buffer {
   const lines: string[] = [];
+  const exact = (v: number) => String(Number(v.toPrecision(9)));
+  const width = ds.targets ? ds.targets.length / ds.count : 0;
   for (let i = 0; i < ds.count; i++) {
-    const row = [String(ds.y[i])];
-    for (let j = 0; j < ds.features; j++) row.push(String(Number(ds.x[i * ds.features + j].toPrecision(9))));
+    const row = ds.targets ? Array.from(ds.targets.subarray(i * width, (i + 1) * width), exact) : [String(ds.y[i])];
+    for (let j = 0; j < ds.features; j++) row.push(exact(ds.x[i * ds.features + j]));
     lines.push(row.join(","));
   }
   return Buffer.from(lines.join("\n") + "\n");
@@ -184,20 +187,14 @@ export function datasetCsv(ds: Dataset): Buffer {
 export async function readValidation(path: string, spec: ModelSpec, csv: CsvOptions = {}): Promise<JobPlan["validation"] & { data: Dataset }> {
   let ds;
   try {
-    ds = await loadDataset(path, csv);
+    // The spec says how the CSV reads: a regression's target columns first, or a label (csvForModel).
+    ds = await loadDataset(path, csvForModel(spec, csv));
   } catch (cause) {
     if (isQuackError(cause)) throw new QuackError(cause.code, `Validation set: ${cause.message}`, { fix: cause.fix, cause });
     throw cause;
   }
-  const features = inputFeatures(spec);
-  if (ds.features !== features) {
-    throw bad("BAD_DATA", `The validation set ${path} has ${ds.features} features per sample but the model takes ${features}.`, "Use validation data of the model's input size, or fix the spec's input.");
-  }
-  const classes = outputCount(spec);
-  const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
-  if (maxLabel >= classes) {
-    throw bad("BAD_DATA", `The validation set ${path} has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`, "Fix the labels or the last layer's units.");
-  }
+  checkFitsModel(ds, spec, `The validation set ${path}`);
+  if (ds.targets) checkTargetsVary(ds.targets, outputCount(spec), `The validation set ${path}`);
   const full = resolve(path);
   if (csv.scale !== undefined) return { upload: { csv: datasetCsv(ds) }, samples: ds.count, source: full, data: ds };
   if ((await stat(full)).isFile()) return { upload: { csv: gunzipMaybe(await readFile(full)) }, samples: ds.count, source: full, data: ds };
@@ -286,9 +283,13 @@ export async function planJob(input: JobCreateInput): Promise<JobPlan> {
   };
 }
 
-/** The initial model's accuracy on the validation set: the given weights, or the seed's random ones (the orchestrator draws the same). */
+/**
+ * The initial model's accuracy on the validation set: the given weights, or the seed's random ones
+ * (the orchestrator draws the same). A regression's is its R², from 0 up as the threshold reads it.
+ */
 async function initialModelAccuracy(spec: ModelSpec, weights: Buffer | undefined, seed: number, data: Dataset): Promise<number> {
   const net = weights ? Network.fromWeights(spec, decodeSafetensors(weights).tensors, { device: "cpu" }) : Network.create(spec, { seed, device: "cpu" });
+  if (data.targets) return r2Bps(regressionFit(await net.predict(data.x, data.count), data.targets, outputCount(spec)).r2) / 10000;
   return (await net.evaluate(data)).accuracy;
 }
 

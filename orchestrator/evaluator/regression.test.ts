@@ -1,0 +1,100 @@
+// Regression jobs ("loss":"mse"): the evaluator's MSE and R², the attested basis points, and the
+// round scoring (learned-nothing analogue, leave-one-out) on real models of Auto MPG.
+import t from "tap";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { csvForModel, loadDataset } from "../../native/data.js";
+import { Network } from "../../native/index.js";
+import { flatten, unflatten } from "../../native/tensors.js";
+import type { Dataset, Tensor } from "../../native/types.js";
+import { DEFAULT_SETTINGS } from "../../protocol/settings.js";
+import { AUTO_MPG_SPEC, autoMpgRows, writeRegressionCsv } from "../../cli/testkit/autoMpg.js";
+import { globalModel } from "../rounds/checks.js";
+import { scoreRound } from "../rounds/contribution.js";
+import { LEARNED_MSE_SHARE, learnedSomething } from "../rounds/learned.js";
+import { RuntimeCache } from "../rounds/runtime.js";
+import { Semaphore } from "../rounds/semaphore.js";
+import { makeStrategy } from "../strategy/index.js";
+import { checkTargetsVary, r2Bps, regressionEval, regressionFit } from "./regression.js";
+
+t.test("MSE and R² against hand-worked figures; several outputs pool their sums", async (t) => {
+  // targets 1, 2, 3, 4 (mean 2.5, SST 5); outputs off by 0.5, 0, -0.5, 1 → SSE 1.5
+  const fit = regressionFit(Float32Array.of(1.5, 2, 2.5, 5), Float32Array.of(1, 2, 3, 4), 1);
+  t.equal(fit.mse, 1.5 / 4);
+  t.equal(fit.r2, 1 - 1.5 / 5);
+  // two outputs per sample: column means 2 and 10, SST (1+1) + (4+4) = 10, SSE 1 + 4 = 5
+  const two = regressionFit(Float32Array.of(1, 10, 3, 10), Float32Array.of(1, 8, 3, 12), 2);
+  t.same(two, { mse: 8 / 4, r2: 1 - 8 / 10 }, "SSE 0 + 4 + 0 + 4 over SST 10");
+  t.equal(regressionFit(Float32Array.of(2.5, 2.5, 2.5, 2.5), Float32Array.of(1, 2, 3, 4), 1).r2, 0, "predicting the mean scores R² 0");
+  t.throws(() => regressionFit(Float32Array.of(1), Float32Array.of(1, 2), 1), RangeError, "outputs and targets of different sizes");
+});
+
+t.test("the attestation's basis points: R² clipped to [0, 10000], rounded down; non-finite outputs are the worst model", async (t) => {
+  t.same([r2Bps(-8.6), r2Bps(0), r2Bps(0.61239), r2Bps(0.99999), r2Bps(1), r2Bps(NaN)], [0, 0, 6123, 9999, 10000, 0]);
+  const ev = regressionEval(Float32Array.of(Infinity, 0), Float32Array.of(1, 2), 1);
+  t.ok(ev.accuracy < -1e300 && ev.loss > 1e300 && Number.isFinite(ev.loss), "an overflowed model compares as the worst, not as NaN");
+  t.equal(r2Bps(ev.accuracy), 0);
+  t.throws(() => checkTargetsVary(Float32Array.of(3, 3, 3), 1, "The validation set"), { code: "BAD_DATA", message: /do not vary/, fix: /targets differ/ }, "constant targets have no R²");
+  t.doesNotThrow(() => checkTargetsVary(Float32Array.of(3, 3, 4), 1, "The validation set"));
+});
+
+// Auto MPG: a validation quarter, two contributors' halves of the rest.
+const dir = await mkdtemp(join(tmpdir(), "qm-regression-"));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const rows = await autoMpgRows();
+const read = async (name: string, pick: number[][]): Promise<Dataset> => loadDataset(await writeRegressionCsv(join(dir, name), pick), csvForModel(AUTO_MPG_SPEC));
+const validation = await read("validation.csv", rows.filter((_, i) => i % 4 === 0));
+const rest = rows.filter((_, i) => i % 4 !== 0);
+const shards = [await read("a.csv", rest.filter((_, i) => i % 2 === 0)), await read("b.csv", rest.filter((_, i) => i % 2 === 1))];
+const evaluate = new RuntimeCache({ evalSlots: new Semaphore(1) } as unknown as ConstructorParameters<typeof RuntimeCache>[0]).evaluator(AUTO_MPG_SPEC, validation);
+const trained = async (from: Tensor[], data: Dataset, seed: number): Promise<Tensor[]> => {
+  const net = Network.fromWeights(AUTO_MPG_SPEC, from);
+  await net.train(data, { epochs: 5, batchSize: 16, lr: 0.001, momentum: 0.9, seed });
+  return net.weights();
+};
+const nudged = (model: Tensor[], sigma: number): Tensor[] => model.map((x) => ({ ...x, data: x.data.map((v, i) => v + sigma * Math.sin(i + 1)) }));
+const initial = Network.create(AUTO_MPG_SPEC, { seed: 3 }).weights();
+
+t.test("the orchestrator's evaluator scores a regression by SSE/SST and R², with its MSE beside", async (t) => {
+  const ev = await evaluate(initial);
+  const outputs = await Network.fromWeights(AUTO_MPG_SPEC, initial).predict(validation.x, validation.count);
+  const fit = regressionFit(outputs, validation.targets!, 1);
+  t.same(ev.regression, fit, "MSE and R² of the model's own outputs");
+  t.equal(ev.accuracy, fit.r2, "accuracy is R²");
+  t.equal(ev.loss, 1 - fit.r2, "the scored loss is SSE/SST");
+  t.equal(ev.samples, validation.count);
+  t.same(ev.classAccuracy, [], "no classes");
+  t.ok(fit.r2 < 0, `the untrained model predicts worse than the mean mpg: R² ${fit.r2.toFixed(2)}`);
+  const after = await evaluate(await trained(initial, shards[0], 1));
+  t.ok(after.accuracy > 0.5 && after.regression!.mse < fit.mse / 10, `trained on one half: R² ${after.accuracy.toFixed(3)}, MSE ${after.regression!.mse.toFixed(1)} mpg²`);
+});
+
+t.test("learned nothing, regression: the update's own model must lower the input model's MSE by a share of it", async (t) => {
+  const base = await evaluate(initial);
+  t.ok(learnedSomething(base, await evaluate(await trained(initial, shards[0], 1)), 0.5), "honest training learned something");
+  t.notOk(learnedSomething(base, await evaluate(nudged(initial, 1e-6)), 0.5), "a near-copy did not");
+  t.notOk(learnedSomething(base, base, 0.5), "the input model itself did not");
+  const mse = base.regression!.mse;
+  const at = (m: number) => ({ ...base, regression: { mse: m, r2: 0 } });
+  t.notOk(learnedSomething(base, at(mse * (1 - LEARNED_MSE_SHARE)), 0.5), "exactly the margin is not enough");
+  t.ok(learnedSomething(base, at(mse * (1 - 2 * LEARNED_MSE_SHARE)), 0.5), "past the margin is");
+});
+
+t.test("a regression round: both honest halves are kept and paid by leave-one-out, a near-copy is left out unpaid", async (t) => {
+  const global = globalModel("0x" + "00".repeat(32), initial);
+  const models = [await trained(initial, shards[0], 11), await trained(initial, shards[1], 12), nudged(initial, 1e-5)];
+  const results = models.map((m, i) => ({ contributor: `0x${String(i + 1).repeat(40)}`, updateHash: `0x${String(i + 1).repeat(64)}`, numSamples: 147, weights: flatten(m) }));
+  const losses = await Promise.all(models.map(async (m) => (await evaluate(m)).loss));
+  const strategy = makeStrategy(DEFAULT_SETTINGS, evaluate);
+  const scored = await scoreRound(0, results, losses, [], global, strategy, DEFAULT_SETTINGS);
+  const [a, b, copy] = scored.updates;
+  t.same([a.excluded, b.excluded, copy.excluded], [null, null, "LEARNED_NOTHING"]);
+  t.ok(a.score > 0 && b.score > 0, `leave-one-out scores ${a.score.toFixed(4)} and ${b.score.toFixed(4)} (in units of the targets' variance)`);
+  t.equal(copy.score, 0, "the near-copy scores nothing");
+  t.equal(scored.useful, 2);
+  const before = await evaluate(initial);
+  const after = await evaluate(unflatten(scored.model, global.layout));
+  t.ok(after.accuracy > before.accuracy, `R² of the round's model ${after.accuracy.toFixed(3)} > the input model's ${before.accuracy.toFixed(3)}`);
+  t.equal(scored.baseLoss, before.loss);
+});
