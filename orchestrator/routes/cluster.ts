@@ -8,9 +8,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import ssh2 from "ssh2";
 import { fingerprintOf } from "../../protocol/market/sshKeys.js";
 import type { ModelSpec } from "../../native/types.js";
-import { outputCount } from "../../protocol/spec.js";
 import { TRAIN_DEFAULTS } from "../../protocol/train.js";
-import { formatFromContentType, loadUpload } from "../data/validation.js";
+import { checkFits, formatFromContentType, loadUpload } from "../data/validation.js";
 import { ApiError, isApiError } from "../errors.js";
 import { stagingParser } from "../plugins/body.js";
 import type { ClusterSpecRecord } from "../store/repository.js";
@@ -131,12 +130,8 @@ export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: n
     let samples: number;
     try {
       // Checked before it is committed: refused data leaves nothing behind.
-      const ds = await loadUpload(app.dataDir, app.blobs, request.staged, format, opts.datasetBytes, (ds) => {
-        const want = t.spec.input.reduce((a, d) => a * d, 1);
-        if (ds.features !== want) throw new ApiError("INVALID_DATASET", `The training data has ${ds.features} features per sample but the model's input is [${t.spec.input.join(", ")}] (${want} values).`);
-        const classes = outputCount(t.spec);
-        const maxLabel = ds.y.reduce((m, v) => Math.max(m, v), 0);
-        if (maxLabel >= classes) throw new ApiError("INVALID_DATASET", `The training data has label ${maxLabel} but the model has ${classes} outputs (labels 0–${classes - 1}).`);
+      const ds = await loadUpload(app.dataDir, app.blobs, request.staged, format, opts.datasetBytes, t.spec, (ds) => {
+        checkFits(ds, t.spec, "The training data");
         if (ds.count < existing.machines) throw new ApiError("INVALID_DATASET", `The training data holds ${ds.count} samples, fewer than the ${existing.machines} machines to share it.`);
       });
       samples = ds.count;
