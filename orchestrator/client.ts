@@ -18,13 +18,13 @@ import type {
   JobDetail,
   JobSummary,
 } from "./routes/schemas.js";
-import { encodeInput } from "./inference/input.js";
-import type { InferenceInfoReply, InferenceReply, UsageStatementReply } from "./inference/schemas.js";
+import { encodeClusterBody, encodeInput } from "./inference/input.js";
+import type { ClusterRunReply, InferenceInfoReply, InferenceReply, UsageStatementReply } from "./inference/schemas.js";
 
 export type { AbortProofReply } from "./routes/abort.js";
 import type { AbortProofReply } from "./routes/abort.js";
 export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary, RoundRewardsReply };
-export type { InferenceInfoReply, InferenceReply, UsageStatementReply };
+export type { ClusterRunReply, InferenceInfoReply, InferenceReply, UsageStatementReply };
 export type { JobProgress } from "./routes/progress.js";
 
 export interface ModelDownload {
@@ -266,6 +266,26 @@ export class OrchestratorClient {
     return (await res.json()) as InferenceReply;
   }
 
+  /**
+   * Start an escrowed inference job on the requester's rentals (signed by the requester): the
+   * orchestrator runs the parts on the machines with the rentals' SSH key. Answers at once with the
+   * run; a retry with the same input gets the same run.
+   */
+  async startClusterInference(call: ClusterInferenceCall): Promise<ClusterRunReply> {
+    const query = `job=${call.jobId}&count=${call.count}&rentals=${call.rentals.join(",")}${call.partRows ? `&partRows=${call.partRows}` : ""}`;
+    const res = await this.request("POST", `/api/infer/${call.inferenceJobId}/cluster?${query}`, {
+      body: encodeClusterBody(call.privateKey, call.x),
+      contentType: "application/octet-stream",
+      signed: true,
+    });
+    return (await res.json()) as ClusterRunReply;
+  }
+
+  /** A cluster inference run's progress, then its predictions and signed usage statement (signed by the requester). */
+  clusterInference(inferenceJobId: number): Promise<ClusterRunReply> {
+    return this.json("GET", `/api/infer/${inferenceJobId}/cluster`, undefined, true);
+  }
+
   /** The usage statement of an inference job that ran (no predictions); anyone may settle with it. */
   inferenceUsage(inferenceJobId: number): Promise<UsageStatementReply> {
     return this.json("GET", `/api/infer/${inferenceJobId}/usage`);
@@ -290,6 +310,15 @@ export interface InferenceCall {
   /** count × features float32 values, row-major, scaled as the model was trained. */
   x: Float32Array;
   count: number;
+}
+
+/** A cluster inference run: the escrowed job, the rentals to run on and their SSH key. */
+export interface ClusterInferenceCall extends InferenceCall {
+  rentals: string[];
+  /** The rentals' OpenSSH private key. */
+  privateKey: string;
+  /** Rows per part at most (the orchestrator's default 1000). */
+  partRows?: number;
 }
 
 /** A cluster upload goes to a draft or to an active job. */

@@ -60,6 +60,7 @@ export const ERRORS = {
   NO_MARKETPLACE: { status: 503, message: "This orchestrator watches no ComputeMarketplace." },
   BAD_LIVENESS: { status: 400, message: "The liveness record is malformed or not signed by the machine's provider." },
   UNKNOWN_RENTAL: { status: 404, message: "No rental with this id." },
+  RENTAL_NOT_USABLE: { status: 409, message: "A rental is not the caller's, not active, or its machine has no usable listing." },
   // inference
   INFERENCE_JOB_NOT_FOUND: { status: 404, message: "InferencePool has no inference job with this id." },
   INFERENCE_SETTLED: { status: 409, message: "This inference job is already settled or reclaimed on chain." },

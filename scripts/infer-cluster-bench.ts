@@ -20,8 +20,8 @@ import { loadMnist } from "../native/data.js";
 import { encodeSafetensors } from "../native/safetensors.js";
 import type { ModelSpec } from "../native/types.js";
 import { cliEntry } from "../cli/lib/demo/processes.js";
-import { dispatchParts, type InferMachine } from "../cli/lib/infer/dispatch.js";
-import { splitRows } from "../cli/lib/infer/parts.js";
+import { dispatchParts, type InferMachine } from "../orchestrator/inference/dispatch.js";
+import { splitRows } from "../orchestrator/inference/parts.js";
 import { SshGateway } from "../cli/lib/market/gateway.js";
 import { generateSshKeyPair } from "../protocol/market/sshKeys.js";
 

@@ -385,22 +385,33 @@ async function poolTransfers(txHash: string): Promise<Map<string, bigint>> {
 type Line = Record<string, unknown>;
 const predictionsOf = (file: string) => (JSON.parse(readFileSync(file, "utf8")) as { predictions: unknown[] }).predictions;
 
-/** The statement in the settled line matches the rentals' compute and price, and the chain paid exactly it. */
+/**
+ * The orchestrator signed the statement (the inference job names it); each rental's line is its
+ * compute at its price; the last line is the orchestrator's minimum fee; the chain paid exactly it.
+ */
 async function checkPayments(t: Test, lines: Line[], done: Line): Promise<void> {
   const settled = lines.find((l) => l.event === "settled")!;
-  const usage = done.usage as { rentals: Array<{ rentalId: string; provider: string; rows: number; computeMs: number; amount: string; pricePerHour: string }>; providers: string[]; amounts: string[] };
-  t.equal(usage.rentals.reduce((n, r) => n + r.rows, 0), 10_000, "every row paid for once");
-  for (const r of usage.rentals) {
+  const rentals = done.rentals as Array<{ rentalId: string; provider: string; rows: number; computeMs: number; amount: string; pricePerHour: string }>;
+  t.equal(rentals.reduce((n, r) => n + r.rows, 0), 10_000, "every row paid for once");
+  for (const r of rentals) {
     const price = BigInt(r.pricePerHour);
     t.equal(BigInt(r.amount), (BigInt(r.computeMs) * price + 3_599_999n) / 3_600_000n, `rental ${r.rentalId}: ${r.computeMs} ms at ${formatAmount(price)} DUCK/h = ${formatAmount(BigInt(r.amount))} DUCK`);
   }
-  t.same(settled.providers, usage.providers, "one statement line per provider");
-  const paid = await poolTransfers(String(settled.txHash));
-  for (const [i, address] of usage.providers.entries()) {
-    t.equal(paid.get(address.toLowerCase()) ?? 0n, BigInt(usage.amounts[i]), `${address} received exactly its line of the statement`);
-  }
+  const info = await client.inferenceInfo();
   const job = await net.contracts.inferencePool.getFunction("getInferenceJob")(done.inferenceJobId);
-  t.equal(job.paid as bigint, usage.amounts.reduce((s, a) => s + BigInt(a), 0n), "InferencePool paid the statement's total");
+  t.equal(String(job.orchestrator), info.orchestrator, "the inference job names the orchestrator, whose signature settled it");
+  t.equal(done.orchestrator, info.orchestrator);
+  const providers = settled.providers as string[];
+  const amounts = (settled.amounts as string[]).map(BigInt);
+  t.same(providers.slice(0, -1).map((a) => a.toLowerCase()).sort(), [...new Set(rentals.map((r) => r.provider.toLowerCase()))].sort(), "one statement line per provider");
+  t.same([providers.at(-1), amounts.at(-1)], [info.payout, BigInt(info.minimumFee)], "then the orchestrator's minimum fee");
+  const paid = await poolTransfers(String(settled.txHash));
+  for (const [i, address] of providers.entries()) {
+    const owed = i < providers.length - 1 ? rentals.filter((r) => r.provider.toLowerCase() === address.toLowerCase()).reduce((s, r) => s + BigInt(r.amount), 0n) : amounts[i];
+    t.equal(amounts[i], owed, `${address}: its line is the sum of its rentals`);
+    t.equal(paid.get(address.toLowerCase()) ?? 0n, amounts[i], `${address} received exactly its line of the statement`);
+  }
+  t.equal(job.paid as bigint, amounts.reduce((s, a) => s + a, 0n), "InferencePool paid the statement's total");
   t.equal(paid.get(net.requester.address.toLowerCase()), (job.maxPayment as bigint) - (job.paid as bigint), "the rest of the escrow came back to the requester");
   for (const e of lines.filter((l) => l.event === "ended")) t.equal(((await getRentalInfo(marketplace, BigInt((e.rental as Line).rentalId as string))).status), "ended", `rental ${(e.rental as Line).rentalId} ended for its refund`);
 }
@@ -441,7 +452,7 @@ t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer
 
   const victim = providers[2];
   const started = Date.now();
-  const args = [...base, "--cluster", "3", "--hours", "1", "--max-price", "10", "--max-payment", "1", "--part-rows", "2000", "--out", join(net.dir, "cluster.json")];
+  const args = [...base, "--cluster", "3", "--hours", "1", "--max-price", "10", "--max-payment", "1", "--part-rows", "1000", "--out", join(net.dir, "cluster.json")];
   const child = spawn(process.execPath, [cliEntry(), ...args, "--rpc", net.chain.url, "--json"], { env: { ...process.env, ...net.env } });
   t.teardown(() => void child.kill());
   let stdout = "";
@@ -486,7 +497,7 @@ t.test("infer --cluster 3, one provider killed mid-run: the predictions of infer
   t.match(failed, [{ rentalId: victimRental, requeued: Number }], "only the victim failed, with a part in flight");
   const redone = lines.find((l) => l.event === "part" && l.part === failed[0].requeued)!;
   t.not(redone.rentalId, victimRental, `part ${failed[0].requeued} was redone on rental ${redone.rentalId}`);
-  const usage = done.usage as { rentals: Array<{ rentalId: string; rows: number; computeMs: number }> };
+  const usage = { rentals: done.rentals as Array<{ rentalId: string; rows: number; computeMs: number }> };
   t.ok(usage.rentals.every((r) => r.rows > 0), `each machine answered parts: ${usage.rentals.map((r) => r.rows).join(" + ")} rows`);
   const returned = lines.filter((l) => l.event === "part" && l.rentalId === victimRental);
   t.equal(returned.length, 1, "the victim returned its first part only");
@@ -511,8 +522,8 @@ t.test("infer --rentals runs on rentals the requester already has and leaves the
   t.same(acks.acknowledged, ids, "both acknowledged");
   const out = join(net.dir, "rentals.json");
   const r = await runClusterInference({ jobId, input: testDir, out, maxPayment: DUCK, machines: 0, hours: 1, rentals: ids, partRows: 2500, sshKeyFile: keyFile }, net.deps());
-  t.same(r.usage.rentals.map((u) => u.rentalId).sort(), ids.map(String).sort());
-  t.ok(r.usage.rentals.every((u) => u.rows > 0), `both rentals answered parts: ${r.usage.rentals.map((u) => u.rows).join(" + ")} rows`);
+  t.same(r.rentals.map((u) => u.rentalId).sort(), ids.map(String).sort());
+  t.ok(r.rentals.every((u) => u.rows > 0), `both rentals answered parts: ${r.rentals.map((u) => u.rows).join(" + ")} rows`);
   t.same(predictionsOf(out), predictionsOf(join(net.dir, "single.json")), "the same predictions as on the orchestrator");
   t.same(r.ended, [], "nothing ended");
   for (const id of ids) t.equal((await getRentalInfo(marketplace, id)).status, "active", `rental ${id} keeps running`);

@@ -49,3 +49,27 @@ export function argmaxRows(p: Float32Array, classes: number): number[] {
   }
   return out;
 }
+
+/** Longest SSH private key a cluster request may carry. */
+const MAX_KEY_BYTES = 16 * 1024;
+
+/**
+ * The body of a cluster inference request: the rentals' SSH private key, then the samples.
+ * Layout: key length (uint32 LE), the key (OpenSSH text, UTF-8), the float32 LE samples; one
+ * body, so the request's signature covers the key and the input together. A key of length 0
+ * asks for the training job's own cluster key, which the orchestrator holds.
+ */
+export function encodeClusterBody(privateKey: string, x: Float32Array): Buffer {
+  const key = Buffer.from(privateKey, "utf8");
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(key.length, 0);
+  return Buffer.concat([head, key, encodeInput(x)]);
+}
+
+export function decodeClusterBody(body: Buffer): { privateKey: string; samples: Buffer } {
+  const length = body.length >= 4 ? body.readUInt32LE(0) : -1;
+  if (length < 0 || length > MAX_KEY_BYTES || body.length < 4 + length) {
+    throw new ApiError("INVALID_INPUT", `The body must start with the SSH private key's length (uint32 LE, 0 to ${MAX_KEY_BYTES}) and the key, then the samples; it starts with ${length < 0 ? "fewer than 4 bytes" : `length ${length}`}.`);
+  }
+  return { privateKey: body.subarray(4, 4 + length).toString("utf8"), samples: body.subarray(4 + length) };
+}

@@ -11,6 +11,8 @@ export interface InferenceOptions {
   payout?: string;
   /** Largest input body in bytes (default 64 MiB). */
   inputBytes?: number;
+  /** Cluster inference: a machine with no answer to a part for this long is dropped (default 120 s). */
+  clusterPartTimeoutMs?: number;
 }
 
 export interface InferenceConfig {

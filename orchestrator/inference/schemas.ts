@@ -88,3 +88,80 @@ export const inferenceInfoSchema = schema({
   },
 });
 export type InferenceInfoReply = FromSchema<typeof inferenceInfoSchema>;
+
+export const clusterQuerySchema = schema({
+  type: "object",
+  required: ["job", "count", "rentals"],
+  additionalProperties: false,
+  properties: {
+    ...inferenceQuerySchema.properties,
+    rentals: { type: "string", pattern: "^[1-9][0-9]{0,30}(,[1-9][0-9]{0,30}){0,63}$", description: "the requester's active rentals to run on, comma-separated" },
+    partRows: { type: "integer", minimum: 1, maximum: 10000000, default: 1000, description: "rows per part at most" },
+  },
+});
+export type ClusterQuery = FromSchema<typeof clusterQuerySchema>;
+
+const failure = { type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } } as const;
+
+export const clusterRunSchema = schema({
+  type: "object",
+  required: ["inferenceJobId", "jobId", "requester", "state", "rowsDone", "rowsTotal", "parts", "startedAt", "finishedAt", "machines", "answered"],
+  properties: {
+    inferenceJobId: { type: "integer" },
+    jobId: { type: "integer", description: "training job whose model answers" },
+    requester: address,
+    state: { type: "string", enum: ["running", "done", "failed"] },
+    rowsDone: { type: "integer" },
+    rowsTotal: { type: "integer" },
+    parts: { type: "integer" },
+    startedAt: { type: "integer" },
+    finishedAt: { type: ["integer", "null"] },
+    machines: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["rentalId", "provider", "state", "parts", "rows", "computeMs"],
+        properties: {
+          rentalId: { type: "string" },
+          provider: address,
+          state: { type: "string", enum: ["connecting", "serving", "failed"] },
+          parts: { type: "integer" },
+          rows: { type: "integer" },
+          computeMs: { type: "integer" },
+          error: failure,
+          requeued: { type: ["integer", "null"], description: "the part it had in flight when it failed, handed to the others" },
+        },
+      },
+    },
+    answered: {
+      type: "array",
+      description: "parts accepted so far, in the order they were: each once, from the machine whose checked answer came first",
+      items: {
+        type: "object",
+        required: ["part", "rentalId", "rows", "computeMs"],
+        properties: { part: { type: "integer" }, rentalId: { type: "string" }, rows: { type: "integer" }, computeMs: { type: "integer" } },
+      },
+    },
+    error: failure,
+    result: {
+      type: "object",
+      required: ["count", "classes", "probabilities", "rentals", "missingRows", "statement"],
+      properties: {
+        count: { type: "integer" },
+        classes: { type: "integer" },
+        probabilities: { type: "string", description: "count × classes float32 LE, base64, in input order (empty when rows are missing)" },
+        missingRows: { type: "integer" },
+        rentals: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["rentalId", "provider", "pricePerHour", "parts", "rows", "computeMs", "amount"],
+            properties: { rentalId: { type: "string" }, provider: address, pricePerHour: wei, parts: { type: "integer" }, rows: { type: "integer" }, computeMs: { type: "integer" }, amount: wei },
+          },
+        },
+        statement: usageStatementSchema,
+      },
+    },
+  },
+});
+export type ClusterRunReply = FromSchema<typeof clusterRunSchema>;

@@ -54,14 +54,7 @@ export class InferenceService {
   async run(req: InferenceRequest): Promise<InferenceRecord> {
     const stored = await this.d.repo.getInference(req.inferenceJobId);
     if (stored) return this.again(stored, req);
-    if (!this.d.reader) {
-      throw new ApiError("UNAVAILABLE", "This orchestrator is not connected to an InferencePool; start it with a chain and a deployment that has one.");
-    }
-    const job = await this.d.repo.getJob(req.modelJobId);
-    if (!job) throw new ApiError("JOB_NOT_FOUND", `No training job ${req.modelJobId} on this orchestrator; \`GET /api/jobs\` lists the jobs whose models it serves.`);
-    const onChain = await this.d.reader.getInferenceJob(req.inferenceJobId);
-    await this.check(req, job, onChain);
-    const chainJob = onChain!;
+    const { job, onChain: chainJob } = await this.checkJob(req);
     const x = decodeInput(req.body, req.count, inputFeatures(job.spec));
     const tensors = decodeSafetensors(await this.d.blobs.get(chainJob.modelHash)).tensors;
     const { probabilities, classes, computeMs } = await this.d.slots.run(async () => {
@@ -106,7 +99,17 @@ export class InferenceService {
     return stored;
   }
 
-  private async check(req: InferenceRequest, job: JobRecord, onChain: OnChainInference | null): Promise<void> {
+  /**
+   * The inference job as InferencePool holds it, refused unless the caller escrowed it, for this
+   * orchestrator, for a model of the named training job, and it is not settled yet.
+   */
+  async checkJob(req: Pick<InferenceRequest, "inferenceJobId" | "modelJobId" | "caller">): Promise<{ job: JobRecord; onChain: OnChainInference }> {
+    if (!this.d.reader) {
+      throw new ApiError("UNAVAILABLE", "This orchestrator is not connected to an InferencePool; start it with a chain and a deployment that has one.");
+    }
+    const job = await this.d.repo.getJob(req.modelJobId);
+    if (!job) throw new ApiError("JOB_NOT_FOUND", `No training job ${req.modelJobId} on this orchestrator; \`GET /api/jobs\` lists the jobs whose models it serves.`);
+    const onChain = await this.d.reader.getInferenceJob(req.inferenceJobId);
     const id = req.inferenceJobId;
     if (!onChain) throw new ApiError("INFERENCE_JOB_NOT_FOUND", `InferencePool ${this.d.reader!.address} has no job ${id}; create it with createInferenceJob first.`);
     if (!same(onChain.requester, req.caller)) {
@@ -124,6 +127,7 @@ export class InferenceService {
         modelHash: job.modelHash,
       });
     }
+    return { job, onChain };
   }
 
   /** Every model of a job the orchestrator holds: the initial one and each round's result. */

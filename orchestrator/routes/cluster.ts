@@ -5,13 +5,12 @@
  * training data the machines share.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import ssh2 from "ssh2";
-import { fingerprintOf } from "../../protocol/market/sshKeys.js";
 import type { ModelSpec } from "../../native/types.js";
 import { TRAIN_DEFAULTS } from "../../protocol/train.js";
 import { checkFits, formatFromContentType, loadUpload } from "../data/validation.js";
 import { ApiError, isApiError } from "../errors.js";
 import { stagingParser } from "../plugins/body.js";
+import { keyFingerprint } from "../cluster/privateKey.js";
 import type { ClusterSpecRecord } from "../store/repository.js";
 import { requireJob } from "./jobs.js";
 import { uploadOnce } from "./drafts.js";
@@ -54,17 +53,6 @@ async function target(app: FastifyInstance, params: { id?: string; jobId?: numbe
 
 function view(s: ClusterSpecRecord): ClusterSpecReply {
   return { draftId: s.draftId, machines: s.machines, keyFingerprint: s.keyFingerprint, trainSamples: s.trainSamples, train: s.train };
-}
-
-/** The fingerprint of an unencrypted private key's public half; anything else is INVALID_SSH_KEY. */
-function keyFingerprint(text: string): string {
-  const parsed = ssh2.utils.parseKey(text);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error || !key.isPrivateKey()) {
-    const why = key instanceof Error ? key.message : "it is not a private key";
-    throw new ApiError("INVALID_SSH_KEY", `The SSH private key cannot be used: ${why}. Send the unencrypted OpenSSH private key whose public key the rentals name.`);
-  }
-  return fingerprintOf(key.getPublicSSH());
 }
 
 export async function clusterRoutes(app: FastifyInstance, opts: { uploadBytes: number; datasetBytes: number }): Promise<void> {

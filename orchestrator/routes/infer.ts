@@ -8,11 +8,26 @@
  */
 import type { FastifyInstance } from "fastify";
 import { availableParallelism } from "node:os";
-import { ZeroAddress, type ContractRunner } from "ethers";
+import { ZeroAddress, type ContractRunner, type Provider } from "ethers";
+import { contractAt } from "../../protocol/chain/contracts.js";
+import { ClusterInference } from "../inference/cluster.js";
+import { decodeClusterBody } from "../inference/input.js";
+import { keyFingerprint } from "../cluster/privateKey.js";
 import { ApiError } from "../errors.js";
 import { inferencePoolReader } from "../inference/chain.js";
 import { resolveInference, type InferenceOptions } from "../inference/options.js";
-import { inferenceInfoSchema, inferenceParams, inferenceQuerySchema, inferenceReplySchema, usageStatementSchema, type InferenceInfoReply, type InferenceQuery } from "../inference/schemas.js";
+import {
+  clusterQuerySchema,
+  clusterRunSchema,
+  inferenceInfoSchema,
+  inferenceParams,
+  inferenceQuerySchema,
+  inferenceReplySchema,
+  usageStatementSchema,
+  type ClusterQuery,
+  type InferenceInfoReply,
+  type InferenceQuery,
+} from "../inference/schemas.js";
 import { InferenceService } from "../inference/service.js";
 import { inferencePoolDomain } from "../../protocol/chain/eip712.js";
 import type { ChainConfig } from "../options.js";
@@ -47,7 +62,21 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
     slots: new Semaphore(availableParallelism()),
     now: app.now,
   });
-  bufferParser(app, "application/octet-stream", config.inputBytes);
+  const marketAddress = opts.chain.contracts?.ComputeMarketplace;
+  const clusters = new ClusterInference({
+    repo: app.repo,
+    blobs: app.blobs,
+    inference: service,
+    marketplace: () => (marketAddress && runner ? contractAt("ComputeMarketplace", marketAddress, runner) : null),
+    chainNow: async () => (await (runner as unknown as Provider).getBlock("latest"))!.timestamp,
+    wallet,
+    domain: inferencePoolDomain(opts.chain.chainId, poolAddress ?? ZeroAddress),
+    config,
+    now: app.now,
+    partTimeoutMs: opts.inference?.clusterPartTimeoutMs,
+  });
+  // The cluster body carries the rentals' SSH key before the samples.
+  bufferParser(app, "application/octet-stream", config.inputBytes + 64 * 1024);
   const tags = ["inference"];
 
   app.get(
@@ -91,6 +120,52 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
       });
       return service.reply(record);
     },
+  );
+
+  app.post<{ Params: { inferenceJobId: number }; Querystring: ClusterQuery; Body: Buffer }>(
+    "/api/infer/:inferenceJobId/cluster",
+    {
+      ...app.signed,
+      bodyLimit: config.inputBytes + 64 * 1024,
+      schema: {
+        tags,
+        summary:
+          "Run an escrowed inference job on the requester's rented machines (body: SSH key length uint32 LE, the rentals' OpenSSH private key, then float32 LE samples; signed by the requester). Answers at once; GET the same path for progress, predictions and the signed usage statement",
+        params: inferenceParams,
+        querystring: clusterQuerySchema,
+        response: { 202: clusterRunSchema, ...errorReplies },
+      },
+    },
+    async (request, reply) => {
+      const { privateKey, samples } = decodeClusterBody(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+      if (privateKey !== "") keyFingerprint(privateKey);
+      const run = await clusters.start({
+        inferenceJobId: request.params.inferenceJobId,
+        modelJobId: request.query.job,
+        caller: request.caller!.address,
+        count: request.query.count,
+        body: samples,
+        bodySha256: request.bodySha256!,
+        rentals: request.query.rentals.split(","),
+        privateKey,
+        partRows: request.query.partRows ?? 1000,
+      });
+      return reply.code(202).send(clusters.reply(run));
+    },
+  );
+
+  app.get<{ Params: { inferenceJobId: number } }>(
+    "/api/infer/:inferenceJobId/cluster",
+    {
+      ...app.signed,
+      schema: {
+        tags,
+        summary: "A cluster inference run: progress per machine, then the predictions and the signed usage statement (signed by the requester)",
+        params: inferenceParams,
+        response: { 200: clusterRunSchema, ...errorReplies },
+      },
+    },
+    async (request) => clusters.reply(clusters.get(request.params.inferenceJobId, request.caller!.address)),
   );
 
   app.get<{ Params: { inferenceJobId: number } }>(

@@ -16,6 +16,7 @@ export interface ClusterFlags {
   hours?: string;
   maxPrice?: string;
   rentals?: string;
+  trainingCluster?: boolean;
   sshKey?: string;
   partRows: string;
 }
@@ -26,16 +27,20 @@ model goes to each machine over SSH (its provider's gateway), the input is cut i
 most --part-rows rows, and each machine's \`quackmesh worker --infer\` takes the next part until
 all are answered; the predictions are put back in input order. A machine that fails is dropped
 and its part redone on the others. --max-payment is escrowed in InferencePool; one usage
-statement, a line per provider, pays each provider the compute time its workers measured (never
-more than the time seen from here) at its rental's price per hour, signed by your wallet, and
-is settled at once; the rest comes back. Rentals made for the run are then ended for the refund
+statement, signed by the orchestrator (which sends the parts to the machines over SSH with the
+rentals' key), pays each provider the compute time its workers measured (never more than the
+time the orchestrator saw) at its rental's price per hour, plus the orchestrator's minimum fee;
+it is checked here and settled at once; the rest comes back. Rentals made for the run are then ended for the refund
 of their unserved time (their rent for the time served is paid as for any rental); rentals
-given with --rentals keep running.`;
+given with --rentals keep running. --training-cluster runs on the live machines of the job's
+own training cluster (\`job create --cluster\`) while their rentals last, next to their training
+workers, with the cluster key the orchestrator already holds.`;
 
 export const CLUSTER_EXAMPLES = `
   $ quackmesh infer --job 1 --input ./mnist-test --cluster 3 --hours 1 --max-price 10
   $ quackmesh infer --job 1 --input pixels.csv --scale 255 --cluster 2
-  $ quackmesh infer --job 1 --input ./mnist-test --rentals 4,5,6 --ssh-key ~/.quackmesh/ssh/cluster-job-1_ed25519 --json`;
+  $ quackmesh infer --job 1 --input ./mnist-test --rentals 4,5,6 --ssh-key ~/.quackmesh/ssh/cluster-job-1_ed25519 --json
+  $ quackmesh infer --job 1 --input ./mnist-test --training-cluster`;
 
 export function addClusterOptions(cmd: Command): Command {
   return cmd
@@ -43,12 +48,13 @@ export function addClusterOptions(cmd: Command): Command {
     .option("--hours <h>", "with --cluster: hours to rent the machines for (the unserved time is refunded)", "1")
     .option("--max-price <duck>", "with --cluster: DUCK per hour at most per machine")
     .option("--rentals <ids>", "run on these active rentals of yours instead (comma-separated; they keep running)")
+    .option("--training-cluster", "run on the live machines of the job's own training cluster (they keep running; the orchestrator holds their key)")
     .option("--ssh-key <file>", "with --cluster/--rentals: the rentals' SSH private key; default $QUACKMESH_HOME/ssh/id_ed25519, made if absent")
     .option("--part-rows <n>", "with --cluster/--rentals: rows per part sent to a machine at most", "1000");
 }
 
 export function wantsCluster(flags: ClusterFlags): boolean {
-  return flags.cluster !== undefined || flags.rentals !== undefined;
+  return flags.cluster !== undefined || flags.rentals !== undefined || flags.trainingCluster === true;
 }
 
 function parseRentals(text: string): bigint[] {
@@ -65,7 +71,7 @@ function describe(e: ClusterInferEvent): string | undefined {
     case "warning":
       return `warning: ${e.warning}`;
     case "checked":
-      return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK; job ${e.jobId}'s model ${e.modelHash}; ${e.samples} samples${e.labelled ? " with labels" : ""} in ${e.parts} parts for ${e.machines} machines${e.rent > 0n ? ` (rent ${formatAmount(e.rent)} DUCK)` : ""}.`;
+      return `Checked: ${e.requester} holds ${formatAmount(e.duck)} DUCK; job ${e.jobId}'s model ${e.modelHash}; ${e.samples} samples${e.labelled ? " with labels" : ""} for ${e.machines} machines${e.rent > 0n ? ` (rent ${formatAmount(e.rent)} DUCK)` : ""}; orchestrator ${e.orchestrator} runs them.`;
     case "matched":
       return `${e.matched} machines match; renting costs ${formatAmount(e.cost)} DUCK.`;
     case "approved":
@@ -77,9 +83,11 @@ function describe(e: ClusterInferEvent): string | undefined {
     case "acknowledged":
       return `Acknowledged: rentals ${e.acknowledged.join(", ") || "none"}${e.pending.length ? `; not acknowledged: ${e.pending.join(", ")}` : ""}.`;
     case "escrowed":
-      return `Escrowed ${formatAmount(e.maxPayment)} DUCK: inference job ${e.inferenceJobId} (tx ${e.txHash}).`;
+      return `Escrowed ${formatAmount(e.maxPayment)} DUCK for orchestrator ${e.orchestrator}: inference job ${e.inferenceJobId} (tx ${e.txHash}).`;
+    case "started":
+      return `The orchestrator runs inference job ${e.inferenceJobId}: ${e.parts} parts on ${e.machines} machines.`;
     case "connected":
-      return `Rental ${e.rentalId}: connected (host key ${e.hostKey}); starting its worker.`;
+      return `Rental ${e.rentalId}: connected; its worker runs.`;
     case "part":
       return `Part ${e.part} (${e.rows} rows) from rental ${e.rentalId} in ${e.computeMs} ms: ${e.rowsDone}/${e.rowsTotal} rows.`;
     case "machine-failed":
@@ -96,13 +104,14 @@ function describe(e: ClusterInferEvent): string | undefined {
 }
 
 function emitResult(out: Output, r: ClusterInferResult): void {
-  const lines = r.usage.rentals.map((u) => `  rental ${u.rentalId.padEnd(4)} ${u.provider}  ${String(u.rows).padStart(7)} rows  ${String(u.computeMs).padStart(6)} ms  ${formatAmount(u.amount)} DUCK`);
+  const lines = r.rentals.map((u) => `  rental ${u.rentalId.padEnd(4)} ${u.provider}  ${String(u.rows).padStart(7)} rows  ${String(u.computeMs).padStart(6)} ms  ${formatAmount(u.amount)} DUCK`);
   out.emit(
-    { event: "done", ...r, usage: { ...r.usage, rentals: r.usage.rentals } },
-    `Inference job ${r.inferenceJobId}: ${r.count} predictions of job ${r.jobId}'s model on ${r.usage.rentals.length} machines, written to ${r.out}\n` +
+    { event: "done", ...r },
+    `Inference job ${r.inferenceJobId}: ${r.count} predictions of job ${r.jobId}'s model on ${r.rentals.length} machines, written to ${r.out}\n` +
       `  first classes ${r.preview.join(" ")}${r.count > r.preview.length ? " …" : ""}\n` +
       (r.accuracy === undefined ? "" : `  accuracy     ${(r.accuracy * 100).toFixed(2)} % against the input's labels\n`) +
       `${lines.join("\n")}\n` +
+      `  orchestrator ${r.orchestrator} ran the parts and signed the statement; its fee ${formatAmount(r.fee)} DUCK\n` +
       (r.failedMachines.length ? `  failed       ${r.failedMachines.map((f) => `rental ${f.rentalId} (${f.code})`).join(", ")}: paid only for the parts they returned\n` : "") +
       `  paid         ${formatAmount(r.paid)} DUCK; refunded ${formatAmount(r.refund)} DUCK of the ${formatAmount(r.maxPayment)} DUCK escrow\n` +
       `  rentals      ${r.ended.length ? r.ended.map((e) => `${e.rentalId} ended (${formatAmount(e.refund)} DUCK back)`).join(", ") : "kept running"}`,
@@ -114,8 +123,10 @@ export async function inferOnCluster(flags: ChainOptions & OrchestratorFlags & C
   if (flags.resume !== undefined) {
     throw new QuackError("BAD_ARGUMENT", "--resume applies to inference on the orchestrator; a cluster run settles before it ends.", { fix: "Drop --resume, or drop --cluster/--rentals to resume an orchestrator job." });
   }
-  if (flags.cluster !== undefined && flags.rentals !== undefined) {
-    throw new QuackError("BAD_ARGUMENT", "--cluster and --rentals cannot be used together.", { fix: "Rent new machines with --cluster N, or use yours with --rentals IDS." });
+  if ([flags.cluster !== undefined, flags.rentals !== undefined, flags.trainingCluster === true].filter(Boolean).length > 1) {
+    throw new QuackError("BAD_ARGUMENT", "--cluster, --rentals and --training-cluster cannot be used together.", {
+      fix: "Rent new machines with --cluster N, use yours with --rentals IDS, or the job's own machines with --training-cluster.",
+    });
   }
   const maxPayment = parseAmount(flags.maxPayment, "--max-payment");
   if (maxPayment === 0n) throw new QuackError("BAD_AMOUNT", "--max-payment must be above 0.", { fix: "Pass e.g. --max-payment 5." });
@@ -130,6 +141,7 @@ export async function inferOnCluster(flags: ChainOptions & OrchestratorFlags & C
     rentals: flags.rentals === undefined ? undefined : parseRentals(flags.rentals),
     partRows: parseWhole(flags.partRows, "--part-rows", 1, 1_000_000),
     scale: flags.scale === undefined ? undefined : parseScale(flags.scale),
+    trainingCluster: flags.trainingCluster === true,
   };
   const conn = await connectJob(flags, "requester");
   try {

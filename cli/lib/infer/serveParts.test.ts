@@ -11,7 +11,7 @@ import { Network } from "../../../native/index.js";
 import { loadMnist } from "../../../native/data.js";
 import { encodeSafetensors } from "../../../native/safetensors.js";
 import type { ModelSpec } from "../../../native/types.js";
-import { MODEL_FILE, SPEC_FILE, outFile, partFile } from "./remote.js";
+import { MODEL_FILE, SPEC_FILE, outFile, partFile } from "../../../protocol/inference/remote.js";
 import { serveParts } from "./serveParts.js";
 
 const spec: ModelSpec = { input: [784], layers: [{ type: "dense", units: 16, activation: "relu" }, { type: "dense", units: 10 }], loss: "cross-entropy", normalize: { mean: 0.1307, std: 0.3081 } };

@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { Network, inputFeatures } from "../../../native/index.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
 import { QuackError } from "../../../protocol/errors.js";
-import { MODEL_FILE, SPEC_FILE, outFile, parsePartRequest, partFile, type PartAnswer, type PartRequest } from "./remote.js";
+import { MODEL_FILE, SPEC_FILE, outFile, parsePartRequest, partFile, type PartAnswer, type PartRequest } from "../../../protocol/inference/remote.js";
 
 export type ServeLine = (message: { event: string } & Record<string, unknown>) => void;
 

@@ -8,11 +8,12 @@
  * part is accepted once: the first checked answer wins, so no row is paid for twice.
  */
 import { createHash } from "node:crypto";
-import { QuackError, isQuackError } from "../../../protocol/errors.js";
-import { KnownHosts, SshSession, type ExecHandle, type SshTarget } from "../../../orchestrator/index.js";
-import { parseWorkerLine } from "../../../protocol/worker.js";
+import { QuackError, isQuackError } from "../../protocol/errors.js";
+import { KnownHosts } from "../cluster/knownHosts.js";
+import { SshSession, type ExecHandle, type SshTarget } from "../cluster/sshClient.js";
+import { parseWorkerLine } from "../../protocol/worker.js";
 import type { Part, PartResult } from "./parts.js";
-import { INFER_DIR, MODEL_FILE, SPEC_FILE, outFile, partFile, type PartAnswer } from "./remote.js";
+import { INFER_DIR, MODEL_FILE, SPEC_FILE, outFile, partFile, type PartAnswer } from "../../protocol/inference/remote.js";
 
 export interface InferMachine {
   rentalId: string;
