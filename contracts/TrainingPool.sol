@@ -24,6 +24,11 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     /// @dev Leaves 0-63 of a round are marked claimed in the round's own total/claimed slot, which a
     /// claim writes anyway: a first-time claimant then writes no fresh slot for its mark.
     uint256 private constant INLINE_LEAVES = 64;
+    /// @dev Leaves from INLINE_LEAVES on are marked in bitmap words of 255 leaves; bit 255 of a word
+    /// marks no leaf: commitRound sets it in the words the round will use, so that the first claim
+    /// in a word changes a non-zero slot (5k) instead of writing a fresh one (22.1k).
+    uint256 private constant LEAVES_PER_WORD = 255;
+    uint256 private constant PREPARED = 1 << 255;
 
     /// @dev Storage form of {Job}, six slots. submitUpdate reads slots 0, 1, 3 (and 2 when the flat
     /// part is not 0) and writes slot 2 only; commitRound reads slots 0-2 and 4 and writes 1 and 2;
@@ -72,7 +77,8 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     /// @dev A contributor's submissions in a job: round r is bit r % 256 of word r / 256, so only its
     /// first submission in a job (per 256 rounds) writes a fresh slot.
     mapping(uint256 jobId => mapping(address contributor => mapping(uint256 word => uint256 bits))) private _submitted;
-    /// @dev Claimed leaves from INLINE_LEAVES on: leaf i is bit (i - 64) % 256 of word (i - 64) / 256.
+    /// @dev Claimed leaves from INLINE_LEAVES on: leaf i is bit (i - 64) % 255 of word (i - 64) / 255;
+    /// bit 255 is PREPARED.
     mapping(uint256 jobId => mapping(uint32 round => mapping(uint256 word => uint256 bits))) private _claimedLeaves;
 
     /// @param duck_ The $DUCK token.
@@ -153,20 +159,23 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         bytes32 updatesRoot,
         bytes32 modelHash,
         uint256 total,
+        uint32 leaves,
         bytes calldata evaluatorSignature
     ) external {
         JobSlot storage job = _jobOf(jobId);
         if (job.finished) revert JobAlreadyFinished(jobId);
-        uint32 rounds = job.rounds;
-        if (round >= rounds) revert RoundOutOfRange(jobId, round, rounds);
+        if (round >= job.rounds) revert RoundOutOfRange(jobId, round, job.rounds);
         RoundSlot storage slot = _rounds[jobId][round];
         if (slot.rewardsRoot != bytes32(0)) revert RoundAlreadyCommitted(jobId, round);
         if (rewardsRoot == bytes32(0)) revert ZeroRewardsRoot(jobId, round);
-        bytes32 digest = _hashTypedDataV4(
-            Signatures.roundCommitment(jobId, round, rewardsRoot, updatesRoot, modelHash, total)
-        );
-        address signer = Signatures.signerOf(digest, evaluatorSignature);
-        if (signer != job.evaluator) revert InvalidCommitmentSignature(jobId, round, signer);
+        // A block of its own: the digest and the signer leave the stack after it (stack depth).
+        {
+            bytes32 digest = _hashTypedDataV4(
+                Signatures.roundCommitment(jobId, round, rewardsRoot, updatesRoot, modelHash, total)
+            );
+            address signer = Signatures.signerOf(digest, evaluatorSignature);
+            if (signer != job.evaluator) revert InvalidCommitmentSignature(jobId, round, signer);
+        }
         uint256 outstanding = _checkCommitment(job, jobId, round, total);
 
         slot.rewardsRoot = rewardsRoot;
@@ -178,6 +187,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
             job.committedRounds += 1;
         }
         job.lastCommitAt = uint40(block.timestamp);
+        _prepareMarks(jobId, round, leaves);
         emit RoundCommitted(jobId, round, rewardsRoot, updatesRoot, modelHash, total);
     }
 
@@ -376,7 +386,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
     /// @inheritdoc ITrainingPool
     function isClaimed(uint256 jobId, uint32 round, uint32 index) external view returns (bool) {
         if (index < INLINE_LEAVES) return (_rounds[jobId][round].claimedLeaves >> index) & 1 != 0;
-        (uint256 word, uint256 bit) = _bitPosition(index - INLINE_LEAVES);
+        (uint256 word, uint256 bit) = _markPosition(index);
         return _claimedLeaves[jobId][round][word] & bit != 0;
     }
 
@@ -456,6 +466,28 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
         bit = 1 << (i & 255);
     }
 
+    /// @dev Word and bit of leaf `index` (>= INLINE_LEAVES) in the round's claim bitmap.
+    function _markPosition(uint256 index) private pure returns (uint256 word, uint256 bit) {
+        // index >= INLINE_LEAVES (callers check), and the remainder is below 255: bit 255 stays PREPARED's.
+        unchecked {
+            uint256 i = index - INLINE_LEAVES;
+            word = i / LEAVES_PER_WORD;
+            bit = 1 << (i % LEAVES_PER_WORD);
+        }
+    }
+
+    /// @dev Sets PREPARED in the bitmap words of leaves INLINE_LEAVES to `leaves - 1`. The round was
+    /// not committed before, so nothing was claimed in it and every word is still 0: it is written,
+    /// not read.
+    function _prepareMarks(uint256 jobId, uint32 round, uint32 leaves) private {
+        if (leaves <= INLINE_LEAVES) return;
+        mapping(uint256 => uint256) storage marks = _claimedLeaves[jobId][round];
+        (uint256 last,) = _markPosition(leaves - 1);
+        for (uint256 word = 0; word <= last; ++word) {
+            marks[word] = PREPARED;
+        }
+    }
+
     /// @dev Marks leaf `index` of the round claimed; reverts {AlreadyClaimed} when it was.
     function _markClaimed(RoundSlot storage slot, uint256 jobId, uint32 round, uint32 index) private {
         if (index < INLINE_LEAVES) {
@@ -464,7 +496,7 @@ contract TrainingPool is ITrainingPool, EIP712, ReentrancyGuard {
             if (bits & bit != 0) revert AlreadyClaimed(jobId, round, index);
             slot.claimedLeaves = bits | bit;
         } else {
-            (uint256 word, uint256 bit) = _bitPosition(index - INLINE_LEAVES);
+            (uint256 word, uint256 bit) = _markPosition(index);
             mapping(uint256 => uint256) storage marks = _claimedLeaves[jobId][round];
             uint256 bits = marks[word];
             if (bits & bit != 0) revert AlreadyClaimed(jobId, round, index);

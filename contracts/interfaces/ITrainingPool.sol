@@ -238,6 +238,10 @@ interface ITrainingPool {
     /// @param updatesRoot The evaluator's root of the round's accepted updates; recorded in the event only.
     /// @param modelHash sha256 of the model the round produced; recorded in the event only.
     /// @param total Sum of the leaves' amounts, reserved until claimed.
+    /// @param leaves How many leaves the rewards tree has: a gas hint, neither signed nor trusted.
+    /// The claim marks of leaves 64 to `leaves - 1` are prepared now, so that the first claim in each
+    /// bitmap word writes no fresh slot; the sender pays for that (22.1k a word of 255 leaves). A
+    /// wrong count moves gas between the sender and the claimants, never money.
     /// @param evaluatorSignature 65-byte EIP-712 signature of the RoundCommitment by the job's evaluator.
     function commitRound(
         uint256 jobId,
@@ -246,6 +250,7 @@ interface ITrainingPool {
         bytes32 updatesRoot,
         bytes32 modelHash,
         uint256 total,
+        uint32 leaves,
         bytes calldata evaluatorSignature
     ) external;
 

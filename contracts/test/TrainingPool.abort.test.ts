@@ -41,7 +41,7 @@ type Ctx = Awaited<ReturnType<typeof load>>;
 async function commit(ctx: Ctx, jobId: bigint, round: number, tree: RewardsTree) {
   const c = { jobId, round, rewardsRoot: tree.root, updatesRoot: randomHash(`u${round}`), modelHash: randomHash(`m${round}`), total: tree.total };
   const sig = await signRoundCommitment(ctx.evaluator, ctx.s.training, c);
-  return call(ctx.s.training, ctx.stranger).commitRound(jobId, round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig);
+  return call(ctx.s.training, ctx.stranger).commitRound(jobId, round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, tree.leaves, sig);
 }
 
 async function abort(ctx: Ctx, jobId: bigint, rounds: number, o: { from?: Signer; signer?: Signer; signedRounds?: number } = {}) {

@@ -74,7 +74,7 @@ async function submit(ctx: Ctx, who: Signer, round = 0, jobId = 1n) {
   return call(ctx.s.training, who).submitUpdate(jobId, round, a.updateHash, a.accuracyBps, a.numSamples, sig);
 }
 
-interface CommitOptions { jobId?: bigint; total?: bigint; signer?: Signer; from?: Signer; updatesRoot?: string; modelHash?: string }
+interface CommitOptions { jobId?: bigint; total?: bigint; signer?: Signer; from?: Signer; updatesRoot?: string; modelHash?: string; leaves?: number }
 
 /** Commits `tree` for `round` (total = the tree's total unless given), signed by the evaluator unless told. */
 async function commit(ctx: Ctx, round: number, tree: RewardsTree, o: CommitOptions = {}) {
@@ -87,7 +87,7 @@ async function commit(ctx: Ctx, round: number, tree: RewardsTree, o: CommitOptio
     total: o.total ?? tree.total,
   };
   const sig = await signRoundCommitment(o.signer ?? ctx.evaluator, ctx.s.training, c);
-  return call(ctx.s.training, o.from ?? ctx.stranger).commitRound(c.jobId, c.round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig);
+  return call(ctx.s.training, o.from ?? ctx.stranger).commitRound(c.jobId, c.round, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, o.leaves ?? tree.leaves, sig);
 }
 
 /** `who` claims its leaf of `tree` for `round`. */
@@ -374,10 +374,10 @@ t.test("shouldBehaveLikeRoundCommitments", async (t) => {
     const c = { jobId, round: 0, rewardsRoot: tree.root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total: tree.total };
     const sig = await signRoundCommitment(ctx.evaluator, s.training, c);
     const raised = await recoverRoundCommitment(s.training, { ...c, total: c.total + 1n }, sig);
-    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total + 1n, sig), s.training, "InvalidCommitmentSignature", [jobId, 0n, raised]);
+    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total + 1n, 4, sig), s.training, "InvalidCommitmentSignature", [jobId, 0n, raised]);
     const moved = await recoverRoundCommitment(s.training, { ...c, round: 1 }, sig);
-    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 1, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig), s.training, "InvalidCommitmentSignature", [jobId, 1n, moved]);
-    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, "0x"), s.training, "InvalidCommitmentSignature", [jobId, 0n, ethers.ZeroAddress]);
+    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 1, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, 4, sig), s.training, "InvalidCommitmentSignature", [jobId, 1n, moved]);
+    await expectRevert(t, call(s.training, stranger).commitRound(jobId, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, 4, "0x"), s.training, "InvalidCommitmentSignature", [jobId, 0n, ethers.ZeroAddress]);
     t.notOk(await s.training.isRoundCommitted(jobId, 0));
   });
 });
@@ -448,26 +448,30 @@ t.test("shouldBehaveLikeMerkleClaims", async (t) => {
     t.notOk(await tp.isClaimed(jobId, 0, tree.index(bob.address)), "bob's leaf is still unclaimed");
   });
 
-  t.test("marks leaves past the 64 kept in the round's slot in bitmap words of 256, each leaf once", async (t) => {
+  t.test("marks leaves past the 64 kept in the round's slot in bitmap words of 255, each leaf once, whatever leaf count the commit names", async (t) => {
     const ctx = await load();
     const { s, alice, bob, carol, stranger, jobId } = ctx;
-    // 321 leaves: alice at 63 (the last kept in the round's slot), bob at 64 and carol at 319 (the
-    // first and last bit of the first bitmap word), the stranger at 320 (the next word); the rest
+    // 320 leaves: alice at 63 (the last kept in the round's slot), bob at 64 and carol at 318 (the
+    // first and last leaf of the first bitmap word), the stranger at 319 (the next word); the rest
     // belong to nobody and pay 0.
-    const owners = new Map<number, string>([[63, alice.address], [64, bob.address], [319, carol.address], [320, stranger.address]]);
-    const leaves = Array.from({ length: 321 }, (_, i): [string, bigint] =>
-      owners.has(i) ? [owners.get(i)!, DUCK / 4n] : [ethers.zeroPadValue(ethers.toBeHex(i + 1), 20), 0n]);
-    const tree = rewardsTree(jobId, 0, leaves);
-    await commit(ctx, 0, tree);
+    const owners = new Map<number, string>([[63, alice.address], [64, bob.address], [318, carol.address], [319, stranger.address]]);
     const tp = s.training;
-    for (const [i, who] of [[63, alice], [64, bob], [319, carol], [320, stranger]] as const) {
-      t.equal(tree.index(who.address), i);
-      await claimFrom(ctx, who, 0, tree);
-      await expectRevert(t, claimFrom(ctx, who, 0, tree), tp, "AlreadyClaimed", [jobId, 0n, BigInt(i)]);
+    // The leaf count is an unsigned gas hint: the right one, none (no word prepared) and one too
+    // large (words prepared that no leaf uses) mark and pay the same, in rounds 0, 1 and 2.
+    for (const [round, hint] of [[0, 320], [1, 0], [2, 1000]]) {
+      const leaves = Array.from({ length: 320 }, (_, i): [string, bigint] =>
+        owners.has(i) ? [owners.get(i)!, DUCK / 4n] : [ethers.zeroPadValue(ethers.toBeHex(i + 1), 20), 0n]);
+      const tree = rewardsTree(jobId, round, leaves);
+      await commit(ctx, round, tree, { leaves: hint });
+      t.equal(await tp.isClaimed(jobId, round, 64), false, `round ${round} (leaf count ${hint}): a prepared word marks no leaf`);
+      for (const [i, who] of [[63, alice], [64, bob], [318, carol], [319, stranger]] as const) {
+        t.equal(tree.index(who.address), i);
+        await claimFrom(ctx, who, round, tree);
+        await expectRevert(t, claimFrom(ctx, who, round, tree), tp, "AlreadyClaimed", [jobId, BigInt(round), BigInt(i)]);
+      }
+      for (const i of [0, 62, 63, 64, 65, 317, 318, 319, 320, 573, 574, 999]) t.equal(await tp.isClaimed(jobId, round, i), owners.has(i), `round ${round}, leaf ${i}`);
+      t.same([...(await tp.getRoundCommitment(jobId, round))].slice(1), [DUCK, DUCK], `round ${round}: four quarters claimed`);
     }
-    for (const i of [0, 62, 63, 64, 65, 318, 319, 320, 321, 576]) t.equal(await tp.isClaimed(jobId, 0, i), owners.has(i), `leaf ${i}`);
-    t.same([...(await tp.getRoundCommitment(jobId, 0))].slice(1), [DUCK, DUCK], "four quarters claimed");
-    t.equal(await tp.isClaimed(jobId, 1, 64), false, "marks are per round");
   });
 
   t.test("never pays more than the per-contributor maximum or the committed total", async (t) => {

@@ -166,6 +166,8 @@ export type RewardLeaf = [bigint, number, number, string, bigint];
 export interface RewardsTree {
   root: string;
   total: bigint;
+  /** How many leaves: commitRound's gas hint. */
+  leaves: number;
   /** Index of `contributor`'s leaf (its first leaf when it has several). */
   index(contributor: string): number;
   /** Proof of `contributor`'s leaf (its first leaf when it has several). */
@@ -181,6 +183,7 @@ export function rewardsTree(jobId: bigint, round: number, amounts: [string, bigi
   return {
     root: tree.root,
     total: amounts.reduce((sum, [, a]) => sum + a, 0n),
+    leaves: amounts.length,
     index,
     proof: (who) => tree.getProof(index(who)),
     amount: (who) => amounts[index(who)][1],

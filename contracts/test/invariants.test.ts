@@ -222,10 +222,12 @@ const builders: Record<string, (now: bigint) => Promise<Action>> = {
     const signer = chance(0.9) ? evaluator : forger;
     const c = { jobId: BigInt(id), round, rewardsRoot: zeroRoot ? ethers.ZeroHash : root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total };
     const sig = await signRoundCommitment(signer, s.training, c);
+    // The leaf count is an unsigned gas hint: mostly right, sometimes none or far too many; the model ignores it.
+    const hint = chance(0.7) ? leaves.length : chance(0.5) ? 0 : leaves.length + int(600);
     return {
       label: "commit",
       outcome: M.commit(model, id, round, total, zeroRoot, signer.address, now, leaves, proofs),
-      run: () => by(pick(actors)).tp.commitRound(id, round, c.rewardsRoot, c.updatesRoot, c.modelHash, total, sig, GAS),
+      run: () => by(pick(actors)).tp.commitRound(id, round, c.rewardsRoot, c.updatesRoot, c.modelHash, total, hint, sig, GAS),
     };
   },
   claim: async () => {
@@ -324,7 +326,7 @@ const base = [
     return {
       label: "commit",
       outcome: M.commit(model, 1, 0, c.total, false, evaluator.address, now, baseLeaves, baseTree.proofs),
-      run: () => by(a6).tp.commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig),
+      run: () => by(a6).tp.commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, baseLeaves.length, sig),
     };
   },
   fixed("createInference", (n) => M.createInference(model, a6.address, 30n * DUCK, orchestrator.address, n), () => by(a6).ip.createInferenceJob(ethers.ZeroHash, 30n * DUCK, orchestrator.address)),

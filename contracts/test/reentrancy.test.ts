@@ -139,7 +139,7 @@ t.test("TrainingPool resists re-entry", async (t) => {
     const tree = rewardsTree(1n, 0, [[attackerAddress, 3n * DUCK], [alice.address, 2n * DUCK]]);
     const c = { jobId: 1n, round: 0, rewardsRoot: tree.root, updatesRoot: ethers.ZeroHash, modelHash: ethers.ZeroHash, total: 5n * DUCK };
     const sig = await signRoundCommitment(evaluator, training, c);
-    await call(training, alice).commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, sig);
+    await call(training, alice).commitRound(1n, 0, c.rewardsRoot, c.updatesRoot, c.modelHash, c.total, tree.leaves, sig);
     const args = [1n, 0, tree.index(attackerAddress), 3n * DUCK, tree.proof(attackerAddress)];
     const before = await balance(token, attacker);
     await arm(attacker, training, "claim", args);

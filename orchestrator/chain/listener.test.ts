@@ -101,7 +101,7 @@ t.test("TrainingJobCreated on a real chain activates the job; attestations verif
   // finish proof lets anyone finish the job on chain.
   await finished;
   const r = (await app.inject({ method: "GET", url: "/api/job/1/round/0/rewards" })).json();
-  await (await pool(contributor).commitRound(1, 0, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.signature)).wait();
+  await (await pool(contributor).commitRound(1, 0, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.updates.length, r.signature)).wait();
   const mine = r.updates[0];
   if (BigInt(mine.amount) > 0n) await (await pool(contributor).claim(1, 0, mine.leaf, mine.amount, mine.proof)).wait();
   t.equal((await duck.balanceOf(contributor.address)) - before, parseEther("1") + BigInt(mine.amount), "and then its contribution share");

@@ -8,7 +8,7 @@ import { getAddress } from "ethers";
 import { recoverCommitmentSigner, trainingPoolDomain } from "../../../protocol/chain/eip712.js";
 import { QuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
-import { revertName } from "../job/chainJob.js";
+import { commitRoundArgs, revertName } from "../job/chainJob.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import type { ContributorEvent } from "./events.js";
 import type { LoopContext } from "./send.js";
@@ -49,7 +49,7 @@ export async function* claimContribution(ctx: LoopContext, round: number): Async
       if (!(await pool.getFunction("isClaimed")(jobId, round, mine!.leaf))) {
         if (!(await pool.getFunction("isRoundCommitted")(jobId, round))) {
           try {
-            await sendTx(pool, "commitRound", [jobId, round, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.signature]);
+            await sendTx(pool, "commitRound", commitRoundArgs(jobId, round, r));
           } catch (err) {
             // Another contributor committed the same round first: fine.
             if (revertName(err) !== "RoundAlreadyCommitted") throw err;

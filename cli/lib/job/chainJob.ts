@@ -5,11 +5,19 @@
 import type { Contract, Log, TransactionReceipt } from "ethers";
 import { QuackError } from "../../../protocol/errors.js";
 import { describeRevert } from "../../../protocol/chain/revert.js";
+import type { RoundRewardsReply } from "../../../orchestrator/client.js";
 
 /** The custom error's name when `err` is a decoded contract revert (describeRevert puts it in details). */
 export function revertName(err: unknown): string | undefined {
   const details = (err as QuackError | undefined)?.details;
   return typeof details?.error === "string" ? details.error : undefined;
+}
+
+/** TrainingPool.commitRound's arguments for a round's signed rewards, as the orchestrator serves them. */
+export function commitRoundArgs(jobId: number, round: number, r: Pick<RoundRewardsReply, "rewardsRoot" | "updatesRoot" | "modelHash" | "total" | "signature" | "updates">): unknown[] {
+  // The tree's leaf count, a gas hint: commitRound prepares the claim marks of leaves 64 on with it.
+  const leaves = r.updates.reduce((n, u) => (u.leaf === null ? n : Math.max(n, u.leaf + 1)), 0);
+  return [jobId, round, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, leaves, r.signature];
 }
 
 /** ITrainingPool.Job with JavaScript types. */

@@ -12,7 +12,7 @@ import type { OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { chainClock } from "../chain/clock.js";
 import { sendTx } from "../chain/tx.js";
-import { eventFromReceipt, poolEvents, readChainJob, revertName, type ChainJob } from "./chainJob.js";
+import { commitRoundArgs, eventFromReceipt, poolEvents, readChainJob, revertName, type ChainJob } from "./chainJob.js";
 
 export interface FinishedJob {
   jobId: number;
@@ -70,7 +70,7 @@ async function commitOpenRounds(deps: { client: OrchestratorClient; pool: Contra
     if (await deps.pool.getFunction("isRoundCommitted")(job.jobId, round)) continue;
     const r = await deps.client.roundRewards(job.jobId, round);
     try {
-      await sendTx(deps.pool, "commitRound", [job.jobId, round, r.rewardsRoot, r.updatesRoot, r.modelHash, r.total, r.signature]);
+      await sendTx(deps.pool, "commitRound", commitRoundArgs(job.jobId, round, r));
     } catch (err) {
       if (revertName(err) !== "RoundAlreadyCommitted") throw err;
     }
