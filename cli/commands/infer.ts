@@ -24,7 +24,7 @@ function describe(e: InferEvent): string {
     case "escrowed":
       return `Escrowed ${formatAmount(e.maxPayment)} DUCK: inference job ${e.inferenceJobId} (tx ${e.txHash}); sending the input…`;
     case "predicted":
-      return `Predicted ${e.count} samples in ${e.computeMs} ms of compute (fee ${formatAmount(e.fee)} DUCK)${e.accuracy === undefined ? "" : `, ${(e.accuracy * 100).toFixed(2)} % matching the labels`}; wrote ${e.out}.`;
+      return `Predicted ${e.count} samples in ${e.computeMs} ms of compute (fee ${formatAmount(e.fee)} DUCK)${e.accuracy === undefined ? "" : `, ${(e.accuracy * 100).toFixed(2)} % matching the labels`}${e.regression ? `, R² ${e.regression.r2.toFixed(4)} against the targets` : ""}; wrote ${e.out}.`;
     case "settled":
       return e.txHash ? `Settled on chain (tx ${e.txHash}).` : "Already settled on chain.";
   }
@@ -34,8 +34,9 @@ function emitResult(out: Output, r: InferResult): void {
   out.emit(
     { event: "done", ...r },
     `Inference job ${r.inferenceJobId}: ${r.count} predictions of job ${r.jobId}'s model written to ${r.out}\n` +
-      `  first classes ${r.preview.join(" ")}${r.count > r.preview.length ? " …" : ""}\n` +
+      `  first ${r.predicts === "outputs" ? "outputs" : "classes"} ${r.preview.join(" ")}${r.count > r.preview.length ? " …" : ""}\n` +
       (r.accuracy === undefined ? "" : `  accuracy     ${(r.accuracy * 100).toFixed(2)} % against the input's labels\n`) +
+      (r.regression === undefined ? "" : `  R²           ${r.regression.r2.toFixed(4)} (MSE ${r.regression.mse.toPrecision(4)}) against the input's targets\n`) +
       `  paid         ${formatAmount(r.paid)} DUCK to ${r.payout} for ${r.computeMs} ms of compute\n` +
       `  refunded     ${formatAmount(r.refund)} DUCK of the ${formatAmount(r.maxPayment)} DUCK escrow`,
   );
@@ -46,10 +47,10 @@ export function inferCommand(): Command {
   addChainOptions(cmd, { defaultAccount: "requester" });
   addClusterOptions(addOrchestratorOption(cmd))
     .option("--job <id>", "training job whose model answers (its current model; the final one once finished)")
-    .option("--input <path>", "samples: an MNIST IDX folder, a .csv of features, or a .csv with the label first (accuracy is reported)")
+    .option("--input <path>", "samples: an MNIST IDX folder, a .csv of features, or a .csv with the label first (accuracy is reported; a regression job's targets first: R²)")
     .option(...SCALE_OPTION)
     .option("--max-payment <duck>", "DUCK to escrow; the orchestrator is paid for compute time out of it, the rest comes back", "5")
-    .option("--out <file>", "where to write the predictions (JSON: class and probabilities per sample)", "predictions.json")
+    .option("--out <file>", "where to write the predictions (JSON: class and probabilities per sample; a regression: its outputs)", "predictions.json")
     .option("--resume <inferenceJobId>", "send the input for an inference job escrowed earlier (after a failure) instead of paying again")
     .option("--reclaim <inferenceJobId>", "take back the whole escrow of an inference job nobody settled within 24 h")
     .addHelpText(

@@ -1,5 +1,5 @@
 import t from "tap";
-import { copyFile, mkdtemp, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Network } from "../../native/index.js";
 import { loadDataset } from "../../native/data.js";
@@ -17,6 +17,7 @@ import type { ContributorEvent } from "../lib/contribute/events.js";
 import { roundSeed, runContributor } from "../lib/contribute/runner.js";
 import { ContributorState } from "../lib/contribute/state.js";
 import { jobDataLoader } from "../lib/contribute/data.js";
+import { runInference } from "../lib/infer/run.js";
 import { AUTO_MPG_SPEC, autoMpgRows, writeRegressionCsv } from "../testkit/autoMpg.js";
 import { TINY_SPEC, startTestNetwork } from "./network.js";
 
@@ -327,4 +328,13 @@ t.test("a regression job (Auto MPG, \"loss\":\"mse\"): two contributor processes
   }
   const verified = await verifyJob({ client: net.deps().client, pool: net.contracts.trainingPool, chainId: net.chain.chainId, caller: net.requester.address }, job.jobId, {});
   t.equal(verified.ok, true, "job verify replays both rounds: model, roots, split, signatures, chain");
+  // Paid inference on the trained model answers with outputs (mpg), not classes; on the validation set it gives the last round's R².
+  const inferred = await runInference(
+    { jobId: job.jobId, input: mpgValidation, maxPayment: 5n * DUCK, out: join(net.dir, "mpg-predictions.json") },
+    { signer: net.requester, provider: net.provider, contracts: net.contracts, chainId: net.chain.chainId, client: new OrchestratorClient(net.server.url, { signer: net.requester }) },
+  );
+  t.equal(inferred.predicts, "outputs");
+  t.ok(Math.abs(inferred.regression!.r2 - r2[1]) < 1e-9, `R² of the predictions against the targets ${inferred.regression!.r2.toFixed(4)} = the last round's`);
+  const written = JSON.parse(await readFile(inferred.out, "utf8")) as { r2: number; predictions: Array<{ outputs: number[]; targets: number[]; class?: number }> };
+  t.same([written.predictions.length, written.predictions[0].outputs.length, written.predictions[0].targets, written.predictions[0].class], [98, 1, [rows[0][0]], undefined], "one output per car beside its mpg, no class");
 });

@@ -19,6 +19,8 @@ export interface InferenceInput {
   x: Float32Array;
   /** Known labels (IDX, or a labelled CSV), for accuracy; absent for features only. */
   labels?: Uint8Array;
+  /** A regression's known targets (count × outputs, a CSV with them first), for MSE and R². */
+  targets?: Float32Array;
 }
 
 const isNumber = (s: string) => s.trim() !== "" && Number.isFinite(Number(s));
@@ -81,25 +83,31 @@ function parseFeatureCsv(file: string, text: string, features: number, opts: Csv
   return x;
 }
 
-/** Load `--input` for a model taking `features` inputs; a refusal names the file and the fix. */
-export async function loadInferenceInput(input: string, features: number, opts: CsvOptions = {}): Promise<InferenceInput> {
+/**
+ * Load `--input` for a model taking `features` inputs; a refusal names the file and the fix. A
+ * regression model of `regressionOutputs` outputs takes a CSV of features, or of its targets then
+ * the features (csvForModel's layout), never IDX labels.
+ */
+export async function loadInferenceInput(input: string, features: number, opts: CsvOptions = {}, regressionOutputs = 0): Promise<InferenceInput> {
   const path = resolve(input);
   const csv = await csvFile(path);
+  const known = regressionOutputs > 0 ? `${regressionOutputs} target${regressionOutputs === 1 ? "" : "s"}` : "a label";
+  const read: CsvOptions = regressionOutputs > 0 ? { ...opts, targetColumns: regressionOutputs } : opts;
   if (csv) {
     const { columns, text } = await firstRowColumns(csv);
     if (columns === features) {
       const x = parseFeatureCsv(csv, text, features, opts);
       return { source: csv, count: x.length / features, features, x };
     }
-    if (columns !== features + 1) {
-      throw badData(csv, `has ${columns} columns, but the model takes ${features} features.`, `Write ${features} features per row, or a label then ${features} features.`);
+    if (columns !== features + Math.max(1, regressionOutputs)) {
+      throw badData(csv, `has ${columns} columns, but the model takes ${features} features.`, `Write ${features} features per row, or ${known} then ${features} features.`);
     }
-    const ds = await loadCsv(csv, opts);
-    return { source: csv, count: ds.count, features, x: ds.x, labels: ds.y };
+    const ds = await loadCsv(csv, read);
+    return ds.targets ? { source: csv, count: ds.count, features, x: ds.x, targets: ds.targets } : { source: csv, count: ds.count, features, x: ds.x, labels: ds.y };
   }
-  const ds = await loadDataset(path, opts);
+  const ds = await loadDataset(path, read);
   if (ds.features !== features) {
     throw badData(path, `holds samples of ${ds.features} features, but the model takes ${features}.`, "Pass data of the model's input size (e.g. 28 × 28 MNIST images for a 784-input model).");
   }
-  return { source: path, count: ds.count, features, x: ds.x, labels: ds.y };
+  return ds.targets ? { source: path, count: ds.count, features, x: ds.x, targets: ds.targets } : { source: path, count: ds.count, features, x: ds.x, labels: ds.y };
 }

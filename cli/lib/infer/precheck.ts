@@ -4,7 +4,7 @@
  * input size and the orchestrator's limit, and the requester's DUCK and ETH.
  */
 import type { Provider, Wallet } from "ethers";
-import { inputFeatures } from "../../../native/index.js";
+import { inputFeatures, outputCount } from "../../../native/index.js";
 import type { InferenceInfoReply, JobDetail, OrchestratorClient } from "../../../orchestrator/client.js";
 import { QuackError } from "../../../protocol/errors.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
@@ -70,7 +70,8 @@ export async function precheckInference(plan: InferPlan, deps: InferDeps): Promi
   const warnings: string[] = [];
   const roundsClosed = job.history.filter((r) => r.status === "closed").length;
   if (roundsClosed === 0) warnings.push(untrainedWarning(job));
-  const input = await loadInferenceInput(plan.input, inputFeatures(job.spec), { scale: plan.scale, warn: (w) => warnings.push(w) });
+  const regressionOutputs = job.spec.loss === "mse" ? outputCount(job.spec) : 0;
+  const input = await loadInferenceInput(plan.input, inputFeatures(job.spec), { scale: plan.scale, warn: (w) => warnings.push(w) }, regressionOutputs);
   const bytes = input.count * input.features * 4;
   if (bytes > info.inputBytes) {
     throw new QuackError("INPUT_TOO_LARGE", `${input.source} holds ${input.count} samples (${bytes} bytes as float32); the orchestrator accepts at most ${info.inputBytes} bytes per job.`, {

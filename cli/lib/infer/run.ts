@@ -9,7 +9,7 @@ import { QuackError, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
 import { eventArgs, readInference } from "./chain.js";
 import type { InferenceInput } from "./input.js";
-import { writePredictions } from "./predictions.js";
+import { previewOf, writePredictions, type Prediction } from "./predictions.js";
 import { precheckInference, type InferDeps, type InferPlan, type Prechecked } from "./precheck.js";
 
 export type { InferDeps, InferPlan };
@@ -19,7 +19,7 @@ export type InferEvent =
   | { event: "warning"; warning: string }
   | { event: "approved"; txHash: string; amount: bigint }
   | { event: "escrowed"; inferenceJobId: number; txHash: string; maxPayment: bigint; modelHash: string }
-  | { event: "predicted"; inferenceJobId: number; count: number; computeMs: number; fee: bigint; out: string; accuracy?: number }
+  | { event: "predicted"; inferenceJobId: number; count: number; computeMs: number; fee: bigint; out: string; accuracy?: number; regression?: { mse: number; r2: number } }
   | { event: "settled"; inferenceJobId: number; txHash: string | null; paid: bigint; refund: bigint };
 
 export interface InferResult {
@@ -39,7 +39,11 @@ export interface InferResult {
   settleTx: string | null;
   /** Share of predictions equal to the input's labels, when it has labels. */
   accuracy?: number;
-  /** The first predicted classes, for a glance. */
+  /** A regression's MSE and R² against the input's targets, when it has them. */
+  regression?: { mse: number; r2: number };
+  /** What the model predicts: classes, or a regression's outputs ("loss":"mse"). */
+  predicts: "classes" | "outputs";
+  /** The first predicted classes (a regression: first outputs), for a glance. */
   preview: number[];
   /** Rounds of the training job closed when it was checked; 0: the model was the untrained initial one. */
   roundsClosed: number;
@@ -116,8 +120,11 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
     const reply = await deps.client.infer({ inferenceJobId: id, jobId: plan.jobId, x: input.x, count: input.count });
     const fee = checkReply(reply, id, input, info.orchestrator, max, deps.chainId, checked.poolAddress);
     const { inferenceJobId, jobId, modelHash, classes } = reply;
-    const written = await writePredictions(plan.out, { inferenceJobId, jobId, modelHash, classes }, reply.predictions, input.labels);
-    emit({ event: "predicted", inferenceJobId: id, count: reply.count, computeMs: reply.computeMs, fee, out: written.file, accuracy: written.accuracy });
+    // A regression's "probabilities" are its raw outputs (the engine's predict); its class means nothing.
+    const regression = job.spec.loss === "mse";
+    const predictions: Prediction[] = regression ? reply.predictions.map((p) => ({ outputs: p.probabilities })) : reply.predictions;
+    const written = await writePredictions(plan.out, { inferenceJobId, jobId, modelHash, classes }, predictions, input.labels, input.targets);
+    emit({ event: "predicted", inferenceJobId: id, count: reply.count, computeMs: reply.computeMs, fee, out: written.file, accuracy: written.accuracy, regression: written.regression });
 
     const onChain = await readInference(pool, id);
     let settleTx: string | null = null;
@@ -131,8 +138,8 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
     emit({ event: "settled", inferenceJobId: id, txHash: settleTx, paid, refund });
     return {
       inferenceJobId: id, jobId: reply.jobId, modelHash: reply.modelHash, count: reply.count, classes: reply.classes, out: written.file,
-      computeMs: reply.computeMs, fee, maxPayment: max, paid, refund, payout: reply.payout, settleTx, accuracy: written.accuracy,
-      preview: reply.predictions.slice(0, 10).map((p) => p.class), roundsClosed: checked.roundsClosed,
+      computeMs: reply.computeMs, fee, maxPayment: max, paid, refund, payout: reply.payout, settleTx, accuracy: written.accuracy, regression: written.regression,
+      predicts: regression ? "outputs" : "classes", preview: previewOf(predictions), roundsClosed: checked.roundsClosed,
     };
   } catch (err) {
     throw afterEscrow(err, plan, id);
