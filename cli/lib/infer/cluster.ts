@@ -1,37 +1,29 @@
 /**
- * `quackmesh infer --cluster N` (or `--rentals IDS`): paid inference on rented machines, driven
- * from the requester's machine. Every check that can refuse runs before anything is spent; then
- * the machines are rented (jobId 0: they serve no training job) and acknowledged, the escrow goes
- * into InferencePool, the input's parts run on the machines' workers (dispatch.ts), and one usage
- * statement (a line per provider: the compute time its workers measured at its rentals' price per
- * hour) is signed and settled; the rentals made here are ended for the refund of their unserved
- * time. Whatever fails after the escrow, what was returned is paid and the rest refunded at once.
- *
- * The statement is signed by the requester's own wallet, named as InferencePool's signer for this
- * job: a provider's InferencePool pay rests on the requester's CLI (its rent, paid through
- * ComputeMarketplace, does not).
+ * `quackmesh infer --cluster N` (or `--rentals IDS`): paid inference on rented machines. Every
+ * check that can refuse runs before anything is spent; then the machines are rented (jobId 0:
+ * they serve no training job) and acknowledged, the escrow goes into InferencePool naming the
+ * orchestrator, and the orchestrator runs the input's parts on the machines' workers with the
+ * rentals' SSH key and signs one usage statement (a line per provider: the compute time its
+ * workers measured at its rentals' price per hour, then its own fee). The statement is checked
+ * here (statement.ts) and settled; the rentals made here are ended for the refund of their
+ * unserved time. Whatever fails after the escrow, what was returned is paid and the rest refunded.
  */
-import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { readFile } from "node:fs/promises";
-import type { Contract, Provider, Wallet } from "ethers";
-import { inputFeatures } from "../../../native/index.js";
-import type { ModelSpec } from "../../../native/types.js";
-import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import { inferencePoolDomain, signUsage } from "../../../protocol/chain/eip712.js";
+import type { Provider, Wallet } from "ethers";
+import type { ClusterRunReply, OrchestratorClient } from "../../../orchestrator/client.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
-import { parseEndpoint } from "../../../protocol/market/endpoint.js";
 import { ensureKeyPair, formatPublicKey } from "../../../protocol/market/sshKeys.js";
 import { sendTx } from "../chain/tx.js";
 import { faucetHint } from "../chain/wallet.js";
 import { chainNow, filterMachines, getRentalInfo, readMarket, type MarketMachine } from "../market/marketplace.js";
 import { endRental, rentMachines, waitForAcks, type RentEvent } from "../market/renter.js";
 import { eventArgs } from "./chain.js";
-import { dispatchParts, type DispatchEvent, type InferMachine } from "./dispatch.js";
-import { loadInferenceInput } from "./input.js";
-import { assemble, splitRows, usageOf, type Usage } from "./parts.js";
+import { precheckInference, type Prechecked } from "./precheck.js";
 import { predictionsOf, previewOf, writePredictions } from "./predictions.js";
+import { checkClusterStatement, type CheckedStatement, type RentalLine } from "./statement.js";
 
 export interface ClusterInferPlan {
   jobId: number;
@@ -46,8 +38,10 @@ export interface ClusterInferPlan {
   maxPrice?: bigint;
   /** Active rentals of this wallet to use instead of renting (left running afterwards). */
   rentals?: bigint[];
-  /** The rentals' SSH private key (made when absent). */
+  /** The rentals' SSH private key (made when absent); unused with trainingCluster. */
   sshKeyFile: string;
+  /** Run on the training job's own cluster (its live rentals; the orchestrator holds their key). */
+  trainingCluster?: boolean;
   /** Rows per part at most. */
   partRows: number;
   /** Divide the input CSV's features by this (--scale); absent: as written. */
@@ -71,14 +65,29 @@ export interface EndedRental {
   txHash: string;
 }
 
+/** What one rental returned and earned, as the orchestrator's statement says. */
+export interface RentalUsage {
+  rentalId: string;
+  provider: string;
+  /** DUCK wei per hour of the rental. */
+  pricePerHour: bigint;
+  parts: number;
+  rows: number;
+  computeMs: number;
+  amount: bigint;
+}
+
 export type ClusterInferEvent =
   | { event: "warning"; warning: string }
-  | { event: "checked"; requester: string; duck: bigint; jobId: number; modelHash: string; samples: number; labelled: boolean; machines: number; parts: number; rent: bigint }
+  | { event: "checked"; requester: string; duck: bigint; jobId: number; modelHash: string; orchestrator: string; samples: number; labelled: boolean; machines: number; rent: bigint }
   | RentEvent
   | { event: "acknowledged"; acknowledged: string[]; pending: string[] }
   | { event: "approved"; txHash: string; amount: bigint }
-  | { event: "escrowed"; inferenceJobId: number; txHash: string; maxPayment: bigint; modelHash: string }
-  | DispatchEvent
+  | { event: "escrowed"; inferenceJobId: number; txHash: string; maxPayment: bigint; modelHash: string; orchestrator: string }
+  | { event: "started"; inferenceJobId: number; parts: number; machines: number }
+  | { event: "connected"; rentalId: string; provider: string }
+  | { event: "part"; part: number; rows: number; rentalId: string; computeMs: number; rowsDone: number; rowsTotal: number }
+  | { event: "machine-failed"; rentalId: string; provider: string; code: string; message: string; requeued: number | null }
   | { event: "predicted"; count: number; out: string; accuracy?: number }
   | { event: "settled"; inferenceJobId: number; txHash: string; paid: bigint; refund: bigint; providers: string[]; amounts: bigint[] }
   | { event: "ended"; rental: EndedRental }
@@ -88,10 +97,14 @@ export interface ClusterInferResult {
   inferenceJobId: number;
   jobId: number;
   modelHash: string;
+  /** The orchestrator that ran the parts and signed the statement. */
+  orchestrator: string;
   count: number;
   classes: number;
   out: string;
-  usage: Usage;
+  rentals: RentalUsage[];
+  /** The orchestrator's fee line. */
+  fee: bigint;
   maxPayment: bigint;
   paid: bigint;
   refund: bigint;
@@ -109,32 +122,18 @@ const GAS_PER_MACHINE = 400_000n;
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-interface Checked {
-  spec: ModelSpec;
-  model: Buffer;
-  modelHash: string;
-  x: Float32Array;
-  features: number;
-  count: number;
-  labels?: Uint8Array;
+interface Checked extends Prechecked {
   /** Machines to rent, cheapest first (none with --rentals). */
   market: MarketMachine[];
-  /** The machines of --rentals, ready to connect. */
-  given: InferMachine[];
+  /** The rentals of --rentals. */
+  given: RentalLine[];
   rent: bigint;
-  duck: bigint;
-}
-
-/** A machine's SSH target from its listing: the endpoint and the host key it announced. */
-function targetOf(listing: Pick<MarketMachine, "endpoint" | "specs" | "machineId">, privateKey: string): InferMachine["target"] {
-  const e = parseEndpoint(listing.endpoint, `The endpoint of machine ${listing.machineId}`);
-  return { host: e.host, port: e.port, username: e.user ?? "quackmesh", privateKey, hostKeyFingerprint: listing.specs.hostKey };
 }
 
 /** The rentals of --rentals: this wallet's, active with time left, on a listed machine. */
-async function givenRentals(deps: ClusterInferDeps, ids: bigint[], market: MarketMachine[], privateKey: string): Promise<InferMachine[]> {
+async function givenRentals(deps: ClusterInferDeps, ids: bigint[], market: MarketMachine[]): Promise<RentalLine[]> {
   const now = await chainNow(deps.provider);
-  const out: InferMachine[] = [];
+  const out: RentalLine[] = [];
   for (const id of ids) {
     const refuse = (why: string) =>
       new QuackError("RENTAL_NOT_USABLE", `Rental ${id} ${why}.`, { fix: "Pass active rentals of this wallet (`quackmesh rent list`), or --cluster N to rent machines.", details: { rentalId: id.toString() } });
@@ -146,29 +145,19 @@ async function givenRentals(deps: ClusterInferDeps, ids: bigint[], market: Marke
     if (r.status !== "active" || r.endsAt <= now) throw refuse(`is ${r.status === "active" ? "over" : r.status}, not active`);
     const listing = market.find((m) => m.machineId === r.machineId);
     if (!listing) throw refuse(`runs on machine ${r.machineId}, which has no listing`);
-    out.push({ rentalId: id.toString(), provider: listing.provider, pricePerHour: r.amount / BigInt(r.hours), target: targetOf(listing, privateKey) });
+    out.push({ rentalId: id.toString(), provider: listing.provider, pricePerHour: r.amount / BigInt(r.hours) });
   }
   return out;
 }
 
-async function check(plan: ClusterInferPlan, deps: ClusterInferDeps, privateKey: string, warn: (warning: string) => void): Promise<Checked> {
-  const job = await deps.client.getJob(plan.jobId);
-  const spec = job.spec as unknown as ModelSpec;
-  const input = await loadInferenceInput(plan.input, inputFeatures(spec), { scale: plan.scale, warn });
-  const download = await deps.client.getModel(plan.jobId);
-  if (download.notModified) throw new QuackError("INTERNAL", "The orchestrator answered 304 to a model download without an etag.");
-  const modelHash = "0x" + createHash("sha256").update(download.bytes).digest("hex");
-  if (!same(modelHash, download.modelHash)) {
-    throw new QuackError("MODEL_MISMATCH", `The model the orchestrator sent for job ${plan.jobId} hashes to ${modelHash}, not the ${download.modelHash} it names.`, {
-      fix: "Nothing was spent; try again (the model may have changed during the download), or ask the orchestrator's operator.",
-    });
-  }
-  const { marketplace, duck } = deps.contracts;
-  const all = await readMarket(marketplace, deps.provider, deps.contracts.deployment.block);
+async function check(plan: ClusterInferPlan, deps: ClusterInferDeps): Promise<Checked> {
+  // The orchestrator, the job, its model, the input and the ETH as for `infer`; the DUCK, rent included, below.
+  const pre = await precheckInference({ jobId: plan.jobId, input: plan.input, maxPayment: 0n, out: plan.out, scale: plan.scale }, deps);
+  const all = await readMarket(deps.contracts.marketplace, deps.provider, deps.contracts.deployment.block);
   let market: MarketMachine[] = [];
-  let given: InferMachine[] = [];
+  let given: RentalLine[] = [];
   let rent = 0n;
-  if (plan.rentals) given = await givenRentals(deps, plan.rentals, all, privateKey);
+  if (plan.rentals) given = await givenRentals(deps, plan.rentals, all);
   else {
     market = filterMachines(all, { maxPrice: plan.maxPrice, hours: plan.hours });
     if (market.length < plan.machines) {
@@ -180,24 +169,24 @@ async function check(plan: ClusterInferPlan, deps: ClusterInferDeps, privateKey:
     rent = market.slice(0, plan.machines).reduce((s, m) => s + m.pricePerHour * BigInt(plan.hours), 0n);
   }
   const me = deps.signer.address;
-  const [have, eth, fees] = await Promise.all([duck.getFunction("balanceOf")(me) as Promise<bigint>, deps.provider.getBalance(me), deps.provider.getFeeData()]);
-  if (have < rent + plan.maxPayment) {
-    throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(have)} DUCK; the escrow (${formatAmount(plan.maxPayment)}) and the rent (${formatAmount(rent)}) need ${formatAmount(rent + plan.maxPayment)} DUCK.`, {
-      fix: `Lower --max-payment, rent fewer machines or hours, or get more DUCK (on the local chain: \`${faucetHint(me, rent + plan.maxPayment - have)}\`). Nothing was spent.`,
-      details: { have: have.toString(), need: (rent + plan.maxPayment).toString() },
+  if (pre.duck < rent + plan.maxPayment) {
+    throw new QuackError("NOT_ENOUGH_DUCK", `${me} holds ${formatAmount(pre.duck)} DUCK; the escrow (${formatAmount(plan.maxPayment)}) and the rent (${formatAmount(rent)}) need ${formatAmount(rent + plan.maxPayment)} DUCK.`, {
+      fix: `Lower --max-payment, rent fewer machines or hours, or get more DUCK (on the local chain: \`${faucetHint(me, rent + plan.maxPayment - pre.duck)}\`). Nothing was spent.`,
+      details: { have: pre.duck.toString(), need: (rent + plan.maxPayment).toString() },
     });
   }
+  const fees = await deps.provider.getFeeData();
   const gas = (BASE_GAS + GAS_PER_MACHINE * BigInt(plan.machines || given.length)) * (fees.maxFeePerGas ?? fees.gasPrice ?? 0n);
-  if (eth < gas) {
-    throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(eth)} ETH; renting, escrowing and settling need about ${formatAmount(gas)} ETH for gas.`, {
+  if (pre.eth < gas) {
+    throw new QuackError("NO_FUNDS", `${me} holds ${formatAmount(pre.eth)} ETH; renting, escrowing and settling need about ${formatAmount(gas)} ETH for gas.`, {
       fix: `Fund ${me} with ETH (on the local chain: \`${faucetHint(me)}\`). Nothing was spent.`,
     });
   }
-  return { spec, model: download.bytes, modelHash, x: input.x, features: input.features, count: input.count, labels: input.labels, market, given, rent, duck: have };
+  return { ...pre, market, given, rent };
 }
 
-/** Rent the machines, wait for the acknowledgements; the acknowledged ones, ready to connect. */
-async function rentForInference(plan: ClusterInferPlan, deps: ClusterInferDeps, publicKey: string, privateKey: string, market: MarketMachine[], emit: (e: ClusterInferEvent) => void): Promise<{ machines: InferMachine[]; rented: bigint[] }> {
+/** Rent the machines, wait for the acknowledgements; the acknowledged ones. */
+async function rentForInference(plan: ClusterInferPlan, deps: ClusterInferDeps, publicKey: string, emit: (e: ClusterInferEvent) => void): Promise<{ machines: RentalLine[]; rented: bigint[] }> {
   const rentals = await rentMachines(
     { marketplace: deps.contracts.marketplace, duck: deps.contracts.duck },
     deps.provider,
@@ -211,33 +200,73 @@ async function rentForInference(plan: ClusterInferPlan, deps: ClusterInferDeps, 
   for (const id of acks.pending) {
     emit({ event: "not-ended", rentalId: String(id), reason: `not acknowledged in time; \`quackmesh rent cancel ${id}\` refunds it once the acknowledgement window closed` });
   }
-  const byMachine = new Map(market.map((m) => [m.machineId, m]));
   const machines = rentals
     .filter((r) => acks.acknowledged.includes(r.rentalId))
-    .map((r) => ({ rentalId: r.rentalId.toString(), provider: r.provider, pricePerHour: r.pricePerHour, target: targetOf(byMachine.get(r.machineId) ?? { endpoint: r.endpoint, specs: { valid: false } as MarketMachine["specs"], machineId: r.machineId }, privateKey) }));
+    .map((r) => ({ rentalId: r.rentalId.toString(), provider: r.provider, pricePerHour: r.pricePerHour }));
   return { machines, rented: acks.acknowledged };
 }
 
-async function escrow(deps: ClusterInferDeps, modelHash: string, maxPayment: bigint, emit: (e: ClusterInferEvent) => void): Promise<number> {
+async function escrow(deps: ClusterInferDeps, c: Checked, maxPayment: bigint, emit: (e: ClusterInferEvent) => void): Promise<number> {
   const { duck, inferencePool: pool } = deps.contracts;
-  const poolAddress = await pool.getAddress();
-  const allowance = (await duck.getFunction("allowance")(deps.signer.address, poolAddress)) as bigint;
+  const allowance = (await duck.getFunction("allowance")(deps.signer.address, c.poolAddress)) as bigint;
   if (allowance < maxPayment) {
-    const approved = await sendTx(duck, "approve", [poolAddress, maxPayment]);
+    const approved = await sendTx(duck, "approve", [c.poolAddress, maxPayment]);
     emit({ event: "approved", txHash: approved.hash, amount: maxPayment });
   }
-  // The requester signs this job's usage statement itself (see the file's comment).
-  const receipt = await sendTx(pool, "createInferenceJob", [modelHash, maxPayment, deps.signer.address]);
+  const receipt = await sendTx(pool, "createInferenceJob", [c.job.modelHash, maxPayment, c.info.orchestrator]);
   const id = Number(eventArgs(pool, receipt, "InferenceJobCreated").jobId);
-  emit({ event: "escrowed", inferenceJobId: id, txHash: receipt.hash, maxPayment, modelHash });
+  emit({ event: "escrowed", inferenceJobId: id, txHash: receipt.hash, maxPayment, modelHash: c.job.modelHash, orchestrator: c.info.orchestrator });
   return id;
 }
 
-async function settle(deps: ClusterInferDeps, id: number, usage: Usage): Promise<{ txHash: string; paid: bigint; refund: bigint }> {
-  const pool: Contract = deps.contracts.inferencePool;
-  const domain = inferencePoolDomain(deps.chainId, await pool.getAddress());
-  const signature = signUsage(deps.signer, domain, { jobId: id, providers: usage.providers, amounts: usage.amounts });
-  const receipt = await sendTx(pool, "settle", [id, usage.providers, usage.amounts, signature]);
+/** Machine states of a training cluster that can take inference parts. */
+const LIVE_TRAINING = new Set(["ready", "running", "done"]);
+
+/** The live rentals of the training job's cluster, as the orchestrator shows them. */
+async function trainingRentals(client: OrchestratorClient, jobId: number): Promise<bigint[]> {
+  const { machines } = await client.cluster(jobId);
+  const live = machines.filter((m) => m.rentalId !== null && LIVE_TRAINING.has(m.status)).map((m) => BigInt(m.rentalId!));
+  if (live.length === 0) {
+    throw new QuackError("TOO_FEW_MACHINES", `Job ${jobId} has no live machine in a training cluster (${machines.length ? machines.map((m) => `rental ${m.rentalId}: ${m.status}`).join(", ") : "no cluster"}).`, {
+      fix: "Rent machines for the inference with --cluster N instead. Nothing was spent.",
+    });
+  }
+  return live;
+}
+
+/** Poll the run until it is over, reporting each machine's start and failure and the rows done. */
+async function follow(client: OrchestratorClient, id: number, first: ClusterRunReply, emit: (e: ClusterInferEvent) => void, pollMs: number): Promise<ClusterRunReply> {
+  const seen = new Map<string, string>();
+  let answered = 0;
+  let misses = 0;
+  for (let run = first; ; ) {
+    for (const m of run.machines) {
+      if (seen.get(m.rentalId) === m.state) continue;
+      seen.set(m.rentalId, m.state);
+      if (m.state === "serving") emit({ event: "connected", rentalId: m.rentalId, provider: m.provider });
+      if (m.state === "failed") emit({ event: "machine-failed", rentalId: m.rentalId, provider: m.provider, code: m.error?.code ?? "MACHINE_FAILED", message: m.error?.message ?? "", requeued: m.requeued ?? null });
+    }
+    let rowsDone = run.answered.slice(0, answered).reduce((n, a) => n + a.rows, 0);
+    for (const a of run.answered.slice(answered)) {
+      rowsDone += a.rows;
+      emit({ event: "part", ...a, rowsDone, rowsTotal: run.rowsTotal });
+    }
+    answered = run.answered.length;
+    if (run.state !== "running") return run;
+    await new Promise((r) => setTimeout(r, pollMs));
+    try {
+      run = await client.clusterInference(id);
+      misses = 0;
+    } catch (err) {
+      // A brief outage of the orchestrator is waited out; a lost run (restart) is not.
+      if (!isQuackError(err) || err.code === "INFERENCE_JOB_NOT_FOUND" || ++misses > 30) throw err;
+    }
+  }
+}
+
+async function settle(deps: ClusterInferDeps, id: number, s: CheckedStatement): Promise<{ txHash: string; paid: bigint; refund: bigint }> {
+  const pool = deps.contracts.inferencePool;
+  const receipt = await sendTx(pool, "settle", [id, s.providers, s.amounts, s.signature]);
   const ev = eventArgs(pool, receipt, "InferenceSettled");
   return { txHash: receipt.hash, paid: BigInt(ev.paid as bigint), refund: BigInt(ev.refund as bigint) };
 }
@@ -258,55 +287,84 @@ async function endAll(deps: ClusterInferDeps, ids: bigint[], emit: (e: ClusterIn
   return ended;
 }
 
-export async function runClusterInference(plan: ClusterInferPlan, deps: ClusterInferDeps, opts: { onEvent?: (e: ClusterInferEvent) => void; partTimeoutMs?: number } = {}): Promise<ClusterInferResult> {
+/** A failure after the escrow names the job and how to get the DUCK back. */
+function afterEscrow(err: unknown, id: number): unknown {
+  if (!isQuackError(err) || err.details?.inferenceJobId !== undefined) return err;
+  return new QuackError(err.code, `${err.message} (inference job ${id} is escrowed).`, {
+    fix: `${err.fix ? err.fix + " " : ""}If no statement was settled, \`quackmesh infer --reclaim ${id}\` returns the escrow 24 h after it was made.`,
+    details: { ...err.details, inferenceJobId: id },
+    cause: err,
+  });
+}
+
+export async function runClusterInference(
+  plan: ClusterInferPlan,
+  deps: ClusterInferDeps,
+  opts: { onEvent?: (e: ClusterInferEvent) => void; pollMs?: number } = {},
+): Promise<ClusterInferResult> {
   const emit = opts.onEvent ?? (() => {});
-  const pair = await ensureKeyPair(plan.sshKeyFile);
-  const privateKey = await readFile(pair.privateKeyFile, "utf8");
-  const c = await check(plan, deps, privateKey, (warning) => emit({ event: "warning", warning }));
+  if (plan.trainingCluster) plan = { ...plan, machines: 0, rentals: await trainingRentals(deps.client, plan.jobId) };
+  const pair = plan.trainingCluster ? undefined : await ensureKeyPair(plan.sshKeyFile);
+  // Empty: the orchestrator uses the training cluster's key, which it holds.
+  const privateKey = pair ? await readFile(pair.privateKeyFile, "utf8") : "";
+  const c = await check(plan, deps);
+  for (const warning of c.warnings) emit({ event: "warning", warning });
   const machineCount = plan.rentals ? c.given.length : plan.machines;
-  const parts = splitRows(c.count, machineCount, plan.partRows);
-  emit({ event: "checked", requester: deps.signer.address, duck: c.duck, jobId: plan.jobId, modelHash: c.modelHash, samples: c.count, labelled: c.labels !== undefined, machines: machineCount, parts: parts.length, rent: c.rent });
+  emit({ event: "checked", requester: deps.signer.address, duck: c.duck, jobId: plan.jobId, modelHash: c.job.modelHash, orchestrator: c.info.orchestrator, samples: c.input.count, labelled: c.input.labels !== undefined, machines: machineCount, rent: c.rent });
 
   let rented: bigint[] = [];
   try {
     let machines = c.given;
-    if (!plan.rentals) ({ machines, rented } = await rentForInference(plan, deps, formatPublicKey(pair.publicKey), privateKey, c.market, emit));
+    if (!plan.rentals) ({ machines, rented } = await rentForInference(plan, deps, formatPublicKey(pair!.publicKey), emit));
     if (machines.length === 0) {
       throw new QuackError("INFERENCE_INCOMPLETE", "No rented machine acknowledged its rental in time; nothing was escrowed.", { fix: "Try again later or with other machines (`quackmesh market list`)." });
     }
-    const id = await escrow(deps, c.modelHash, plan.maxPayment, emit);
-    const run = await dispatchParts({ machines, parts, x: c.x, features: c.features, model: { safetensors: c.model, spec: c.spec, sha256: c.modelHash.slice(2) } }, { onEvent: emit, partTimeoutMs: opts.partTimeoutMs });
-    const usage = usageOf(parts, run.results, machines, plan.maxPayment);
-    const missing = parts.filter((p) => !run.results[p.part]);
-    let written: { file: string; accuracy?: number; classes: number; preview: number[] } | undefined;
+    const id = await escrow(deps, c, plan.maxPayment, emit);
+    let statement: CheckedStatement;
+    let run: ClusterRunReply;
+    try {
+      const started = performance.now();
+      const call = { inferenceJobId: id, jobId: plan.jobId, x: c.input.x, count: c.input.count, rentals: machines.map((m) => m.rentalId), privateKey, partRows: plan.partRows };
+      const first = await deps.client.startClusterInference(call);
+      emit({ event: "started", inferenceJobId: id, parts: first.parts, machines: first.machines.length });
+      run = await follow(deps.client, id, first, emit, opts.pollMs ?? 500);
+      statement = checkClusterStatement(run, {
+        inferenceJobId: id, orchestrator: c.info.orchestrator, payout: c.info.payout, minimumFee: BigInt(c.info.minimumFee), maxPayment: plan.maxPayment,
+        chainId: deps.chainId, inferencePool: c.poolAddress, rentals: machines, elapsedMs: performance.now() - started, count: c.input.count,
+      });
+    } catch (err) {
+      throw afterEscrow(err, id);
+    }
+    let written: { file: string; accuracy?: number; preview: number[] } | undefined;
     let failure: unknown;
-    if (missing.length === 0) {
+    const rentals: RentalUsage[] = run.result!.rentals.map((u) => ({ ...u, pricePerHour: BigInt(u.pricePerHour), amount: BigInt(u.amount) }));
+    if (statement.probabilities) {
       try {
-        const classes = run.results[0]!.probabilities.length / parts[0].count;
-        const predictions = predictionsOf(assemble(parts, run.results, classes), classes, c.spec.loss === "mse");
-        const rentals = usage.rentals.map((u) => ({ rentalId: u.rentalId, provider: u.provider, rows: u.rows, computeMs: u.computeMs, amount: u.amount.toString() }));
-        const w = await writePredictions(plan.out, { inferenceJobId: id, jobId: plan.jobId, modelHash: c.modelHash, classes, rentals }, predictions, c.labels);
-        written = { ...w, classes, preview: previewOf(predictions) };
+        const predictions = predictionsOf(statement.probabilities, statement.classes, c.job.spec.loss === "mse");
+        const head = { inferenceJobId: id, jobId: plan.jobId, modelHash: c.job.modelHash, classes: statement.classes, orchestrator: c.info.orchestrator, rentals: rentals.map((u) => ({ ...u, pricePerHour: u.pricePerHour.toString(), amount: u.amount.toString() })) };
+        const w = await writePredictions(plan.out, head, predictions, c.input.labels, c.input.targets);
+        written = { ...w, preview: previewOf(predictions) };
         emit({ event: "predicted", count: predictions.length, out: w.file, accuracy: w.accuracy });
       } catch (err) {
         failure = err;
       }
     } else {
-      const rows = missing.reduce((n, p) => n + p.count, 0);
-      failure = new QuackError("INFERENCE_INCOMPLETE", `${rows} of ${c.count} rows have no answer: every machine failed (${run.failed.map((f) => `rental ${f.rentalId}: ${f.code}`).join("; ")}).`, {
+      failure = new QuackError("INFERENCE_INCOMPLETE", run.error?.message ?? `${statement.missingRows} of ${c.input.count} rows have no answer.`, {
         fix: `Nothing was written. Inference job ${id} is settled: the compute that was returned is paid, the rest refunded; the rentals made for it are ended. Run it again with other machines.`,
-        details: { inferenceJobId: id, missingRows: rows },
+        details: { inferenceJobId: id, missingRows: statement.missingRows },
       });
     }
     // Settled whatever happened: the machines are paid for what they returned, the rest comes back now.
-    const settled = await settle(deps, id, usage);
-    emit({ event: "settled", inferenceJobId: id, txHash: settled.txHash, paid: settled.paid, refund: settled.refund, providers: usage.providers, amounts: usage.amounts });
+    const settled = await settle(deps, id, statement);
+    emit({ event: "settled", inferenceJobId: id, txHash: settled.txHash, paid: settled.paid, refund: settled.refund, providers: statement.providers, amounts: statement.amounts });
     const ended = await endAll(deps, rented, emit);
     rented = [];
     if (failure !== undefined || !written) throw failure;
+    const failedMachines = run.machines.filter((m) => m.state === "failed").map((m) => ({ rentalId: m.rentalId, provider: m.provider, code: m.error?.code ?? "MACHINE_FAILED", message: m.error?.message ?? "" }));
     return {
-      inferenceJobId: id, jobId: plan.jobId, modelHash: c.modelHash, count: c.count, classes: written.classes, out: written.file, usage, maxPayment: plan.maxPayment,
-      paid: settled.paid, refund: settled.refund, settleTx: settled.txHash, ended, failedMachines: run.failed, accuracy: written.accuracy, preview: written.preview,
+      inferenceJobId: id, jobId: plan.jobId, modelHash: c.job.modelHash, orchestrator: c.info.orchestrator, count: c.input.count, classes: statement.classes, out: written.file,
+      rentals, fee: statement.amounts.at(-1)!, maxPayment: plan.maxPayment, paid: settled.paid, refund: settled.refund, settleTx: settled.txHash, ended, failedMachines,
+      accuracy: written.accuracy, preview: written.preview,
     };
   } finally {
     // Rentals made here are not left running (and paid) because the run failed.
