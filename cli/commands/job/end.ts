@@ -36,8 +36,9 @@ safetensors: tensor names are PyTorch nn.Sequential's (0.weight, 0.bias, 2.weigh
 
 onnx: the whole network (opset 13) as quackmesh infer runs it, for onnxruntime and other ONNX
 runtimes. Input "input" [batch, ...the spec's input] takes raw features (the spec's normalize
-is inside the graph); output "probabilities" [batch, classes] is the softmax of the logits
-(dropout is left out: the identity at inference).
+is inside the graph); output "probabilities" [batch, classes] is the softmax of the logits,
+or for a regression job ("loss":"mse") "outputs" [batch, outputs], the raw outputs (dropout is
+left out: the identity at inference).
   sess = onnxruntime.InferenceSession("job-1-round-9.onnx"); sess.run(None, {"input": x})
 
 Examples:
@@ -88,7 +89,7 @@ async function settleRentals(out: Output, chain: ChainContext, contracts: Contra
       { event: "rental-ended", jobId, ...e, downtime },
       `Ended rental ${e.rentalId} of job ${jobId}: ${formatAmount(e.refund)} DUCK refunded for the unserved time, ${formatAmount(e.earned)} earned by its provider (tx ${e.txHash}).` +
         (e.downtime ? ` Downtime ${e.downtime.downtimeSeconds} s settled: ${formatAmount(e.downtime.refund)} DUCK back.` : "") +
-        (e.unsettled ? ` Its downtime was not settled: ${e.unsettled.reason}` : ""),
+        (e.unsettled ? ` Its downtime was not settled: ${e.unsettled.reason.replace(/\.?$/, ".")}` : ""),
     );
   }
   const unsettled = r.ended.filter((e) => e.unsettled);
