@@ -201,6 +201,11 @@ async function run(): Promise<void> {
     const sig = await evaluator.signTypedData(trainingDomain, JOB_ABORTED_TYPES, { jobId, rounds });
     await measure("TrainingPool.abortJob", as(training, requester).abortJob(jobId, rounds, sig));
   }
+  // Job 7 (created unmeasured): a round of 320 leaves, past what one prepared claim-mark word holds
+  // (leaves 64-318), so its commitment prepares two.
+  await (await as(training, requester).createTrainingJob(terms(later, 0n, 1))).wait();
+  const many = Array.from({ length: 320 }, (_, i) => ethers.getAddress(ethers.zeroPadValue(ethers.toBeHex(i + 1), 20)));
+  await commitAndClaim(7n, 0, [], [], many, "TrainingPool.claim", "TrainingPool.commitRound (320 leaves: two claim-mark words prepared)");
 
   // Inference: escrow, then settle against the orchestrator's signed usage of three providers.
   await measure("InferencePool.createInferenceJob", as(inference, requester).createInferenceJob(model, 50n * DUCK, orchestrator.address));
