@@ -295,6 +295,8 @@ t.test("a regression job (Auto MPG, \"loss\":\"mse\"): two contributor processes
   // MNIST's labels are not this job's targets: refused once the job's spec is read, before training.
   const labelled = collect(runContributor({ client, address: people[0].address, data: jobDataLoader(shardA), jobId: job.jobId, submitOnChain: false }));
   await t.rejects(labelled, { code: "BAD_DATA", message: /IDX data set, whose labels are classes/ });
+  const viaTrainer = collect(runContributor({ client, address: people[0].address, data: jobDataLoader(halves[0]), jobId: job.jobId, trainer: { argv: ["/bin/true"], timeoutMs: 1000 }, submitOnChain: false }));
+  await t.rejects(viaTrainer, { code: "UNSUPPORTED_MODEL", message: /regression .* class labels only/ }, "--trainer programs get labels only: refused before training");
 
   const outputs: string[][] = people.map(() => []);
   const children = people.map((p, i) =>

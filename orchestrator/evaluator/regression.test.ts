@@ -1,11 +1,12 @@
 // Regression jobs ("loss":"mse"): the evaluator's MSE and R², the attested basis points, and the
 // round scoring (learned-nothing analogue, leave-one-out) on real models of Auto MPG.
 import t from "tap";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { csvForModel, loadDataset } from "../../native/data.js";
 import { Network } from "../../native/index.js";
+import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { flatten, unflatten } from "../../native/tensors.js";
 import type { Dataset, Tensor } from "../../native/types.js";
 import { DEFAULT_SETTINGS } from "../../protocol/settings.js";
@@ -16,6 +17,8 @@ import { LEARNED_MSE_SHARE, learnedSomething } from "../rounds/learned.js";
 import { RuntimeCache } from "../rounds/runtime.js";
 import { Semaphore } from "../rounds/semaphore.js";
 import { makeStrategy } from "../strategy/index.js";
+import type { DraftReply } from "../routes/schemas.js";
+import { announceJob, mnistIdxPair, randomWallet, signedInject, testApp } from "../testing/fixtures.js";
 import { checkTargetsVary, r2Bps, regressionEval, regressionFit } from "./regression.js";
 
 t.test("MSE and R² against hand-worked figures; several outputs pool their sums", async (t) => {
@@ -97,4 +100,36 @@ t.test("a regression round: both honest halves are kept and paid by leave-one-ou
   const after = await evaluate(unflatten(scored.model, global.layout));
   t.ok(after.accuracy > before.accuracy, `R² of the round's model ${after.accuracy.toFixed(3)} > the input model's ${before.accuracy.toFixed(3)}`);
   t.equal(scored.baseLoss, before.loss);
+});
+
+t.test("the API: a regression draft refuses IDX labels and constant targets, takes its CSV, and attests R² in basis points against the threshold", async (t) => {
+  const { app } = await testApp(t);
+  const requester = randomWallet();
+  const created = await signedInject(app, requester, { method: "POST", url: "/api/job", body: { spec: AUTO_MPG_SPEC, settings: { minUpdates: 2 }, seed: 3 } });
+  t.equal(created.statusCode, 201, created.body);
+  const draft = created.json() as DraftReply;
+  const upload = (body: Buffer, contentType: string) => signedInject(app, requester, { method: "PUT", url: draft.uploads.validation, body, contentType });
+  const idx = await mnistIdxPair("test", 20);
+  const labels = await upload(Buffer.concat([idx.images, idx.labels]), "application/octet-stream");
+  t.match([labels.statusCode, labels.json()], [422, { error: "INVALID_DATASET", message: /whose labels are classes; a regression model \(spec\.loss "mse"\)/ }], "class labels for a regression");
+  const flat = await upload(Buffer.from("mpg,a,b,c,d,e,f\n" + "20,1,2,3,4,5,6\n".repeat(5)), "text/csv");
+  t.match([flat.statusCode, flat.json()], [422, { error: "INVALID_DATASET", message: /targets that do not vary/ }], "constant targets: no R²");
+  const narrow = await upload(Buffer.from("20,1,2,3\n21,1,2,4\n"), "text/csv");
+  t.match([narrow.statusCode, narrow.json()], [422, { error: "INVALID_DATASET", message: /3 features per sample but the model takes 6 \(spec\.input\)/ }]);
+  const ok = await upload(await readFile(join(dir, "validation.csv")), "text/csv");
+  t.equal(ok.statusCode, 200, ok.body);
+  t.equal((ok.json() as DraftReply).validationSamples, validation.count);
+
+  await announceJob(app, { jobId: 1, requester: requester.address, modelHash: (ok.json() as DraftReply).modelHash!, thresholdBps: 5000 });
+  const global = (await app.inject({ method: "GET", url: "/api/job/1/model" })).rawPayload;
+  const send = async (model: Tensor[]) => {
+    const res = await signedInject(app, randomWallet(), { method: "POST", url: "/api/job/1/update?round=0&numSamples=147", body: encodeSafetensors(model) });
+    return { status: res.statusCode, body: res.json() as { accuracyBps: number; error?: string } };
+  };
+  const good = await trained(decodeSafetensors(global).tensors, shards[0], 1);
+  const accepted = await send(good);
+  t.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  t.equal(accepted.body.accuracyBps, r2Bps((await evaluate(good)).accuracy), `attested accuracyBps ${accepted.body.accuracyBps} = the update's R² in basis points`);
+  const weak = await send(nudged(decodeSafetensors(global).tensors, 1e-3));
+  t.match([weak.status, weak.body], [422, { error: "BELOW_THRESHOLD", details: { accuracyBps: 0, thresholdBps: 5000 } }], "an untrained model's R² < 0 attests 0 bps, below the 5000 threshold");
 });
