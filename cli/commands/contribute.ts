@@ -101,7 +101,7 @@ nothing is sent. Its environment is yours without QUACKMESH_PRIVATE_KEY.`,
       const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
       const early = makeOutput(Boolean(flags.json));
       // Read once the job's spec says how: a regression's target columns, or a label (lib/contribute/data.ts).
-      const data = jobDataLoader(flags.data, csvOptions(flags.scale, (w) => (early.json ? early.emit({ event: "warning", warning: w }) : early.info(`warning: ${w}`))));
+      const data = await jobDataLoader(flags.data, csvOptions(flags.scale, (w) => (early.json ? early.emit({ event: "warning", warning: w }) : early.info(`warning: ${w}`))));
       const conn = await connectJob(flags, "contributor1");
       const address = conn.chain.signer.address;
       const json = Boolean(flags.json);

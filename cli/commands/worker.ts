@@ -119,7 +119,7 @@ Examples:
         const trainer = externalTrainerFrom(flags);
         const maxRounds = flags.rounds === undefined ? undefined : parseWhole(flags.rounds, "--rounds", 1, 100000);
         // Read once the job's spec says how (a regression's targets or labels); its sample count comes with "started".
-        const data = jobDataLoader(flags.data);
+        const data = await jobDataLoader(flags.data);
         const { wallet, created } = await loadOrCreateKey(resolve(flags.key));
         line({ event: "progress", step: "identity", address: wallet.address, keyCreated: created });
         const client = new OrchestratorClient(orchestratorUrl(flags), { signer: wallet });

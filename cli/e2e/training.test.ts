@@ -293,9 +293,9 @@ t.test("a regression job (Auto MPG, \"loss\":\"mse\"): two contributor processes
   const people = ["contributor1", "contributor2"].map((account, i) => ({ account, data: halves[i], address: net.wallet(account).address }));
   const before = await Promise.all(people.map((p) => duckOf(p.address)));
   // MNIST's labels are not this job's targets: refused once the job's spec is read, before training.
-  const labelled = collect(runContributor({ client, address: people[0].address, data: jobDataLoader(shardA), jobId: job.jobId, submitOnChain: false }));
+  const labelled = collect(runContributor({ client, address: people[0].address, data: await jobDataLoader(shardA), jobId: job.jobId, submitOnChain: false }));
   await t.rejects(labelled, { code: "BAD_DATA", message: /IDX data set, whose labels are classes/ });
-  const viaTrainer = collect(runContributor({ client, address: people[0].address, data: jobDataLoader(halves[0]), jobId: job.jobId, trainer: { argv: ["/bin/true"], timeoutMs: 1000 }, submitOnChain: false }));
+  const viaTrainer = collect(runContributor({ client, address: people[0].address, data: await jobDataLoader(halves[0]), jobId: job.jobId, trainer: { argv: ["/bin/true"], timeoutMs: 1000 }, submitOnChain: false }));
   await t.rejects(viaTrainer, { code: "UNSUPPORTED_MODEL", message: /regression .* class labels only/ }, "--trainer programs get labels only: refused before training");
 
   const outputs: string[][] = people.map(() => []);

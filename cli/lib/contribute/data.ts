@@ -6,10 +6,12 @@
  * training: a label set for a regression, targets for a classifier, another input size are
  * refused naming the spec's field.
  */
-import { checkFitsModel, csvForModel, loadDataset, type CsvOptions } from "../../../native/data.js";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { checkFitsModel, csvForModel, loadDataset, parseImageSetName, type CsvOptions } from "../../../native/data.js";
 import type { Dataset, ModelSpec } from "../../../native/types.js";
 import type { OrchestratorClient } from "../../../orchestrator/client.js";
-import type { QuackError } from "../../../protocol/errors.js";
+import { QuackError } from "../../../protocol/errors.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import type { ContributorEvent } from "./events.js";
 import { specOfJob } from "./spec.js";
@@ -17,8 +19,16 @@ import { specOfJob } from "./spec.js";
 /** Data in memory, or how to read it once the job's spec is known (null: an orchestrator that publishes none). */
 export type JobData = Dataset | ((spec: ModelSpec | null) => Promise<Dataset>);
 
-/** Read `path` as the job's model needs it, checked against that model. */
-export function jobDataLoader(path: string, csv: CsvOptions = {}): (spec: ModelSpec | null) => Promise<Dataset> {
+/**
+ * Read `path` as the job's model needs it, checked against that model. A path that does not
+ * exist (and names no image set) is refused now, before anything touches the network.
+ */
+export async function jobDataLoader(path: string, csv: CsvOptions = {}): Promise<(spec: ModelSpec | null) => Promise<Dataset>> {
+  if (!parseImageSetName(path)) {
+    await stat(resolve(path)).catch((cause: unknown) => {
+      throw new QuackError("DATA_NOT_FOUND", `${resolve(path)}: no such file or folder.`, { fix: "Pass --data with your data: a folder (an MNIST IDX pair or data.csv), a .csv file, or a named set (mnist, fashion-mnist).", cause });
+    });
+  }
   return async (spec) => {
     const ds = await loadDataset(path, spec ? csvForModel(spec, csv) : csv);
     if (spec) checkFitsModel(ds, spec, `Your data ${path}`);
