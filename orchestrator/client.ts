@@ -25,6 +25,7 @@ export type { AbortProofReply } from "./routes/abort.js";
 import type { AbortProofReply } from "./routes/abort.js";
 export type { AttestationReply, ClusterKeyBody, ClusterReply, ClusterSpecReply, CreateJobBody, DraftReply, FinishProofReply, InfoReply, JobDetail, JobSummary, RoundRewardsReply };
 export type { ClusterRunReply, InferenceInfoReply, InferenceReply, UsageStatementReply };
+export type { RentalUsage } from "./inference/parts.js";
 export type { JobProgress } from "./routes/progress.js";
 
 export interface ModelDownload {

@@ -221,6 +221,29 @@ t.test("an address the orchestrator did not make is refused for a cluster job", 
   await t.rejects(other.uploadClusterKey({ jobId }, { privateKey: "x", machines: 1 }), { code: "NOT_REQUESTER" });
 });
 
+t.test("infer --training-cluster runs on the finished job's own live machines with the key the orchestrator holds", async (t) => {
+  const rows = await loadMnist("test", { limit: 1500 });
+  const dir = join(net.dir, "data", "mnist-test-1500");
+  await writeIdx(dir, rows, "test");
+  const live = (await client.cluster(jobId)).machines.filter((m) => m.status === "done").map((m) => String(m.rentalId));
+  t.equal(live.length, 2, "two machines finished training; their rentals still run");
+  const out = join(net.dir, "training-cluster.json");
+  // No key file: the request carries none, the orchestrator uses the cluster's.
+  const r = await runClusterInference({ jobId, input: dir, out, maxPayment: DUCK, machines: 0, hours: 1, partRows: 500, sshKeyFile: join(net.dir, "absent", "key"), trainingCluster: true }, net.deps());
+  t.same(r.rentals.map((u) => u.rentalId).sort(), live.sort(), "the parts ran on the training cluster's live rentals");
+  t.same(r.ended, [], "and they keep running");
+  const model = await client.getModel(jobId);
+  if (model.notModified) throw new Error("unexpected 304");
+  const p = await Network.fromWeights(spec, decodeSafetensors(model.bytes).tensors).predict(rows.x, rows.count);
+  const local = Array.from({ length: rows.count }, (_, r) => {
+    const row = Array.from(p.subarray(r * 10, r * 10 + 10));
+    return row.indexOf(Math.max(...row));
+  });
+  const written = (JSON.parse(readFileSync(out, "utf8")) as { predictions: Array<{ class: number }> }).predictions;
+  t.same(written.map((q) => q.class), local, "the predictions of the job's model, in input order");
+  await t.rejects(runClusterInference({ jobId: 999, input: dir, out, maxPayment: DUCK, machines: 0, hours: 1, partRows: 500, sshKeyFile: "", trainingCluster: true }, net.deps()), { code: "JOB_NOT_FOUND" });
+});
+
 /** The dead machine's rental (provider3's gateway stopped mid-job): left running for `job finish` to end and settle. */
 const deadRental = () => rentalOf.get(`${providers[2].sshd.user}@${providers[2].sshd.host}:${providers[2].sshd.port}`)!;
 
@@ -310,7 +333,8 @@ t.test("job finish returns the pool nobody was paid from, ends the dead machine'
   t.match(finished.lines[0], { jobId, refund: String(1n * DUCK), how: "proof" }, "the 1 DUCK pool came back whole");
   const ended = finished.lines.filter((l) => l.event === "rental-ended");
   t.same(ended.map((l) => l.rentalId), [String(deadRental())], "the one rental of the job still running is ended");
-  t.notOk(finished.lines.some((l) => l.event === "rentals-unsettled" || l.event === "rentals-running"), "nothing left to settle or running");
+  const left = finished.lines.filter((l) => l.event === "rentals-unsettled" || l.event === "rentals-running");
+  t.same(left, [], "nothing left to settle or running");
   const back = await checkEnded(t, 2, deadRental(), { refund: BigInt(ended[0].refund as string), downtime: ended[0].downtime as Downtime }, providerBefore);
   t.equal(await duckOf(net.requester.address), before + 1n * DUCK + back, "the requester got the pool, the unserved rent and the down time back, to the wei");
 });

@@ -8,9 +8,10 @@
  * than the time this orchestrator saw the part take), plus this orchestrator's minimum fee when
  * every row was answered. The requester's CLI checks the statement and settles it.
  *
- * Runs live in memory: a run in flight is lost with the process (the requester then reclaims
- * the escrow after InferencePool's delay); a finished one is kept for FINISHED_TTL_MS so the
- * requester can fetch it again.
+ * A run in flight lives in memory; the store records that it started (meta) and, once it is
+ * over, its whole answer (a blob): a finished run is answered again after any restart, and a run
+ * cut by a restart, which signed nothing, can be started again with the same request (the CLI
+ * does so by itself).
  */
 import { getAddress, type Contract, type TypedDataDomain, type Wallet } from "ethers";
 import { inputFeatures } from "../../native/index.js";
@@ -44,6 +45,7 @@ export interface ClusterInferenceDeps {
   maxRuns?: number;
   partTimeoutMs?: number;
   knownHosts?: KnownHosts;
+  log?: { error(obj: unknown, msg?: string): void };
 }
 
 export interface ClusterRunRequest {
@@ -113,9 +115,16 @@ export interface ClusterRun {
 
 /** Rentals one run may use. */
 export const MAX_CLUSTER_RENTALS = 64;
-/** A finished run stays fetchable this long. */
-export const FINISHED_TTL_MS = 24 * 3600_000;
-const MAX_FINISHED = 64;
+
+/** What the store keeps of a run: who asked for what, and once it is over, the blob of its answer. */
+interface StoredRun {
+  requester: string;
+  modelJobId: number;
+  inputSha256: string;
+  /** Blob hash of the finished run's JSON answer; absent while it runs. */
+  reply?: string;
+}
+const metaKey = (inferenceJobId: number) => `cluster-inference:${inferenceJobId}`;
 /** Training-cluster machines inference may share. */
 const TRAINING_LIVE = new Set(["acknowledged", "connecting", "ready", "running", "done"]);
 /** ComputeMarketplace's RentalStatus.Active. */
@@ -132,29 +141,49 @@ export class ClusterInference {
   }
 
   /** The run of an inference job, to its requester only. */
-  get(inferenceJobId: number, caller: string): ClusterRun {
-    this.forget();
+  async get(inferenceJobId: number, caller: string): Promise<ClusterRunReply> {
     const run = this.runs.get(inferenceJobId);
-    if (!run) {
-      throw new ApiError("INFERENCE_JOB_NOT_FOUND", `Inference job ${inferenceJobId} has no cluster run on this orchestrator (none started, or the orchestrator restarted during it: reclaim the escrow once InferencePool allows).`);
+    if (run) {
+      this.mustBeRequester(inferenceJobId, run.requester, caller);
+      return this.reply(run);
     }
-    if (!same(run.requester, caller)) throw new ApiError("NOT_REQUESTER", `Inference job ${inferenceJobId} belongs to ${run.requester}; this request is signed by ${caller}.`);
-    return run;
+    const stored = await this.stored(inferenceJobId);
+    if (!stored) throw new ApiError("INFERENCE_JOB_NOT_FOUND", `Inference job ${inferenceJobId} has no cluster run on this orchestrator.`);
+    this.mustBeRequester(inferenceJobId, stored.requester, caller);
+    if (!stored.reply) {
+      throw new ApiError(
+        "INFERENCE_JOB_NOT_FOUND",
+        `The orchestrator restarted during the cluster run of inference job ${inferenceJobId}; nothing was signed. Send the same request again to run it again.`,
+        { lost: true },
+      );
+    }
+    return JSON.parse((await this.d.blobs.get(stored.reply)).toString("utf8")) as ClusterRunReply;
   }
 
-  /** Every check that can refuse, then the run starts in the background; a retry of the same request gets the same run. */
-  async start(req: ClusterRunRequest): Promise<ClusterRun> {
-    this.forget();
-    const existing = this.runs.get(req.inferenceJobId);
-    if (existing) {
-      const run = this.get(req.inferenceJobId, req.caller);
-      if (run.modelJobId !== req.modelJobId || run.inputSha256 !== req.bodySha256) {
-        throw new ApiError("INPUT_MISMATCH", `Inference job ${req.inferenceJobId} already runs on job ${run.modelJobId}'s model with other input; escrow a new inference job.`);
+  /**
+   * Every check that can refuse, then the run starts in the background. A retry of the same
+   * request gets the same run (or its stored answer); a run a restart cut short starts again.
+   */
+  async start(req: ClusterRunRequest): Promise<ClusterRunReply> {
+    const id = req.inferenceJobId;
+    const mine = (r: { requester: string; modelJobId: number; inputSha256: string }) => {
+      this.mustBeRequester(id, r.requester, req.caller);
+      if (r.modelJobId !== req.modelJobId || r.inputSha256 !== req.bodySha256) {
+        throw new ApiError("INPUT_MISMATCH", `Inference job ${id} already ran on the cluster for job ${r.modelJobId}'s model with other input; escrow a new inference job.`);
       }
-      return run;
+    };
+    const existing = this.runs.get(id);
+    if (existing) {
+      mine(existing);
+      return this.reply(existing);
     }
-    if (await this.d.repo.getInference(req.inferenceJobId)) {
-      throw new ApiError("INPUT_MISMATCH", `Inference job ${req.inferenceJobId} already ran on this orchestrator itself; escrow a new inference job for the cluster.`);
+    const stored = await this.stored(id);
+    if (stored?.reply) {
+      mine(stored);
+      return this.get(id, req.caller);
+    }
+    if (await this.d.repo.getInference(id)) {
+      throw new ApiError("INPUT_MISMATCH", `Inference job ${id} already ran on this orchestrator itself; escrow a new inference job for the cluster.`);
     }
     const running = [...this.runs.values()].filter((r) => r.state === "running").length;
     if (running >= (this.d.maxRuns ?? 2)) throw new ApiError("UNAVAILABLE", `This orchestrator already runs ${running} cluster inferences; retry when one finished.`);
@@ -178,6 +207,8 @@ export class ClusterInference {
       answered: [],
     };
     this.runs.set(req.inferenceJobId, run);
+    const record: StoredRun = { requester: run.requester, modelJobId: run.modelJobId, inputSha256: run.inputSha256 };
+    await this.d.repo.setMeta(metaKey(id), JSON.stringify(record));
     const byRental = new Map(run.machines.map((m) => [m.rentalId, m]));
     const onEvent = (e: DispatchEvent): void => {
       const m = byRental.get(e.rentalId)!;
@@ -220,8 +251,24 @@ export class ClusterInference {
         run.state = "failed";
         run.error = { code: "INTERNAL", message: (err as Error)?.message ?? String(err) };
       })
-      .finally(() => (run.finishedAt = this.d.now()));
-    return run;
+      .then(async () => {
+        run.finishedAt = this.d.now();
+        const blob = await this.d.blobs.put(Buffer.from(JSON.stringify(this.reply(run))));
+        await this.d.repo.setMeta(metaKey(id), JSON.stringify({ ...record, reply: blob }));
+        this.runs.delete(id);
+      })
+      // Not stored: the run stays answerable from memory until the process ends.
+      .catch((err: unknown) => this.d.log?.error({ err, inferenceJobId: id }, "storing a cluster inference run failed"));
+    return this.reply(run);
+  }
+
+  private mustBeRequester(inferenceJobId: number, requester: string, caller: string): void {
+    if (!same(requester, caller)) throw new ApiError("NOT_REQUESTER", `Inference job ${inferenceJobId} belongs to ${requester}; this request is signed by ${caller}.`);
+  }
+
+  private async stored(inferenceJobId: number): Promise<StoredRun | null> {
+    const text = await this.d.repo.getMeta(metaKey(inferenceJobId));
+    return text ? (JSON.parse(text) as StoredRun) : null;
   }
 
   /**
@@ -305,12 +352,4 @@ export class ClusterInference {
     return out;
   }
 
-  /** Finished runs past their time, and the oldest beyond MAX_FINISHED, are dropped. */
-  private forget(): void {
-    const finished = [...this.runs.values()].filter((r) => r.finishedAt !== null).sort((a, b) => a.finishedAt! - b.finishedAt!);
-    const now = this.d.now();
-    finished.forEach((r, i) => {
-      if (now - r.finishedAt! > FINISHED_TTL_MS || finished.length - i > MAX_FINISHED) this.runs.delete(r.inferenceJobId);
-    });
-  }
 }

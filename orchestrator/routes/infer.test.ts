@@ -1,6 +1,7 @@
 // POST /api/infer/:id and GET /api/infer/:id/usage against a real Hardhat node with the deployed
 // contracts: every refusal (and that it stores nothing), then a paid run, its retry and settlement.
 import t from "tap";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,6 +122,33 @@ t.test("cluster runs: every refusal answers a clear code and starts nothing", as
   }
   const status = await signedInject(app, requester, { method: "GET", url: `/api/infer/${id}/cluster` });
   t.match(status.json(), { error: "INFERENCE_JOB_NOT_FOUND" }, "no run was started");
+});
+
+t.test("cluster runs are kept in the store: a finished one is answered again, one a restart cut short can run again", async (t) => {
+  const id = await escrow();
+  const key = generateSshKeyPair().private;
+  const payload = encodeClusterBody(key, test.x);
+  const url = `/api/infer/${id}/cluster`;
+  const post = (wallet: Wallet, p: Buffer = payload) => signedInject(app, wallet, { method: "POST", url: `${url}?job=1&count=3&rentals=1`, body: p });
+  const record = { requester: requester.address, modelJobId: 1, inputSha256: createHash("sha256").update(payload).digest("hex") };
+
+  // Started, then the process died: nothing was signed, so the same request may run it again.
+  await app.repo.setMeta(`cluster-inference:${id}`, JSON.stringify(record));
+  const lost = await signedInject(app, requester, { method: "GET", url });
+  t.equal(lost.statusCode, 404);
+  t.match(lost.json(), { error: "INFERENCE_JOB_NOT_FOUND", message: /restarted during the cluster run/, details: { lost: true } });
+  t.match((await post(requester)).json(), { error: "RENTAL_NOT_USABLE" }, "a new start of the lost run goes through every check again");
+
+  // Finished: its stored answer, to its requester only, for the same input only.
+  const answer = { inferenceJobId: id, jobId: 1, requester: requester.address, state: "done", rowsDone: 3, rowsTotal: 3, parts: 1, startedAt: 1, finishedAt: 2, machines: [], answered: [{ part: 0, rentalId: "4", rows: 3, computeMs: 5 }] };
+  const blob = await app.blobs.put(Buffer.from(JSON.stringify(answer)));
+  await app.repo.setMeta(`cluster-inference:${id}`, JSON.stringify({ ...record, reply: blob }));
+  t.match((await signedInject(app, requester, { method: "GET", url })).json(), answer, "GET answers the stored run");
+  const again = await post(requester);
+  t.equal(again.statusCode, 202);
+  t.match(again.json(), answer, "the same request gets the stored run, not a second one");
+  t.match((await post(requester, encodeClusterBody(key, new Float32Array(3 * FEATURES)))).json(), { error: "INPUT_MISMATCH" }, "other input is refused");
+  t.match((await signedInject(app, stranger, { method: "GET", url })).json(), { error: "NOT_REQUESTER" }, "nobody else reads it");
 });
 
 t.test("refuses jobs for another orchestrator or model, and settled or reclaimed ones", async (t) => {

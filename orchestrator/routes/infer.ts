@@ -74,6 +74,7 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
     config,
     now: app.now,
     partTimeoutMs: opts.inference?.clusterPartTimeoutMs,
+    log: app.log,
   });
   // The cluster body carries the rentals' SSH key before the samples.
   bufferParser(app, "application/octet-stream", config.inputBytes + 64 * 1024);
@@ -150,7 +151,7 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
         privateKey,
         partRows: request.query.partRows ?? 1000,
       });
-      return reply.code(202).send(clusters.reply(run));
+      return reply.code(202).send(run);
     },
   );
 
@@ -165,7 +166,7 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
         response: { 200: clusterRunSchema, ...errorReplies },
       },
     },
-    async (request) => clusters.reply(clusters.get(request.params.inferenceJobId, request.caller!.address)),
+    async (request) => clusters.get(request.params.inferenceJobId, request.caller!.address),
   );
 
   app.get<{ Params: { inferenceJobId: number } }>(

@@ -11,7 +11,7 @@
 import { performance } from "node:perf_hooks";
 import { readFile } from "node:fs/promises";
 import type { Provider, Wallet } from "ethers";
-import type { ClusterRunReply, OrchestratorClient } from "../../../orchestrator/client.js";
+import type { ClusterRunReply, OrchestratorClient, RentalUsage } from "../../../orchestrator/client.js";
 import type { Contracts } from "../../../protocol/chain/contracts.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { QuackError, isQuackError } from "../../../protocol/errors.js";
@@ -63,18 +63,6 @@ export interface EndedRental {
   refund: bigint;
   earned: bigint;
   txHash: string;
-}
-
-/** What one rental returned and earned, as the orchestrator's statement says. */
-export interface RentalUsage {
-  rentalId: string;
-  provider: string;
-  /** DUCK wei per hour of the rental. */
-  pricePerHour: bigint;
-  parts: number;
-  rows: number;
-  computeMs: number;
-  amount: bigint;
 }
 
 export type ClusterInferEvent =
@@ -234,11 +222,15 @@ async function trainingRentals(client: OrchestratorClient, jobId: number): Promi
   return live;
 }
 
-/** Poll the run until it is over, reporting each machine's start and failure and the rows done. */
-async function follow(client: OrchestratorClient, id: number, first: ClusterRunReply, emit: (e: ClusterInferEvent) => void, pollMs: number): Promise<ClusterRunReply> {
-  const seen = new Map<string, string>();
+/**
+ * Poll the run until it is over, reporting each machine's start and failure and each part. A run
+ * the orchestrator lost in a restart (it signed nothing) is started again, twice at most.
+ */
+async function follow(client: OrchestratorClient, id: number, first: ClusterRunReply, emit: (e: ClusterInferEvent) => void, pollMs: number, restart: () => Promise<ClusterRunReply>): Promise<ClusterRunReply> {
+  let seen = new Map<string, string>();
   let answered = 0;
   let misses = 0;
+  let restarts = 0;
   for (let run = first; ; ) {
     for (const m of run.machines) {
       if (seen.get(m.rentalId) === m.state) continue;
@@ -258,7 +250,12 @@ async function follow(client: OrchestratorClient, id: number, first: ClusterRunR
       run = await client.clusterInference(id);
       misses = 0;
     } catch (err) {
-      // A brief outage of the orchestrator is waited out; a lost run (restart) is not.
+      if (isQuackError(err) && err.details?.lost === true && restarts++ < 2) {
+        emit({ event: "warning", warning: `${err.message} Running it again.` });
+        [run, seen, answered] = [await restart(), new Map(), 0];
+        continue;
+      }
+      // A brief outage of the orchestrator is waited out.
       if (!isQuackError(err) || err.code === "INFERENCE_JOB_NOT_FOUND" || ++misses > 30) throw err;
     }
   }
@@ -327,7 +324,7 @@ export async function runClusterInference(
       const call = { inferenceJobId: id, jobId: plan.jobId, x: c.input.x, count: c.input.count, rentals: machines.map((m) => m.rentalId), privateKey, partRows: plan.partRows };
       const first = await deps.client.startClusterInference(call);
       emit({ event: "started", inferenceJobId: id, parts: first.parts, machines: first.machines.length });
-      run = await follow(deps.client, id, first, emit, opts.pollMs ?? 500);
+      run = await follow(deps.client, id, first, emit, opts.pollMs ?? 500, () => deps.client.startClusterInference(call));
       statement = checkClusterStatement(run, {
         inferenceJobId: id, orchestrator: c.info.orchestrator, payout: c.info.payout, minimumFee: BigInt(c.info.minimumFee), maxPayment: plan.maxPayment,
         chainId: deps.chainId, inferencePool: c.poolAddress, rentals: machines, elapsedMs: performance.now() - started, count: c.input.count,
