@@ -322,7 +322,9 @@ t.test("a regression job (Auto MPG, \"loss\":\"mse\"): two contributor processes
   }
   t.ok(committed > 0n && committed <= 20n * DUCK);
   for (const [i, p] of people.entries()) {
-    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; amount?: string; accuracyBps?: number });
+    const events = outputs[i].map((l) => JSON.parse(l) as { event: string; amount?: string; accuracyBps?: number; holdoutAccuracy?: number });
+    const holdout = events.filter((e) => e.event === "trained").map((e) => e.holdoutAccuracy!);
+    t.ok(holdout.length === 2 && holdout.every((r) => r > 0 && r <= 1), `${p.account}: its own check on its held-out cars is an R² too (${holdout.map((r) => r.toFixed(3)).join(", ")})`);
     const attested = events.filter((e) => e.event === "attested");
     t.ok(attested.length === 2 && attested.every((e) => e.accuracyBps! >= 3000 && e.accuracyBps! <= 10000), `${p.account}: each update attested with R² in basis points ≥ the threshold (${attested.map((e) => e.accuracyBps).join(", ")})`);
     const claimed = events.filter((e) => e.event === "rewarded").reduce((s, e) => s + BigInt(e.amount!), 0n);

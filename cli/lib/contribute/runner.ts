@@ -22,6 +22,7 @@ import { TRAIN_DEFAULTS, type OptimizerSettings, type TrainHyperparams } from ".
 import type { ContributorEvent } from "./events.js";
 import { claimClosedRounds } from "./reward.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
+import { regressionFit } from "../../../orchestrator/evaluator/regression.js";
 import { resolveJobData, type JobData } from "./data.js";
 import { specFromTensors, specOfJob } from "./spec.js";
 import { ContributorState } from "./state.js";
@@ -117,6 +118,13 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   }
   if (reason === "continue") reason = "stopped";
   yield { event: "finished", jobId, reason, rounds: progress.contributed, totalReward: state.paid };
+}
+
+/** Loss and accuracy on local data; a regression's are its MSE and R² (the engine's evaluate gives it no accuracy). */
+async function localFit(net: Network, ds: Dataset): Promise<{ loss: number; accuracy: number }> {
+  if (!ds.targets) return net.evaluate(ds);
+  const fit = regressionFit(await net.predict(ds.x, ds.count), ds.targets, ds.targets.length / ds.count);
+  return { loss: fit.mse, accuracy: Number.isFinite(fit.r2) ? fit.r2 : 0 }; // R² of targets that do not vary: none
 }
 
 /** job-closed: the contract pays no more (deadline passed, job finished on chain, pool spent). */
@@ -244,7 +252,7 @@ async function* rounds(
       net = Network.fromWeights(spec, tensors, { device: train.device });
       fit = await net.train(parts.train, settings);
     }
-    const check = parts.holdout ? await net.evaluate(parts.holdout) : null;
+    const check = parts.holdout ? await localFit(net, parts.holdout) : null;
     const bytes = encodeSafetensors(net.weights(), { format: "pt" });
     yield {
       event: "trained",
