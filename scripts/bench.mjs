@@ -8,9 +8,12 @@
 //       (c) the issue's CNN on MNIST, one epoch (batch 64, SGD momentum 0.9, lr 0.05): ours vs PyTorch
 //       CPU at the same thread count, on the first --cnn-samples training images (default 6,400: a
 //       full 60,000-image epoch of PyTorch takes tens of minutes on a loaded 2-core machine).
+//   Both: (d) where the addon has CUDA and a GPU is present, the same CNN's full MNIST epoch on the
+//       GPU: ours vs PyTorch eager (cuDNN; TF32 off, then PyTorch's TF32 defaults) and PyTorch
+//       replaying a captured CUDA graph, as ratios; otherwise one line saying why it was skipped.
 // Options: --json (one JSON object at the end), --quick (smaller sizes, for a smoke test),
-//   --cnn-samples N (60000: the full epoch), --cnn-threads T (default: the engine's threads), --no-cnn,
-//   --cnn-only (just (c)).
+//   --cnn-samples N (60000: the full epoch), --cnn-threads T (default: the engine's threads), --no-cnn
+//   (neither (c) nor (d)), --cnn-only (just (c) and (d)).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import os from "node:os";
@@ -31,6 +34,7 @@ if (!existsSync(join(root, "dist", "native", "bench.js"))) {
 }
 const { benchAggregate, benchTrain, randomVector } = await import(dist("bench.js"));
 const native = await import(dist("index.js"));
+const { resolveDevice } = await import(dist("device.js"));
 
 // The first python that can import `module` (a Debian package may live under /usr/bin/python3
 // while PATH's python3 is another installation).
@@ -177,10 +181,7 @@ async function cpuCnn() {
   const load = os.loadavg()[0];
   log(`\n(c) MNIST CNN conv(1→32,3×3,pad 1)-relu-maxpool2-conv(32→64,3×3,pad 1)-relu-maxpool2-flatten-dense(128)-relu-dense(10)`);
   log(`    one epoch over the first ${samples.toLocaleString("en-US")} of 60,000 training images${samples < 60000 ? " (a subset: both sides the same)" : ""}, batch ${batch}, SGD lr ${lr} momentum ${momentum}, ${threads} thread${threads > 1 ? "s" : ""} each; load average ${load.toFixed(1)} on ${os.cpus().length} cores`);
-  const r = spawnSync(process.execPath, [join(root, "scripts", "bench", "cnn.mjs"), "--samples", samples, "--batch", batch, "--lr", lr, "--momentum", momentum].map(String), {
-    encoding: "utf8", env: { ...process.env, QUACKMESH_THREADS: String(threads) }, timeout: 60 * 60 * 1000,
-  });
-  const ours = r.status === 0 ? JSON.parse(r.stdout.trim().split("\n").pop()) : { error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop() };
+  const ours = oursCnn({ samples, batch, lr, momentum, device: "cpu" }, { QUACKMESH_THREADS: String(threads) });
   summary.cnn = { samples, threads, batch, lr, momentum, loadAverage: load, ours };
   const row = (label, x) => log(`  ${label.padEnd(36)} ${(x.ms / 1000).toFixed(1).padStart(7)} s wall ${(x.cpu_ms / 1000).toFixed(1).padStart(7)} s CPU   test accuracy ${(100 * x.test_accuracy).toFixed(2)}%`);
   if (ours.error) return log(`  quackmesh: failed: ${ours.error}`);
@@ -204,18 +205,65 @@ async function cpuCnn() {
   log(`  → ours takes ${ratio(ours.ms / peer.ms)} its wall time (target ≤ 1.0×: ${mark(ours.ms <= peer.ms)}), ${ratio(ours.cpu_ms / peer.cpu_ms)} its CPU time`);
 }
 
+// The engine's side of (c) and (d), in a process of its own (QUACKMESH_THREADS is read when the addon loads).
+function oursCnn(opts, env = {}) {
+  const argv = Object.entries(opts).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const r = spawnSync(process.execPath, [join(root, "scripts", "bench", "cnn.mjs"), ...argv], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60 * 60 * 1000 });
+  return r.status === 0 ? JSON.parse(r.stdout.trim().split("\n").pop()) : { error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop() };
+}
+
+// (d): the issue's CNN on the GPU, ours and the three ways of PyTorch in one run. Every side trains
+// from its own seeded initial weights; test accuracy is printed to show each epoch trained.
+async function gpuCnn() {
+  let why;
+  try {
+    resolveDevice("cuda");
+  } catch (e) {
+    why = e.message.replace(/^opts\.device is "cuda" but /, "").replace(/; use "cpu" or "auto"$/, "");
+  }
+  if (why) {
+    summary.gpuCnn = { skipped: why };
+    return log(`\n(d) the CNN on the GPU: skipped, ${why}`);
+  }
+  const [samples, batch, lr, momentum] = [quick ? 6400 : 60000, 64, 0.05, 0.9];
+  log(`\n(d) the CNN of (c) on the GPU (${info.gpuName}): one epoch over ${samples.toLocaleString("en-US")} MNIST training images, batch ${batch}, SGD lr ${lr} momentum ${momentum}, float32`);
+  const ours = oursCnn({ samples, batch, lr, momentum, device: "cuda" });
+  summary.gpuCnn = { samples, batch, lr, momentum, ours };
+  const row = (label, ms, acc) => log(`  ${label.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(6)} s   test accuracy ${(100 * acc).toFixed(2)}%`);
+  if (ours.error) return log(`  quackmesh: failed: ${ours.error}`);
+  row("quackmesh (cuda)", ours.ms, ours.test_accuracy);
+  const peer = python(torchPython, "torch_cnn_cuda.py", [mnist, samples, batch, lr, momentum]);
+  summary.gpuCnn.torch = peer;
+  if (peer.error) return log(`  PyTorch: failed: ${peer.error}`);
+  log(`  (PyTorch ${peer.torch}, cuDNN ${peer.cudnn}; TF32 as cudnn.allow_tf32 / cuda.matmul.allow_tf32)`);
+  for (const r of peer.runs) {
+    row(`PyTorch ${r.way}, TF32 ${r.tf32_conv ? "on" : "off"} / ${r.tf32_matmul ? "on" : "off"}`, r.ms, r.test_accuracy);
+    r.ratio = ours.ms / r.ms;
+  }
+  for (const r of peer.runs) {
+    const target = r.way === "eager" ? ` (target ≤ 1.0×: ${mark(r.ratio <= 1)})` : " (stated beside, no target)";
+    log(`  → ours takes ${ratio(r.ratio)} the time of PyTorch ${r.way}, TF32 ${r.tf32_conv || r.tf32_matmul ? "defaults" : "off"}${target}`);
+  }
+}
+
 if (device === "cuda") {
   if (!info.cuda) {
     console.error("error: --device cuda needs a CUDA GPU and an addon built with CUDA");
     process.exit(1);
   }
-  await cudaFedAvg();
-  await cudaTrain();
+  if (!args.includes("--cnn-only")) {
+    await cudaFedAvg();
+    await cudaTrain();
+  }
+  if (!args.includes("--no-cnn")) await gpuCnn();
 } else {
   if (!args.includes("--cnn-only")) {
     await cpuFedAvg();
     await cpuTrain();
   }
-  if (!args.includes("--no-cnn")) await cpuCnn();
+  if (!args.includes("--no-cnn")) {
+    await cpuCnn();
+    await gpuCnn();
+  }
 }
 if (json) process.stdout.write(JSON.stringify(summary) + "\n");
