@@ -155,7 +155,7 @@ Examples:
             orchestrator: conn.client.baseUrl,
           },
           `Job ${created.jobId} created\n  tx          ${created.txHash}\n  model hash  ${created.modelHash}\n  evaluator   ${created.evaluator}\n` +
-            `  pool        ${formatAmount(plan.reward)} DUCK, up to ${formatAmount(plan.roundBudget)} a round by contribution, ${plan.rounds} rounds, threshold ${plan.thresholdBps / 100} %\n` +
+            `  pool        ${formatAmount(plan.reward)} DUCK, up to ${formatAmount(plan.roundBudget)} a round by contribution, ${plan.rounds} rounds, threshold ${plan.spec.loss === "mse" ? `R² ${plan.thresholdBps / 10000}` : `${plan.thresholdBps / 100} %`}\n` +
             (Object.keys(plan.train).length > 0 ? `  training    ${describeTraining(plan.train)}\n` : "") +
             `Watch it: quackmesh job watch ${created.jobId}`,
         );
