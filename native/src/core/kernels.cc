@@ -5,6 +5,12 @@
 
 namespace qm {
 
+size_t packedBSize(size_t k, size_t n) {
+  // Strips of 16 columns; a last strip of 1-8 columns is 8 wide, of 9-15 is 16 wide.
+  const size_t full = n / 16 * 16, rest = n - full;
+  return k * (full + (rest == 0 ? 0 : rest > 8 ? 16 : 8));
+}
+
 const Kernels& kernels() {
   static const Kernels* chosen = [] {
     const char* force = std::getenv("QUACKMESH_SIMD");

@@ -15,7 +15,23 @@ struct GemmArgs {
   float* c;
   size_t ldc;
   bool accumulate;
+  /** B already packed by Kernels::packB for exactly (k, n): b and ldb are then not read. */
+  const float* bPacked = nullptr;
+  /** B is stored transposed: B(k, j) = b[j*ldb + k]. */
+  bool bTransposed = false;
 };
+
+/**
+ * Floats that Kernels::packB writes for a k × n matrix: strips of 16 columns, each k rows of 16
+ * contiguous floats; a last strip of 1-8 columns is 8 wide, of 9-15 columns 16 wide (zero padded).
+ */
+size_t packedBSize(size_t k, size_t n);
+
+/** Where B(p, j) of a k × n matrix lies in Kernels::packB's layout. */
+inline size_t packedBIndex(size_t k, size_t n, size_t p, size_t j) {
+  const size_t j0 = j / 16 * 16, width = n - j0 > 8 ? 16 : 8;
+  return j0 * k + p * width + (j - j0);
+}
 
 struct Kernels {
   const char* name;
@@ -24,6 +40,8 @@ struct Kernels {
   /** acc[j] += w * x[j] in float64. */
   void (*accumulate)(double* acc, const float* x, double w, size_t n);
   void (*gemm)(const GemmArgs& g);
+  /** Packs B (k × n, row stride ldb) into the layout gemm streams (packedBSize(k, n) floats). */
+  void (*packB)(size_t k, size_t n, const float* b, size_t ldb, float* out);
 };
 
 const Kernels& kernels();

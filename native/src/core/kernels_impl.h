@@ -69,63 +69,151 @@ static void accumulate(double* acc, const float* x, double w, size_t n) {
   for (; j < n; j++) acc[j] += w * static_cast<double>(x[j]);
 }
 
-// MR rows × 16 columns of C held in registers (12 accumulators for MR = 6 on AVX2).
-template <int MR>
-static void micro16(const GemmArgs& g, size_t i0, size_t j0) {
-  v8sf c0[MR], c1[MR];
-  for (int r = 0; r < MR; r++) c0[r] = c1[r] = v8sf{0, 0, 0, 0, 0, 0, 0, 0};
-  const float* a = g.a + i0 * g.sai;
-  const float* b = g.b + j0;
-  for (size_t k = 0; k < g.k; k++) {
-    v8sf b0 = load8(b + k * g.ldb), b1 = load8(b + k * g.ldb + 8);
-    const float* ak = a + k * g.sak;
-    for (int r = 0; r < MR; r++) {
-      float s = ak[r * g.sai];
-      v8sf av = {s, s, s, s, s, s, s, s};
-      c0[r] += av * b0;
-      c1[r] += av * b1;
+// The SGEMM: MR × 16 blocks of C in registers (6 × 16: 12 accumulators), B read in strips of 16
+// columns (8 for a narrow last strip). B is read in place, row by row, or packed k-major and
+// contiguous (by the caller once, as a layer's weights, or here per call), which keeps the
+// hardware prefetchers streaming where a strided B crosses a 4 KB page every few rows. A is read
+// in place: MR rows, each a sequential stream. Each value of C is one FMA chain over k in order,
+// then added to C when accumulating: the same arithmetic, in the same order, whatever the layout.
+constexpr size_t kStrip = 16;
+
+// The width a packed strip starting at column j0 of n has: 16, or 8 for a last strip of 1-8 columns.
+static size_t stripWidth(size_t n, size_t j0) { return n - j0 > 8 ? kStrip : 8; }
+
+// Columns [0, n) of B (k rows, stride ldb) into strips; a partial strip is padded with zeros.
+static void packB(size_t k, size_t n, const float* b, size_t ldb, float* out) {
+  for (size_t j0 = 0; j0 < n; j0 += kStrip) {
+    const size_t w = stripWidth(n, j0), cols = std::min(w, n - j0);
+    float* dst = out + j0 * k;
+    if (cols == kStrip) {
+      for (size_t p = 0; p < k; p++) {
+        store8(dst + p * kStrip, load8(b + p * ldb + j0));
+        store8(dst + p * kStrip + 8, load8(b + p * ldb + j0 + 8));
+      }
+      continue;
     }
-  }
-  for (int r = 0; r < MR; r++) {
-    float* c = g.c + (i0 + r) * g.ldc + j0;
-    if (g.accumulate) {
-      c0[r] += load8(c);
-      c1[r] += load8(c + 8);
+    for (size_t p = 0; p < k; p++) {
+      float* d = dst + p * w;
+      for (size_t j = 0; j < cols; j++) d[j] = b[p * ldb + j0 + j];
+      for (size_t j = cols; j < w; j++) d[j] = 0.0f;
     }
-    store8(c, c0[r]);
-    store8(c + 8, c1[r]);
   }
 }
 
+// packB of a B stored transposed (B(p, j) = b[j*ldb + p]): each strip reads 16 rows of b in step.
+static void packBTransposed(size_t k, size_t n, const float* b, size_t ldb, float* out) {
+  for (size_t j0 = 0; j0 < n; j0 += kStrip) {
+    const size_t w = stripWidth(n, j0), cols = std::min(w, n - j0);
+    float* dst = out + j0 * k;
+    for (size_t p = 0; p < k; p++) {
+      float* d = dst + p * w;
+      for (size_t j = 0; j < cols; j++) d[j] = b[(j0 + j) * ldb + p];
+      for (size_t j = cols; j < w; j++) d[j] = 0.0f;
+    }
+  }
+}
+
+// Where the strips of B's columns [j0, j0 + n) are: packed (`packed` non-null, as packB lays them
+// out) or in place, with the last partial strip packed alone in `tail`.
+struct Panel {
+  const float* packed;
+  const float* tail;
+  size_t j0, n;
+};
+
+// C[MR × 8·NV] (+)= A[MR rows] · one strip (k rows, stride bs); only the first `cols` columns are written.
+template <int MR, int NV>
+static void micro(const GemmArgs& g, const float* a, const float* bp, size_t bs, float* c, size_t cols) {
+  v8sf c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) c0[r] = c1[r] = v8sf{0, 0, 0, 0, 0, 0, 0, 0};
+  const size_t sai = g.sai, sak = g.sak;
+  for (size_t p = 0; p < g.k; p++) {
+    const v8sf b0 = load8(bp + p * bs), b1 = NV == 2 ? load8(bp + p * bs + 8) : b0;
+    const float* ak = a + p * sak;
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+      const float s = ak[r * sai];
+      const v8sf av = {s, s, s, s, s, s, s, s};
+      c0[r] += av * b0;
+      if (NV == 2) c1[r] += av * b1;
+    }
+  }
+  if (cols == 8 * NV) {
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+      float* cr = c + r * g.ldc;
+      if (g.accumulate) {
+        c0[r] += load8(cr);
+        if (NV == 2) c1[r] += load8(cr + 8);
+      }
+      store8(cr, c0[r]);
+      if (NV == 2) store8(cr + 8, c1[r]);
+    }
+    return;
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    float tmp[8 * NV];
+    store8(tmp, c0[r]);
+    if constexpr (NV == 2) store8(tmp + 8, c1[r]);
+    float* cr = c + r * g.ldc;
+    for (size_t j = 0; j < cols && j < 8 * NV; j++) cr[j] = g.accumulate ? cr[j] + tmp[j] : tmp[j];
+  }
+}
+
+// MR rows of C starting at row i, against every strip of the panel.
 template <int MR>
-static void rows16(const GemmArgs& g, size_t i0, size_t n16) {
-  for (size_t j0 = 0; j0 < n16; j0 += 16) micro16<MR>(g, i0, j0);
+static void rowBlock(const GemmArgs& g, size_t i, const Panel& pn) {
+  const float* a = g.a + i * g.sai;
+  float* c = g.c + i * g.ldc + pn.j0;
+  for (size_t j = 0; j < pn.n; j += kStrip) {
+    const size_t w = stripWidth(pn.n, j), cols = std::min(w, pn.n - j);
+    const float* bp = pn.packed ? pn.packed + j * g.k : cols == kStrip ? g.b + pn.j0 + j : pn.tail;
+    const size_t bs = pn.packed || cols < kStrip ? w : g.ldb;
+    if (w == kStrip) micro<MR, 2>(g, a, bp, bs, c + j, cols);
+    else micro<MR, 1>(g, a, bp, bs, c + j, cols);
+  }
+}
+
+static void panelRows(const GemmArgs& g, const Panel& pn) {
+  size_t i = 0;
+  for (; i + 6 <= g.m; i += 6) rowBlock<6>(g, i, pn);
+  switch (g.m - i) {
+    case 5: rowBlock<5>(g, i, pn); break;
+    case 4: rowBlock<4>(g, i, pn); break;
+    case 3: rowBlock<3>(g, i, pn); break;
+    case 2: rowBlock<2>(g, i, pn); break;
+    case 1: rowBlock<1>(g, i, pn); break;
+    default: break;
+  }
 }
 
 static void gemm(const GemmArgs& g) {
-  size_t n16 = g.n / 16 * 16;
-  size_t i = 0;
-  for (; i + 6 <= g.m; i += 6) rows16<6>(g, i, n16);
-  switch (g.m - i) {
-    case 5: rows16<5>(g, i, n16); break;
-    case 4: rows16<4>(g, i, n16); break;
-    case 3: rows16<3>(g, i, n16); break;
-    case 2: rows16<2>(g, i, n16); break;
-    case 1: rows16<1>(g, i, n16); break;
-    default: break;
-  }
-  if (n16 == g.n) return;
-  // Remaining columns (fewer than 16): plain loops, the compiler vectorizes over j.
-  for (size_t r = 0; r < g.m; r++) {
-    float* c = g.c + r * g.ldc;
-    float acc[16] = {0};
-    for (size_t k = 0; k < g.k; k++) {
-      float av = g.a[r * g.sai + k * g.sak];
-      const float* b = g.b + k * g.ldb;
-      for (size_t j = n16; j < g.n; j++) acc[j - n16] += av * b[j];
+  if (g.m == 0 || g.n == 0) return;
+  if (g.bPacked) return panelRows(g, Panel{g.bPacked, nullptr, 0, g.n});
+  static thread_local std::vector<float> buf;
+  // Packing costs a copy of B; it pays where B is read by many row blocks (m > 48) or spans more
+  // than about L2 (measured on the engine's shapes), and is the only way to read a transposed B.
+  const bool pack = g.bTransposed || g.m > 48 || g.k * g.ldb > 65536;
+  if (!pack) {
+    const size_t full = g.n / kStrip * kStrip;
+    if (full < g.n) {
+      buf.resize(std::max(buf.size(), packedBSize(g.k, g.n - full)));
+      packB(g.k, g.n - full, g.b + full, g.ldb, buf.data());
     }
-    for (size_t j = n16; j < g.n; j++) c[j] = g.accumulate ? c[j] + acc[j - n16] : acc[j - n16];
+    return panelRows(g, Panel{nullptr, buf.data(), 0, g.n});
+  }
+  // Panels of whole strips, each small enough to stay in L2 while every row block reads it.
+  const size_t budget = 64 * 1024;  // floats
+  const size_t nc = std::max<size_t>(kStrip, budget / std::max<size_t>(g.k, 1) / kStrip * kStrip);
+  buf.resize(std::max(buf.size(), packedBSize(g.k, std::min(nc, g.n))));
+  for (size_t j0 = 0; j0 < g.n; j0 += nc) {
+    const size_t n = std::min(nc, g.n - j0);
+    if (g.bTransposed) packBTransposed(g.k, n, g.b + j0 * g.ldb, g.ldb, buf.data());
+    else packB(g.k, n, g.b + j0, g.ldb, buf.data());
+    panelRows(g, Panel{buf.data(), nullptr, j0, n});
   }
 }
 
-const Kernels table = {QM_ISA_NAME, weightedSum, accumulate, gemm};
+const Kernels table = {QM_ISA_NAME, weightedSum, accumulate, gemm, packB};

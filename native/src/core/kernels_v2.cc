@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <immintrin.h>
+#include <vector>
 
 #include "core/kernels.h"
 

@@ -1,9 +1,11 @@
 // The AVX2+FMA copy of the kernels. Standard headers come first so that only our own functions
 // get the wider target; the dispatcher in kernels.cc calls them only where the CPU has AVX2.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <immintrin.h>
+#include <vector>
 
 #include "core/kernels.h"
 

@@ -49,8 +49,13 @@ class Layer {
    * and, when dx is not null, the gradient at x. x and y are the forward pass's.
    */
   virtual void backward(const float* params, const float* x, const float* y, const float* dy, float* dx, float* grad, size_t rows, const Scratch& s) const = 0;
-  /** Called after the parameters changed (a dense layer keeps a transposed copy). */
+  /** Called after the parameters changed (a dense layer keeps packed copies). */
   virtual void paramsChanged(const float* /*params*/) {}
+  /**
+   * Takes on the ReLU that follows this layer (applied to its own output, and to dy in backward,
+   * y then being the ReLU's output); false where the layer cannot, the ReLU then running alone.
+   */
+  virtual bool absorbRelu() { return false; }
 };
 
 /** Builds the layer for `cfg` taking `in`; throws BAD_SPEC (naming `where`) when it cannot. */

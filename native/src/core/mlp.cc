@@ -14,11 +14,11 @@
 namespace qm {
 namespace {
 
-// Rows a task: a multiple of the 6-row register block, about one share per thread.
+// Rows a task: an even share per thread (rounding shares up to the 6-row register block made
+// them uneven: 36 + 28 rows of a 64-row batch on two threads).
 size_t rowsPerTask(size_t rows) {
   size_t t = static_cast<size_t>(threadCount());
-  size_t per = std::max<size_t>(6, (rows + t - 1) / t);
-  return (per + 5) / 6 * 6;
+  return std::max<size_t>(6, (rows + t - 1) / t);
 }
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -38,10 +38,13 @@ double softmaxRow(float* z, size_t n, size_t label, size_t* argmax) {
     if (z[j] > z[best]) best = j;
   float m = z[best];
   double sum = 0;
-  for (size_t j = 0; j < n; j++) sum += std::exp(static_cast<double>(z[j]) - m);
+  double local[64];  // each exp once (they were computed twice): most models have few classes
+  std::vector<double> heap(n > 64 ? n : 0);
+  double* e = n > 64 ? heap.data() : local;
+  for (size_t j = 0; j < n; j++) sum += e[j] = std::exp(static_cast<double>(z[j]) - m);
   double loss = std::log(sum) - (static_cast<double>(z[label]) - m);
   double inv = 1.0 / sum;
-  for (size_t j = 0; j < n; j++) z[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - m) * inv);
+  for (size_t j = 0; j < n; j++) z[j] = static_cast<float>(e[j] * inv);
   *argmax = best;
   return loss;
 }
@@ -57,8 +60,8 @@ Mlp::Mlp(std::vector<LayerDims> layers) : layers_(std::move(layers)) {
     checkedMul(weights, sizeof(float), "BAD_SPEC", where, where + "'s weights in bytes");
     if (weights > std::vector<float>().max_size())
       fail("BAD_SPEC", where, where + " has " + std::to_string(weights) + " weights, more than this machine can address");
-    wt_.emplace_back(weights, 0.0f);
-    wo_.emplace_back(l > 0 ? weights : 0, 0.0f);
+    wt_.emplace_back(packedBSize(d.in, d.out), 0.0f);
+    wo_.emplace_back(l > 0 ? packedBSize(d.out, d.in) : 0, 0.0f);
     b_.emplace_back(d.out, 0.0f);
   }
 }
@@ -78,7 +81,7 @@ void Mlp::initKaiming(uint64_t seed) {
 void Mlp::setLayer(size_t l, const float* w, const float* b) {
   const LayerDims& d = layers_[l];
   for (size_t o = 0; o < d.out; o++)
-    for (size_t i = 0; i < d.in; i++) wt_[l][i * d.out + o] = w[o * d.in + i];
+    for (size_t i = 0; i < d.in; i++) weight(l, i, o) = w[o * d.in + i];
   std::memcpy(b_[l].data(), b, d.out * sizeof(float));
   if (l > 0) refreshTransposed(l);
 }
@@ -86,16 +89,15 @@ void Mlp::setLayer(size_t l, const float* w, const float* b) {
 void Mlp::getLayer(size_t l, float* w, float* b) const {
   const LayerDims& d = layers_[l];
   for (size_t o = 0; o < d.out; o++)
-    for (size_t i = 0; i < d.in; i++) w[o * d.in + i] = wt_[l][i * d.out + o];
+    for (size_t i = 0; i < d.in; i++) w[o * d.in + i] = weight(l, i, o);
   std::memcpy(b, b_[l].data(), d.out * sizeof(float));
 }
 
 void Mlp::refreshTransposed(size_t l) {
   const LayerDims& d = layers_[l];
-  const float* src = wt_[l].data();
   float* dst = wo_[l].data();
-  for (size_t i = 0; i < d.in; i++)
-    for (size_t o = 0; o < d.out; o++) dst[o * d.in + i] = src[i * d.out + o];
+  for (size_t o = 0; o < d.out; o++)
+    for (size_t i = 0; i < d.in; i++) dst[packedBIndex(d.out, d.in, o, i)] = weight(l, i, o);
 }
 
 void Mlp::forwardBlock(const float* x, size_t rows, float* const* outs) const {
@@ -104,7 +106,7 @@ void Mlp::forwardBlock(const float* x, size_t rows, float* const* outs) const {
   for (size_t l = 0; l < layers_.size(); l++) {
     const LayerDims& d = layers_[l];
     float* out = outs[l];
-    kern.gemm(GemmArgs{rows, d.out, d.in, in, d.in, 1, wt_[l].data(), d.out, out, d.out, false});
+    kern.gemm(GemmArgs{rows, d.out, d.in, in, d.in, 1, nullptr, 0, out, d.out, false, wt_[l].data()});
     const float* b = b_[l].data();
     for (size_t r = 0; r < rows; r++) {
       float* row = out + r * d.out;
@@ -191,16 +193,22 @@ Stats Mlp::train(const DataView& data, const TrainConfig& cfg, const ProgressFn&
             size_t i0 = t * wPer, i1 = std::min(d.in, i0 + wPer);
             float* g = gw[l].data() + i0 * d.out;
             kern.gemm(GemmArgs{i1 - i0, d.out, rows, ain + i0, 1, d.in, dz[l].data(), d.out, g, d.out, false});
-            float* w = wt_[l].data() + i0 * d.out;
-            size_t len = (i1 - i0) * d.out;
-            if (momentum) {
-              float* v = vw[l].data() + i0 * d.out;
-              for (size_t j = 0; j < len; j++) {
-                v[j] = mu * v[j] + g[j];
-                w[j] -= lr * v[j];
+            // The SGD step, strip by strip of the packed weights (rows i0..i1 of each).
+            for (size_t o0 = 0; o0 < d.out; o0 += 16) {
+              const size_t cols = std::min<size_t>(16, d.out - o0);
+              for (size_t i = i0; i < i1; i++) {
+                float* w = &weight(l, i, o0);
+                const float* gi = g + (i - i0) * d.out + o0;
+                if (momentum) {
+                  float* v = vw[l].data() + i * d.out + o0;
+                  for (size_t j = 0; j < cols; j++) {
+                    v[j] = mu * v[j] + gi[j];
+                    w[j] -= lr * v[j];
+                  }
+                } else {
+                  for (size_t j = 0; j < cols; j++) w[j] -= lr * gi[j];
+                }
               }
-            } else {
-              for (size_t j = 0; j < len; j++) w[j] -= lr * g[j];
             }
           } else if (t == wTasks) {
             for (size_t j = 0; j < d.out; j++) {
@@ -212,11 +220,10 @@ Stats Mlp::train(const DataView& data, const TrainConfig& cfg, const ProgressFn&
           } else {
             size_t r0 = (t - wTasks - 1) * rowsPer, r1 = std::min(rows, r0 + rowsPer);
             float* below = dz[l - 1].data() + r0 * d.in;
-            kern.gemm(GemmArgs{r1 - r0, d.in, d.out, dz[l].data() + r0 * d.out, d.out, 1, wo_[l].data(), d.in, below, d.in, false});
+            kern.gemm(GemmArgs{r1 - r0, d.in, d.out, dz[l].data() + r0 * d.out, d.out, 1, nullptr, 0, below, d.in, false, wo_[l].data()});
             if (layers_[l - 1].relu) {
               const float* a = act[l - 1].data() + r0 * d.in;
-              for (size_t j = 0; j < (r1 - r0) * d.in; j++)
-                if (a[j] <= 0) below[j] = 0;
+              for (size_t j = 0; j < (r1 - r0) * d.in; j++) below[j] = a[j] <= 0 ? 0.0f : below[j];  // a select: vectorizes, no branch to mispredict
             }
           }
         });

@@ -7,6 +7,8 @@
 #include <functional>
 #include <vector>
 
+#include "core/kernels.h"
+
 namespace qm {
 
 struct LayerDims {
@@ -62,10 +64,14 @@ class Mlp {
   // Runs every layer over `rows` samples of x; outs[l] receives layer l's output (rows × out_l).
   void forwardBlock(const float* x, size_t rows, float* const* outs) const;
   void refreshTransposed(size_t l);
+  float& weight(size_t l, size_t i, size_t o) { return wt_[l][packedBIndex(layers_[l].in, layers_[l].out, i, o)]; }
+  float weight(size_t l, size_t i, size_t o) const { return wt_[l][packedBIndex(layers_[l].in, layers_[l].out, i, o)]; }
 
   std::vector<LayerDims> layers_;
-  std::vector<std::vector<float>> wt_;  // [in][out]
-  std::vector<std::vector<float>> wo_;  // [out][in] copy for the backward pass of layers > 0
+  // Weights as the SGEMM streams them (Kernels::packB's layout): wt_ of the [in][out] matrix for
+  // the forward pass, wo_ of the [out][in] copy for the backward pass of layers > 0.
+  std::vector<std::vector<float>> wt_;
+  std::vector<std::vector<float>> wo_;
   std::vector<std::vector<float>> b_;
 };
 

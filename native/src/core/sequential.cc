@@ -41,6 +41,9 @@ Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers
     shape = l.out;
   }
   if (layers.back().kind != LayerKind::Dense) fail("BAD_SPEC", "layers", "the last layer must be dense: it gives the logits");
+  absorbed_.assign(layers.size(), false);
+  for (size_t i = 1; i < layers.size(); i++)
+    absorbed_[i] = layers[i].kind == LayerKind::Relu && !absorbed_[i - 1] && layers_[i - 1]->absorbRelu();
   if (total > std::vector<float>().max_size()) fail("BAD_SPEC", "layers", "the model has more parameters than this machine can address");
   params_.assign(total, 0.0f);
   for (auto& l : layers_) l->paramsChanged(params_.data() + offset_[&l - &layers_[0]]);
@@ -83,7 +86,7 @@ void Sequential::getLayer(size_t l, float* w, float* b) const {
 void Sequential::forward(const float* x, size_t rows, const std::vector<float*>& outs, std::vector<Scratch>* train) const {
   const float* in = x;
   for (size_t l = 0; l < layers_.size(); l++) {
-    layers_[l]->forward(params_.data() + offset_[l], in, outs[l], rows, train ? &(*train)[l] : nullptr);
+    if (!absorbed_[l]) layers_[l]->forward(params_.data() + offset_[l], in, outs[l], rows, train ? &(*train)[l] : nullptr);
     in = outs[l];
   }
 }
@@ -143,12 +146,16 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
   std::vector<uint8_t> yb(regression ? 0 : B);
   std::vector<float> tb(regression ? checkedMul(B, C, "BAD_ARGUMENT", "batchSize", "a batch's targets") : 0);
   std::vector<std::vector<float>> act(L), grad(L);
-  std::vector<float*> outs(L);
+  std::vector<float*> outs(L), grads(L);  // an absorbed ReLU shares the buffers of the layer before
   for (size_t l = 0; l < L; l++) {
+    if (absorbed_[l]) continue;
     const size_t n = checkedMul(B, layers_[l]->out.size(), "BAD_ARGUMENT", "batchSize", "a batch's activations");
     act[l].resize(n);
     grad[l].resize(n);
-    outs[l] = act[l].data();
+  }
+  for (size_t l = 0; l < L; l++) {
+    outs[l] = absorbed_[l] ? outs[l - 1] : act[l].data();
+    grads[l] = absorbed_[l] ? grads[l - 1] : grad[l].data();
   }
   std::vector<float> g(params_.size(), 0.0f);
   std::vector<Scratch> scratch(L);
@@ -171,12 +178,13 @@ Stats Sequential::train(const DataView& data, const SequentialTrainConfig& cfg, 
       for (size_t l = 0; l < L; l++) scratch[l].seed = rng.next();
       forward(xb.data(), rows, outs, &scratch);
 
-      const double batchLoss = lossAndGradient(act[L - 1].data(), yb.data(), tb.data(), rows, grad[L - 1].data(), &correctSum);
+      const double batchLoss = lossAndGradient(outs[L - 1], yb.data(), tb.data(), rows, grads[L - 1], &correctSum);
 
       for (size_t l = L; l-- > 0;) {
-        const float* in = l == 0 ? xb.data() : act[l - 1].data();
-        float* dx = l == 0 ? nullptr : grad[l - 1].data();
-        layers_[l]->backward(params_.data() + offset_[l], in, act[l].data(), grad[l].data(), dx, g.data() + offset_[l], rows, scratch[l]);
+        if (absorbed_[l]) continue;  // its gradient is the layer before's, which applies the ReLU
+        const float* in = l == 0 ? xb.data() : outs[l - 1];
+        float* dx = l == 0 ? nullptr : grads[l - 1];
+        layers_[l]->backward(params_.data() + offset_[l], in, outs[l], grads[l], dx, g.data() + offset_[l], rows, scratch[l]);
       }
       if (mu > 0)  // the gradient of μ/2‖w − w₀‖²
         for (size_t j = 0; j < g.size(); j++) g[j] += mu * (params_[j] - start[j]);
@@ -201,8 +209,8 @@ void Sequential::forBlocks(const float* x, size_t count, Fn fn) const {
   std::vector<std::vector<float>> bufs(L);
   std::vector<float*> outs(L);
   for (size_t l = 0; l < L; l++) {
-    bufs[l].resize(checkedMul(std::min(kBlock, count), layers_[l]->out.size(), "BAD_ARGUMENT", "data", "a block's activations"));
-    outs[l] = bufs[l].data();
+    if (!absorbed_[l]) bufs[l].resize(checkedMul(std::min(kBlock, count), layers_[l]->out.size(), "BAD_ARGUMENT", "data", "a block's activations"));
+    outs[l] = absorbed_[l] ? outs[l - 1] : bufs[l].data();
   }
   for (size_t r0 = 0; r0 < count; r0 += kBlock) {
     const size_t rows = std::min(kBlock, count - r0);

@@ -76,6 +76,9 @@ class Sequential {
   std::vector<LayerConfig> configs_;
   std::vector<size_t> offset_;     // each layer's parameters in params_
   std::vector<size_t> withParams_;  // the layers that have parameters
+  // ReLU layers that the layer before took on (absorbRelu): they run as nothing, their output
+  // and gradient buffers being the layer before's.
+  std::vector<bool> absorbed_;
   std::vector<float> params_;
 };
 
