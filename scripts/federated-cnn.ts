@@ -9,116 +9,24 @@
 //     [--device cpu|cuda|auto] [--optimizer sgd|adam|adamw] [--lr X] [--lr-decay X] [--batch N] [--momentum X]
 //     [--nesterov] [--weight-decay X] [--normalize dataset|mnist|none] [--server-lr X]
 //     [--server-momentum X] [--seed 1]
-// Training settings left out take DEFAULTS below (the settings that met the issue's targets; another
+// Training settings left out take DEFAULTS in federated-settings.ts (the settings that met the issue's targets; another
 // --optimizer brings torch's lr, momentum and decay for it, not the default optimizer's). Any value may be a comma list: every combination runs, the data loaded once,
 // and a table over the seeds of each setting ends the output (a search in one command):
 //   npx tsx scripts/federated-cnn.ts --dataset fashion-mnist --device cuda --lr 0.0005,0.001 --seed 1,2,3
 // Prints one line per round and a JSON line per run.
-import { parseArgs } from "node:util";
 import { fedAvg, Network } from "../native/index.js";
-import { loadImageSet, subset, IMAGE_SETS, type ImageSetName } from "../native/data.js";
+import { loadImageSet, subset, type ImageSetName } from "../native/data.js";
+import { HELP, parseRuns, settingsOf, UsageError, type Run, type Settings } from "./federated-settings.js";
 import { ISSUE_CNN_SPEC } from "./bench/cnn-spec.js";
 import { planSplit } from "../cli/lib/data/splitMnist.js";
 import { demoSpec } from "../cli/lib/demo/model.js";
 import type { Dataset, ModelSpec, Tensor } from "../native/types.js";
-
-/** What the local training and the server do; every field a flag of the same name. */
-interface Settings {
-  optimizer: "sgd" | "adam" | "adamw";
-  lr: number;
-  /** the local learning rate of round r (from 0) is lr · lrDecay^r: later rounds drift less */
-  lrDecay: number;
-  batch: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  /** dataset: the set's own pixel mean and std; mnist: MNIST's on any set; none: pixels in [0, 1] */
-  normalize: "dataset" | "mnist" | "none";
-  /** FedAvgM: global += serverLr · v, v = serverMomentum · v + (average − global); 1 and 0 are FedAvg */
-  serverLr: number;
-  serverMomentum: number;
-}
 
 /** Each set's pixel mean and std over its training images (the values torchvision's recipes use). */
 const PIXEL_STATS: Record<ImageSetName, { mean: number; std: number }> = {
   mnist: { mean: 0.1307, std: 0.3081 },
   "fashion-mnist": { mean: 0.286, std: 0.353 },
 };
-
-/**
- * The settings the issue's 5-round targets were met with, found by a search on an H200
- * (native/PERF.md): Fashion-MNIST 90.05 % (mean of seeds 1-5; 85.9 % with the SGD settings the
- * MNIST figure was first taken with), MNIST 99.02 % (seeds 1-3).
- */
-const DEFAULTS: Settings = {
-  optimizer: "adam", lr: 0.002, lrDecay: 0.7, batch: 16, momentum: 0, nesterov: false, weightDecay: 0,
-  normalize: "dataset", serverLr: 1, serverMomentum: 0.3,
-};
-
-const HELP = `usage: npx tsx scripts/federated-cnn.ts [options]   (any value may be a comma list: a grid)
-  --dataset mnist|fashion-mnist   --alpha 0.5   --clients 3   --rounds 5   --epochs 1   --target 0.97
-  --per-client N   --model issue|demo   --device cpu|cuda|auto (default auto)   --seed 1
-  --optimizer sgd|adam|adamw   --lr X   --lr-decay X (a round)   --batch N   --momentum X (SGD)   --nesterov   --weight-decay X
-  --mu X (FedProx)   --normalize dataset|mnist|none   --server-lr X   --server-momentum X (FedAvgM)
-examples:
-  npx tsx scripts/federated-cnn.ts --dataset fashion-mnist --device cuda --seed 1,2,3,4,5
-  npx tsx scripts/federated-cnn.ts --alpha 0.1 --rounds 10 --target 0.97 --mu 0,0.001,0.01,0.1 --seed 1,2,3
-  (the first settings searched, SGD: --optimizer sgd --batch 64 --lr-decay 1 --server-momentum 0)`;
-
-const NUMBERS = ["alpha", "clients", "rounds", "epochs", "mu", "target", "per-client", "seed", "lr", "lr-decay", "batch", "momentum", "weight-decay", "server-lr", "server-momentum"] as const;
-const WORDS = { dataset: IMAGE_SETS, model: ["issue", "demo"], device: ["cpu", "cuda", "auto"], optimizer: ["sgd", "adam", "adamw"], normalize: ["dataset", "mnist", "none"] } as const;
-type Run = Record<(typeof NUMBERS)[number], number | undefined> & { [K in keyof typeof WORDS]: (typeof WORDS)[K][number] } & { nesterov: boolean };
-
-class UsageError extends Error {}
-
-function parseRuns(argv: string[]): Run[] {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...Object.fromEntries([...NUMBERS, ...Object.keys(WORDS)].map((k) => [k, { type: "string" as const }])),
-      nesterov: { type: "boolean" }, help: { type: "boolean" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
-  const { nesterov: _n, help: _h, ...strings } = values;
-  const given: Record<string, string | undefined> = { dataset: "mnist", alpha: "0.5", clients: "3", rounds: "5", epochs: "1", mu: "0", target: "0.97", model: "issue", device: "auto", seed: "1", ...(strings as Record<string, string | undefined>) };
-  const axes: [string, (string | number | undefined)[]][] = [];
-  for (const k of NUMBERS) {
-    const list = given[k] === undefined ? [undefined] : given[k]!.split(",").map((s) => {
-      const n = Number(s);
-      if (s.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${k} ${JSON.stringify(s)} is not a number\nfix: e.g. --${k} 0.5, or a comma list --${k} 0.1,0.5`);
-      return n;
-    });
-    axes.push([k, list]);
-  }
-  for (const [k, allowed] of Object.entries(WORDS)) {
-    const list = given[k] === undefined ? [undefined] : given[k]!.split(",");
-    for (const w of list) if (w !== undefined && !(allowed as readonly string[]).includes(w)) throw new UsageError(`--${k} ${JSON.stringify(w)} is not one of ${allowed.join(", ")}\nfix: e.g. --${k} ${allowed[0]}`);
-    axes.push([k, list]);
-  }
-  const runs = axes.reduce<Record<string, unknown>[]>((acc, [k, list]) => acc.flatMap((r) => list.map((x) => ({ ...r, [k]: x }))), [{}]);
-  return runs.map((r) => ({ ...r, nesterov: values.nesterov === true }) as Run);
-}
-
-/** The run's settings: its flags over the dataset's defaults, checked. */
-function settingsOf(run: Run): Settings {
-  const d = DEFAULTS;
-  const optimizer = run.optimizer ?? d.optimizer;
-  // Another optimizer than the default's does not inherit its momentum and decay, but torch's defaults.
-  const own = optimizer === d.optimizer;
-  const s: Settings = {
-    optimizer, lr: run.lr ?? (own ? d.lr : optimizer === "sgd" ? 0.05 : 0.001), lrDecay: run["lr-decay"] ?? d.lrDecay, batch: run.batch ?? d.batch,
-    momentum: run.momentum ?? (own ? d.momentum : optimizer === "sgd" ? 0.9 : 0), nesterov: run.nesterov || (own && d.nesterov),
-    weightDecay: run["weight-decay"] ?? (own ? d.weightDecay : optimizer === "adamw" ? 0.01 : 0), normalize: run.normalize ?? d.normalize,
-    serverLr: run["server-lr"] ?? d.serverLr, serverMomentum: run["server-momentum"] ?? d.serverMomentum,
-  };
-  if (!(s.lrDecay > 0 && s.lrDecay <= 1)) throw new UsageError("--lr-decay must be in (0, 1]\nfix: e.g. --lr-decay 0.7 (each round's learning rate 0.7 times the last's), or 1 for none");
-  if (!(s.serverLr > 0) || !(s.serverMomentum >= 0 && s.serverMomentum < 1)) throw new UsageError("--server-lr must be > 0 and --server-momentum in [0, 1)\nfix: e.g. --server-lr 1 --server-momentum 0.5");
-  return s;
-}
 
 function specOf(run: Run, s: Settings): ModelSpec {
   const base = run.model === "demo" ? demoSpec("cnn", { hidden: 0, normalize: true }) : ISSUE_CNN_SPEC;
@@ -197,6 +105,10 @@ function table(results: Result[]): string {
 
 try {
   const runs = parseRuns(process.argv.slice(2));
+  if (runs === "help") {
+    console.log(HELP);
+    process.exit(0);
+  }
   const results: Result[] = [];
   for (const run of runs) {
     const [train, test] = await Promise.all([loadImageSet(run.dataset, "train"), loadImageSet(run.dataset, "test")]);
