@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { checkFitsModel, csvForModel, loadDataset } from "../../native/data.js";
 import type { Dataset, ModelSpec } from "../../native/types.js";
 import { isQuackError } from "../../protocol/errors.js";
-import { checkTargetsVary } from "../evaluator/regression.js";
+import { checkTargetsVary } from "../../protocol/regression.js";
 import { ApiError } from "../errors.js";
 import type { BlobStore } from "../store/blobs.js";
 

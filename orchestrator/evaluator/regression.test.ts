@@ -19,7 +19,8 @@ import { Semaphore } from "../rounds/semaphore.js";
 import { makeStrategy } from "../strategy/index.js";
 import type { DraftReply } from "../routes/schemas.js";
 import { announceJob, mnistIdxPair, randomWallet, signedInject, testApp } from "../testing/fixtures.js";
-import { checkTargetsVary, r2Bps, regressionEval, regressionFit } from "./regression.js";
+import { checkTargetsVary, r2Bps, regressionFit } from "../../protocol/regression.js";
+import { regressionEval } from "./regression.js";
 
 t.test("MSE and R² against hand-worked figures; several outputs pool their sums", async (t) => {
   // targets 1, 2, 3, 4 (mean 2.5, SST 5); outputs off by 0.5, 0, -0.5, 1 → SSE 1.5

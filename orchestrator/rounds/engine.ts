@@ -9,7 +9,7 @@ import { unflatten } from "../../native/tensors.js";
 import { sha256HexOf } from "../auth.js";
 import { ApiError } from "../errors.js";
 import type { AttestationValues } from "../../protocol/chain/eip712.js";
-import { r2Bps } from "../evaluator/regression.js";
+import { r2Bps } from "../../protocol/regression.js";
 import type { EvaluatorSigner } from "../evaluator/signer.js";
 import type { OrchestratorEmitter } from "../events.js";
 import type { Metrics } from "../metrics.js";

@@ -12,7 +12,8 @@ import { makeStrategy, type RoundEval, type SampleFigures, type Strategy } from 
 import { decodeInLayout, globalModel, type GlobalModel } from "./checks.js";
 import { decodeSafetensors } from "../../native/safetensors.js";
 import { Semaphore } from "./semaphore.js";
-import { regressionEval, totalSquares } from "../evaluator/regression.js";
+import { totalSquares } from "../../protocol/regression.js";
+import { regressionEval } from "../evaluator/regression.js";
 
 export interface JobRuntime {
   job: JobRecord;

@@ -44,7 +44,7 @@ export interface RoundEval extends EvalResult {
   classAccuracy: number[];
   /** Per validation sample, where the evaluator gives them: its label, cross-entropy and whether the model classifies it correctly. */
   perSample?: SampleFigures;
-  /** A regression model's MSE and R² (orchestrator/evaluator/regression.ts); absent for a classifier. */
+  /** A regression model's MSE and R² (protocol/regression.ts); absent for a classifier. */
   regression?: { mse: number; r2: number };
 }
 

@@ -22,7 +22,7 @@ import { TRAIN_DEFAULTS, type OptimizerSettings, type TrainHyperparams } from ".
 import type { ContributorEvent } from "./events.js";
 import { claimClosedRounds } from "./reward.js";
 import { sendUpdate, type LoopContext, type SendOutcome } from "./send.js";
-import { regressionFit } from "../../../orchestrator/evaluator/regression.js";
+import { regressionFit } from "../../../protocol/regression.js";
 import { resolveJobData, type JobData } from "./data.js";
 import { specFromTensors, specOfJob } from "./spec.js";
 import { ContributorState } from "./state.js";

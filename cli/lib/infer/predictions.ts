@@ -1,7 +1,7 @@
 /** The predictions file `quackmesh infer` writes, the same for the orchestrator and a cluster. */
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { regressionFit } from "../../../orchestrator/evaluator/regression.js";
+import { regressionFit } from "../../../protocol/regression.js";
 import { QuackError } from "../../../protocol/errors.js";
 
 /** A classifier's answer for one sample, or a regression's ("loss":"mse"): its outputs, not a class. */

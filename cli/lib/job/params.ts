@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Network, outputCount, parameterShapes, validateSpec } from "../../../native/index.js";
 import { checkFitsModel, csvForModel, loadDataset, type CsvOptions } from "../../../native/data.js";
-import { checkTargetsVary, r2Bps, regressionFit } from "../../../orchestrator/evaluator/regression.js";
+import { checkTargetsVary, r2Bps, regressionFit } from "../../../protocol/regression.js";
 import { csvOptions } from "../data/scale.js";
 import type { Dataset } from "../../../native/types.js";
 import { decodeSafetensors } from "../../../native/safetensors.js";
