@@ -1,16 +1,19 @@
 // Regression jobs ("loss":"mse"): the evaluator's MSE and R², the attested basis points, and the
 // round scoring (learned-nothing analogue, leave-one-out) on real models of Auto MPG.
 import t from "tap";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { csvForModel, loadDataset } from "../../native/data.js";
+import { csvForModel, loadDataset, writeIdx } from "../../native/data.js";
 import { Network } from "../../native/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../../native/safetensors.js";
 import { flatten, unflatten } from "../../native/tensors.js";
 import type { Dataset, Tensor } from "../../native/types.js";
 import { DEFAULT_SETTINGS } from "../../protocol/settings.js";
 import { AUTO_MPG_SPEC, autoMpgRows, writeRegressionCsv } from "../../cli/testkit/autoMpg.js";
+import { jobDataLoader } from "../../cli/lib/contribute/data.js";
+import { loadInferenceInput } from "../../cli/lib/infer/input.js";
+import { shardCsv } from "../cluster/shards.js";
 import { globalModel } from "../rounds/checks.js";
 import { scoreRound } from "../rounds/contribution.js";
 import { LEARNED_MSE_SHARE, learnedSomething } from "../rounds/learned.js";
@@ -133,4 +136,27 @@ t.test("the API: a regression draft refuses IDX labels and constant targets, tak
   t.equal(accepted.body.accuracyBps, r2Bps((await evaluate(good)).accuracy), `attested accuracyBps ${accepted.body.accuracyBps} = the update's R² in basis points`);
   const weak = await send(nudged(decodeSafetensors(global).tensors, 1e-3));
   t.match([weak.status, weak.body], [422, { error: "BELOW_THRESHOLD", details: { accuracyBps: 0, thresholdBps: 5000 } }], "an untrained model's R² < 0 attests 0 bps, below the 5000 threshold");
+});
+
+t.test("every reader of a regression job's CSV takes the targets first: a worker's shard, a contributor's data, infer's input", async (t) => {
+  const file = join(dir, "validation.csv");
+  const raw = await readFile(file);
+  const parts = await Promise.all([0, 1].map(async (k) => {
+    const shardDir = await mkdtemp(join(dir, `shard-${k}-`));
+    const [shard] = shardCsv(raw, 2, k, 7);
+    await writeFile(join(shardDir, shard.name), shard.bytes);
+    return (await jobDataLoader(shardDir))(AUTO_MPG_SPEC);
+  }));
+  t.equal(parts[0].count + parts[1].count, validation.count, "the cluster's shards (header kept) load as the worker reads them");
+  const sorted = (xs: Float32Array[]) => xs.flatMap((x) => Array.from(x)).sort((a, b) => a - b);
+  t.same(sorted(parts.map((p) => p.targets!)), sorted([validation.targets!]), "every car's mpg is a target of exactly one shard");
+  await t.rejects((await jobDataLoader(file))({ ...AUTO_MPG_SPEC, input: [5] }), { code: "BAD_DATA", message: /6 features per sample but the model takes 5 \(spec\.input\)/, fix: /1 target column then 5 features/ });
+  await t.rejects(jobDataLoader(join(dir, "missing.csv")), { code: "DATA_NOT_FOUND" }, "a missing path is refused before the job is asked");
+  const withTargets = await loadInferenceInput(file, 6, {}, 1);
+  t.same([withTargets.count, withTargets.labels, withTargets.targets?.length], [validation.count, undefined, validation.count], "infer: targets then features");
+  const featuresOnly = await writeFile(join(dir, "features.csv"), "1,2,3,4,5,6\n").then(() => loadInferenceInput(join(dir, "features.csv"), 6, {}, 1));
+  t.same([featuresOnly.count, featuresOnly.targets], [1, undefined], "infer: features only");
+  const idx = await mkdtemp(join(dir, "idx-"));
+  await writeIdx(idx, { count: 2, features: 6, x: new Float32Array(12), y: Uint8Array.of(1, 2) });
+  await t.rejects(loadInferenceInput(idx, 6, {}, 1), { code: "BAD_DATA", message: /labels are classes/ }, "infer: IDX labels are no targets");
 });
