@@ -101,6 +101,10 @@ export interface ClusterInferResult {
   ended: EndedRental[];
   failedMachines: Array<{ rentalId: string; provider: string; code: string; message: string }>;
   accuracy?: number;
+  /** A regression's MSE and R² against the input's targets, when it has them. */
+  regression?: { mse: number; r2: number };
+  /** What the model predicts: classes, or a regression's outputs ("loss":"mse"). */
+  predicts: "classes" | "outputs";
   preview: number[];
 }
 
@@ -332,7 +336,7 @@ export async function runClusterInference(
     } catch (err) {
       throw afterEscrow(err, id);
     }
-    let written: { file: string; accuracy?: number; preview: number[] } | undefined;
+    let written: { file: string; accuracy?: number; regression?: { mse: number; r2: number }; preview: number[] } | undefined;
     let failure: unknown;
     const rentals: RentalUsage[] = run.result!.rentals.map((u) => ({ ...u, pricePerHour: BigInt(u.pricePerHour), amount: BigInt(u.amount) }));
     if (statement.probabilities) {
@@ -361,7 +365,7 @@ export async function runClusterInference(
     return {
       inferenceJobId: id, jobId: plan.jobId, modelHash: c.job.modelHash, orchestrator: c.info.orchestrator, count: c.input.count, classes: statement.classes, out: written.file,
       rentals, fee: statement.amounts.at(-1)!, maxPayment: plan.maxPayment, paid: settled.paid, refund: settled.refund, settleTx: settled.txHash, ended, failedMachines,
-      accuracy: written.accuracy, preview: written.preview,
+      accuracy: written.accuracy, regression: written.regression, predicts: c.job.spec.loss === "mse" ? "outputs" : "classes", preview: written.preview,
     };
   } finally {
     // Rentals made here are not left running (and paid) because the run failed.

@@ -108,8 +108,9 @@ function emitResult(out: Output, r: ClusterInferResult): void {
   out.emit(
     { event: "done", ...r },
     `Inference job ${r.inferenceJobId}: ${r.count} predictions of job ${r.jobId}'s model on ${r.rentals.length} machines, written to ${r.out}\n` +
-      `  first classes ${r.preview.join(" ")}${r.count > r.preview.length ? " …" : ""}\n` +
+      `  first ${r.predicts} ${r.preview.join(" ")}${r.count > r.preview.length ? " …" : ""}\n` +
       (r.accuracy === undefined ? "" : `  accuracy     ${(r.accuracy * 100).toFixed(2)} % against the input's labels\n`) +
+      (r.regression === undefined ? "" : `  R²           ${r.regression.r2.toFixed(4)} (MSE ${r.regression.mse.toPrecision(4)}) against the input's targets\n`) +
       `${lines.join("\n")}\n` +
       `  orchestrator ${r.orchestrator} ran the parts and signed the statement; its fee ${formatAmount(r.fee)} DUCK\n` +
       (r.failedMachines.length ? `  failed       ${r.failedMachines.map((f) => `rental ${f.rentalId} (${f.code})`).join(", ")}: paid only for the parts they returned\n` : "") +
