@@ -6,6 +6,10 @@ import { describeRevert, type DescribeOptions } from "../../../protocol/chain/re
  * Call a state-changing contract function, wait until it is mined, and return the receipt.
  * Any failure (a revert found while estimating gas, a failed receipt, funds, network) comes back
  * as a QuackError from describeRevert.
+ *
+ * The gas limit is the estimate plus a quarter (unused gas is not paid): state can change between
+ * the estimate and the block (another party's withdrawal, a first write to a slot), and a bare
+ * estimate then runs out of gas.
  */
 export async function sendTx(
   contract: Contract,
@@ -17,7 +21,12 @@ export async function sendTx(
   let receipt: TransactionReceipt | null;
   try {
     const fn = contract.getFunction(method);
-    const tx = (await (opts.overrides ? fn(...args, opts.overrides) : fn(...args))) as ContractTransactionResponse;
+    const overrides: Overrides = { ...opts.overrides };
+    if (overrides.gasLimit === undefined) {
+      const estimate = await (opts.overrides ? fn.estimateGas(...args, opts.overrides) : fn.estimateGas(...args));
+      overrides.gasLimit = (estimate * 5n) / 4n;
+    }
+    const tx = (await fn(...args, overrides)) as ContractTransactionResponse;
     receipt = await tx.wait(opts.confirmations ?? 1);
   } catch (err) {
     throw describeRevert(err, contract, describe);

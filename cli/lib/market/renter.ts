@@ -1,7 +1,6 @@
 import { ZeroAddress, type Contract, type Provider, type TransactionReceipt } from "ethers";
 import { QuackError, isErrorCode, isQuackError } from "../../../protocol/errors.js";
 import { sendTx } from "../chain/tx.js";
-import { describeRevert } from "../../../protocol/chain/revert.js";
 import { faucetHint } from "../chain/wallet.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import {
@@ -260,16 +259,9 @@ export async function settleDowntime(marketplace: Contract, rentalId: bigint, ur
     throw new QuackError("TX_REVERTED", `The statement for rental ${rentalId} from ${url} is signed by ${signer}, not by its arbiter ${info.arbiter}.`, { fix: "Point --orchestrator at the orchestrator the rental named as arbiter." });
   }
   const args = [rentalId, statement.downtimeSeconds, statement.signature] as const;
-  // The provider may withdraw between the gas estimate and the transaction; the shortfall then
-  // comes from its stake, which costs about 3k gas more: sent at the bare estimate, the settlement
-  // ran out of gas. A quarter more covers it.
-  let gasLimit: bigint;
-  try {
-    gasLimit = ((await marketplace.getFunction("settleDowntime").estimateGas(...args)) * 5n) / 4n;
-  } catch (err) {
-    throw describeRevert(err, marketplace, { method: "settleDowntime", fixes: MARKET_FIXES });
-  }
-  const receipt = await sendTx(marketplace, "settleDowntime", args, { fixes: MARKET_FIXES, overrides: { gasLimit } });
+  // The provider may withdraw between the gas estimate and the transaction (the shortfall then
+  // comes from its stake, about 3k gas more): sendTx's margin over the estimate covers it.
+  const receipt = await sendTx(marketplace, "settleDowntime", args, { fixes: MARKET_FIXES });
   let refund = 0n;
   let fromStake = 0n;
   for (const log of receipt.logs) {
