@@ -134,6 +134,8 @@ const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 export class ClusterInference {
   private readonly runs = new Map<number, ClusterRun>();
+  /** Jobs whose start is being checked: a second request meanwhile must not start a second run. */
+  private readonly starting = new Set<number>();
   private readonly known: KnownHosts;
 
   constructor(private readonly d: ClusterInferenceDeps) {
@@ -165,6 +167,17 @@ export class ClusterInference {
    * request gets the same run (or its stored answer); a run a restart cut short starts again.
    */
   async start(req: ClusterRunRequest): Promise<ClusterRunReply> {
+    const id = req.inferenceJobId;
+    if (this.starting.has(id)) throw new ApiError("UNAVAILABLE", `Inference job ${id} is being started by another request; ask for it with GET in a moment.`);
+    this.starting.add(id);
+    try {
+      return await this.startOnce(req);
+    } finally {
+      this.starting.delete(id);
+    }
+  }
+
+  private async startOnce(req: ClusterRunRequest): Promise<ClusterRunReply> {
     const id = req.inferenceJobId;
     const mine = (r: { requester: string; modelJobId: number; inputSha256: string }) => {
       this.mustBeRequester(id, r.requester, req.caller);
