@@ -106,17 +106,18 @@ t.test("cluster runs: every refusal answers a clear code and starts nothing", as
     signedInject(app, wallet, { method: "POST", url: `/api/infer/${id}/cluster?job=${o.job ?? 1}&count=3&rentals=${o.rentals ?? "1"}`, body: o.payload ?? encodeClusterBody(key, test.x) });
   const unsigned = await app.inject({ method: "POST", url: `/api/infer/${id}/cluster?job=1&count=3&rentals=1`, payload: encodeClusterBody(key, test.x), headers: { "content-type": "application/octet-stream" } });
   t.equal(unsigned.statusCode, 401, "unsigned: 401");
-  const cases: Array<{ what: string; res: Promise<{ statusCode: number; json(): unknown }>; status: number; error: string; message?: RegExp }> = [
-    { what: "a body too short to hold a key length", res: cluster(requester, { payload: Buffer.from([1, 2]) }), status: 422, error: "INVALID_INPUT", message: /SSH private key's length/ },
-    { what: "no key, for a job without a training cluster", res: cluster(requester, { payload: encodeClusterBody("", test.x) }), status: 400, error: "INVALID_SSH_KEY", message: /Job 1 has no cluster of rented machines/ },
-    { what: "a key that is not an SSH private key", res: cluster(requester, { payload: encodeClusterBody("not a key", test.x) }), status: 400, error: "INVALID_SSH_KEY" },
-    { what: "another wallet than the requester", res: cluster(stranger), status: 403, error: "NOT_REQUESTER" },
-    { what: "a rental that does not exist", res: cluster(requester, { rentals: "999" }), status: 409, error: "RENTAL_NOT_USABLE", message: /Rental 999 does not exist/ },
-    { what: "a malformed rental list", res: cluster(requester, { rentals: "1,,2" }), status: 400, error: "VALIDATION_FAILED" },
-    { what: "samples that do not fit the model", res: cluster(requester, { payload: encodeClusterBody(key, test.x.subarray(0, 100)) }), status: 422, error: "INVALID_INPUT" },
+  // One at a time: a start request while another for the same job is checked is refused (UNAVAILABLE).
+  const cases: Array<{ what: string; res: () => Promise<{ statusCode: number; json(): unknown }>; status: number; error: string; message?: RegExp }> = [
+    { what: "a body too short to hold a key length", res: () => cluster(requester, { payload: Buffer.from([1, 2]) }), status: 422, error: "INVALID_INPUT", message: /SSH private key's length/ },
+    { what: "no key, for a job without a training cluster", res: () => cluster(requester, { payload: encodeClusterBody("", test.x) }), status: 400, error: "INVALID_SSH_KEY", message: /Job 1 has no cluster of rented machines/ },
+    { what: "a key that is not an SSH private key", res: () => cluster(requester, { payload: encodeClusterBody("not a key", test.x) }), status: 400, error: "INVALID_SSH_KEY" },
+    { what: "another wallet than the requester", res: () => cluster(stranger), status: 403, error: "NOT_REQUESTER" },
+    { what: "a rental that does not exist", res: () => cluster(requester, { rentals: "999" }), status: 409, error: "RENTAL_NOT_USABLE", message: /Rental 999 does not exist/ },
+    { what: "a malformed rental list", res: () => cluster(requester, { rentals: "1,,2" }), status: 400, error: "VALIDATION_FAILED" },
+    { what: "samples that do not fit the model", res: () => cluster(requester, { payload: encodeClusterBody(key, test.x.subarray(0, 100)) }), status: 422, error: "INVALID_INPUT" },
   ];
   for (const c of cases) {
-    const res = await c.res;
+    const res = await c.res();
     t.equal(res.statusCode, c.status, `${c.what}: HTTP ${c.status}`);
     t.match(res.json(), { error: c.error, ...(c.message ? { message: c.message } : {}) }, `${c.what}: ${c.error}`);
   }
