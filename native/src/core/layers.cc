@@ -130,6 +130,7 @@ class Conv2d : public Layer {
   }
 
   bool absorbRelu() override { return relu_ = true; }
+  void reluMaskedAfter() override { maskedAfter_ = true; }
 
   void forward(const float* params, const float* x, float* y, size_t rows, Scratch*) const override {
     const size_t O = out.c, isz = in.size(), osz = out.size();
@@ -159,7 +160,7 @@ class Conv2d : public Layer {
       gwT[t].assign(K1 * O, 0.0f);
       for (size_t s = s0; s < s1; s++) {
         const float* dys = dy + s * osz;
-        if (relu_) dys = reluMask(y + s * osz, dys, osz, masked);
+        if (relu_ && !maskedAfter_) dys = reluMask(y + s * osz, dys, osz, masked);
         im2col(x + s * isz, col.data());
         // dWᵀ[k][o] += Σ_p col[k][p] dy[o][p]: B is dyᵀ, packed from dy by the GEMM
         kernels().gemm(GemmArgs{K1, O, p_, col.data(), p_, 1, dys, p_, gwT[t].data(), O, true, nullptr, true});
@@ -279,7 +280,7 @@ class Conv2d : public Layer {
 
   LayerConfig cfg_;
   size_t k_ = 0, p_ = 0;  // unfolded rows (in channels × kh × kw) and output pixels
-  bool relu_ = false;
+  bool relu_ = false, maskedAfter_ = false;
 };
 
 class Pool2d : public Layer {
@@ -388,7 +389,9 @@ class Pool2d : public Layer {
       }
   }
 
-  void backward(const float*, const float*, const float*, const float* dy, float* dx, float*, size_t rows, const Scratch& s) const override {
+  bool maskForReluBefore() override { return max_ && (reluMask_ = true); }
+
+  void backward(const float*, const float*, const float* y, const float* dy, float* dx, float*, size_t rows, const Scratch& s) const override {
     if (!dx) return;
     const size_t isz = in.size(), osz = out.size();
     const float inv = 1.0f / static_cast<float>(cfg_.kh * cfg_.kw);
@@ -399,7 +402,12 @@ class Pool2d : public Layer {
         std::fill(dxs, dxs + isz, 0.0f);
         if (max_) {
           const uint32_t* arg = s.argmax.data() + n * osz;
-          for (size_t o = 0; o < osz; o++) dxs[arg[o]] += dys[o];
+          if (reluMask_) {  // the input's maximum is y: the ReLU before passed it iff y > 0
+            const float* ys = y + n * osz;
+            for (size_t o = 0; o < osz; o++) dxs[arg[o]] += ys[o] > 0 ? dys[o] : 0.0f;
+          } else {
+            for (size_t o = 0; o < osz; o++) dxs[arg[o]] += dys[o];
+          }
         } else {
           eachWindow([&](size_t o, size_t, const auto& cells) { cells([&](size_t at) { dxs[at] += dys[o] * inv; }); });
         }
@@ -426,6 +434,7 @@ class Pool2d : public Layer {
 
   LayerConfig cfg_;
   bool max_;
+  bool reluMask_ = false;
 };
 
 // Flatten, dropout and the activations: same shape out as in, value by value.

@@ -56,6 +56,13 @@ class Layer {
    * y then being the ReLU's output); false where the layer cannot, the ReLU then running alone.
    */
   virtual bool absorbRelu() { return false; }
+  /**
+   * Max pooling after a layer that absorbed a ReLU: masks its input gradient by its output (the
+   * pooled maximum passed the ReLU iff it is > 0), so that layer need not; false where it cannot.
+   */
+  virtual bool maskForReluBefore() { return false; }
+  /** The layer after masks dy for this layer's absorbed ReLU (maskForReluBefore). */
+  virtual void reluMaskedAfter() {}
 };
 
 /** Builds the layer for `cfg` taking `in`; throws BAD_SPEC (naming `where`) when it cannot. */

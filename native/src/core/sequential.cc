@@ -44,6 +44,8 @@ Sequential::Sequential(const Dims& input, const std::vector<LayerConfig>& layers
   absorbed_.assign(layers.size(), false);
   for (size_t i = 1; i < layers.size(); i++)
     absorbed_[i] = layers[i].kind == LayerKind::Relu && !absorbed_[i - 1] && layers_[i - 1]->absorbRelu();
+  for (size_t i = 2; i < layers.size(); i++)
+    if (absorbed_[i - 1] && layers_[i]->maskForReluBefore()) layers_[i - 2]->reluMaskedAfter();
   if (total > std::vector<float>().max_size()) fail("BAD_SPEC", "layers", "the model has more parameters than this machine can address");
   params_.assign(total, 0.0f);
   for (auto& l : layers_) l->paramsChanged(params_.data() + offset_[&l - &layers_[0]]);
