@@ -174,11 +174,13 @@ t.test("three orchestrators, one PostgreSQL: the holder of a round lock and then
   const closer = await until("an instance closing round 1", () => lockHolder(admin, instances, lock));
   t.equal((await repo.getRound(job.jobId, 1))?.status, "closing", `${closer.name} holds ${lock} in the middle of closing it`);
   await kill(closer);
-  const taker = await until("another instance taking the round over", () => lockHolder(admin, instances, lock), 30_000);
+  // The killed instance's backend waits on the held row (PostgreSQL reads no socket while it
+  // waits), so it keeps the round lock until the rollback; then its transaction dies with it.
   await admin.query("ROLLBACK");
   await until("round 1 closed", async () => (await repo.getRound(job.jobId, 1))?.status === "closed");
-  t.not(taker, closer, `${taker.name} took ${lock} over from the SIGKILLed ${closer.name}`);
-  t.same(closes.filter((c) => c.key === `${job.jobId}:1`), [{ key: `${job.jobId}:1`, by: taker.name }], "round 1 closed once, by the instance that took it over");
+  const closed = closes.filter((c) => c.key === `${job.jobId}:1`);
+  t.equal(closed.length, 1, "round 1 closed once");
+  t.ok(closed[0].by !== closer.name && instances.some((i) => i.name === closed[0].by && !i.killed), `${closed[0].by} took ${lock} over from the SIGKILLed ${closer.name} and closed round 1`);
 
   // Then the chain reader of the day dies too; the last instance does everything.
   const lastReader = await until("a chain reader", () => instances.find((i) => i.reads && !i.killed));
