@@ -4,7 +4,9 @@
  * runs job J's model and answers the predictions with its signed usage statement for
  * InferencePool.settle. GET /api/infer/:inferenceJobId/usage gives that statement alone (no
  * predictions), so the operator can settle a job whose requester did not. GET /api/infer: the
- * address to name on chain, the price and the input limit.
+ * address to name on chain, the price and the input limit. POST and GET
+ * /api/infer/:inferenceJobId/cluster: the same job run on the requester's rented machines
+ * (inference/cluster.ts), started at once and followed by the requester.
  */
 import type { FastifyInstance } from "fastify";
 import { availableParallelism } from "node:os";
