@@ -181,7 +181,8 @@ t.test("chaos drill: orchestrator kill -9 at seeded moments, a contributor kille
     contributors.push(child);
     exits.push(child.exited);
     // Exit status 3 means "transient: the same command may succeed later as it is"; a supervisor
-    // runs it again. (contribute exits so when the orchestrator is down while it starts.)
+    // runs it again. (contribute waits for an orchestrator that is down; this is the supervisor's
+    // side, should a run still give up.)
     void child.exited.then((e) => {
       if (e.code === 3) act(`${p.account} exited 3 (${child.stderrTail().slice(0, 120)}), run again`, async () => void startContributor(p));
     });

@@ -1,5 +1,5 @@
 import t from "tap";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { cp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
@@ -138,6 +138,24 @@ t.test("contribute checks the job on chain before any work", async (t) => {
   t.match(errorOf(noData), { error: "DATA_NOT_FOUND" });
   const finished = await quackmesh(["contribute", ...base, "--data", shard, "--job", "1", "--json"]);
   t.match(errorOf(finished), { error: "JOB_ALREADY_FINISHED" });
+
+  // An orchestrator that does not answer yet is waited for (said on each try), not a reason to exit.
+  const gone = `http://127.0.0.1:${await freePort()}`;
+  const child = spawn(process.execPath, [cliEntry(), "contribute", "--rpc", net.chain.url, "--orchestrator", gone, "--data", shard, "--job", "1", "--json"], { env: { ...process.env, ...net.env } });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  let out = "";
+  const waiting = await new Promise<Record<string, unknown> | null>((resolve) => {
+    child.stdout.on("data", (d: Buffer) => {
+      out += d;
+      const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      if (lines.filter((l) => l.event === "waiting").length >= 2) resolve(lines.find((l) => l.event === "waiting")!);
+    });
+    void exited.then(() => resolve(null));
+    setTimeout(() => resolve(null), 60_000).unref();
+  });
+  child.kill();
+  t.match(waiting, { event: "waiting", jobId: 1, reason: /Cannot reach the orchestrator/ }, "contribute waits for the orchestrator at its start, saying why");
+  t.not(await exited, 3, "and did not exit with the transient status");
 });
 
 t.test("cluster workers train a job without claiming on chain and speak the worker protocol", async (t) => {

@@ -76,8 +76,20 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   }
   const train = { ...DEFAULT_TRAIN, ...opts.train };
   if (opts.chain && opts.submitOnChain) {
-    const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client, address }, jobId);
-    yield { event: "terms", jobId, terms };
+    // An orchestrator or chain that does not answer yet is waited for, as during the rounds.
+    const wait = new Backoff(opts.poll?.minMs ?? 200, opts.poll?.maxMs ?? 3000);
+    for (;;) {
+      try {
+        const terms = await checkJobTerms({ pool: opts.chain.trainingPool, provider: opts.chain.provider, client, address }, jobId);
+        yield { event: "terms", jobId, terms };
+        break;
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        const delayMs = wait.next();
+        yield { event: "waiting", jobId, round: null, reason: (err as Error).message, delayMs };
+        await sleep(delayMs, signal);
+      }
+    }
   }
   const data = yield* resolveJobData(opts.data, { client, jobId, signal, poll: opts.poll });
   if (opts.trainer && data.targets) {
