@@ -3,14 +3,12 @@
 // read in place, packed by the layer once (dense weights), packed transposed (conv weight
 // gradients); last strips of 1-8 and 9-15 columns; 1-5 leftover rows; ReLU fused into the conv2d
 // and dense before it; the same-width and general im2col; 2×2 max pooling of odd widths.
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import t from "tap";
 import { Network } from "./index.js";
+import { NO_TORCH, runTorchReference, torchPython } from "./testing/torchReference.js";
 import type { Dataset, ModelSpec, TrainOptions } from "./types.js";
 
-const REFERENCE = fileURLToPath(new URL("./testing/torch_reference.py", import.meta.url));
-const python = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import torch"], { stdio: "ignore" }).status === 0);
+const python = torchPython;
 
 function data(count: number, features: number, classes: number, seed: number): Dataset {
   let s = seed;
@@ -60,21 +58,13 @@ const cases: Case[] = [
   { name: "wide dense (dense engine, SGD)", spec: wideDense, d: data(40, 2100, 3, 9), run: { steps: 2, lr: 0.05 } },
 ];
 
-t.test("the CPU kernels agree with PyTorch on shapes that take every path", { skip: python ? false : "no Python with `import torch` here (Debian: apt-get install python3-torch)" }, async (t) => {
+t.test("the CPU kernels agree with PyTorch on shapes that take every path", { skip: python ? false : NO_TORCH }, async (t) => {
   const nets = cases.map((c, i) => Network.create(c.spec, { seed: 40 + i, device: "cpu" }));
-  const input = {
-    cases: cases.map((c, i) => ({
-      spec: c.spec,
-      count: c.d.count,
-      weights: Object.fromEntries(nets[i].weights().map((w) => [w.name, Array.from(w.data)])),
-      x: Array.from(c.d.x),
-      y: Array.from(c.d.y),
-      runs: [{ steps: c.run.steps, lr: c.run.lr, momentum: c.run.momentum, optimizer: c.run.optimizer, weightDecay: 0 }],
-    })),
-  };
-  const ran = spawnSync(python!, [REFERENCE], { input: JSON.stringify(input), encoding: "utf8", maxBuffer: 64 << 20 });
+  const ran = runTorchReference(
+    cases.map((c, i) => ({ spec: c.spec, weights: nets[i].weights(), d: c.d, runs: [{ steps: c.run.steps, lr: c.run.lr, momentum: c.run.momentum, optimizer: c.run.optimizer, weightDecay: 0 }] })),
+  );
   t.equal(ran.status, 0, ran.stderr);
-  const torch = JSON.parse(ran.stdout) as { cases: { probs: number[]; runs: Record<string, number[]>[] }[] };
+  const torch = ran;
   for (const [i, c] of cases.entries()) {
     const probs = await nets[i].predict(c.d.x, c.d.count);
     t.ok(maxDiff(probs, torch.cases[i].probs) < 1e-5, `${c.name}: softmax outputs within ${maxDiff(probs, torch.cases[i].probs).toExponential(2)}`);

@@ -1,19 +1,17 @@
-import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import t from "tap";
 import { loadCsv, loadDataset, loadMnist, subset } from "./data.js";
 import { Network, parameterShapes, validateSpec } from "./index.js";
+import { NO_TORCH, runTorchReference, torchPython } from "./testing/torchReference.js";
 import { MNIST_NORMALIZE } from "./spec.js";
 import { parameterCount } from "../protocol/spec.js";
 import type { Dataset, ModelSpec, TrainOptions } from "./types.js";
 
-const REFERENCE = fileURLToPath(new URL("./testing/torch_reference.py", import.meta.url));
-const python = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import torch"], { stdio: "ignore" }).status === 0);
-const noTorch = "no Python with `import torch` here (Debian: apt-get install python3-torch)";
+const python = torchPython;
+const noTorch = NO_TORCH;
 if (!python) console.log(`# skipped the PyTorch agreement tests: ${noTorch}`);
 
 const cnn: ModelSpec = {
@@ -172,20 +170,16 @@ t.test("forward, loss and training steps agree with PyTorch", { skip: python ? f
     { name: "dense only (the dense engine, Adam on a copy)", spec: { input: [6], layers: [{ type: "dense", units: 4, activation: "relu" }, { type: "dense", units: 3 }], loss: "cross-entropy" } as ModelSpec, d: data(10, 6, 3, 5), runs: [sgd, optimizers[1], optimizers[3], optimizers[5]] },
   ];
   const nets = cases.map((c, i) => Network.create(c.spec, { seed: 20 + i, device: "cpu" }));
-  const input = {
-    cases: cases.map((c, i) => ({
+  const ran = runTorchReference(
+    cases.map((c, i) => ({
       spec: c.spec,
-      count: c.d.count,
-      weights: Object.fromEntries(nets[i].weights().map((w) => [w.name, Array.from(w.data)])),
-      x: Array.from(c.d.x),
-      y: Array.from(c.d.y),
-      targets: c.d.targets && Array.from(c.d.targets),
+      weights: nets[i].weights(),
+      d: c.d,
       runs: c.runs.map(({ steps, lr, momentum, nesterov, weightDecay, optimizer, beta1, beta2, eps, proximalMu }) => ({ steps, lr, momentum, nesterov, weightDecay: weightDecay ?? (optimizer === "adamw" ? 0.01 : 0), optimizer, beta1, beta2, eps, proximalMu })),
     })),
-  };
-  const ran = spawnSync(python!, [REFERENCE], { input: JSON.stringify(input), encoding: "utf8", maxBuffer: 64 << 20 });
+  );
   t.equal(ran.status, 0, ran.stderr);
-  const torch = JSON.parse(ran.stdout) as { cases: { probs: number[]; loss: number; runs: Record<string, number[]>[] }[] };
+  const torch = ran;
   for (const [i, c] of cases.entries()) {
     const probs = await nets[i].predict(c.d.x, c.d.count);
     t.ok(maxDiff(probs, torch.cases[i].probs) < 1e-5, `${c.name}: softmax outputs (max diff ${maxDiff(probs, torch.cases[i].probs).toExponential(2)})`);
