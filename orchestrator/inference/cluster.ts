@@ -341,10 +341,8 @@ export class ClusterInference {
 
   /** A run as the API answers it: the predictions as base64 float32, amounts as decimal strings. */
   reply(run: ClusterRun): ClusterRunReply {
-    const { result, ...rest } = run;
-    const out: ClusterRunReply = { ...rest, jobId: run.modelJobId, machines: run.machines.map((m) => ({ ...m })), answered: run.answered.slice() };
-    delete (out as { modelJobId?: number }).modelJobId;
-    delete (out as { inputSha256?: string }).inputSha256;
+    const { result, modelJobId, inputSha256: _input, ...rest } = run;
+    const out: ClusterRunReply = { ...rest, jobId: modelJobId, machines: run.machines.map((m) => ({ ...m })), answered: run.answered.slice() };
     if (result) {
       out.result = {
         count: result.count,

@@ -20,6 +20,7 @@ import { sendTx } from "../chain/tx.js";
 import { faucetHint } from "../chain/wallet.js";
 import { chainNow, filterMachines, getRentalInfo, readMarket, type MarketMachine } from "../market/marketplace.js";
 import { endRental, rentMachines, waitForAcks, type RentEvent } from "../market/renter.js";
+import { sleep } from "../job/wait.js";
 import { eventArgs } from "./chain.js";
 import { precheckInference, type Prechecked } from "./precheck.js";
 import { predictionsOf, previewOf, writePredictions } from "./predictions.js";
@@ -233,6 +234,7 @@ async function trainingRentals(client: OrchestratorClient, jobId: number): Promi
 async function follow(client: OrchestratorClient, id: number, first: ClusterRunReply, emit: (e: ClusterInferEvent) => void, pollMs: number, restart: () => Promise<ClusterRunReply>): Promise<ClusterRunReply> {
   let seen = new Map<string, string>();
   let answered = 0;
+  let rowsDone = 0;
   let misses = 0;
   let restarts = 0;
   for (let run = first; ; ) {
@@ -242,21 +244,20 @@ async function follow(client: OrchestratorClient, id: number, first: ClusterRunR
       if (m.state === "serving") emit({ event: "connected", rentalId: m.rentalId, provider: m.provider });
       if (m.state === "failed") emit({ event: "machine-failed", rentalId: m.rentalId, provider: m.provider, code: m.error?.code ?? "MACHINE_FAILED", message: m.error?.message ?? "", requeued: m.requeued ?? null });
     }
-    let rowsDone = run.answered.slice(0, answered).reduce((n, a) => n + a.rows, 0);
     for (const a of run.answered.slice(answered)) {
       rowsDone += a.rows;
       emit({ event: "part", ...a, rowsDone, rowsTotal: run.rowsTotal });
     }
     answered = run.answered.length;
     if (run.state !== "running") return run;
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs);
     try {
       run = await client.clusterInference(id);
       misses = 0;
     } catch (err) {
       if (isQuackError(err) && err.details?.lost === true && restarts++ < 2) {
         emit({ event: "warning", warning: `${err.message} Running it again.` });
-        [run, seen, answered] = [await restart(), new Map(), 0];
+        [run, seen, answered, rowsDone] = [await restart(), new Map(), 0, 0];
         continue;
       }
       // A brief outage of the orchestrator is waited out.
