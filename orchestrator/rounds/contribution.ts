@@ -16,6 +16,9 @@
  *     aggregate. Judged once the input model reaches TRAINED accuracy. A regression's analogue: the
  *     update's own model must lower the input model's validation MSE by LEARNED_MSE_SHARE of it,
  *     judged from round 0 on. Cost: one evaluation per update.
+ *     Of the rest, an update whose own model gets almost none of a class right that the input model
+ *     recognizes, in a round where most of the others keep every such class, is left out as
+ *     HARMFUL (rounds/unlearned.ts): a targeted label flip. Same evaluations.
  *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
@@ -40,10 +43,11 @@
 import { unflatten } from "../../native/tensors.js";
 import { MIN_CONTRIBUTION } from "../../protocol/rewards.js";
 import type { JobSettings } from "../../protocol/settings.js";
-import type { FitFailure, FitResult, Strategy } from "../strategy/index.js";
+import type { FitFailure, FitResult, RoundEval, Strategy } from "../strategy/index.js";
 import type { UpdateReward } from "../store/repository.js";
 import type { GlobalModel } from "./checks.js";
 import { learnedSomething } from "./learned.js";
+import { unlearnedAlone } from "./unlearned.js";
 import { distance, roundModel } from "./replay.js";
 
 export type Exclusion = "NORM_OUTLIER" | "LEARNED_NOTHING" | "HARMFUL" | "NO_CONTRIBUTION";
@@ -116,15 +120,21 @@ export async function scoreRound(
   // nothing (rounds/learned.ts): out before leave-one-out, so that it cannot lend the others'
   // scores its effect either. (A random model gets each class all right or all wrong: nothing to judge by.)
   const nothing = new Set<number>();
+  const harmful = new Set<number>();
   if (base.regression || base.accuracy >= TRAINED) {
-    for (const i of near) if (!learnedSomething(base, await evalOf(results[i].weights), TRAINED)) nothing.add(i);
+    const owns = new Map<number, RoundEval>();
+    for (const i of near) owns.set(i, await evalOf(results[i].weights));
+    for (const i of near) if (!learnedSomething(base, owns.get(i)!, TRAINED)) nothing.add(i);
+    // Of those that learned something, one that unlearned a class the others keep (rounds/unlearned.ts)
+    // is harmful: out before leave-one-out too.
+    const learners = near.filter((i) => !nothing.has(i));
+    for (const k of unlearnedAlone(base, learners.map((i) => owns.get(i)!), TRAINED)) harmful.add(learners[k]);
   }
-  const members = near.filter((i) => !nothing.has(i));
+  const members = near.filter((i) => !nothing.has(i) && !harmful.has(i));
   const full = await evalOf(await firstAggregate(members, all));
   const fullLoss = full.loss;
   const scores = new Map<number, number>();
   const raw = new Map<number, number>();
-  const harmful = new Set<number>();
   for (const i of members) {
     let without;
     try {

@@ -5,8 +5,11 @@
 // from that model. Optional: --known each update's loss change on the classes the input model
 // recognizes (the learned-nothing rule's input), --loo each trained update's per-class effect on the
 // round's model (its training replaced by none, and removed), --concentration where its own model
-// sends each class the input model got right, --rows output-row similarity, --split the split rule.
-// Run: npx tsx scripts/experiments/payments-scoring.ts --seed 0 --rounds 3 [--known] [--loo] ...
+// sends each class the input model got right, --rows output-row similarity, --split the split rule,
+// --lost the classes the input model recognizes that an update's own model gets under 40 % right
+// (accuracy and loss: the unlearned-class rule's input). --iid gives the honest shards every class
+// (cli/e2e/payments.test.ts's second job), --no-liar leaves the flip out (its first job).
+// Run: npx tsx scripts/experiments/payments-scoring.ts --seed 0 --rounds 3 [--iid] [--no-liar] [--known] [--loo] ...
 import { parseArgs } from "node:util";
 import { loadMnist, splitHoldout, subset } from "../../native/data.js";
 import { Network } from "../../native/index.js";
@@ -21,6 +24,22 @@ import { TINY_SPEC } from "../../cli/e2e/network.js";
 import { payableScores, splitRewards } from "../../protocol/rewards.js";
 
 const spec = TINY_SPEC;
+// Flags, not environment variables: this is a measurement, not a setting of the product.
+const { values: opt } = parseArgs({
+  options: {
+    seed: { type: "string", default: "0" },
+    rounds: { type: "string", default: "3" },
+    split: { type: "boolean", default: false },
+    known: { type: "boolean", default: false },
+    concentration: { type: "boolean", default: false },
+    rows: { type: "boolean", default: false },
+    loo: { type: "boolean", default: false },
+    iid: { type: "boolean", default: false },
+    "no-liar": { type: "boolean", default: false },
+    lost: { type: "boolean", default: false },
+  },
+});
+const SEED = Number(opt.seed);
 const train = await loadMnist("train");
 const test = await loadMnist("test", { limit: 2000 });
 const validation = subset(train, Array.from({ length: 1000 }, (_, i) => 50_000 + i));
@@ -42,7 +61,9 @@ const evaluateOn = (ds: Dataset) => async (model: Tensor[]): Promise<RoundEval> 
 const evaluate = evaluateOn(validation);
 const strategy = makeStrategy({ ...DEFAULT_SETTINGS }, evaluate);
 
-const shards = [[0, 1, 2, 3, 4, 5, 6], [3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 4, 6, 7, 8, 9]];
+const ALL = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const shards = opt.iid ? [ALL, ALL, ALL] : [[0, 1, 2, 3, 4, 5, 6], [3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 4, 6, 7, 8, 9]];
+const WITH_LIAR = !opt["no-liar"];
 const honestData = shards.map((labels, i) => splitHoldout(byLabels(trainSmall, labels, 1500, 5000 * i), 0.1, 1).train);
 const shuffled = relabel(byLabels(trainSmall, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 1500, 15_000), (_, i) => (i * 7 + 3) % 10);
 const flipped = relabel(byLabels(trainSmall, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3000, 16_500), (y) => (y === 7 ? 1 : y));
@@ -64,7 +85,7 @@ async function roundUpdates(g: GlobalModel, round: number): Promise<Upd[]> {
   ups.push({ name: "mislabelled", numSamples: 1500, weights: await trainFrom(g, shuffled, { epochs: 1, batchSize: 32, lr: 0.1, seed: round }) });
   ups.push({ name: "freerider", numSamples: 1500, weights: nearCopy(g, 1000 + round) });
   for (let k = 0; k < 5; k++) ups.push({ name: `sybil${k}`, numSamples: 1500, weights: nearCopy(g, 2000 + 10 * k + round) });
-  if (round >= 1) ups.push({ name: "liar", numSamples: Number.MAX_SAFE_INTEGER, weights: await trainFrom(g, flipped, { epochs: 3, batchSize: 32, lr: 0.1, seed: round }) });
+  if (WITH_LIAR && round >= 1) ups.push({ name: "liar", numSamples: Number.MAX_SAFE_INTEGER, weights: await trainFrom(g, flipped, { epochs: 3, batchSize: 32, lr: 0.1, seed: round }) });
   for (let i = 0; i < 3; i++) ups.push({ name: `honest${i}`, numSamples: honestData[i].count, weights: await trainFrom(g, honestData[i], { epochs: 1, batchSize: 64, lr: 0.1, momentum: 0.9, seed: SEED * 1000 + 100 * round + i + 7 }) });
   return ups;
 }
@@ -87,19 +108,6 @@ async function classLoss(flat: Float32Array): Promise<number[]> {
   return sum.map((v, c) => v / Math.max(1, n[c]));
 }
 const fmt = (a: number[]) => a.map((v) => (v * 100).toFixed(0).padStart(4)).join("");
-// Flags, not environment variables: this is a measurement, not a setting of the product.
-const { values: opt } = parseArgs({
-  options: {
-    seed: { type: "string", default: "0" },
-    rounds: { type: "string", default: "3" },
-    split: { type: "boolean", default: false },
-    known: { type: "boolean", default: false },
-    concentration: { type: "boolean", default: false },
-    rows: { type: "boolean", default: false },
-    loo: { type: "boolean", default: false },
-  },
-});
-const SEED = Number(opt.seed);
 const ROUNDS = Number(opt.rounds);
 let g = globalModel("0x" + "0".repeat(64), Network.create(spec, { seed: 3 }).weights());
 for (let round = 0; round < ROUNDS; round++) {
@@ -155,6 +163,10 @@ for (let round = 0; round < ROUNDS; round++) {
       conc.push(n >= 10 ? `${c}>${top}:${((counts[top] / n) * 100).toFixed(0)}` : `${c}:-`);
     }
     const cl = await classLoss(u.weights);
+    if (opt.lost) {
+      const lost = baseCL.map((_, c) => c).filter((c) => base.classAccuracy[c] >= 0.5 && ev.classAccuracy[c] < 0.4);
+      console.log(`   ${u.name.padEnd(12)} lost classes ${lost.map((c) => `${c}: acc ${(ev.classAccuracy[c] * 100).toFixed(0)} loss ${baseCL[c].toFixed(2)}→${cl[c].toFixed(2)} conc ${conc[c]}`).join(" | ")}`);
+    }
     const known = baseCL.map((_, c) => c).filter((c) => base.classAccuracy[c] >= 0.5);
     const gainsC = known.map((c) => baseCL[c] - cl[c]);
     const rel = known.map((c) => (baseCL[c] - cl[c]) / baseCL[c]);
