@@ -44,13 +44,16 @@ t.test("lostClasses: a recognized class the own model gets right less than LOST_
   t.same(lostClasses(base, { ...flip, perSample: undefined }, TRAINED), [], "without per-sample figures nothing is judged");
 });
 
-t.test("keepsEveryClass: no class lost, recognized by the input model or not", async (t) => {
+t.test("keepsEveryClass: at least LOST_CLASS of every class right, recognized by the input model or not, sure or not", async (t) => {
   t.ok(keepsEveryClass(whole));
+  t.ok(keepsEveryClass(evalOf([0.9, LOST_CLASS, 0.9, 0.9, 0.9])), "exactly LOST_CLASS");
   t.notOk(keepsEveryClass(flip));
   t.notOk(keepsEveryClass(evalOf([0.9, 0.9, 0.9, 0.9, 0], [0.3, 0.3, 0.3, 0.3, SURE])), "class 4, which the input model does not recognize, lost");
+  t.notOk(keepsEveryClass(evalOf([0.9, 0.05, 0.9, 0.9, 0.9])), "a class almost all wrong, even unsure: not every class");
+  t.ok(keepsEveryClass({ ...flip, regression: { mse: 1, r2: 0 } }), "a regression has no classes");
 });
 
-t.test("unlearnedAlone: judged only where more than half of the others keep every class", async (t) => {
+t.test("unlearnedAlone: judged only where at least half of the others keep every class", async (t) => {
   t.same([...unlearnedAlone(base, [whole, flip, whole, whole], TRAINED)], [1], "the one flip among three whole updates");
   t.same([...unlearnedAlone(base, [flip, whole], TRAINED)], [0], "one other, whole: the flip is the odd one out");
   t.same([...unlearnedAlone(base, [whole, whole, whole], TRAINED)], [], "nobody lost a class");
@@ -60,6 +63,9 @@ t.test("unlearnedAlone: judged only where more than half of the others keep ever
   const lacks4 = evalOf([0.9, 0.9, 0.9, 0.9, 0], [0.3, 0.3, 0.3, 0.3, SURE]);
   t.same([...unlearnedAlone(base, [lacks0, flip, lacks2], TRAINED)], [], "non-IID: the others lose classes too, nobody is judged");
   t.same([...unlearnedAlone(base, [lacks4, lacks4, flip], TRAINED)], [], "others that lack a class the input model does not recognize yet are not whole either");
-  t.same([...unlearnedAlone(base, [lacks0, flip, whole], TRAINED)], [], "one of two others whole is not more than half: nobody is judged");
+  const unsure = evalOf([0.9, 0.9, 0.01, 0.9, 0.9], [0.3, 0.3, CONFIDENTLY_WRONG - 1, 0.3, 0.3]);
+  t.same([...unlearnedAlone(base, [unsure, flip, whole], TRAINED)], [1], "one of two others whole is half: the flip is judged; an honest collapse (unsure) is not lost, nor whole");
+  t.same([...unlearnedAlone(base, [unsure, flip], TRAINED)], [], "the only other is not whole: nothing judged");
+  t.same([...unlearnedAlone(base, [lacks0, lacks2, flip, whole], TRAINED)], [], "one of three others whole is under half: nobody is judged");
   t.same([...unlearnedAlone(base, [lacks0, flip, whole, whole], TRAINED)], [0, 1], "two of three others whole: both updates that lost a class are judged");
 });

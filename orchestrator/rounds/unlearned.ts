@@ -8,21 +8,24 @@
  *
  * An honest contributor whose data lacks a class looks the same on the validation set (its model
  * forgets the class it never sees: 0-10 % right, losses of 3-14 nats on it, 50-100 % of it sent to
- * one other class, as the flip's 7 → 1). So the rule judges only rounds in which more than half of
- * the other updates keep every class (every class, not only those the input model recognizes, so
- * a contributor lacking a class the model has not learned yet does not make a non-IID round look
- * uniform). There an update that loses a recognized class is the odd one out. In a round whose
- * updates mostly lack classes (strongly non-IID data) it judges nothing, and a flip there is
- * bounded only by its weight (at most the round's median claim) and paid what leave-one-out finds.
+ * one other class, as the flip's 7 → 1). So the rule judges only rounds in which at least half of
+ * the other updates keep every class: their own models get at least LOST_CLASS of each class right
+ * (every class, not only those the input model recognizes, so a contributor lacking a class the
+ * model has not learned yet does not make a non-IID round look uniform). There an update that
+ * loses a recognized class is the odd one out. In a round whose updates mostly lack classes
+ * (strongly non-IID data) it judges nothing, and a flip there is bounded only by its weight (at
+ * most the round's median claim) and paid what leave-one-out finds.
  *
  * A class is lost when the own model gets under LOST_CLASS of it right with a mean loss above
- * CONFIDENTLY_WRONG. Measured: the flip's 7s 0-1 % right at 7.2-8.1 nats (scripts/experiments/
- * payments-scoring.ts and cli/e2e/payments.test.ts); honest updates on every class, through
- * `contribute` in that test, sometimes collapse a class too (1-14 % right) but at 3.5-5.3 nats.
- * Judged on the updates that learned something (rounds/learned.ts), so near-copies, which keep
- * every class, cannot be sent in numbers to make a non-IID round look uniform; trained updates on
- * every class can (README's known limits). A flip trained less (not sure of its wrong answers) or
- * partial (keeping LOST_CLASS of the class) is not caught here.
+ * CONFIDENTLY_WRONG. Measured: the flip's 7s 0-1 % right at 7.2-8.1 nats; honest updates on every
+ * class through `contribute` (cli/e2e/payments.test.ts) sometimes collapse a class too (1-14 %
+ * right) but at 3.5-5.3 nats. Offline (scripts/experiments/payments-scoring.ts, 8 seeds, 5 rounds):
+ * with honest contributors on every class the flip was left out in 32 of 32 rounds and no honest
+ * update by this rule; on three non-IID shards, with or without the flip, the rule changed no
+ * decision. Judged on the updates that learned something (rounds/learned.ts), so near-copies,
+ * which keep every class, cannot be sent in numbers to make a non-IID round look uniform; trained
+ * updates on every class can (README's known limits). A flip trained less (unsure of its wrong
+ * answers) or partial (keeping LOST_CLASS of the class) is not caught here.
  */
 import type { RoundEval } from "../strategy/index.js";
 
@@ -56,14 +59,18 @@ export function lostClasses(base: RoundEval, own: RoundEval, trained: number): n
   return lost(own).filter((c) => base.classAccuracy[c] >= trained);
 }
 
-/** Whether `own` lost no class at all, recognized by the input model or not: its training saw them all. */
+/**
+ * Whether `own` gets at least LOST_CLASS of every class right, recognized by the input model or not:
+ * its training saw them all. Stricter than "lost nothing" (no confidence asked), so that a
+ * non-IID contributor unsure of the class it lacks does not pass for one holding every class.
+ */
 export function keepsEveryClass(own: RoundEval): boolean {
-  return lost(own).length === 0;
+  return own.regression !== undefined || own.classAccuracy.every((acc) => acc >= LOST_CLASS);
 }
 
 /**
  * Positions in `owns` (the own-model evaluations of a round's updates) of those that lose a class
- * `base` recognizes while more than half of the other updates keep every class.
+ * `base` recognizes while at least half of the other updates (and at least one) keep every class.
  */
 export function unlearnedAlone(base: RoundEval, owns: RoundEval[], trained: number): Set<number> {
   const whole = owns.map(keepsEveryClass);
@@ -71,7 +78,7 @@ export function unlearnedAlone(base: RoundEval, owns: RoundEval[], trained: numb
   owns.forEach((own, i) => {
     if (lostClasses(base, own, trained).length === 0) return;
     const othersWhole = whole.filter((w, j) => j !== i && w).length;
-    if (othersWhole * 2 > owns.length - 1) out.add(i);
+    if (othersWhole > 0 && othersWhole * 2 >= owns.length - 1) out.add(i);
   });
   return out;
 }
