@@ -57,12 +57,21 @@ export const inferenceReplySchema = schema({
     predictions: {
       type: "array",
       items: {
-        type: "object",
-        required: ["class", "probabilities"],
-        properties: {
-          class: { type: "integer", description: "the most probable class" },
-          probabilities: { type: "array", items: { type: "number" }, description: "softmax output, one per class (float32 values)" },
-        },
+        anyOf: [
+          {
+            type: "object",
+            required: ["class", "probabilities"],
+            properties: {
+              class: { type: "integer", description: "the most probable class" },
+              probabilities: { type: "array", items: { type: "number" }, description: "softmax output, one per class (float32 values)" },
+            },
+          },
+          {
+            type: "object",
+            required: ["outputs"],
+            properties: { outputs: { type: "array", items: { type: "number" }, description: "a regression model's outputs, one per target (float32 values)" } },
+          },
+        ],
       },
     },
     computeMs: { type: "integer", description: "compute time charged, in whole milliseconds" },

@@ -148,9 +148,13 @@ export class InferenceService {
     };
   }
 
-  reply(r: InferenceRecord): InferenceReply {
-    const classes = argmaxRows(r.probabilities, r.classes);
-    const predictions = classes.map((c, i) => ({ class: c, probabilities: Array.from(r.probabilities.subarray(i * r.classes, (i + 1) * r.classes)) }));
+  /** The answer to a run: per row the most probable class and the softmax output, or a regression's outputs (no class: it has none). */
+  async reply(r: InferenceRecord): Promise<InferenceReply> {
+    const row = (i: number) => Array.from(r.probabilities.subarray(i * r.classes, (i + 1) * r.classes));
+    const regression = (await this.d.repo.getJob(r.modelJobId))?.spec.loss === "mse";
+    const predictions = regression
+      ? Array.from({ length: r.count }, (_, i) => ({ outputs: row(i) }))
+      : argmaxRows(r.probabilities, r.classes).map((c, i) => ({ class: c, probabilities: row(i) }));
     return {
       ...this.statement(r),
       jobId: r.modelJobId,

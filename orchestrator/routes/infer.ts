@@ -121,7 +121,7 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
         body: request.body,
         bodySha256: request.bodySha256!,
       });
-      return service.reply(record);
+      return await service.reply(record);
     },
   );
 

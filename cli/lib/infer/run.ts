@@ -62,13 +62,14 @@ function afterEscrow(err: unknown, plan: InferPlan, id: number): unknown {
 }
 
 /** The statement must be for this job, signed by the orchestrator the job names, within the escrow. */
-function checkReply(reply: InferenceReply, id: number, input: InferenceInput, orchestrator: string, max: bigint, chainId: number, pool: string): bigint {
+function checkReply(reply: InferenceReply, id: number, input: InferenceInput, regression: boolean, orchestrator: string, max: bigint, chainId: number, pool: string): bigint {
   const bad = (why: string) =>
     new QuackError("BAD_STATEMENT", `The orchestrator's answer for inference job ${id} cannot be used: ${why}.`, {
       fix: "Nothing was settled; report this to the orchestrator's operator, and reclaim the escrow after 24 h if it is not fixed.",
     });
   if (reply.inferenceJobId !== id || Number(reply.usage.jobId) !== id) throw bad(`it is for job ${reply.usage.jobId}`);
   if (reply.count !== input.count || reply.predictions.length !== input.count) throw bad(`it holds ${reply.predictions.length} predictions for ${input.count} samples`);
+  if (reply.predictions.some((p) => "outputs" in p !== regression)) throw bad(regression ? "it answers classes for a regression model" : "it answers outputs for a classifier");
   const amounts = reply.usage.amounts.map((a) => BigInt(a));
   const total = amounts.reduce((a, b) => a + b, 0n);
   if (total > max) throw bad(`it pays ${total} wei, above the escrow of ${max}`);
@@ -118,11 +119,10 @@ export async function runInference(plan: InferPlan, deps: InferDeps, opts: { onE
   const pool = deps.contracts.inferencePool;
   try {
     const reply = await deps.client.infer({ inferenceJobId: id, jobId: plan.jobId, x: input.x, count: input.count });
-    const fee = checkReply(reply, id, input, info.orchestrator, max, deps.chainId, checked.poolAddress);
-    const { inferenceJobId, jobId, modelHash, classes } = reply;
-    // A regression's "probabilities" are its raw outputs (the engine's predict); its class means nothing.
     const regression = job.spec.loss === "mse";
-    const predictions: Prediction[] = regression ? reply.predictions.map((p) => ({ outputs: p.probabilities })) : reply.predictions;
+    const fee = checkReply(reply, id, input, regression, info.orchestrator, max, deps.chainId, checked.poolAddress);
+    const { inferenceJobId, jobId, modelHash, classes } = reply;
+    const predictions: Prediction[] = reply.predictions;
     const written = await writePredictions(plan.out, { inferenceJobId, jobId, modelHash, classes }, predictions, input.labels, input.targets);
     emit({ event: "predicted", inferenceJobId: id, count: reply.count, computeMs: reply.computeMs, fee, out: written.file, accuracy: written.accuracy, regression: written.regression });
 
