@@ -2,7 +2,8 @@
 import { Box, Text } from "ink";
 import { formatAmount } from "../../protocol/chain/units.js";
 import type { WatchEvent } from "../lib/job/watch.js";
-import { bar, percent, shortAddress, sparkline } from "./charts.js";
+import type { QualityName } from "../../protocol/quality.js";
+import { bar, percent, quality, shortAddress, sparkline } from "./charts.js";
 
 export interface JobWatchState {
   jobId: number;
@@ -12,6 +13,8 @@ export interface JobWatchState {
   accepted: number;
   rejected: number;
   thresholdBps: number;
+  /** What the rounds' accuracy is: accuracy, or a regression's R². */
+  metric: QualityName;
   accuracy: Array<{ round: number; accuracy: number }>;
   paid: Record<string, bigint>;
   totalPaid: bigint;
@@ -21,13 +24,13 @@ export interface JobWatchState {
 }
 
 export function initialJobWatch(jobId: number): JobWatchState {
-  return { jobId, status: "waiting", currentRound: 0, rounds: 0, accepted: 0, rejected: 0, thresholdBps: 0, accuracy: [], paid: {}, totalPaid: 0n, note: null, progress: null };
+  return { jobId, status: "waiting", currentRound: 0, rounds: 0, accepted: 0, rejected: 0, thresholdBps: 0, metric: "accuracy", accuracy: [], paid: {}, totalPaid: 0n, note: null, progress: null };
 }
 
 export function reduceJobWatch(s: JobWatchState, e: WatchEvent): JobWatchState {
   switch (e.event) {
     case "status":
-      return { ...s, status: e.status, currentRound: e.currentRound, rounds: e.rounds, accepted: e.accepted, rejected: e.rejected, thresholdBps: e.thresholdBps, note: null };
+      return { ...s, status: e.status, currentRound: e.currentRound, rounds: e.rounds, accepted: e.accepted, rejected: e.rejected, thresholdBps: e.thresholdBps, metric: e.metric, note: null };
     case "round":
       return { ...s, accuracy: [...s.accuracy, { round: e.round, accuracy: e.accuracy }] };
     case "reward":
@@ -46,7 +49,7 @@ export function jobWatchLine(e: WatchEvent): string | undefined {
     case "status":
       return `job ${e.jobId}: ${e.status === "finished" ? `finished after round ${e.rounds - 1}` : `active, round ${e.currentRound} open`} (rounds 0–${e.rounds - 1}), updates accepted ${e.accepted}, rejected ${e.rejected}`;
     case "round":
-      return `round ${e.round}: global accuracy ${percent(e.accuracy)} (${e.contributors} updates)`;
+      return `round ${e.round}: global ${e.metric} ${quality(e.metric, e.accuracy)} (${e.contributors} updates)`;
     case "reward":
       return `paid ${formatAmount(e.amount)} DUCK to ${e.contributor} (tx ${e.txHash})`;
     case "waiting":
@@ -54,7 +57,7 @@ export function jobWatchLine(e: WatchEvent): string | undefined {
     case "progress":
       return `job ${e.jobId} ${e.state}${e.reason ? ` (${e.reason})` : ""}: ${e.message}${e.fix ? `\n  fix: ${e.fix}` : ""}`;
     case "finished":
-      return `job ${e.jobId} finished after ${e.rounds} rounds: accuracy ${percent(e.finalAccuracy)}, ${formatAmount(e.totalPaid)} DUCK paid; final model ${e.modelHash}`;
+      return `job ${e.jobId} finished after ${e.rounds} rounds: ${e.metric} ${quality(e.metric, e.finalAccuracy)}, ${formatAmount(e.totalPaid)} DUCK paid; final model ${e.modelHash}`;
   }
 }
 
@@ -65,18 +68,18 @@ export function JobWatchView({ state: s }: { state: JobWatchState }) {
   return (
     <Box flexDirection="column">
       <Text>
-        <Text bold>Job {s.jobId}</Text> · {s.status} · round {shownRound} of 0–{s.rounds ? s.rounds - 1 : "?"} · threshold {percent(s.thresholdBps / 10000, 0)}
+        <Text bold>Job {s.jobId}</Text> · {s.status} · round {shownRound} of 0–{s.rounds ? s.rounds - 1 : "?"} · threshold {s.metric === "accuracy" ? percent(s.thresholdBps / 10000, 0) : `R² ${quality(s.metric, s.thresholdBps / 10000)}`}
       </Text>
       <Text>
         updates <Text color="green">{s.accepted} accepted</Text> · <Text color="red">{s.rejected} rejected</Text>
       </Text>
       <Box flexDirection="column" marginTop={1}>
         <Text>
-          accuracy <Text color="cyan">{sparkline(accs, { min: 0, max: 1 })}</Text> {percent(accs.at(-1))}
+          {s.metric} <Text color="cyan">{sparkline(accs, { min: 0, max: 1 })}</Text> {quality(s.metric, accs.at(-1))}
         </Text>
         {s.accuracy.map((a) => (
           <Text key={a.round}>
-            {`r${a.round}`.padStart(4)} <Text color="cyan">{bar(a.accuracy, 30)}</Text> {percent(a.accuracy)}
+            {`r${a.round}`.padStart(4)} <Text color="cyan">{bar(a.accuracy, 30)}</Text> {quality(s.metric, a.accuracy)}
           </Text>
         ))}
       </Box>

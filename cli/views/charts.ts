@@ -1,3 +1,4 @@
+import type { QualityName } from "../../protocol/quality.js";
 /** Terminal charts as plain strings: a sparkline of a series and horizontal bars. */
 
 const TICKS = "▁▂▃▄▅▆▇█";
@@ -30,6 +31,12 @@ export function bar(fraction: number, width: number): string {
 /** "97.85 %" from 0.97851. */
 export function percent(fraction: number | null | undefined, digits = 2): string {
   return fraction === null || fraction === undefined || !Number.isFinite(fraction) ? "–" : `${(fraction * 100).toFixed(digits)} %`;
+}
+
+/** A job's round quality as its users read it: "97.85 %" for an accuracy, "0.844" for an R². */
+export function quality(name: QualityName, value: number | null | undefined): string {
+  if (name === "accuracy") return percent(value);
+  return value === null || value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(3);
 }
 
 /** "0x1234…abcd". */

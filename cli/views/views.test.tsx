@@ -20,8 +20,8 @@ const frameOf = (node: Parameters<typeof render>[0]) => {
 
 t.test("job watch: status, accuracy per round, rewards", async (t) => {
   const events: WatchEvent[] = [
-    { event: "status", jobId: 4, status: "active", currentRound: 1, rounds: 3, accepted: 2, rejected: 1, requester: alice, evaluator: alice, thresholdBps: 7000 },
-    { event: "round", jobId: 4, round: 0, accuracy: 0.9, loss: 0.3, contributors: 2, modelHash: "0x01" },
+    { event: "status", jobId: 4, status: "active", currentRound: 1, rounds: 3, accepted: 2, rejected: 1, requester: alice, evaluator: alice, thresholdBps: 7000, metric: "accuracy" },
+    { event: "round", jobId: 4, round: 0, accuracy: 0.9, metric: "accuracy", loss: 0.3, contributors: 2, modelHash: "0x01" },
     { event: "reward", jobId: 4, contributor: alice, amount: 10n * DUCK, txHash: "0xaa", blockNumber: 7 },
     { event: "reward", jobId: 4, contributor: alice, amount: 5n * DUCK, txHash: "0xbb", blockNumber: 8 },
   ];
@@ -34,7 +34,21 @@ t.test("job watch: status, accuracy per round, rewards", async (t) => {
   t.match(frame, /rewards paid: 15 DUCK/);
   t.match(frame, /0x7099…79C8 15 DUCK/);
   t.equal(jobWatchLine(events[2]), `paid 10 DUCK to ${alice} (tx 0xaa)`);
-  t.match(jobWatchLine({ event: "finished", jobId: 4, modelHash: "0x02", rounds: 3, finalAccuracy: 0.95, totalPaid: 30n * DUCK }), /finished after 3 rounds: accuracy 95\.00 %, 30 DUCK paid/);
+  t.match(jobWatchLine({ event: "finished", jobId: 4, modelHash: "0x02", rounds: 3, finalAccuracy: 0.95, metric: "accuracy", totalPaid: 30n * DUCK }), /finished after 3 rounds: accuracy 95\.00 %, 30 DUCK paid/);
+});
+
+t.test("job watch of a regression job: its rounds' figure is named R² and shown as one", async (t) => {
+  const events: WatchEvent[] = [
+    { event: "status", jobId: 5, status: "active", currentRound: 1, rounds: 2, accepted: 2, rejected: 0, requester: alice, evaluator: alice, thresholdBps: 5000, metric: "R²" },
+    { event: "round", jobId: 5, round: 0, accuracy: 0.5642, metric: "R²", loss: 21.5, contributors: 2, modelHash: "0x01" },
+  ];
+  const frame = frameOf(<JobWatchView state={events.reduce(reduceJobWatch, initialJobWatch(5))} />);
+  t.match(frame, /threshold R² 0\.500/);
+  t.match(frame, /R² .* 0\.564/);
+  t.match(frame, /r0 █+.* 0\.564/);
+  t.notMatch(frame, /accuracy|%/, "no accuracy, no percent");
+  t.equal(jobWatchLine(events[1]), "round 0: global R² 0.564 (2 updates)");
+  t.match(jobWatchLine({ event: "finished", jobId: 5, modelHash: "0x02", rounds: 2, finalAccuracy: 0.8438, metric: "R²", totalPaid: 10n * DUCK }), /finished after 2 rounds: R² 0\.844, 10 DUCK paid/);
 });
 
 t.test("job watch: a stalled job says why and what to do, until it moves again", async (t) => {

@@ -5,6 +5,7 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import type { QualityName } from "../../protocol/quality";
 
 export interface RoundPoint {
   round: number;
@@ -12,10 +13,12 @@ export interface RoundPoint {
   loss: number;
 }
 
-export function AccuracyChart({ points }: { points: RoundPoint[] }) {
+/** Accuracy is plotted in percent; a regression's R² as it is. */
+export function AccuracyChart({ points, metric = "accuracy" }: { points: RoundPoint[]; metric?: QualityName }) {
+  const scale = metric === "accuracy" ? 100 : 1;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const data: uPlot.AlignedData = [points.map((p) => p.round), points.map((p) => p.accuracy * 100), points.map((p) => p.loss)];
+  const data: uPlot.AlignedData = [points.map((p) => p.round), points.map((p) => p.accuracy * scale), points.map((p) => p.loss)];
 
   useEffect(() => {
     const el = box.current;
@@ -27,12 +30,12 @@ export function AccuracyChart({ points }: { points: RoundPoint[] }) {
       scales: { x: { time: false }, acc: { auto: true }, loss: { auto: true } },
       axes: [
         { label: "round", incrs: [1, 2, 5, 10, 20, 50, 100], values: (_u, v) => v.map((x) => String(x)) },
-        { scale: "acc", label: "accuracy (%)", values: (_u, v) => v.map((x) => x.toFixed(1)) },
+        { scale: "acc", label: metric === "accuracy" ? "accuracy (%)" : metric, values: (_u, v) => v.map((x) => x.toFixed(metric === "accuracy" ? 1 : 2)) },
         { scale: "loss", label: "loss", side: 1, grid: { show: false } },
       ],
       series: [
         { label: "round" },
-        { label: "accuracy", scale: "acc", stroke: "#1f7a4d", width: 2, points: { show: true, size: 7 }, value: (_u, v) => (v === null ? "—" : `${v.toFixed(2)} %`) },
+        { label: metric, scale: "acc", stroke: "#1f7a4d", width: 2, points: { show: true, size: 7 }, value: (_u, v) => (v === null ? "—" : metric === "accuracy" ? `${v.toFixed(2)} %` : v.toFixed(3)) },
         { label: "loss", scale: "loss", stroke: "#c2571a", width: 2, dash: [6, 4], points: { show: true, size: 5 }, value: (_u, v) => (v === null ? "—" : v.toFixed(4)) },
       ],
     };

@@ -1,3 +1,4 @@
+import type { QualityName } from "../../protocol/quality";
 /** How amounts, addresses, hashes and times read on the pages. */
 
 const WEI_PER_DUCK = 10n ** 18n;
@@ -25,6 +26,10 @@ export const shortHash = (h: string) => (h.length > 14 ? `${h.slice(0, 8)}…${h
 
 export const percent = (fraction: number | null | undefined, digits = 2) =>
   fraction === null || fraction === undefined ? "—" : `${(fraction * 100).toFixed(digits)} %`;
+
+/** A round's quality as the job's model means it: "97.85 %" for an accuracy, "0.844" for a regression's R². */
+export const quality = (metric: QualityName, value: number | null | undefined) =>
+  metric === "accuracy" ? percent(value) : value === null || value === undefined ? "—" : value.toFixed(3);
 
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";

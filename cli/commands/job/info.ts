@@ -6,7 +6,8 @@ import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId, readChainJob, type ChainJob } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
-import { percent } from "../../views/charts.js";
+import { quality } from "../../views/charts.js";
+import { qualityName } from "../../../protocol/quality.js";
 import { describeTraining } from "../../lib/job/params.js";
 
 export function jobListCommand(): Command {
@@ -100,6 +101,7 @@ export function jobStatusCommand(): Command {
 
 function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): string {
   const lines = [`Job ${jobId}`];
+  const metric = job ? qualityName(job.spec) : "accuracy";
   if (job) {
     lines.push(job.status === "finished" ? `  status      finished after round ${job.rounds - 1} (rounds 0–${job.rounds - 1})` : `  status      active, round ${job.currentRound} open (rounds 0–${job.rounds - 1})`);
     const p = job.progress;
@@ -108,11 +110,11 @@ function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): str
     lines.push(`  model       ${job.modelHash}`);
     const train = job.settings.train;
     if (train && Object.keys(train).length > 0) lines.push(`  training    ${describeTraining(train)} (a contributor's own flags win)`);
-    for (const r of job.history) if (r.accuracy !== null) lines.push(`  round ${String(r.round).padStart(3)}   accuracy ${percent(r.accuracy)}  (${r.contributors.length} updates)`);
+    for (const r of job.history) if (r.accuracy !== null) lines.push(`  round ${String(r.round).padStart(3)}   ${metric} ${quality(metric, r.accuracy)}  (${r.contributors.length} updates)`);
   }
   if (c) {
     lines.push(`  requester   ${c.requester}`, `  evaluator   ${c.evaluator}`);
-    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, up to ${formatAmount(c.roundBudget)} a round by contribution (${formatAmount(c.outstanding)} committed, unclaimed), threshold ${c.accuracyThresholdBps / 100} %`);
+    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, up to ${formatAmount(c.roundBudget)} a round by contribution (${formatAmount(c.outstanding)} committed, unclaimed), threshold ${metric === "accuracy" ? `${c.accuracyThresholdBps / 100} %` : `R² ${quality(metric, c.accuracyThresholdBps / 10000)}`}`);
     lines.push(`  deadline    ${new Date(c.deadline * 1000).toISOString()}${c.finished ? " (finished on chain)" : ""}`);
   }
   return lines.join("\n");

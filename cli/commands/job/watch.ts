@@ -20,7 +20,8 @@ export function jobWatchCommand(): Command {
       "after",
       `
 On a terminal a live view; with --json (or when piped) one event per line: status, round
-(global accuracy on the requester's validation set), reward (from RewardDistributed and RewardClaimed), finished.
+(global accuracy on the requester's validation set; "metric" says "R²" for a regression model, whose
+figure is its R²), reward (from RewardDistributed and RewardClaimed), finished.
 Ends when the job has finished. Rewards need the chain; without it the rest still shows.
 
 Examples:

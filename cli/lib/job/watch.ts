@@ -6,6 +6,7 @@ import type { Contract, Provider } from "ethers";
 import type { JobDetail, JobProgress, OrchestratorClient } from "../../../orchestrator/client.js";
 import { rewardsBetween } from "./chainJob.js";
 import { Backoff, isTransient, sleep } from "./wait.js";
+import { qualityName, type QualityName } from "../../../protocol/quality.js";
 
 export type WatchEvent =
   | {
@@ -19,13 +20,15 @@ export type WatchEvent =
       requester: string;
       evaluator: string;
       thresholdBps: number;
+      /** What the rounds' accuracy is for this job's model: accuracy, or a regression's R². */
+      metric: QualityName;
     }
-  | { event: "round"; jobId: number; round: number; accuracy: number; loss: number | null; contributors: number; modelHash: string | null }
+  | { event: "round"; jobId: number; round: number; accuracy: number; metric: QualityName; loss: number | null; contributors: number; modelHash: string | null }
   | { event: "reward"; jobId: number; contributor: string; amount: bigint; txHash: string; blockNumber: number }
   | { event: "waiting"; jobId: number; reason: string; delayMs: number }
   /** The orchestrator's verdict on whether the job moves, when it changes (a stalled job says why and what to do). */
   | { event: "progress"; jobId: number; state: JobProgress["state"]; reason: JobProgress["reason"]; round: number | null; message: string; fix: string | null }
-  | { event: "finished"; jobId: number; modelHash: string; rounds: number; finalAccuracy: number | null; totalPaid: bigint };
+  | { event: "finished"; jobId: number; modelHash: string; rounds: number; finalAccuracy: number | null; metric: QualityName; totalPaid: bigint };
 
 export interface WatchOptions {
   client: OrchestratorClient;
@@ -77,6 +80,7 @@ export async function* watchJob(opts: WatchOptions): AsyncGenerator<WatchEvent> 
       requester: job.requester,
       evaluator: job.evaluator,
       thresholdBps: job.settings.thresholdBps,
+      metric: qualityName(job.spec),
     };
     const key = JSON.stringify(status);
     if (key !== lastStatus) {
@@ -93,7 +97,7 @@ export async function* watchJob(opts: WatchOptions): AsyncGenerator<WatchEvent> 
     for (const r of job.history) {
       if (r.status !== "closed" || r.accuracy === null || seenRounds.has(r.round)) continue;
       seenRounds.add(r.round);
-      yield { event: "round", jobId, round: r.round, accuracy: r.accuracy, loss: r.loss, contributors: r.contributors.length, modelHash: r.modelHash };
+      yield { event: "round", jobId, round: r.round, accuracy: r.accuracy, metric: status.metric, loss: r.loss, contributors: r.contributors.length, modelHash: r.modelHash };
     }
     if (pool && provider) {
       fromBlock ??= job.chain.blockNumber;
@@ -109,7 +113,7 @@ export async function* watchJob(opts: WatchOptions): AsyncGenerator<WatchEvent> 
     const claimsDone = !pool || !provider || paidCount >= job.updates.accepted || Date.now() - (finishedAt ?? 0) > (opts.rewardGraceMs ?? 10_000);
     if (finishedAt !== undefined && claimsDone) {
       const last = job.history.filter((r) => r.accuracy !== null).at(-1);
-      yield { event: "finished", jobId, modelHash: job.modelHash, rounds: job.rounds, finalAccuracy: last?.accuracy ?? null, totalPaid };
+      yield { event: "finished", jobId, modelHash: job.modelHash, rounds: job.rounds, finalAccuracy: last?.accuracy ?? null, metric: status.metric, totalPaid };
       return;
     }
     await sleep(pollMs, signal);

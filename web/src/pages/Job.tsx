@@ -4,7 +4,8 @@ import type { ClusterReply, JobDetail } from "../../../orchestrator/routes/schem
 import { useApi, useLive } from "../api";
 import { AccuracyChart } from "../Chart";
 import { Addr, Duck, Empty, Hash, Loading, Problem, Section, Stat, Table } from "../components";
-import { ago, duration, percent } from "../format";
+import { qualityName } from "../../../protocol/quality";
+import { ago, duration, quality } from "../format";
 import { markFirstData, markRoundShown } from "../perf";
 
 export function Job({ jobId }: { jobId: number }) {
@@ -34,6 +35,7 @@ export function Job({ jobId }: { jobId: number }) {
   const round = j.status === "finished" ? j.rounds : j.currentRound;
   const money = report.data?.money;
   const machines = cluster.data?.machines ?? [];
+  const metric = qualityName(j.spec);
 
   return (
     <>
@@ -50,7 +52,7 @@ export function Job({ jobId }: { jobId: number }) {
       </p>
 
       <div className="stats">
-        <Stat label="latest accuracy" value={closed.length ? percent(closed[closed.length - 1].accuracy) : "—"} testId="latest-accuracy" />
+        <Stat label={`latest ${metric}`} value={closed.length ? quality(metric, closed[closed.length - 1].accuracy) : "—"} testId="latest-accuracy" />
         <Stat label="reward pool" value={<Duck wei={j.chain.totalRewardPool} />} />
         <Stat label="committed to contributors" value={<Duck wei={money?.committed} />} />
         <Stat label="paid out" value={<Duck wei={money?.paid} />} />
@@ -58,24 +60,24 @@ export function Job({ jobId }: { jobId: number }) {
         {money?.refund ? <Stat label="refunded" value={<Duck wei={money.refund} />} /> : null}
       </div>
 
-      <Section title="Accuracy and loss per round">
+      <Section title={`${metric === "accuracy" ? "Accuracy" : metric} and loss per round`}>
         {closed.length === 0 ? (
           <Empty title="No round has closed yet.">Round 0 closes once {s.minUpdates} useful updates arrived; the curve grows here as rounds close.</Empty>
         ) : null}
-        <AccuracyChart points={closed.map((r) => ({ round: r.round, accuracy: r.accuracy!, loss: r.loss! }))} />
+        <AccuracyChart metric={metric} points={closed.map((r) => ({ round: r.round, accuracy: r.accuracy!, loss: r.loss! }))} />
       </Section>
 
       <Section title="Rounds">
         {report.error && !report.data ? <Problem error={report.error} what="the rounds" /> : null}
         {report.data ? (
-          <Table label="rounds" head={["round", "status", "accuracy", "loss", "accepted", "refused", "contributors", "model", "duration", "committed"]}>
+          <Table label="rounds" head={["round", "status", metric, "loss", "accepted", "refused", "contributors", "model", "duration", "committed"]}>
             {[...report.data.rounds].reverse().map((r) => (
               <tr key={r.round} data-round={r.round} data-status={r.status}>
                 <td>{r.round}</td>
                 <td>
                   <span className={`badge ${r.status}`}>{r.status}</span>
                 </td>
-                <td>{percent(r.accuracy)}</td>
+                <td>{quality(metric, r.accuracy)}</td>
                 <td>{r.loss === null ? "—" : r.loss.toFixed(4)}</td>
                 <td>{r.accepted}</td>
                 <td>{r.rejected.length === 0 ? "0" : r.rejected.map((x) => `${x.code}`).join(", ")}</td>
@@ -132,8 +134,8 @@ export function Job({ jobId }: { jobId: number }) {
           </dd>
           <dt>round deadline</dt>
           <dd>{s.roundDeadlineSeconds} s</dd>
-          <dt>accuracy threshold</dt>
-          <dd>{(s.thresholdBps / 100).toFixed(2)} %</dd>
+          <dt>{metric} threshold</dt>
+          <dd>{quality(metric, s.thresholdBps / 10000)}</dd>
           <dt>round budget</dt>
           <dd>
             <Duck wei={j.chain.roundBudget} />
