@@ -3,7 +3,8 @@ import { Box, Text } from "ink";
 import { formatAmount } from "../../protocol/chain/units.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import type { JobTerms } from "../lib/contribute/terms.js";
-import { percent, sparkline } from "./charts.js";
+import type { QualityName } from "../../protocol/quality.js";
+import { quality, sparkline } from "./charts.js";
 
 export interface ContributeState {
   jobId: number;
@@ -16,6 +17,8 @@ export interface ContributeState {
   loss: number | null;
   accuracy: number | null;
   holdoutAccuracy: number | null;
+  /** What the accuracy figures are: accuracy, or a regression's R². */
+  metric: QualityName;
   attested: Array<{ round: number; accuracyBps: number }>;
   totalReward: bigint;
   balance: bigint | null;
@@ -23,7 +26,7 @@ export interface ContributeState {
 }
 
 export function initialContribute(jobId: number, address: string): ContributeState {
-  return { jobId, address, terms: null, round: null, phase: "starting", samples: 0, holdout: 0, loss: null, accuracy: null, holdoutAccuracy: null, attested: [], totalReward: 0n, balance: null, log: [] };
+  return { jobId, address, terms: null, round: null, phase: "starting", samples: 0, holdout: 0, loss: null, accuracy: null, holdoutAccuracy: null, metric: "accuracy", attested: [], totalReward: 0n, balance: null, log: [] };
 }
 
 const LOG_LINES = 6;
@@ -35,13 +38,13 @@ export function reduceContribute(s: ContributeState, e: ContributorEvent): Contr
     case "terms":
       return { ...next, terms: e.terms, phase: "checked the job on chain" };
     case "started":
-      return { ...next, samples: e.samples, holdout: e.holdout, phase: "waiting for the global model" };
+      return { ...next, samples: e.samples, holdout: e.holdout, metric: e.metric, phase: "waiting for the global model" };
     case "model":
       return { ...next, round: e.round, phase: "training" };
     case "trained":
-      return { ...next, loss: e.loss, accuracy: e.accuracy, holdoutAccuracy: e.holdoutAccuracy, phase: "sending the update" };
+      return { ...next, loss: e.loss, accuracy: e.accuracy, holdoutAccuracy: e.holdoutAccuracy, metric: e.metric, phase: "sending the update" };
     case "attested":
-      return { ...next, attested: [...s.attested, { round: e.round, accuracyBps: e.accuracyBps }], phase: "claiming the reward" };
+      return { ...next, attested: [...s.attested, { round: e.round, accuracyBps: e.accuracyBps }], metric: e.metric, phase: "claiming the reward" };
     case "submitted":
       return { ...next, totalReward: e.totalReward, balance: e.balance, phase: "waiting for the next round" };
     case "rewarded":
@@ -71,9 +74,9 @@ export function contributeLine(e: ContributorEvent): string | undefined {
     case "model":
       return undefined;
     case "trained":
-      return `round ${e.round}: trained in ${e.ms} ms, loss ${e.loss.toFixed(4)}, accuracy ${percent(e.accuracy)}, held-out ${percent(e.holdoutAccuracy)}`;
+      return `round ${e.round}: trained in ${e.ms} ms, loss ${e.loss.toFixed(4)}, ${e.metric} ${quality(e.metric, e.accuracy)}, held-out ${quality(e.metric, e.holdoutAccuracy)}`;
     case "attested":
-      return `round ${e.round}: evaluator attested ${percent(e.accuracyBps / 10000)}`;
+      return `round ${e.round}: evaluator attested ${e.metric === "accuracy" ? "" : "R² "}${quality(e.metric, e.accuracyBps / 10000)}`;
     case "refused":
       return `round ${e.round}: refused by the ${e.stage} (${e.code}): ${e.message}`;
     case "submitted":
@@ -98,7 +101,7 @@ export function ContributeView({ state: s }: { state: ContributeState }) {
       </Text>
       {s.terms ? (
         <Text dimColor>
-          threshold {s.terms.accuracyThresholdBps / 100} % · up to {formatAmount(s.terms.roundBudget)} DUCK a round by contribution · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
+          threshold {s.metric === "accuracy" ? `${s.terms.accuracyThresholdBps / 100} %` : `R² ${quality(s.metric, s.terms.accuracyThresholdBps / 10000)}`} · up to {formatAmount(s.terms.roundBudget)} DUCK a round by contribution · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
         </Text>
       ) : null}
       <Box marginTop={1} flexDirection="column">
@@ -107,10 +110,10 @@ export function ContributeView({ state: s }: { state: ContributeState }) {
           {s.terms ? ` of 0–${s.terms.rounds - 1}` : ""} · <Text color="yellow">{s.phase}</Text>
         </Text>
         <Text>
-          local loss {s.loss === null ? "–" : s.loss.toFixed(4)} · accuracy {percent(s.accuracy)} · held-out {percent(s.holdoutAccuracy)} ({s.samples} + {s.holdout} samples)
+          local loss {s.loss === null ? "–" : s.loss.toFixed(4)} · {s.metric} {quality(s.metric, s.accuracy)} · held-out {quality(s.metric, s.holdoutAccuracy)} ({s.samples} + {s.holdout} samples)
         </Text>
         <Text>
-          attested <Text color="cyan">{sparkline(attested, { min: 0, max: 1 })}</Text> {percent(attested.at(-1))}
+          attested <Text color="cyan">{sparkline(attested, { min: 0, max: 1 })}</Text> {quality(s.metric, attested.at(-1))}
         </Text>
         <Text>
           rewards <Text color="green">{formatAmount(s.totalReward)} DUCK</Text>

@@ -65,10 +65,10 @@ t.test("job watch: a stalled job says why and what to do, until it moves again",
 
 t.test("contribute: phases, local and attested accuracy, rewards", async (t) => {
   const events: ContributorEvent[] = [
-    { event: "started", jobId: 2, address: alice, samples: 900, holdout: 100, stateFile: null, submitOnChain: true },
+    { event: "started", jobId: 2, address: alice, samples: 900, holdout: 100, stateFile: null, submitOnChain: true, metric: "accuracy" },
     { event: "model", jobId: 2, round: 0, modelHash: "0x01" },
-    { event: "trained", jobId: 2, round: 0, samples: 900, loss: 0.5, accuracy: 0.8, holdoutLoss: 0.4, holdoutAccuracy: 0.85, ms: 120 },
-    { event: "attested", jobId: 2, round: 0, accuracyBps: 8800, updateHash: "0x02", numSamples: 900, evaluator: alice },
+    { event: "trained", jobId: 2, round: 0, samples: 900, loss: 0.5, accuracy: 0.8, metric: "accuracy", holdoutLoss: 0.4, holdoutAccuracy: 0.85, training: {}, ms: 120 },
+    { event: "attested", jobId: 2, round: 0, accuracyBps: 8800, metric: "accuracy", updateHash: "0x02", numSamples: 900, evaluator: alice },
     { event: "submitted", jobId: 2, round: 0, txHash: "0xcc", reward: 10n * DUCK, totalReward: 10n * DUCK, balance: 110n * DUCK },
     { event: "refused", jobId: 2, round: 1, stage: "orchestrator", code: "BELOW_THRESHOLD", message: "scored 6000 bps", fatal: false },
   ];
@@ -80,6 +80,20 @@ t.test("contribute: phases, local and attested accuracy, rewards", async (t) => 
   t.match(frame, /rewards 10 DUCK · balance 110 DUCK/);
   t.match(frame, /refused by the orchestrator \(BELOW_THRESHOLD\)/);
   t.equal(contributeLine(events[1]), undefined, "a model download needs no line");
+});
+
+t.test("contribute to a regression job: its local and attested figures are named R² and shown as one", async (t) => {
+  const events: ContributorEvent[] = [
+    { event: "started", jobId: 3, address: alice, samples: 300, holdout: 30, stateFile: null, submitOnChain: true, metric: "R²" },
+    { event: "trained", jobId: 3, round: 0, samples: 300, loss: 21.5, accuracy: 0.612, metric: "R²", holdoutLoss: 25.1, holdoutAccuracy: 0.5533, training: {}, ms: 40 },
+    { event: "attested", jobId: 3, round: 0, accuracyBps: 5642, metric: "R²", updateHash: "0x02", numSamples: 300, evaluator: alice },
+  ];
+  const frame = frameOf(<ContributeView state={events.reduce(reduceContribute, initialContribute(3, alice))} />);
+  t.match(frame, /R² 0\.612 · held-out 0\.553/);
+  t.match(frame, /attested .* 0\.564/);
+  t.notMatch(frame, /accuracy|%/, "no accuracy, no percent");
+  t.equal(contributeLine(events[1]), "round 0: trained in 40 ms, loss 21.5000, R² 0.612, held-out 0.553");
+  t.equal(contributeLine(events[2]), "round 0: evaluator attested R² 0.564");
 });
 
 t.test("demo: steps, contributor rows from their JSON lines, test accuracy per round, summary", async (t) => {

@@ -1,12 +1,13 @@
 /** What the contributor loop reports; views and --json render these, the loop never prints. */
 import type { RoundTraining } from "./jobTraining.js";
 import type { JobTerms } from "./terms.js";
+import type { QualityName } from "../../../protocol/quality.js";
 
 export type RefusalStage = "orchestrator" | "chain";
 
 export type ContributorEvent =
   | { event: "terms"; jobId: number; terms: JobTerms }
-  | { event: "started"; jobId: number; address: string; samples: number; holdout: number; stateFile: string | null; submitOnChain: boolean }
+  | { event: "started"; jobId: number; address: string; samples: number; holdout: number; stateFile: string | null; submitOnChain: boolean; metric: QualityName }
   | { event: "resumed"; jobId: number; round: number; what: "resend" | "claim" }
   | { event: "waiting"; jobId: number; round: number | null; reason: string; delayMs: number }
   | { event: "model"; jobId: number; round: number; modelHash: string }
@@ -15,9 +16,11 @@ export type ContributorEvent =
       jobId: number;
       round: number;
       samples: number;
-      /** Mean training loss and accuracy over the local epochs. */
+      /** Mean training loss and accuracy over the local epochs (a regression's MSE and R²). */
       loss: number;
       accuracy: number;
+      /** What `accuracy` is: accuracy, or a regression's R². */
+      metric: QualityName;
       /** On the held-out part of the local data (null without a hold-out). */
       holdoutLoss: number | null;
       holdoutAccuracy: number | null;
@@ -25,7 +28,7 @@ export type ContributorEvent =
       training: RoundTraining;
       ms: number;
     }
-  | { event: "attested"; jobId: number; round: number; accuracyBps: number; updateHash: string; numSamples: number; evaluator: string }
+  | { event: "attested"; jobId: number; round: number; accuracyBps: number; metric: QualityName; updateHash: string; numSamples: number; evaluator: string }
   | { event: "refused"; jobId: number; round: number; stage: RefusalStage; code: string; message: string; fatal: boolean }
   | { event: "submitted"; jobId: number; round: number; txHash: string; reward: bigint; totalReward: bigint; balance: bigint | null }
   | { event: "skipped"; jobId: number; round: number; reason: string }

@@ -30,6 +30,7 @@ import { checkJobTerms } from "./terms.js";
 import { makeTrainerRoot, runTrainerRound, writeTrainerData, type ExternalTrainer } from "./trainer.js";
 import { roundTraining } from "./jobTraining.js";
 import type { JobTrainSettings } from "../../../protocol/settings.js";
+import type { QualityName } from "../../../protocol/quality.js";
 
 export interface TrainSettings extends TrainHyperparams, OptimizerSettings {
   device: Device;
@@ -99,6 +100,8 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
   }
   const parts = train.holdout > 0 ? splitHoldout(data, train.holdout, HOLDOUT_SEED) : { train: data, holdout: null };
   const state = await ContributorState.open(opts.stateFile, { jobId, address });
+  // Local data carries targets exactly when the job's model is a regression (its spec is the data contract).
+  const metric: QualityName = data.targets ? "R²" : "accuracy";
   yield {
     event: "started",
     jobId,
@@ -107,8 +110,9 @@ export async function* runContributor(opts: ContributorOptions): AsyncGenerator<
     holdout: parts.holdout?.count ?? 0,
     stateFile: state.path ?? null,
     submitOnChain: opts.submitOnChain,
+    metric,
   };
-  const ctx = { client, jobId, address, state, signal, chain: opts.chain };
+  const ctx: LoopContext = { client, jobId, address, state, signal, chain: opts.chain, metric };
   const progress = { contributed: 0 };
   let reason: StopReason = "stopped";
   let trainerRoot: string | null = null;
@@ -273,6 +277,7 @@ async function* rounds(
       samples: parts.train.count,
       loss: fit.loss,
       accuracy: fit.accuracy,
+      metric: ctx.metric,
       holdoutLoss: check?.loss ?? null,
       holdoutAccuracy: check?.accuracy ?? null,
       training: optimizer,

@@ -10,6 +10,7 @@ import { QuackError } from "../../../protocol/errors.js";
 import { Backoff, isTransient, sleep } from "../job/wait.js";
 import { REFUSAL_HINTS, type ContributorEvent } from "./events.js";
 import type { ContributorState } from "./state.js";
+import type { QualityName } from "../../../protocol/quality.js";
 
 export interface LoopContext {
   client: OrchestratorClient;
@@ -18,6 +19,8 @@ export interface LoopContext {
   state: ContributorState;
   signal?: AbortSignal;
   chain?: { trainingPool: Contract; duck?: Contract; provider: Provider };
+  /** What the evaluator's attested accuracy is for this job's model: accuracy, or a regression's R². */
+  metric: QualityName;
 }
 
 /** attested: stored; refused: this round is lost; missed: the round closed first; job-finished. */
@@ -75,7 +78,7 @@ export async function* sendUpdate(ctx: LoopContext, round: number, bytes: Uint8A
     checkAttestation(ctx, att, round, bytes, numSamples);
     await state.setRound(round, { status: "attested", attestation: att });
     await state.clearPending();
-    yield { event: "attested", jobId, round, accuracyBps: att.accuracyBps, updateHash: att.updateHash, numSamples: att.numSamples, evaluator: att.evaluator };
+    yield { event: "attested", jobId, round, accuracyBps: att.accuracyBps, metric: ctx.metric, updateHash: att.updateHash, numSamples: att.numSamples, evaluator: att.evaluator };
     return "attested";
   }
 }
