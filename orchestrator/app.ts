@@ -9,7 +9,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import { packageVersion } from "../protocol/package.js";
 import { errorHandler, errorReplySchema } from "./errors.js";
 import { OrchestratorEmitter } from "./events.js";
-import { resolveLimits, type AppOptions } from "./options.js";
+import { allowsPrivateEndpoints, resolveLimits, type AppOptions } from "./options.js";
 import { authPlugin } from "./plugins/auth.js";
 import { jsonBodyPlugin } from "./plugins/body.js";
 import { chainPlugin } from "./plugins/chain.js";
@@ -69,7 +69,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, { limits, now });
   await app.register(jsonBodyPlugin, { jsonBytes: limits.jsonBytes, jsonDepth: limits.jsonDepth });
   await app.register(roundsPlugin, { evalConcurrency: opts.evalConcurrency });
-  await app.register(clusterPlugin, { version: opts.version ?? packageVersion(), cluster: opts.cluster });
+  const privateEndpoints = allowsPrivateEndpoints(opts.cluster, opts.chain.chainId);
+  await app.register(clusterPlugin, { version: opts.version ?? packageVersion(), cluster: { ...opts.cluster, privateEndpoints } });
   await app.register(chainPlugin, { chain: opts.chain });
 
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });
@@ -79,7 +80,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(replayRoutes);
   await app.register(clusterRoutes, { uploadBytes: limits.uploadBytes, datasetBytes: limits.datasetBytes });
   await app.register(marketRoutes, { marketplace: opts.chain.contracts?.ComputeMarketplace });
-  await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference });
+  await app.register(inferencePlugin, { chain: opts.chain, inference: opts.inference, privateEndpoints });
   await app.register(infoRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {}, limits });
   await app.register(explorerRoutes, { version: opts.version ?? packageVersion(), contracts: opts.chain.contracts ?? {} });
   await app.register(streamRoutes);

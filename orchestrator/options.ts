@@ -4,6 +4,7 @@ import type { LogProvider } from "./chain/listener.js";
 import type { InferenceOptions } from "./inference/options.js";
 import type { Repository } from "./store/repository.js";
 import type { OrchestratorEmitter } from "./events.js";
+import { LOCAL_CHAIN_ID } from "../protocol/chain/networks.js";
 
 export interface ChainConfig {
   chainId: number;
@@ -71,6 +72,16 @@ export interface ClusterOptions {
   workerHeartbeatMs?: number;
   /** How often an orchestrator sharing its store tries to become, or checks it still is, the cluster manager (default 1 s). */
   leadMs?: number;
+  /**
+   * Open SSH connections to listed endpoints on loopback, private and link-local addresses
+   * (cluster/endpointGuard.ts). Default: on the local chain only.
+   */
+  privateEndpoints?: boolean;
+}
+
+/** Whether this orchestrator connects to machines on non-public addresses: as configured, else only on the local chain. */
+export function allowsPrivateEndpoints(cluster: ClusterOptions | undefined, chainId: number): boolean {
+  return cluster?.privateEndpoints ?? chainId === LOCAL_CHAIN_ID;
 }
 
 export interface AppOptions {

@@ -56,6 +56,8 @@ export interface ServeOptions {
   inferenceMinFee?: bigint;
   /** URL cluster workers on rented machines use to reach this orchestrator (else QUACKMESH_ORCHESTRATOR_PUBLIC_URL, else where it listens). */
   publicUrl?: string;
+  /** Connect to rented machines on loopback, private and link-local addresses (default: on the local chain only). */
+  privateEndpoints?: boolean;
   /** Structured JSON logs on stdout; else the log goes to <dataDir>/orchestrator.log. */
   json: boolean;
   events?: OrchestratorEmitter;
@@ -94,7 +96,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       events: opts.events,
       limits: opts.limits,
       inference,
-      cluster: opts.publicUrl ? { publicUrl: opts.publicUrl } : undefined,
+      cluster: { publicUrl: opts.publicUrl, privateEndpoints: opts.privateEndpoints },
       chain: {
         chainId: network.chainId,
         trainingPool: deployment.contracts.TrainingPool,

@@ -208,6 +208,7 @@ export const ERROR_CODES = {
 
   // ---- compute market ----
   BAD_ENDPOINT: refused("A machine's SSH endpoint (host:port) is malformed."),
+  PRIVATE_ENDPOINT: refused("A machine's SSH endpoint is not a public address, and this orchestrator connects only to public ones."),
   ALREADY_LISTED: refused("This agent already serves a listed machine."),
   TOO_FEW_MACHINES: refused("Fewer listed machines match than the rental needs."),
   RENT_INCOMPLETE: refused("Some machines were rented, then renting the rest failed."),

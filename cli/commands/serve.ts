@@ -36,6 +36,7 @@ export function serveCommand(): Command {
     .option("--inference-price <duck>", "DUCK charged per second of inference compute", "0.01")
     .option("--inference-min-fee <duck>", "least DUCK charged for one inference job (never above its escrow)", "0.001")
     .option("--public-url <url>", "URL rented cluster workers use to reach this orchestrator (env QUACKMESH_ORCHESTRATOR_PUBLIC_URL; default where it listens)")
+    .option("--private-endpoints", "connect to rented machines listed on loopback, private or link-local addresses (default: on the local chain only)")
     .option("--json", "structured logs and events, one JSON object per line, on stdout")
     .addHelpText(
       "after",
@@ -48,6 +49,8 @@ Inference (\`quackmesh infer\`) runs here and is charged by compute time: the us
 evaluator key signs pays --payout. API documentation: http://HOST:PORT/docs.
 Every signed request is checked from its headers (signature over the declared body hash, rate
 limit, body size, the caller's quota) before its body is read; limits are shown at /api/info.
+Off the local chain it opens SSH connections only to rented machines listed on public addresses
+(--private-endpoints also allows loopback, private and link-local ones: machines on your own network).
 Stops cleanly on Ctrl-C or SIGTERM; after a crash it resumes open rounds from the store.
 
 Examples:
@@ -58,7 +61,7 @@ Examples:
   $ quackmesh serve --payout 0xYourPayoutAddress --inference-price 0.02
   $ quackmesh serve --max-drafts 4 --max-stored 256 --max-dataset 32   # a public endpoint`,
     )
-    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; tlsCert?: string; tlsKey?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; maxDataset: string; maxDrafts: string; maxStored: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; dataDir?: string; database?: string; tlsCert?: string; tlsKey?: string; network?: string; rpc?: string; confirmations?: string; poll?: string; uploadLimit: string; maxModelParams: string; maxActivation: string; maxDataset: string; maxDrafts: string; maxStored: string; payout?: string; inferencePrice: string; inferenceMinFee: string; publicUrl?: string; privateEndpoints?: boolean; json?: boolean }) => {
       const json = Boolean(opts.json);
       const events = new OrchestratorEmitter();
       const sink = eventSink<typeof initialServe, ServeEvent>({ json, view: ServeView, reduce: reduceServe, initial: initialServe, line: serveLine });
@@ -88,6 +91,7 @@ Examples:
           inferencePrice: parseAmount(opts.inferencePrice, "--inference-price"),
           inferenceMinFee: parseAmount(opts.inferenceMinFee, "--inference-min-fee"),
           publicUrl: opts.publicUrl,
+          privateEndpoints: opts.privateEndpoints,
           json,
           events,
         });

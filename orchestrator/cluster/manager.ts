@@ -47,6 +47,8 @@ export interface ClusterManagerOptions {
   heartbeatTimeoutMs?: number;
   readyTimeoutMs?: number;
   keepaliveMs?: number;
+  /** Connect to loopback, private and link-local addresses too (default true: endpointGuard.ts). */
+  allowPrivateEndpoints?: boolean;
 }
 
 export interface ClusterEvents {
@@ -148,7 +150,7 @@ export class ClusterManager extends EventEmitter {
     try {
       const session = await SshSession.open(
         { host: e.machine.host, port: e.machine.port, username: e.machine.username ?? this.opts.username ?? "quackmesh", privateKey: this.opts.privateKey, hostKeyFingerprint: e.machine.hostKey },
-        { knownHosts: this.known, readyTimeoutMs: this.opts.readyTimeoutMs, keepaliveMs: this.opts.keepaliveMs },
+        { knownHosts: this.known, readyTimeoutMs: this.opts.readyTimeoutMs, keepaliveMs: this.opts.keepaliveMs, allowPrivateEndpoints: this.opts.allowPrivateEndpoints },
       );
       e.session = session;
       session.on("closed", (err: QuackError) => {

@@ -38,6 +38,8 @@ export interface ClusterServiceDeps {
   keepaliveMs?: number;
   /** How often workers send a heartbeat line. */
   workerHeartbeatMs?: number;
+  /** Connect to machines on loopback, private and link-local addresses (options.ts allowsPrivateEndpoints). */
+  privateEndpoints: boolean;
 }
 
 /** Worker settings when the requester names none: one epoch of plain SGD. */
@@ -212,6 +214,7 @@ export class ClusterService {
       knownHosts: this.d.knownHostsFile,
       heartbeatTimeoutMs: this.d.heartbeatTimeoutMs,
       keepaliveMs: this.d.keepaliveMs,
+      allowPrivateEndpoints: this.d.privateEndpoints,
     });
     const created: JobCluster = { manager, deploying: new Set() };
     this.clusters.set(jobId, created);

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { Client, type ClientChannel, type SFTPWrapper } from "ssh2";
 import { QuackError } from "../../protocol/errors.js";
 import { fingerprintOf } from "../../protocol/market/sshKeys.js";
+import { connectAddress } from "./endpointGuard.js";
 import { KnownHosts } from "./knownHosts.js";
 
 export interface SshTarget {
@@ -21,6 +22,8 @@ export interface OpenOptions {
   readyTimeoutMs?: number;
   /** Keepalive interval; a dead peer is noticed after 3 missed ones (default 5 s). */
   keepaliveMs?: number;
+  /** Connect to loopback, private and link-local addresses too (default true; the orchestrator turns it off away from the local chain: endpointGuard.ts). */
+  allowPrivateEndpoints?: boolean;
 }
 
 export interface ExecResult {
@@ -60,7 +63,8 @@ export class SshSession extends EventEmitter {
   }
 
   /** Connect, check the host key against the pin, and authenticate with the renter's key. */
-  static open(target: SshTarget, opts: OpenOptions = {}): Promise<SshSession> {
+  static async open(target: SshTarget, opts: OpenOptions = {}): Promise<SshSession> {
+    const address = await connectAddress(target.host, target.port, opts.allowPrivateEndpoints ?? true);
     const known = opts.knownHosts ?? new KnownHosts();
     const where = `${target.host}:${target.port}`;
     const expected = target.hostKeyFingerprint ?? known.get(target.host, target.port);
@@ -81,7 +85,7 @@ export class SshSession extends EventEmitter {
       });
       try {
         client.connect({
-          host: target.host,
+          host: address,
           port: target.port,
           username: target.username,
           privateKey: target.privateKey,

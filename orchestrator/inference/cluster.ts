@@ -44,6 +44,8 @@ export interface ClusterInferenceDeps {
   /** Runs in flight at once (each holds its input in memory). */
   maxRuns?: number;
   partTimeoutMs?: number;
+  /** Connect to machines on loopback, private and link-local addresses (options.ts allowsPrivateEndpoints). */
+  privateEndpoints?: boolean;
   knownHosts?: KnownHosts;
   log?: { error(obj: unknown, msg?: string): void };
 }
@@ -241,7 +243,7 @@ export class ClusterInference {
     const maxPayment = onChain.maxPayment;
     void dispatchParts(
       { machines, parts, x, features: inputFeatures(job.spec), model: { safetensors: model, spec: job.spec, sha256: onChain.modelHash.slice(2) } },
-      { onEvent, partTimeoutMs: this.d.partTimeoutMs, knownHosts: this.known },
+      { onEvent, partTimeoutMs: this.d.partTimeoutMs, knownHosts: this.known, allowPrivateEndpoints: this.d.privateEndpoints },
     )
       .then((out) => {
         const missingRows = parts.filter((p) => !out.results[p.part]).reduce((n, p) => n + p.count, 0);

@@ -44,6 +44,8 @@ export interface DispatchOptions {
   /** The worker's `ready` line, after it loaded the model (default 60 s). */
   readyTimeoutMs?: number;
   knownHosts?: KnownHosts;
+  /** Connect to loopback, private and link-local addresses too (default true: cluster/endpointGuard.ts). */
+  allowPrivateEndpoints?: boolean;
 }
 
 export interface DispatchResult {
@@ -188,7 +190,7 @@ export async function dispatchParts(input: DispatchInput, opts: DispatchOptions 
     const worker = new RemoteWorker(m.rentalId);
     const late = (what: string) => new QuackError("WORKER_TIMEOUT", `Rental ${m.rentalId} did not ${what} within ${partTimeoutMs / 1000} s.`);
     try {
-      session = await SshSession.open(m.target, { knownHosts: known, readyTimeoutMs: 20_000 });
+      session = await SshSession.open(m.target, { knownHosts: known, readyTimeoutMs: 20_000, allowPrivateEndpoints: opts.allowPrivateEndpoints });
       session.on("closed", (err: QuackError) => worker.fail(err));
       emit({ event: "connected", rentalId: m.rentalId, provider: m.provider, hostKey: session.hostKeyFingerprint });
       await worker.guard(session.mkdir(INFER_DIR));

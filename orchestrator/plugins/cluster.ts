@@ -43,6 +43,7 @@ export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOp
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       keepaliveMs: o.keepaliveMs,
       workerHeartbeatMs: o.workerHeartbeatMs,
+      privateEndpoints: o.privateEndpoints ?? true,
     });
     app.decorate("clusters", service);
     app.engine.setLiveWorkers((jobId) => service.liveWorkers(jobId));

@@ -40,6 +40,8 @@ import { errorReplies } from "./schemas.js";
 export interface InferRouteOptions {
   chain: ChainConfig;
   inference?: InferenceOptions;
+  /** Connect to rented machines on loopback, private and link-local addresses (options.ts allowsPrivateEndpoints). */
+  privateEndpoints: boolean;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function inferencePlugin(app: FastifyInstance, opts: InferRouteOpti
     config,
     now: app.now,
     partTimeoutMs: opts.inference?.clusterPartTimeoutMs,
+    privateEndpoints: opts.privateEndpoints,
     log: app.log,
   });
   // The cluster body carries the rentals' SSH key before the samples.
