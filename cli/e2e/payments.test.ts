@@ -68,7 +68,6 @@ interface Attacker {
   make(global: Uint8Array, round: number): Promise<Buffer>;
 }
 
-
 interface Sent {
   round: number;
   attacker: Attacker;

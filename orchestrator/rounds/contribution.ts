@@ -17,8 +17,9 @@
  *     update's own model must lower the input model's validation MSE by LEARNED_MSE_SHARE of it,
  *     judged from round 0 on. Cost: one evaluation per update.
  *     Of the rest, an update whose own model gets almost none of a class right that the input model
- *     recognizes, in a round where most of the others keep every such class, is left out as
- *     HARMFUL (rounds/unlearned.ts): a targeted label flip. Same evaluations.
+ *     recognizes, and is sure of it, in a round where at least half of the others get every class
+ *     some of the time right, is left out as HARMFUL (rounds/unlearned.ts): a targeted label flip
+ *     among contributors whose data hold every class. Same evaluations.
  *  4. Leave-one-out over the rest, counterfactual "it did not train": with S the kept updates, each update's
  *     score is loss(aggregate(S with that update replaced by the global model, same weight)) −
  *     loss(aggregate(S)): what its change to the model is worth. Replacing instead of removing
