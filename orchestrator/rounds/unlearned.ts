@@ -7,7 +7,7 @@
  * sure of it (it learned those images as another class).
  *
  * An honest contributor whose data lacks a class looks the same on the validation set (its model
- * forgets the class it never sees: 0-10 % right, losses of 3-14 nats on it, 50-100 % of it sent to
+ * forgets the class it never sees: mostly 0-10 % right, losses of 3-14 nats on it, 50-100 % of it sent to
  * one other class, as the flip's 7 → 1). So the rule judges only rounds in which at least half of
  * the other updates keep every class: their own models get at least LOST_CLASS of each class right
  * (every class, not only those the input model recognizes, so a contributor lacking a class the
