@@ -1,5 +1,5 @@
-import type { QualityName } from "../../protocol/quality";
 /** How amounts, addresses, hashes and times read on the pages. */
+import type { QualityName } from "../../protocol/quality";
 
 const WEI_PER_DUCK = 10n ** 18n;
 
