@@ -70,7 +70,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(jsonBodyPlugin, { jsonBytes: limits.jsonBytes, jsonDepth: limits.jsonDepth });
   await app.register(roundsPlugin, { evalConcurrency: opts.evalConcurrency });
   const privateEndpoints = allowsPrivateEndpoints(opts.cluster, opts.chain.chainId);
-  await app.register(clusterPlugin, { version: opts.version ?? packageVersion(), cluster: { ...opts.cluster, privateEndpoints } });
+  await app.register(clusterPlugin, { version: opts.version ?? packageVersion(), cluster: opts.cluster, privateEndpoints });
   await app.register(chainPlugin, { chain: opts.chain });
 
   await app.register(draftRoutes, { uploadBytes: limits.uploadBytes, limits });

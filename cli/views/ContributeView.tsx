@@ -4,7 +4,7 @@ import { formatAmount } from "../../protocol/chain/units.js";
 import type { ContributorEvent } from "../lib/contribute/events.js";
 import type { JobTerms } from "../lib/contribute/terms.js";
 import type { QualityName } from "../../protocol/quality.js";
-import { quality, sparkline } from "./charts.js";
+import { quality, qualityThreshold, sparkline } from "./charts.js";
 
 export interface ContributeState {
   jobId: number;
@@ -101,7 +101,7 @@ export function ContributeView({ state: s }: { state: ContributeState }) {
       </Text>
       {s.terms ? (
         <Text dimColor>
-          threshold {s.metric === "accuracy" ? `${s.terms.accuracyThresholdBps / 100} %` : `R² ${quality(s.metric, s.terms.accuracyThresholdBps / 10000)}`} · up to {formatAmount(s.terms.roundBudget)} DUCK a round by contribution · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
+          threshold {qualityThreshold(s.metric, s.terms.accuracyThresholdBps)} · up to {formatAmount(s.terms.roundBudget)} DUCK a round by contribution · {s.terms.rounds} rounds · evaluator {s.terms.evaluator}
         </Text>
       ) : null}
       <Box marginTop={1} flexDirection="column">

@@ -39,6 +39,11 @@ export function quality(name: QualityName, value: number | null | undefined): st
   return value === null || value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(3);
 }
 
+/** A job's threshold (basis points of its round figure) as its users read it: "70 %", or "R² 0.500" for a regression. */
+export function qualityThreshold(name: QualityName, bps: number): string {
+  return name === "accuracy" ? `${bps / 100} %` : `R² ${quality(name, bps / 10000)}`;
+}
+
 /** "0x1234…abcd". */
 export function shortAddress(address: string): string {
   return address.length > 12 ? `${address.slice(0, 6)}…${address.slice(-4)}` : address;

@@ -27,7 +27,7 @@ function workerUrl(app: FastifyInstance, configured?: string): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${a.port}`;
 }
 
-export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOptions }>(
+export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOptions; privateEndpoints: boolean }>(
   async (app, opts) => {
     const o = opts.cluster ?? {};
     const service = new ClusterService({
@@ -43,7 +43,7 @@ export const clusterPlugin = definePlugin<{ version: string; cluster?: ClusterOp
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       keepaliveMs: o.keepaliveMs,
       workerHeartbeatMs: o.workerHeartbeatMs,
-      privateEndpoints: o.privateEndpoints ?? true,
+      privateEndpoints: opts.privateEndpoints,
     });
     app.decorate("clusters", service);
     app.engine.setLiveWorkers((jobId) => service.liveWorkers(jobId));

@@ -6,7 +6,7 @@ import { addChainOptions, type ChainOptions } from "../../lib/chain/options.js";
 import { formatAmount } from "../../../protocol/chain/units.js";
 import { parseJobId, readChainJob, type ChainJob } from "../../lib/job/chainJob.js";
 import { addOrchestratorOption, connectJob, orchestratorUrl, type OrchestratorFlags } from "../../lib/job/connect.js";
-import { quality } from "../../views/charts.js";
+import { quality, qualityThreshold } from "../../views/charts.js";
 import { qualityName } from "../../../protocol/quality.js";
 import { describeTraining } from "../../lib/job/params.js";
 
@@ -114,7 +114,7 @@ function describe(jobId: number, job: JobDetail | null, c: ChainJob | null): str
   }
   if (c) {
     lines.push(`  requester   ${c.requester}`, `  evaluator   ${c.evaluator}`);
-    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, up to ${formatAmount(c.roundBudget)} a round by contribution (${formatAmount(c.outstanding)} committed, unclaimed), threshold ${metric === "accuracy" ? `${c.accuracyThresholdBps / 100} %` : `R² ${quality(metric, c.accuracyThresholdBps / 10000)}`}`);
+    lines.push(`  pool        ${formatAmount(c.remaining)} of ${formatAmount(c.totalRewardPool)} DUCK left, up to ${formatAmount(c.roundBudget)} a round by contribution (${formatAmount(c.outstanding)} committed, unclaimed), threshold ${qualityThreshold(metric, c.accuracyThresholdBps)}`);
     lines.push(`  deadline    ${new Date(c.deadline * 1000).toISOString()}${c.finished ? " (finished on chain)" : ""}`);
   }
   return lines.join("\n");
